@@ -1,0 +1,394 @@
+//! The ledger graph: every transaction in the vault, who took part in it, and
+//! what it depends on — metadata only, packed for a million-transaction vault.
+//!
+//! Built from vault pages, in the vault's recording order, and caught up with
+//! new pages before each reconciliation. A dependency that is not (yet) in the
+//! vault is kept as *unresolved*; once the whole vault has been read, any left
+//! make the graph not self-consistent, and the seed refuses to schedule
+//! reconciliations from such a node.
+//!
+//! Layout: transaction `i` is a dense `u32` index. Ids, dependency lists and
+//! participant lists live in chunked arrays (see [`crate::chunked`]) with
+//! per-transaction start offsets; an id → index hash table holds only `u32`s.
+
+use crate::chunked::ChunkedVec;
+use crate::id::{TX_ID_LEN, TxId, to_hex};
+use crate::riblt::keyed_hash;
+use hashbrown::{HashMap, HashTable};
+
+/// A vault page, as the host's `vault.read-transactions` returns it: flat
+/// arrays, see the WIT documentation of `transaction-page`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TransactionPage {
+    pub ids: Vec<u8>,
+    pub dependency_counts: Vec<u32>,
+    pub dependencies: Vec<u8>,
+    pub output_counts: Vec<u32>,
+    pub participant_counts: Vec<u32>,
+    pub participants: Vec<u32>,
+    pub cursor: u64,
+}
+
+impl TransactionPage {
+    /// Number of transactions in the page.
+    pub fn len(&self) -> usize {
+        self.ids.len() / TX_ID_LEN
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// Checks that the flat arrays agree with each other.
+    pub fn validate(&self) -> Result<(), String> {
+        let n = self.len();
+        if self.ids.len() % TX_ID_LEN != 0 {
+            return Err(format!(
+                "vault page has {} id bytes, not a multiple of {TX_ID_LEN}",
+                self.ids.len()
+            ));
+        }
+        let deps: u64 = self.dependency_counts.iter().map(|&c| c as u64).sum();
+        let outputs: u64 = self.output_counts.iter().map(|&c| c as u64).sum();
+        let parts: u64 = self.participant_counts.iter().map(|&c| c as u64).sum();
+        if self.dependency_counts.len() != n
+            || self.output_counts.len() != n
+            || deps * TX_ID_LEN as u64 != self.dependencies.len() as u64
+            || outputs != self.participant_counts.len() as u64
+            || parts != self.participants.len() as u64
+        {
+            return Err(format!(
+                "vault page is inconsistent: {n} transactions, {} dependency counts \
+                 summing to {deps} but {} dependency bytes, {} output counts summing to \
+                 {outputs} but {} participant counts summing to {parts} but {} participants",
+                self.dependency_counts.len(),
+                self.dependencies.len(),
+                self.output_counts.len(),
+                self.participant_counts.len(),
+                self.participants.len()
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Marks a dependency whose transaction is not in the graph.
+const UNRESOLVED: u32 = u32::MAX;
+
+/// How many inconsistencies [`LedgerGraph::errors`] lists one by one.
+const MAX_LISTED_ERRORS: usize = 20;
+
+/// The in-memory ledger graph.
+pub struct LedgerGraph {
+    salt: u64,
+    ids: ChunkedVec<TxId>,
+    index: HashTable<u32>,
+    dependency_start: ChunkedVec<u32>,
+    dependencies: ChunkedVec<u32>,
+    participant_start: ChunkedVec<u32>,
+    participants: ChunkedVec<u32>,
+    /// Dependency id not in the graph → (dependent transaction, slot in
+    /// `dependencies`).
+    unresolved: HashMap<TxId, Vec<(u32, u32)>>,
+    duplicates: u64,
+    cursor: u64,
+}
+
+impl LedgerGraph {
+    /// An empty graph. `salt` keys the id hash table.
+    pub fn new(salt: u64) -> Self {
+        LedgerGraph {
+            salt,
+            ids: ChunkedVec::new(),
+            index: HashTable::new(),
+            dependency_start: ChunkedVec::new(),
+            dependencies: ChunkedVec::new(),
+            participant_start: ChunkedVec::new(),
+            participants: ChunkedVec::new(),
+            unresolved: HashMap::new(),
+            duplicates: 0,
+            cursor: 0,
+        }
+    }
+
+    /// Transactions in the graph.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// The vault position after the last page read.
+    pub fn cursor(&self) -> u64 {
+        self.cursor
+    }
+
+    #[inline]
+    fn hash(&self, id: &TxId) -> u64 {
+        keyed_hash(id, self.salt)
+    }
+
+    /// The index of a transaction.
+    pub fn find(&self, id: &TxId) -> Option<u32> {
+        let hash = self.hash(id);
+        self.index
+            .find(hash, |&i| self.ids.get(i as usize) == *id)
+            .copied()
+    }
+
+    /// The id of transaction `index`.
+    pub fn id(&self, index: u32) -> TxId {
+        self.ids.get(index as usize)
+    }
+
+    fn range(start: &ChunkedVec<u32>, total: usize, index: usize) -> (usize, usize) {
+        let begin = start.get(index) as usize;
+        let end = if index + 1 < start.len() {
+            start.get(index + 1) as usize
+        } else {
+            total
+        };
+        (begin, end)
+    }
+
+    /// Adds a page of transactions. Pages must be fed in vault order.
+    pub fn ingest(&mut self, page: &TransactionPage) -> Result<usize, String> {
+        page.validate()?;
+        let mut dep_at = 0usize;
+        let mut out_at = 0usize;
+        let mut part_at = 0usize;
+        let mut scratch: Vec<u32> = Vec::new();
+        let mut added = 0;
+        for (t, id_bytes) in page.ids.chunks_exact(TX_ID_LEN).enumerate() {
+            let id: TxId = id_bytes.try_into().expect("32-byte chunk");
+            let dep_count = page.dependency_counts[t] as usize;
+            let out_count = page.output_counts[t] as usize;
+            let dep_bytes = &page.dependencies[dep_at * TX_ID_LEN..(dep_at + dep_count) * TX_ID_LEN];
+            dep_at += dep_count;
+            scratch.clear();
+            for &n in &page.participant_counts[out_at..out_at + out_count] {
+                scratch.extend_from_slice(&page.participants[part_at..part_at + n as usize]);
+                part_at += n as usize;
+            }
+            out_at += out_count;
+            if self.find(&id).is_some() {
+                self.duplicates += 1;
+                continue;
+            }
+            scratch.sort_unstable();
+            scratch.dedup();
+            self.insert(id, dep_bytes, &scratch)?;
+            added += 1;
+        }
+        self.cursor = self.cursor.max(page.cursor);
+        Ok(added)
+    }
+
+    fn insert(&mut self, id: TxId, dep_bytes: &[u8], parties: &[u32]) -> Result<(), String> {
+        let index = u32::try_from(self.ids.len())
+            .ok()
+            .filter(|&i| i != UNRESOLVED)
+            .ok_or("the ledger graph holds at most 4,294,967,294 transactions")?;
+        let overflow = || "the ledger graph's dependency or participant lists exceed 2^32 entries";
+        self.ids.push(id);
+        let hash = self.hash(&id);
+        let (ids, salt) = (&self.ids, self.salt);
+        self.index
+            .insert_unique(hash, index, |&i| keyed_hash(&ids.get(i as usize), salt));
+        self.dependency_start
+            .push(u32::try_from(self.dependencies.len()).map_err(|_| overflow())?);
+        for dep in dep_bytes.chunks_exact(TX_ID_LEN) {
+            let dep: TxId = dep.try_into().expect("32-byte chunk");
+            let slot = u32::try_from(self.dependencies.len()).map_err(|_| overflow())?;
+            match self.find(&dep) {
+                Some(d) => self.dependencies.push(d),
+                None => {
+                    self.dependencies.push(UNRESOLVED);
+                    self.unresolved.entry(dep).or_default().push((index, slot));
+                }
+            }
+        }
+        self.participant_start
+            .push(u32::try_from(self.participants.len()).map_err(|_| overflow())?);
+        for &p in parties {
+            self.participants.push(p);
+        }
+        // Transactions that named this one as a dependency before it arrived.
+        if let Some(waiting) = self.unresolved.remove(&id) {
+            for (_, slot) in waiting {
+                self.dependencies.set(slot as usize, index);
+            }
+        }
+        Ok(())
+    }
+
+    /// True when every dependency of every transaction is in the graph.
+    pub fn is_self_consistent(&self) -> bool {
+        self.unresolved.is_empty()
+    }
+
+    /// The inconsistencies, worded for the operator (at most a few listed,
+    /// then a count).
+    pub fn errors(&self) -> Vec<String> {
+        let mut listed: Vec<(TxId, TxId)> = self
+            .unresolved
+            .iter()
+            .flat_map(|(dep, users)| users.iter().map(move |(user, _)| (*dep, *user)))
+            .map(|(dep, user)| (self.id(user), dep))
+            .collect();
+        listed.sort();
+        let total = listed.len();
+        let mut errors: Vec<String> = listed
+            .iter()
+            .take(MAX_LISTED_ERRORS)
+            .map(|(user, dep)| {
+                format!(
+                    "transaction {} depends on transaction {}, which is not in the vault \
+                     (a broken back-chain)",
+                    to_hex(user),
+                    to_hex(dep)
+                )
+            })
+            .collect();
+        if total > MAX_LISTED_ERRORS {
+            errors.push(format!(
+                "... and {} more missing dependencies",
+                total - MAX_LISTED_ERRORS
+            ));
+        }
+        errors
+    }
+
+    /// The set to reconcile with a counterparty: every transaction with
+    /// `party` among its participants, plus their whole back-chains.
+    pub fn reconciliation_set(&self, party: Option<u32>) -> Vec<u32> {
+        let n = self.len();
+        let mut visited = vec![0u64; n.div_ceil(64)];
+        let mut set = Vec::new();
+        let Some(party) = party else {
+            return set;
+        };
+        let mut stack: Vec<u32> = Vec::new();
+        let total_parts = self.participants.len();
+        let total_deps = self.dependencies.len();
+        for i in 0..n {
+            let (begin, end) = Self::range(&self.participant_start, total_parts, i);
+            if !(begin..end).any(|k| self.participants.get(k) == party) {
+                continue;
+            }
+            stack.push(i as u32);
+            while let Some(t) = stack.pop() {
+                let (word, bit) = (t as usize / 64, t % 64);
+                if visited[word] & (1 << bit) != 0 {
+                    continue;
+                }
+                visited[word] |= 1 << bit;
+                set.push(t);
+                let (begin, end) = Self::range(&self.dependency_start, total_deps, t as usize);
+                for k in begin..end {
+                    let d = self.dependencies.get(k);
+                    if d != UNRESOLVED {
+                        stack.push(d);
+                    }
+                }
+            }
+        }
+        set
+    }
+
+    /// Bytes the graph has reserved, by the graph's own accounting (the host
+    /// measures linear memory, which also counts allocator overhead).
+    pub fn reserved_bytes(&self) -> usize {
+        self.ids.reserved_bytes()
+            + self.index.capacity() * 5
+            + self.dependency_start.reserved_bytes()
+            + self.dependencies.reserved_bytes()
+            + self.participant_start.reserved_bytes()
+            + self.participants.reserved_bytes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(n: u8) -> TxId {
+        [n; 32]
+    }
+
+    /// A page from (id, deps, outputs' participants).
+    fn page(txs: &[(u8, &[u8], &[&[u32]])], cursor: u64) -> TransactionPage {
+        let mut p = TransactionPage {
+            cursor,
+            ..Default::default()
+        };
+        for (t, deps, outputs) in txs {
+            p.ids.extend_from_slice(&id(*t));
+            p.dependency_counts.push(deps.len() as u32);
+            for d in deps.iter() {
+                p.dependencies.extend_from_slice(&id(*d));
+            }
+            p.output_counts.push(outputs.len() as u32);
+            for o in outputs.iter() {
+                p.participant_counts.push(o.len() as u32);
+                p.participants.extend_from_slice(o);
+            }
+        }
+        p
+    }
+
+    #[test]
+    fn reconciliation_set_is_party_transactions_plus_back_chains() {
+        let mut g = LedgerGraph::new(7);
+        // 1: issuance to party 10; 2: 10 -> 20 consuming 1; 3: party 30 only;
+        // 4: 20 -> 30 consuming 2 and 3.
+        g.ingest(&page(
+            &[(1, &[], &[&[10]]), (2, &[1], &[&[20], &[10]]), (3, &[], &[&[30]])],
+            3,
+        ))
+        .unwrap();
+        g.ingest(&page(&[(4, &[2, 3], &[&[30, 20]])], 4)).unwrap();
+        assert!(g.is_self_consistent());
+        let ids = |set: Vec<u32>| {
+            let mut v: Vec<u8> = set.into_iter().map(|i| g.id(i)[0]).collect();
+            v.sort();
+            v
+        };
+        assert_eq!(ids(g.reconciliation_set(Some(10))), vec![1, 2]);
+        assert_eq!(ids(g.reconciliation_set(Some(20))), vec![1, 2, 3, 4]);
+        assert_eq!(ids(g.reconciliation_set(Some(30))), vec![1, 2, 3, 4]);
+        assert_eq!(ids(g.reconciliation_set(Some(99))), Vec::<u8>::new());
+        assert_eq!(g.cursor(), 4);
+    }
+
+    #[test]
+    fn missing_dependencies_make_the_graph_inconsistent_until_they_arrive() {
+        let mut g = LedgerGraph::new(1);
+        g.ingest(&page(&[(5, &[4], &[&[1]])], 1)).unwrap();
+        assert!(!g.is_self_consistent());
+        let errors = g.errors();
+        assert_eq!(errors.len(), 1);
+        assert!(errors[0].contains(&to_hex(&id(4))), "{errors:?}");
+        g.ingest(&page(&[(4, &[], &[&[2]])], 2)).unwrap();
+        assert!(g.is_self_consistent());
+        // The late dependency is now part of party 1's back-chain.
+        assert_eq!(g.reconciliation_set(Some(1)).len(), 2);
+    }
+
+    #[test]
+    fn inconsistent_pages_are_rejected() {
+        let mut p = page(&[(1, &[], &[&[1]])], 1);
+        p.participants.push(3);
+        assert!(LedgerGraph::new(0).ingest(&p).is_err());
+    }
+
+    #[test]
+    fn duplicates_are_ignored() {
+        let mut g = LedgerGraph::new(0);
+        g.ingest(&page(&[(1, &[], &[&[1]])], 1)).unwrap();
+        assert_eq!(g.ingest(&page(&[(1, &[], &[&[1]])], 2)).unwrap(), 0);
+        assert_eq!(g.len(), 1);
+    }
+}

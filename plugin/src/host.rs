@@ -1,0 +1,46 @@
+//! What the reconciliation core needs from its host: the plugin's imports as
+//! one Rust trait. The wasm adapter implements it with the WIT imports; unit
+//! tests implement it with in-memory fakes.
+
+use crate::graph::TransactionPage;
+use crate::id::TxId;
+use crate::status::ReconciliationStatus;
+
+/// Log severity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Level {
+    Trace,
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+/// Why `send` refused a message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SendError {
+    MessageTooLarge(u32),
+    UnknownParty(String),
+    Unavailable(String),
+}
+
+/// The plugin's imports. See the WIT package for each function's contract.
+pub trait Host {
+    fn read_transactions(&mut self, after: u64, limit: u32) -> Result<TransactionPage, String>;
+    fn contains_transactions(&mut self, ids: &[TxId]) -> Result<Vec<bool>, String>;
+    fn party_handle(&mut self, name: &str) -> Result<Option<u32>, String>;
+    fn party_names(&mut self, handles: &[u32]) -> Result<Vec<String>, String>;
+    fn max_message_size(&mut self) -> u32;
+    fn send(&mut self, to: &str, payload: &[u8]) -> Result<(), SendError>;
+    fn set_timer(&mut self, id: u64, delay_ms: u64);
+    fn cancel_timer(&mut self, id: u64);
+    fn now_ms(&mut self) -> u64;
+    fn load_statuses(&mut self) -> Result<Vec<ReconciliationStatus>, String>;
+    fn save_status(&mut self, status: &ReconciliationStatus) -> Result<(), String>;
+    fn load_scheduled(&mut self) -> Result<Vec<String>, String>;
+    fn save_scheduled(&mut self, parties: &[String]) -> Result<(), String>;
+    fn our_name(&mut self) -> String;
+    fn log(&mut self, level: Level, marker: &str, message: &str);
+    /// Unpredictable bits for session ids and hash salts.
+    fn random_u64(&mut self) -> u64;
+}

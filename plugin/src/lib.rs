@@ -1,0 +1,27 @@
+//! ledger-sync's reconciliation plugin.
+//!
+//! Everything here but [`component`] is plain Rust that runs and is tested
+//! natively; `component` is the thin wit-bindgen adapter that turns it into a
+//! WASI component (built with `cargo build --target wasm32-wasip2`).
+//!
+//! Where to look:
+//! - [`reconciler`]: the scheduler, both sides of a reconciliation, statuses
+//!   and flows — the plugin's behaviour.
+//! - [`riblt`]: the rateless IBLT codec that finds the difference.
+//! - [`protocol`]: the messages two nodes exchange.
+//! - [`graph`]: the ledger graph built from the vault.
+//! - [`config`]: the configuration keys.
+//! - [`host`]: what the plugin needs from its host, as a trait.
+
+pub mod chunked;
+pub mod config;
+pub mod graph;
+pub mod host;
+pub mod id;
+pub mod protocol;
+pub mod reconciler;
+pub mod riblt;
+pub mod status;
+
+#[cfg(target_arch = "wasm32")]
+mod component;

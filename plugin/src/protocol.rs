@@ -1,0 +1,314 @@
+//! The wire protocol between a requester and a responder: versioned frames,
+//! encoded with postcard.
+//!
+//! ```text
+//! requester                                   responder
+//!   Request{salt, set size, first batch} ──▶  builds its set for the requester
+//!                                        ◀──  Symbols{start, ...} × k   (batch 1)
+//!   peels; not decoded yet:  More{count} ──▶
+//!                                        ◀──  Symbols × k               (batch 2)
+//!   decoded:                 Done{found} ──▶  forgets the session
+//! ```
+//! A batch may span several Symbols messages, each under the network's
+//! maximum message size; the last one has `batch_end` set. Either side may
+//! send `Abort`; a responder that cannot serve answers `Refused`.
+
+use crate::riblt::{CodedSymbol, WIRE_SYMBOL_LEN};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// The protocol version this plugin speaks. Frames of any other version are
+/// refused with [`Refusal::UnsupportedProtocol`].
+pub const PROTOCOL_VERSION: u16 = 1;
+
+/// Identifies one reconciliation (its state machine) on both nodes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct SessionId(pub [u8; 16]);
+
+impl SessionId {
+    /// From 128 random bits, shaped as a version-4 UUID.
+    pub fn from_random(hi: u64, lo: u64) -> Self {
+        let mut b = [0u8; 16];
+        b[..8].copy_from_slice(&hi.to_be_bytes());
+        b[8..].copy_from_slice(&lo.to_be_bytes());
+        b[6] = (b[6] & 0x0f) | 0x40;
+        b[8] = (b[8] & 0x3f) | 0x80;
+        SessionId(b)
+    }
+}
+
+impl fmt::Display for SessionId {
+    /// The UUID text form, e.g. `c243222b-1940-45df-8828-a8496196d274`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, b) in self.0.iter().enumerate() {
+            if matches!(i, 4 | 6 | 8 | 10) {
+                f.write_str("-")?;
+            }
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Why a responder will not serve a request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Refusal {
+    /// Its pool of parallel reconciliations is full (the seed's
+    /// MaxIncomingSessionsExceeded).
+    MaxIncomingSessionsExceeded,
+    /// It has answered its allowance of requests in the current window.
+    RequestLimitReached { allowed: u32, window_ms: u64 },
+    /// Its ledger graph is not built yet.
+    LedgerGraphNotInitialised,
+    /// A reconciliation from this requester is already running.
+    AlreadyResponding,
+    /// It speaks another protocol version.
+    UnsupportedProtocol { supported: u16 },
+    /// The requester asked for more batches than it serves.
+    BatchLimitReached { max_batches: u32 },
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Refusal::MaxIncomingSessionsExceeded => write!(
+                f,
+                "MaxIncomingSessionsExceeded: the party is already running its maximum number \
+                 of parallel reconciliations"
+            ),
+            Refusal::RequestLimitReached { allowed, window_ms } => write!(
+                f,
+                "the party answers at most {allowed} reconciliation requests per {window_ms} ms \
+                 and has reached that limit"
+            ),
+            Refusal::LedgerGraphNotInitialised => {
+                write!(f, "the party's ledger graph is not initialised yet")
+            }
+            Refusal::AlreadyResponding => write!(
+                f,
+                "the party is already responding to a reconciliation from this node"
+            ),
+            Refusal::UnsupportedProtocol { supported } => write!(
+                f,
+                "the party speaks reconciliation protocol version {supported}, this node \
+                 speaks {PROTOCOL_VERSION}"
+            ),
+            Refusal::BatchLimitReached { max_batches } => write!(
+                f,
+                "the party serves at most {max_batches} coded-symbol batches per reconciliation \
+                 (maxNumberOfIbfFilterFlows) and the difference was not decoded within them"
+            ),
+        }
+    }
+}
+
+/// What a frame says.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Body {
+    /// Requester → responder: start a reconciliation.
+    Request {
+        /// Keys the symbol checksums and mapping for this session.
+        salt: u64,
+        /// Size of the requester's set, which bounds the useful stream length.
+        requester_set_size: u64,
+        /// Coded symbols wanted in the first batch.
+        first_batch: u32,
+    },
+    /// Responder → requester: consecutive coded symbols.
+    Symbols {
+        /// Index of the first symbol carried.
+        start: u32,
+        /// Size of the responder's set.
+        responder_set_size: u64,
+        /// True on the last message of a batch.
+        batch_end: bool,
+        /// [`WIRE_SYMBOL_LEN`] bytes per symbol.
+        symbols: Vec<u8>,
+    },
+    /// Requester → responder: another batch of `count` symbols, please.
+    More { count: u32 },
+    /// Requester → responder: decoded; the responder learns only how many
+    /// transactions the requester found missing, never which.
+    Done { differences_found: u64 },
+    /// Responder → requester: the request is refused.
+    Refused(Refusal),
+    /// Either way: the reconciliation is abandoned, for the reason given.
+    Abort { reason: String },
+}
+
+/// A protocol frame.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Frame {
+    pub protocol: u16,
+    pub session: SessionId,
+    pub body: Body,
+}
+
+/// Why an inbound payload was rejected.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DecodeError {
+    /// Too short or not a frame at all.
+    Malformed(String),
+    /// A frame of another protocol version (its session id, when readable).
+    UnsupportedVersion {
+        version: u16,
+        session: Option<SessionId>,
+    },
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DecodeError::Malformed(why) => write!(f, "malformed reconciliation message: {why}"),
+            DecodeError::UnsupportedVersion { version, .. } => write!(
+                f,
+                "reconciliation message of protocol version {version}; this node speaks \
+                 {PROTOCOL_VERSION}"
+            ),
+        }
+    }
+}
+
+impl Frame {
+    pub fn new(session: SessionId, body: Body) -> Self {
+        Frame {
+            protocol: PROTOCOL_VERSION,
+            session,
+            body,
+        }
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        postcard::to_allocvec(self).expect("frames always serialise")
+    }
+
+    /// Decodes a payload from a peer, which may be anything at all.
+    pub fn decode(payload: &[u8]) -> Result<Frame, DecodeError> {
+        let (version, rest) = postcard::take_from_bytes::<u16>(payload)
+            .map_err(|e| DecodeError::Malformed(format!("no protocol version ({e})")))?;
+        if version != PROTOCOL_VERSION {
+            let session = postcard::take_from_bytes::<SessionId>(rest)
+                .ok()
+                .map(|(s, _)| s);
+            return Err(DecodeError::UnsupportedVersion { version, session });
+        }
+        let (frame, rest) = postcard::take_from_bytes::<Frame>(payload)
+            .map_err(|e| DecodeError::Malformed(e.to_string()))?;
+        if !rest.is_empty() {
+            return Err(DecodeError::Malformed(format!(
+                "{} unexpected bytes after the frame",
+                rest.len()
+            )));
+        }
+        if let Body::Symbols { symbols, .. } = &frame.body
+            && symbols.len() % WIRE_SYMBOL_LEN != 0
+        {
+            return Err(DecodeError::Malformed(format!(
+                "{} symbol bytes is not a whole number of {WIRE_SYMBOL_LEN}-byte coded symbols",
+                symbols.len()
+            )));
+        }
+        Ok(frame)
+    }
+}
+
+/// Packs symbols for a `Symbols` body.
+pub fn pack_symbols(symbols: &[CodedSymbol]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(symbols.len() * WIRE_SYMBOL_LEN);
+    for s in symbols {
+        s.write_to(&mut out);
+    }
+    out
+}
+
+/// Unpacks a `Symbols` body (its length was checked by [`Frame::decode`]).
+pub fn unpack_symbols(bytes: &[u8]) -> Vec<CodedSymbol> {
+    bytes
+        .chunks_exact(WIRE_SYMBOL_LEN)
+        .map(CodedSymbol::read_from)
+        .collect()
+}
+
+/// How many symbols fit in one `Symbols` message under `max_message_size`,
+/// or 0 if not even one does.
+pub fn symbols_per_message(session: SessionId, max_message_size: u32) -> usize {
+    let header = Frame::new(
+        session,
+        Body::Symbols {
+            start: u32::MAX,
+            responder_set_size: u64::MAX,
+            batch_end: false,
+            symbols: Vec::new(),
+        },
+    )
+    .encode()
+    .len();
+    // The symbols' length prefix grows from 1 byte to at most 5.
+    let room = (max_message_size as usize).saturating_sub(header + 4);
+    room / WIRE_SYMBOL_LEN
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_round_trip_and_garbage_is_rejected() {
+        let session = SessionId::from_random(1, 2);
+        let frame = Frame::new(session, Body::More { count: 7 });
+        assert_eq!(Frame::decode(&frame.encode()), Ok(frame));
+        assert!(matches!(Frame::decode(&[]), Err(DecodeError::Malformed(_))));
+        assert!(matches!(
+            Frame::decode(&[1, 0xff, 0xff, 0xff]),
+            Err(DecodeError::Malformed(_))
+        ));
+        let mut future = Frame::new(session, Body::More { count: 1 });
+        future.protocol = 9;
+        assert_eq!(
+            Frame::decode(&future.encode()),
+            Err(DecodeError::UnsupportedVersion {
+                version: 9,
+                session: Some(session)
+            })
+        );
+    }
+
+    #[test]
+    fn ragged_symbol_bytes_are_rejected() {
+        let frame = Frame::new(
+            SessionId::from_random(3, 4),
+            Body::Symbols {
+                start: 0,
+                responder_set_size: 1,
+                batch_end: true,
+                symbols: vec![0; WIRE_SYMBOL_LEN + 1],
+            },
+        );
+        assert!(Frame::decode(&frame.encode()).is_err());
+    }
+
+    #[test]
+    fn session_ids_print_as_uuids() {
+        let text = SessionId::from_random(u64::MAX, 0).to_string();
+        assert_eq!(text.len(), 36);
+        assert_eq!(&text[14..15], "4");
+    }
+
+    #[test]
+    fn messages_respect_the_size_limit() {
+        let session = SessionId::from_random(5, 6);
+        let per = symbols_per_message(session, 1024);
+        assert!(per > 20);
+        let frame = Frame::new(
+            session,
+            Body::Symbols {
+                start: u32::MAX,
+                responder_set_size: u64::MAX,
+                batch_end: true,
+                symbols: vec![0; per * WIRE_SYMBOL_LEN],
+            },
+        );
+        assert!(frame.encode().len() <= 1024);
+        assert_eq!(symbols_per_message(session, 40), 0);
+    }
+}

@@ -198,7 +198,9 @@ pub fn parse_duration_ms(value: &str) -> Result<u64, String> {
             '0'..='9' => digits.push(c),
             ' ' | '\t' => {
                 if !digits.is_empty() {
-                    return Err(format!("a number must be followed by its unit, found `{digits} `"));
+                    return Err(format!(
+                        "a number must be followed by its unit, found `{digits} `"
+                    ));
                 }
             }
             'h' | 'H' | 'm' | 'M' | 's' | 'S' => {
@@ -213,7 +215,9 @@ pub fn parse_duration_ms(value: &str) -> Result<u64, String> {
                 if rank <= last_unit {
                     return Err(format!("unit `{c}` is repeated or out of order"));
                 }
-                let n: u64 = digits.parse().map_err(|_| "the number is too large".to_string())?;
+                let n: u64 = digits
+                    .parse()
+                    .map_err(|_| "the number is too large".to_string())?;
                 total = n
                     .checked_mul(unit_ms)
                     .and_then(|ms| total.checked_add(ms))
@@ -251,16 +255,24 @@ mod tests {
         assert_eq!(parse_duration_ms("5H3M2S"), Ok(18_182_000));
         assert_eq!(parse_duration_ms(" 1H 30M "), Ok(5_400_000));
         assert_eq!(parse_duration_ms("0s"), Ok(0));
-        for bad in ["", "1", "1D", "PT1H", "1.5H", "M", "1S1H", "1H1H", "1 H", "-1S"] {
+        for bad in [
+            "", "1", "1D", "PT1H", "1.5H", "M", "1S1H", "1H1H", "1 H", "-1S",
+        ] {
             assert!(parse_duration_ms(bad).is_err(), "{bad:?} should be refused");
         }
     }
 
     #[test]
     fn errors_name_the_key_the_value_and_what_is_accepted() {
-        let e = Config::parse("maxNumberOfIbfFilterFlows = 16").unwrap_err().0;
-        assert!(e.contains("maxNumberOfIbfFilterFlows") && e.contains("16") && e.contains("1 to 15"));
-        let e = Config::parse("maxReconciliationRetryAttemptTimeout = 1D").unwrap_err().0;
+        let e = Config::parse("maxNumberOfIbfFilterFlows = 16")
+            .unwrap_err()
+            .0;
+        assert!(
+            e.contains("maxNumberOfIbfFilterFlows") && e.contains("16") && e.contains("1 to 15")
+        );
+        let e = Config::parse("maxReconciliationRetryAttemptTimeout = 1D")
+            .unwrap_err()
+            .0;
         assert!(e.contains("maxReconciliationRetryAttemptTimeout") && e.contains("`1D`"));
         let e = Config::parse("colour = blue").unwrap_err().0;
         assert!(e.contains("colour") && e.contains("transactionReaderPageSize"));

@@ -165,7 +165,8 @@ impl LedgerGraph {
             let id: TxId = id_bytes.try_into().expect("32-byte chunk");
             let dep_count = page.dependency_counts[t] as usize;
             let out_count = page.output_counts[t] as usize;
-            let dep_bytes = &page.dependencies[dep_at * TX_ID_LEN..(dep_at + dep_count) * TX_ID_LEN];
+            let dep_bytes =
+                &page.dependencies[dep_at * TX_ID_LEN..(dep_at + dep_count) * TX_ID_LEN];
             dep_at += dep_count;
             scratch.clear();
             for &n in &page.participant_counts[out_at..out_at + out_count] {
@@ -345,7 +346,11 @@ mod tests {
         // 1: issuance to party 10; 2: 10 -> 20 consuming 1; 3: party 30 only;
         // 4: 20 -> 30 consuming 2 and 3.
         g.ingest(&page(
-            &[(1, &[], &[&[10]]), (2, &[1], &[&[20], &[10]]), (3, &[], &[&[30]])],
+            &[
+                (1, &[], &[&[10]]),
+                (2, &[1], &[&[20], &[10]]),
+                (3, &[], &[&[30]]),
+            ],
             3,
         ))
         .unwrap();

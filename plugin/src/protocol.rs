@@ -3,15 +3,18 @@
 //!
 //! ```text
 //! requester                                   responder
-//!   Request{salt, set size, first batch} ──▶  builds its set for the requester
-//!                                        ◀──  Symbols{start, ...} × k   (batch 1)
-//!   peels; not decoded yet:  More{count} ──▶
-//!                                        ◀──  Symbols × k               (batch 2)
-//!   decoded:                 Done{found} ──▶  forgets the session
+//!   Request{salt, set size, credit}   ──▶  builds its set for the requester
+//!                                     ◀──  Symbols frame, Symbols frame, ...
+//!   peels each frame as it arrives;        (streams until the credit is used)
+//!   credit used, not decoded: More{n} ──▶
+//!                                     ◀──  Symbols frame, ...
+//!   decoded:              Done{found} ──▶  stops streaming, forgets the session
 //! ```
-//! A batch may span several Symbols messages, each under the network's
-//! maximum message size; the last one has `batch_end` set. Either side may
-//! send `Abort`; a responder that cannot serve answers `Refused`.
+//! Each frame is under the network's maximum message size. The responder
+//! paces frames (one per timer tick), so `Done` stops the stream within a
+//! frame of the point where the difference decoded: the stream costs what
+//! decoding needs, not what a batch guessed. Either side may send `Abort`; a
+//! responder that cannot serve answers `Refused`.
 
 use crate::riblt::{CodedSymbol, WIRE_SYMBOL_LEN};
 use serde::{Deserialize, Serialize};
@@ -111,22 +114,23 @@ pub enum Body {
         salt: u64,
         /// Size of the requester's set, which bounds the useful stream length.
         requester_set_size: u64,
-        /// Coded symbols wanted in the first batch.
-        first_batch: u32,
+        /// Coded symbols the responder may stream before it must wait for
+        /// `More` (the first batch).
+        credit: u32,
     },
-    /// Responder → requester: consecutive coded symbols.
+    /// Responder → requester: consecutive coded symbols (one frame of a
+    /// batch). A responder streams a batch as a paced series of frames, so
+    /// that `Done` stops it part-way.
     Symbols {
         /// Index of the first symbol carried.
         start: u32,
-        /// Size of the responder's set.
-        responder_set_size: u64,
-        /// True on the last message of a batch.
-        batch_end: bool,
+        /// Size of the responder's set, on the first frame only.
+        responder_set_size: Option<u64>,
         /// [`WIRE_SYMBOL_LEN`] bytes per symbol.
         symbols: Vec<u8>,
     },
-    /// Requester → responder: another batch of `count` symbols, please.
-    More { count: u32 },
+    /// Requester → responder: the next batch — `credit` more symbols.
+    More { credit: u32 },
     /// Requester → responder: decoded; the responder learns only how many
     /// transactions the requester found missing, never which.
     Done { differences_found: u64 },
@@ -236,8 +240,7 @@ pub fn symbols_per_message(session: SessionId, max_message_size: u32) -> usize {
         session,
         Body::Symbols {
             start: u32::MAX,
-            responder_set_size: u64::MAX,
-            batch_end: false,
+            responder_set_size: Some(u64::MAX),
             symbols: Vec::new(),
         },
     )
@@ -255,14 +258,14 @@ mod tests {
     #[test]
     fn frames_round_trip_and_garbage_is_rejected() {
         let session = SessionId::from_random(1, 2);
-        let frame = Frame::new(session, Body::More { count: 7 });
+        let frame = Frame::new(session, Body::More { credit: 7 });
         assert_eq!(Frame::decode(&frame.encode()), Ok(frame));
         assert!(matches!(Frame::decode(&[]), Err(DecodeError::Malformed(_))));
         assert!(matches!(
             Frame::decode(&[1, 0xff, 0xff, 0xff]),
             Err(DecodeError::Malformed(_))
         ));
-        let mut future = Frame::new(session, Body::More { count: 1 });
+        let mut future = Frame::new(session, Body::More { credit: 1 });
         future.protocol = 9;
         assert_eq!(
             Frame::decode(&future.encode()),
@@ -279,8 +282,7 @@ mod tests {
             SessionId::from_random(3, 4),
             Body::Symbols {
                 start: 0,
-                responder_set_size: 1,
-                batch_end: true,
+                responder_set_size: Some(1),
                 symbols: vec![0; WIRE_SYMBOL_LEN + 1],
             },
         );
@@ -303,8 +305,7 @@ mod tests {
             session,
             Body::Symbols {
                 start: u32::MAX,
-                responder_set_size: u64::MAX,
-                batch_end: true,
+                responder_set_size: Some(u64::MAX),
                 symbols: vec![0; per * WIRE_SYMBOL_LEN],
             },
         );

@@ -21,8 +21,7 @@ use crate::graph::LedgerGraph;
 use crate::host::{Host, Level, SendError};
 use crate::id::{TxId, to_hex};
 use crate::protocol::{
-    Body, DecodeError, Frame, Refusal, SessionId, pack_symbols, symbols_per_message,
-    unpack_symbols,
+    Body, DecodeError, Frame, Refusal, SessionId, pack_symbols, symbols_per_message, unpack_symbols,
 };
 use crate::riblt::{CountMoments, Decoder, Encoder, Side};
 use crate::status::{ReconciliationStatus, StatusValue};
@@ -43,6 +42,9 @@ mod timer {
     pub const GRAPH_STEP: u64 = 1;
     /// Start queued reconciliations while the pool has room.
     pub const SCHEDULER: u64 = 2;
+    /// Ids from here on pace the symbol streams of incoming reconciliations,
+    /// one per session.
+    pub const FIRST_STREAM: u64 = 1 << 32;
 }
 
 /// Transactions read per graph-building step, so that start-up never holds
@@ -55,7 +57,13 @@ const GRAPH_STEP_TRANSACTIONS: u64 = 250_000;
 const FIRST_BATCH: u32 = 16;
 
 /// Symbols needed per difference, with margin, when sizing the next batch.
-const SYMBOLS_PER_DIFFERENCE: f64 = 1.4;
+/// Generous, because a stream stops as soon as the difference decodes.
+const SYMBOLS_PER_DIFFERENCE: f64 = 1.6;
+
+/// A stream frame carries about 1/32 of the symbols sent so far (at least 8),
+/// so stopping a stream wastes at most ~3% of it.
+const FRAME_FRACTION: u32 = 32;
+const MIN_FRAME: u32 = 8;
 
 /// Why a flow was refused; mirrors the WIT `flow-error`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -92,6 +100,10 @@ struct Outgoing {
     decoder: Decoder,
     started_ms: u64,
     requester_set_size: u64,
+    /// Learned from the first frame.
+    responder_set_size: u64,
+    /// Symbols granted to the responder so far.
+    granted: u32,
     /// Batches asked for so far (the first `Request` counts as one).
     batches: u32,
     /// Moments of residual counts in the current batch.
@@ -103,8 +115,12 @@ struct Incoming {
     party: String,
     encoder: Encoder,
     batches: u32,
+    /// Symbols the requester has asked for so far.
+    granted: u32,
     /// Most symbols this session will ever send.
     symbol_cap: u32,
+    /// The timer that paces this session's stream.
+    timer: u64,
 }
 
 /// Outcome counters for the current reconciliation cycle.
@@ -127,6 +143,9 @@ pub struct Reconciler<H: Host> {
     queue: VecDeque<String>,
     outgoing: HashMap<SessionId, Outgoing>,
     incoming: HashMap<SessionId, Incoming>,
+    /// Stream timer id → incoming session.
+    stream_timers: HashMap<u64, SessionId>,
+    next_stream_timer: u64,
     cycle: Cycle,
 }
 
@@ -138,7 +157,11 @@ impl<H: Host> Reconciler<H> {
     /// trapped; reconciliations recorded IN_PROGRESS are recorded FAILED with
     /// it (or with "node restarted" when the node itself restarted) and
     /// outgoing ones are queued again.
-    pub fn start(mut host: H, config_text: &str, restart_reason: Option<&str>) -> Result<Self, String> {
+    pub fn start(
+        mut host: H,
+        config_text: &str,
+        restart_reason: Option<&str>,
+    ) -> Result<Self, String> {
         let config = Config::parse(config_text).map_err(|e| e.0)?;
         let me = host.our_name();
         let salt = host.random_u64();
@@ -159,6 +182,8 @@ impl<H: Host> Reconciler<H> {
             queue: queued.into_iter().collect(),
             outgoing: HashMap::new(),
             incoming: HashMap::new(),
+            stream_timers: HashMap::new(),
+            next_stream_timer: timer::FIRST_STREAM,
             cycle: Cycle::default(),
         };
         let reason = match restart_reason {
@@ -286,14 +311,22 @@ impl<H: Host> Reconciler<H> {
                     }
                 );
                 self.log(
-                    if consistent { Level::Info } else { Level::Error },
+                    if consistent {
+                        Level::Info
+                    } else {
+                        Level::Error
+                    },
                     "",
                     &message,
                 );
                 self.host.set_timer(timer::SCHEDULER, 0);
             }
             Err(e) => {
-                self.log(Level::Error, "", &format!("ledger graph initialisation failed: {e}"));
+                self.log(
+                    Level::Error,
+                    "",
+                    &format!("ledger graph initialisation failed: {e}"),
+                );
                 self.graph_error = Some(e);
             }
         }
@@ -385,6 +418,8 @@ impl<H: Host> Reconciler<H> {
                 decoder: Decoder::new(ids, salt),
                 started_ms: now,
                 requester_set_size,
+                responder_set_size: 0,
+                granted: FIRST_BATCH,
                 batches: 1,
                 moments: CountMoments::default(),
             },
@@ -392,7 +427,7 @@ impl<H: Host> Reconciler<H> {
         let request = Body::Request {
             salt,
             requester_set_size,
-            first_batch: FIRST_BATCH,
+            credit: FIRST_BATCH,
         };
         if let Err(reason) = self.send(&party, session, request) {
             self.fail_outgoing(session, &reason);
@@ -474,15 +509,14 @@ impl<H: Host> Reconciler<H> {
             Body::Request {
                 salt,
                 requester_set_size,
-                first_batch,
-            } => self.on_request(sender, session, salt, requester_set_size, first_batch),
+                credit,
+            } => self.on_request(sender, session, salt, requester_set_size, credit),
             Body::Symbols {
                 start,
                 responder_set_size,
-                batch_end,
                 symbols,
-            } => self.on_symbols(sender, session, start, responder_set_size, batch_end, &symbols),
-            Body::More { count } => self.on_more(sender, session, count),
+            } => self.on_symbols(sender, session, start, responder_set_size, &symbols),
+            Body::More { credit } => self.on_more(sender, session, credit),
             Body::Done { differences_found } => self.on_done(sender, session, differences_found),
             Body::Refused(refusal) => {
                 if self.owns_outgoing(sender, session) {
@@ -492,23 +526,42 @@ impl<H: Host> Reconciler<H> {
             Body::Abort { reason } => {
                 if self.owns_outgoing(sender, session) {
                     self.fail_outgoing(session, &format!("{sender} aborted: {reason}"));
-                } else if self.incoming.get(&session).is_some_and(|s| s.party == sender) {
-                    self.end_incoming(session, StatusValue::Failed, &format!("{sender} aborted: {reason}"));
+                } else if self
+                    .incoming
+                    .get(&session)
+                    .is_some_and(|s| s.party == sender)
+                {
+                    self.end_incoming(
+                        session,
+                        StatusValue::Failed,
+                        &format!("{sender} aborted: {reason}"),
+                    );
                 }
             }
         }
     }
 
     fn owns_outgoing(&self, sender: &str, session: SessionId) -> bool {
-        self.outgoing.get(&session).is_some_and(|s| s.party == sender)
+        self.outgoing
+            .get(&session)
+            .is_some_and(|s| s.party == sender)
     }
 
-    fn on_request(&mut self, sender: &str, session: SessionId, salt: u64, requester_set_size: u64, first_batch: u32) {
+    fn on_request(
+        &mut self,
+        sender: &str,
+        session: SessionId,
+        salt: u64,
+        requester_set_size: u64,
+        credit: u32,
+    ) {
         let refusal = if !self.graph_initialised {
             Some(Refusal::LedgerGraphNotInitialised)
         } else if self.incoming.values().any(|s| s.party == sender) {
             Some(Refusal::AlreadyResponding)
-        } else if self.running() >= self.config.max_number_of_parallel_reconciliation_requests as usize {
+        } else if self.running()
+            >= self.config.max_number_of_parallel_reconciliation_requests as usize
+        {
             Some(Refusal::MaxIncomingSessionsExceeded)
         } else {
             None
@@ -525,7 +578,13 @@ impl<H: Host> Reconciler<H> {
         let ids = match self.reconciliation_set(sender) {
             Ok(ids) => ids,
             Err(reason) => {
-                let _ = self.send(sender, session, Body::Abort { reason: reason.clone() });
+                let _ = self.send(
+                    sender,
+                    session,
+                    Body::Abort {
+                        reason: reason.clone(),
+                    },
+                );
                 self.log(Level::Error, marker::RECONCILE_WITH_PARTY, &reason);
                 return;
             }
@@ -533,7 +592,8 @@ impl<H: Host> Reconciler<H> {
         // Beyond twice both sets' sizes the stream can no longer help: a
         // difference is at most their sum, and 1.35 symbols per difference
         // decode it with near certainty well before twice.
-        let symbol_cap = (2 * (ids.len() as u64 + requester_set_size) + 64).min(u32::MAX as u64) as u32;
+        let symbol_cap =
+            (2 * (ids.len() as u64 + requester_set_size) + 64).min(u32::MAX as u64) as u32;
         let now = self.host.now_ms();
         let mut row = self
             .statuses
@@ -554,22 +614,25 @@ impl<H: Host> Reconciler<H> {
                 ids.len()
             ),
         );
+        let timer = self.next_stream_timer;
+        self.next_stream_timer += 1;
+        self.stream_timers.insert(timer, session);
         self.incoming.insert(
             session,
             Incoming {
                 party: sender.to_string(),
                 encoder: Encoder::new(ids, salt),
                 batches: 0,
+                granted: 0,
                 symbol_cap,
+                timer,
             },
         );
-        self.serve_batch(session, first_batch);
+        self.grant(session, credit);
     }
 
-    /// Sends the next `count` symbols of an incoming session as one batch.
-    fn serve_batch(&mut self, session: SessionId, count: u32) {
-        let max_message = self.host.max_message_size();
-        let per_message = symbols_per_message(session, max_message);
+    /// The requester asks for a batch of `credit` more symbols.
+    fn grant(&mut self, session: SessionId, credit: u32) {
         let max_batches = self.config.max_number_of_ibf_filter_flows;
         let Some(job) = self.incoming.get_mut(&session) else {
             return;
@@ -581,33 +644,64 @@ impl<H: Host> Reconciler<H> {
             self.end_incoming(session, StatusValue::Failed, &refusal.to_string());
             return;
         }
+        job.batches += 1;
+        let was_streaming = job.encoder.produced() < job.granted;
+        job.granted = job
+            .granted
+            .saturating_add(credit.max(1))
+            .min(job.symbol_cap);
+        if !was_streaming {
+            self.stream_frame(session);
+        }
+    }
+
+    /// Sends the next frame of an incoming session's stream, and paces the
+    /// one after it with a timer.
+    fn stream_frame(&mut self, session: SessionId) {
+        let max_message = self.host.max_message_size();
+        let per_message = symbols_per_message(session, max_message) as u32;
+        let Some(job) = self.incoming.get_mut(&session) else {
+            return;
+        };
+        let party = job.party.clone();
         if per_message == 0 {
             let reason = format!(
                 "MaxMessageSizeExceeded: not even one coded symbol fits in the network's maximum \
                  message size of {max_message} bytes"
             );
-            let _ = self.send(&party, session, Body::Abort { reason: reason.clone() });
+            let _ = self.send(
+                &party,
+                session,
+                Body::Abort {
+                    reason: reason.clone(),
+                },
+            );
             self.end_incoming(session, StatusValue::Failed, &reason);
             return;
         }
-        job.batches += 1;
-        let count = count.clamp(1, job.symbol_cap.saturating_sub(job.encoder.produced()).max(1));
         let start = job.encoder.produced();
-        let symbols = job.encoder.produce(count);
-        let set_size = job.encoder.set_size() as u64;
-        let chunks: Vec<&[crate::riblt::CodedSymbol]> = symbols.chunks(per_message).collect();
-        let last = chunks.len() - 1;
-        for (k, chunk) in chunks.iter().enumerate() {
-            let body = Body::Symbols {
-                start: start + (k * per_message) as u32,
-                responder_set_size: set_size,
-                batch_end: k == last,
-                symbols: pack_symbols(chunk),
-            };
-            if let Err(reason) = self.send(&party, session, body) {
-                self.end_incoming(session, StatusValue::Failed, &reason);
-                return;
-            }
+        let left = job.granted.saturating_sub(start);
+        if left == 0 {
+            return;
+        }
+        let frame = (start / FRAME_FRACTION)
+            .max(MIN_FRAME)
+            .min(per_message)
+            .min(left);
+        let symbols = job.encoder.produce(frame);
+        let body = Body::Symbols {
+            start,
+            responder_set_size: (start == 0).then_some(job.encoder.set_size() as u64),
+            symbols: pack_symbols(&symbols),
+        };
+        let more = job.encoder.produced() < job.granted;
+        let timer = job.timer;
+        if let Err(reason) = self.send(&party, session, body) {
+            self.end_incoming(session, StatusValue::Failed, &reason);
+            return;
+        }
+        if more {
+            self.host.set_timer(timer, 0);
         }
     }
 
@@ -616,52 +710,70 @@ impl<H: Host> Reconciler<H> {
         sender: &str,
         session: SessionId,
         start: u32,
-        responder_set_size: u64,
-        batch_end: bool,
+        responder_set_size: Option<u64>,
         bytes: &[u8],
     ) {
         if !self.owns_outgoing(sender, session) {
             self.log(
                 Level::Warn,
                 marker::RECONCILE_WITH_PARTY,
-                &format!("dropped coded symbols from {sender} for unknown reconciliation {session}"),
+                &format!(
+                    "dropped coded symbols from {sender} for unknown reconciliation {session}"
+                ),
             );
             return;
         }
         let job = self.outgoing.get_mut(&session).expect("checked above");
-        if start != job.decoder.received() {
+        let received = job.decoder.received();
+        let count = (bytes.len() / crate::riblt::WIRE_SYMBOL_LEN) as u32;
+        if start != received || received.saturating_add(count) > job.granted {
             let reason = format!(
-                "protocol violation by {sender}: coded symbols from index {start}, expected {}",
-                job.decoder.received()
+                "protocol violation by {sender}: {count} coded symbols from index {start}, \
+                 expected at most {} from index {received}",
+                job.granted - received
             );
-            let _ = self.send(sender, session, Body::Abort { reason: reason.clone() });
+            let _ = self.send(
+                sender,
+                session,
+                Body::Abort {
+                    reason: reason.clone(),
+                },
+            );
             self.fail_outgoing(session, &reason);
             return;
         }
-        let symbols = unpack_symbols(bytes);
-        let m = job.decoder.add_symbols(&symbols);
+        if let Some(size) = responder_set_size {
+            job.responder_set_size = size;
+        }
+        let m = job.decoder.add_symbols(&unpack_symbols(bytes));
         job.moments = merge(job.moments, m);
         if job.decoder.is_decoded() {
             self.finish_outgoing(session);
             return;
         }
-        if !batch_end {
+        if job.decoder.received() < job.granted {
             return;
         }
         let max_batches = self.config.max_number_of_ibf_filter_flows;
-        let job = self.outgoing.get_mut(&session).expect("still running");
         if job.batches >= max_batches {
             let reason = format!(
                 "the difference with {sender} was not decoded within {max_batches} coded-symbol \
                  batches ({} symbols; maxNumberOfIbfFilterFlows = {max_batches})",
                 job.decoder.received()
             );
-            let _ = self.send(sender, session, Body::Abort { reason: reason.clone() });
+            let _ = self.send(
+                sender,
+                session,
+                Body::Abort {
+                    reason: reason.clone(),
+                },
+            );
             self.fail_outgoing(session, &reason);
             return;
         }
-        let cap = (2 * (responder_set_size + job.requester_set_size) + 64).min(u32::MAX as u64) as u32;
-        let count = next_batch(
+        let cap = (2 * (job.responder_set_size + job.requester_set_size) + 64).min(u32::MAX as u64)
+            as u32;
+        let credit = next_batch(
             job.decoder.received(),
             &job.moments,
             job.decoder.decoded().len(),
@@ -669,14 +781,18 @@ impl<H: Host> Reconciler<H> {
             cap,
         );
         job.batches += 1;
+        job.granted = job.granted.saturating_add(credit);
         job.moments = CountMoments::default();
-        if let Err(reason) = self.send(sender, session, Body::More { count }) {
+        if let Err(reason) = self.send(sender, session, Body::More { credit }) {
             self.fail_outgoing(session, &reason);
         }
     }
 
     fn finish_outgoing(&mut self, session: SessionId) {
-        let job = self.outgoing.remove(&session).expect("finishing a running job");
+        let job = self
+            .outgoing
+            .remove(&session)
+            .expect("finishing a running job");
         let mut missing: Vec<TxId> = job
             .decoder
             .decoded()
@@ -695,7 +811,13 @@ impl<H: Host> Reconciler<H> {
             }
             Err(e) => {
                 let reason = format!("could not re-check the vault for the differences found: {e}");
-                let _ = self.send(&job.party, session, Body::Abort { reason: reason.clone() });
+                let _ = self.send(
+                    &job.party,
+                    session,
+                    Body::Abort {
+                        reason: reason.clone(),
+                    },
+                );
                 self.outgoing.insert(session, job);
                 self.fail_outgoing(session, &reason);
                 return;
@@ -740,18 +862,32 @@ impl<H: Host> Reconciler<H> {
                 job.batches
             ),
         );
-        let _ = self.send(&job.party, session, Body::Done { differences_found: found });
+        let _ = self.send(
+            &job.party,
+            session,
+            Body::Done {
+                differences_found: found,
+            },
+        );
         self.host.set_timer(timer::SCHEDULER, 0);
     }
 
-    fn on_more(&mut self, sender: &str, session: SessionId, count: u32) {
-        if self.incoming.get(&session).is_some_and(|s| s.party == sender) {
-            self.serve_batch(session, count);
+    fn on_more(&mut self, sender: &str, session: SessionId, credit: u32) {
+        if self
+            .incoming
+            .get(&session)
+            .is_some_and(|s| s.party == sender)
+        {
+            self.grant(session, credit);
         }
     }
 
     fn on_done(&mut self, sender: &str, session: SessionId, found: u64) {
-        if self.incoming.get(&session).is_some_and(|s| s.party == sender) {
+        if self
+            .incoming
+            .get(&session)
+            .is_some_and(|s| s.party == sender)
+        {
             let status = if found > 0 {
                 StatusValue::DifferencesFound
             } else {
@@ -767,10 +903,13 @@ impl<H: Host> Reconciler<H> {
         let Some(job) = self.incoming.remove(&session) else {
             return;
         };
+        self.host.cancel_timer(job.timer);
+        self.stream_timers.remove(&job.timer);
         let now = self.host.now_ms();
         if let Some(mut row) = self.statuses.get(&(job.party.clone(), false)).cloned() {
             if status.is_success() {
-                row.last_successful_reconciliation_time_started = row.last_reconciliation_time_started;
+                row.last_successful_reconciliation_time_started =
+                    row.last_reconciliation_time_started;
                 row.last_successful_reconciliation_time_finished = Some(now);
                 row.last_successful_reconciliation_status = Some(status);
             }
@@ -787,7 +926,11 @@ impl<H: Host> Reconciler<H> {
         match id {
             timer::GRAPH_STEP => self.graph_step(),
             timer::SCHEDULER => self.scheduler_tick(),
-            other => self.log(Level::Warn, "", &format!("ignored unknown timer {other}")),
+            stream if self.stream_timers.contains_key(&stream) => {
+                let session = self.stream_timers[&stream];
+                self.stream_frame(session);
+            }
+            other => self.log(Level::Debug, "", &format!("ignored stale timer {other}")),
         }
     }
 
@@ -877,7 +1020,10 @@ impl<H: Host> Reconciler<H> {
         is_requester: bool,
     ) -> Result<Option<ReconciliationStatus>, FlowError> {
         check_party_name(party)?;
-        Ok(self.statuses.get(&(party.to_string(), is_requester)).cloned())
+        Ok(self
+            .statuses
+            .get(&(party.to_string(), is_requester))
+            .cloned())
     }
 
     /// RefreshReconciliationStatusesFlow.
@@ -950,17 +1096,24 @@ impl<H: Host> Reconciler<H> {
             let _ = self.send(party, session, Body::Abort { reason });
             if outgoing {
                 self.outgoing.remove(&session);
-            } else {
-                self.incoming.remove(&session);
+            } else if let Some(job) = self.incoming.remove(&session) {
+                self.host.cancel_timer(job.timer);
+                self.stream_timers.remove(&job.timer);
             }
             stopped = true;
         }
         let now = self.host.now_ms();
         for is_requester in [true, false] {
-            let Some(mut row) = self.statuses.get(&(party.to_string(), is_requester)).cloned() else {
+            let Some(mut row) = self
+                .statuses
+                .get(&(party.to_string(), is_requester))
+                .cloned()
+            else {
                 continue;
             };
-            if row.last_reconciliation_status == StatusValue::InProgress || (stopped && is_requester) {
+            if row.last_reconciliation_status == StatusValue::InProgress
+                || (stopped && is_requester)
+            {
                 row.last_reconciliation_status = StatusValue::Stopped;
                 row.last_reconciliation_time_finished = Some(now);
                 self.save(&row).map_err(FlowError::Storage)?;
@@ -988,7 +1141,10 @@ impl<H: Host> Reconciler<H> {
     }
 
     /// IsRespondingToReconciliationForPartyFlow.
-    pub fn is_responding_to_reconciliation_for_party(&self, party: &str) -> Result<bool, FlowError> {
+    pub fn is_responding_to_reconciliation_for_party(
+        &self,
+        party: &str,
+    ) -> Result<bool, FlowError> {
         check_party_name(party)?;
         Ok(self.is_responding(party))
     }
@@ -1004,7 +1160,9 @@ impl<H: Host> Reconciler<H> {
                 .map(|r| r.party_name.clone())
                 .collect(),
             parties_with_difference: requester_rows()
-                .filter(|r| r.last_successful_reconciliation_status == Some(StatusValue::DifferencesFound))
+                .filter(|r| {
+                    r.last_successful_reconciliation_status == Some(StatusValue::DifferencesFound)
+                })
                 .map(|r| r.party_name.clone())
                 .collect(),
             number_of_scheduled_reconciliations: self.queue.len() as u32,
@@ -1013,7 +1171,8 @@ impl<H: Host> Reconciler<H> {
             number_of_reconciliations_with_differences: self.cycle.with_differences,
             number_of_reconciliations_without_differences: self.cycle.without_differences,
             ledger_graph_is_initialized: self.graph_initialised,
-            ledger_graph_is_self_consistent: self.graph_initialised && self.graph.is_self_consistent(),
+            ledger_graph_is_self_consistent: self.graph_initialised
+                && self.graph.is_self_consistent(),
             ledger_graph_errors: self
                 .graph_error
                 .iter()
@@ -1044,21 +1203,29 @@ fn merge(a: CountMoments, b: CountMoments) -> CountMoments {
 /// How many symbols to ask for next, given what the last batch showed.
 ///
 /// While residual counts may have wrapped (the difference is large compared
-/// with the symbols seen) the stream grows eightfold. Once they are readable,
-/// the moments estimate the undecoded difference and the next batch aims just
-/// past the symbols that should decode it. The last allowed batch asks for
-/// everything that could still help.
-pub fn next_batch(received: u32, moments: &CountMoments, decoded: usize, batches_left: u32, cap: u32) -> u32 {
+/// with the symbols seen) the credit quadruples. Once they are readable, the
+/// moments estimate the undecoded difference and the credit reaches past the
+/// symbols that should decode it, with margin: the stream stops when the
+/// difference decodes, so a generous credit costs round trips nothing and
+/// bytes at most one frame. The last allowed batch asks for everything that
+/// could still help.
+pub fn next_batch(
+    received: u32,
+    moments: &CountMoments,
+    decoded: usize,
+    batches_left: u32,
+    cap: u32,
+) -> u32 {
     let remaining = cap.saturating_sub(received).max(1);
     if batches_left <= 1 {
         return remaining;
     }
     let want = if moments.saturated() {
-        received.saturating_mul(8)
+        received.saturating_mul(4)
     } else {
         let difference = moments.estimate() + decoded as f64;
         let target = (difference * SYMBOLS_PER_DIFFERENCE).ceil() as u64 + 4;
-        let step = (target.saturating_sub(received as u64)).max(received as u64 / 8 + 4);
+        let step = (target.saturating_sub(received as u64)).max(received as u64 + 4);
         step.min(u32::MAX as u64) as u32
     };
     want.clamp(1, remaining)

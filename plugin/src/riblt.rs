@@ -472,7 +472,10 @@ mod tests {
         let m = dec.add_symbols(&enc.produce(64));
         // Early counts wrap modulo 256; estimates are taken on later indices.
         let est = m.estimate();
-        assert!(m.saturated() || (est > 500.0 && est < 1200.0), "estimate {est}");
+        assert!(
+            m.saturated() || (est > 500.0 && est < 1200.0),
+            "estimate {est}"
+        );
         let m2 = dec.add_symbols(&enc.produce(512));
         assert!(!m2.saturated());
         let est2 = m2.estimate();

@@ -1,0 +1,32 @@
+//! The `logging` import: plugin logs become `tracing` events on the
+//! `ledger_sync::plugin` target, with the node's name and the flow's marker
+//! as fields, so a filter such as
+//! `RUST_LOG='ledger_sync::plugin[{marker=ReconcileWithPartyFlow}]=debug'`
+//! selects one flow's logs.
+
+use crate::bindings::ledger_sync::plugin::logging::{self, Level};
+use crate::node::NodeState;
+
+/// The tracing target of plugin logs.
+pub const TARGET: &str = "ledger_sync::plugin";
+
+impl logging::Host for NodeState {
+    fn log(&mut self, level: Level, marker: String, message: String) {
+        let node = self.name.as_str();
+        let marker = marker.as_str();
+        match level {
+            Level::Trace => tracing::trace!(target: TARGET, node, marker, "{message}"),
+            Level::Debug => tracing::debug!(target: TARGET, node, marker, "{message}"),
+            Level::Info => tracing::info!(target: TARGET, node, marker, "{message}"),
+            Level::Warn => tracing::warn!(target: TARGET, node, marker, "{message}"),
+            Level::Error => tracing::error!(target: TARGET, node, marker, "{message}"),
+        }
+        if self.capture_logs {
+            self.logs.push(crate::node::LogRecord {
+                level,
+                marker: marker.to_string(),
+                message,
+            });
+        }
+    }
+}

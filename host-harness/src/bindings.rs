@@ -6,6 +6,7 @@
 wasmtime::component::bindgen!({
     path: "../wit",
     world: "reconciliation-plugin",
+    additional_derives: [PartialEq],
 });
 
 pub use exports::ledger_sync::plugin::{flows, handlers, metrics};

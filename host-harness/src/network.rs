@@ -13,6 +13,9 @@ use anyhow::{Context, Result};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
+/// Sees (and may alter) each message as it is delivered.
+pub type Tap = Box<dyn FnMut(&mut Envelope)>;
+
 /// A message between two nodes.
 #[derive(Clone, Debug)]
 pub struct Envelope {
@@ -53,7 +56,7 @@ pub struct Network {
     failures: Vec<ObservedFailure>,
     /// Optional tap: called for every message delivered (tests use it to
     /// inspect or tamper with traffic).
-    tap: Option<Box<dyn FnMut(&mut Envelope)>>,
+    tap: Option<Tap>,
 }
 
 /// The default starting time: 2020-02-28T12:00:00Z, the seed's example day.

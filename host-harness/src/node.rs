@@ -185,8 +185,14 @@ pub struct Node {
     plugin: Option<ReconciliationPlugin>,
     options: NodeOptions,
     restarts: u32,
+    /// Traps since the last call that returned normally.
+    consecutive_traps: u32,
     dead: Option<String>,
 }
+
+/// A plugin that traps this many times in a row without one call returning
+/// normally is not restarted again: it would only trap again.
+const MAX_CONSECUTIVE_TRAPS: u32 = 3;
 
 impl Node {
     /// Opens the node's database, instantiates the plugin and starts it with
@@ -223,6 +229,7 @@ impl Node {
             plugin: Some(plugin),
             options,
             restarts: 0,
+            consecutive_traps: 0,
             dead: None,
         };
         let config = node.options.config.clone();
@@ -245,6 +252,11 @@ impl Node {
     /// How many times the plugin was replaced after a trap.
     pub fn restarts(&self) -> u32 {
         self.restarts
+    }
+
+    /// Why the plugin is no longer running, if it is not.
+    pub fn dead(&self) -> Option<&str> {
+        self.dead.as_deref()
     }
 
     fn state(&self) -> &NodeState {
@@ -284,6 +296,9 @@ impl Node {
 
     /// The earliest pending timer: (due ms, id).
     pub(crate) fn next_timer(&self) -> Option<(u64, u64)> {
+        if self.dead.is_some() {
+            return None;
+        }
         self.store.as_ref()?;
         self.state()
             .timers
@@ -312,11 +327,22 @@ impl Node {
         let outcome = f(plugin, store);
         store.set_epoch_deadline(u64::MAX / 2);
         match outcome {
-            Ok(value) => Ok(value),
+            Ok(value) => {
+                self.consecutive_traps = 0;
+                Ok(value)
+            }
             Err(trap) => {
                 let reason = self.describe_trap(&trap);
                 tracing::error!(node = %self.options.name, "plugin trapped: {reason}");
-                self.restart(&reason);
+                self.consecutive_traps += 1;
+                if self.consecutive_traps >= MAX_CONSECUTIVE_TRAPS {
+                    self.dead = Some(format!(
+                        "it trapped {} times in a row; the last time: {reason}",
+                        self.consecutive_traps
+                    ));
+                } else {
+                    self.restart(&reason);
+                }
                 Err(PluginFailure::Trapped(reason))
             }
         }
@@ -331,11 +357,12 @@ impl Node {
             Some(t) => t.to_string(),
             None => format!("{trap:#}"),
         };
-        // A Rust guest prints its panic message to stderr before aborting.
+        // A Rust guest prints why it panicked or aborted (say, an allocation
+        // that failed) to stderr before trapping.
         let stderr = self.state().stderr.contents();
         let text = String::from_utf8_lossy(&stderr);
-        if let Some(panic) = text.lines().rev().find(|l| l.contains("panicked")) {
-            reason = format!("{reason} ({})", panic.trim());
+        if let Some(line) = text.lines().rev().find(|l| !l.trim().is_empty()) {
+            reason = format!("{reason} ({})", line.trim());
         }
         reason
     }

@@ -137,7 +137,7 @@ impl<'a> Vault<'a> {
     /// Whether each id is recorded.
     pub fn contains(&self, ids: &[u8]) -> Result<Vec<bool>> {
         anyhow::ensure!(
-            ids.len() % TX_ID_LEN == 0,
+            ids.len().is_multiple_of(TX_ID_LEN),
             "{} bytes of ids is not a whole number of 32-byte transaction ids",
             ids.len()
         );
@@ -178,18 +178,16 @@ impl<'a> Vault<'a> {
         let mut stmt = self
             .conn
             .prepare_cached("SELECT tx_id FROM vault_transaction ORDER BY seq")?;
-        let ids = stmt
-            .query_map([], |r| r.get::<_, Vec<u8>>(0))?
+        stmt.query_map([], |r| r.get::<_, Vec<u8>>(0))?
             .map(|b| {
                 let b = b?;
                 TxId::try_from(b.as_slice()).context("corrupt transaction id")
             })
-            .collect();
-        ids
+            .collect()
     }
 
     /// Number of recorded transactions.
-    pub fn len(&self) -> Result<u64> {
+    pub fn count(&self) -> Result<u64> {
         Ok(self
             .conn
             .query_row("SELECT count(*) FROM vault_transaction", [], |r| {

@@ -42,7 +42,7 @@ impl TransactionPage {
     /// Checks that the flat arrays agree with each other.
     pub fn validate(&self) -> Result<(), String> {
         let n = self.len();
-        if self.ids.len() % TX_ID_LEN != 0 {
+        if !self.ids.len().is_multiple_of(TX_ID_LEN) {
             return Err(format!(
                 "vault page has {} id bytes, not a multiple of {TX_ID_LEN}",
                 self.ids.len()
@@ -319,8 +319,10 @@ mod tests {
         [n; 32]
     }
 
-    /// A page from (id, deps, outputs' participants).
-    fn page(txs: &[(u8, &[u8], &[&[u32]])], cursor: u64) -> TransactionPage {
+    /// (id, dependencies, each output's participants).
+    type TestTx<'a> = (u8, &'a [u8], &'a [&'a [u32]]);
+
+    fn page(txs: &[TestTx<'_>], cursor: u64) -> TransactionPage {
         let mut p = TransactionPage {
             cursor,
             ..Default::default()

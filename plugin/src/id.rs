@@ -40,7 +40,7 @@ pub fn from_hex(text: &str) -> Option<TxId> {
 /// Splits concatenated 32-byte ids. Returns `None` if the length is not a
 /// multiple of 32.
 pub fn split_ids(bytes: &[u8]) -> Option<Vec<TxId>> {
-    if bytes.len() % TX_ID_LEN != 0 {
+    if !bytes.len().is_multiple_of(TX_ID_LEN) {
         return None;
     }
     Some(

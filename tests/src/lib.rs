@@ -1,1 +1,139 @@
+//! Shared set-up for the integration tests: a [`Cluster`] of nodes running
+//! the real plugin component on one in-process network.
 
+use ledger_sync_host::bindings::types::{ReconciliationStatus, ReconciliationStatusValue};
+use ledger_sync_host::network::Network;
+use ledger_sync_host::node::NodeOptions;
+use ledger_sync_host::sandbox::PluginRuntime;
+use ledger_sync_host::vault::{Vault, VaultTransaction};
+use ledger_sync_plugin::id::{TX_ID_LEN, TxId};
+
+pub use ledger_sync_host::bindings::types::ReconciliationStatusValue as Status;
+
+pub const A: &str = "O=PartyA, L=London, C=GB";
+pub const B: &str = "O=PartyB, L=New York, C=US";
+pub const C: &str = "O=PartyC, L=Paris, C=FR";
+
+/// Several nodes on one virtual clock, each with its own database in a
+/// temporary directory.
+pub struct Cluster {
+    pub net: Network,
+    dir: tempfile::TempDir,
+    seed: u64,
+}
+
+impl Default for Cluster {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Cluster {
+    pub fn new() -> Self {
+        Cluster {
+            net: Network::new(PluginRuntime::builtin().expect("the plugin component compiles")),
+            dir: tempfile::tempdir().expect("a temporary directory"),
+            seed: 0,
+        }
+    }
+
+    /// Options for a node whose vault holds `vault`, recorded in order.
+    pub fn options(&mut self, name: &str, vault: &[VaultTransaction]) -> NodeOptions {
+        self.seed += 1;
+        let path = self.dir.path().join(format!("node-{}.db", self.seed));
+        let conn = ledger_sync_host::db::open(&path).expect("open the node database");
+        Vault::new(&conn).record(vault).expect("record the vault");
+        let mut options = NodeOptions::new(name, path);
+        options.seed = self.seed;
+        options.capture_logs = true;
+        options
+    }
+
+    /// Adds a node with default options whose vault holds `vault`.
+    pub fn add(&mut self, name: &str, vault: &[VaultTransaction]) -> &mut Self {
+        let options = self.options(name, vault);
+        self.net.add_node(options).expect("the node starts");
+        self
+    }
+
+    /// Runs until nothing is left to do.
+    pub fn settle(&mut self) -> &mut Self {
+        self.net.run_until_idle();
+        self
+    }
+
+    /// `from` schedules a reconciliation with `with`; runs it to the end and
+    /// returns `from`'s status for `with`.
+    pub fn reconcile(&mut self, from: &str, with: &str) -> ReconciliationStatus {
+        self.settle();
+        self.net
+            .node(from)
+            .schedule_reconciliation(&[with.to_string()])
+            .expect("no trap")
+            .expect("ScheduleReconciliation accepted");
+        self.settle();
+        self.status(from, with, true).expect("a status row")
+    }
+
+    /// GetReconciliationStatusForParty.
+    pub fn status(
+        &mut self,
+        node: &str,
+        party: &str,
+        is_requester: bool,
+    ) -> Option<ReconciliationStatus> {
+        self.net
+            .node(node)
+            .get_reconciliation_status_for_party(party, is_requester)
+            .expect("no trap")
+            .expect("the flow succeeds")
+    }
+}
+
+/// A transaction with id `[n; 32]`-ish (distinct per n), dependencies by
+/// number, and each output's participants.
+pub fn tx(n: u32, deps: &[u32], outputs: &[&[&str]]) -> VaultTransaction {
+    VaultTransaction {
+        id: id(n),
+        dependencies: deps.iter().map(|d| id(*d)).collect(),
+        outputs: outputs
+            .iter()
+            .map(|o| o.iter().map(|p| p.to_string()).collect())
+            .collect(),
+    }
+}
+
+/// The id of transaction number `n` in [`tx`].
+pub fn id(n: u32) -> TxId {
+    let mut id = [0u8; 32];
+    for (i, b) in id.iter_mut().enumerate() {
+        *b = (n.wrapping_mul(2_654_435_761).rotate_left(i as u32) as u8) ^ (i as u8);
+    }
+    id[..4].copy_from_slice(&n.to_be_bytes());
+    id
+}
+
+/// The ids in a status's result, sorted.
+pub fn result_ids(status: &ReconciliationStatus) -> Vec<TxId> {
+    let mut ids: Vec<TxId> = status
+        .last_successful_reconciliation_result
+        .chunks_exact(TX_ID_LEN)
+        .map(|c| c.try_into().expect("32 bytes"))
+        .collect();
+    ids.sort_unstable();
+    ids
+}
+
+/// Sorted ids.
+pub fn sorted(mut ids: Vec<TxId>) -> Vec<TxId> {
+    ids.sort_unstable();
+    ids
+}
+
+/// Asserts the latest reconciliation ended with `status`.
+pub fn assert_status(row: &ReconciliationStatus, status: ReconciliationStatusValue) {
+    assert_eq!(
+        row.last_reconciliation_status, status,
+        "status row: {row:#?}"
+    );
+}

@@ -1,0 +1,166 @@
+//! The reconciliation itself, through the real component: the seed's disaster
+//! scenario and the edges of what a requester is told.
+
+use ledger_sync_host::ledger::{self, PARTY_A, PARTY_B, reconciliation_set, two_party_ledger};
+use ledger_sync_plugin::id::TxId;
+use ledger_sync_tests::*;
+
+/// The seed's workflow: A restores a backup missing its last transactions and
+/// finds, from B, exactly the lost ones B can supply.
+#[test]
+fn disaster_recovery_finds_exactly_what_was_lost() {
+    for (n, lost, seed) in [(2_000, 40, 1), (3_000, 300, 2), (1_500, 1, 3)] {
+        let ledger = two_party_ledger(n, seed);
+        let a_vault = ledger.vault_of(PARTY_A);
+        let b_vault = ledger.vault_of(PARTY_B);
+        let (restored, gone) = a_vault.split_at(a_vault.len() - lost);
+        let b_set = reconciliation_set(&b_vault, PARTY_A);
+        let expected: Vec<TxId> = sorted(
+            gone.iter()
+                .map(|t| t.id)
+                .filter(|id| b_set.contains(id))
+                .collect(),
+        );
+        assert!(!expected.is_empty());
+
+        let mut cluster = Cluster::new();
+        cluster.add(PARTY_A, restored).add(PARTY_B, &b_vault);
+        let row = cluster.reconcile(PARTY_A, PARTY_B);
+        assert_status(&row, Status::DifferencesFound);
+        assert_eq!(
+            row.last_successful_reconciliation_status,
+            Some(Status::DifferencesFound)
+        );
+        assert_eq!(
+            result_ids(&row),
+            expected,
+            "ledger of {n} with {lost} lost, seed {seed}"
+        );
+        assert!(row.last_reconciliation_error.is_empty());
+        assert_eq!(row.state_machine_id.len(), 36, "a UUID");
+    }
+}
+
+#[test]
+fn identical_ledgers_have_no_differences() {
+    let ledger = two_party_ledger(1_000, 7);
+    let mut cluster = Cluster::new();
+    cluster
+        .add(PARTY_A, &ledger.vault_of(PARTY_A))
+        .add(PARTY_B, &ledger.vault_of(PARTY_B));
+    let row = cluster.reconcile(PARTY_A, PARTY_B);
+    assert_status(&row, Status::DifferencesNotFound);
+    assert_eq!(
+        row.last_successful_reconciliation_status,
+        Some(Status::DifferencesNotFound)
+    );
+    assert!(row.last_successful_reconciliation_result.is_empty());
+    assert!(row.last_reconciliation_time_finished.is_some());
+}
+
+/// A lost transaction's back-chain went missing with it: B issued 1, A and B
+/// transacted in 2 consuming it, and 3 consumed 2. A's backup predates all of
+/// them, so all three are reported, back-chain included.
+#[test]
+fn lost_back_chains_are_found_with_their_transactions() {
+    let history = vec![
+        tx(10, &[], &[&[A, B]]),
+        tx(1, &[], &[&[B]]),
+        tx(2, &[1], &[&[A], &[B]]),
+        tx(3, &[2], &[&[A, B]]),
+    ];
+    let mut cluster = Cluster::new();
+    cluster.add(A, &history[..1]).add(B, &history);
+    let row = cluster.reconcile(A, B);
+    assert_status(&row, Status::DifferencesFound);
+    assert_eq!(result_ids(&row), sorted(vec![id(1), id(2), id(3)]));
+}
+
+/// A lost a transaction with C that B never saw, and B has a transaction with
+/// C that never involved A: neither is reported to A by B. C, asked in turn,
+/// reports the one A lost with it.
+#[test]
+fn only_transactions_the_counterparty_shares_with_us_are_reported() {
+    let a_full = [
+        tx(1, &[], &[&[A, B]]),
+        tx(2, &[], &[&[A, C]]),
+        tx(3, &[1], &[&[A, B]]),
+    ];
+    let b_vault = vec![
+        tx(1, &[], &[&[A, B]]),
+        tx(3, &[1], &[&[A, B]]),
+        tx(4, &[], &[&[B, C]]),
+    ];
+    let c_vault = vec![tx(2, &[], &[&[A, C]]), tx(4, &[], &[&[B, C]])];
+    let mut cluster = Cluster::new();
+    // A's backup holds only transaction 1.
+    cluster
+        .add(A, &a_full[..1])
+        .add(B, &b_vault)
+        .add(C, &c_vault);
+    let from_b = cluster.reconcile(A, B);
+    assert_eq!(
+        result_ids(&from_b),
+        vec![id(3)],
+        "B reports only what it shares with A"
+    );
+    let from_c = cluster.reconcile(A, C);
+    assert_eq!(result_ids(&from_c), vec![id(2)]);
+}
+
+/// One direction only: when the requester holds what the responder lacks,
+/// the requester finds nothing missing and the responder is told nothing —
+/// no message carries the id it lacks, and its row lists no ids.
+#[test]
+fn the_responder_is_not_told_what_it_lacks() {
+    let a_vault = vec![tx(1, &[], &[&[A, B]]), tx(2, &[1], &[&[A, B]])];
+    let b_restored = vec![tx(1, &[], &[&[A, B]])];
+    let mut cluster = Cluster::new();
+    cluster.add(A, &a_vault).add(B, &b_restored).settle();
+    let lacking = id(2);
+    let leaked = std::rc::Rc::new(std::cell::Cell::new(false));
+    let seen = leaked.clone();
+    cluster.net.set_tap(move |envelope| {
+        if envelope.to == B && envelope.payload.windows(32).any(|w| w == lacking) {
+            seen.set(true);
+        }
+    });
+    let row = cluster.reconcile(A, B);
+    assert_status(&row, Status::DifferencesNotFound);
+    assert!(!leaked.get(), "a message to B carried the id B lacks");
+    let responder_row = cluster
+        .status(B, A, false)
+        .expect("B keeps a responder row");
+    assert!(
+        responder_row
+            .last_successful_reconciliation_result
+            .is_empty()
+    );
+    assert!(cluster.status(B, A, true).is_none(), "B never requested");
+    assert!(cluster.status(A, B, false).is_none(), "A never responded");
+}
+
+/// The reconciliation works at larger scale and under a small maximum
+/// message size: every message stays under it.
+#[test]
+fn large_differences_stream_under_a_small_message_size() {
+    let ledger = ledger::two_party_ledger(6_000, 11);
+    let a_vault = ledger.vault_of(PARTY_A);
+    let b_vault = ledger.vault_of(PARTY_B);
+    let (restored, _) = a_vault.split_at(a_vault.len() / 2);
+    let mut cluster = Cluster::new();
+    for (name, vault) in [(PARTY_A, restored), (PARTY_B, &b_vault[..])] {
+        let mut options = cluster.options(name, vault);
+        options.max_message_size = 2_048;
+        cluster.net.add_node(options).unwrap();
+    }
+    let max_seen = std::rc::Rc::new(std::cell::Cell::new(0usize));
+    let seen = max_seen.clone();
+    cluster
+        .net
+        .set_tap(move |e| seen.set(seen.get().max(e.payload.len())));
+    let row = cluster.reconcile(PARTY_A, PARTY_B);
+    assert_status(&row, Status::DifferencesFound);
+    assert!(result_ids(&row).len() > 1_000);
+    assert!(max_seen.get() <= 2_048, "a {}-byte message", max_seen.get());
+}

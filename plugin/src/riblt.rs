@@ -20,6 +20,7 @@
 //! truncated count costs nothing in correctness.
 
 use crate::id::TxId;
+use std::collections::VecDeque;
 
 /// Bytes of one coded symbol on the wire.
 pub const WIRE_SYMBOL_LEN: usize = 32 + 4 + 1;
@@ -187,40 +188,90 @@ fn encode_range(items: &mut [MappedItem], start: u32, out: &mut [CodedSymbol]) {
     }
 }
 
+/// Symbols are computed ahead of need in chunks that double, so a stream of
+/// m symbols over n items costs O(n·log m + mappings), however finely it is
+/// framed: computing a range walks every item once.
+const MIN_LOOKAHEAD: u32 = 64;
+
+/// Items plus the symbols they produce, computed ahead in doubling chunks.
+struct Lookahead {
+    items: Vec<MappedItem>,
+    /// Symbols `[start, start + ahead.len())`, computed but not yet taken.
+    ahead: VecDeque<CodedSymbol>,
+    start: u32,
+}
+
+impl Lookahead {
+    fn new(items: Vec<MappedItem>) -> Self {
+        Lookahead {
+            items,
+            ahead: VecDeque::new(),
+            start: 0,
+        }
+    }
+
+    /// Index one past the last computed symbol.
+    fn computed(&self) -> u32 {
+        self.start + self.ahead.len() as u32
+    }
+
+    /// Takes the next `count` symbols.
+    fn take(&mut self, count: u32) -> Vec<CodedSymbol> {
+        let have = self.ahead.len() as u32;
+        if have < count {
+            let chunk = (count - have).max(self.computed().max(MIN_LOOKAHEAD));
+            let mut out = vec![CodedSymbol::default(); chunk as usize];
+            let from = self.computed();
+            encode_range(&mut self.items, from, &mut out);
+            self.ahead.extend(out);
+        }
+        self.start += count;
+        self.ahead.drain(..count as usize).collect()
+    }
+
+    /// Adds an item whose walk is at or before the first symbol not taken:
+    /// its contributions to symbols already computed are applied now.
+    fn add(&mut self, mut item: MappedItem) {
+        while item.next < self.computed() {
+            item.apply(&mut self.ahead[(item.next - self.start) as usize]);
+            item.advance();
+        }
+        self.items.push(item);
+    }
+}
+
 /// The responder's side: produces the coded-symbol stream of a set.
 pub struct Encoder {
-    items: Vec<MappedItem>,
-    produced: u32,
+    stream: Lookahead,
+    set_size: usize,
 }
 
 impl Encoder {
     /// An encoder for `ids` under the session's `salt`.
     pub fn new(ids: impl IntoIterator<Item = TxId>, salt: u64) -> Self {
+        let items: Vec<MappedItem> = ids
+            .into_iter()
+            .map(|id| MappedItem::new(id, salt, false))
+            .collect();
         Encoder {
-            items: ids
-                .into_iter()
-                .map(|id| MappedItem::new(id, salt, false))
-                .collect(),
-            produced: 0,
+            set_size: items.len(),
+            stream: Lookahead::new(items),
         }
     }
 
     /// How many items the set has.
     pub fn set_size(&self) -> usize {
-        self.items.len()
+        self.set_size
     }
 
     /// How many symbols have been produced so far.
     pub fn produced(&self) -> u32 {
-        self.produced
+        self.stream.start
     }
 
     /// The next `count` symbols of the stream.
     pub fn produce(&mut self, count: u32) -> Vec<CodedSymbol> {
-        let mut out = vec![CodedSymbol::default(); count as usize];
-        encode_range(&mut self.items, self.produced, &mut out);
-        self.produced += count;
-        out
+        self.stream.take(count)
     }
 }
 
@@ -296,7 +347,7 @@ pub struct Decoder {
     salt: u64,
     /// Our items, plus compensating entries for every decoded id, so that the
     /// residuals of symbols yet to arrive come out already peeled.
-    local: Vec<MappedItem>,
+    local: Lookahead,
     /// Received symbols minus `local`'s contributions, peeled as far as
     /// possible.
     residual: Vec<CodedSymbol>,
@@ -309,10 +360,11 @@ impl Decoder {
     pub fn new(ids: impl IntoIterator<Item = TxId>, salt: u64) -> Self {
         Decoder {
             salt,
-            local: ids
-                .into_iter()
-                .map(|id| MappedItem::new(id, salt, false))
-                .collect(),
+            local: Lookahead::new(
+                ids.into_iter()
+                    .map(|id| MappedItem::new(id, salt, false))
+                    .collect(),
+            ),
             residual: Vec::new(),
             decoded: Vec::new(),
             pending: Vec::new(),
@@ -343,8 +395,7 @@ impl Decoder {
         let mut fresh = symbols.to_vec();
         // Our contributions are subtracted by adding them with the opposite
         // sign: XOR is its own inverse, counts use wrapping arithmetic.
-        let mut ours = vec![CodedSymbol::default(); fresh.len()];
-        encode_range(&mut self.local, start, &mut ours);
+        let ours = self.local.take(fresh.len() as u32);
         let mut moments = CountMoments::default();
         for (offset, (sym, mine)) in fresh.iter_mut().zip(ours.iter()).enumerate() {
             for (a, b) in sym.sum.iter_mut().zip(mine.sum.iter()) {
@@ -390,7 +441,7 @@ impl Decoder {
                 }
                 item.advance();
             }
-            self.local.push(item);
+            self.local.add(item);
             self.decoded.push((id, side));
         }
     }

@@ -19,7 +19,7 @@ use crate::sandbox::PluginRuntime;
 use crate::vault::Vault;
 use anyhow::{Context, Result, bail};
 use hashbrown::HashSet;
-use ledger_sync_plugin::id::{TX_ID_LEN, TxId};
+use ledger_sync_plugin::id::{TxId, split_ids};
 use std::path::PathBuf;
 
 /// What to run.
@@ -132,11 +132,8 @@ pub fn run(options: &DemoOptions) -> Result<DemoReport> {
             _ => {}
         }
     };
-    let mut found: Vec<TxId> = status
-        .last_successful_reconciliation_result
-        .chunks_exact(TX_ID_LEN)
-        .map(|c| c.try_into().expect("32-byte id"))
-        .collect();
+    let mut found = split_ids(&status.last_successful_reconciliation_result)
+        .context("the status result is not a list of 32-byte ids")?;
     found.sort_unstable();
     let vault_after = Vault::new(net.node(PARTY_A).db())
         .count()

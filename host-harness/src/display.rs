@@ -32,11 +32,7 @@ pub fn format_status(s: &ReconciliationStatus) -> String {
             .map_or("null", status_name)
     );
     let _ = writeln!(out, "    lastSuccessfulReconciliationResult=[");
-    let ids: Vec<String> = s
-        .last_successful_reconciliation_result
-        .chunks_exact(TX_ID_LEN)
-        .map(|c| to_hex(c.try_into().expect("32-byte id")))
-        .collect();
+    let ids = ids_hex(&s.last_successful_reconciliation_result);
     let _ = writeln!(out, "        {}", ids.join(",\n        "));
     let _ = writeln!(out, "    ],");
     let _ = writeln!(

@@ -11,7 +11,6 @@
 //! the host carries on.
 
 use crate::bindings::flows::FlowError;
-use crate::bindings::ledger_sync::plugin::logging::Level;
 use crate::bindings::metrics::MetricsSnapshot;
 use crate::bindings::types::{ReconciliationStatus, ReconciliationStatusValue};
 use crate::bindings::{ReconciliationPlugin, ledger_sync::plugin::logging, types};
@@ -26,8 +25,6 @@ use wasmtime::Store;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
-
-pub use crate::bindings::ledger_sync::plugin::logging::Level as LogLevel;
 
 /// A message the plugin queued for delivery.
 #[derive(Clone, Debug)]
@@ -519,16 +516,4 @@ impl Node {
                 .call_party_reconciliation_status(s, &party)
         })
     }
-}
-
-/// Whether a log record is at least as severe as `level`.
-pub fn at_least(record: &LogRecord, level: Level) -> bool {
-    let rank = |l: Level| match l {
-        Level::Trace => 0,
-        Level::Debug => 1,
-        Level::Info => 2,
-        Level::Warn => 3,
-        Level::Error => 4,
-    };
-    rank(record.level) >= rank(level)
 }

@@ -19,7 +19,7 @@
 use crate::config::Config;
 use crate::graph::LedgerGraph;
 use crate::host::{Host, Level, SendError};
-use crate::id::{TxId, to_hex};
+use crate::id::TxId;
 use crate::protocol::{
     Body, DecodeError, Frame, Refusal, SessionId, pack_symbols, symbols_per_message, unpack_symbols,
 };
@@ -1273,9 +1273,4 @@ pub fn describe_flow_error(error: &FlowError) -> String {
         FlowError::NotImplemented(what) => format!("not implemented: {what}"),
         FlowError::Storage(why) => format!("storage failure: {why}"),
     }
-}
-
-/// Upper-case hex of each id, for display.
-pub fn ids_to_hex(ids: &[TxId]) -> Vec<String> {
-    ids.iter().map(to_hex).collect()
 }

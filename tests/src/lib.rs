@@ -6,7 +6,7 @@ use ledger_sync_host::network::Network;
 use ledger_sync_host::node::NodeOptions;
 use ledger_sync_host::sandbox::PluginRuntime;
 use ledger_sync_host::vault::{Vault, VaultTransaction};
-use ledger_sync_plugin::id::{TX_ID_LEN, TxId};
+use ledger_sync_plugin::id::{TxId, split_ids};
 
 pub use ledger_sync_host::bindings::types::ReconciliationStatusValue as Status;
 
@@ -115,13 +115,7 @@ pub fn id(n: u32) -> TxId {
 
 /// The ids in a status's result, sorted.
 pub fn result_ids(status: &ReconciliationStatus) -> Vec<TxId> {
-    let mut ids: Vec<TxId> = status
-        .last_successful_reconciliation_result
-        .chunks_exact(TX_ID_LEN)
-        .map(|c| c.try_into().expect("32 bytes"))
-        .collect();
-    ids.sort_unstable();
-    ids
+    sorted(split_ids(&status.last_successful_reconciliation_result).expect("32-byte ids"))
 }
 
 /// Sorted ids.

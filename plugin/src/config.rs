@@ -1,5 +1,6 @@
 //! The plugin's configuration: the seed's seven keys, their defaults and the
-//! ranges they accept, read from `key = value` text.
+//! ranges they accept, plus three keys of our own (the inactivity timeout and
+//! recurring reconciliation), read from `key = value` text.
 //!
 //! Blank lines and lines starting with `#` are ignored. A missing key takes
 //! its default. An unknown key, a repeated key, a value out of range or a
@@ -26,6 +27,14 @@ pub struct Config {
     pub transaction_reader_page_size: u32,
     /// The host's vault reader pool size (honoured by the host).
     pub transaction_reader_pool_size: u32,
+    /// A reconciliation that hears nothing from its party for this long ends
+    /// FAILED (the seed's would stay IN_PROGRESS forever), in ms.
+    pub reconciliation_inactivity_timeout_ms: u64,
+    /// How often to reconcile with counterparties unprompted, in ms; 0 is off.
+    pub recurring_reconciliation_interval_ms: u64,
+    /// How many counterparties, picked at random, each recurring
+    /// reconciliation covers; 0 means all of them.
+    pub recurring_reconciliation_parties: u32,
 }
 
 impl Default for Config {
@@ -38,11 +47,15 @@ impl Default for Config {
             max_allowed_reconciliation_requests_per_time_window: 1000,
             transaction_reader_page_size: 100,
             transaction_reader_pool_size: 10,
+            reconciliation_inactivity_timeout_ms: 10 * MINUTE_MS,
+            recurring_reconciliation_interval_ms: 0,
+            recurring_reconciliation_parties: 0,
         }
     }
 }
 
-const HOUR_MS: u64 = 3_600_000;
+const MINUTE_MS: u64 = 60_000;
+const HOUR_MS: u64 = 60 * MINUTE_MS;
 
 /// A configuration problem, worded for the operator.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -57,7 +70,7 @@ impl fmt::Display for ConfigError {
 /// What kind of value a key takes.
 enum Kind {
     Integer { min: u64, max: u64 },
-    Duration,
+    Duration { min_ms: u64 },
 }
 
 struct Key {
@@ -76,11 +89,11 @@ const KEYS: &[Key] = &[
     },
     Key {
         name: "maxReconciliationRetryAttemptTimeout",
-        kind: Kind::Duration,
+        kind: Kind::Duration { min_ms: 0 },
     },
     Key {
         name: "timeWindowForReconciliationRequestLimit",
-        kind: Kind::Duration,
+        kind: Kind::Duration { min_ms: 0 },
     },
     Key {
         name: "maxAllowedReconciliationRequestsPerTimeWindow",
@@ -99,6 +112,21 @@ const KEYS: &[Key] = &[
     Key {
         name: "transactionReaderPoolSize",
         kind: Kind::Integer { min: 5, max: 1000 },
+    },
+    Key {
+        name: "reconciliationInactivityTimeout",
+        kind: Kind::Duration { min_ms: 1_000 },
+    },
+    Key {
+        name: "recurringReconciliationInterval",
+        kind: Kind::Duration { min_ms: 0 },
+    },
+    Key {
+        name: "recurringReconciliationParties",
+        kind: Kind::Integer {
+            min: 0,
+            max: 1_000_000,
+        },
     },
 ];
 
@@ -143,13 +171,22 @@ impl Config {
                              from {min} to {max}"
                         ))
                     })?,
-                Kind::Duration => parse_duration_ms(value).map_err(|why| {
-                    ConfigError(format!(
-                        "{name} = `{value}` is not accepted: {why}; a duration is the time \
-                         portion of ISO-8601, hours, minutes and seconds in that order, such as \
-                         `1H`, `3S`, `5H3M2S` or `1H 30M` (either case, 0S or more)"
-                    ))
-                })?,
+                Kind::Duration { min_ms } => parse_duration_ms(value)
+                    .and_then(|ms| {
+                        if ms >= min_ms {
+                            Ok(ms)
+                        } else {
+                            Err(format!("it is shorter than the minimum of {}S", min_ms / 1000))
+                        }
+                    })
+                    .map_err(|why| {
+                        ConfigError(format!(
+                            "{name} = `{value}` is not accepted: {why}; a duration is the time \
+                             portion of ISO-8601, hours, minutes and seconds in that order, such \
+                             as `1H`, `3S`, `5H3M2S` or `1H 30M` (either case, {}S or more)",
+                            min_ms / 1000
+                        ))
+                    })?,
             };
             config.set(key.name, parsed);
         }
@@ -174,9 +211,35 @@ impl Config {
             }
             "transactionReaderPageSize" => self.transaction_reader_page_size = value as u32,
             "transactionReaderPoolSize" => self.transaction_reader_pool_size = value as u32,
+            "reconciliationInactivityTimeout" => self.reconciliation_inactivity_timeout_ms = value,
+            "recurringReconciliationInterval" => self.recurring_reconciliation_interval_ms = value,
+            "recurringReconciliationParties" => {
+                self.recurring_reconciliation_parties = value as u32
+            }
             _ => unreachable!("every key in KEYS is handled"),
         }
     }
+}
+
+/// A duration for messages, in the configuration's notation (`1H2M3S`,
+/// milliseconds when not whole seconds).
+pub fn format_ms(ms: u64) -> String {
+    if ms % 1000 != 0 {
+        return format!("{ms}ms");
+    }
+    let s = ms / 1000;
+    let (h, m, sec) = (s / 3600, s / 60 % 60, s % 60);
+    let mut out = String::new();
+    if h > 0 {
+        out += &format!("{h}H");
+    }
+    if m > 0 {
+        out += &format!("{m}M");
+    }
+    if sec > 0 || out.is_empty() {
+        out += &format!("{sec}S");
+    }
+    out
 }
 
 fn parse_integer(value: &str) -> Option<u64> {
@@ -294,5 +357,17 @@ mod tests {
         assert_eq!(c.max_allowed_reconciliation_requests_per_time_window, 0);
         assert_eq!(c.transaction_reader_page_size, 10_000_000);
         assert_eq!(c.transaction_reader_pool_size, 5);
+        let c = Config::parse(
+            "reconciliationInactivityTimeout = 30S\nrecurringReconciliationInterval = 6H\n\
+             recurringReconciliationParties = 7",
+        )
+        .unwrap();
+        assert_eq!(c.reconciliation_inactivity_timeout_ms, 30_000);
+        assert_eq!(c.recurring_reconciliation_interval_ms, 6 * HOUR_MS);
+        assert_eq!(c.recurring_reconciliation_parties, 7);
+        let e = Config::parse("reconciliationInactivityTimeout = 0S")
+            .unwrap_err()
+            .0;
+        assert!(e.contains("reconciliationInactivityTimeout") && e.contains("1S or more"));
     }
 }

@@ -226,6 +226,17 @@ impl LedgerGraph {
     }
 
     /// True when every dependency of every transaction is in the graph.
+    /// Every party handle that takes part in some transaction, ascending.
+    pub fn parties(&self) -> Vec<u32> {
+        let mut seen = hashbrown::HashSet::new();
+        for k in 0..self.participants.len() {
+            seen.insert(self.participants.get(k));
+        }
+        let mut parties: Vec<u32> = seen.into_iter().collect();
+        parties.sort_unstable();
+        parties
+    }
+
     pub fn is_self_consistent(&self) -> bool {
         self.unresolved.is_empty()
     }

@@ -71,6 +71,19 @@ pub enum Refusal {
     BatchLimitReached { max_batches: u32 },
 }
 
+impl Refusal {
+    /// Whether the refusal is temporary, so that asking again later may
+    /// succeed: the requester retries these with back-off.
+    pub fn is_busy(&self) -> bool {
+        matches!(
+            self,
+            Refusal::MaxIncomingSessionsExceeded
+                | Refusal::LedgerGraphNotInitialised
+                | Refusal::AlreadyResponding
+        )
+    }
+}
+
 impl fmt::Display for Refusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -81,8 +94,10 @@ impl fmt::Display for Refusal {
             ),
             Refusal::RequestLimitReached { allowed, window_ms } => write!(
                 f,
-                "the party answers at most {allowed} reconciliation requests per {window_ms} ms \
-                 and has reached that limit"
+                "the party answers at most {allowed} reconciliation requests per {} \
+                 (maxAllowedReconciliationRequestsPerTimeWindow per \
+                 timeWindowForReconciliationRequestLimit) and has reached that limit",
+                crate::config::format_ms(*window_ms)
             ),
             Refusal::LedgerGraphNotInitialised => {
                 write!(f, "the party's ledger graph is not initialised yet")

@@ -16,7 +16,7 @@
 //!    more until decoded, then re-checks the vault for ids that arrived in
 //!    the meantime and records DIFFERENCES_FOUND or DIFFERENCES_NOT_FOUND.
 
-use crate::config::Config;
+use crate::config::{Config, format_ms};
 use crate::graph::LedgerGraph;
 use crate::host::{Host, Level, SendError};
 use crate::id::TxId;
@@ -42,10 +42,30 @@ mod timer {
     pub const GRAPH_STEP: u64 = 1;
     /// Start queued reconciliations while the pool has room.
     pub const SCHEDULER: u64 = 2;
-    /// Ids from here on pace the symbol streams of incoming reconciliations,
-    /// one per session.
-    pub const FIRST_STREAM: u64 = 1 << 32;
+    /// Schedule the next recurring reconciliation.
+    pub const RECURRING: u64 = 3;
+    /// Ids from here on belong to sessions: stream pacing, retry back-off and
+    /// inactivity deadlines (see [`super::SessionTimer`]).
+    pub const FIRST_SESSION: u64 = 1 << 32;
 }
+
+/// What a session's timer is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SessionTimer {
+    /// Send the next frame of an incoming session's stream.
+    Stream,
+    /// Ask a busy responder again.
+    Retry,
+    /// Check that the party is still talking to us.
+    Deadline,
+}
+
+/// The first retry after a MaxIncomingSessionsExceeded refusal waits about
+/// this long; each further retry waits up to twice as long as the one
+/// before, up to [`RETRY_MAX_MS`], with random jitter so that requesters
+/// refused together do not return together.
+const RETRY_BASE_MS: u64 = 1_000;
+const RETRY_MAX_MS: u64 = 5 * 60_000;
 
 /// Transactions read per graph-building step, so that start-up never holds
 /// the node in one long call.
@@ -98,7 +118,16 @@ pub struct Metrics {
 struct Outgoing {
     party: String,
     decoder: Decoder,
+    /// Keys the responder's symbols; sent again with each retried request.
+    salt: u64,
     started_ms: u64,
+    /// When the party last sent us anything for this session.
+    last_heard_ms: u64,
+    /// Requests refused as busy so far; while `Some`, the job waits for
+    /// its retry timer and holds no pool slot.
+    backoff: Option<u32>,
+    retry_timer: u64,
+    deadline_timer: u64,
     requester_set_size: u64,
     /// Learned from the first frame.
     responder_set_size: u64,
@@ -121,6 +150,9 @@ struct Incoming {
     symbol_cap: u32,
     /// The timer that paces this session's stream.
     timer: u64,
+    deadline_timer: u64,
+    /// When the party last sent us anything, or we last sent it a frame.
+    last_heard_ms: u64,
 }
 
 /// Outcome counters for the current reconciliation cycle.
@@ -143,9 +175,12 @@ pub struct Reconciler<H: Host> {
     queue: VecDeque<String>,
     outgoing: HashMap<SessionId, Outgoing>,
     incoming: HashMap<SessionId, Incoming>,
-    /// Stream timer id → incoming session.
-    stream_timers: HashMap<u64, SessionId>,
-    next_stream_timer: u64,
+    /// Session timer id → its session and purpose.
+    session_timers: HashMap<u64, (SessionId, SessionTimer)>,
+    next_timer: u64,
+    /// When each incoming request answered in the current rate-limit window
+    /// was accepted (oldest first).
+    accepted_requests: VecDeque<u64>,
     cycle: Cycle,
 }
 
@@ -182,8 +217,9 @@ impl<H: Host> Reconciler<H> {
             queue: queued.into_iter().collect(),
             outgoing: HashMap::new(),
             incoming: HashMap::new(),
-            stream_timers: HashMap::new(),
-            next_stream_timer: timer::FIRST_STREAM,
+            session_timers: HashMap::new(),
+            next_timer: timer::FIRST_SESSION,
+            accepted_requests: VecDeque::new(),
             cycle: Cycle::default(),
         };
         let reason = match restart_reason {
@@ -263,8 +299,22 @@ impl<H: Host> Reconciler<H> {
         SessionId::from_random(hi, lo)
     }
 
+    /// Reconciliations holding a pool slot: a requester waiting to retry a
+    /// busy party holds none.
     fn running(&self) -> usize {
-        self.outgoing.len() + self.incoming.len()
+        self.outgoing.values().filter(|j| j.backoff.is_none()).count() + self.incoming.len()
+    }
+
+    fn new_timer(&mut self, session: SessionId, purpose: SessionTimer) -> u64 {
+        let id = self.next_timer;
+        self.next_timer += 1;
+        self.session_timers.insert(id, (session, purpose));
+        id
+    }
+
+    fn drop_timer(&mut self, id: u64) {
+        self.host.cancel_timer(id);
+        self.session_timers.remove(&id);
     }
 
     // ---------------------------------------------------------------- graph
@@ -320,6 +370,10 @@ impl<H: Host> Reconciler<H> {
                     &message,
                 );
                 self.host.set_timer(timer::SCHEDULER, 0);
+                let every = self.config.recurring_reconciliation_interval_ms;
+                if every > 0 {
+                    self.host.set_timer(timer::RECURRING, every);
+                }
             }
             Err(e) => {
                 self.log(
@@ -411,12 +465,19 @@ impl<H: Host> Reconciler<H> {
         };
         let salt = self.host.random_u64();
         let requester_set_size = ids.len() as u64;
+        let retry_timer = self.new_timer(session, SessionTimer::Retry);
+        let deadline_timer = self.new_timer(session, SessionTimer::Deadline);
         self.outgoing.insert(
             session,
             Outgoing {
                 party: party.clone(),
                 decoder: Decoder::new(ids, salt),
+                salt,
                 started_ms: now,
+                last_heard_ms: now,
+                backoff: None,
+                retry_timer,
+                deadline_timer,
                 requester_set_size,
                 responder_set_size: 0,
                 granted: FIRST_BATCH,
@@ -424,14 +485,152 @@ impl<H: Host> Reconciler<H> {
                 moments: CountMoments::default(),
             },
         );
+        self.host
+            .set_timer(deadline_timer, self.config.reconciliation_inactivity_timeout_ms);
+        self.send_request(session);
+    }
+
+    /// Sends (or sends again, after a busy refusal) an outgoing session's
+    /// request.
+    fn send_request(&mut self, session: SessionId) {
+        let Some(job) = self.outgoing.get(&session) else {
+            return;
+        };
+        let party = job.party.clone();
         let request = Body::Request {
-            salt,
-            requester_set_size,
+            salt: job.salt,
+            requester_set_size: job.requester_set_size,
             credit: FIRST_BATCH,
         };
         if let Err(reason) = self.send(&party, session, request) {
             self.fail_outgoing(session, &reason);
         }
+    }
+
+    /// The party refused our request because its pool is full: wait a
+    /// growing, jittered while and ask again, until
+    /// maxReconciliationRetryAttemptTimeout has passed since the job started.
+    fn retry_later(&mut self, session: SessionId, refusal: &Refusal) {
+        let timeout = self.config.max_reconciliation_retry_attempt_timeout_ms;
+        let now = self.host.now_ms();
+        let jitter = self.host.random_u64();
+        let Some(job) = self.outgoing.get_mut(&session) else {
+            return;
+        };
+        let attempts = job.backoff.unwrap_or(0) + 1;
+        let deadline = job.started_ms.saturating_add(timeout);
+        if now >= deadline {
+            let party = job.party.clone();
+            let reason = format!(
+                "{party} refused: {refusal}; gave up after {attempts} attempts over {} \
+                 (maxReconciliationRetryAttemptTimeout = {})",
+                format_ms(now - job.started_ms),
+                format_ms(timeout)
+            );
+            self.fail_outgoing(session, &reason);
+            return;
+        }
+        let ceiling = RETRY_BASE_MS
+            .saturating_mul(1u64 << (attempts - 1).min(20))
+            .min(RETRY_MAX_MS);
+        // Equal jitter: half the ceiling, plus a random part of the other half.
+        let delay = (ceiling / 2 + jitter % (ceiling / 2 + 1)).min(deadline - now);
+        job.backoff = Some(attempts);
+        let (party, timer) = (job.party.clone(), job.retry_timer);
+        self.host.set_timer(timer, delay);
+        self.log(
+            Level::Info,
+            marker::RECONCILE_WITH_PARTY,
+            &format!(
+                "{party} is busy ({refusal}); retry {attempts} of reconciliation {session} in {}",
+                format_ms(delay)
+            ),
+        );
+        // The slot this job held is free while it waits.
+        self.host.set_timer(timer::SCHEDULER, 0);
+    }
+
+    fn on_retry_timer(&mut self, session: SessionId) {
+        let limit = self.config.max_number_of_parallel_reconciliation_requests as usize;
+        let pool_full = self.running() >= limit;
+        let Some(job) = self.outgoing.get_mut(&session) else {
+            return;
+        };
+        if pool_full {
+            // Our own pool filled while we waited: try again shortly, without
+            // counting an attempt.
+            let timer = job.retry_timer;
+            self.host.set_timer(timer, RETRY_BASE_MS);
+            return;
+        }
+        job.backoff = None;
+        job.last_heard_ms = self.host.now_ms();
+        self.send_request(session);
+    }
+
+    /// An inactivity deadline fired: end the session if its party has been
+    /// silent for the whole timeout, otherwise check again when it could be.
+    fn on_deadline_timer(&mut self, session: SessionId) {
+        let timeout = self.config.reconciliation_inactivity_timeout_ms;
+        let now = self.host.now_ms();
+        let (party, last_heard, timer, outgoing) = if let Some(job) = self.outgoing.get(&session)
+        {
+            // A job waiting to retry is not expecting to hear anything.
+            let heard = if job.backoff.is_some() {
+                now
+            } else {
+                job.last_heard_ms
+            };
+            (job.party.clone(), heard, job.deadline_timer, true)
+        } else if let Some(job) = self.incoming.get(&session) {
+            (job.party.clone(), job.last_heard_ms, job.deadline_timer, false)
+        } else {
+            return;
+        };
+        let due = last_heard.saturating_add(timeout);
+        if now < due {
+            self.host.set_timer(timer, due - now);
+            return;
+        }
+        let reason = format!(
+            "no message from {party} for {}: the party may be down, unreachable or without the \
+             ledger-sync plugin (reconciliationInactivityTimeout = {})",
+            format_ms(now - last_heard),
+            format_ms(timeout)
+        );
+        let _ = self.send(
+            &party,
+            session,
+            Body::Abort {
+                reason: format!("{} timed out waiting for {party}", self.me),
+            },
+        );
+        if outgoing {
+            self.fail_outgoing(session, &reason);
+        } else {
+            self.log(
+                Level::Warn,
+                marker::RECONCILE_WITH_PARTY,
+                &format!("incoming reconciliation {session} FAILED: {reason}"),
+            );
+            self.end_incoming(session, StatusValue::Failed, &reason);
+        }
+    }
+
+    /// Forgets an outgoing session and its timers.
+    fn remove_outgoing(&mut self, session: SessionId) -> Option<Outgoing> {
+        let job = self.outgoing.remove(&session)?;
+        self.drop_timer(job.retry_timer);
+        self.drop_timer(job.deadline_timer);
+        Some(job)
+    }
+
+    /// Forgets an incoming session and its timers.
+    fn remove_incoming(&mut self, session: SessionId) -> Option<Incoming> {
+        let job = self.incoming.remove(&session)?;
+        self.drop_timer(job.timer);
+        self.drop_timer(job.deadline_timer);
+        Some(job)
     }
 
     fn send(&mut self, to: &str, session: SessionId, body: Body) -> Result<(), String> {
@@ -465,7 +664,7 @@ impl<H: Host> Reconciler<H> {
     }
 
     fn fail_outgoing(&mut self, session: SessionId, reason: &str) {
-        if let Some(job) = self.outgoing.remove(&session) {
+        if let Some(job) = self.remove_outgoing(session) {
             self.fail_outgoing_row(&job.party, reason);
         }
     }
@@ -519,7 +718,12 @@ impl<H: Host> Reconciler<H> {
             Body::More { credit } => self.on_more(sender, session, credit),
             Body::Done { differences_found } => self.on_done(sender, session, differences_found),
             Body::Refused(refusal) => {
-                if self.owns_outgoing(sender, session) {
+                if !self.owns_outgoing(sender, session) {
+                    return;
+                }
+                if refusal.is_busy() {
+                    self.retry_later(session, &refusal);
+                } else {
                     self.fail_outgoing(session, &format!("{sender} refused: {refusal}"));
                 }
             }
@@ -559,6 +763,11 @@ impl<H: Host> Reconciler<H> {
             Some(Refusal::LedgerGraphNotInitialised)
         } else if self.incoming.values().any(|s| s.party == sender) {
             Some(Refusal::AlreadyResponding)
+        } else if !self.within_request_limit() {
+            Some(Refusal::RequestLimitReached {
+                allowed: self.config.max_allowed_reconciliation_requests_per_time_window,
+                window_ms: self.config.time_window_for_reconciliation_request_limit_ms,
+            })
         } else if self.running()
             >= self.config.max_number_of_parallel_reconciliation_requests as usize
         {
@@ -575,6 +784,7 @@ impl<H: Host> Reconciler<H> {
             let _ = self.send(sender, session, Body::Refused(refusal));
             return;
         }
+        self.accepted_requests.push_back(self.host.now_ms());
         let ids = match self.reconciliation_set(sender) {
             Ok(ids) => ids,
             Err(reason) => {
@@ -614,9 +824,8 @@ impl<H: Host> Reconciler<H> {
                 ids.len()
             ),
         );
-        let timer = self.next_stream_timer;
-        self.next_stream_timer += 1;
-        self.stream_timers.insert(timer, session);
+        let timer = self.new_timer(session, SessionTimer::Stream);
+        let deadline_timer = self.new_timer(session, SessionTimer::Deadline);
         self.incoming.insert(
             session,
             Incoming {
@@ -626,9 +835,34 @@ impl<H: Host> Reconciler<H> {
                 granted: 0,
                 symbol_cap,
                 timer,
+                deadline_timer,
+                last_heard_ms: now,
             },
         );
+        self.host
+            .set_timer(deadline_timer, self.config.reconciliation_inactivity_timeout_ms);
         self.grant(session, credit);
+    }
+
+    /// Whether one more incoming request fits the sliding window of
+    /// maxAllowedReconciliationRequestsPerTimeWindow requests per
+    /// timeWindowForReconciliationRequestLimit. A window of 0S disables the
+    /// limit.
+    fn within_request_limit(&mut self) -> bool {
+        let window = self.config.time_window_for_reconciliation_request_limit_ms;
+        if window == 0 {
+            return true;
+        }
+        let now = self.host.now_ms();
+        while self
+            .accepted_requests
+            .front()
+            .is_some_and(|&t| t.saturating_add(window) <= now)
+        {
+            self.accepted_requests.pop_front();
+        }
+        self.accepted_requests.len()
+            < self.config.max_allowed_reconciliation_requests_per_time_window as usize
     }
 
     /// The requester asks for a batch of `credit` more symbols.
@@ -696,6 +930,7 @@ impl<H: Host> Reconciler<H> {
         };
         let more = job.encoder.produced() < job.granted;
         let timer = job.timer;
+        job.last_heard_ms = self.host.now_ms();
         if let Err(reason) = self.send(&party, session, body) {
             self.end_incoming(session, StatusValue::Failed, &reason);
             return;
@@ -742,6 +977,7 @@ impl<H: Host> Reconciler<H> {
             self.fail_outgoing(session, &reason);
             return;
         }
+        job.last_heard_ms = self.host.now_ms();
         if let Some(size) = responder_set_size {
             job.responder_set_size = size;
         }
@@ -790,8 +1026,7 @@ impl<H: Host> Reconciler<H> {
 
     fn finish_outgoing(&mut self, session: SessionId) {
         let job = self
-            .outgoing
-            .remove(&session)
+            .remove_outgoing(session)
             .expect("finishing a running job");
         let mut missing: Vec<TxId> = job
             .decoder
@@ -873,11 +1108,11 @@ impl<H: Host> Reconciler<H> {
     }
 
     fn on_more(&mut self, sender: &str, session: SessionId, credit: u32) {
-        if self
-            .incoming
-            .get(&session)
-            .is_some_and(|s| s.party == sender)
+        let now = self.host.now_ms();
+        if let Some(job) = self.incoming.get_mut(&session)
+            && job.party == sender
         {
+            job.last_heard_ms = now;
             self.grant(session, credit);
         }
     }
@@ -900,11 +1135,9 @@ impl<H: Host> Reconciler<H> {
     /// Ends an incoming reconciliation. The responder's row never lists ids:
     /// it is not told what the requester lacked.
     fn end_incoming(&mut self, session: SessionId, status: StatusValue, error: &str) {
-        let Some(job) = self.incoming.remove(&session) else {
+        let Some(job) = self.remove_incoming(session) else {
             return;
         };
-        self.host.cancel_timer(job.timer);
-        self.stream_timers.remove(&job.timer);
         let now = self.host.now_ms();
         if let Some(mut row) = self.statuses.get(&(job.party.clone(), false)).cloned() {
             if status.is_success() {
@@ -926,11 +1159,70 @@ impl<H: Host> Reconciler<H> {
         match id {
             timer::GRAPH_STEP => self.graph_step(),
             timer::SCHEDULER => self.scheduler_tick(),
-            stream if self.stream_timers.contains_key(&stream) => {
-                let session = self.stream_timers[&stream];
-                self.stream_frame(session);
+            timer::RECURRING => self.recurring_tick(),
+            id => match self.session_timers.get(&id).copied() {
+                Some((session, SessionTimer::Stream)) => self.stream_frame(session),
+                Some((session, SessionTimer::Retry)) => self.on_retry_timer(session),
+                Some((session, SessionTimer::Deadline)) => self.on_deadline_timer(session),
+                None => self.log(Level::Debug, "", &format!("ignored stale timer {id}")),
+            },
+        }
+    }
+
+    /// Recurring reconciliation: schedule every known counterparty, or a
+    /// random `recurringReconciliationParties` of them, then wait for the
+    /// next interval. Parties already scheduled, running or reconciling with
+    /// us are left alone.
+    fn recurring_tick(&mut self) {
+        let every = self.config.recurring_reconciliation_interval_ms;
+        if every == 0 {
+            return;
+        }
+        self.host.set_timer(timer::RECURRING, every);
+        let names = match self.host.party_names(&self.graph.parties()) {
+            Ok(names) => names,
+            Err(e) => {
+                self.log(
+                    Level::Error,
+                    marker::SCHEDULE_RECONCILIATION,
+                    &format!("recurring reconciliation skipped: could not read party names: {e}"),
+                );
+                return;
             }
-            other => self.log(Level::Debug, "", &format!("ignored stale timer {other}")),
+        };
+        let mut candidates: Vec<String> = names
+            .into_iter()
+            .filter(|p| *p != self.me && !self.is_scheduled(p) && !self.is_responding(p))
+            .collect();
+        let k = self.config.recurring_reconciliation_parties as usize;
+        if k > 0 && k < candidates.len() {
+            // A partial Fisher-Yates shuffle picks k uniformly.
+            for i in 0..k {
+                let j = i + (self.host.random_u64() % (candidates.len() - i) as u64) as usize;
+                candidates.swap(i, j);
+            }
+            candidates.truncate(k);
+        }
+        if candidates.is_empty() {
+            return;
+        }
+        match self.schedule_reconciliation(&candidates) {
+            Ok(()) => self.log(
+                Level::Info,
+                marker::SCHEDULE_RECONCILIATION,
+                &format!(
+                    "recurring reconciliation scheduled {} counterparties",
+                    candidates.len()
+                ),
+            ),
+            Err(e) => self.log(
+                Level::Warn,
+                marker::SCHEDULE_RECONCILIATION,
+                &format!(
+                    "recurring reconciliation skipped: {}",
+                    describe_flow_error(&e)
+                ),
+            ),
         }
     }
 
@@ -943,6 +1235,11 @@ impl<H: Host> Reconciler<H> {
             let message = format!("ScheduleReconciliation refused: {}", describe_flow_error(e));
             self.log(Level::Warn, marker::SCHEDULE_RECONCILIATION, &message);
             return result;
+        }
+        if self.queue.is_empty() && self.outgoing.is_empty() {
+            // The scheduler was idle: this starts a new reconciliation cycle,
+            // and the per-cycle counters describe it alone.
+            self.cycle = Cycle::default();
         }
         for party in parties {
             self.queue.push_back(party.clone());
@@ -1095,10 +1392,9 @@ impl<H: Host> Reconciler<H> {
             let reason = format!("{} stopped the reconciliation", self.me);
             let _ = self.send(party, session, Body::Abort { reason });
             if outgoing {
-                self.outgoing.remove(&session);
-            } else if let Some(job) = self.incoming.remove(&session) {
-                self.host.cancel_timer(job.timer);
-                self.stream_timers.remove(&job.timer);
+                self.remove_outgoing(session);
+            } else {
+                self.remove_incoming(session);
             }
             stopped = true;
         }

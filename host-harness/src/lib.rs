@@ -30,3 +30,4 @@ pub mod sandbox;
 pub mod status_store;
 pub mod timers;
 pub mod vault;
+pub mod vault_reader;

@@ -16,6 +16,7 @@ use crate::bindings::types::{ReconciliationStatus, ReconciliationStatusValue};
 use crate::bindings::{ReconciliationPlugin, ledger_sync::plugin::logging, types};
 use crate::clock::VirtualClock;
 use crate::sandbox::{Limits, MemoryLimiter, PluginRuntime};
+use crate::vault_reader::{VaultReader, configured_pool_size};
 use anyhow::{Context, Result};
 use rusqlite::Connection;
 use std::collections::{BTreeMap, BTreeSet};
@@ -65,8 +66,14 @@ pub struct NodeOptions {
     pub name: String,
     /// Its SQLite database (vault and plugin tables).
     pub db_path: PathBuf,
-    /// The text of the plugin's configuration file.
+    /// The text of the plugin's configuration, used when
+    /// `plugin_config_dir` is not set.
     pub config: String,
+    /// The node's plugin configuration directory (the analogue of Corda's
+    /// `cordapps/config`). When set, the configuration is read from
+    /// [`CONFIG_FILE_NAME`] there at every start; a missing file means the
+    /// defaults.
+    pub plugin_config_dir: Option<PathBuf>,
     /// The network's maximum message size in bytes.
     pub max_message_size: u32,
     pub limits: Limits,
@@ -76,12 +83,34 @@ pub struct NodeOptions {
     pub capture_logs: bool,
 }
 
+/// The plugin's configuration file name: the plugin artifact's name with
+/// `.conf`, as Corda names `cordapps/config/ledger-sync-1.0.conf`.
+pub const CONFIG_FILE_NAME: &str = concat!("ledger-sync-", env!("CARGO_PKG_VERSION"), ".conf");
+
 impl NodeOptions {
+    /// The configuration text the plugin starts with: the file in
+    /// `plugin_config_dir` if that is set (empty, so all defaults, when the
+    /// file does not exist), otherwise `config`.
+    pub fn config_text(&self) -> Result<String> {
+        let Some(dir) = &self.plugin_config_dir else {
+            return Ok(self.config.clone());
+        };
+        let path = dir.join(CONFIG_FILE_NAME);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Ok(text),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+            Err(e) => Err(e).with_context(|| {
+                format!("reading the plugin configuration file {}", path.display())
+            }),
+        }
+    }
+
     pub fn new(name: &str, db_path: PathBuf) -> Self {
         NodeOptions {
             name: name.to_string(),
             db_path,
             config: String::new(),
+            plugin_config_dir: None,
             max_message_size: 10 << 20,
             limits: Limits::default(),
             seed: 0,
@@ -103,6 +132,8 @@ pub struct NodeState {
     pub(crate) capture_logs: bool,
     pub(crate) logs: Vec<LogRecord>,
     pub(crate) limiter: MemoryLimiter,
+    /// Reads vault pages for the plugin (transactionReaderPoolSize readers).
+    pub(crate) reader: VaultReader,
     wasi: WasiCtx,
     table: ResourceTable,
     stderr: MemoryOutputPipe,
@@ -202,6 +233,8 @@ impl Node {
         directory: Directory,
     ) -> Result<Node> {
         let db = crate::db::open(&options.db_path)?;
+        let config = options.config_text()?;
+        let reader = VaultReader::start(&options.db_path, configured_pool_size(&config))?;
         directory.insert(&options.name);
         let (wasi, stderr) = wasi_context(&clock, options.seed);
         let state = NodeState {
@@ -215,6 +248,7 @@ impl Node {
             capture_logs: options.capture_logs,
             logs: Vec::new(),
             limiter: MemoryLimiter::new(options.limits.memory_bytes),
+            reader,
             wasi,
             table: ResourceTable::new(),
             stderr,
@@ -229,7 +263,6 @@ impl Node {
             consecutive_traps: 0,
             dead: None,
         };
-        let config = node.options.config.clone();
         node.call(|p, s| p.ledger_sync_plugin_handlers().call_start(s, &config, None))
             .map_err(anyhow::Error::from)?
             .map_err(|e| anyhow::anyhow!("{e}"))
@@ -280,6 +313,12 @@ impl Node {
     /// The largest the plugin's linear memory has been.
     pub fn peak_memory_bytes(&self) -> usize {
         self.state().limiter.peak_bytes
+    }
+
+    /// How many vault readers the host runs for this node
+    /// (transactionReaderPoolSize).
+    pub fn vault_reader_pool_size(&self) -> usize {
+        self.state().reader.pool_size()
     }
 
     /// Captured plugin logs.
@@ -381,7 +420,7 @@ impl Node {
             .runtime
             .instantiate(state)
             .and_then(|(mut store, plugin)| {
-                let config = self.options.config.clone();
+                let config = self.options.config_text()?;
                 let started = plugin.ledger_sync_plugin_handlers().call_start(
                     &mut store,
                     &config,

@@ -202,9 +202,7 @@ fn describe(e: anyhow::Error) -> String {
 
 impl vault::Host for NodeState {
     fn read_transactions(&mut self, after: u64, limit: u32) -> Result<TransactionPage, String> {
-        Vault::new(&self.db)
-            .read_page(after, limit)
-            .map_err(describe)
+        self.reader.read_page(after, limit)
     }
 
     fn contains_transactions(&mut self, ids: Vec<u8>) -> Result<Vec<bool>, String> {

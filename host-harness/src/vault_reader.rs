@@ -1,0 +1,164 @@
+//! The vault reader pool: `transactionReaderPoolSize` read-only SQLite
+//! connections, each on its own thread, that read vault pages ahead of the
+//! plugin while it builds its ledger graph.
+//!
+//! The plugin reads the vault one page at a time (`read-transactions(after,
+//! limit)`). When it asks for the page after `after`, the pool serves it —
+//! from a read already under way when it guessed right — and starts reading
+//! the pages that follow, one per reader, guessing that page `k` ahead starts
+//! at `after + k·limit` (true while sequence numbers are dense, which they
+//! are in an append-only vault). A wrong guess costs a wasted read, never a
+//! wrong page: a page is always exactly what [`Vault::read_page`] returns
+//! for the cursor the plugin passed, read from a snapshot no older than the
+//! read that guessed it, and later transactions always sort after it.
+
+use crate::bindings::ledger_sync::plugin::vault::TransactionPage;
+use crate::vault::Vault;
+use anyhow::{Context, Result};
+use rusqlite::{Connection, OpenFlags};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+/// One page read: the cursor it was read after, the limit, where to reply.
+struct Job {
+    after: u64,
+    limit: u32,
+    reply: Sender<Result<TransactionPage, String>>,
+}
+
+/// A pool of vault readers for one node.
+pub struct VaultReader {
+    jobs: Option<Sender<Job>>,
+    workers: Vec<JoinHandle<()>>,
+    /// Reads under way, by the cursor they read after (all with `limit`).
+    ahead: BTreeMap<u64, Receiver<Result<TransactionPage, String>>>,
+    limit: u32,
+    pool_size: usize,
+}
+
+impl VaultReader {
+    /// Starts `pool_size` readers on the database at `path`.
+    pub fn start(path: &Path, pool_size: usize) -> Result<Self> {
+        let pool_size = pool_size.max(1);
+        let (jobs, queue) = channel::<Job>();
+        let queue = Arc::new(Mutex::new(queue));
+        let mut workers = Vec::with_capacity(pool_size);
+        for n in 0..pool_size {
+            let conn = open_read_only(path)?;
+            let queue = queue.clone();
+            let worker = std::thread::Builder::new()
+                .name(format!("vault-reader-{n}"))
+                .spawn(move || serve(conn, queue))
+                .context("starting a vault reader thread")?;
+            workers.push(worker);
+        }
+        Ok(VaultReader {
+            jobs: Some(jobs),
+            workers,
+            ahead: BTreeMap::new(),
+            limit: 0,
+            pool_size,
+        })
+    }
+
+    /// How many readers the pool runs.
+    pub fn pool_size(&self) -> usize {
+        self.pool_size
+    }
+
+    /// The page of at most `limit` transactions after `after`, as
+    /// [`Vault::read_page`] gives it; reads the following pages ahead.
+    pub fn read_page(&mut self, after: u64, limit: u32) -> Result<TransactionPage, String> {
+        if limit != self.limit {
+            self.ahead.clear();
+            self.limit = limit;
+        }
+        // Guesses behind the plugin's cursor can no longer be used.
+        self.ahead = self.ahead.split_off(&after);
+        let pending = match self.ahead.remove(&after) {
+            Some(pending) => pending,
+            None => self.submit(after, limit)?,
+        };
+        let page = pending
+            .recv()
+            .map_err(|_| "a vault reader thread stopped".to_string())??;
+        if !page.ids.is_empty() {
+            // Only while there is more to read: an empty page is the end.
+            let step = limit as u64;
+            for k in 1..self.pool_size as u64 {
+                let guess = after + k * step;
+                if !self.ahead.contains_key(&guess) {
+                    let pending = self.submit(guess, limit)?;
+                    self.ahead.insert(guess, pending);
+                }
+            }
+        }
+        Ok(page)
+    }
+
+    fn submit(
+        &mut self,
+        after: u64,
+        limit: u32,
+    ) -> Result<Receiver<Result<TransactionPage, String>>, String> {
+        let (reply, pending) = channel();
+        self.jobs
+            .as_ref()
+            .expect("jobs open until drop")
+            .send(Job {
+                after,
+                limit,
+                reply,
+            })
+            .map_err(|_| "the vault reader pool has stopped".to_string())?;
+        Ok(pending)
+    }
+}
+
+impl Drop for VaultReader {
+    fn drop(&mut self) {
+        self.ahead.clear();
+        self.jobs = None;
+        for worker in self.workers.drain(..) {
+            let _ = worker.join();
+        }
+    }
+}
+
+fn open_read_only(path: &Path) -> Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .with_context(|| format!("opening a vault reader on {}", path.display()))?;
+    conn.pragma_update(None, "cache_size", -16384)?;
+    Ok(conn)
+}
+
+fn serve(conn: Connection, queue: Arc<Mutex<Receiver<Job>>>) {
+    loop {
+        let job = match queue.lock() {
+            Ok(queue) => queue.recv(),
+            Err(_) => return,
+        };
+        let Ok(job) = job else { return };
+        let page = Vault::new(&conn)
+            .read_page(job.after, job.limit)
+            .map_err(|e| format!("{e:#}"));
+        // The plugin may have moved on; an unwanted page is dropped.
+        let _ = job.reply.send(page);
+    }
+}
+
+/// The pool size a node's configuration asks for: the plugin's own parser
+/// reads `transactionReaderPoolSize`, so host and plugin never disagree. A
+/// configuration the plugin will refuse gets the default; start-up then
+/// fails with the plugin's error.
+pub fn configured_pool_size(config_text: &str) -> usize {
+    ledger_sync_plugin::config::Config::parse(config_text)
+        .unwrap_or_default()
+        .transaction_reader_pool_size as usize
+}

@@ -321,6 +321,11 @@ impl Node {
         self.state().reader.pool_size()
     }
 
+    /// Vault pages the plugin has read.
+    pub fn vault_pages_read(&self) -> u64 {
+        self.state().reader.pages_read()
+    }
+
     /// Captured plugin logs.
     pub fn logs(&self) -> &[LogRecord] {
         &self.state().logs

@@ -37,6 +37,7 @@ pub struct VaultReader {
     ahead: BTreeMap<u64, Receiver<Result<TransactionPage, String>>>,
     limit: u32,
     pool_size: usize,
+    pages_read: u64,
 }
 
 impl VaultReader {
@@ -61,6 +62,7 @@ impl VaultReader {
             ahead: BTreeMap::new(),
             limit: 0,
             pool_size,
+            pages_read: 0,
         })
     }
 
@@ -69,9 +71,15 @@ impl VaultReader {
         self.pool_size
     }
 
+    /// Pages the plugin has asked for so far.
+    pub fn pages_read(&self) -> u64 {
+        self.pages_read
+    }
+
     /// The page of at most `limit` transactions after `after`, as
     /// [`Vault::read_page`] gives it; reads the following pages ahead.
     pub fn read_page(&mut self, after: u64, limit: u32) -> Result<TransactionPage, String> {
+        self.pages_read += 1;
         if limit != self.limit {
             self.ahead.clear();
             self.limit = limit;

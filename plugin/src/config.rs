@@ -176,7 +176,10 @@ impl Config {
                         if ms >= min_ms {
                             Ok(ms)
                         } else {
-                            Err(format!("it is shorter than the minimum of {}S", min_ms / 1000))
+                            Err(format!(
+                                "it is shorter than the minimum of {}S",
+                                min_ms / 1000
+                            ))
                         }
                     })
                     .map_err(|why| {

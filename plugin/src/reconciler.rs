@@ -302,7 +302,11 @@ impl<H: Host> Reconciler<H> {
     /// Reconciliations holding a pool slot: a requester waiting to retry a
     /// busy party holds none.
     fn running(&self) -> usize {
-        self.outgoing.values().filter(|j| j.backoff.is_none()).count() + self.incoming.len()
+        self.outgoing
+            .values()
+            .filter(|j| j.backoff.is_none())
+            .count()
+            + self.incoming.len()
     }
 
     fn new_timer(&mut self, session: SessionId, purpose: SessionTimer) -> u64 {
@@ -485,8 +489,10 @@ impl<H: Host> Reconciler<H> {
                 moments: CountMoments::default(),
             },
         );
-        self.host
-            .set_timer(deadline_timer, self.config.reconciliation_inactivity_timeout_ms);
+        self.host.set_timer(
+            deadline_timer,
+            self.config.reconciliation_inactivity_timeout_ms,
+        );
         self.send_request(session);
     }
 
@@ -573,8 +579,7 @@ impl<H: Host> Reconciler<H> {
     fn on_deadline_timer(&mut self, session: SessionId) {
         let timeout = self.config.reconciliation_inactivity_timeout_ms;
         let now = self.host.now_ms();
-        let (party, last_heard, timer, outgoing) = if let Some(job) = self.outgoing.get(&session)
-        {
+        let (party, last_heard, timer, outgoing) = if let Some(job) = self.outgoing.get(&session) {
             // A job waiting to retry is not expecting to hear anything.
             let heard = if job.backoff.is_some() {
                 now
@@ -583,7 +588,12 @@ impl<H: Host> Reconciler<H> {
             };
             (job.party.clone(), heard, job.deadline_timer, true)
         } else if let Some(job) = self.incoming.get(&session) {
-            (job.party.clone(), job.last_heard_ms, job.deadline_timer, false)
+            (
+                job.party.clone(),
+                job.last_heard_ms,
+                job.deadline_timer,
+                false,
+            )
         } else {
             return;
         };
@@ -765,7 +775,9 @@ impl<H: Host> Reconciler<H> {
             Some(Refusal::AlreadyResponding)
         } else if !self.within_request_limit() {
             Some(Refusal::RequestLimitReached {
-                allowed: self.config.max_allowed_reconciliation_requests_per_time_window,
+                allowed: self
+                    .config
+                    .max_allowed_reconciliation_requests_per_time_window,
                 window_ms: self.config.time_window_for_reconciliation_request_limit_ms,
             })
         } else if self.running()
@@ -839,8 +851,10 @@ impl<H: Host> Reconciler<H> {
                 last_heard_ms: now,
             },
         );
-        self.host
-            .set_timer(deadline_timer, self.config.reconciliation_inactivity_timeout_ms);
+        self.host.set_timer(
+            deadline_timer,
+            self.config.reconciliation_inactivity_timeout_ms,
+        );
         self.grant(session, credit);
     }
 
@@ -862,7 +876,9 @@ impl<H: Host> Reconciler<H> {
             self.accepted_requests.pop_front();
         }
         self.accepted_requests.len()
-            < self.config.max_allowed_reconciliation_requests_per_time_window as usize
+            < self
+                .config
+                .max_allowed_reconciliation_requests_per_time_window as usize
     }
 
     /// The requester asks for a batch of `credit` more symbols.
@@ -1325,6 +1341,7 @@ impl<H: Host> Reconciler<H> {
 
     /// RefreshReconciliationStatusesFlow.
     pub fn refresh_reconciliation_statuses(&mut self) -> Result<(), FlowError> {
+        let mut refreshed = 0;
         let keys: Vec<(String, bool)> = self
             .statuses
             .iter()
@@ -1362,7 +1379,13 @@ impl<H: Host> Reconciler<H> {
                 ),
             );
             self.statuses.insert(key, row);
+            refreshed += 1;
         }
+        self.log(
+            Level::Info,
+            marker::REFRESH_RECONCILIATION_STATUSES,
+            &format!("refreshed the reconciliation statuses: {refreshed} changed"),
+        );
         Ok(())
     }
 
@@ -1462,7 +1485,9 @@ impl<H: Host> Reconciler<H> {
                 .map(|r| r.party_name.clone())
                 .collect(),
             number_of_scheduled_reconciliations: self.queue.len() as u32,
-            number_of_reconciliations_in_progress: self.running() as u32,
+            // A requester waiting to retry a busy party is still in progress.
+            number_of_reconciliations_in_progress: (self.outgoing.len() + self.incoming.len())
+                as u32,
             number_of_failed_reconciliations: self.cycle.failed,
             number_of_reconciliations_with_differences: self.cycle.with_differences,
             number_of_reconciliations_without_differences: self.cycle.without_differences,

@@ -13,6 +13,8 @@ pub use ledger_sync_host::bindings::types::ReconciliationStatusValue as Status;
 pub const A: &str = "O=PartyA, L=London, C=GB";
 pub const B: &str = "O=PartyB, L=New York, C=US";
 pub const C: &str = "O=PartyC, L=Paris, C=FR";
+pub const D: &str = "O=PartyD, L=Zurich, C=CH";
+pub const E: &str = "O=PartyE, L=Tokyo, C=JP";
 
 /// Several nodes on one virtual clock, each with its own database in a
 /// temporary directory.
@@ -47,6 +49,49 @@ impl Cluster {
         options.seed = self.seed;
         options.capture_logs = true;
         options
+    }
+
+    /// Adds a node whose vault holds `vault` and whose plugin configuration
+    /// is `config` (`key = value` lines).
+    pub fn add_with(&mut self, name: &str, vault: &[VaultTransaction], config: &str) -> &mut Self {
+        let mut options = self.options(name, vault);
+        options.config = config.to_string();
+        self.net.add_node(options).expect("the node starts");
+        self
+    }
+
+    /// A scratch directory that lives as long as the cluster.
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    /// `node` schedules reconciliations with `parties`; the flow must accept.
+    pub fn schedule(&mut self, node: &str, parties: &[&str]) {
+        let parties: Vec<String> = parties.iter().map(|p| p.to_string()).collect();
+        self.net
+            .node(node)
+            .schedule_reconciliation(&parties)
+            .expect("no trap")
+            .expect("ScheduleReconciliation accepted");
+    }
+
+    /// Steps the network until `done` holds; panics if it never does.
+    pub fn step_until(&mut self, mut done: impl FnMut(&mut Network) -> bool) {
+        let horizon = self.net.now_ms() + 24 * 3_600_000;
+        while !done(&mut self.net) {
+            assert!(
+                self.net.step_until(horizon),
+                "the network went idle before the condition held"
+            );
+        }
+    }
+
+    /// Records more transactions in a running node's vault, as if they had
+    /// just arrived.
+    pub fn record(&mut self, node: &str, txs: &[VaultTransaction]) {
+        Vault::new(self.net.node(node).db())
+            .record(txs)
+            .expect("record in the vault");
     }
 
     /// Adds a node with default options whose vault holds `vault`.
@@ -101,6 +146,14 @@ pub fn tx(n: u32, deps: &[u32], outputs: &[&[&str]]) -> VaultTransaction {
             .map(|o| o.iter().map(|p| p.to_string()).collect())
             .collect(),
     }
+}
+
+/// Transactions `first..first + count` between `a` and `b`, with no
+/// dependencies: one output state each with both as participants.
+pub fn shared(first: u32, count: u32, a: &str, b: &str) -> Vec<VaultTransaction> {
+    (first..first + count)
+        .map(|n| tx(n, &[], &[&[a, b]]))
+        .collect()
 }
 
 /// The id of transaction number `n` in [`tx`].

@@ -123,9 +123,11 @@ struct Outgoing {
     started_ms: u64,
     /// When the party last sent us anything for this session.
     last_heard_ms: u64,
-    /// Requests refused as busy so far; while `Some`, the job waits for
-    /// its retry timer and holds no pool slot.
-    backoff: Option<u32>,
+    /// Requests refused as busy so far.
+    busy_refusals: u32,
+    /// Waiting for the retry timer after a busy refusal: the job holds no
+    /// pool slot meanwhile.
+    backing_off: bool,
     retry_timer: u64,
     deadline_timer: u64,
     requester_set_size: u64,
@@ -302,11 +304,7 @@ impl<H: Host> Reconciler<H> {
     /// Reconciliations holding a pool slot: a requester waiting to retry a
     /// busy party holds none.
     fn running(&self) -> usize {
-        self.outgoing
-            .values()
-            .filter(|j| j.backoff.is_none())
-            .count()
-            + self.incoming.len()
+        self.outgoing.values().filter(|j| !j.backing_off).count() + self.incoming.len()
     }
 
     fn new_timer(&mut self, session: SessionId, purpose: SessionTimer) -> u64 {
@@ -479,7 +477,8 @@ impl<H: Host> Reconciler<H> {
                 salt,
                 started_ms: now,
                 last_heard_ms: now,
-                backoff: None,
+                busy_refusals: 0,
+                backing_off: false,
                 retry_timer,
                 deadline_timer,
                 requester_set_size,
@@ -523,7 +522,8 @@ impl<H: Host> Reconciler<H> {
         let Some(job) = self.outgoing.get_mut(&session) else {
             return;
         };
-        let attempts = job.backoff.unwrap_or(0) + 1;
+        job.busy_refusals += 1;
+        let attempts = job.busy_refusals;
         let deadline = job.started_ms.saturating_add(timeout);
         if now >= deadline {
             let party = job.party.clone();
@@ -541,7 +541,7 @@ impl<H: Host> Reconciler<H> {
             .min(RETRY_MAX_MS);
         // Equal jitter: half the ceiling, plus a random part of the other half.
         let delay = (ceiling / 2 + jitter % (ceiling / 2 + 1)).min(deadline - now);
-        job.backoff = Some(attempts);
+        job.backing_off = true;
         let (party, timer) = (job.party.clone(), job.retry_timer);
         self.host.set_timer(timer, delay);
         self.log(
@@ -569,7 +569,7 @@ impl<H: Host> Reconciler<H> {
             self.host.set_timer(timer, RETRY_BASE_MS);
             return;
         }
-        job.backoff = None;
+        job.backing_off = false;
         job.last_heard_ms = self.host.now_ms();
         self.send_request(session);
     }
@@ -581,7 +581,7 @@ impl<H: Host> Reconciler<H> {
         let now = self.host.now_ms();
         let (party, last_heard, timer, outgoing) = if let Some(job) = self.outgoing.get(&session) {
             // A job waiting to retry is not expecting to hear anything.
-            let heard = if job.backoff.is_some() {
+            let heard = if job.backing_off {
                 now
             } else {
                 job.last_heard_ms

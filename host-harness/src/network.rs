@@ -2,9 +2,10 @@
 //! deterministic message delivery, so tests and the demo drive time and
 //! messages step by step and never sleep.
 //!
-//! Each [`Network::step`] does exactly one thing: delivers the oldest message
-//! in flight, or — when none is — advances the clock to the earliest pending
-//! timer and fires it. Ties break by node name, then timer id.
+//! Each [`Network::step_until`] does exactly one thing: it advances the clock
+//! to the earliest event and runs it — a message reaching its recipient
+//! (sent `latency` ms earlier; messages first on ties) or a timer firing
+//! (ties broken by node name, then timer id).
 
 use crate::clock::VirtualClock;
 use crate::node::{Directory, Node, NodeOptions, PluginFailure};
@@ -51,7 +52,10 @@ pub struct Network {
     /// Options of every node ever added, so a node can be restarted.
     options: BTreeMap<String, NodeOptions>,
     down: BTreeSet<String>,
-    in_flight: VecDeque<Envelope>,
+    /// Messages on the wire with the time each arrives, in arrival order.
+    in_flight: VecDeque<(u64, Envelope)>,
+    /// One-way delay of every link, in ms.
+    latency_ms: u64,
     traffic: Traffic,
     failures: Vec<ObservedFailure>,
     /// Optional tap: called for every message delivered (tests use it to
@@ -72,6 +76,7 @@ impl Network {
             options: BTreeMap::new(),
             down: BTreeSet::new(),
             in_flight: VecDeque::new(),
+            latency_ms: 0,
             traffic: Traffic::default(),
             failures: Vec::new(),
             tap: None,
@@ -155,16 +160,28 @@ impl Network {
         self.tap = Some(Box::new(tap));
     }
 
-    /// Injects a message as if `from` had sent it.
+    /// Sets the one-way delay of every link (0 by default). Messages already
+    /// on the wire keep their arrival times.
+    pub fn set_latency(&mut self, ms: u64) {
+        self.latency_ms = ms;
+    }
+
+    /// Injects a message as if `from` had sent it; it arrives after the
+    /// link's latency.
     pub fn inject(&mut self, from: &str, to: &str, payload: Vec<u8>) {
-        self.in_flight.push_back(Envelope {
-            from: from.to_string(),
-            to: to.to_string(),
-            payload,
-        });
+        let due = self.now_ms() + self.latency_ms;
+        self.in_flight.push_back((
+            due,
+            Envelope {
+                from: from.to_string(),
+                to: to.to_string(),
+                payload,
+            },
+        ));
     }
 
     fn collect_outboxes(&mut self) {
+        let due = self.clock.now_ms() + self.latency_ms;
         for (name, node) in self.nodes.iter_mut() {
             for m in node.take_outbox() {
                 self.traffic.messages += 1;
@@ -174,11 +191,14 @@ impl Network {
                     .bytes_by_route
                     .entry((name.clone(), m.to.clone()))
                     .or_default() += m.payload.len() as u64;
-                self.in_flight.push_back(Envelope {
-                    from: name.clone(),
-                    to: m.to,
-                    payload: m.payload,
-                });
+                self.in_flight.push_back((
+                    due,
+                    Envelope {
+                        from: name.clone(),
+                        to: m.to,
+                        payload: m.payload,
+                    },
+                ));
             }
         }
     }
@@ -192,10 +212,23 @@ impl Network {
     }
 
     /// Delivers one message or fires one timer. Returns false when nothing is
-    /// left to do, or when the next timer is due after `horizon_ms`.
+    /// left to do, or when the next event is due after `horizon_ms`.
     pub fn step_until(&mut self, horizon_ms: u64) -> bool {
         self.collect_outboxes();
-        if let Some(mut envelope) = self.in_flight.pop_front() {
+        let next_message = self.in_flight.front().map(|(due, _)| *due);
+        let next_timer = self.next_timer();
+        let message_first = match (next_message, &next_timer) {
+            (Some(m), Some((t, _, _))) => m <= *t,
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        if message_first {
+            let due = next_message.expect("a message is in flight");
+            if due > horizon_ms {
+                return false;
+            }
+            self.clock.advance_to(due);
+            let (_, mut envelope) = self.in_flight.pop_front().expect("in flight");
             if let Some(tap) = self.tap.as_mut() {
                 tap(&mut envelope);
             }
@@ -212,7 +245,7 @@ impl Network {
             }
             return true;
         }
-        let Some((due, name, id)) = self.next_timer() else {
+        let Some((due, name, id)) = next_timer else {
             return false;
         };
         if due > horizon_ms {

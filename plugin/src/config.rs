@@ -227,7 +227,7 @@ impl Config {
 /// A duration for messages, in the configuration's notation (`1H2M3S`,
 /// milliseconds when not whole seconds).
 pub fn format_ms(ms: u64) -> String {
-    if ms % 1000 != 0 {
+    if !ms.is_multiple_of(1000) {
         return format!("{ms}ms");
     }
     let s = ms / 1000;

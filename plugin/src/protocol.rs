@@ -69,6 +69,9 @@ pub enum Refusal {
     UnsupportedProtocol { supported: u16 },
     /// The requester asked for more batches than it serves.
     BatchLimitReached { max_batches: u32 },
+    /// Not even one coded symbol fits in a message of the network's maximum
+    /// size (the seed's MaxMessageSizeExceeded; the only size failure left).
+    MessageSizeTooSmall { max_message_size: u32 },
 }
 
 impl Refusal {
@@ -110,6 +113,11 @@ impl fmt::Display for Refusal {
                 f,
                 "the party speaks reconciliation protocol version {supported}, this node \
                  speaks {PROTOCOL_VERSION}"
+            ),
+            Refusal::MessageSizeTooSmall { max_message_size } => write!(
+                f,
+                "MaxMessageSizeExceeded: not even one coded symbol fits in the network's maximum \
+                 message size of {max_message_size} bytes"
             ),
             Refusal::BatchLimitReached { max_batches } => write!(
                 f,

@@ -915,18 +915,12 @@ impl<H: Host> Reconciler<H> {
         };
         let party = job.party.clone();
         if per_message == 0 {
-            let reason = format!(
-                "MaxMessageSizeExceeded: not even one coded symbol fits in the network's maximum \
-                 message size of {max_message} bytes"
-            );
-            let _ = self.send(
-                &party,
-                session,
-                Body::Abort {
-                    reason: reason.clone(),
-                },
-            );
-            self.end_incoming(session, StatusValue::Failed, &reason);
+            // A refusal is a few bytes, where an abort's text might not fit.
+            let refusal = Refusal::MessageSizeTooSmall {
+                max_message_size: max_message,
+            };
+            let _ = self.send(&party, session, Body::Refused(refusal.clone()));
+            self.end_incoming(session, StatusValue::Failed, &refusal.to_string());
             return;
         }
         let start = job.encoder.produced();

@@ -1,0 +1,55 @@
+//! The `ledger-sync` command as an operator runs it.
+
+use std::process::Command;
+
+fn ledger_sync(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_ledger-sync"))
+        .args(args)
+        .output()
+        .expect("run ledger-sync")
+}
+
+/// `demo --config FILE` runs with that file, and a bad file stops it with the
+/// plugin's error and a non-zero exit.
+#[test]
+fn demo_runs_with_a_config_file_and_refuses_a_bad_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.conf");
+    std::fs::write(
+        &good,
+        "maxNumberOfIbfFilterFlows = 15\ntransactionReaderPageSize = 1000\n",
+    )
+    .unwrap();
+    let out = ledger_sync(&[
+        "demo",
+        "--transactions",
+        "500",
+        "--lost",
+        "10",
+        "--config",
+        good.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("DIFFERENCES_FOUND"), "{stdout}");
+
+    let bad = dir.path().join("bad.conf");
+    std::fs::write(&bad, "transactionReaderPoolSize = 4\n").unwrap();
+    let out = ledger_sync(&["demo", "--config", bad.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("transactionReaderPoolSize")
+            && stderr.contains("`4`")
+            && stderr.contains("5 to 1000"),
+        "{stderr}"
+    );
+
+    let out = ledger_sync(&["demo", "--config", "/no/such/file.conf"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/no/such/file.conf"));
+}

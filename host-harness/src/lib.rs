@@ -15,17 +15,22 @@
 //! - [`ledger`] and [`demo`]: generated ledgers and the seed's disaster
 //!   workflow.
 
+pub mod bench;
 pub mod bindings;
 pub mod clock;
 pub mod db;
 pub mod demo;
 pub mod display;
+pub mod generator;
+pub mod ibf_strata;
 pub mod identity;
 pub mod ledger;
 pub mod logging;
 pub mod messaging;
+pub mod native;
 pub mod network;
 pub mod node;
+pub mod plot;
 pub mod sandbox;
 pub mod status_store;
 pub mod timers;

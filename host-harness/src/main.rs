@@ -2,8 +2,10 @@
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use ledger_sync_host::bench::{self, BenchOptions};
 use ledger_sync_host::demo::{self, DemoOptions};
 use ledger_sync_host::display::format_status;
+use ledger_sync_host::plot::bytes_per_difference_svg;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -39,6 +41,36 @@ enum Command {
         #[arg(long, default_value_t = 10 << 20)]
         max_message_size: u32,
     },
+    /// Measure ledger-graph memory and build time, and the bytes, round trips
+    /// and time of one reconciliation against negentropy and ibf-strata, on
+    /// vaults of the seed's profile. See BENCHMARKS.md.
+    Bench {
+        /// Transactions in the responder's vault.
+        #[arg(long, default_value_t = 1_000_000)]
+        n: u64,
+        /// Differences to measure: transactions the requester lacks.
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "0,1,10,100,1000,10000,100000"
+        )]
+        d: Vec<u64>,
+        /// Seed of the generated vaults.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Runs per measurement (times are medians).
+        #[arg(long, default_value_t = 3)]
+        runs: u32,
+        /// One JSON object per line instead of the table.
+        #[arg(long)]
+        json: bool,
+        /// Also write an SVG plot of bytes per difference against d.
+        #[arg(long)]
+        plot: Option<PathBuf>,
+        /// Where to put the vault databases (default: a temporary directory).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -60,6 +92,43 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
+        Command::Bench {
+            n,
+            d,
+            seed,
+            runs,
+            json,
+            plot,
+            dir,
+        } => {
+            let options = BenchOptions {
+                n,
+                ds: d,
+                seed,
+                runs,
+                dir,
+            };
+            if !json {
+                println!(
+                    "ledger-sync bench: n = {n}, seed {seed}, median of {runs} runs; bytes both ways"
+                );
+            }
+            let rows = bench::run(&options, |row| {
+                println!(
+                    "{}",
+                    if json {
+                        row.to_json()
+                    } else {
+                        row.to_table_line()
+                    }
+                );
+            })?;
+            if let Some(path) = plot {
+                std::fs::write(&path, bytes_per_difference_svg(&rows))
+                    .with_context(|| format!("writing the plot {}", path.display()))?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Demo {
             transactions,
             lost,

@@ -9,8 +9,9 @@
 //! at `after + k·limit` (true while sequence numbers are dense, which they
 //! are in an append-only vault). A wrong guess costs a wasted read, never a
 //! wrong page: a page is always exactly what [`Vault::read_page`] returns
-//! for the cursor the plugin passed, read from a snapshot no older than the
-//! read that guessed it, and later transactions always sort after it.
+//! for the cursor the plugin passed, and transactions recorded after it was
+//! read sort after its last one. The one answer that can go stale — an empty
+//! page, "the end of the vault" — is never served from a read ahead.
 
 use crate::bindings::ledger_sync::plugin::vault::TransactionPage;
 use crate::vault::Vault;
@@ -86,15 +87,23 @@ impl VaultReader {
         }
         // Guesses behind the plugin's cursor can no longer be used.
         self.ahead = self.ahead.split_off(&after);
-        let pending = match self.ahead.remove(&after) {
-            Some(pending) => pending,
-            None => self.submit(after, limit)?,
+        let receive = |pending: Receiver<Result<TransactionPage, String>>| {
+            pending
+                .recv()
+                .map_err(|_| "a vault reader thread stopped".to_string())?
         };
-        let page = pending
-            .recv()
-            .map_err(|_| "a vault reader thread stopped".to_string())??;
-        if !page.ids.is_empty() {
-            // Only while there is more to read: an empty page is the end.
+        let mut page = match self.ahead.remove(&after) {
+            Some(pending) => receive(pending)?,
+            None => receive(self.submit(after, limit)?)?,
+        };
+        if page.ids.is_empty() {
+            // An empty page read ahead says where the vault ended when it was
+            // read; transactions may have been recorded since. Ask now.
+            self.ahead.clear();
+            page = receive(self.submit(after, limit)?)?;
+        }
+        if page.ids.len() == limit as usize * 32 {
+            // Read ahead only while pages are full: a short page is the end.
             let step = limit as u64;
             for k in 1..self.pool_size as u64 {
                 let guess = after + k * step;

@@ -53,3 +53,50 @@ fn demo_runs_with_a_config_file_and_refuses_a_bad_one() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("/no/such/file.conf"));
 }
+
+/// `bench` measures every implementation through the real component and
+/// prints one JSON object per line with `--json`; it writes the plot.
+#[test]
+fn bench_prints_json_rows_for_every_implementation() {
+    let dir = tempfile::tempdir().unwrap();
+    let plot = dir.path().join("plot.svg");
+    let out = ledger_sync(&[
+        "bench",
+        "--n",
+        "3000",
+        "--d",
+        "0,10,100",
+        "--runs",
+        "1",
+        "--json",
+        "--plot",
+        plot.to_str().unwrap(),
+        "--dir",
+        dir.path().to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(
+        lines.iter().all(|l| l.starts_with('{') && l.ends_with('}')),
+        "{stdout}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains(r#""case":"graph","n":3000"#))
+    );
+    for implementation in ["ledger-sync", "negentropy", "ibf-strata"] {
+        for d in [0, 10, 100] {
+            let row = format!(r#""case":"reconcile","impl":"{implementation}","n":3000,"d":{d},"#);
+            assert!(stdout.contains(&row), "no row {row} in {stdout}");
+        }
+    }
+    assert!(stdout.contains(r#""native_wall_s":0."#), "{stdout}");
+    let svg = std::fs::read_to_string(plot).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("negentropy") && svg.contains("polyline"));
+}

@@ -159,4 +159,15 @@ fn the_vault_is_read_in_pages_of_transaction_reader_page_size() {
     // Whole pages, plus the empty page that ends the vault.
     assert_eq!(cluster.net.node(A).vault_pages_read(), 101);
     assert_eq!(cluster.net.node(B).vault_pages_read(), 2);
+
+    // The readers read ahead past the end of A's vault while it was built;
+    // transactions recorded since must still reach the graph when a
+    // reconciliation catches it up.
+    let later = shared(1_000, 25, A, B);
+    cluster.record(A, &later);
+    cluster.record(B, &later);
+    let row = cluster.reconcile(A, B);
+    assert_status(&row, Status::DifferencesNotFound);
+    let m = cluster.net.node(A).metrics().unwrap();
+    assert_eq!(m.ledger_graph_transactions, 1_025);
 }

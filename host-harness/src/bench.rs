@@ -319,53 +319,65 @@ pub fn run(options: &BenchOptions, mut emit: impl FnMut(&Row)) -> Result<Vec<Row
         });
 
         let requester_ids = &all_ids[..(n - d) as usize];
-        let (mut walls, mut bytes, mut round_trips) = (Vec::new(), 0, 0);
-        for _ in 0..options.runs {
-            let started = Instant::now();
-            let outcome = negentropy_reconcile(requester_ids, &all_ids)?;
-            walls.push(started.elapsed().as_secs_f64());
-            ensure!(
-                outcome.missing.iter().copied().collect::<HashSet<_>>() == lost,
-                "negentropy found {} for d = {d}",
-                outcome.missing.len()
-            );
-            (bytes, round_trips) = (outcome.bytes, outcome.round_trips);
-        }
-        out(Row::Reconcile {
-            implementation: IMPLS[1],
+        let peer = Peer {
             n,
             d,
-            bytes,
-            floor_ratio: floor.map(|f| bytes as f64 / f),
-            round_trips,
-            wall_s: median(walls),
-            native_wall_s: None,
-        });
-
-        let (mut walls, mut bytes, mut round_trips) = (Vec::new(), 0, 0);
-        for run in 0..options.runs {
-            let started = Instant::now();
-            let outcome = ibf_strata::reconcile(requester_ids, &all_ids, options.seed + run as u64);
-            walls.push(started.elapsed().as_secs_f64());
-            ensure!(
-                outcome.missing.iter().copied().collect::<HashSet<_>>() == lost,
-                "ibf-strata found {} for d = {d}",
-                outcome.missing.len()
-            );
-            (bytes, round_trips) = (outcome.bytes, outcome.round_trips);
-        }
-        out(Row::Reconcile {
-            implementation: IMPLS[2],
-            n,
-            d,
-            bytes,
-            floor_ratio: floor.map(|f| bytes as f64 / f),
-            round_trips,
-            wall_s: median(walls),
-            native_wall_s: None,
-        });
+            runs: options.runs,
+            lost: &lost,
+        };
+        out(peer.measure(IMPLS[1], |_| negentropy_reconcile(requester_ids, &all_ids))?);
+        out(peer.measure(IMPLS[2], |run| {
+            Ok(ibf_strata::reconcile(
+                requester_ids,
+                &all_ids,
+                options.seed + run as u64,
+            ))
+        })?);
     }
     Ok(rows)
+}
+
+/// One reconciliation case for the peers, which run natively on in-memory
+/// id lists.
+struct Peer<'a> {
+    n: u64,
+    d: u64,
+    runs: u32,
+    lost: &'a HashSet<TxId>,
+}
+
+impl Peer<'_> {
+    /// Runs `reconcile` (given the run number) `runs` times, checks it finds
+    /// exactly the lost ids, and reports the median time.
+    fn measure(
+        &self,
+        implementation: &'static str,
+        mut reconcile: impl FnMut(u32) -> Result<ibf_strata::Outcome>,
+    ) -> Result<Row> {
+        let (mut walls, mut bytes, mut round_trips) = (Vec::new(), 0, 0);
+        for run in 0..self.runs {
+            let started = Instant::now();
+            let outcome = reconcile(run)?;
+            walls.push(started.elapsed().as_secs_f64());
+            ensure!(
+                outcome.missing.iter().copied().collect::<HashSet<_>>() == *self.lost,
+                "{implementation} found {} for d = {}",
+                outcome.missing.len(),
+                self.d
+            );
+            (bytes, round_trips) = (outcome.bytes, outcome.round_trips);
+        }
+        Ok(Row::Reconcile {
+            implementation,
+            n: self.n,
+            d: self.d,
+            bytes,
+            floor_ratio: (self.d > 0).then_some(bytes as f64 / (32.0 * self.d as f64)),
+            round_trips,
+            wall_s: median(walls),
+            native_wall_s: None,
+        })
+    }
 }
 
 /// negentropy between two in-memory sets: every item at timestamp 0, so

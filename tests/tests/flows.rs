@@ -5,8 +5,6 @@ use ledger_sync_host::bindings::ledger_sync::plugin::logging::Level;
 use ledger_sync_host::status_store;
 use ledger_sync_plugin::reconciler::marker;
 use ledger_sync_tests::*;
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 
 /// A (A, B, C) network: A lost 4 of its 10 transactions with B, and none of
 /// its 5 with C.
@@ -350,47 +348,4 @@ fn each_flow_logs_under_its_marker() {
         logs.iter().all(|l| l.level != Level::Error),
         "no errors in a clean run"
     );
-}
-
-/// A writer that keeps what tracing writes.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// The harness routes plugin logs into `tracing` with the marker as a field
-/// that an `EnvFilter` directive can select.
-#[test]
-fn a_tracing_filter_selects_one_flows_logs_by_marker() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(format!(
-            "{}[{{marker={}}}]=info",
-            ledger_sync_host::logging::TARGET,
-            marker::SCHEDULE_RECONCILIATION
-        )))
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    tracing::subscriber::with_default(subscriber, || {
-        let mut cluster = three_parties();
-        cluster.reconcile(A, B);
-    });
-    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-    assert!(text.contains("scheduled reconciliation with"), "{text}");
-    assert!(text.contains(marker::SCHEDULE_RECONCILIATION), "{text}");
-    assert!(
-        !text.contains("finished"),
-        "other markers filtered out: {text}"
-    );
-    assert!(!text.contains("ledger graph initialised"), "{text}");
 }

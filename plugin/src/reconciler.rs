@@ -811,11 +811,7 @@ impl<H: Host> Reconciler<H> {
                 return;
             }
         };
-        // Beyond twice both sets' sizes the stream can no longer help: a
-        // difference is at most their sum, and 1.35 symbols per difference
-        // decode it with near certainty well before twice.
-        let symbol_cap =
-            (2 * (ids.len() as u64 + requester_set_size) + 64).min(u32::MAX as u64) as u32;
+        let symbol_cap = useful_symbols(ids.len() as u64, requester_set_size);
         let now = self.host.now_ms();
         let mut row = self
             .statuses
@@ -1017,8 +1013,7 @@ impl<H: Host> Reconciler<H> {
             self.fail_outgoing(session, &reason);
             return;
         }
-        let cap = (2 * (job.responder_set_size + job.requester_set_size) + 64).min(u32::MAX as u64)
-            as u32;
+        let cap = useful_symbols(job.responder_set_size, job.requester_set_size);
         let credit = next_batch(
             job.decoder.received(),
             &job.moments,
@@ -1502,6 +1497,14 @@ impl<H: Host> Reconciler<H> {
     pub fn reconciliation_status(&self, party: &str) -> Option<ReconciliationStatus> {
         self.statuses.get(&(party.to_string(), true)).cloned()
     }
+}
+
+/// The most symbols a stream between sets of these sizes can usefully carry,
+/// agreed by both sides: beyond twice both sets' sizes the stream can no
+/// longer help, since a difference is at most their sum and 1.35 symbols per
+/// difference decode it with near certainty well before twice.
+fn useful_symbols(responder_set_size: u64, requester_set_size: u64) -> u32 {
+    (2 * (responder_set_size + requester_set_size) + 64).min(u32::MAX as u64) as u32
 }
 
 fn merge(a: CountMoments, b: CountMoments) -> CountMoments {

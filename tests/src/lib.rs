@@ -86,6 +86,17 @@ impl Cluster {
         }
     }
 
+    /// Steps the network until `responder` is answering a reconciliation
+    /// from `requester`.
+    pub fn step_until_responding(&mut self, responder: &str, requester: &str) {
+        self.step_until(|net| {
+            net.node(responder)
+                .is_responding_to_reconciliation_for_party(requester)
+                .expect("no trap")
+                .expect("the flow succeeds")
+        });
+    }
+
     /// Records more transactions in a running node's vault, as if they had
     /// just arrived.
     pub fn record(&mut self, node: &str, txs: &[VaultTransaction]) {

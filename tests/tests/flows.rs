@@ -183,12 +183,7 @@ fn is_scheduled_and_is_responding_follow_the_reconciliation() {
     assert!(!scheduled(&mut cluster) && !responding(&mut cluster));
     cluster.schedule(A, &[B]);
     assert!(scheduled(&mut cluster));
-    cluster.step_until(|net| {
-        net.node(B)
-            .is_responding_to_reconciliation_for_party(A)
-            .unwrap()
-            .unwrap()
-    });
+    cluster.step_until_responding(B, A);
     assert!(scheduled(&mut cluster), "running counts as scheduled");
     cluster.settle();
     assert!(!scheduled(&mut cluster) && !responding(&mut cluster));

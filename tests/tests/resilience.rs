@@ -259,12 +259,7 @@ fn transactions_arriving_during_a_reconciliation_are_not_reported() {
     cluster.schedule(A, &[B]);
     // Once A is running the reconciliation (its set is fixed), two of the
     // missing transactions arrive through normal business.
-    cluster.step_until(|net| {
-        net.node(B)
-            .is_responding_to_reconciliation_for_party(A)
-            .unwrap()
-            .unwrap()
-    });
+    cluster.step_until_responding(B, A);
     cluster.record(A, &ab[5..7]);
     cluster.settle();
     let row = cluster.status(A, B, true).unwrap();

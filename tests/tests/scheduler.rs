@@ -90,12 +90,7 @@ fn schedule_reconciliation_refuses_what_it_cannot_do() {
         FlowError::ReconciliationAlreadyScheduled(B.into())
     );
     // While A's request is being answered, B may not start one with A.
-    cluster.step_until(|net| {
-        net.node(B)
-            .is_responding_to_reconciliation_for_party(A)
-            .unwrap()
-            .unwrap()
-    });
+    cluster.step_until_responding(B, A);
     assert_eq!(
         schedule_error(&mut cluster, B, &[A]),
         FlowError::IncomingReconciliationInProgress(A.into())
@@ -119,12 +114,7 @@ fn schedule_reconciliation_refuses_what_it_cannot_do() {
 /// timeout.
 fn occupy(cluster: &mut Cluster, responder: &str, holder: &str) {
     cluster.schedule(holder, &[responder]);
-    cluster.step_until(|net| {
-        net.node(responder)
-            .is_responding_to_reconciliation_for_party(holder)
-            .unwrap()
-            .unwrap()
-    });
+    cluster.step_until_responding(responder, holder);
     cluster.net.crash_node(holder);
 }
 

@@ -13,6 +13,7 @@ wit_bindgen::generate!({
     world: "reconciliation-plugin",
 });
 
+use exports::ledger_sync::plugin::handlers::HostRequirements;
 use exports::ledger_sync::plugin::{flows, handlers, metrics};
 use ledger_sync::plugin::{
     clock, identity, logging, messaging, status_store, timers, types, vault,
@@ -49,7 +50,7 @@ impl Host for WitHost {
         Ok(answer)
     }
 
-    fn party_handle(&mut self, name: &str) -> Result<Option<u32>, String> {
+    fn find_party(&mut self, name: &str) -> Result<Option<u32>, String> {
         vault::find_party(name)
     }
 
@@ -200,7 +201,6 @@ fn flow_error_to_wit(e: FlowError) -> flows::FlowError {
         FlowError::LedgerGraphNotInitialised => W::LedgerGraphNotInitialised,
         FlowError::LedgerGraphNotSelfConsistent(errors) => W::LedgerGraphNotSelfConsistent(errors),
         FlowError::InvalidArgument(why) => W::InvalidArgument(why),
-        FlowError::NotImplemented(what) => W::NotImplemented(what),
         FlowError::Storage(why) => W::Storage(why),
     }
 }
@@ -224,10 +224,13 @@ fn with_plugin<R>(f: impl FnOnce(&mut Reconciler<WitHost>) -> R) -> R {
 struct Component;
 
 impl handlers::Guest for Component {
-    fn start(config: String, restart_reason: Option<String>) -> Result<(), String> {
+    fn start(config: String, restart_reason: Option<String>) -> Result<HostRequirements, String> {
         let plugin = Reconciler::start(WitHost, &config, restart_reason.as_deref())?;
+        let needs = HostRequirements {
+            vault_readers: plugin.config().transaction_reader_pool_size,
+        };
         PLUGIN.with(|cell| *cell.borrow_mut() = Some(plugin));
-        Ok(())
+        Ok(needs)
     }
 
     fn on_message(sender: String, payload: Vec<u8>) {

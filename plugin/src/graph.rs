@@ -16,61 +16,7 @@ use crate::id::{TX_ID_LEN, TxId, to_hex};
 use crate::riblt::keyed_hash;
 use hashbrown::{HashMap, HashTable};
 
-/// A vault page, as the host's `vault.read-transactions` returns it: flat
-/// arrays, see the WIT documentation of `transaction-page`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct TransactionPage {
-    pub ids: Vec<u8>,
-    pub dependency_counts: Vec<u32>,
-    pub dependencies: Vec<u8>,
-    pub output_counts: Vec<u32>,
-    pub participant_counts: Vec<u32>,
-    pub participants: Vec<u32>,
-    pub cursor: u64,
-}
-
-impl TransactionPage {
-    /// Number of transactions in the page.
-    pub fn len(&self) -> usize {
-        self.ids.len() / TX_ID_LEN
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.ids.is_empty()
-    }
-
-    /// Checks that the flat arrays agree with each other.
-    pub fn validate(&self) -> Result<(), String> {
-        let n = self.len();
-        if !self.ids.len().is_multiple_of(TX_ID_LEN) {
-            return Err(format!(
-                "vault page has {} id bytes, not a multiple of {TX_ID_LEN}",
-                self.ids.len()
-            ));
-        }
-        let deps: u64 = self.dependency_counts.iter().map(|&c| c as u64).sum();
-        let outputs: u64 = self.output_counts.iter().map(|&c| c as u64).sum();
-        let parts: u64 = self.participant_counts.iter().map(|&c| c as u64).sum();
-        if self.dependency_counts.len() != n
-            || self.output_counts.len() != n
-            || deps * TX_ID_LEN as u64 != self.dependencies.len() as u64
-            || outputs != self.participant_counts.len() as u64
-            || parts != self.participants.len() as u64
-        {
-            return Err(format!(
-                "vault page is inconsistent: {n} transactions, {} dependency counts \
-                 summing to {deps} but {} dependency bytes, {} output counts summing to \
-                 {outputs} but {} participant counts summing to {parts} but {} participants",
-                self.dependency_counts.len(),
-                self.dependencies.len(),
-                self.output_counts.len(),
-                self.participant_counts.len(),
-                self.participants.len()
-            ));
-        }
-        Ok(())
-    }
-}
+pub use ledger_sync_vocabulary::page::TransactionPage;
 
 /// Marks a dependency whose transaction is not in the graph.
 const UNRESOLVED: u32 = u32::MAX;

@@ -2,9 +2,7 @@
 //! one Rust trait. The wasm adapter implements it with the WIT imports; unit
 //! tests implement it with in-memory fakes.
 
-use crate::graph::TransactionPage;
-use crate::id::TxId;
-use crate::status::ReconciliationStatus;
+use ledger_sync_vocabulary::{ReconciliationStatus, TransactionPage, TxId};
 
 /// Log severity.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,7 +26,7 @@ pub enum SendError {
 pub trait Host {
     fn read_transactions(&mut self, after: u64, limit: u32) -> Result<TransactionPage, String>;
     fn contains_transactions(&mut self, ids: &[TxId]) -> Result<Vec<bool>, String>;
-    fn party_handle(&mut self, name: &str) -> Result<Option<u32>, String>;
+    fn find_party(&mut self, name: &str) -> Result<Option<u32>, String>;
     fn party_names(&mut self, handles: &[u32]) -> Result<Vec<String>, String>;
     fn max_message_size(&mut self) -> u32;
     fn send(&mut self, to: &str, payload: &[u8]) -> Result<(), SendError>;

@@ -17,11 +17,13 @@ pub mod chunked;
 pub mod config;
 pub mod graph;
 pub mod host;
-pub mod id;
 pub mod protocol;
 pub mod reconciler;
 pub mod riblt;
-pub mod status;
+
+/// The shared vocabulary's ids and status rows, under the paths the core
+/// uses.
+pub use ledger_sync_vocabulary::{id, status};
 
 #[cfg(target_arch = "wasm32")]
 mod component;

@@ -28,13 +28,7 @@ use crate::status::{ReconciliationStatus, StatusValue};
 use hashbrown::HashMap;
 use std::collections::{BTreeMap, VecDeque};
 
-/// Log markers, as the seed names them.
-pub mod marker {
-    pub const RECONCILE_WITH_PARTY: &str = "ReconcileWithPartyFlow";
-    pub const REFRESH_RECONCILIATION_STATUSES: &str = "RefreshReconciliationStatusesFlow";
-    pub const STOP_RECONCILIATION_FOR_PARTY: &str = "StopReconciliationForPartyFlow";
-    pub const SCHEDULE_RECONCILIATION: &str = "ScheduleReconciliationFlow";
-}
+pub use ledger_sync_vocabulary::{FlowError, marker};
 
 /// Timer ids the service sets.
 mod timer {
@@ -84,19 +78,6 @@ const SYMBOLS_PER_DIFFERENCE: f64 = 1.6;
 /// so stopping a stream wastes at most ~3% of it.
 const FRAME_FRACTION: u32 = 32;
 const MIN_FRAME: u32 = 8;
-
-/// Why a flow was refused; mirrors the WIT `flow-error`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum FlowError {
-    SelfReconciliation(String),
-    ReconciliationAlreadyScheduled(String),
-    IncomingReconciliationInProgress(String),
-    LedgerGraphNotInitialised,
-    LedgerGraphNotSelfConsistent(Vec<String>),
-    InvalidArgument(String),
-    NotImplemented(String),
-    Storage(String),
-}
 
 /// The seed's metrics; mirrors the WIT `metrics-snapshot`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -409,7 +390,7 @@ impl<H: Host> Reconciler<H> {
         self.catch_up()?;
         let handle = self
             .host
-            .party_handle(party)
+            .find_party(party)
             .map_err(|e| format!("could not look up party {party} in the vault: {e}"))?;
         let set = self.graph.reconciliation_set(handle);
         Ok(set.into_iter().map(|i| self.graph.id(i)).collect())
@@ -454,7 +435,7 @@ impl<H: Host> Reconciler<H> {
             marker::RECONCILE_WITH_PARTY,
             &format!("reconciliation {session} with {party} started"),
         );
-        if let Err(reason) = self.readiness().map_err(|e| describe_flow_error(&e)) {
+        if let Err(reason) = self.readiness().map_err(|e| e.to_string()) {
             self.fail_outgoing_row(&party, &reason);
             return;
         }
@@ -1223,10 +1204,7 @@ impl<H: Host> Reconciler<H> {
             Err(e) => self.log(
                 Level::Warn,
                 marker::SCHEDULE_RECONCILIATION,
-                &format!(
-                    "recurring reconciliation skipped: {}",
-                    describe_flow_error(&e)
-                ),
+                &format!("recurring reconciliation skipped: {e}"),
             ),
         }
     }
@@ -1237,7 +1215,7 @@ impl<H: Host> Reconciler<H> {
     pub fn schedule_reconciliation(&mut self, parties: &[String]) -> Result<(), FlowError> {
         let result = self.check_schedule(parties);
         if let Err(e) = &result {
-            let message = format!("ScheduleReconciliation refused: {}", describe_flow_error(e));
+            let message = format!("ScheduleReconciliation refused: {e}");
             self.log(Level::Warn, marker::SCHEDULE_RECONCILIATION, &message);
             return result;
         }
@@ -1564,31 +1542,4 @@ fn check_party_name(party: &str) -> Result<(), FlowError> {
         )));
     }
     Ok(())
-}
-
-/// One line for a flow error, for logs and FAILED reasons.
-pub fn describe_flow_error(error: &FlowError) -> String {
-    match error {
-        FlowError::SelfReconciliation(p) => {
-            format!("a party cannot reconcile with itself ({p})")
-        }
-        FlowError::ReconciliationAlreadyScheduled(p) => format!(
-            "ReconciliationAlreadyScheduled: an outgoing reconciliation with {p} is already \
-             scheduled or running"
-        ),
-        FlowError::IncomingReconciliationInProgress(p) => {
-            format!("{p} is reconciling with this node right now; try again when it ends")
-        }
-        FlowError::LedgerGraphNotInitialised => {
-            "the ledger graph is not initialised yet; try again once it is built".into()
-        }
-        FlowError::LedgerGraphNotSelfConsistent(errors) => format!(
-            "the ledger graph is not self-consistent; restore the node to a consistent state \
-             first: {}",
-            errors.join("; ")
-        ),
-        FlowError::InvalidArgument(why) => format!("invalid argument: {why}"),
-        FlowError::NotImplemented(what) => format!("not implemented: {what}"),
-        FlowError::Storage(why) => format!("storage failure: {why}"),
-    }
 }

@@ -81,15 +81,7 @@ impl CodedSymbol {
     }
 }
 
-/// splitmix64's finaliser: a cheap, well-mixed 64-bit permutation.
-#[inline]
-fn mix64(mut x: u64) -> u64 {
-    x ^= x >> 30;
-    x = x.wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x ^= x >> 27;
-    x = x.wrapping_mul(0x94d0_49bb_1331_11eb);
-    x ^ (x >> 31)
-}
+use ledger_sync_vocabulary::rng::{GAMMA, mix64};
 
 /// A keyed 64-bit hash of an id. The key (the session's salt, chosen by the
 /// requester) keeps a hostile peer from precomputing colliding ids.
@@ -141,7 +133,7 @@ impl MappedItem {
     /// with a uniform u in (0, 1] gives j = i + (i + 1.5)(1/√u − 1).
     #[inline]
     fn advance(&mut self) {
-        self.rng = self.rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        self.rng = self.rng.wrapping_add(GAMMA);
         let r = mix64(self.rng);
         // Uniform in (0, 1], never 0 so the square root's inverse is finite.
         let u = ((r >> 11) + 1) as f64 * (1.0 / (1u64 << 53) as f64);

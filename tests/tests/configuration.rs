@@ -1,7 +1,6 @@
 //! Configuration: where it is read from, what it accepts, and that each key
 //! changes what the plugin does.
 
-use ledger_sync_host::node::CONFIG_FILE_NAME;
 use ledger_sync_tests::*;
 
 /// The configuration file is read from the node's plugin configuration
@@ -11,9 +10,15 @@ fn the_configuration_file_is_read_from_the_plugin_config_directory() {
     let mut cluster = Cluster::new();
     let config_dir = cluster.dir().join("plugin-config");
     std::fs::create_dir_all(&config_dir).unwrap();
-    assert_eq!(CONFIG_FILE_NAME, "ledger-sync-0.1.0.conf");
+    let file = ledger_sync_sim::builtin_plugin()
+        .unwrap()
+        .config_file_name();
+    assert_eq!(
+        file, "ledger-sync-0.2.0.conf",
+        "named after the contract version"
+    );
     std::fs::write(
-        config_dir.join(CONFIG_FILE_NAME),
+        config_dir.join(&file),
         "# one reconciliation at a time, read with 7 readers\n\
          maxNumberOfParallelReconciliationRequests = 1\n\
          transactionReaderPoolSize = 7\n",
@@ -57,7 +62,7 @@ fn the_configuration_file_is_read_from_the_plugin_config_directory() {
     // A bad file stops the node, naming the key, the value and what is
     // accepted.
     std::fs::write(
-        config_dir.join(CONFIG_FILE_NAME),
+        config_dir.join(&file),
         "maxReconciliationRetryAttemptTimeout = 1D\n",
     )
     .unwrap();

@@ -2,9 +2,8 @@
 //! the log markers.
 
 use ledger_sync_host::bindings::ledger_sync::plugin::logging::Level;
-use ledger_sync_host::status_store;
-use ledger_sync_plugin::reconciler::marker;
 use ledger_sync_tests::*;
+use ledger_sync_vocabulary::marker;
 
 /// A (A, B, C) network: A lost 4 of its 10 transactions with B, and none of
 /// its 5 with C.
@@ -82,7 +81,7 @@ fn refresh_drops_recovered_transactions() {
         Some(Status::DifferencesNotFound)
     );
     // What the flows report is what the table holds.
-    let stored = status_store::load_statuses(cluster.net.node(A).db()).unwrap();
+    let stored = stored_statuses(&mut cluster.net, A);
     assert!(stored.contains(&row));
 }
 
@@ -195,13 +194,8 @@ fn is_scheduled_and_is_responding_follow_the_reconciliation() {
 fn status_rows_follow_the_seed_semantics() {
     let mut cluster = three_parties();
     cluster.schedule(A, &[B]);
-    cluster.step_until(|net| {
-        status_store::load_statuses(net.node(A).db())
-            .unwrap()
-            .iter()
-            .any(|r| r.party_name == B)
-    });
-    let stored = status_store::load_statuses(cluster.net.node(A).db()).unwrap();
+    cluster.step_until(|net| stored_statuses(net, A).iter().any(|r| r.party_name == B));
+    let stored = stored_statuses(&mut cluster.net, A);
     let row = stored.iter().find(|r| r.party_name == B).unwrap();
     assert_status(row, Status::InProgress);
     assert!(row.is_requester);
@@ -254,7 +248,7 @@ fn status_rows_follow_the_seed_semantics() {
         success.last_successful_reconciliation_result
     );
     assert!(failed.last_reconciliation_time_started > success.last_reconciliation_time_started);
-    let stored = status_store::load_statuses(cluster.net.node(A).db()).unwrap();
+    let stored = stored_statuses(&mut cluster.net, A);
     assert!(stored.contains(&failed), "the table holds the FAILED row");
 }
 

@@ -2,8 +2,8 @@
 //! interest process-wide, so a thread-scoped subscriber is only reliable when
 //! no other test thread is logging at the same time.
 
-use ledger_sync_plugin::reconciler::marker;
 use ledger_sync_tests::*;
+use ledger_sync_vocabulary::marker;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
@@ -30,7 +30,7 @@ fn a_tracing_filter_selects_one_flows_logs_by_marker() {
     let subscriber = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(format!(
             "{}[{{marker={}}}]=info",
-            ledger_sync_host::logging::TARGET,
+            ledger_sync_host::imports::logging::TARGET,
             marker::SCHEDULE_RECONCILIATION
         )))
         .with_writer(move || writer.clone())

@@ -1,9 +1,9 @@
 //! The reconciliation itself, through the real component: the seed's disaster
 //! scenario and the edges of what a requester is told.
 
-use ledger_sync_host::ledger::{self, PARTY_A, PARTY_B, reconciliation_set, two_party_ledger};
-use ledger_sync_plugin::id::TxId;
+use ledger_sync_sim::ledger::{self, PARTY_A, PARTY_B, reconciliation_set, two_party_ledger};
 use ledger_sync_tests::*;
+use ledger_sync_vocabulary::TxId;
 
 /// The seed's workflow: A restores a backup missing its last transactions and
 /// finds, from B, exactly the lost ones B can supply.

@@ -3,9 +3,9 @@
 //! a persisted queue across restarts, recurring reconciliation, and no false
 //! differences for transactions that arrive during a reconciliation.
 
-use ledger_sync_host::bindings::flows::FlowError;
-use ledger_sync_plugin::reconciler::marker;
 use ledger_sync_tests::*;
+use ledger_sync_vocabulary::FlowError;
+use ledger_sync_vocabulary::marker;
 use std::cell::Cell;
 use std::rc::Rc;
 

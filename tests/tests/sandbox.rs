@@ -1,11 +1,14 @@
-//! The sandbox's promises, each broken on purpose against the real plugin:
-//! hostile peers, a memory cap, a trapping plugin, a bad configuration.
+//! The sandbox's promises, each broken on purpose: hostile peers against the
+//! real plugin, and a purpose-built hostile guest (`test-programs/hostile`)
+//! that spins, allocates without end, panics, and floods logs, sends and
+//! timers. In every case the host lives, the instance is re-made, what it
+//! was running is recorded FAILED with the reason, other nodes carry on,
+//! and what the guest can make the host hold stays bounded.
 
-use ledger_sync_host::network::Network;
-use ledger_sync_host::node::{NodeOptions, PluginFailure};
-use ledger_sync_host::sandbox::PluginRuntime;
-use ledger_sync_host::status_store;
+use ledger_sync_host::{NodeOptions, PluginFailure};
+use ledger_sync_sim::network::Network;
 use ledger_sync_tests::*;
+use std::time::Duration;
 
 /// Garbage, truncated frames, future protocol versions and symbols for a
 /// reconciliation that does not exist: all dropped or refused; the node keeps
@@ -52,53 +55,200 @@ fn hostile_messages_do_not_disturb_a_node() {
     assert!(warned, "garbage is logged");
 }
 
-/// A plugin that exceeds its memory cap traps; the host survives, records the
-/// reconciliation it was running FAILED with the reason, and stops restarting
-/// a plugin that keeps trapping.
-#[test]
-fn a_trap_becomes_a_failed_status_with_its_reason() {
+/// The hostile guest on node `H`, beside two real plugins A and B that share
+/// a ledger in which A lost its last transaction.
+const H: &str = "O=Hostile, L=Nowhere, C=XX";
+
+fn cluster_with_hostile(limits: impl FnOnce(&mut NodeOptions)) -> Cluster {
+    let vault = shared(1, 20, A, B);
     let mut cluster = Cluster::new();
-    cluster.add(B, &[tx(1, &[], &[&[A, B]])]);
-    let mut options = cluster.options(A, &[tx(1, &[], &[&[A, B]])]);
-    options.limits.memory_bytes = 12 << 20;
-    let db_path = options.db_path.clone();
-    cluster.net.add_node(options).unwrap();
+    cluster.add(A, &vault[..19]).add(B, &vault);
+    let mut options = cluster.options(H, &[]);
+    options.limits.call_timeout = Duration::from_millis(300);
+    limits(&mut options);
+    let guest = ledger_sync_sim::component(ledger_sync_components::HOSTILE_GUEST).unwrap();
+    cluster.net.add_node_running(guest, options).unwrap();
     cluster.settle();
-    // Transactions arrive in A's vault: far more than 12 MiB of ledger graph.
-    {
-        let conn = ledger_sync_host::db::open(&db_path).unwrap();
-        let many: Vec<_> = (100..400_100).map(|n| tx(n, &[], &[&[A, B]])).collect();
-        ledger_sync_host::vault::Vault::new(&conn)
-            .record(&many)
-            .unwrap();
-    }
+    cluster
+}
+
+/// Runs one hostile command on `H`.
+fn command(cluster: &mut Cluster, words: &[&str]) -> Result<(), PluginFailure> {
+    let words: Vec<String> = words.iter().map(|w| w.to_string()).collect();
     cluster
         .net
-        .node(A)
-        .schedule_reconciliation(&[B.to_string()])
-        .unwrap()
-        .unwrap();
+        .node(H)
+        .schedule_reconciliation(&words)
+        .map(|answer| answer.expect("the guest accepts its commands"))
+}
+
+/// `H` "runs" a reconciliation with C, then traps with `words`: the host
+/// lives, replaces the instance, and C's row is FAILED with the reason;
+/// A and B reconcile undisturbed meanwhile. Returns the reason.
+fn trap_while_running(cluster: &mut Cluster, words: &[&str]) -> String {
+    command(cluster, &[C]).unwrap();
+    cluster.schedule(A, &[B]);
+    let Err(PluginFailure::Trapped(reason)) = command(cluster, words) else {
+        panic!("{words:?} should trap");
+    };
+    let node = cluster.net.node(H);
+    assert_eq!(node.restarts(), 1, "the instance was re-made");
+    assert!(node.dead().is_none());
+    let row = cluster.status(H, C, true).expect("C's row");
+    assert_status(&row, Status::Failed);
+    assert!(
+        row.last_reconciliation_error.contains(&reason),
+        "the row names the trap: {}",
+        row.last_reconciliation_error
+    );
     cluster.settle();
-    let failures = cluster.net.failures();
-    assert!(!failures.is_empty(), "the plugin should have trapped");
-    assert!(matches!(failures[0].failure, PluginFailure::Trapped(_)));
-    let conn = ledger_sync_host::db::open(&db_path).unwrap();
-    let rows = status_store::load_statuses(&conn).unwrap();
-    let row = rows
+    let ab = cluster.status(A, B, true).unwrap();
+    assert_eq!(result_ids(&ab), vec![id(20)], "A and B are unaffected");
+    // The new instance answers.
+    command(cluster, &[D]).unwrap();
+    reason
+}
+
+#[test]
+fn an_endless_loop_meets_the_cpu_deadline() {
+    let mut cluster = cluster_with_hostile(|_| {});
+    let reason = trap_while_running(&mut cluster, &["spin"]);
+    assert!(reason.contains("CPU deadline of 300ms"), "{reason}");
+}
+
+#[test]
+fn an_allocation_past_the_memory_cap_traps() {
+    let mut cluster = cluster_with_hostile(|o| o.limits.memory_bytes = 16 << 20);
+    let reason = trap_while_running(&mut cluster, &["grow"]);
+    assert!(reason.contains("memory allocation"), "{reason}");
+    let node = cluster.net.node(H);
+    assert!(node.peak_memory_bytes() <= 16 << 20, "the cap held");
+}
+
+#[test]
+fn a_panic_traps_with_its_message() {
+    let mut cluster = cluster_with_hostile(|_| {});
+    let reason = trap_while_running(&mut cluster, &["panic"]);
+    assert!(
+        reason.contains("the hostile guest panics on purpose"),
+        "{reason}"
+    );
+}
+
+/// The restart's `start` runs under the CPU deadline too: a guest that
+/// spins there is given up on, and the host goes on.
+#[test]
+fn a_guest_that_spins_while_restarting_is_given_up_on() {
+    let mut cluster = cluster_with_hostile(|o| o.config = "spin-on-restart\n".into());
+    assert!(matches!(
+        command(&mut cluster, &["panic"]),
+        Err(PluginFailure::Trapped(_))
+    ));
+    let node = cluster.net.node(H);
+    let why = node.dead().expect("given up on").to_string();
+    assert!(why.contains("CPU deadline"), "{why}");
+    assert!(matches!(
+        command(&mut cluster, &[C]),
+        Err(PluginFailure::NotRunning(_))
+    ));
+    assert_eq!(cluster.net.pending_timers(H), 0);
+    assert_eq!(result_ids(&cluster.reconcile(A, B)), vec![id(20)]);
+}
+
+#[test]
+fn a_log_flood_is_cut_and_its_capture_bounded() {
+    let mut cluster = cluster_with_hostile(|o| {
+        o.limits.max_captured_logs = 100;
+        o.limits.max_log_message_bytes = 1024;
+    });
+    command(&mut cluster, &["log-flood", "2000", "65536"]).expect("no trap");
+    let logs = cluster.net.node(H).logs();
+    assert_eq!(logs.len(), 100, "only the newest lines are kept");
+    for line in &logs {
+        assert!(line.message.len() <= 1024 + 40, "{}", line.message.len());
+        assert!(line.message.ends_with("(64512 more bytes cut)"));
+    }
+}
+
+#[test]
+fn a_send_flood_is_refused_past_the_queued_bytes_cap() {
+    let mut cluster = cluster_with_hostile(|o| o.limits.max_queued_bytes = 8 << 20);
+    cluster.net.reset_traffic();
+    command(&mut cluster, &["send-flood", A, "100", "1048576"]).expect("no trap");
+    let said = cluster.net.node(H).logs().last().unwrap().message.clone();
+    assert!(
+        said.starts_with("sent 8, refused 92: SendError::Unavailable"),
+        "{said}"
+    );
+    cluster.settle();
+    let route = (H.to_string(), A.to_string());
+    assert_eq!(cluster.net.traffic().bytes_by_route[&route], 8 << 20);
+    // Sending to itself or to a stranger is refused too.
+    command(&mut cluster, &["send-flood", H, "1", "1"]).unwrap();
+    let said = cluster.net.node(H).logs().last().unwrap().message.clone();
+    assert!(said.contains("UnknownParty"), "{said}");
+}
+
+#[test]
+fn a_timer_flood_traps_at_the_pending_timers_cap() {
+    let mut cluster = cluster_with_hostile(|o| o.limits.max_pending_timers = 1000);
+    command(&mut cluster, &["timer-flood", "500"]).expect("within the cap");
+    cluster.settle();
+    assert_eq!(cluster.net.node(H).pending_timers(), 500);
+    assert_eq!(cluster.net.pending_timers(H), 500, "the network holds them");
+    let reason = trap_while_running(&mut cluster, &["timer-flood", "5000"]);
+    assert!(reason.contains("more than 1000 pending timers"), "{reason}");
+    assert_eq!(
+        cluster.net.pending_timers(H),
+        0,
+        "the old instance's timers are gone"
+    );
+}
+
+/// A plugin built for another version of the contract is refused before it
+/// is linked, with both versions named.
+#[test]
+fn a_plugin_built_for_another_contract_is_refused() {
+    let error = ledger_sync_host::PluginRuntime::from_file(std::path::Path::new(
+        ledger_sync_components::OLD_CONTRACT_GUEST,
+    ))
+    .err()
+    .expect("refused");
+    let text = format!("{error:#}");
+    assert!(
+        text.contains("ledger-sync:plugin@0.1.0") && text.contains("ledger-sync:plugin@0.2.0"),
+        "{text}"
+    );
+}
+
+/// The WASI interfaces the component imports are exactly those the WIT
+/// documentation lists for host implementers.
+#[test]
+fn the_plugin_imports_exactly_the_documented_wasi_interfaces() {
+    let runtime = ledger_sync_sim::builtin_plugin().unwrap();
+    let mut imported: Vec<String> = runtime
+        .imports()
         .iter()
-        .find(|r| r.party_name == B && r.is_requester)
-        .expect("a row for B");
-    assert_status(row, Status::Failed);
-    assert!(
-        row.last_reconciliation_error
-            .contains("restarted after it failed"),
-        "{}",
-        row.last_reconciliation_error
-    );
-    assert!(
-        cluster.net.node(A).dead().is_some(),
-        "a plugin that keeps trapping is given up on"
-    );
+        .filter(|n| n.starts_with("wasi:"))
+        .map(|n| n.split('@').next().unwrap().to_string())
+        .collect();
+    imported.sort();
+    let world = include_str!("../../wit/world.wit");
+    let section = world.split("/// # WASI").nth(1).unwrap();
+    let section = section.split("/// # Limits").next().unwrap();
+    let mut documented: Vec<String> = section
+        .split('`')
+        .filter(|w| w.starts_with("wasi:") && w.contains('/'))
+        .map(str::to_string)
+        .collect();
+    documented.sort();
+    documented.dedup();
+    assert_eq!(imported, documented);
+    let own = runtime
+        .imports()
+        .iter()
+        .filter(|n| n.starts_with("ledger-sync:plugin/"));
+    assert_eq!(own.count(), 8, "seven imported interfaces and their types");
 }
 
 /// A configuration the plugin rejects stops the node from starting, with the
@@ -106,7 +256,7 @@ fn a_trap_becomes_a_failed_status_with_its_reason() {
 #[test]
 fn a_bad_configuration_is_refused_at_start_up() {
     let dir = tempfile::tempdir().unwrap();
-    let mut net = Network::new(PluginRuntime::builtin().unwrap());
+    let mut net = Network::new(ledger_sync_sim::builtin_plugin().unwrap());
     let mut options = NodeOptions::new(A, dir.path().join("a.db"));
     options.config = "maxNumberOfParallelReconciliationRequests = 11\n".into();
     let error = format!("{:#}", net.add_node(options).unwrap_err());

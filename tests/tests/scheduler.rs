@@ -1,8 +1,8 @@
 //! The scheduler: the pool, the refusals, retries of a busy responder and the
 //! responder's request-rate window.
 
-use ledger_sync_host::bindings::flows::FlowError;
 use ledger_sync_tests::*;
+use ledger_sync_vocabulary::FlowError;
 
 fn schedule_error(cluster: &mut Cluster, node: &str, parties: &[&str]) -> FlowError {
     let parties: Vec<String> = parties.iter().map(|p| p.to_string()).collect();

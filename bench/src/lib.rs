@@ -1,0 +1,401 @@
+//! `ledger-sync bench`: ledger-graph memory and build time, and the cost of
+//! one reconciliation — bytes both ways, round trips, wall time — for
+//! ledger-sync through the real component, the same core compiled natively,
+//! and two peers on the same sets in the same run: `negentropy` (range-based
+//! reconciliation, the `negentropy` crate) and `ibf-strata` (Eppstein et al.
+//! 2011, the approach of the seed's LedgerSync; see [`crate::ibf_strata`]).
+//!
+//! The vaults follow the seed's profile ([`crate::generator`]): the
+//! responder holds `n` transactions and the requester, restored from a
+//! backup, the first `n - d`. Both are parties to every transaction, so the
+//! set reconciled is the whole vault. Times are medians of `runs` runs.
+//!
+//! - [`generator`]: the seed-profile vaults.
+//! - [`native`]: the plugin's core run natively, for guest/native.
+//! - One module per peer: [`negentropy_peer`], [`ibf_strata`].
+//! - [`plot`]: bytes per difference against d, as SVG.
+
+pub mod generator;
+pub mod ibf_strata;
+pub mod native;
+pub mod negentropy_peer;
+pub mod plot;
+
+use crate::generator::{Profile, VaultWriter};
+use crate::native::NativeNetwork;
+use anyhow::{Context, Result, ensure};
+use hashbrown::HashSet;
+use ledger_sync_host::NodeOptions;
+use ledger_sync_sim::network::Network;
+use ledger_sync_vocabulary::TxId;
+use std::cell::Cell;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::time::Instant;
+
+/// What to measure.
+#[derive(Clone, Debug)]
+pub struct BenchOptions {
+    pub n: u64,
+    pub ds: Vec<u64>,
+    pub seed: u64,
+    /// Runs per measurement; times are their median.
+    pub runs: u32,
+    /// Where the vault databases go (a temporary directory if none).
+    pub dir: Option<PathBuf>,
+}
+
+impl Default for BenchOptions {
+    fn default() -> Self {
+        BenchOptions {
+            n: 1_000_000,
+            ds: vec![0, 1, 10, 100, 1_000, 10_000, 100_000],
+            seed: 1,
+            runs: 3,
+            dir: None,
+        }
+    }
+}
+
+/// The implementations compared.
+pub const IMPLS: [&str; 3] = ["ledger-sync", "negentropy", "ibf-strata"];
+
+/// One measurement.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Row {
+    /// Writing the seed-profile vault.
+    Generate { n: u64, tx_per_s: f64 },
+    /// Building the ledger graph from the vault inside the component.
+    Graph {
+        n: u64,
+        memory_bytes: u64,
+        bytes_per_tx: f64,
+        build_s: f64,
+    },
+    /// One reconciliation.
+    Reconcile {
+        implementation: &'static str,
+        n: u64,
+        d: u64,
+        bytes: u64,
+        floor_ratio: Option<f64>,
+        round_trips: u32,
+        wall_s: f64,
+        native_wall_s: Option<f64>,
+    },
+}
+
+impl Row {
+    /// One JSON object, on one line.
+    pub fn to_json(&self) -> String {
+        let opt = |v: Option<f64>| v.map_or("null".to_string(), |v| format!("{v:.6}"));
+        match self {
+            Row::Generate { n, tx_per_s } => {
+                format!(r#"{{"case":"generate","n":{n},"tx_per_s":{tx_per_s:.0}}}"#)
+            }
+            Row::Graph {
+                n,
+                memory_bytes,
+                bytes_per_tx,
+                build_s,
+            } => format!(
+                r#"{{"case":"graph","n":{n},"memory_bytes":{memory_bytes},"bytes_per_tx":{bytes_per_tx:.2},"build_s":{build_s:.6}}}"#
+            ),
+            Row::Reconcile {
+                implementation,
+                n,
+                d,
+                bytes,
+                floor_ratio,
+                round_trips,
+                wall_s,
+                native_wall_s,
+            } => format!(
+                r#"{{"case":"reconcile","impl":"{implementation}","n":{n},"d":{d},"bytes":{bytes},"floor_ratio":{},"round_trips":{round_trips},"wall_s":{wall_s:.6},"native_wall_s":{}}}"#,
+                opt(*floor_ratio),
+                opt(*native_wall_s)
+            ),
+        }
+    }
+
+    /// One line of the readable table.
+    pub fn to_table_line(&self) -> String {
+        match self {
+            Row::Generate { n, tx_per_s } => {
+                format!("vault       n={n:<9} written at {tx_per_s:.0} tx/s")
+            }
+            Row::Graph {
+                n,
+                memory_bytes,
+                bytes_per_tx,
+                build_s,
+            } => format!(
+                "graph       n={n:<9} guest memory {:.1} MB = {bytes_per_tx:.1} B/tx, built in {build_s:.2} s",
+                *memory_bytes as f64 / 1e6
+            ),
+            Row::Reconcile {
+                implementation,
+                d,
+                bytes,
+                floor_ratio,
+                round_trips,
+                wall_s,
+                native_wall_s,
+                ..
+            } => format!(
+                "{implementation:<11} d={d:<7} {bytes:>11} B  {:>10}  {:>6}  {round_trips:>3} rt  {wall_s:>8.3} s  {}",
+                if *d > 0 {
+                    format!("{:.1} B/diff", *bytes as f64 / *d as f64)
+                } else {
+                    "-".into()
+                },
+                floor_ratio.map_or("-".into(), |r| format!("{r:.2}x")),
+                native_wall_s.map_or(String::new(), |s| format!(
+                    "native {s:.3} s (guest/native {:.2})",
+                    wall_s / s
+                )),
+            ),
+        }
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+/// Runs the benchmark, handing each row to `emit` as soon as it is measured.
+pub fn run(options: &BenchOptions, mut emit: impl FnMut(&Row)) -> Result<Vec<Row>> {
+    let mut rows = Vec::new();
+    let mut out = |row: Row| {
+        emit(&row);
+        rows.push(row);
+    };
+    let n = options.n;
+    let mut ds = options.ds.clone();
+    ds.sort_unstable_by(|a, b| b.cmp(a));
+    ds.dedup();
+    let d_max = ds.first().copied().unwrap_or(0);
+    ensure!(d_max <= n, "d = {d_max} is larger than n = {n}");
+    ensure!(options.runs >= 1, "--runs must be at least 1");
+    let temp;
+    let dir = match &options.dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)?;
+            dir.clone()
+        }
+        None => {
+            temp = tempfile::tempdir()?;
+            temp.path().to_path_buf()
+        }
+    };
+    let profile = Profile {
+        seed: options.seed,
+        ..Profile::default()
+    };
+    let (requester_name, responder_name) = (Profile::party_name(0), Profile::party_name(1));
+    let responder_db = dir.join(format!("responder-{n}-{}.db", options.seed));
+    let requester_db = dir.join(format!("requester-{n}-{}.db", options.seed));
+    for path in [&responder_db, &requester_db] {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+    }
+
+    // The vaults.
+    let responder_conn = ledger_sync_host::store::open(&responder_db)?;
+    let mut responder_vault = VaultWriter::new(&responder_conn, profile)?;
+    let started = Instant::now();
+    responder_vault.extend_to(n)?;
+    out(Row::Generate {
+        n,
+        tx_per_s: n as f64 / started.elapsed().as_secs_f64(),
+    });
+    let requester_conn = ledger_sync_host::store::open(&requester_db)?;
+    let mut requester_vault = VaultWriter::new(&requester_conn, profile)?;
+    requester_vault.extend_to(n - d_max)?;
+
+    // The ledger graph, built by the component from the responder's vault.
+    let mut net = Network::new(ledger_sync_sim::builtin_plugin()?);
+    let mut responder = NodeOptions::new(&responder_name, responder_db.clone());
+    responder.seed = Some(options.seed);
+    let mut builds = Vec::new();
+    let mut memory_bytes = 0;
+    for run in 0..options.runs {
+        let started = Instant::now();
+        if run == 0 {
+            net.add_node(responder.clone())?;
+        } else {
+            net.restart_node(&responder_name, None)?;
+        }
+        net.run_until_idle();
+        builds.push(started.elapsed().as_secs_f64());
+        let node = net.node(&responder_name);
+        let metrics = node.metrics()?;
+        ensure!(
+            metrics.ledger_graph_is_initialized && metrics.ledger_graph_transactions == n,
+            "the responder's ledger graph holds {} of {n} transactions",
+            metrics.ledger_graph_transactions
+        );
+        memory_bytes = node.memory_bytes() as u64;
+    }
+    out(Row::Graph {
+        n,
+        memory_bytes,
+        bytes_per_tx: memory_bytes as f64 / n.max(1) as f64,
+        build_s: median(builds),
+    });
+
+    let mut requester = NodeOptions::new(&requester_name, requester_db.clone());
+    requester.seed = Some(options.seed + 1);
+    net.add_node(requester)?;
+    net.run_until_idle();
+    let mut native = NativeNetwork::default();
+    native.add_node(
+        &responder_name,
+        ledger_sync_host::store::open(&responder_db)?,
+        11,
+    )?;
+    native.add_node(
+        &requester_name,
+        ledger_sync_host::store::open(&requester_db)?,
+        12,
+    )?;
+    native.run_until_idle();
+
+    let sent_by_requester = Rc::new(Cell::new(0u32));
+    let counter = sent_by_requester.clone();
+    let from = requester_name.clone();
+    net.set_tap(move |e| {
+        if e.from == from {
+            counter.set(counter.get() + 1);
+        }
+    });
+    let all_ids: Vec<TxId> = (0..n).map(|i| responder_vault.id(i)).collect();
+    for &d in &ds {
+        requester_vault.extend_to(n - d)?;
+        let lost: HashSet<TxId> = all_ids[(n - d) as usize..].iter().copied().collect();
+        let floor = (d > 0).then_some(32.0 * d as f64);
+
+        // ledger-sync, in the sandbox and natively.
+        let (mut walls, mut native_walls) = (Vec::new(), Vec::new());
+        let (mut bytes, mut round_trips) = (0, 0);
+        for _ in 0..options.runs {
+            net.reset_traffic();
+            sent_by_requester.set(0);
+            let started = Instant::now();
+            net.node(&requester_name)
+                .schedule_reconciliation(std::slice::from_ref(&responder_name))?
+                .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            net.run_until_idle();
+            walls.push(started.elapsed().as_secs_f64());
+            let row = net
+                .node(&requester_name)
+                .get_reconciliation_status_for_party(&responder_name, true)??
+                .context("no status row")?;
+            let found: HashSet<TxId> = row
+                .last_successful_reconciliation_result
+                .iter()
+                .copied()
+                .collect();
+            ensure!(
+                found == lost,
+                "ledger-sync found {} transactions for d = {d} ({:?}: {})",
+                found.len(),
+                row.last_reconciliation_status,
+                row.last_reconciliation_error
+            );
+            bytes = net.traffic().bytes;
+            round_trips = sent_by_requester.get().saturating_sub(1);
+
+            let started = Instant::now();
+            native
+                .node(&requester_name)
+                .schedule_reconciliation(std::slice::from_ref(&responder_name))
+                .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            native.run_until_idle();
+            native_walls.push(started.elapsed().as_secs_f64());
+            let status = native
+                .node(&requester_name)
+                .reconciliation_status(&responder_name)
+                .context("no native status")?;
+            ensure!(
+                status.last_successful_reconciliation_result.len() as u64 == d,
+                "the native core found {} of {d}",
+                status.last_successful_reconciliation_result.len()
+            );
+        }
+        out(Row::Reconcile {
+            implementation: IMPLS[0],
+            n,
+            d,
+            bytes,
+            floor_ratio: floor.map(|f| bytes as f64 / f),
+            round_trips,
+            wall_s: median(walls),
+            native_wall_s: Some(median(native_walls)),
+        });
+
+        let requester_ids = &all_ids[..(n - d) as usize];
+        let peer = Peer {
+            n,
+            d,
+            runs: options.runs,
+            lost: &lost,
+        };
+        out(peer.measure(IMPLS[1], |_| {
+            negentropy_peer::reconcile(requester_ids, &all_ids)
+        })?);
+        out(peer.measure(IMPLS[2], |run| {
+            Ok(ibf_strata::reconcile(
+                requester_ids,
+                &all_ids,
+                options.seed + run as u64,
+            ))
+        })?);
+    }
+    Ok(rows)
+}
+
+/// One reconciliation case for the peers, which run natively on in-memory
+/// id lists.
+struct Peer<'a> {
+    n: u64,
+    d: u64,
+    runs: u32,
+    lost: &'a HashSet<TxId>,
+}
+
+impl Peer<'_> {
+    /// Runs `reconcile` (given the run number) `runs` times, checks it finds
+    /// exactly the lost ids, and reports the median time.
+    fn measure(
+        &self,
+        implementation: &'static str,
+        mut reconcile: impl FnMut(u32) -> Result<ibf_strata::Outcome>,
+    ) -> Result<Row> {
+        let (mut walls, mut bytes, mut round_trips) = (Vec::new(), 0, 0);
+        for run in 0..self.runs {
+            let started = Instant::now();
+            let outcome = reconcile(run)?;
+            walls.push(started.elapsed().as_secs_f64());
+            ensure!(
+                outcome.missing.iter().copied().collect::<HashSet<_>>() == *self.lost,
+                "{implementation} found {} for d = {}",
+                outcome.missing.len(),
+                self.d
+            );
+            (bytes, round_trips) = (outcome.bytes, outcome.round_trips);
+        }
+        Ok(Row::Reconcile {
+            implementation,
+            n: self.n,
+            d: self.d,
+            bytes,
+            floor_ratio: (self.d > 0).then_some(bytes as f64 / (32.0 * self.d as f64)),
+            round_trips,
+            wall_s: median(walls),
+            native_wall_s: None,
+        })
+    }
+}

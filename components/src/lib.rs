@@ -1,0 +1,19 @@
+//! Where the workspace's WebAssembly components are, built by this crate's
+//! build script (a nested `cargo build --target wasm32-wasip2`), so every
+//! `cargo build` or `cargo test` loads components built from the current
+//! sources.
+//!
+//! - [`PLUGIN`]: the ledger-sync plugin (`plugin/`).
+//! - The test guests (`test-programs/`), each built to break one promise on
+//!   purpose. The build refuses a guest that no integration test uses.
+
+/// The ledger-sync plugin component.
+pub const PLUGIN: &str = env!("LEDGER_SYNC_COMPONENT_PLUGIN");
+
+/// A guest that misbehaves on command: spins, allocates without end,
+/// panics, floods logs, sends and timers (`test-programs/hostile`).
+pub const HOSTILE_GUEST: &str = env!("LEDGER_SYNC_COMPONENT_HOSTILE_GUEST");
+
+/// A guest built against the previous contract, `ledger-sync:plugin@0.1.0`
+/// (`test-programs/old-contract`).
+pub const OLD_CONTRACT_GUEST: &str = env!("LEDGER_SYNC_COMPONENT_OLD_CONTRACT_GUEST");

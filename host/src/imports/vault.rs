@@ -1,0 +1,78 @@
+//! The `vault` import: pages from the reader pool, look-ups on the node's
+//! own connection.
+
+use crate::bindings::ledger_sync::plugin::vault::{self, TransactionPage};
+use crate::store::reader_pool::ReaderPool;
+use crate::store::vault::Vault;
+use anyhow::Result;
+use rusqlite::Connection;
+use std::path::{Path, PathBuf};
+
+/// Most vault readers a host runs for one node, whatever the plugin asks.
+pub const MAX_READERS: u32 = 64;
+
+/// The `vault` import's state.
+pub struct VaultImport {
+    path: PathBuf,
+    conn: Connection,
+    readers: ReaderPool,
+    pages_read: u64,
+}
+
+impl VaultImport {
+    /// Opens the vault at `path` with one reader until the plugin asks for
+    /// more.
+    pub fn open(path: &Path) -> Result<Self> {
+        Ok(VaultImport {
+            path: path.to_path_buf(),
+            conn: crate::store::open(path)?,
+            readers: ReaderPool::start(path, 1)?,
+            pages_read: 0,
+        })
+    }
+
+    /// Runs `wanted` readers (at most [`MAX_READERS`]), as the plugin's
+    /// `host-requirements` ask.
+    pub fn set_readers(&mut self, wanted: u32) -> Result<()> {
+        let wanted = wanted.clamp(1, MAX_READERS) as usize;
+        if wanted != self.readers.pool_size() {
+            self.readers = ReaderPool::start(&self.path, wanted)?;
+        }
+        Ok(())
+    }
+
+    /// How many readers run now.
+    pub fn readers(&self) -> usize {
+        self.readers.pool_size()
+    }
+
+    /// Pages the plugin has read.
+    pub fn pages_read(&self) -> u64 {
+        self.pages_read
+    }
+}
+
+fn describe(e: anyhow::Error) -> String {
+    format!("{e:#}")
+}
+
+impl vault::Host for VaultImport {
+    fn read_transactions(&mut self, after: u64, limit: u32) -> Result<TransactionPage, String> {
+        self.pages_read += 1;
+        self.readers.read_page(after, limit.max(1)).map(Into::into)
+    }
+
+    fn contains_transactions(&mut self, ids: Vec<u8>) -> Result<Vec<bool>, String> {
+        Vault::new(&self.conn).contains(&ids).map_err(describe)
+    }
+
+    fn find_party(&mut self, name: String) -> Result<Option<u32>, String> {
+        Vault::new(&self.conn).find_party(&name).map_err(describe)
+    }
+
+    fn party_names(&mut self, handles: Vec<u32>) -> Result<Vec<String>, String> {
+        Vault::new(&self.conn)
+            .party_names(&handles)
+            .map_err(describe)
+    }
+}

@@ -1,0 +1,32 @@
+//! The ledger-sync reference host: loads the reconciliation plugin (a WASI
+//! component) with wasmtime, supplies its imports, and hands back what the
+//! plugin wants done. It knows nothing of how time passes or how messages
+//! travel: a simulation, a networked node or a test drives a [`Node`] by
+//! events and carries out its [`Effects`].
+//!
+//! Where to look:
+//! - [`sandbox`]: the engine, the contract-version check, the locked-down
+//!   WASI context, and linking every import.
+//! - [`limits`]: what one plugin may consume, and the memory limiter.
+//! - [`node`]: one plugin instance driven by events; a trapped instance is
+//!   replaced here.
+//! - [`imports`]: one module per WIT import, each owning its own state.
+//! - [`store`]: the SQLite database — migrations, the vault tables, the
+//!   status tables, the vault reader pool.
+//! - [`bindings`]: the generated WIT types and their conversions to the
+//!   shared vocabulary.
+
+pub mod bindings;
+pub mod imports;
+pub mod limits;
+pub mod node;
+pub mod sandbox;
+pub mod state;
+pub mod store;
+
+pub use imports::clock::{Clock, SystemClock};
+pub use imports::messaging::{OutboundMessage, Peers};
+pub use imports::timers::TimerCommand;
+pub use limits::Limits;
+pub use node::{Effects, Node, NodeOptions, PluginFailure};
+pub use sandbox::PluginRuntime;

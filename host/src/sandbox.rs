@@ -1,0 +1,311 @@
+//! The sandbox: one wasmtime `Engine` and one compiled plugin shared by every
+//! node, the contract check, the locked-down WASI context, and the linker.
+//!
+//! - Compiled once: `Component` → `InstancePre`; a node instantiates in
+//!   about a tenth of a millisecond, which is also how a trapped plugin is
+//!   replaced.
+//! - The contract first: a component built for another version of the
+//!   `ledger-sync:plugin` package is refused before anything is linked,
+//!   with an error naming both versions.
+//! - No ambient authority: no preopened directories, no environment, no
+//!   arguments, no network; WASI clocks read the node's clock and WASI
+//!   randomness is either the system's or, for reproducible runs, a per-node
+//!   seeded stream.
+//! - Bounded: see [`crate::limits`] — memory across the instance, CPU time
+//!   per call (epoch interruption, advanced by a ticker thread), and what
+//!   the imports will hold for the guest.
+//! - Linked per interface: each WIT import is linked to its own field of
+//!   [`NodeState`], so no import reaches another's state.
+
+use crate::bindings::ledger_sync::plugin::{
+    clock, identity, logging, messaging, status_store, timers, types, vault,
+};
+use crate::bindings::{ReconciliationPlugin, ReconciliationPluginPre};
+use crate::imports::clock::{Clock, WasiClock};
+use crate::imports::{
+    clock::ClockImport, identity::IdentityImport, logging::LoggingImport,
+    messaging::MessagingImport, status_store::StatusStoreImport, timers::TimersImport,
+    vault::VaultImport,
+};
+use crate::state::NodeState;
+use anyhow::{Context, Result, bail};
+use ledger_sync_vocabulary::rng::SplitMix64;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Config, Engine, Store};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder};
+
+/// The WIT package this host implements.
+pub const CONTRACT_PACKAGE: &str = "ledger-sync:plugin";
+
+/// The package version this host implements. It supports plugins built for
+/// any version with the same major (before 1.0: major and minor) version.
+pub const CONTRACT_VERSION: &str = "0.2.0";
+
+/// How often the epoch ticker advances the engine's epoch.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Bytes of a guest's stderr kept (enough for a panic message).
+const STDERR_BYTES: usize = 64 * 1024;
+
+/// A compiled plugin, ready to instantiate into any number of nodes.
+pub struct PluginRuntime {
+    engine: Engine,
+    pre: ReconciliationPluginPre<NodeState>,
+    version: String,
+    imports: Vec<String>,
+}
+
+impl PluginRuntime {
+    /// Compiles a plugin component, checks that it was built for a contract
+    /// this host supports, and links its imports.
+    pub fn new(wasm: &[u8]) -> Result<Arc<Self>> {
+        let mut config = Config::new();
+        config.wasm_component_model(true);
+        config.epoch_interruption(true);
+        // Plugin calls are synchronous; without async support each call is
+        // several times cheaper.
+        config.concurrency_support(false);
+        let engine = Engine::new(&config)?;
+        let component = Component::new(&engine, wasm)
+            .map_err(anyhow::Error::from)
+            .context("compiling the plugin component")?;
+        let version = contract_version(&engine, &component)?;
+        let imports = component
+            .component_type()
+            .imports(&engine)
+            .map(|(name, _)| name.to_string())
+            .collect();
+        let mut linker: Linker<NodeState> = Linker::new(&engine);
+        link(&mut linker)?;
+        let pre = ReconciliationPluginPre::new(linker.instantiate_pre(&component)?)
+            .map_err(anyhow::Error::from)
+            .with_context(|| {
+                format!(
+                    "the plugin says it implements {CONTRACT_PACKAGE}@{version} but does not \
+                     match the world this host links"
+                )
+            })?;
+        spawn_epoch_ticker(&engine);
+        Ok(Arc::new(PluginRuntime {
+            engine,
+            pre,
+            version,
+            imports,
+        }))
+    }
+
+    /// Reads and compiles the component at `path`.
+    pub fn from_file(path: &Path) -> Result<Arc<Self>> {
+        let wasm = std::fs::read(path)
+            .with_context(|| format!("reading the plugin component {}", path.display()))?;
+        Self::new(&wasm).with_context(|| format!("loading the plugin {}", path.display()))
+    }
+
+    /// The contract version the component was built for.
+    pub fn contract_version(&self) -> &str {
+        &self.version
+    }
+
+    /// The names of the interfaces the component imports, as it declares
+    /// them (`wasi:io/streams@0.2.6`, `ledger-sync:plugin/vault@0.2.0`...).
+    pub fn imports(&self) -> &[String] {
+        &self.imports
+    }
+
+    /// The plugin configuration file's name: `ledger-sync-<version>.conf`,
+    /// after the contract version (the WIT `handlers.start` says so).
+    pub fn config_file_name(&self) -> String {
+        format!("ledger-sync-{}.conf", self.version)
+    }
+
+    /// A store over `state` and, unless instantiation fails, a fresh
+    /// instance in it, with no CPU deadline armed (see [`arm_deadline`]).
+    /// The store comes back either way, so the node's state is never lost.
+    pub(crate) fn instantiate(
+        &self,
+        state: NodeState,
+    ) -> (Store<NodeState>, Result<ReconciliationPlugin>) {
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limiter);
+        store.epoch_deadline_trap();
+        disarm_deadline(&mut store);
+        let plugin = self
+            .pre
+            .instantiate(&mut store)
+            .map_err(anyhow::Error::from);
+        (store, plugin)
+    }
+}
+
+/// Arms the CPU deadline for one call of at most `timeout`.
+pub(crate) fn arm_deadline(store: &mut Store<NodeState>, timeout: Duration) {
+    let ticks = (timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
+    store.set_epoch_deadline(ticks);
+}
+
+/// Leaves the deadline far away between calls.
+pub(crate) fn disarm_deadline(store: &mut Store<NodeState>) {
+    store.set_epoch_deadline(u64::MAX / 2);
+}
+
+/// The version of `ledger-sync:plugin` a component exports, checked against
+/// [`CONTRACT_VERSION`].
+fn contract_version(engine: &Engine, component: &Component) -> Result<String> {
+    let ty = component.component_type();
+    let exports: Vec<String> = ty.exports(engine).map(|(n, _)| n.to_string()).collect();
+    let prefix = format!("{CONTRACT_PACKAGE}/");
+    let Some(version) = exports
+        .iter()
+        .filter_map(|name| name.strip_prefix(&prefix))
+        .find_map(|rest| rest.split_once('@').map(|(_, v)| v.to_string()))
+    else {
+        bail!(
+            "this component is not a ledger-sync plugin: it exports no {CONTRACT_PACKAGE} \
+             interface (it exports: {})",
+            if exports.is_empty() {
+                "nothing".to_string()
+            } else {
+                exports.join(", ")
+            }
+        );
+    };
+    if !compatible(&version, CONTRACT_VERSION) {
+        bail!(
+            "the plugin was built for {CONTRACT_PACKAGE}@{version}, but this host supports \
+             {CONTRACT_PACKAGE}@{CONTRACT_VERSION} (and versions compatible with it: {}); \
+             use a plugin built for this host's contract, or a host built for the plugin's",
+            compatible_range(CONTRACT_VERSION)
+        );
+    }
+    Ok(version)
+}
+
+/// Semver compatibility as the WIT package promises it: same major, and
+/// before 1.0 the same minor too.
+fn compatible(theirs: &str, ours: &str) -> bool {
+    let parts = |v: &str| -> Option<(u64, u64)> {
+        let mut it = v.split(['.', '-', '+']);
+        Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?))
+    };
+    match (parts(theirs), parts(ours)) {
+        (Some((0, a)), Some((0, b))) => a == b,
+        (Some((a, _)), Some((b, _))) => a == b && a > 0,
+        _ => false,
+    }
+}
+
+fn compatible_range(ours: &str) -> String {
+    let mut it = ours.split('.');
+    match (it.next(), it.next()) {
+        (Some("0"), Some(minor)) => format!("0.{minor}.x"),
+        (Some(major), _) => format!("{major}.x.y"),
+        _ => ours.to_string(),
+    }
+}
+
+/// Links WASI and every ledger-sync import, each interface to its own
+/// field of [`NodeState`].
+fn link(linker: &mut Linker<NodeState>) -> Result<()> {
+    wasmtime_wasi::p2::add_to_linker_sync(linker)?;
+    vault::add_to_linker::<_, HasSelf<VaultImport>>(linker, |s| &mut s.vault)?;
+    messaging::add_to_linker::<_, HasSelf<MessagingImport>>(linker, |s| &mut s.messaging)?;
+    timers::add_to_linker::<_, HasSelf<TimersImport>>(linker, |s| &mut s.timers)?;
+    clock::add_to_linker::<_, HasSelf<ClockImport>>(linker, |s| &mut s.clock)?;
+    status_store::add_to_linker::<_, HasSelf<StatusStoreImport>>(linker, |s| &mut s.status_store)?;
+    identity::add_to_linker::<_, HasSelf<IdentityImport>>(linker, |s| &mut s.identity)?;
+    logging::add_to_linker::<_, HasSelf<LoggingImport>>(linker, |s| &mut s.logging)?;
+    types::add_to_linker::<_, HasSelf<IdentityImport>>(linker, |s| &mut s.identity)?;
+    Ok(())
+}
+
+/// `types` declares no functions; its generated `Host` trait is empty.
+impl types::Host for IdentityImport {}
+
+/// A WASI random source from a seed: reproducible per seed.
+struct SeededRandom(SplitMix64);
+
+impl rand_core::TryRng for SeededRandom {
+    type Error = std::convert::Infallible;
+
+    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+        Ok(self.0.next_u64() as u32)
+    }
+
+    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+        Ok(self.0.next_u64())
+    }
+
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+        self.0.fill_bytes(dst);
+        Ok(())
+    }
+}
+
+/// The locked-down WASI context: no files, no environment, no arguments, no
+/// sockets; the node's clock; seeded randomness when `seed` is given (the
+/// system's otherwise); stderr captured so a guest panic's message can be
+/// reported.
+pub(crate) fn wasi_context(
+    clock: &Arc<dyn Clock>,
+    seed: Option<u64>,
+) -> (WasiCtx, MemoryOutputPipe) {
+    let stderr = MemoryOutputPipe::new(STDERR_BYTES);
+    let mut builder = WasiCtxBuilder::new();
+    builder
+        .stderr(stderr.clone())
+        .wall_clock(WasiClock(clock.clone()))
+        .monotonic_clock(WasiClock(clock.clone()))
+        .allow_blocking_current_thread(false);
+    if let Some(seed) = seed {
+        builder
+            .secure_random(SeededRandom(SplitMix64::new(seed)))
+            .insecure_random(SeededRandom(SplitMix64::new(seed ^ 0x5555_5555_5555_5555)))
+            .insecure_random_seed(seed as u128);
+    }
+    (builder.build(), stderr)
+}
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] for as long as the engine
+/// lives.
+fn spawn_epoch_ticker(engine: &Engine) {
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("ledger-sync-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })
+        .expect("spawning the epoch ticker");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_are_compatible_as_semver_promises() {
+        assert!(compatible("0.2.0", "0.2.0"));
+        assert!(compatible("0.2.7", "0.2.0"));
+        assert!(!compatible("0.1.0", "0.2.0"));
+        assert!(!compatible("1.0.0", "0.2.0"));
+        assert!(compatible("1.4.0", "1.0.0"));
+        assert!(!compatible("2.0.0", "1.0.0"));
+        assert!(!compatible("x", "0.2.0"));
+    }
+
+    #[test]
+    fn the_contract_version_is_the_wit_package_version() {
+        let wit = include_str!("../../wit/world.wit");
+        assert!(
+            wit.contains(&format!("package {CONTRACT_PACKAGE}@{CONTRACT_VERSION};")),
+            "wit/world.wit and CONTRACT_VERSION disagree"
+        );
+    }
+}

@@ -1,0 +1,199 @@
+//! Deterministic ledgers for the demo and the tests: transactions between
+//! parties, with back-chains, and what each party's vault holds.
+//!
+//! A party's vault holds every transaction it took part in plus each one's
+//! whole back-chain (Corda resolves the back-chain before recording), in
+//! recording order: a transaction's back-chain is recorded before it. A
+//! backup is a prefix of that order.
+
+use hashbrown::{HashMap, HashSet};
+use ledger_sync_host::store::vault::VaultTransaction;
+use ledger_sync_vocabulary::TxId;
+use ledger_sync_vocabulary::rng::SplitMix64;
+use sha2::{Digest, Sha256};
+
+/// The generator a seed names a ledger by.
+pub fn rng(seed: u64) -> SplitMix64 {
+    SplitMix64::new(seed ^ 0x2545_f491_4f6c_dd1d)
+}
+
+/// A transaction id as SHA-256 of the ledger's seed and the transaction's
+/// number, like a real id: uniformly random bytes.
+pub fn transaction_id(seed: u64, number: u64) -> TxId {
+    let mut h = Sha256::new();
+    h.update(b"ledger-sync transaction");
+    h.update(seed.to_le_bytes());
+    h.update(number.to_le_bytes());
+    h.finalize().into()
+}
+
+/// A whole ledger: every transaction, in the order they happened.
+#[derive(Clone, Debug, Default)]
+pub struct Ledger {
+    pub transactions: Vec<VaultTransaction>,
+    index: HashMap<TxId, usize>,
+}
+
+impl Ledger {
+    pub fn push(&mut self, tx: VaultTransaction) {
+        self.index.insert(tx.id, self.transactions.len());
+        self.transactions.push(tx);
+    }
+
+    pub fn len(&self) -> usize {
+        self.transactions.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.transactions.is_empty()
+    }
+
+    /// The vault of `party`, in recording order.
+    pub fn vault_of(&self, party: &str) -> Vec<VaultTransaction> {
+        let mut recorded: HashSet<usize> = HashSet::new();
+        let mut order = Vec::new();
+        for (i, tx) in self.transactions.iter().enumerate() {
+            if tx.outputs.iter().flatten().any(|p| p == party) {
+                self.record_with_back_chain(i, &mut recorded, &mut order);
+            }
+        }
+        order
+            .into_iter()
+            .map(|i| self.transactions[i].clone())
+            .collect()
+    }
+
+    fn record_with_back_chain(
+        &self,
+        root: usize,
+        recorded: &mut HashSet<usize>,
+        order: &mut Vec<usize>,
+    ) {
+        // Collect the unrecorded back-chain, then record it oldest first so
+        // every transaction follows its dependencies.
+        let mut chain = Vec::new();
+        let mut stack = vec![root];
+        let mut seen: HashSet<usize> = HashSet::new();
+        while let Some(i) = stack.pop() {
+            if recorded.contains(&i) || !seen.insert(i) {
+                continue;
+            }
+            chain.push(i);
+            for d in &self.transactions[i].dependencies {
+                stack.push(self.index[d]);
+            }
+        }
+        chain.sort_unstable();
+        for i in chain {
+            recorded.insert(i);
+            order.push(i);
+        }
+    }
+}
+
+/// What `party`'s counterparty should reconcile from `vault`: the
+/// transactions in it with `party` among their participants, plus their
+/// back-chains. Computed here independently of the plugin, as a reference.
+pub fn reconciliation_set(vault: &[VaultTransaction], party: &str) -> HashSet<TxId> {
+    let by_id: HashMap<TxId, &VaultTransaction> = vault.iter().map(|t| (t.id, t)).collect();
+    let mut set = HashSet::new();
+    let mut stack: Vec<TxId> = vault
+        .iter()
+        .filter(|t| t.outputs.iter().flatten().any(|p| p == party))
+        .map(|t| t.id)
+        .collect();
+    while let Some(id) = stack.pop() {
+        if set.insert(id) {
+            stack.extend(by_id[&id].dependencies.iter().copied());
+        }
+    }
+    set
+}
+
+/// The names used by the demo's two-party network, as in the seed's example.
+pub const PARTY_A: &str = "O=PartyA, L=London, C=GB";
+pub const PARTY_B: &str = "O=PartyB, L=London, C=GB";
+pub const NOTARY: &str = "O=Notary, L=London, C=GB";
+
+/// The seed's example network: A and B transact with each other; each also
+/// self-issues now and then. About 70% of transactions involve both parties;
+/// a transaction consumes one or two recent outputs, so back-chains run deep.
+pub fn two_party_ledger(n: usize, seed: u64) -> Ledger {
+    let mut rng = rng(seed);
+    let mut ledger = Ledger::default();
+    // Recent transactions each party can spend from.
+    let mut spendable: [Vec<usize>; 2] = [Vec::new(), Vec::new()];
+    let names = [PARTY_A, PARTY_B];
+    for number in 0..n {
+        let roll = rng.below(100);
+        let (participants, spender): (Vec<usize>, usize) = if roll < 15 {
+            (vec![0], 0)
+        } else if roll < 30 {
+            (vec![1], 1)
+        } else {
+            (vec![0, 1], rng.below(2) as usize)
+        };
+        let mut dependencies = Vec::new();
+        let inputs = if spendable[spender].is_empty() {
+            0
+        } else {
+            rng.below(3)
+        };
+        for _ in 0..inputs {
+            let pool = &spendable[spender];
+            let window = pool.len().min(64);
+            let pick = pool[pool.len() - 1 - rng.below(window as u64) as usize];
+            let id = ledger.transactions[pick].id;
+            if !dependencies.contains(&id) {
+                dependencies.push(id);
+            }
+        }
+        let outputs: Vec<Vec<String>> = (0..1 + rng.below(3))
+            .map(|_| {
+                let who = participants[rng.below(participants.len() as u64) as usize];
+                if participants.len() == 2 && rng.chance(0.3) {
+                    vec![names[0].to_string(), names[1].to_string()]
+                } else {
+                    vec![names[who].to_string()]
+                }
+            })
+            .collect();
+        let index = ledger.len();
+        ledger.push(VaultTransaction {
+            id: transaction_id(seed, number as u64),
+            dependencies,
+            outputs,
+        });
+        for p in participants {
+            spendable[p].push(index);
+        }
+    }
+    ledger
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vaults_hold_back_chains_before_their_transactions() {
+        let ledger = two_party_ledger(500, 3);
+        let vault = ledger.vault_of(PARTY_A);
+        let mut seen: HashSet<TxId> = HashSet::new();
+        for tx in &vault {
+            for d in &tx.dependencies {
+                assert!(seen.contains(d), "dependency recorded after its user");
+            }
+            seen.insert(tx.id);
+        }
+        assert!(vault.len() > 300 && vault.len() < 500, "{}", vault.len());
+    }
+
+    #[test]
+    fn seeds_name_ledgers() {
+        let a = two_party_ledger(50, 9);
+        let b = two_party_ledger(50, 9);
+        assert_eq!(a.transactions, b.transactions);
+        assert_ne!(a.transactions, two_party_ledger(50, 10).transactions);
+    }
+}

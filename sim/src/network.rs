@@ -1,0 +1,365 @@
+//! An in-process business network: several nodes, one virtual clock, and
+//! deterministic message delivery, so tests and the demo drive time and
+//! messages step by step and never sleep.
+//!
+//! The network is the runtime of its nodes: after every call it takes each
+//! node's effects, puts the messages on the wire and keeps the timers on the
+//! virtual clock. Each [`Network::step_until`] does exactly one thing: it
+//! advances the clock to the earliest event and runs it — a message reaching
+//! its recipient (sent `latency` ms earlier; messages first on ties) or a
+//! timer firing (ties broken by node name, then timer id).
+
+use crate::clock::VirtualClock;
+use anyhow::{Context, Result};
+use ledger_sync_host::{Node, NodeOptions, PluginFailure, PluginRuntime, TimerCommand};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::{Arc, Mutex};
+
+/// The names of the nodes on the network, shared by every node.
+#[derive(Clone, Debug, Default)]
+pub struct Directory(Arc<Mutex<BTreeSet<String>>>);
+
+impl Directory {
+    pub fn insert(&self, name: &str) {
+        self.0
+            .lock()
+            .expect("directory lock")
+            .insert(name.to_string());
+    }
+}
+
+impl ledger_sync_host::Peers for Directory {
+    fn is_peer(&self, name: &str) -> bool {
+        self.0.lock().expect("directory lock").contains(name)
+    }
+}
+
+/// A running node and the timers it asked for: id → due time.
+struct SimNode {
+    node: Node,
+    timers: BTreeMap<u64, u64>,
+}
+
+/// Sees (and may alter) each message as it is delivered.
+pub type Tap = Box<dyn FnMut(&mut Envelope)>;
+
+/// A message between two nodes.
+#[derive(Clone, Debug)]
+pub struct Envelope {
+    pub from: String,
+    pub to: String,
+    pub payload: Vec<u8>,
+}
+
+/// What crossed the network.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Traffic {
+    pub messages: u64,
+    pub bytes: u64,
+    /// Bytes per (from, to).
+    pub bytes_by_route: BTreeMap<(String, String), u64>,
+    /// Messages dropped because their recipient was down.
+    pub dropped: u64,
+}
+
+/// A trap observed while the network delivered an event.
+#[derive(Clone, Debug)]
+pub struct ObservedFailure {
+    pub node: String,
+    pub failure: PluginFailure,
+}
+
+/// Several nodes on one virtual clock.
+pub struct Network {
+    runtime: Arc<PluginRuntime>,
+    clock: VirtualClock,
+    directory: Directory,
+    nodes: BTreeMap<String, SimNode>,
+    /// Options (and plugin) of every node ever added, so a node can be
+    /// restarted.
+    options: BTreeMap<String, (NodeOptions, Arc<PluginRuntime>)>,
+    down: BTreeSet<String>,
+    /// Messages on the wire with the time each arrives, in arrival order.
+    in_flight: VecDeque<(u64, Envelope)>,
+    /// One-way delay of every link, in ms.
+    latency_ms: u64,
+    traffic: Traffic,
+    failures: Vec<ObservedFailure>,
+    /// Optional tap: called for every message delivered (tests use it to
+    /// inspect or tamper with traffic).
+    tap: Option<Tap>,
+}
+
+/// The default starting time: 2020-02-28T12:00:00Z, the seed's example day.
+pub const DEFAULT_START_MS: u64 = 1_582_891_200_000;
+
+impl Network {
+    pub fn new(runtime: Arc<PluginRuntime>) -> Self {
+        Network {
+            runtime,
+            clock: VirtualClock::new(DEFAULT_START_MS),
+            directory: Directory::default(),
+            nodes: BTreeMap::new(),
+            options: BTreeMap::new(),
+            down: BTreeSet::new(),
+            in_flight: VecDeque::new(),
+            latency_ms: 0,
+            traffic: Traffic::default(),
+            failures: Vec::new(),
+            tap: None,
+        }
+    }
+
+    /// Starts a node running the network's plugin. Fails with the plugin's
+    /// own message if it refuses its configuration.
+    pub fn add_node(&mut self, options: NodeOptions) -> Result<()> {
+        self.add_node_running(self.runtime.clone(), options)
+    }
+
+    /// Starts a node running another component (a test guest, say).
+    pub fn add_node_running(
+        &mut self,
+        runtime: Arc<PluginRuntime>,
+        options: NodeOptions,
+    ) -> Result<()> {
+        let name = options.name.clone();
+        anyhow::ensure!(
+            !self.nodes.contains_key(&name),
+            "node {name} already exists"
+        );
+        self.directory.insert(&name);
+        let node = Node::start(
+            runtime.clone(),
+            options.clone(),
+            Arc::new(self.clock.clone()),
+            Arc::new(self.directory.clone()),
+        )?;
+        self.nodes.insert(
+            name.clone(),
+            SimNode {
+                node,
+                timers: BTreeMap::new(),
+            },
+        );
+        self.options.insert(name.clone(), (options, runtime));
+        self.down.remove(&name);
+        self.collect_effects();
+        Ok(())
+    }
+
+    /// Stops a node as if its process died: its plugin state is gone,
+    /// messages to it are dropped, its database stays.
+    pub fn crash_node(&mut self, name: &str) {
+        self.nodes.remove(name);
+        self.down.insert(name.to_string());
+    }
+
+    /// Starts a crashed node again from its database, with `config` if given.
+    pub fn restart_node(&mut self, name: &str, config: Option<String>) -> Result<()> {
+        self.nodes.remove(name);
+        let (mut options, runtime) = self
+            .options
+            .remove(name)
+            .with_context(|| format!("no node {name} was ever added"))?;
+        if let Some(config) = config {
+            options.config = config;
+        }
+        options.seed = options.seed.map(|s| s.wrapping_add(0x1000));
+        self.add_node_running(runtime, options)
+    }
+
+    /// The node called `name`. Whatever a call on it asks for is carried out
+    /// from the next step on.
+    pub fn node(&mut self, name: &str) -> &mut Node {
+        &mut self
+            .nodes
+            .get_mut(name)
+            .unwrap_or_else(|| panic!("no running node called {name}"))
+            .node
+    }
+
+    /// Whether a node called `name` is running.
+    pub fn is_running(&self, name: &str) -> bool {
+        self.nodes.contains_key(name)
+    }
+
+    pub fn clock(&self) -> &VirtualClock {
+        &self.clock
+    }
+
+    pub fn now_ms(&self) -> u64 {
+        self.clock.now_ms()
+    }
+
+    pub fn traffic(&self) -> &Traffic {
+        &self.traffic
+    }
+
+    /// Resets the traffic counters.
+    pub fn reset_traffic(&mut self) {
+        self.traffic = Traffic::default();
+    }
+
+    /// Traps seen while delivering events, oldest first.
+    pub fn failures(&self) -> &[ObservedFailure] {
+        &self.failures
+    }
+
+    /// Installs a tap that sees (and may alter) every message delivered.
+    pub fn set_tap(&mut self, tap: impl FnMut(&mut Envelope) + 'static) {
+        self.tap = Some(Box::new(tap));
+    }
+
+    /// Sets the one-way delay of every link (0 by default). Messages already
+    /// on the wire keep their arrival times.
+    pub fn set_latency(&mut self, ms: u64) {
+        self.latency_ms = ms;
+    }
+
+    /// Injects a message as if `from` had sent it; it arrives after the
+    /// link's latency.
+    pub fn inject(&mut self, from: &str, to: &str, payload: Vec<u8>) {
+        let due = self.now_ms() + self.latency_ms;
+        self.in_flight.push_back((
+            due,
+            Envelope {
+                from: from.to_string(),
+                to: to.to_string(),
+                payload,
+            },
+        ));
+    }
+
+    /// Carries out what every node asked for since the last step: its
+    /// messages go on the wire, its timer commands onto its timer table.
+    fn collect_effects(&mut self) {
+        let now = self.clock.now_ms();
+        let due = now + self.latency_ms;
+        for (name, sim) in self.nodes.iter_mut() {
+            let effects = sim.node.take_effects();
+            for command in effects.timers {
+                match command {
+                    TimerCommand::Set { id, delay_ms } => {
+                        sim.timers.insert(id, now.saturating_add(delay_ms));
+                    }
+                    TimerCommand::Cancel { id } => {
+                        sim.timers.remove(&id);
+                    }
+                    TimerCommand::CancelAll => sim.timers.clear(),
+                }
+            }
+            for m in effects.messages {
+                self.traffic.messages += 1;
+                self.traffic.bytes += m.payload.len() as u64;
+                *self
+                    .traffic
+                    .bytes_by_route
+                    .entry((name.clone(), m.to.clone()))
+                    .or_default() += m.payload.len() as u64;
+                self.in_flight.push_back((
+                    due,
+                    Envelope {
+                        from: name.clone(),
+                        to: m.to,
+                        payload: m.payload,
+                    },
+                ));
+            }
+        }
+    }
+
+    /// The earliest pending timer across all nodes: (due, node, id).
+    fn next_timer(&self) -> Option<(u64, String, u64)> {
+        self.nodes
+            .iter()
+            .filter(|(_, sim)| sim.node.dead().is_none())
+            .filter_map(|(name, sim)| {
+                sim.timers
+                    .iter()
+                    .map(|(id, due)| (*due, *id))
+                    .min()
+                    .map(|(due, id)| (due, name.clone(), id))
+            })
+            .min()
+    }
+
+    /// Timers a node has pending on the network's clock.
+    pub fn pending_timers(&self, name: &str) -> usize {
+        self.nodes.get(name).map_or(0, |sim| sim.timers.len())
+    }
+
+    /// Delivers one message or fires one timer. Returns false when nothing is
+    /// left to do, or when the next event is due after `horizon_ms`.
+    pub fn step_until(&mut self, horizon_ms: u64) -> bool {
+        self.collect_effects();
+        let next_message = self.in_flight.front().map(|(due, _)| *due);
+        let next_timer = self.next_timer();
+        let message_first = match (next_message, &next_timer) {
+            (Some(m), Some((t, _, _))) => m <= *t,
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        if message_first {
+            let due = next_message.expect("a message is in flight");
+            if due > horizon_ms {
+                return false;
+            }
+            self.clock.advance_to(due);
+            let (_, mut envelope) = self.in_flight.pop_front().expect("in flight");
+            if let Some(tap) = self.tap.as_mut() {
+                tap(&mut envelope);
+            }
+            match self.nodes.get_mut(&envelope.to) {
+                Some(sim) => {
+                    if let Err(failure) = sim.node.on_message(&envelope.from, &envelope.payload) {
+                        self.failures.push(ObservedFailure {
+                            node: envelope.to.clone(),
+                            failure,
+                        });
+                    }
+                }
+                None => self.traffic.dropped += 1,
+            }
+            return true;
+        }
+        let Some((due, name, id)) = next_timer else {
+            return false;
+        };
+        if due > horizon_ms {
+            return false;
+        }
+        self.clock.advance_to(due);
+        let sim = self.nodes.get_mut(&name).expect("timer of a running node");
+        sim.timers.remove(&id);
+        if let Err(failure) = sim.node.on_timer(id) {
+            self.failures.push(ObservedFailure {
+                node: name,
+                failure,
+            });
+        }
+        true
+    }
+
+    /// Runs until no message is in flight and no timer is pending (timers
+    /// further than a day ahead are left pending). Returns the steps taken.
+    pub fn run_until_idle(&mut self) -> u64 {
+        let horizon = self.now_ms() + 24 * 3_600_000;
+        let mut steps = 0;
+        while self.step_until(horizon) {
+            steps += 1;
+        }
+        steps
+    }
+
+    /// Runs every event due within the next `ms` milliseconds, then moves the
+    /// clock to the end of that span.
+    pub fn run_for(&mut self, ms: u64) -> u64 {
+        let horizon = self.now_ms() + ms;
+        let mut steps = 0;
+        while self.step_until(horizon) {
+            steps += 1;
+        }
+        self.clock.advance_to(horizon);
+        steps
+    }
+}

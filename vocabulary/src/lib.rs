@@ -1,0 +1,30 @@
+//! The seed's vocabulary, written once.
+//!
+//! The plugin (inside the sandbox) and every host (outside it) speak the same
+//! words: status spellings, flow errors with the seed's exception names, how
+//! ids are shown, what a vault page is. Each is defined here and nowhere
+//! else, so the two sides can never drift. No dependencies; builds for any
+//! target, `wasm32-wasip2` included.
+//!
+//! - [`id`]: transaction ids, their hex form, lists of them.
+//! - [`status`]: status values and CR_RECONCILIATION_STATUS rows, and the
+//!   seed's `ReconciliationStatus(...)` text layout.
+//! - [`flow_error`]: why a flow was refused, in the seed's words, with what
+//!   the operator should do.
+//! - [`page`]: a page of vault metadata, as `vault.read-transactions` returns
+//!   it.
+//! - [`marker`]: the log markers naming each flow.
+//! - [`rng`]: splitmix64, the one seeded generator everything deterministic
+//!   uses.
+
+pub mod flow_error;
+pub mod id;
+pub mod marker;
+pub mod page;
+pub mod rng;
+pub mod status;
+
+pub use flow_error::FlowError;
+pub use id::{TX_ID_LEN, TxId};
+pub use page::TransactionPage;
+pub use status::{ReconciliationStatus, StatusValue};

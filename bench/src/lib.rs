@@ -22,10 +22,10 @@ pub mod negentropy_peer;
 pub mod plot;
 
 use crate::generator::{Profile, VaultWriter};
-use crate::native::NativeNetwork;
 use anyhow::{Context, Result, ensure};
 use hashbrown::HashSet;
 use ledger_sync_host::NodeOptions;
+use ledger_sync_plugin::fake::FakeNetwork;
 use ledger_sync_sim::network::Network;
 use ledger_sync_vocabulary::TxId;
 use std::cell::Cell;
@@ -250,17 +250,9 @@ pub fn run(options: &BenchOptions, mut emit: impl FnMut(&Row)) -> Result<Vec<Row
     requester.seed = Some(options.seed + 1);
     net.add_node(requester)?;
     net.run_until_idle();
-    let mut native = NativeNetwork::default();
-    native.add_node(
-        &responder_name,
-        ledger_sync_host::store::open(&responder_db)?,
-        11,
-    )?;
-    native.add_node(
-        &requester_name,
-        ledger_sync_host::store::open(&requester_db)?,
-        12,
-    )?;
+    let mut native = FakeNetwork::default();
+    native::add_node(&mut native, &responder_name, &responder_conn, 11)?;
+    native::add_node(&mut native, &requester_name, &requester_conn, 12)?;
     native.run_until_idle();
 
     let sent_by_requester = Rc::new(Cell::new(0u32));
@@ -274,6 +266,10 @@ pub fn run(options: &BenchOptions, mut emit: impl FnMut(&Row)) -> Result<Vec<Row
     let all_ids: Vec<TxId> = (0..n).map(|i| responder_vault.id(i)).collect();
     for &d in &ds {
         requester_vault.extend_to(n - d)?;
+        native::sync(
+            &mut native.node(&requester_name).host_mut().vault,
+            &requester_conn,
+        )?;
         let lost: HashSet<TxId> = all_ids[(n - d) as usize..].iter().copied().collect();
         let floor = (d > 0).then_some(32.0 * d as f64);
 

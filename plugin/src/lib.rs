@@ -15,6 +15,8 @@
 
 pub mod chunked;
 pub mod config;
+#[cfg(any(test, feature = "fake-host"))]
+pub mod fake;
 pub mod graph;
 pub mod host;
 pub mod protocol;

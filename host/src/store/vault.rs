@@ -182,6 +182,15 @@ impl<'a> Vault<'a> {
             .optional()?)
     }
 
+    /// Every party: (handle, name), by handle.
+    pub fn parties(&self) -> Result<Vec<(u32, String)>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT handle, name FROM party ORDER BY handle")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// Names of parties by handle.
     pub fn party_names(&self, handles: &[u32]) -> Result<Vec<String>> {
         let mut stmt = self

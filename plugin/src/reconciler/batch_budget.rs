@@ -1,0 +1,147 @@
+//! How many coded symbols to ask for and to send at a time: the first
+//! batch, the next batch from what the last one showed, the most a stream
+//! can usefully carry, the frame size that lets `Done` stop a stream within
+//! a few percent, and how many symbols fit in one message.
+
+use crate::protocol::{Body, Frame, SessionId};
+use crate::riblt::{CountMoments, WIRE_SYMBOL_LEN};
+
+/// Coded symbols in a reconciliation's first batch: enough to settle a small
+/// difference in one round trip while keeping an identical pair of ledgers
+/// under one kilobyte of traffic.
+pub(super) const FIRST_BATCH: u32 = 16;
+
+/// Symbols needed per difference, with margin, when sizing the next batch.
+/// Generous, because a stream stops as soon as the difference decodes.
+const SYMBOLS_PER_DIFFERENCE: f64 = 1.6;
+
+/// A stream frame carries about 1/32 of the symbols sent so far (at least 8),
+/// so stopping a stream wastes at most ~3% of it.
+const FRAME_FRACTION: u32 = 32;
+const MIN_FRAME: u32 = 8;
+
+/// The most symbols a stream between sets of these sizes can usefully carry,
+/// agreed by both sides: beyond twice both sets' sizes the stream can no
+/// longer help, since a difference is at most their sum and 1.35 symbols per
+/// difference decode it with near certainty well before twice.
+pub(super) fn useful_symbols(responder_set_size: u64, requester_set_size: u64) -> u32 {
+    responder_set_size
+        .saturating_add(requester_set_size)
+        .saturating_mul(2)
+        .saturating_add(64)
+        .min(u32::MAX as u64) as u32
+}
+
+pub(super) fn merge(a: CountMoments, b: CountMoments) -> CountMoments {
+    CountMoments {
+        sum: a.sum + b.sum,
+        sum_sq: a.sum_sq + b.sum_sq,
+        rho: a.rho + b.rho,
+        rho_sq: a.rho_sq + b.rho_sq,
+        max_abs: a.max_abs.max(b.max_abs),
+        samples: a.samples + b.samples,
+    }
+}
+
+/// How many symbols to ask for next, given what the last batch showed.
+///
+/// While residual counts may have wrapped (the difference is large compared
+/// with the symbols seen) the credit quadruples. Once they are readable, the
+/// moments estimate the undecoded difference and the credit reaches past the
+/// symbols that should decode it, with margin: the stream stops when the
+/// difference decodes, so a generous credit costs round trips nothing and
+/// bytes at most one frame. The last allowed batch asks for everything that
+/// could still help.
+pub fn next_batch(
+    received: u32,
+    moments: &CountMoments,
+    decoded: usize,
+    batches_left: u32,
+    cap: u32,
+) -> u32 {
+    let remaining = cap.saturating_sub(received).max(1);
+    if batches_left <= 1 {
+        return remaining;
+    }
+    let want = if moments.saturated() {
+        received.saturating_mul(4)
+    } else {
+        let difference = moments.estimate() + decoded as f64;
+        let target = (difference * SYMBOLS_PER_DIFFERENCE).ceil() as u64 + 4;
+        let step = (target.saturating_sub(received as u64)).max(received as u64 + 4);
+        step.min(u32::MAX as u64) as u32
+    };
+    want.clamp(1, remaining)
+}
+
+/// The next frame of a stream that has sent `start` symbols, may send
+/// `left` more, and fits `per_message` in a message: about 1/32 of what was
+/// sent so far (at least 8), so stopping the stream wastes at most ~3%.
+pub(super) fn frame_size(start: u32, per_message: u32, left: u32) -> u32 {
+    (start / FRAME_FRACTION)
+        .max(MIN_FRAME)
+        .min(per_message)
+        .min(left)
+}
+
+/// How many symbols fit in one `Symbols` message under `max_message_size`,
+/// or 0 if not even one does.
+pub fn symbols_per_message(session: SessionId, max_message_size: u32) -> usize {
+    let header = Frame::new(
+        session,
+        Body::Symbols {
+            start: u32::MAX,
+            responder_set_size: Some(u64::MAX),
+            symbols: Vec::new(),
+        },
+    )
+    .encode()
+    .len();
+    // The symbols' length prefix grows from 1 byte to at most 5.
+    let room = (max_message_size as usize).saturating_sub(header + 4);
+    room / WIRE_SYMBOL_LEN
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_respect_the_size_limit() {
+        let session = SessionId::from_random(5, 6);
+        let per = symbols_per_message(session, 1024);
+        assert!(per > 20);
+        let frame = Frame::new(
+            session,
+            Body::Symbols {
+                start: u32::MAX,
+                responder_set_size: Some(u64::MAX),
+                symbols: vec![0; per * WIRE_SYMBOL_LEN],
+            },
+        );
+        assert!(frame.encode().len() <= 1024);
+        assert_eq!(symbols_per_message(session, 40), 0);
+    }
+
+    #[test]
+    fn frames_grow_with_the_stream_within_the_message() {
+        assert_eq!(frame_size(0, 100, 1000), MIN_FRAME);
+        assert_eq!(frame_size(3200, 1000, 1000), 100);
+        assert_eq!(frame_size(3200, 50, 1000), 50, "never past a message");
+        assert_eq!(frame_size(3200, 1000, 7), 7, "never past the credit");
+    }
+
+    #[test]
+    fn the_next_batch_stays_within_the_useful_stream() {
+        let quiet = CountMoments::default();
+        assert_eq!(
+            next_batch(16, &quiet, 0, 1, 100),
+            84,
+            "the last batch asks for the rest"
+        );
+        let more = next_batch(16, &quiet, 0, 4, u32::MAX);
+        assert!(more >= 20, "{more}");
+        assert!(next_batch(90, &quiet, 0, 4, 100) <= 10);
+        assert_eq!(useful_symbols(u64::MAX, u64::MAX), u32::MAX, "no overflow");
+    }
+}

@@ -1,0 +1,155 @@
+//! The scheduler: the pool of parallel reconciliations
+//! (maxNumberOfParallelReconciliationRequests), starting queued jobs while it
+//! has room, retrying a busy party with jittered exponential back-off until
+//! maxReconciliationRetryAttemptTimeout, and recurring reconciliation.
+
+use super::*;
+
+/// The first retry after a MaxIncomingSessionsExceeded refusal waits about
+/// this long; each further retry waits up to twice as long as the one
+/// before, up to [`RETRY_MAX_MS`], with random jitter so that requesters
+/// refused together do not return together.
+const RETRY_BASE_MS: u64 = 1_000;
+const RETRY_MAX_MS: u64 = 5 * 60_000;
+
+impl<H: Host> Reconciler<H> {
+    /// Reconciliations holding a pool slot: a requester waiting to retry a
+    /// busy party holds none.
+    pub(super) fn running(&self) -> usize {
+        self.outgoing.values().filter(|j| !j.backing_off).count() + self.incoming.len()
+    }
+
+    pub(super) fn scheduler_tick(&mut self) {
+        if !self.graph_initialised {
+            return;
+        }
+        let limit = self.config.max_number_of_parallel_reconciliation_requests as usize;
+        let mut changed = false;
+        while self.running() < limit {
+            let Some(party) = self.queue.pop_front() else {
+                break;
+            };
+            changed = true;
+            self.start_outgoing(party);
+        }
+        if changed && let Err(e) = self.save_queue() {
+            self.log(Level::Error, marker::SCHEDULE_RECONCILIATION, &e);
+        }
+    }
+
+    /// The party refused our request because its pool is full: wait a
+    /// growing, jittered while and ask again, until
+    /// maxReconciliationRetryAttemptTimeout has passed since the job started.
+    pub(super) fn retry_later(&mut self, session: SessionId, refusal: &Refusal) {
+        let timeout = self.config.max_reconciliation_retry_attempt_timeout_ms;
+        let now = self.host.now_ms();
+        let jitter = self.host.random_u64();
+        let Some(job) = self.outgoing.get_mut(&session) else {
+            return;
+        };
+        job.busy_refusals += 1;
+        let attempts = job.busy_refusals;
+        let deadline = job.started_ms.saturating_add(timeout);
+        if now >= deadline {
+            let party = job.party.clone();
+            let reason = format!(
+                "{party} refused: {refusal}; gave up after {attempts} attempts over {} \
+                 (maxReconciliationRetryAttemptTimeout = {})",
+                format_ms(now - job.started_ms),
+                format_ms(timeout)
+            );
+            self.fail_outgoing(session, &reason);
+            return;
+        }
+        let ceiling = RETRY_BASE_MS
+            .saturating_mul(1u64 << (attempts - 1).min(20))
+            .min(RETRY_MAX_MS);
+        // Equal jitter: half the ceiling, plus a random part of the other half.
+        let delay = (ceiling / 2 + jitter % (ceiling / 2 + 1)).min(deadline - now);
+        job.backing_off = true;
+        let (party, timer) = (job.party.clone(), job.retry_timer);
+        self.host.set_timer(timer, delay);
+        self.log(
+            Level::Info,
+            marker::RECONCILE_WITH_PARTY,
+            &format!(
+                "{party} is busy ({refusal}); retry {attempts} of reconciliation {session} in {}",
+                format_ms(delay)
+            ),
+        );
+        // The slot this job held is free while it waits.
+        self.host.set_timer(timer::SCHEDULER, 0);
+    }
+
+    pub(super) fn on_retry_timer(&mut self, session: SessionId) {
+        let limit = self.config.max_number_of_parallel_reconciliation_requests as usize;
+        let pool_full = self.running() >= limit;
+        let Some(job) = self.outgoing.get_mut(&session) else {
+            return;
+        };
+        if pool_full {
+            // Our own pool filled while we waited: try again shortly, without
+            // counting an attempt.
+            let timer = job.retry_timer;
+            self.host.set_timer(timer, RETRY_BASE_MS);
+            return;
+        }
+        job.backing_off = false;
+        job.last_heard_ms = self.host.now_ms();
+        self.send_request(session);
+    }
+
+    /// Recurring reconciliation: schedule every known counterparty, or a
+    /// random `recurringReconciliationParties` of them, then wait for the
+    /// next interval. Parties already scheduled, running or reconciling with
+    /// us are left alone.
+    pub(super) fn recurring_tick(&mut self) {
+        let every = self.config.recurring_reconciliation_interval_ms;
+        if every == 0 {
+            return;
+        }
+        self.host.set_timer(timer::RECURRING, every);
+        let names = match self.host.party_names(&self.graph.parties()) {
+            Ok(names) => names,
+            Err(e) => {
+                self.log(
+                    Level::Error,
+                    marker::SCHEDULE_RECONCILIATION,
+                    &format!("recurring reconciliation skipped: could not read party names: {e}"),
+                );
+                return;
+            }
+        };
+        let mut candidates: Vec<String> = names
+            .into_iter()
+            .filter(|p| *p != self.me && !self.is_scheduled(p) && !self.is_responding(p))
+            .collect();
+        let k = self.config.recurring_reconciliation_parties as usize;
+        if k > 0 && k < candidates.len() {
+            // A partial Fisher-Yates shuffle picks k uniformly.
+            for i in 0..k {
+                let j = i + (self.host.random_u64() % (candidates.len() - i) as u64) as usize;
+                candidates.swap(i, j);
+            }
+            candidates.truncate(k);
+        }
+        if candidates.is_empty() {
+            return;
+        }
+        match self.schedule_reconciliation(&candidates) {
+            Ok(()) => self.log(
+                Level::Info,
+                marker::SCHEDULE_RECONCILIATION,
+                &format!(
+                    "recurring reconciliation scheduled {} counterparties",
+                    candidates.len()
+                ),
+            ),
+            Err(e) => self.log(
+                Level::Warn,
+                marker::SCHEDULE_RECONCILIATION,
+                &format!("recurring reconciliation skipped: {e}"),
+            ),
+        }
+    }
+}

@@ -1,0 +1,99 @@
+//! CR_RECONCILIATION_STATUS rows and the saved queue: beginning a row when a
+//! reconciliation becomes IN_PROGRESS, ending it, recovering rows a restart
+//! interrupted, and writing through to the host's status store.
+
+use super::*;
+
+impl<H: Host> Reconciler<H> {
+    /// Loads the stored rows at start-up. A row still IN_PROGRESS was
+    /// interrupted (by a trap or a restart): it is recorded FAILED with
+    /// `reason`, and an outgoing one is queued again (once).
+    pub(super) fn recover_interrupted(
+        &mut self,
+        rows: Vec<ReconciliationStatus>,
+        reason: &str,
+    ) -> Result<(), String> {
+        for mut row in rows {
+            if row.last_reconciliation_status == StatusValue::InProgress {
+                row.last_reconciliation_status = StatusValue::Failed;
+                row.last_reconciliation_error = reason.to_string();
+                row.last_reconciliation_time_finished = Some(self.host.now_ms());
+                self.save(&row)?;
+                if row.is_requester && !self.queue.contains(&row.party_name) {
+                    self.queue.push_back(row.party_name.clone());
+                }
+            }
+            self.statuses
+                .insert((row.party_name.clone(), row.is_requester), row);
+        }
+        self.save_queue()
+    }
+
+    /// Records that a reconciliation with `party` on one side became
+    /// IN_PROGRESS now, as `session`: the row keeps its
+    /// `last_successful_*` columns and starts its `last_*` ones afresh.
+    pub(super) fn begin_row(
+        &mut self,
+        party: &str,
+        is_requester: bool,
+        session: SessionId,
+        now: u64,
+    ) {
+        let mut row = self
+            .statuses
+            .get(&(party.to_string(), is_requester))
+            .cloned()
+            .unwrap_or_else(|| {
+                ReconciliationStatus::started(party, is_requester, String::new(), now)
+            });
+        row.state_machine_id = session.to_string();
+        row.last_reconciliation_time_started = Some(now);
+        row.last_reconciliation_time_finished = None;
+        row.last_reconciliation_status = StatusValue::InProgress;
+        row.last_reconciliation_error.clear();
+        self.record(row);
+    }
+
+    pub(super) fn save(&mut self, row: &ReconciliationStatus) -> Result<(), String> {
+        self.host.save_status(row).map_err(|e| {
+            format!(
+                "could not save the reconciliation status for {}: {e}",
+                row.party_name
+            )
+        })
+    }
+
+    /// Stores a row in memory and in the status table; a storage failure is
+    /// logged (the in-memory row stays authoritative until the next save).
+    pub(super) fn record(&mut self, row: ReconciliationStatus) {
+        if let Err(e) = self.save(&row) {
+            self.log(Level::Error, marker::RECONCILE_WITH_PARTY, &e);
+        }
+        self.statuses
+            .insert((row.party_name.clone(), row.is_requester), row);
+    }
+
+    pub(super) fn save_queue(&mut self) -> Result<(), String> {
+        let parties: Vec<String> = self.queue.iter().cloned().collect();
+        self.host
+            .save_scheduled(&parties)
+            .map_err(|e| format!("could not save the scheduled reconciliations: {e}"))
+    }
+
+    pub(super) fn fail_outgoing_row(&mut self, party: &str, reason: &str) {
+        let now = self.host.now_ms();
+        if let Some(mut row) = self.statuses.get(&(party.to_string(), true)).cloned() {
+            row.last_reconciliation_status = StatusValue::Failed;
+            row.last_reconciliation_error = reason.to_string();
+            row.last_reconciliation_time_finished = Some(now);
+            self.record(row);
+        }
+        self.cycle.failed += 1;
+        self.log(
+            Level::Warn,
+            marker::RECONCILE_WITH_PARTY,
+            &format!("reconciliation with {party} FAILED: {reason}"),
+        );
+        self.host.set_timer(timer::SCHEDULER, 0);
+    }
+}

@@ -1,0 +1,306 @@
+//! The reconciler's unit tests, natively, through [`crate::fake`]: each
+//! concern's behaviour on a small in-memory network.
+
+use crate::fake::{FakeHost, FakeNetwork};
+use crate::reconciler::FlowError;
+use ledger_sync_vocabulary::{StatusValue, TxId};
+
+const A: &str = "O=PartyA, L=London, C=GB";
+const B: &str = "O=PartyB, L=New York, C=US";
+const C: &str = "O=PartyC, L=Paris, C=FR";
+
+fn id(n: u32) -> TxId {
+    let mut id = [0x5a; 32];
+    id[..4].copy_from_slice(&n.to_be_bytes());
+    id[31] = n as u8;
+    id
+}
+
+/// A host for `name` holding transactions `range` shared between A and B.
+fn host(name: &str, seed: u64, range: std::ops::Range<u32>) -> FakeHost {
+    let mut host = FakeHost::new(name, seed);
+    for n in range {
+        host.vault.record(id(n), &[], &[&[A, B]]);
+    }
+    host
+}
+
+/// A lost the last `lost` of `total` transactions B holds.
+fn pair(total: u32, lost: u32, config: &str) -> FakeNetwork {
+    let mut net = FakeNetwork::default();
+    net.add(host(A, 1, 0..total - lost), config).unwrap();
+    net.add(host(B, 2, 0..total), config).unwrap();
+    net.run_until_idle();
+    net
+}
+
+fn schedule(net: &mut FakeNetwork, from: &str, to: &[&str]) -> Result<(), FlowError> {
+    let to: Vec<String> = to.iter().map(|p| p.to_string()).collect();
+    net.node(from).schedule_reconciliation(&to)
+}
+
+fn status(net: &mut FakeNetwork, node: &str, party: &str, requester: bool) -> StatusValue {
+    net.node(node)
+        .get_reconciliation_status_for_party(party, requester)
+        .unwrap()
+        .expect("a row")
+        .last_reconciliation_status
+}
+
+#[test]
+fn the_requester_finds_exactly_what_it_lacks_and_the_responder_learns_no_ids() {
+    let mut net = pair(200, 7, "");
+    schedule(&mut net, A, &[B]).unwrap();
+    net.run_until_idle();
+    let row = net.node(A).reconciliation_status(B).unwrap();
+    assert_eq!(
+        row.last_reconciliation_status,
+        StatusValue::DifferencesFound
+    );
+    let expected: Vec<TxId> = (193..200).map(id).collect();
+    assert_eq!(
+        row.last_successful_reconciliation_result, expected,
+        "sorted"
+    );
+    let theirs = net.node(B).get_reconciliation_status_for_party(A, false);
+    let theirs = theirs.unwrap().unwrap();
+    assert_eq!(
+        theirs.last_reconciliation_status,
+        StatusValue::DifferencesFound
+    );
+    assert!(theirs.last_successful_reconciliation_result.is_empty());
+}
+
+#[test]
+fn the_pool_never_runs_more_than_configured() {
+    let mut net = FakeNetwork::default();
+    let config = "maxNumberOfParallelReconciliationRequests = 1\n";
+    let mut a = FakeHost::new(A, 1);
+    a.vault.record(id(1), &[], &[&[A, B, C]]);
+    net.add(a, config).unwrap();
+    net.add(host(B, 2, 0..3), "").unwrap();
+    let mut c = FakeHost::new(C, 3);
+    c.vault.record(id(9), &[], &[&[A, C]]);
+    net.add(c, "").unwrap();
+    net.run_until_idle();
+    schedule(&mut net, A, &[B, C]).unwrap();
+    let mut most = 0;
+    let horizon = net.now_ms() + 3_600_000;
+    while net.step_until(horizon) {
+        most = most.max(net.node(A).metrics().number_of_reconciliations_in_progress);
+    }
+    assert_eq!(most, 1);
+    assert_eq!(status(&mut net, A, B, true), StatusValue::DifferencesFound);
+    assert_eq!(status(&mut net, A, C, true), StatusValue::DifferencesFound);
+}
+
+#[test]
+fn a_busy_party_is_retried_with_back_off_then_given_up() {
+    let config = "maxNumberOfParallelReconciliationRequests = 1\n\
+                  maxReconciliationRetryAttemptTimeout = 1M\n";
+    let mut net = pair(20, 2, config);
+    // B's one slot is held by a reconciliation with C, a node that never
+    // answers.
+    net.node(B).host_mut().vault.record(id(99), &[], &[&[B, C]]);
+    net.node(B).host_mut().peers.insert(C.to_string());
+    schedule(&mut net, B, &[C]).unwrap();
+    net.step_until(net.now_ms());
+    schedule(&mut net, A, &[B]).unwrap();
+    net.run_for(5 * 60_000);
+    let row = net.node(A).reconciliation_status(B).unwrap();
+    assert_eq!(row.last_reconciliation_status, StatusValue::Failed);
+    let error = &row.last_reconciliation_error;
+    assert!(
+        error.contains("MaxIncomingSessionsExceededException"),
+        "{error}"
+    );
+    assert!(
+        error.contains("maxReconciliationRetryAttemptTimeout = 1M"),
+        "{error}"
+    );
+    let retries = net
+        .node(A)
+        .host()
+        .logs
+        .iter()
+        .filter(|l| l.2.contains("is busy"))
+        .count();
+    assert!((3..=8).contains(&retries), "{retries} retries in a minute");
+}
+
+#[test]
+fn a_restart_records_interrupted_reconciliations_failed_and_queues_them_again() {
+    let mut net = pair(50, 3, "");
+    net.latency_ms = 100;
+    schedule(&mut net, A, &[B]).unwrap();
+    net.step_until(net.now_ms());
+    assert_eq!(status(&mut net, A, B, true), StatusValue::InProgress);
+    net.restart(A, Some("out of fuel")).unwrap();
+    let row = net.node(A).reconciliation_status(B).unwrap();
+    assert_eq!(row.last_reconciliation_status, StatusValue::Failed);
+    assert_eq!(
+        row.last_reconciliation_error,
+        "the plugin was restarted after it failed: out of fuel"
+    );
+    assert!(
+        net.node(A)
+            .is_reconciliation_scheduled_for_party(B)
+            .unwrap()
+    );
+    assert_eq!(net.node(A).host().scheduled, vec![B.to_string()]);
+    net.run_until_idle();
+    assert_eq!(status(&mut net, A, B, true), StatusValue::DifferencesFound);
+}
+
+#[test]
+fn schedule_refuses_what_it_cannot_do_and_queues_nothing() {
+    let mut net = FakeNetwork::default();
+    net.add(host(A, 1, 0..5), "").unwrap();
+    net.add(host(B, 2, 0..5), "").unwrap();
+    assert_eq!(
+        schedule(&mut net, A, &[B]),
+        Err(FlowError::LedgerGraphNotInitialised)
+    );
+    net.run_until_idle();
+    assert_eq!(
+        schedule(&mut net, A, &[A]),
+        Err(FlowError::SelfReconciliation(A.into()))
+    );
+    assert!(matches!(
+        schedule(&mut net, A, &[]),
+        Err(FlowError::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        schedule(&mut net, A, &[" "]),
+        Err(FlowError::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        schedule(&mut net, A, &[B, C, B]),
+        Err(FlowError::InvalidArgument(_))
+    ));
+    assert!(net.node(A).host().scheduled.is_empty(), "nothing queued");
+    schedule(&mut net, A, &[B]).unwrap();
+    assert_eq!(
+        schedule(&mut net, A, &[B]),
+        Err(FlowError::ReconciliationAlreadyScheduled(B.into()))
+    );
+    net.node(B).host_mut().failing_store = Some("disk full".into());
+    let refused = schedule(&mut net, B, &[C]);
+    assert_eq!(
+        refused,
+        Err(FlowError::Storage(
+            "could not save the scheduled reconciliations: disk full".into()
+        ))
+    );
+}
+
+#[test]
+fn stopping_an_incoming_reconciliation_leaves_the_outgoing_row_alone() {
+    let mut net = pair(30, 2, "");
+    schedule(&mut net, A, &[B]).unwrap();
+    net.run_until_idle();
+    assert_eq!(status(&mut net, A, B, true), StatusValue::DifferencesFound);
+    // B now reconciles with A; A stops it while it answers.
+    net.latency_ms = 100;
+    schedule(&mut net, B, &[A]).unwrap();
+    while !net
+        .node(A)
+        .is_responding_to_reconciliation_for_party(B)
+        .unwrap()
+    {
+        assert!(net.step_until(u64::MAX));
+    }
+    net.node(A).stop_reconciliation_for_party(B).unwrap();
+    assert_eq!(status(&mut net, A, B, false), StatusValue::Stopped);
+    assert_eq!(status(&mut net, A, B, true), StatusValue::DifferencesFound);
+    assert!(
+        !net.node(A)
+            .is_responding_to_reconciliation_for_party(B)
+            .unwrap()
+    );
+}
+
+#[test]
+fn refresh_drops_ids_that_reached_the_vault() {
+    let mut net = pair(30, 2, "");
+    schedule(&mut net, A, &[B]).unwrap();
+    net.run_until_idle();
+    let before = net.node(A).reconciliation_status(B).unwrap();
+    for n in 28..30 {
+        net.node(A).host_mut().vault.record(id(n), &[], &[&[A, B]]);
+    }
+    net.node(A).refresh_reconciliation_statuses().unwrap();
+    let after = net.node(A).reconciliation_status(B).unwrap();
+    assert!(after.last_successful_reconciliation_result.is_empty());
+    assert_eq!(
+        after.last_reconciliation_status,
+        StatusValue::DifferencesNotFound
+    );
+    assert_eq!(
+        after.last_reconciliation_time_finished, before.last_reconciliation_time_finished,
+        "times do not change"
+    );
+}
+
+#[test]
+fn the_graph_catches_up_with_transactions_recorded_after_start() {
+    let mut net = pair(10, 0, "");
+    for n in 10..15 {
+        net.node(B).host_mut().vault.record(id(n), &[], &[&[A, B]]);
+    }
+    schedule(&mut net, A, &[B]).unwrap();
+    net.run_until_idle();
+    let row = net.node(A).reconciliation_status(B).unwrap();
+    assert_eq!(
+        row.last_successful_reconciliation_result,
+        (10..15).map(id).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn per_cycle_counts_restart_when_work_is_scheduled_while_idle() {
+    let mut net = pair(10, 1, "");
+    schedule(&mut net, A, &[B]).unwrap();
+    net.run_until_idle();
+    assert_eq!(
+        net.node(A)
+            .metrics()
+            .number_of_reconciliations_with_differences,
+        1
+    );
+    schedule(&mut net, A, &[B]).unwrap();
+    assert_eq!(
+        net.node(A)
+            .metrics()
+            .number_of_reconciliations_with_differences,
+        0
+    );
+    net.run_until_idle();
+    let m = net.node(A).metrics();
+    assert_eq!(m.number_of_reconciliations_with_differences, 1);
+    assert_eq!(m.parties_with_difference, vec![B.to_string()]);
+    assert!(m.ledger_graph_is_initialized && m.ledger_graph_is_self_consistent);
+}
+
+#[test]
+fn the_responder_answers_at_most_its_window_allowance() {
+    let config = "maxAllowedReconciliationRequestsPerTimeWindow = 1\n\
+                  timeWindowForReconciliationRequestLimit = 1H\n";
+    let mut net = pair(10, 1, config);
+    schedule(&mut net, A, &[B]).unwrap();
+    net.run_until_idle();
+    schedule(&mut net, A, &[B]).unwrap();
+    net.run_until_idle();
+    let row = net.node(A).reconciliation_status(B).unwrap();
+    assert_eq!(row.last_reconciliation_status, StatusValue::Failed);
+    assert!(
+        row.last_reconciliation_error
+            .contains("at most 1 reconciliation requests per 1H"),
+        "{}",
+        row.last_reconciliation_error
+    );
+    assert_eq!(
+        row.last_successful_reconciliation_status,
+        Some(StatusValue::DifferencesFound)
+    );
+}

@@ -108,6 +108,18 @@ impl<H: Host> Reconciler<H> {
         Some(job)
     }
 
+    /// Tells the party why an outgoing reconciliation is abandoned, then
+    /// records it FAILED with that reason.
+    pub(super) fn abort_outgoing(&mut self, session: SessionId, reason: &str) {
+        if let Some(party) = self.outgoing.get(&session).map(|j| j.party.clone()) {
+            let body = Body::Abort {
+                reason: reason.to_string(),
+            };
+            let _ = self.send(&party, session, body);
+        }
+        self.fail_outgoing(session, reason);
+    }
+
     pub(super) fn fail_outgoing(&mut self, session: SessionId, reason: &str) {
         if let Some(job) = self.remove_outgoing(session) {
             self.fail_outgoing_row(&job.party, reason);
@@ -141,14 +153,7 @@ impl<H: Host> Reconciler<H> {
                  expected at most {} from index {received}",
                 job.granted - received
             );
-            let _ = self.send(
-                sender,
-                session,
-                Body::Abort {
-                    reason: reason.clone(),
-                },
-            );
-            self.fail_outgoing(session, &reason);
+            self.abort_outgoing(session, &reason);
             return;
         }
         job.last_heard_ms = self.host.now_ms();
@@ -171,14 +176,7 @@ impl<H: Host> Reconciler<H> {
                  batches ({} symbols; maxNumberOfIbfFilterFlows = {max_batches})",
                 job.decoder.received()
             );
-            let _ = self.send(
-                sender,
-                session,
-                Body::Abort {
-                    reason: reason.clone(),
-                },
-            );
-            self.fail_outgoing(session, &reason);
+            self.abort_outgoing(session, &reason);
             return;
         }
         let cap = useful_symbols(job.responder_set_size, job.requester_set_size);
@@ -219,15 +217,8 @@ impl<H: Host> Reconciler<H> {
             }
             Err(e) => {
                 let reason = format!("could not re-check the vault for the differences found: {e}");
-                let _ = self.send(
-                    &job.party,
-                    session,
-                    Body::Abort {
-                        reason: reason.clone(),
-                    },
-                );
                 self.outgoing.insert(session, job);
-                self.fail_outgoing(session, &reason);
+                self.abort_outgoing(session, &reason);
                 return;
             }
         }

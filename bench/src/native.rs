@@ -14,12 +14,10 @@ const COPY_PAGE: u32 = 100_000;
 
 /// Copies into `vault` the transactions of the SQLite vault `conn` that it
 /// does not hold yet (both record in the same order, so its length is the
-/// SQLite cursor to read on from), and names every party.
+/// SQLite cursor to read on from). The benchmark's vaults record every
+/// party before any transaction, so [`add_node`] names them once.
 pub fn sync(vault: &mut FakeVault, conn: &Connection) -> Result<()> {
     let sqlite = Vault::new(conn);
-    for (handle, name) in sqlite.parties()? {
-        vault.name_party(handle, &name);
-    }
     loop {
         let page = sqlite.read_page(vault.len() as u64, COPY_PAGE)?;
         if page.is_empty() {
@@ -32,6 +30,9 @@ pub fn sync(vault: &mut FakeVault, conn: &Connection) -> Result<()> {
 /// A native node on `network` whose vault is a copy of `conn`'s.
 pub fn add_node(network: &mut FakeNetwork, name: &str, conn: &Connection, seed: u64) -> Result<()> {
     let mut host = FakeHost::new(name, seed);
+    for (handle, party) in Vault::new(conn).parties()? {
+        host.vault.name_party(handle, &party);
+    }
     sync(&mut host.vault, conn)?;
     network.add(host, "").map_err(|e| anyhow!(e))
 }

@@ -21,7 +21,8 @@ pub struct Limits {
     /// Log lines kept in memory when a node captures its logs (the oldest
     /// are dropped first).
     pub max_captured_logs: usize,
-    /// Bytes the plugin may queue with `send` in one call; past it `send`
+    /// Bytes the plugin may queue with `send` before the runtime takes them
+    /// ([`crate::Node::take_effects`], after every event); past it `send`
     /// answers `unavailable`.
     pub max_queued_bytes: usize,
     /// Timers pending at once; setting one more traps the instance.

@@ -97,12 +97,6 @@ pub struct Effects {
     pub timers: Vec<TimerCommand>,
 }
 
-impl Effects {
-    pub fn is_empty(&self) -> bool {
-        self.messages.is_empty() && self.timers.is_empty()
-    }
-}
-
 /// Why a call into the plugin did not return normally.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum PluginFailure {
@@ -291,12 +285,7 @@ impl Node {
         if let Some(why) = &self.dead {
             return Err(PluginFailure::NotRunning(why.clone()));
         }
-        let plugin = self.plugin.as_ref().expect("a live node has a plugin");
-        let store = self.store.as_mut().expect("a node always has a store");
-        sandbox::arm_deadline(store, self.options.limits.call_timeout);
-        let outcome = f(plugin, store);
-        sandbox::disarm_deadline(store);
-        match outcome {
+        match self.timed(f) {
             Ok(value) => {
                 self.consecutive_traps = 0;
                 Ok(value)
@@ -316,6 +305,20 @@ impl Node {
                 Err(PluginFailure::Trapped(reason))
             }
         }
+    }
+
+    /// Runs `f` on the live instance with the CPU deadline armed for one
+    /// call; every entry into the guest goes through here.
+    fn timed<R>(
+        &mut self,
+        f: impl FnOnce(&ReconciliationPlugin, &mut Store<NodeState>) -> wasmtime::Result<R>,
+    ) -> wasmtime::Result<R> {
+        let plugin = self.plugin.as_ref().expect("a live node has a plugin");
+        let store = self.store.as_mut().expect("a node always has a store");
+        sandbox::arm_deadline(store, self.options.limits.call_timeout);
+        let outcome = f(plugin, store);
+        sandbox::disarm_deadline(store);
+        outcome
     }
 
     fn describe_trap(&self, trap: &wasmtime::Error) -> String {
@@ -377,15 +380,11 @@ impl Node {
         self.store = Some(store);
         self.plugin = Some(plugin?);
         let config = self.options.config_text(&self.runtime.config_file_name())?;
-        let plugin = self.plugin.as_ref().expect("just instantiated");
-        let store = self.store.as_mut().expect("just set");
-        sandbox::arm_deadline(store, self.options.limits.call_timeout);
-        let started =
-            plugin
-                .ledger_sync_plugin_handlers()
-                .call_start(&mut *store, &config, Some(reason));
-        sandbox::disarm_deadline(store);
-        let needs = started
+        let needs = self
+            .timed(|p, s| {
+                p.ledger_sync_plugin_handlers()
+                    .call_start(s, &config, Some(reason))
+            })
             .map_err(|trap| anyhow::anyhow!("{}", self.describe_trap(&trap)))?
             .map_err(|refused| anyhow::anyhow!("the plugin refused to start: {refused}"))?;
         self.apply(needs)

@@ -218,12 +218,12 @@ fn link(linker: &mut Linker<NodeState>) -> Result<()> {
     status_store::add_to_linker::<_, HasSelf<StatusStoreImport>>(linker, |s| &mut s.status_store)?;
     identity::add_to_linker::<_, HasSelf<IdentityImport>>(linker, |s| &mut s.identity)?;
     logging::add_to_linker::<_, HasSelf<LoggingImport>>(linker, |s| &mut s.logging)?;
-    types::add_to_linker::<_, HasSelf<IdentityImport>>(linker, |s| &mut s.identity)?;
+    types::add_to_linker::<_, HasSelf<NodeState>>(linker, |s| s)?;
     Ok(())
 }
 
 /// `types` declares no functions; its generated `Host` trait is empty.
-impl types::Host for IdentityImport {}
+impl types::Host for NodeState {}
 
 /// A WASI random source from a seed: reproducible per seed.
 struct SeededRandom(SplitMix64);

@@ -62,7 +62,7 @@ impl messaging::Host for MessagingImport {
         }
         if self.queued_bytes.saturating_add(payload.len()) > self.max_queued_bytes {
             return Err(SendError::Unavailable(format!(
-                "the host queues at most {} bytes per call and {} are queued",
+                "the host holds at most {} queued bytes for delivery and {} are queued",
                 self.max_queued_bytes, self.queued_bytes
             )));
         }

@@ -67,6 +67,10 @@ impl TimersImport {
     /// The commands issued since the last take: `CancelAll` first if any,
     /// then one per changed id, by id.
     pub fn take_commands(&mut self) -> Vec<TimerCommand> {
+        if !self.cancel_all && self.changes.is_empty() {
+            // Nothing since the last take: the runtime already agrees.
+            return Vec::new();
+        }
         let mut out = Vec::with_capacity(self.changes.len() + 1);
         if std::mem::take(&mut self.cancel_all) {
             out.push(TimerCommand::CancelAll);

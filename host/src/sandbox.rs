@@ -43,7 +43,7 @@ pub const CONTRACT_PACKAGE: &str = "ledger-sync:plugin";
 
 /// The package version this host implements. It supports plugins built for
 /// any version with the same major (before 1.0: major and minor) version.
-pub const CONTRACT_VERSION: &str = "0.2.0";
+pub const CONTRACT_VERSION: &str = "0.3.0";
 
 /// How often the epoch ticker advances the engine's epoch.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -111,7 +111,7 @@ impl PluginRuntime {
     }
 
     /// The names of the interfaces the component imports, as it declares
-    /// them (`wasi:io/streams@0.2.6`, `ledger-sync:plugin/vault@0.2.0`...).
+    /// them (`wasi:io/streams@0.2.6`, `ledger-sync:plugin/vault@0.3.0`...).
     pub fn imports(&self) -> &[String] {
         &self.imports
     }

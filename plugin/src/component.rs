@@ -70,6 +70,10 @@ impl Host for WitHost {
         })
     }
 
+    fn is_network_party(&mut self, name: &str) -> bool {
+        messaging::is_network_party(name)
+    }
+
     fn set_timer(&mut self, id: u64, delay_ms: u64) {
         timers::set_timer(id, delay_ms)
     }

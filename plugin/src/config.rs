@@ -1,6 +1,7 @@
 //! The plugin's configuration: the seed's seven keys, their defaults and the
-//! ranges they accept, plus three keys of our own (the inactivity timeout and
-//! recurring reconciliation), read from `key = value` text.
+//! ranges they accept, plus four keys of our own (the inactivity timeout,
+//! recurring reconciliation and the largest difference one reconciliation
+//! may find), read from `key = value` text.
 //!
 //! Blank lines and lines starting with `#` are ignored. A missing key takes
 //! its default. An unknown key, a repeated key, a value out of range or a
@@ -35,6 +36,12 @@ pub struct Config {
     /// How many counterparties, picked at random, each recurring
     /// reconciliation covers; 0 means all of them.
     pub recurring_reconciliation_parties: u32,
+    /// The largest difference (transactions on either side) one
+    /// reconciliation may find. It bounds, whatever a peer claims, the coded
+    /// symbols a requester asks for and keeps and a responder streams:
+    /// about 2 symbols (37 bytes each on the wire, ~90 bytes of memory) per
+    /// difference.
+    pub max_reconciliation_differences: u32,
 }
 
 impl Default for Config {
@@ -50,6 +57,7 @@ impl Default for Config {
             reconciliation_inactivity_timeout_ms: 10 * MINUTE_MS,
             recurring_reconciliation_interval_ms: 0,
             recurring_reconciliation_parties: 0,
+            max_reconciliation_differences: 1_000_000,
         }
     }
 }
@@ -126,6 +134,13 @@ const KEYS: &[Key] = &[
         kind: Kind::Integer {
             min: 0,
             max: 1_000_000,
+        },
+    },
+    Key {
+        name: "maxReconciliationDifferences",
+        kind: Kind::Integer {
+            min: 1,
+            max: 10_000_000,
         },
     },
 ];
@@ -219,6 +234,7 @@ impl Config {
             "recurringReconciliationParties" => {
                 self.recurring_reconciliation_parties = value as u32
             }
+            "maxReconciliationDifferences" => self.max_reconciliation_differences = value as u32,
             _ => unreachable!("every key in KEYS is handled"),
         }
     }

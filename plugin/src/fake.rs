@@ -229,6 +229,9 @@ impl Host for FakeHost {
         self.outbox.push((to.to_string(), payload.to_vec()));
         Ok(())
     }
+    fn is_network_party(&mut self, name: &str) -> bool {
+        name != self.name && self.peers.contains(name)
+    }
     fn set_timer(&mut self, id: u64, delay_ms: u64) {
         self.timers.insert(id, self.now_ms.saturating_add(delay_ms));
     }

@@ -30,6 +30,8 @@ pub trait Host {
     fn party_names(&mut self, handles: &[u32]) -> Result<Vec<String>, String>;
     fn max_message_size(&mut self) -> u32;
     fn send(&mut self, to: &str, payload: &[u8]) -> Result<(), SendError>;
+    /// Whether the network has a node called `name` other than this one.
+    fn is_network_party(&mut self, name: &str) -> bool;
     fn set_timer(&mut self, id: u64, delay_ms: u64);
     fn cancel_timer(&mut self, id: u64);
     fn now_ms(&mut self) -> u64;

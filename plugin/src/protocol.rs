@@ -3,18 +3,30 @@
 //!
 //! ```text
 //! requester                                   responder
-//!   Request{salt, set size, credit}   ──▶  builds its set for the requester
-//!                                     ◀──  Symbols frame, Symbols frame, ...
-//!   peels each frame as it arrives;        (streams until the credit is used)
-//!   credit used, not decoded: More{n} ──▶
-//!                                     ◀──  Symbols frame, ...
-//!   decoded:              Done{found} ──▶  stops streaming, forgets the session
+//!   Request{salt, until}              ──▶  builds its set for the requester
+//!                                     ◀──  Symbols{start: 0, header}, Symbols, ...
+//!   peels each frame as it arrives;        (streams symbols [0, until))
+//!   batch used, not decoded:
+//!                 Want{from, until}   ──▶
+//!                                     ◀──  Symbols, ...
+//!   decoded:                   Done   ──▶  stops streaming, forgets the session
 //! ```
+//! The coded-symbol stream is a deterministic function of the responder's
+//! set and the salt, so every request names absolute positions: a lost
+//! frame shows up as a gap and the requester asks again from the index it
+//! holds (`Want{from: received, ..}`); a lost `Request` or `Want` is sent
+//! again after a silence. Duplicates are harmless.
+//!
 //! Each frame is under the network's maximum message size. The responder
 //! paces frames (one per timer tick), so `Done` stops the stream within a
-//! frame of the point where the difference decoded: the stream costs what
-//! decoding needs, not what a batch guessed. Either side may send `Abort`; a
-//! responder that cannot serve answers `Refused`.
+//! frame of the point where the difference decoded. Either side may send
+//! `Abort`; a responder that cannot serve answers `Refused`.
+//!
+//! What a responder learns: that a reconciliation ran, how many symbols the
+//! requester asked for and when it stopped (so roughly the size of the
+//! symmetric difference between the two sets), and nothing else — not which
+//! transactions differ, not how many the requester lacks, and nothing about
+//! transactions outside the set (`Done` carries no count).
 
 use crate::riblt::{CodedSymbol, WIRE_SYMBOL_LEN};
 use serde::{Deserialize, Serialize};
@@ -22,7 +34,7 @@ use std::fmt;
 
 /// The protocol version this plugin speaks. Frames of any other version are
 /// refused with [`Refusal::UnsupportedProtocol`].
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const PROTOCOL_VERSION: u16 = 2;
 
 /// Identifies one reconciliation (its state machine) on both nodes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -59,8 +71,13 @@ pub enum Refusal {
     /// Its pool of parallel reconciliations is full (the seed's
     /// MaxIncomingSessionsExceeded).
     MaxIncomingSessionsExceeded,
-    /// It has answered its allowance of requests in the current window.
-    RequestLimitReached { allowed: u32, window_ms: u64 },
+    /// It has answered its allowance of requests in the current window, or
+    /// this requester's fair share of it.
+    RequestLimitReached {
+        allowed: u32,
+        per_party: u32,
+        window_ms: u64,
+    },
     /// Its ledger graph is not built yet.
     LedgerGraphNotInitialised,
     /// A reconciliation from this requester is already running.
@@ -72,6 +89,17 @@ pub enum Refusal {
     /// Not even one coded symbol fits in a message of the network's maximum
     /// size (the seed's MaxMessageSizeExceeded; the only size failure left).
     MessageSizeTooSmall { max_message_size: u32 },
+    /// The requester asked for symbols past the most this responder streams
+    /// in one reconciliation (bounded by its own set and configuration).
+    StreamLimitReached { limit: u32 },
+    /// The requester asked for the same symbols again more often than the
+    /// responder allows (loss repair has a budget of its own).
+    ResendLimitReached { sent: u64 },
+    /// The responder has no reconciliation with this id from this requester
+    /// (it restarted, or already ended it): the requester starts afresh.
+    UnknownSession,
+    /// A different request from this requester already uses this id.
+    SessionIdInUse,
 }
 
 impl Refusal {
@@ -85,6 +113,12 @@ impl Refusal {
                 | Refusal::AlreadyResponding
         )
     }
+
+    /// Whether the responder lost the session (it restarted), so that the
+    /// requester should start the reconciliation again at once.
+    pub fn is_lost_session(&self) -> bool {
+        matches!(self, Refusal::UnknownSession)
+    }
 }
 
 impl fmt::Display for Refusal {
@@ -96,11 +130,16 @@ impl fmt::Display for Refusal {
                  maximum number of parallel reconciliations; this node asks again with \
                  back-off (try later if it gives up)"
             ),
-            Refusal::RequestLimitReached { allowed, window_ms } => write!(
+            Refusal::RequestLimitReached {
+                allowed,
+                per_party,
+                window_ms,
+            } => write!(
                 f,
                 "the party answers at most {allowed} reconciliation requests per {} \
                  (maxAllowedReconciliationRequestsPerTimeWindow per \
-                 timeWindowForReconciliationRequestLimit) and has reached that limit",
+                 timeWindowForReconciliationRequestLimit), at most {per_party} of them from \
+                 any one party, and this request is past that limit",
                 crate::config::format_ms(*window_ms)
             ),
             Refusal::LedgerGraphNotInitialised => {
@@ -121,6 +160,26 @@ impl fmt::Display for Refusal {
                  network's maximum message size of {max_message_size} bytes; raise the \
                  maxMessageSize network parameter"
             ),
+            Refusal::StreamLimitReached { limit } => write!(
+                f,
+                "the party streams at most {limit} coded symbols per reconciliation (a bound \
+                 set by its own set for this node and its maxReconciliationDifferences) and \
+                 the difference was not decoded within them"
+            ),
+            Refusal::ResendLimitReached { sent } => write!(
+                f,
+                "the party stopped after re-sending lost coded symbols too often ({sent} \
+                 symbols sent in all); the network between the two nodes is losing too much"
+            ),
+            Refusal::UnknownSession => write!(
+                f,
+                "the party has no record of this reconciliation (it may have restarted)"
+            ),
+            Refusal::SessionIdInUse => write!(
+                f,
+                "the party is already running another reconciliation from this node with the \
+                 same id"
+            ),
             Refusal::BatchLimitReached { max_batches } => write!(
                 f,
                 "the party serves at most {max_batches} coded-symbol batches per reconciliation \
@@ -130,39 +189,51 @@ impl fmt::Display for Refusal {
     }
 }
 
+/// What the first frame of a stream (the one starting at index 0) tells the
+/// requester about the stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamHeader {
+    /// Size of the responder's set.
+    pub responder_set_size: u64,
+    /// The most symbols the responder will stream in this reconciliation.
+    pub stream_limit: u32,
+}
+
 /// What a frame says.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Body {
-    /// Requester → responder: start a reconciliation.
+    /// Requester → responder: start a reconciliation, streaming symbols
+    /// `[0, until)`. Sent again, unchanged, when nothing came back.
     Request {
         /// Keys the symbol checksums and mapping for this session.
         salt: u64,
-        /// Size of the requester's set, which bounds the useful stream length.
-        requester_set_size: u64,
-        /// Coded symbols the responder may stream before it must wait for
-        /// `More` (the first batch).
-        credit: u32,
+        /// End of the first batch.
+        until: u32,
     },
     /// Responder → requester: consecutive coded symbols (one frame of a
-    /// batch). A responder streams a batch as a paced series of frames, so
-    /// that `Done` stops it part-way.
+    /// batch), paced so that `Done` stops a stream part-way.
     Symbols {
         /// Index of the first symbol carried.
         start: u32,
-        /// Size of the responder's set, on the first frame only.
-        responder_set_size: Option<u64>,
+        /// On every frame that starts at index 0.
+        header: Option<StreamHeader>,
         /// [`WIRE_SYMBOL_LEN`] bytes per symbol.
         symbols: Vec<u8>,
     },
-    /// Requester → responder: the next batch — `credit` more symbols.
-    More { credit: u32 },
-    /// Requester → responder: decoded; the responder learns only how many
-    /// transactions the requester found missing, never which.
-    Done { differences_found: u64 },
+    /// Requester → responder: stream symbols `[from, until)`. `until` past
+    /// what was asked before is the next batch; `from` before what was sent
+    /// asks again for symbols that were lost.
+    Want { from: u32, until: u32 },
+    /// Requester → responder: decoded. It says nothing else: the responder
+    /// learns neither which nor how many transactions the requester lacks.
+    Done,
     /// Responder → requester: the request is refused.
     Refused(Refusal),
     /// Either way: the reconciliation is abandoned, for the reason given.
-    Abort { reason: String },
+    /// `to_responder` says which side's session it ends, so that two
+    /// reconciliations between the same pair with the same id (one each way)
+    /// never mix.
+    Abort { to_responder: bool, reason: String },
 }
 
 /// A protocol frame.
@@ -265,14 +336,14 @@ mod tests {
     #[test]
     fn frames_round_trip_and_garbage_is_rejected() {
         let session = SessionId::from_random(1, 2);
-        let frame = Frame::new(session, Body::More { credit: 7 });
+        let frame = Frame::new(session, Body::Want { from: 3, until: 7 });
         assert_eq!(Frame::decode(&frame.encode()), Ok(frame));
         assert!(matches!(Frame::decode(&[]), Err(DecodeError::Malformed(_))));
         assert!(matches!(
-            Frame::decode(&[1, 0xff, 0xff, 0xff]),
+            Frame::decode(&[PROTOCOL_VERSION as u8, 0xff, 0xff, 0xff]),
             Err(DecodeError::Malformed(_))
         ));
-        let mut future = Frame::new(session, Body::More { credit: 1 });
+        let mut future = Frame::new(session, Body::Done);
         future.protocol = 9;
         assert_eq!(
             Frame::decode(&future.encode()),
@@ -289,7 +360,7 @@ mod tests {
             SessionId::from_random(3, 4),
             Body::Symbols {
                 start: 0,
-                responder_set_size: Some(1),
+                header: None,
                 symbols: vec![0; WIRE_SYMBOL_LEN + 1],
             },
         );

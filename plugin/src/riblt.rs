@@ -236,6 +236,7 @@ impl Lookahead {
 pub struct Encoder {
     stream: Lookahead,
     set_size: usize,
+    salt: u64,
 }
 
 impl Encoder {
@@ -248,7 +249,32 @@ impl Encoder {
         Encoder {
             set_size: items.len(),
             stream: Lookahead::new(items),
+            salt,
         }
+    }
+
+    /// Goes back to symbol `index`, so that the next [`Encoder::produce`]
+    /// regenerates the stream from there (symbols a peer lost). The stream is
+    /// a function of the set and the salt alone, so what is produced again
+    /// is identical. Costs one pass over the set.
+    pub fn rewind(&mut self, index: u32) {
+        if index >= self.produced() {
+            return;
+        }
+        let items = std::mem::take(&mut self.stream.items);
+        let mut items: Vec<MappedItem> = items
+            .into_iter()
+            .map(|item| {
+                let mut fresh = MappedItem::new(item.id, self.salt, false);
+                while fresh.next < index {
+                    fresh.advance();
+                }
+                fresh
+            })
+            .collect();
+        items.shrink_to_fit();
+        self.stream = Lookahead::new(items);
+        self.stream.start = index;
     }
 
     /// How many items the set has.
@@ -473,6 +499,19 @@ mod tests {
         want.sort();
         assert_eq!(got, want);
         (dec.received(), got)
+    }
+
+    #[test]
+    fn a_rewound_encoder_regenerates_the_same_symbols() {
+        let ids: Vec<TxId> = (0..500).map(|n| id_from(n, 7)).collect();
+        let mut enc = Encoder::new(ids.iter().copied(), 99);
+        let first = enc.produce(300);
+        enc.rewind(40);
+        assert_eq!(enc.produced(), 40);
+        let again = enc.produce(260);
+        assert!(first[40..] == again[..], "the same stream from index 40");
+        enc.rewind(0);
+        assert!(enc.produce(300) == first, "and from the start");
     }
 
     #[test]

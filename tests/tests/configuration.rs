@@ -14,7 +14,7 @@ fn the_configuration_file_is_read_from_the_plugin_config_directory() {
         .unwrap()
         .config_file_name();
     assert_eq!(
-        file, "ledger-sync-0.2.0.conf",
+        file, "ledger-sync-0.3.0.conf",
         "named after the contract version"
     );
     std::fs::write(

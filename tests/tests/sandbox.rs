@@ -216,7 +216,11 @@ fn a_plugin_built_for_another_contract_is_refused() {
     .expect("refused");
     let text = format!("{error:#}");
     assert!(
-        text.contains("ledger-sync:plugin@0.1.0") && text.contains("ledger-sync:plugin@0.2.0"),
+        text.contains("ledger-sync:plugin@0.1.0")
+            && text.contains(&format!(
+                "ledger-sync:plugin@{}",
+                ledger_sync_host::sandbox::CONTRACT_VERSION
+            )),
         "{text}"
     );
 }

@@ -222,16 +222,18 @@ fn retries_stop_after_max_reconciliation_retry_attempt_timeout() {
 }
 
 /// A responder answers at most maxAllowedReconciliationRequestsPerTimeWindow
-/// requests in a sliding timeWindowForReconciliationRequestLimit.
+/// requests in a sliding timeWindowForReconciliationRequestLimit, and at
+/// most half of them from any one party, so that one party cannot lock the
+/// others out.
 #[test]
-fn a_responder_limits_requests_per_sliding_window() {
+fn a_responder_limits_requests_per_sliding_window_with_a_fair_share_per_party() {
     let vault = shared(0, 10, A, B);
     let mut cluster = Cluster::new();
-    cluster.add(A, &vault[..8]).add_with(
+    cluster.add(A, &vault[..8]).add(C, &[]).add_with(
         B,
         &vault,
-        "maxAllowedReconciliationRequestsPerTimeWindow = 2\n\
-         timeWindowForReconciliationRequestLimit = 1H",
+        "maxAllowedReconciliationRequestsPerTimeWindow = 4\n\
+             timeWindowForReconciliationRequestLimit = 1H",
     );
     assert_status(&cluster.reconcile(A, B), Status::DifferencesFound);
     cluster.net.run_for(30 * 60_000);
@@ -239,13 +241,18 @@ fn a_responder_limits_requests_per_sliding_window() {
     let refused = cluster.reconcile(A, B);
     assert_status(&refused, Status::Failed);
     assert!(
-        refused.last_reconciliation_error.contains("at most 2")
+        refused.last_reconciliation_error.contains("at most 4")
+            && refused
+                .last_reconciliation_error
+                .contains("at most 2 of them from any one party")
             && refused.last_reconciliation_error.contains("1H"),
         "{}",
         refused.last_reconciliation_error
     );
-    // The window slides: an hour after the first request, one slot is free
-    // again, but not two.
+    // A used its share; another party still gets in.
+    assert_status(&cluster.reconcile(C, B), Status::DifferencesNotFound);
+    // The window slides: an hour after A's first request, one of its slots
+    // is free again, but not two.
     cluster.net.run_for(31 * 60_000);
     assert_status(&cluster.reconcile(A, B), Status::DifferencesFound);
     assert_status(&cluster.reconcile(A, B), Status::Failed);

@@ -16,6 +16,7 @@
 //! - [`marker`]: the log markers naming each flow.
 //! - [`rng`]: splitmix64, the one seeded generator everything deterministic
 //!   uses.
+//! - [`text`]: untrusted text bounded and escaped for storing and logging.
 
 pub mod flow_error;
 pub mod id;
@@ -23,6 +24,7 @@ pub mod marker;
 pub mod page;
 pub mod rng;
 pub mod status;
+pub mod text;
 
 pub use flow_error::FlowError;
 pub use id::{TX_ID_LEN, TxId};

@@ -51,27 +51,7 @@ impl LoggingImport {
     }
 }
 
-/// `text` cut to at most `max` bytes on a character boundary, with control
-/// characters escaped; says how much was cut.
-pub fn bounded(text: &str, max: usize) -> String {
-    let mut out = String::with_capacity(text.len().min(max) + 32);
-    let mut cut = 0;
-    for (at, c) in text.char_indices() {
-        if out.len() >= max {
-            cut = text.len() - at;
-            break;
-        }
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    if cut > 0 {
-        out.push_str(&format!(" … ({cut} more bytes cut)"));
-    }
-    out
-}
+pub use ledger_sync_vocabulary::text::bounded;
 
 impl logging::Host for LoggingImport {
     fn log(&mut self, level: Level, marker: String, message: String) {
@@ -102,19 +82,5 @@ impl logging::Host for LoggingImport {
                 message,
             });
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::bounded;
-
-    #[test]
-    fn long_and_control_laden_text_is_cut_and_escaped() {
-        assert_eq!(bounded("plain", 100), "plain");
-        assert_eq!(bounded("a\nb\x1b[31m", 100), "a\\nb\\u{1b}[31m");
-        let cut = bounded(&"é".repeat(100), 11);
-        assert!(cut.starts_with("éééééé …"), "{cut}");
-        assert!(cut.ends_with("(188 more bytes cut)"), "{cut}");
     }
 }

@@ -70,4 +70,8 @@ impl messaging::Host for MessagingImport {
         self.outbox.push(OutboundMessage { to, payload });
         Ok(())
     }
+
+    fn is_network_party(&mut self, name: String) -> bool {
+        name != self.me && self.peers.is_peer(&name)
+    }
 }

@@ -1,9 +1,11 @@
 //! How many coded symbols to ask for and to send at a time: the first
 //! batch, the next batch from what the last one showed, the most a stream
-//! can usefully carry, the frame size that lets `Done` stop a stream within
-//! a few percent, and how many symbols fit in one message.
+//! may carry on each side (bounded by this node's own set and
+//! configuration, never by a peer's claim), the frame size that lets `Done`
+//! stop a stream within a few percent, and how many symbols fit in one
+//! message.
 
-use crate::protocol::{Body, Frame, SessionId};
+use crate::protocol::{Body, Frame, SessionId, StreamHeader};
 use crate::riblt::{CountMoments, WIRE_SYMBOL_LEN};
 
 /// Coded symbols in a reconciliation's first batch: enough to settle a small
@@ -30,6 +32,39 @@ pub(super) fn useful_symbols(responder_set_size: u64, requester_set_size: u64) -
         .saturating_mul(2)
         .saturating_add(64)
         .min(u32::MAX as u64) as u32
+}
+
+/// The most symbols a responder streams for its set of `own` transactions:
+/// enough to decode a difference of three times its set (the requester may
+/// hold twice as many transactions it lacks), and never more than
+/// `maxReconciliationDifferences` allows. The requester's claims play no
+/// part.
+pub(super) fn responder_stream_limit(own: u64, max_differences: u32) -> u32 {
+    useful_symbols(own, own.saturating_mul(2)).min(useful_symbols(max_differences as u64, 0))
+}
+
+/// How many symbols a responder re-sends in all, on top of its stream, when
+/// the requester asks again for symbols it lost.
+pub(super) fn resend_budget(stream_limit: u32) -> u64 {
+    stream_limit as u64 * 3 + 1024
+}
+
+/// The most symbols a requester with `own` transactions asks for and keeps:
+/// what `maxReconciliationDifferences` allows, and — once the responder's
+/// first frame has said — no more than both sets can use or the responder
+/// will stream.
+pub(super) fn requester_symbol_cap(
+    own: u64,
+    header: Option<StreamHeader>,
+    max_differences: u32,
+) -> u32 {
+    let ours = useful_symbols(max_differences as u64, 0);
+    match header {
+        Some(h) => ours
+            .min(h.stream_limit)
+            .min(useful_symbols(h.responder_set_size, own)),
+        None => ours,
+    }
 }
 
 pub(super) fn merge(a: CountMoments, b: CountMoments) -> CountMoments {
@@ -91,7 +126,10 @@ pub fn symbols_per_message(session: SessionId, max_message_size: u32) -> usize {
         session,
         Body::Symbols {
             start: u32::MAX,
-            responder_set_size: Some(u64::MAX),
+            header: Some(StreamHeader {
+                responder_set_size: u64::MAX,
+                stream_limit: u32::MAX,
+            }),
             symbols: Vec::new(),
         },
     )
@@ -115,7 +153,10 @@ mod tests {
             session,
             Body::Symbols {
                 start: u32::MAX,
-                responder_set_size: Some(u64::MAX),
+                header: Some(StreamHeader {
+                    responder_set_size: u64::MAX,
+                    stream_limit: u32::MAX,
+                }),
                 symbols: vec![0; per * WIRE_SYMBOL_LEN],
             },
         );
@@ -143,5 +184,22 @@ mod tests {
         assert!(more >= 20, "{more}");
         assert!(next_batch(90, &quiet, 0, 4, 100) <= 10);
         assert_eq!(useful_symbols(u64::MAX, u64::MAX), u32::MAX, "no overflow");
+    }
+
+    #[test]
+    fn stream_bounds_follow_our_own_set_and_configuration_not_claims() {
+        assert_eq!(responder_stream_limit(10, 1_000_000), 124);
+        assert_eq!(responder_stream_limit(u64::MAX, 1000), 2064);
+        let claim = StreamHeader {
+            responder_set_size: 1 << 31,
+            stream_limit: u32::MAX,
+        };
+        assert_eq!(requester_symbol_cap(10, Some(claim), 1000), 2064);
+        assert_eq!(requester_symbol_cap(10, None, 1000), 2064);
+        let honest = StreamHeader {
+            responder_set_size: 20,
+            stream_limit: 184,
+        };
+        assert_eq!(requester_symbol_cap(10, Some(honest), 1000), 124);
     }
 }

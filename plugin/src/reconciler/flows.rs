@@ -3,6 +3,12 @@
 
 use super::*;
 
+/// The most parties one ScheduleReconciliation call may name.
+const MAX_PARTIES_PER_CALL: usize = 10_000;
+
+/// The most reconciliations the queue holds.
+const MAX_QUEUED: usize = 100_000;
+
 impl<H: Host> Reconciler<H> {
     /// ScheduleReconciliationFlow.
     pub fn schedule_reconciliation(&mut self, parties: &[String]) -> Result<(), FlowError> {
@@ -38,9 +44,25 @@ impl<H: Host> Reconciler<H> {
                     .into(),
             ));
         }
-        for (i, party) in parties.iter().enumerate() {
+        if parties.len() > MAX_PARTIES_PER_CALL {
+            return Err(FlowError::InvalidArgument(format!(
+                "{} parties were given; one ScheduleReconciliation call takes at most \
+                 {MAX_PARTIES_PER_CALL} (call it again for the rest)",
+                parties.len()
+            )));
+        }
+        if self.queue.len() + parties.len() > MAX_QUEUED {
+            return Err(FlowError::InvalidArgument(format!(
+                "{} reconciliations are queued and {} more were asked for; the queue holds at \
+                 most {MAX_QUEUED}",
+                self.queue.len(),
+                parties.len()
+            )));
+        }
+        let mut listed: HashSet<&str> = HashSet::with_capacity(parties.len());
+        for party in parties {
             check_party_name(party)?;
-            if parties[..i].contains(party) {
+            if !listed.insert(party.as_str()) {
                 return Err(FlowError::InvalidArgument(format!(
                     "party \"{party}\" is listed twice"
                 )));
@@ -59,11 +81,11 @@ impl<H: Host> Reconciler<H> {
     }
 
     pub(super) fn is_scheduled(&self, party: &str) -> bool {
-        self.queue.iter().any(|p| p == party) || self.outgoing.values().any(|s| s.party == party)
+        self.queue.contains(party) || self.outgoing.keys().any(|k| k.party == party)
     }
 
     pub(super) fn is_responding(&self, party: &str) -> bool {
-        self.incoming.values().any(|s| s.party == party)
+        self.incoming.keys().any(|k| k.party == party)
     }
 
     /// GetReconciliationStatusesFlow.
@@ -153,33 +175,35 @@ impl<H: Host> Reconciler<H> {
     pub fn stop_reconciliation_for_party(&mut self, party: &str) -> Result<(), FlowError> {
         check_party_name(party)?;
         // Whether an outgoing job (queued, waiting or running) was dropped.
-        let queued_before = self.queue.len();
-        self.queue.retain(|p| p != party);
-        let mut outgoing_stopped = self.queue.len() != queued_before;
+        let mut outgoing_stopped = self.queue.remove(party);
         if outgoing_stopped {
             self.save_queue().map_err(FlowError::Storage)?;
         }
-        let sessions: Vec<(SessionId, bool)> = self
+        let sessions: Vec<(SessionKey, bool)> = self
             .outgoing
-            .iter()
-            .filter(|(_, s)| s.party == party)
-            .map(|(id, _)| (*id, true))
+            .keys()
+            .filter(|k| k.party == party)
+            .map(|k| (k.clone(), true))
             .chain(
                 self.incoming
-                    .iter()
-                    .filter(|(_, s)| s.party == party)
-                    .map(|(id, _)| (*id, false)),
+                    .keys()
+                    .filter(|k| k.party == party)
+                    .map(|k| (k.clone(), false)),
             )
             .collect();
         let mut stopped = outgoing_stopped;
-        for (session, outgoing) in sessions {
+        for (key, outgoing) in sessions {
             let reason = format!("{} stopped the reconciliation", self.me);
-            let _ = self.send(party, session, Body::Abort { reason });
+            let body = Body::Abort {
+                to_responder: outgoing,
+                reason,
+            };
+            let _ = self.send(party, key.id, body);
             if outgoing {
-                self.remove_outgoing(session);
+                self.remove_outgoing(&key);
                 outgoing_stopped = true;
             } else {
-                self.remove_incoming(session);
+                self.remove_incoming(&key);
             }
             stopped = true;
         }

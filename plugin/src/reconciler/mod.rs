@@ -27,16 +27,29 @@
 //! 3. Coded symbols arrive in batches and are peeled; the requester asks for
 //!    more until decoded, then re-checks the vault for ids that arrived in
 //!    the meantime and records DIFFERENCES_FOUND or DIFFERENCES_NOT_FOUND.
+//!    A lost frame shows as a gap and is asked for again; a silence of
+//!    [`resend_after_ms`] repeats the last request; the inactivity timeout
+//!    ends it.
+//!
+//! Whatever a peer claims, what a reconciliation may cost is bounded by this
+//! node's own set and configuration: a responder streams at most
+//! [`batch_budget::responder_stream_limit`] symbols (and re-sends at most a
+//! few times that), a requester asks for and keeps at most
+//! [`batch_budget::requester_symbol_cap`].
 
 use crate::config::{Config, format_ms};
 use crate::graph::LedgerGraph;
 use crate::host::{Host, Level, SendError};
 use crate::id::TxId;
-use crate::protocol::{Body, DecodeError, Frame, Refusal, SessionId, pack_symbols, unpack_symbols};
+use crate::protocol::{
+    Body, DecodeError, Frame, Refusal, SessionId, StreamHeader, pack_symbols, unpack_symbols,
+};
 use crate::riblt::{CountMoments, Decoder, Encoder, Side};
 use crate::status::{ReconciliationStatus, StatusValue};
-use hashbrown::HashMap;
+use hashbrown::{HashMap, HashSet};
+use ledger_sync_vocabulary::text::bounded;
 use std::collections::{BTreeMap, VecDeque};
+use std::fmt;
 
 pub use ledger_sync_vocabulary::{FlowError, marker};
 
@@ -57,6 +70,7 @@ use metrics::Cycle;
 pub use metrics::Metrics;
 use requester::Outgoing;
 use responder::Incoming;
+use scheduler::JobQueue;
 
 /// Timer ids the service sets.
 mod timer {
@@ -71,6 +85,30 @@ mod timer {
     pub const FIRST_SESSION: u64 = 1 << 32;
 }
 
+/// A reconciliation is known by its party and its id. Incoming and outgoing
+/// reconciliations are kept apart, so one id may run once each way between
+/// a pair, and a request from one party can never touch another's session.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(super) struct SessionKey {
+    pub(super) party: String,
+    pub(super) id: SessionId,
+}
+
+impl SessionKey {
+    fn new(party: &str, id: SessionId) -> Self {
+        SessionKey {
+            party: party.to_string(),
+            id,
+        }
+    }
+}
+
+impl fmt::Display for SessionKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} with {}", self.id, self.party)
+    }
+}
+
 /// What a session's timer is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum SessionTimer {
@@ -78,9 +116,26 @@ enum SessionTimer {
     Stream,
     /// Ask a busy responder again.
     Retry,
-    /// Check that the party is still talking to us.
-    Deadline,
+    /// Check that the party is still talking to us: ask again after a short
+    /// silence (outgoing), give up after the inactivity timeout (both).
+    Silence { outgoing: bool },
 }
+
+/// How long an outgoing reconciliation waits in silence before it asks
+/// again for what it is missing (the request, or symbols from the index it
+/// holds): a third of the inactivity timeout, at most 30 s; doubled after
+/// each unanswered repeat.
+pub(super) fn resend_after_ms(config: &Config) -> u64 {
+    (config.reconciliation_inactivity_timeout_ms / 3).min(30_000)
+}
+
+/// Text a peer sent (an abort reason) is kept to this many bytes, escaped,
+/// before it is stored or logged.
+const MAX_PEER_TEXT: usize = 1024;
+
+/// Senders refused as the node itself or unknown to the network are logged
+/// once each, for this many distinct names; the rest are only counted.
+const MAX_STRANGERS_LOGGED: usize = 64;
 
 /// The plugin's whole state.
 pub struct Reconciler<H: Host> {
@@ -91,15 +146,20 @@ pub struct Reconciler<H: Host> {
     graph_initialised: bool,
     graph_error: Option<String>,
     statuses: BTreeMap<(String, bool), ReconciliationStatus>,
-    queue: VecDeque<String>,
-    outgoing: HashMap<SessionId, Outgoing>,
-    incoming: HashMap<SessionId, Incoming>,
-    /// Session timer id → its session and purpose.
-    session_timers: HashMap<u64, (SessionId, SessionTimer)>,
+    queue: JobQueue,
+    outgoing: HashMap<SessionKey, Outgoing>,
+    incoming: HashMap<SessionKey, Incoming>,
+    /// Session timer id → its session, direction and purpose.
+    session_timers: HashMap<u64, (SessionKey, SessionTimer)>,
     next_timer: u64,
     /// When each incoming request answered in the current rate-limit window
-    /// was accepted (oldest first).
-    accepted_requests: VecDeque<u64>,
+    /// was accepted, and from whom (oldest first).
+    accepted_requests: VecDeque<(u64, String)>,
+    /// Requests in the current window per party.
+    accepted_by_party: HashMap<String, u32>,
+    /// Senders refused as the node itself or unknown to the network, with how
+    /// many messages each sent (at most [`MAX_STRANGERS_LOGGED`] names).
+    strangers: HashMap<String, u64>,
     cycle: Cycle,
 }
 
@@ -133,12 +193,14 @@ impl<H: Host> Reconciler<H> {
             graph_initialised: false,
             graph_error: None,
             statuses: BTreeMap::new(),
-            queue: queued.into_iter().collect(),
+            queue: JobQueue::from(queued),
             outgoing: HashMap::new(),
             incoming: HashMap::new(),
             session_timers: HashMap::new(),
             next_timer: timer::FIRST_SESSION,
             accepted_requests: VecDeque::new(),
+            accepted_by_party: HashMap::new(),
+            strangers: HashMap::new(),
             cycle: Cycle::default(),
         };
         let reason = match restart_reason {
@@ -183,15 +245,22 @@ impl<H: Host> Reconciler<H> {
         self.host.log(level, marker, message);
     }
 
-    fn new_session(&mut self) -> SessionId {
-        let (hi, lo) = (self.host.random_u64(), self.host.random_u64());
-        SessionId::from_random(hi, lo)
+    /// A fresh id for an outgoing reconciliation with `party`, never one
+    /// already in use with it.
+    fn new_session(&mut self, party: &str) -> SessionKey {
+        loop {
+            let (hi, lo) = (self.host.random_u64(), self.host.random_u64());
+            let key = SessionKey::new(party, SessionId::from_random(hi, lo));
+            if !self.outgoing.contains_key(&key) {
+                return key;
+            }
+        }
     }
 
-    fn new_timer(&mut self, session: SessionId, purpose: SessionTimer) -> u64 {
+    fn new_timer(&mut self, session: &SessionKey, purpose: SessionTimer) -> u64 {
         let id = self.next_timer;
         self.next_timer += 1;
-        self.session_timers.insert(id, (session, purpose));
+        self.session_timers.insert(id, (session.clone(), purpose));
         id
     }
 
@@ -213,9 +282,38 @@ impl<H: Host> Reconciler<H> {
         })
     }
 
+    /// Whether a message from `sender` must be dropped unread: the host
+    /// promises never to deliver our own or an unknown name, but a host may
+    /// be wrong, and such a sender must not get a status row. Each such
+    /// name is logged once (for a bounded number of names).
+    fn is_stranger(&mut self, sender: &str) -> bool {
+        let why = if sender == self.me {
+            "this node's own name"
+        } else if !self.host.is_network_party(sender) {
+            "a party the network does not know"
+        } else {
+            return false;
+        };
+        if let Some(count) = self.strangers.get_mut(sender) {
+            *count += 1;
+        } else if self.strangers.len() < MAX_STRANGERS_LOGGED {
+            self.strangers.insert(sender.to_string(), 1);
+            let message = format!(
+                "dropped a reconciliation message from {}: the sender is {why}; further \
+                 messages from it are dropped without a log line",
+                bounded(sender, 256)
+            );
+            self.log(Level::Warn, marker::RECONCILE_WITH_PARTY, &message);
+        }
+        true
+    }
+
     /// Handles a payload from a peer. Nothing a peer sends can do more than
     /// end its own reconciliation.
     pub fn on_message(&mut self, sender: &str, payload: &[u8]) {
+        if self.is_stranger(sender) {
+            return;
+        }
         let frame = match Frame::decode(payload) {
             Ok(frame) => frame,
             Err(DecodeError::UnsupportedVersion {
@@ -245,52 +343,31 @@ impl<H: Host> Reconciler<H> {
                 return;
             }
         };
-        let session = frame.session;
+        let key = SessionKey::new(sender, frame.session);
         match frame.body {
-            Body::Request {
-                salt,
-                requester_set_size,
-                credit,
-            } => self.on_request(sender, session, salt, requester_set_size, credit),
+            Body::Request { salt, until } => self.on_request(key, salt, until),
             Body::Symbols {
                 start,
-                responder_set_size,
+                header,
                 symbols,
-            } => self.on_symbols(sender, session, start, responder_set_size, &symbols),
-            Body::More { credit } => self.on_more(sender, session, credit),
-            Body::Done { differences_found } => self.on_done(sender, session, differences_found),
-            Body::Refused(refusal) => {
-                if !self.owns_outgoing(sender, session) {
-                    return;
-                }
-                if refusal.is_busy() {
-                    self.retry_later(session, &refusal);
-                } else {
-                    self.fail_outgoing(session, &format!("{sender} refused: {refusal}"));
-                }
-            }
-            Body::Abort { reason } => {
-                if self.owns_outgoing(sender, session) {
-                    self.fail_outgoing(session, &format!("{sender} aborted: {reason}"));
-                } else if self
-                    .incoming
-                    .get(&session)
-                    .is_some_and(|s| s.party == sender)
-                {
-                    self.end_incoming(
-                        session,
-                        StatusValue::Failed,
-                        &format!("{sender} aborted: {reason}"),
-                    );
+            } => self.on_symbols(key, start, header, &symbols),
+            Body::Want { from, until } => self.on_want(&key, from, until),
+            Body::Done => self.on_done(&key),
+            Body::Refused(refusal) => self.on_refused(&key, refusal),
+            Body::Abort {
+                to_responder,
+                reason,
+            } => {
+                let reason = format!("{sender} aborted: {}", bounded(&reason, MAX_PEER_TEXT));
+                if to_responder {
+                    if self.incoming.contains_key(&key) {
+                        self.end_incoming(&key, StatusValue::Failed, &reason);
+                    }
+                } else if self.outgoing.contains_key(&key) {
+                    self.fail_outgoing(&key, &reason);
                 }
             }
         }
-    }
-
-    fn owns_outgoing(&self, sender: &str, session: SessionId) -> bool {
-        self.outgoing
-            .get(&session)
-            .is_some_and(|s| s.party == sender)
     }
 
     /// Handles a timer the service set.
@@ -299,65 +376,28 @@ impl<H: Host> Reconciler<H> {
             timer::GRAPH_STEP => self.graph_step(),
             timer::SCHEDULER => self.scheduler_tick(),
             timer::RECURRING => self.recurring_tick(),
-            id => match self.session_timers.get(&id).copied() {
-                Some((session, SessionTimer::Stream)) => self.stream_frame(session),
-                Some((session, SessionTimer::Retry)) => self.on_retry_timer(session),
-                Some((session, SessionTimer::Deadline)) => self.on_deadline_timer(session),
+            id => match self.session_timers.get(&id).cloned() {
+                Some((key, SessionTimer::Stream)) => self.stream_frame(&key),
+                Some((key, SessionTimer::Retry)) => self.on_retry_timer(&key),
+                Some((key, SessionTimer::Silence { outgoing: true })) => {
+                    self.on_requester_silence(&key)
+                }
+                Some((key, SessionTimer::Silence { outgoing: false })) => {
+                    self.on_responder_silence(&key)
+                }
                 None => self.log(Level::Debug, "", &format!("ignored stale timer {id}")),
             },
         }
     }
 
-    /// An inactivity deadline fired: end the session if its party has been
-    /// silent for the whole timeout, otherwise check again when it could be.
-    fn on_deadline_timer(&mut self, session: SessionId) {
-        let timeout = self.config.reconciliation_inactivity_timeout_ms;
-        let now = self.host.now_ms();
-        let (party, last_heard, timer, outgoing) = if let Some(job) = self.outgoing.get(&session) {
-            // A job waiting to retry is not expecting to hear anything.
-            let heard = if job.backing_off {
-                now
-            } else {
-                job.last_heard_ms
-            };
-            (job.party.clone(), heard, job.deadline_timer, true)
-        } else if let Some(job) = self.incoming.get(&session) {
-            (
-                job.party.clone(),
-                job.last_heard_ms,
-                job.deadline_timer,
-                false,
-            )
-        } else {
-            return;
-        };
-        let due = last_heard.saturating_add(timeout);
-        if now < due {
-            self.host.set_timer(timer, due - now);
-            return;
-        }
-        let reason = format!(
+    /// Why a reconciliation whose party has been silent since `last_heard`
+    /// ends.
+    fn silence_reason(&self, party: &str, silent_ms: u64) -> String {
+        format!(
             "no message from {party} for {}: the party may be down, unreachable or without the \
              ledger-sync plugin (reconciliationInactivityTimeout = {})",
-            format_ms(now - last_heard),
-            format_ms(timeout)
-        );
-        let _ = self.send(
-            &party,
-            session,
-            Body::Abort {
-                reason: format!("{} timed out waiting for {party}", self.me),
-            },
-        );
-        if outgoing {
-            self.fail_outgoing(session, &reason);
-        } else {
-            self.log(
-                Level::Warn,
-                marker::RECONCILE_WITH_PARTY,
-                &format!("incoming reconciliation {session} FAILED: {reason}"),
-            );
-            self.end_incoming(session, StatusValue::Failed, &reason);
-        }
+            format_ms(silent_ms),
+            format_ms(self.config.reconciliation_inactivity_timeout_ms)
+        )
     }
 }

@@ -1,46 +1,63 @@
 //! The requester's side of a reconciliation: it builds its set, sends the
-//! request, peels the coded symbols the responder streams, asks for more
-//! until the difference decodes, re-checks the vault, and records the
-//! outcome.
+//! request, peels the coded symbols the responder streams, asks again for
+//! what was lost, asks for more until the difference decodes, re-checks the
+//! vault, and records the outcome.
+//!
+//! What it may cost is bounded by our own configuration, never by what the
+//! responder claims: the symbols asked for and kept stay under
+//! [`requester_symbol_cap`], the batches under `maxNumberOfIbfFilterFlows`.
 
 use super::*;
 
+/// How many times a requester starts again from scratch because the
+/// responder lost the session (it restarted) before it gives up.
+const MAX_RESTARTS: u32 = 3;
+
 /// An outgoing reconciliation that is running.
 pub(super) struct Outgoing {
-    pub(super) party: String,
     pub(super) decoder: Decoder,
-    /// Keys the responder's symbols; sent again with each retried request.
+    /// Keys the responder's symbols; sent again with each repeated request.
     pub(super) salt: u64,
     pub(super) started_ms: u64,
     /// When the party last sent us anything for this session.
     pub(super) last_heard_ms: u64,
+    /// When we last asked the party for anything.
+    pub(super) last_asked_ms: u64,
+    /// How long a silence after asking makes us ask again (doubles per
+    /// unanswered repeat).
+    pub(super) resend_after_ms: u64,
     /// Requests refused as busy so far.
     pub(super) busy_refusals: u32,
     /// Waiting for the retry timer after a busy refusal: the job holds no
     /// pool slot meanwhile.
     pub(super) backing_off: bool,
     pub(super) retry_timer: u64,
-    pub(super) deadline_timer: u64,
+    pub(super) silence_timer: u64,
     pub(super) requester_set_size: u64,
-    /// Learned from the first frame.
-    pub(super) responder_set_size: u64,
-    /// Symbols granted to the responder so far.
+    /// What the responder's first frame said.
+    pub(super) header: Option<StreamHeader>,
+    /// End of the symbols asked for so far.
     pub(super) granted: u32,
     /// Batches asked for so far (the first `Request` counts as one).
     pub(super) batches: u32,
     /// Moments of residual counts in the current batch.
     pub(super) moments: CountMoments,
+    /// The index we asked again from after a gap, so that the frames still
+    /// in flight behind the gap do not each ask again.
+    pub(super) gap_asked_from: Option<u32>,
+    /// Times the responder lost the session and we started again.
+    pub(super) restarts: u32,
 }
 
 impl<H: Host> Reconciler<H> {
     pub(super) fn start_outgoing(&mut self, party: String) {
-        let session = self.new_session();
+        let key = self.new_session(&party);
         let now = self.host.now_ms();
-        self.begin_row(&party, true, session, now);
+        self.begin_row(&party, true, key.id, now);
         self.log(
             Level::Info,
             marker::RECONCILE_WITH_PARTY,
-            &format!("reconciliation {session} with {party} started"),
+            &format!("reconciliation {key} started"),
         );
         if let Err(reason) = self.readiness().map_err(|e| e.to_string()) {
             self.fail_outgoing_row(&party, &reason);
@@ -55,115 +72,259 @@ impl<H: Host> Reconciler<H> {
         };
         let salt = self.host.random_u64();
         let requester_set_size = ids.len() as u64;
-        let retry_timer = self.new_timer(session, SessionTimer::Retry);
-        let deadline_timer = self.new_timer(session, SessionTimer::Deadline);
+        let retry_timer = self.new_timer(&key, SessionTimer::Retry);
+        let silence_timer = self.new_timer(&key, SessionTimer::Silence { outgoing: true });
         self.outgoing.insert(
-            session,
+            key.clone(),
             Outgoing {
-                party: party.clone(),
                 decoder: Decoder::new(ids, salt),
                 salt,
                 started_ms: now,
                 last_heard_ms: now,
+                last_asked_ms: now,
+                resend_after_ms: resend_after_ms(&self.config),
                 busy_refusals: 0,
                 backing_off: false,
                 retry_timer,
-                deadline_timer,
+                silence_timer,
                 requester_set_size,
-                responder_set_size: 0,
+                header: None,
                 granted: FIRST_BATCH,
                 batches: 1,
                 moments: CountMoments::default(),
+                gap_asked_from: None,
+                restarts: 0,
             },
         );
-        self.host.set_timer(
-            deadline_timer,
-            self.config.reconciliation_inactivity_timeout_ms,
-        );
-        self.send_request(session);
+        self.host
+            .set_timer(silence_timer, resend_after_ms(&self.config));
+        self.send_request(&key);
     }
 
-    /// Sends (or sends again, after a busy refusal) an outgoing session's
-    /// request.
-    pub(super) fn send_request(&mut self, session: SessionId) {
-        let Some(job) = self.outgoing.get(&session) else {
+    /// Sends (or sends again: after a busy refusal, a silence, or the
+    /// responder losing the session) an outgoing session's request.
+    pub(super) fn send_request(&mut self, key: &SessionKey) {
+        let Some(job) = self.outgoing.get_mut(key) else {
             return;
         };
-        let party = job.party.clone();
+        job.last_asked_ms = self.host.now_ms();
         let request = Body::Request {
             salt: job.salt,
-            requester_set_size: job.requester_set_size,
-            credit: FIRST_BATCH,
+            until: job.granted,
         };
-        if let Err(reason) = self.send(&party, session, request) {
-            self.fail_outgoing(session, &reason);
+        if let Err(reason) = self.send(&key.party, key.id, request) {
+            self.fail_outgoing(key, &reason);
+        }
+    }
+
+    /// Asks the responder for symbols `[from, until)`.
+    fn send_want(&mut self, key: &SessionKey, from: u32) {
+        let Some(job) = self.outgoing.get_mut(key) else {
+            return;
+        };
+        job.last_asked_ms = self.host.now_ms();
+        let until = job.granted;
+        if let Err(reason) = self.send(&key.party, key.id, Body::Want { from, until }) {
+            self.fail_outgoing(key, &reason);
         }
     }
 
     /// Forgets an outgoing session and its timers.
-    pub(super) fn remove_outgoing(&mut self, session: SessionId) -> Option<Outgoing> {
-        let job = self.outgoing.remove(&session)?;
+    pub(super) fn remove_outgoing(&mut self, key: &SessionKey) -> Option<Outgoing> {
+        let job = self.outgoing.remove(key)?;
         self.drop_timer(job.retry_timer);
-        self.drop_timer(job.deadline_timer);
+        self.drop_timer(job.silence_timer);
         Some(job)
     }
 
     /// Tells the party why an outgoing reconciliation is abandoned, then
     /// records it FAILED with that reason.
-    pub(super) fn abort_outgoing(&mut self, session: SessionId, reason: &str) {
-        if let Some(party) = self.outgoing.get(&session).map(|j| j.party.clone()) {
+    pub(super) fn abort_outgoing(&mut self, key: &SessionKey, reason: &str) {
+        if self.outgoing.contains_key(key) {
             let body = Body::Abort {
+                to_responder: true,
                 reason: reason.to_string(),
             };
-            let _ = self.send(&party, session, body);
+            let _ = self.send(&key.party, key.id, body);
         }
-        self.fail_outgoing(session, reason);
+        self.fail_outgoing(key, reason);
     }
 
-    pub(super) fn fail_outgoing(&mut self, session: SessionId, reason: &str) {
-        if let Some(job) = self.remove_outgoing(session) {
-            self.fail_outgoing_row(&job.party, reason);
+    pub(super) fn fail_outgoing(&mut self, key: &SessionKey, reason: &str) {
+        if self.remove_outgoing(key).is_some() {
+            self.fail_outgoing_row(&key.party, reason);
         }
+    }
+
+    /// The responder answered a request of ours with a refusal.
+    pub(super) fn on_refused(&mut self, key: &SessionKey, refusal: Refusal) {
+        let Some(job) = self.outgoing.get(key) else {
+            return;
+        };
+        if refusal.is_busy() {
+            self.retry_later(key, &refusal);
+        } else if refusal.is_lost_session() && job.restarts < MAX_RESTARTS {
+            self.restart_outgoing(key);
+        } else {
+            let reason = format!("{} refused: {refusal}", key.party);
+            self.fail_outgoing(key, &reason);
+        }
+    }
+
+    /// The responder lost the session (it restarted): start again from the
+    /// first symbol, with the set rebuilt, since the responder's set — and so
+    /// its stream — may have changed.
+    fn restart_outgoing(&mut self, key: &SessionKey) {
+        let ids = match self.reconciliation_set(&key.party) {
+            Ok(ids) => ids,
+            Err(reason) => {
+                self.fail_outgoing(key, &reason);
+                return;
+            }
+        };
+        let now = self.host.now_ms();
+        let base = resend_after_ms(&self.config);
+        let Some(job) = self.outgoing.get_mut(key) else {
+            return;
+        };
+        job.restarts += 1;
+        job.requester_set_size = ids.len() as u64;
+        job.decoder = Decoder::new(ids, job.salt);
+        job.header = None;
+        job.granted = FIRST_BATCH;
+        job.batches = 1;
+        job.moments = CountMoments::default();
+        job.gap_asked_from = None;
+        job.last_heard_ms = now;
+        job.resend_after_ms = base;
+        let restarts = job.restarts;
+        self.log(
+            Level::Info,
+            marker::RECONCILE_WITH_PARTY,
+            &format!(
+                "{} has no record of reconciliation {key} (it may have restarted); starting it \
+                 again ({restarts} of {MAX_RESTARTS})",
+                key.party
+            ),
+        );
+        self.send_request(key);
+    }
+
+    /// The silence timer of an outgoing session fired: give up after the
+    /// inactivity timeout; before that, after a shorter silence, ask again
+    /// for what we are missing, in case a message was lost.
+    pub(super) fn on_requester_silence(&mut self, key: &SessionKey) {
+        let timeout = self.config.reconciliation_inactivity_timeout_ms;
+        let now = self.host.now_ms();
+        let Some(job) = self.outgoing.get_mut(key) else {
+            return;
+        };
+        let timer = job.silence_timer;
+        if job.backing_off {
+            // Waiting to retry a busy party: nothing is expected meanwhile.
+            job.last_heard_ms = now;
+            job.last_asked_ms = now;
+            self.host.set_timer(timer, timeout);
+            return;
+        }
+        let silent = now.saturating_sub(job.last_heard_ms);
+        if silent >= timeout {
+            let reason = self.silence_reason(&key.party, silent);
+            let me = self.me.clone();
+            let _ = self.send(
+                &key.party,
+                key.id,
+                Body::Abort {
+                    to_responder: true,
+                    reason: format!("{me} timed out waiting for {}", key.party),
+                },
+            );
+            self.fail_outgoing(key, &reason);
+            return;
+        }
+        let ask_due = job.last_asked_ms.saturating_add(job.resend_after_ms);
+        if now >= ask_due && now.saturating_sub(job.last_heard_ms) >= job.resend_after_ms {
+            job.resend_after_ms = job.resend_after_ms.saturating_mul(2);
+            let received = job.decoder.received();
+            if job.header.is_none() && received == 0 {
+                self.send_request(key);
+            } else {
+                self.send_want(key, received);
+            }
+        }
+        let Some(job) = self.outgoing.get(key) else {
+            return;
+        };
+        let next = job
+            .last_heard_ms
+            .saturating_add(timeout)
+            .min(job.last_asked_ms.saturating_add(job.resend_after_ms))
+            .max(now + 1);
+        self.host.set_timer(timer, next - now);
     }
 
     pub(super) fn on_symbols(
         &mut self,
-        sender: &str,
-        session: SessionId,
+        key: SessionKey,
         start: u32,
-        responder_set_size: Option<u64>,
+        header: Option<StreamHeader>,
         bytes: &[u8],
     ) {
-        if !self.owns_outgoing(sender, session) {
+        let max_differences = self.config.max_reconciliation_differences;
+        let Some(job) = self.outgoing.get_mut(&key) else {
+            // A responder streaming to a session we no longer have (we
+            // restarted, or ended it): tell it to stop.
             self.log(
-                Level::Warn,
+                Level::Debug,
                 marker::RECONCILE_WITH_PARTY,
-                &format!(
-                    "dropped coded symbols from {sender} for unknown reconciliation {session}"
-                ),
+                &format!("dropped coded symbols for unknown reconciliation {key}"),
             );
+            let body = Body::Abort {
+                to_responder: true,
+                reason: format!("{} has no reconciliation {} running", self.me, key.id),
+            };
+            let _ = self.send(&key.party, key.id, body);
+            return;
+        };
+        if job.backing_off {
             return;
         }
-        let job = self.outgoing.get_mut(&session).expect("checked above");
+        let now = self.host.now_ms();
         let received = job.decoder.received();
         let count = (bytes.len() / crate::riblt::WIRE_SYMBOL_LEN) as u32;
-        if start != received || received.saturating_add(count) > job.granted {
+        let end = start as u64 + count as u64;
+        if end > job.granted as u64 {
             let reason = format!(
-                "protocol violation by {sender}: {count} coded symbols from index {start}, \
-                 expected at most {} from index {received}",
-                job.granted - received
+                "protocol violation by {}: coded symbols up to index {end}, but only {} were \
+                 asked for",
+                key.party, job.granted
             );
-            self.abort_outgoing(session, &reason);
+            self.abort_outgoing(&key, &reason);
             return;
         }
-        job.last_heard_ms = self.host.now_ms();
-        if let Some(size) = responder_set_size {
-            job.responder_set_size = size;
+        job.last_heard_ms = now;
+        if start > received {
+            // A frame was lost: ask again from the index we hold, once per
+            // gap (the frames behind it are dropped as they arrive).
+            if job.gap_asked_from != Some(received) {
+                job.gap_asked_from = Some(received);
+                self.send_want(&key, received);
+            }
+            return;
         }
-        let m = job.decoder.add_symbols(&unpack_symbols(bytes));
+        if end <= received as u64 {
+            return; // a duplicate of symbols we hold
+        }
+        if start == 0 && job.header.is_none() {
+            job.header = header;
+        }
+        job.gap_asked_from = None;
+        job.resend_after_ms = resend_after_ms(&self.config);
+        let skip = (received - start) as usize * crate::riblt::WIRE_SYMBOL_LEN;
+        let m = job.decoder.add_symbols(&unpack_symbols(&bytes[skip..]));
         job.moments = merge(job.moments, m);
         if job.decoder.is_decoded() {
-            self.finish_outgoing(session);
+            self.finish_outgoing(&key);
             return;
         }
         if job.decoder.received() < job.granted {
@@ -172,14 +333,32 @@ impl<H: Host> Reconciler<H> {
         let max_batches = self.config.max_number_of_ibf_filter_flows;
         if job.batches >= max_batches {
             let reason = format!(
-                "the difference with {sender} was not decoded within {max_batches} coded-symbol \
+                "the difference with {} was not decoded within {max_batches} coded-symbol \
                  batches ({} symbols; maxNumberOfIbfFilterFlows = {max_batches})",
+                key.party,
                 job.decoder.received()
             );
-            self.abort_outgoing(session, &reason);
+            self.abort_outgoing(&key, &reason);
             return;
         }
-        let cap = useful_symbols(job.responder_set_size, job.requester_set_size);
+        let cap = requester_symbol_cap(job.requester_set_size, job.header, max_differences);
+        if job.decoder.received() >= cap {
+            let reason = format!(
+                "the difference with {} was not decoded within {cap} coded symbols, the most \
+                 this reconciliation may use (maxReconciliationDifferences = {max_differences}; \
+                 {})",
+                key.party,
+                match job.header {
+                    Some(h) => format!(
+                        "the party's set has {} transactions and it streams at most {}",
+                        h.responder_set_size, h.stream_limit
+                    ),
+                    None => "the party never sent the first frame of its stream".to_string(),
+                }
+            );
+            self.abort_outgoing(&key, &reason);
+            return;
+        }
         let credit = next_batch(
             job.decoder.received(),
             &job.moments,
@@ -190,15 +369,12 @@ impl<H: Host> Reconciler<H> {
         job.batches += 1;
         job.granted = job.granted.saturating_add(credit);
         job.moments = CountMoments::default();
-        if let Err(reason) = self.send(sender, session, Body::More { credit }) {
-            self.fail_outgoing(session, &reason);
-        }
+        let from = job.decoder.received();
+        self.send_want(&key, from);
     }
 
-    pub(super) fn finish_outgoing(&mut self, session: SessionId) {
-        let job = self
-            .remove_outgoing(session)
-            .expect("finishing a running job");
+    pub(super) fn finish_outgoing(&mut self, key: &SessionKey) {
+        let job = self.remove_outgoing(key).expect("finishing a running job");
         let mut missing: Vec<TxId> = job
             .decoder
             .decoded()
@@ -208,6 +384,9 @@ impl<H: Host> Reconciler<H> {
             .collect();
         missing.sort_unstable();
         let decoded_remote = missing.len();
+        // Decoded: tell the responder at once, before looking at the vault,
+        // so that nothing it hears depends on what the vault holds.
+        let _ = self.send(&key.party, key.id, Body::Done);
         // Transactions that reached the vault while we reconciled, or that we
         // hold outside the set we reconciled, are not missing.
         match self.host.contains_transactions(&missing) {
@@ -217,8 +396,7 @@ impl<H: Host> Reconciler<H> {
             }
             Err(e) => {
                 let reason = format!("could not re-check the vault for the differences found: {e}");
-                self.outgoing.insert(session, job);
-                self.abort_outgoing(session, &reason);
+                self.fail_outgoing_row(&key.party, &reason);
                 return;
             }
         }
@@ -231,10 +409,10 @@ impl<H: Host> Reconciler<H> {
         let found = missing.len() as u64;
         let mut row = self
             .statuses
-            .get(&(job.party.clone(), true))
+            .get(&(key.party.clone(), true))
             .cloned()
             .unwrap_or_else(|| {
-                ReconciliationStatus::started(&job.party, true, session.to_string(), job.started_ms)
+                ReconciliationStatus::started(&key.party, true, key.id.to_string(), job.started_ms)
             });
         row.last_successful_reconciliation_time_started = Some(job.started_ms);
         row.last_successful_reconciliation_time_finished = Some(now);
@@ -252,21 +430,13 @@ impl<H: Host> Reconciler<H> {
             Level::Info,
             marker::RECONCILE_WITH_PARTY,
             &format!(
-                "reconciliation {session} with {} finished: {status}, {found} transactions missing \
+                "reconciliation {key} finished: {status}, {found} transactions missing \
                  ({} decoded, {} already in the vault) after {} coded symbols in {} batches",
-                job.party,
                 decoded_remote,
                 decoded_remote as u64 - found,
                 job.decoder.received(),
                 job.batches
             ),
-        );
-        let _ = self.send(
-            &job.party,
-            session,
-            Body::Done {
-                differences_found: found,
-            },
         );
         self.host.set_timer(timer::SCHEDULER, 0);
     }

@@ -1,44 +1,61 @@
 //! The responder's side of a reconciliation: it admits or refuses a
 //! request (graph readiness, one session per party, the sliding request
-//! window, the pool), builds its set for the requester, and streams coded
-//! symbols in paced frames within the credit the requester grants.
+//! window with a fair share per party, the pool), builds its set for the
+//! requester, and streams coded symbols in paced frames over the range the
+//! requester asks for — again, from any index, when the requester lost some.
+//!
+//! What it may cost is bounded by our own set and configuration, never by
+//! what the requester claims: the stream stops at [`responder_stream_limit`],
+//! re-sending at [`resend_budget`], batches at `maxNumberOfIbfFilterFlows`.
 
 use super::*;
 
 /// An incoming reconciliation this node is responding to.
 pub(super) struct Incoming {
-    pub(super) party: String,
     pub(super) encoder: Encoder,
+    /// The requester's salt: a repeated request with it is the same request.
+    pub(super) salt: u64,
     pub(super) batches: u32,
-    /// Symbols the requester has asked for so far.
+    /// End of the symbols the requester has asked for so far.
     pub(super) granted: u32,
-    /// Most symbols this session will ever send.
-    pub(super) symbol_cap: u32,
+    /// Most symbols this session streams (before any re-sending).
+    pub(super) stream_limit: u32,
+    /// Symbols sent in all, re-sent ones included.
+    pub(super) sent: u64,
     /// The timer that paces this session's stream.
     pub(super) timer: u64,
-    pub(super) deadline_timer: u64,
+    pub(super) silence_timer: u64,
     /// When the party last sent us anything, or we last sent it a frame.
     pub(super) last_heard_ms: u64,
 }
 
 impl<H: Host> Reconciler<H> {
-    pub(super) fn on_request(
-        &mut self,
-        sender: &str,
-        session: SessionId,
-        salt: u64,
-        requester_set_size: u64,
-        credit: u32,
-    ) {
+    pub(super) fn on_request(&mut self, key: SessionKey, salt: u64, until: u32) {
+        if let Some(job) = self.incoming.get(&key) {
+            if job.salt == salt {
+                // The requester heard nothing and asked again.
+                self.on_want(&key, 0, until);
+            } else {
+                let refusal = Refusal::SessionIdInUse;
+                self.log(
+                    Level::Warn,
+                    marker::RECONCILE_WITH_PARTY,
+                    &format!("refused a second request {key}: {refusal}"),
+                );
+                let _ = self.send(&key.party, key.id, Body::Refused(refusal));
+            }
+            return;
+        }
         let refusal = if !self.graph_initialised {
             Some(Refusal::LedgerGraphNotInitialised)
-        } else if self.incoming.values().any(|s| s.party == sender) {
+        } else if self.is_responding(&key.party) {
             Some(Refusal::AlreadyResponding)
-        } else if !self.within_request_limit() {
+        } else if !self.within_request_limit(&key.party) {
             Some(Refusal::RequestLimitReached {
                 allowed: self
                     .config
                     .max_allowed_reconciliation_requests_per_time_window,
+                per_party: self.party_share(),
                 window_ms: self.config.time_window_for_reconciliation_request_limit_ms,
             })
         } else if self.running()
@@ -52,122 +69,188 @@ impl<H: Host> Reconciler<H> {
             self.log(
                 Level::Info,
                 marker::RECONCILE_WITH_PARTY,
-                &format!("refused a reconciliation request from {sender}: {refusal}"),
+                &format!(
+                    "refused a reconciliation request from {}: {refusal}",
+                    key.party
+                ),
             );
-            let _ = self.send(sender, session, Body::Refused(refusal));
+            let _ = self.send(&key.party, key.id, Body::Refused(refusal));
             return;
         }
-        self.accepted_requests.push_back(self.host.now_ms());
-        let ids = match self.reconciliation_set(sender) {
+        self.count_request(&key.party);
+        let ids = match self.reconciliation_set(&key.party) {
             Ok(ids) => ids,
             Err(reason) => {
-                let _ = self.send(
-                    sender,
-                    session,
-                    Body::Abort {
-                        reason: reason.clone(),
-                    },
-                );
+                let body = Body::Abort {
+                    to_responder: false,
+                    reason: reason.clone(),
+                };
+                let _ = self.send(&key.party, key.id, body);
                 self.log(Level::Error, marker::RECONCILE_WITH_PARTY, &reason);
                 return;
             }
         };
-        let symbol_cap = useful_symbols(ids.len() as u64, requester_set_size);
+        let stream_limit =
+            responder_stream_limit(ids.len() as u64, self.config.max_reconciliation_differences);
         let now = self.host.now_ms();
-        self.begin_row(sender, false, session, now);
+        self.begin_row(&key.party, false, key.id, now);
         self.log(
             Level::Info,
             marker::RECONCILE_WITH_PARTY,
             &format!(
-                "responding to reconciliation {session} from {sender} over {} transactions",
+                "responding to reconciliation {key} over {} transactions (at most {stream_limit} \
+                 coded symbols)",
                 ids.len()
             ),
         );
-        let timer = self.new_timer(session, SessionTimer::Stream);
-        let deadline_timer = self.new_timer(session, SessionTimer::Deadline);
+        let timer = self.new_timer(&key, SessionTimer::Stream);
+        let silence_timer = self.new_timer(&key, SessionTimer::Silence { outgoing: false });
         self.incoming.insert(
-            session,
+            key.clone(),
             Incoming {
-                party: sender.to_string(),
                 encoder: Encoder::new(ids, salt),
+                salt,
                 batches: 0,
                 granted: 0,
-                symbol_cap,
+                stream_limit,
+                sent: 0,
                 timer,
-                deadline_timer,
+                silence_timer,
                 last_heard_ms: now,
             },
         );
         self.host.set_timer(
-            deadline_timer,
+            silence_timer,
             self.config.reconciliation_inactivity_timeout_ms,
         );
-        self.grant(session, credit);
+        self.on_want(&key, 0, until);
     }
 
-    /// Whether one more incoming request fits the sliding window of
-    /// maxAllowedReconciliationRequestsPerTimeWindow requests per
-    /// timeWindowForReconciliationRequestLimit. A window of 0S disables the
-    /// limit.
-    pub(super) fn within_request_limit(&mut self) -> bool {
+    /// A party may use at most half of the request window's allowance (at
+    /// least one request), so that one party cannot lock out the rest.
+    fn party_share(&self) -> u32 {
+        self.config
+            .max_allowed_reconciliation_requests_per_time_window
+            .div_ceil(2)
+    }
+
+    /// Whether one more incoming request from `party` fits the sliding
+    /// window of maxAllowedReconciliationRequestsPerTimeWindow requests per
+    /// timeWindowForReconciliationRequestLimit, and the party's fair share of
+    /// it. A window of 0S disables the limit.
+    pub(super) fn within_request_limit(&mut self, party: &str) -> bool {
         let window = self.config.time_window_for_reconciliation_request_limit_ms;
         if window == 0 {
             return true;
         }
         let now = self.host.now_ms();
-        while self
-            .accepted_requests
-            .front()
-            .is_some_and(|&t| t.saturating_add(window) <= now)
+        while let Some((at, _)) = self.accepted_requests.front()
+            && at.saturating_add(window) <= now
         {
-            self.accepted_requests.pop_front();
+            let (_, who) = self.accepted_requests.pop_front().expect("front exists");
+            if let Some(n) = self.accepted_by_party.get_mut(&who) {
+                *n -= 1;
+                if *n == 0 {
+                    self.accepted_by_party.remove(&who);
+                }
+            }
         }
-        self.accepted_requests.len()
-            < self
-                .config
-                .max_allowed_reconciliation_requests_per_time_window as usize
+        let allowed = self
+            .config
+            .max_allowed_reconciliation_requests_per_time_window;
+        let by_party = self.accepted_by_party.get(party).copied().unwrap_or(0);
+        (self.accepted_requests.len() as u64) < allowed as u64 && by_party < self.party_share()
     }
 
-    /// The requester asks for a batch of `credit` more symbols.
-    pub(super) fn grant(&mut self, session: SessionId, credit: u32) {
-        let max_batches = self.config.max_number_of_ibf_filter_flows;
-        let Some(job) = self.incoming.get_mut(&session) else {
-            return;
-        };
-        let party = job.party.clone();
-        if job.batches >= max_batches {
-            let refusal = Refusal::BatchLimitReached { max_batches };
-            let _ = self.send(&party, session, Body::Refused(refusal.clone()));
-            self.end_incoming(session, StatusValue::Failed, &refusal.to_string());
+    /// Counts an accepted request in the window (nothing is kept when the
+    /// limit is off).
+    fn count_request(&mut self, party: &str) {
+        if self.config.time_window_for_reconciliation_request_limit_ms == 0 {
             return;
         }
-        job.batches += 1;
-        let was_streaming = job.encoder.produced() < job.granted;
-        job.granted = job
-            .granted
-            .saturating_add(credit.max(1))
-            .min(job.symbol_cap);
-        if !was_streaming {
-            self.stream_frame(session);
+        let now = self.host.now_ms();
+        self.accepted_requests.push_back((now, party.to_string()));
+        *self.accepted_by_party.entry(party.to_string()).or_default() += 1;
+    }
+
+    /// Refuses an incoming session's request and records it FAILED with the
+    /// refusal.
+    fn refuse_incoming(&mut self, key: &SessionKey, refusal: Refusal) {
+        let _ = self.send(&key.party, key.id, Body::Refused(refusal.clone()));
+        self.end_incoming(key, StatusValue::Failed, &refusal.to_string());
+    }
+
+    /// The requester asks for symbols `[from, until)`: the next batch when
+    /// `until` is past what it asked before, symbols it lost when `from` is
+    /// before what was sent.
+    pub(super) fn on_want(&mut self, key: &SessionKey, from: u32, until: u32) {
+        let max_batches = self.config.max_number_of_ibf_filter_flows;
+        let now = self.host.now_ms();
+        let Some(job) = self.incoming.get_mut(key) else {
+            let _ = self.send(&key.party, key.id, Body::Refused(Refusal::UnknownSession));
+            return;
+        };
+        job.last_heard_ms = now;
+        let produced = job.encoder.produced();
+        if from > until || from > produced {
+            let reason = format!(
+                "protocol violation by {}: asked for coded symbols [{from}, {until}) when {produced} \
+                 were sent",
+                key.party
+            );
+            let body = Body::Abort {
+                to_responder: false,
+                reason: reason.clone(),
+            };
+            let _ = self.send(&key.party, key.id, body);
+            self.end_incoming(key, StatusValue::Failed, &reason);
+            return;
+        }
+        let limit = job.stream_limit;
+        if until > limit && from >= limit {
+            self.refuse_incoming(key, Refusal::StreamLimitReached { limit });
+            return;
+        }
+        let until = until.min(limit);
+        if until > job.granted {
+            job.batches += 1;
+            if job.batches > max_batches {
+                self.refuse_incoming(key, Refusal::BatchLimitReached { max_batches });
+                return;
+            }
+            job.granted = until;
+        }
+        if from < produced {
+            let again = (job.granted - from) as u64;
+            if job.sent.saturating_add(again) > limit as u64 + resend_budget(limit) {
+                let sent = job.sent;
+                self.refuse_incoming(key, Refusal::ResendLimitReached { sent });
+                return;
+            }
+            job.encoder.rewind(from);
+            // Whatever was queued on the pacing timer continues from `from`.
+            return self.stream_frame(key);
+        }
+        if produced == from {
+            self.stream_frame(key);
         }
     }
 
     /// Sends the next frame of an incoming session's stream, and paces the
     /// one after it with a timer.
-    pub(super) fn stream_frame(&mut self, session: SessionId) {
+    pub(super) fn stream_frame(&mut self, key: &SessionKey) {
         let max_message = self.host.max_message_size();
-        let per_message = symbols_per_message(session, max_message) as u32;
-        let Some(job) = self.incoming.get_mut(&session) else {
+        let per_message = symbols_per_message(key.id, max_message) as u32;
+        let now = self.host.now_ms();
+        let Some(job) = self.incoming.get_mut(key) else {
             return;
         };
-        let party = job.party.clone();
         if per_message == 0 {
             // A refusal is a few bytes, where an abort's text might not fit.
             let refusal = Refusal::MessageSizeTooSmall {
                 max_message_size: max_message,
             };
-            let _ = self.send(&party, session, Body::Refused(refusal.clone()));
-            self.end_incoming(session, StatusValue::Failed, &refusal.to_string());
+            self.refuse_incoming(key, refusal);
             return;
         }
         let start = job.encoder.produced();
@@ -177,16 +260,21 @@ impl<H: Host> Reconciler<H> {
         }
         let frame = frame_size(start, per_message, left);
         let symbols = job.encoder.produce(frame);
+        job.sent += frame as u64;
+        let header = (start == 0).then_some(StreamHeader {
+            responder_set_size: job.encoder.set_size() as u64,
+            stream_limit: job.stream_limit,
+        });
         let body = Body::Symbols {
             start,
-            responder_set_size: (start == 0).then_some(job.encoder.set_size() as u64),
+            header,
             symbols: pack_symbols(&symbols),
         };
         let more = job.encoder.produced() < job.granted;
         let timer = job.timer;
-        job.last_heard_ms = self.host.now_ms();
-        if let Err(reason) = self.send(&party, session, body) {
-            self.end_incoming(session, StatusValue::Failed, &reason);
+        job.last_heard_ms = now;
+        if let Err(reason) = self.send(&key.party, key.id, body) {
+            self.end_incoming(key, StatusValue::Failed, &reason);
             return;
         }
         if more {
@@ -194,47 +282,61 @@ impl<H: Host> Reconciler<H> {
         }
     }
 
+    /// The silence timer of an incoming session fired: end it if the party
+    /// has been silent for the whole inactivity timeout, otherwise check
+    /// again when it could be.
+    pub(super) fn on_responder_silence(&mut self, key: &SessionKey) {
+        let timeout = self.config.reconciliation_inactivity_timeout_ms;
+        let now = self.host.now_ms();
+        let Some(job) = self.incoming.get(key) else {
+            return;
+        };
+        let due = job.last_heard_ms.saturating_add(timeout);
+        if now < due {
+            let timer = job.silence_timer;
+            self.host.set_timer(timer, due - now);
+            return;
+        }
+        let reason = self.silence_reason(&key.party, now - job.last_heard_ms);
+        let me = self.me.clone();
+        let body = Body::Abort {
+            to_responder: false,
+            reason: format!("{me} timed out waiting for {}", key.party),
+        };
+        let _ = self.send(&key.party, key.id, body);
+        self.log(
+            Level::Warn,
+            marker::RECONCILE_WITH_PARTY,
+            &format!("incoming reconciliation {key} FAILED: {reason}"),
+        );
+        self.end_incoming(key, StatusValue::Failed, &reason);
+    }
+
     /// Forgets an incoming session and its timers.
-    pub(super) fn remove_incoming(&mut self, session: SessionId) -> Option<Incoming> {
-        let job = self.incoming.remove(&session)?;
+    pub(super) fn remove_incoming(&mut self, key: &SessionKey) -> Option<Incoming> {
+        let job = self.incoming.remove(key)?;
         self.drop_timer(job.timer);
-        self.drop_timer(job.deadline_timer);
+        self.drop_timer(job.silence_timer);
         Some(job)
     }
 
-    pub(super) fn on_more(&mut self, sender: &str, session: SessionId, credit: u32) {
-        let now = self.host.now_ms();
-        if let Some(job) = self.incoming.get_mut(&session)
-            && job.party == sender
-        {
-            job.last_heard_ms = now;
-            self.grant(session, credit);
-        }
-    }
-
-    pub(super) fn on_done(&mut self, sender: &str, session: SessionId, found: u64) {
-        if self
-            .incoming
-            .get(&session)
-            .is_some_and(|s| s.party == sender)
-        {
-            let status = if found > 0 {
-                StatusValue::DifferencesFound
-            } else {
-                StatusValue::DifferencesNotFound
-            };
-            self.end_incoming(session, status, "");
+    /// The requester decoded the difference. It does not say what it found:
+    /// the responder is never told what the requester lacks, so its row
+    /// records DIFFERENCES_NOT_FOUND — nothing found for this node.
+    pub(super) fn on_done(&mut self, key: &SessionKey) {
+        if self.incoming.contains_key(key) {
+            self.end_incoming(key, StatusValue::DifferencesNotFound, "");
         }
     }
 
     /// Ends an incoming reconciliation. The responder's row never lists ids:
     /// it is not told what the requester lacked.
-    pub(super) fn end_incoming(&mut self, session: SessionId, status: StatusValue, error: &str) {
-        let Some(job) = self.remove_incoming(session) else {
+    pub(super) fn end_incoming(&mut self, key: &SessionKey, status: StatusValue, error: &str) {
+        if self.remove_incoming(key).is_none() {
             return;
-        };
+        }
         let now = self.host.now_ms();
-        if let Some(mut row) = self.statuses.get(&(job.party.clone(), false)).cloned() {
+        if let Some(mut row) = self.statuses.get(&(key.party.clone(), false)).cloned() {
             if status.is_success() {
                 row.last_successful_reconciliation_time_started =
                     row.last_reconciliation_time_started;

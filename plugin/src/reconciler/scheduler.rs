@@ -40,25 +40,25 @@ impl<H: Host> Reconciler<H> {
     /// The party refused our request because its pool is full: wait a
     /// growing, jittered while and ask again, until
     /// maxReconciliationRetryAttemptTimeout has passed since the job started.
-    pub(super) fn retry_later(&mut self, session: SessionId, refusal: &Refusal) {
+    pub(super) fn retry_later(&mut self, key: &SessionKey, refusal: &Refusal) {
         let timeout = self.config.max_reconciliation_retry_attempt_timeout_ms;
         let now = self.host.now_ms();
         let jitter = self.host.random_u64();
-        let Some(job) = self.outgoing.get_mut(&session) else {
+        let Some(job) = self.outgoing.get_mut(key) else {
             return;
         };
         job.busy_refusals += 1;
         let attempts = job.busy_refusals;
         let deadline = job.started_ms.saturating_add(timeout);
         if now >= deadline {
-            let party = job.party.clone();
+            let party = &key.party;
             let reason = format!(
                 "{party} refused: {refusal}; gave up after {attempts} attempts over {} \
                  (maxReconciliationRetryAttemptTimeout = {})",
                 format_ms(now - job.started_ms),
                 format_ms(timeout)
             );
-            self.fail_outgoing(session, &reason);
+            self.fail_outgoing(key, &reason);
             return;
         }
         let ceiling = RETRY_BASE_MS
@@ -67,13 +67,15 @@ impl<H: Host> Reconciler<H> {
         // Equal jitter: half the ceiling, plus a random part of the other half.
         let delay = (ceiling / 2 + jitter % (ceiling / 2 + 1)).min(deadline - now);
         job.backing_off = true;
-        let (party, timer) = (job.party.clone(), job.retry_timer);
+        let timer = job.retry_timer;
         self.host.set_timer(timer, delay);
         self.log(
             Level::Info,
             marker::RECONCILE_WITH_PARTY,
             &format!(
-                "{party} is busy ({refusal}); retry {attempts} of reconciliation {session} in {}",
+                "{} is busy ({refusal}); retry {attempts} of reconciliation {} in {}",
+                key.party,
+                key.id,
                 format_ms(delay)
             ),
         );
@@ -81,10 +83,10 @@ impl<H: Host> Reconciler<H> {
         self.host.set_timer(timer::SCHEDULER, 0);
     }
 
-    pub(super) fn on_retry_timer(&mut self, session: SessionId) {
+    pub(super) fn on_retry_timer(&mut self, key: &SessionKey) {
         let limit = self.config.max_number_of_parallel_reconciliation_requests as usize;
         let pool_full = self.running() >= limit;
-        let Some(job) = self.outgoing.get_mut(&session) else {
+        let Some(job) = self.outgoing.get_mut(key) else {
             return;
         };
         if pool_full {
@@ -96,7 +98,9 @@ impl<H: Host> Reconciler<H> {
         }
         job.backing_off = false;
         job.last_heard_ms = self.host.now_ms();
-        self.send_request(session);
+        let (timer, wait) = (job.silence_timer, job.resend_after_ms);
+        self.host.set_timer(timer, wait);
+        self.send_request(key);
     }
 
     /// Recurring reconciliation: schedule every known counterparty, or a
@@ -151,5 +155,61 @@ impl<H: Host> Reconciler<H> {
                 &format!("recurring reconciliation skipped: {e}"),
             ),
         }
+    }
+}
+
+/// The scheduled reconciliations, in order, with a set beside the queue so
+/// that "is this party queued?" is one lookup however long the queue is.
+#[derive(Default)]
+pub(super) struct JobQueue {
+    order: VecDeque<String>,
+    members: HashSet<String>,
+}
+
+impl JobQueue {
+    pub(super) fn from(parties: Vec<String>) -> Self {
+        let mut queue = JobQueue::default();
+        for party in parties {
+            queue.push_back(party);
+        }
+        queue
+    }
+
+    /// Adds a party at the back, unless it is queued already.
+    pub(super) fn push_back(&mut self, party: String) {
+        if self.members.insert(party.clone()) {
+            self.order.push_back(party);
+        }
+    }
+
+    pub(super) fn pop_front(&mut self) -> Option<String> {
+        let party = self.order.pop_front()?;
+        self.members.remove(&party);
+        Some(party)
+    }
+
+    pub(super) fn contains(&self, party: &str) -> bool {
+        self.members.contains(party)
+    }
+
+    /// Takes a party out of the queue; whether it was there.
+    pub(super) fn remove(&mut self, party: &str) -> bool {
+        if !self.members.remove(party) {
+            return false;
+        }
+        self.order.retain(|p| p != party);
+        true
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
+
+    pub(super) fn iter(&self) -> impl Iterator<Item = &String> {
+        self.order.iter()
     }
 }

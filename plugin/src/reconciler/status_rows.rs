@@ -19,7 +19,7 @@ impl<H: Host> Reconciler<H> {
                 row.last_reconciliation_error = reason.to_string();
                 row.last_reconciliation_time_finished = Some(self.host.now_ms());
                 self.save(&row)?;
-                if row.is_requester && !self.queue.contains(&row.party_name) {
+                if row.is_requester {
                     self.queue.push_back(row.party_name.clone());
                 }
             }

@@ -48,7 +48,7 @@ fn status(net: &mut FakeNetwork, node: &str, party: &str, requester: bool) -> St
 }
 
 #[test]
-fn the_requester_finds_exactly_what_it_lacks_and_the_responder_learns_no_ids() {
+fn the_requester_finds_exactly_what_it_lacks_and_the_responder_learns_nothing() {
     let mut net = pair(200, 7, "");
     schedule(&mut net, A, &[B]).unwrap();
     net.run_until_idle();
@@ -64,9 +64,11 @@ fn the_requester_finds_exactly_what_it_lacks_and_the_responder_learns_no_ids() {
     );
     let theirs = net.node(B).get_reconciliation_status_for_party(A, false);
     let theirs = theirs.unwrap().unwrap();
+    // The responder is told neither which nor how many transactions the
+    // requester lacks: nothing was found for it.
     assert_eq!(
         theirs.last_reconciliation_status,
-        StatusValue::DifferencesFound
+        StatusValue::DifferencesNotFound
     );
     assert!(theirs.last_successful_reconciliation_result.is_empty());
 }
@@ -303,4 +305,31 @@ fn the_responder_answers_at_most_its_window_allowance() {
         row.last_successful_reconciliation_status,
         Some(StatusValue::DifferencesFound)
     );
+}
+
+#[test]
+fn a_disabled_request_window_keeps_no_bookkeeping() {
+    let config = "timeWindowForReconciliationRequestLimit = 0S\n";
+    let mut net = pair(10, 1, config);
+    for _ in 0..5 {
+        schedule(&mut net, A, &[B]).unwrap();
+        net.run_until_idle();
+        assert_eq!(status(&mut net, A, B, true), StatusValue::DifferencesFound);
+    }
+    let responder = net.node(B);
+    assert!(responder.accepted_requests.is_empty());
+    assert!(responder.accepted_by_party.is_empty());
+}
+
+#[test]
+fn a_party_list_is_accepted_up_to_its_bound_and_refused_past_it() {
+    let mut net = pair(10, 1, "");
+    let many: Vec<String> = (0..10_000)
+        .map(|n| format!("O=Party{n}, L=London, C=GB"))
+        .collect();
+    net.node(A).schedule_reconciliation(&many).unwrap();
+    let mut more = many.clone();
+    more.push("O=OneTooMany, L=London, C=GB".into());
+    let error = net.node(B).schedule_reconciliation(&more).unwrap_err();
+    assert!(error.to_string().contains("at most 10000"), "{error}");
 }

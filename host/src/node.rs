@@ -262,6 +262,12 @@ impl Node {
         self.state().timers.pending()
     }
 
+    /// Makes every status-store write fail with `fault` until cleared with
+    /// `None`: storage faults for simulation runs. Nothing stored is touched.
+    pub fn set_storage_fault(&mut self, fault: Option<String>) {
+        self.state_mut().status_store.set_write_fault(fault);
+    }
+
     /// Captured plugin logs, oldest first.
     pub fn logs(&self) -> Vec<LogRecord> {
         self.state().logging.captured().cloned().collect()

@@ -8,11 +8,18 @@
 //! advances the clock to the earliest event and runs it — a message reaching
 //! its recipient (sent `latency` ms earlier; messages first on ties) or a
 //! timer firing (ties broken by node name, then timer id).
+//!
+//! Faults: a [`FaultHook`] decides each message's [`Fate`] as it is sent —
+//! delivered, lost, or delayed (never past a later message between the same
+//! pair: delivery stays in order, as the WIT promises). Nodes can crash and
+//! restart at any event, their status store can fail its writes
+//! ([`Network::set_storage_fault`]) and their clocks can jump
+//! ([`Network::jump_clock`]).
 
-use crate::clock::VirtualClock;
+use crate::clock::{NodeClock, VirtualClock};
 use anyhow::{Context, Result};
 use ledger_sync_host::{Node, NodeOptions, PluginFailure, PluginRuntime, TimerCommand};
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
 /// The names of the nodes on the network, shared by every node.
@@ -34,11 +41,25 @@ impl ledger_sync_host::Peers for Directory {
     }
 }
 
-/// A running node and the timers it asked for: id → due time.
+/// A running node, the timers it asked for (id → due time) and its clock.
 struct SimNode {
     node: Node,
     timers: BTreeMap<u64, u64>,
 }
+
+/// What becomes of a message put on the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fate {
+    Deliver,
+    /// Lost on the way.
+    Drop,
+    /// Delivered this many ms later than the link's latency (but never
+    /// before an earlier message between the same pair).
+    Delay(u64),
+}
+
+/// Decides the fate of each message as it is sent.
+pub type FaultHook = Box<dyn FnMut(&Envelope) -> Fate>;
 
 /// Sees (and may alter) each message as it is delivered.
 pub type Tap = Box<dyn FnMut(&mut Envelope)>;
@@ -60,6 +81,8 @@ pub struct Traffic {
     pub bytes_by_route: BTreeMap<(String, String), u64>,
     /// Messages dropped because their recipient was down.
     pub dropped: u64,
+    /// Messages the fault hook lost.
+    pub lost: u64,
 }
 
 /// A trap observed while the network delivered an event.
@@ -79,8 +102,18 @@ pub struct Network {
     /// restarted.
     options: BTreeMap<String, (NodeOptions, Arc<PluginRuntime>)>,
     down: BTreeSet<String>,
-    /// Messages on the wire with the time each arrives, in arrival order.
-    in_flight: VecDeque<(u64, Envelope)>,
+    /// Each node's clock (kept across restarts, so a jump persists).
+    clocks: BTreeMap<String, NodeClock>,
+    /// Messages on the wire by (arrival time, sequence number).
+    in_flight: BTreeMap<(u64, u64), Envelope>,
+    next_seq: u64,
+    /// When the last message on each (from, to) pair arrives, so a delayed
+    /// message holds back the ones after it.
+    pair_arrival: BTreeMap<(String, String), u64>,
+    faults: Option<FaultHook>,
+    /// Parties the network knows that run no node here: a test (or the
+    /// simulation's hostile peers) reads their mail and speaks for them.
+    external: BTreeMap<String, Vec<Envelope>>,
     /// One-way delay of every link, in ms.
     latency_ms: u64,
     traffic: Traffic,
@@ -102,7 +135,12 @@ impl Network {
             nodes: BTreeMap::new(),
             options: BTreeMap::new(),
             down: BTreeSet::new(),
-            in_flight: VecDeque::new(),
+            clocks: BTreeMap::new(),
+            in_flight: BTreeMap::new(),
+            next_seq: 0,
+            pair_arrival: BTreeMap::new(),
+            faults: None,
+            external: BTreeMap::new(),
             latency_ms: 0,
             traffic: Traffic::default(),
             failures: Vec::new(),
@@ -128,10 +166,15 @@ impl Network {
             "node {name} already exists"
         );
         self.directory.insert(&name);
+        let clock = self
+            .clocks
+            .entry(name.clone())
+            .or_insert_with(|| NodeClock::new(self.clock.clone()))
+            .clone();
         let node = Node::start(
             runtime.clone(),
             options.clone(),
-            Arc::new(self.clock.clone()),
+            Arc::new(clock),
             Arc::new(self.directory.clone()),
         )?;
         self.nodes.insert(
@@ -145,6 +188,22 @@ impl Network {
         self.down.remove(&name);
         self.collect_effects();
         Ok(())
+    }
+
+    /// Adds a party the network knows but that runs no node here: messages
+    /// to it wait in its mailbox ([`Network::take_mail`]); whoever speaks for
+    /// it sends with [`Network::inject`].
+    pub fn add_external_party(&mut self, name: &str) {
+        self.directory.insert(name);
+        self.external.entry(name.to_string()).or_default();
+    }
+
+    /// The messages delivered to an external party since the last take.
+    pub fn take_mail(&mut self, name: &str) -> Vec<Envelope> {
+        self.external
+            .get_mut(name)
+            .map(std::mem::take)
+            .unwrap_or_default()
     }
 
     /// Stops a node as if its process died: its plugin state is gone,
@@ -216,25 +275,64 @@ impl Network {
         self.latency_ms = ms;
     }
 
+    /// Installs the fault hook that decides each message's fate from now
+    /// on (replacing any earlier one).
+    pub fn set_faults(&mut self, hook: impl FnMut(&Envelope) -> Fate + 'static) {
+        self.faults = Some(Box::new(hook));
+    }
+
+    /// Makes every status-store write of `name` fail with `fault` until
+    /// cleared with `None`.
+    pub fn set_storage_fault(&mut self, name: &str, fault: Option<String>) {
+        if let Some(sim) = self.nodes.get_mut(name) {
+            sim.node.set_storage_fault(fault);
+        }
+    }
+
+    /// Moves `name`'s clock by `delta_ms`, either way, from now on.
+    pub fn jump_clock(&mut self, name: &str, delta_ms: i64) {
+        if let Some(clock) = self.clocks.get(name) {
+            clock.jump(delta_ms);
+        }
+    }
+
     /// Injects a message as if `from` had sent it; it arrives after the
-    /// link's latency.
+    /// link's latency (and meets the fault hook like any other).
     pub fn inject(&mut self, from: &str, to: &str, payload: Vec<u8>) {
-        let due = self.now_ms() + self.latency_ms;
-        self.in_flight.push_back((
-            due,
-            Envelope {
-                from: from.to_string(),
-                to: to.to_string(),
-                payload,
-            },
-        ));
+        let envelope = Envelope {
+            from: from.to_string(),
+            to: to.to_string(),
+            payload,
+        };
+        self.put_on_the_wire(envelope);
+    }
+
+    /// Sends a message: the fault hook decides its fate; a delivered one
+    /// arrives after the latency (plus any delay), never before an earlier
+    /// message between the same pair.
+    fn put_on_the_wire(&mut self, envelope: Envelope) {
+        let fate = self.faults.as_mut().map_or(Fate::Deliver, |f| f(&envelope));
+        let extra = match fate {
+            Fate::Deliver => 0,
+            Fate::Drop => {
+                self.traffic.lost += 1;
+                return;
+            }
+            Fate::Delay(ms) => ms,
+        };
+        let pair = (envelope.from.clone(), envelope.to.clone());
+        let earliest = self.pair_arrival.get(&pair).copied().unwrap_or(0);
+        let due = (self.now_ms() + self.latency_ms + extra).max(earliest);
+        self.pair_arrival.insert(pair, due);
+        self.in_flight.insert((due, self.next_seq), envelope);
+        self.next_seq += 1;
     }
 
     /// Carries out what every node asked for since the last step: its
     /// messages go on the wire, its timer commands onto its timer table.
     fn collect_effects(&mut self) {
         let now = self.clock.now_ms();
-        let due = now + self.latency_ms;
+        let mut sent = Vec::new();
         for (name, sim) in self.nodes.iter_mut() {
             let effects = sim.node.take_effects();
             for command in effects.timers {
@@ -256,15 +354,15 @@ impl Network {
                     .bytes_by_route
                     .entry((name.clone(), m.to.clone()))
                     .or_default() += m.payload.len() as u64;
-                self.in_flight.push_back((
-                    due,
-                    Envelope {
-                        from: name.clone(),
-                        to: m.to,
-                        payload: m.payload,
-                    },
-                ));
+                sent.push(Envelope {
+                    from: name.clone(),
+                    to: m.to,
+                    payload: m.payload,
+                });
             }
+        }
+        for envelope in sent {
+            self.put_on_the_wire(envelope);
         }
     }
 
@@ -292,7 +390,7 @@ impl Network {
     /// left to do, or when the next event is due after `horizon_ms`.
     pub fn step_until(&mut self, horizon_ms: u64) -> bool {
         self.collect_effects();
-        let next_message = self.in_flight.front().map(|(due, _)| *due);
+        let next_message = self.in_flight.keys().next().map(|(due, _)| *due);
         let next_timer = self.next_timer();
         let message_first = match (next_message, &next_timer) {
             (Some(m), Some((t, _, _))) => m <= *t,
@@ -305,7 +403,7 @@ impl Network {
                 return false;
             }
             self.clock.advance_to(due);
-            let (_, mut envelope) = self.in_flight.pop_front().expect("in flight");
+            let (_, mut envelope) = self.in_flight.pop_first().expect("in flight");
             if let Some(tap) = self.tap.as_mut() {
                 tap(&mut envelope);
             }
@@ -318,7 +416,10 @@ impl Network {
                         });
                     }
                 }
-                None => self.traffic.dropped += 1,
+                None => match self.external.get_mut(&envelope.to) {
+                    Some(mailbox) => mailbox.push(envelope),
+                    None => self.traffic.dropped += 1,
+                },
             }
             return true;
         }

@@ -298,3 +298,88 @@ fn bad_flow_arguments_are_refused_with_what_is_accepted() {
         }
     }
 }
+
+/// Frames lost on the way cost a request for them again, not the
+/// reconciliation: the requester sees the gap and asks from the index it
+/// holds; a lost request is sent again after a silence.
+#[test]
+fn lost_messages_are_asked_for_again_instead_of_failing() {
+    use ledger_sync_sim::network::Fate;
+    let vault = shared(0, 1_000, A, B);
+    let mut cluster = Cluster::new();
+    cluster.add(A, &vault[..700]).add(B, &vault).settle();
+    // Lose A's first request, and B's 3rd and 7th frames.
+    let (mut from_a, mut from_b) = (0, 0);
+    cluster.net.set_faults(move |envelope| {
+        let n = if envelope.from == A {
+            from_a += 1;
+            from_a
+        } else {
+            from_b += 1;
+            from_b + 100
+        };
+        if matches!(n, 1 | 103 | 107) {
+            Fate::Drop
+        } else {
+            Fate::Deliver
+        }
+    });
+    let row = cluster.reconcile(A, B);
+    assert_status(&row, Status::DifferencesFound);
+    assert_eq!(result_ids(&row), (700..1_000).map(id).collect::<Vec<_>>());
+    assert_eq!(cluster.net.traffic().lost, 3);
+    let took = row.last_reconciliation_time_finished.unwrap()
+        - row.last_reconciliation_time_started.unwrap();
+    // The lost request was sent again after 30 s of silence (a third of the
+    // 10-minute inactivity timeout, at most 30 s); the lost frames cost no
+    // wait at all.
+    assert_eq!(took, 30_000);
+    assert_status(
+        &cluster.status(B, A, false).unwrap(),
+        Status::DifferencesNotFound,
+    );
+}
+
+/// A responder restarted mid-reconciliation answers the requester's next
+/// message with "unknown reconciliation", and the requester starts again at
+/// once instead of waiting out the inactivity timeout.
+#[test]
+fn a_restarted_responder_is_asked_again_not_waited_out() {
+    let vault = shared(0, 2_000, A, B);
+    let mut cluster = Cluster::new();
+    cluster.add(A, &vault[..1_000]).add(B, &vault).settle();
+    cluster.net.set_latency(5);
+    cluster.schedule(A, &[B]);
+    // Crash B just after it took A's first request for more symbols.
+    let wants = Rc::new(Cell::new(0));
+    let seen = wants.clone();
+    cluster.net.set_tap(move |envelope| {
+        use ledger_sync_plugin::protocol::{Body, Frame};
+        if let Ok(Frame {
+            body: Body::Want { .. },
+            ..
+        }) = Frame::decode(&envelope.payload)
+        {
+            seen.set(seen.get() + 1);
+        }
+    });
+    cluster.step_until(|_| wants.get() == 1);
+    cluster.net.crash_node(B);
+    cluster.net.restart_node(B, None).unwrap();
+    cluster.settle();
+    let row = cluster.status(A, B, true).unwrap();
+    assert_status(&row, Status::DifferencesFound);
+    assert_eq!(result_ids(&row), (1_000..2_000).map(id).collect::<Vec<_>>());
+    let took = row.last_reconciliation_time_finished.unwrap()
+        - row.last_reconciliation_time_started.unwrap();
+    assert!(
+        took < 60_000,
+        "{took} ms: one silence of 30 s, not the 10-minute timeout"
+    );
+    let logs = cluster.net.node(A).logs();
+    assert!(
+        logs.iter()
+            .any(|l| l.message.contains("has no record of reconciliation")),
+        "the requester says why it started again"
+    );
+}

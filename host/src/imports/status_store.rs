@@ -11,13 +11,26 @@ use std::path::Path;
 /// The `status-store` import's state.
 pub struct StatusStoreImport {
     conn: Connection,
+    /// Set by fault-injection runs: every write fails with this message.
+    write_fault: Option<String>,
 }
 
 impl StatusStoreImport {
     pub fn open(path: &Path) -> Result<Self> {
         Ok(StatusStoreImport {
             conn: crate::store::open(path)?,
+            write_fault: None,
         })
+    }
+
+    /// Makes every write fail with `fault` until it is cleared with `None`
+    /// (the simulation's storage faults; a real store fails on its own).
+    pub fn set_write_fault(&mut self, fault: Option<String>) {
+        self.write_fault = fault;
+    }
+
+    fn check_write(&self) -> Result<(), String> {
+        self.write_fault.clone().map_or(Ok(()), Err)
     }
 }
 
@@ -32,6 +45,7 @@ impl status_store::Host for StatusStoreImport {
     }
 
     fn save_status(&mut self, row: ReconciliationStatus) -> Result<(), String> {
+        self.check_write()?;
         let row = row.try_into()?;
         status::save_status(&self.conn, &row).map_err(describe)
     }
@@ -41,6 +55,7 @@ impl status_store::Host for StatusStoreImport {
     }
 
     fn save_scheduled(&mut self, parties: Vec<String>) -> Result<(), String> {
+        self.check_write()?;
         status::save_scheduled(&self.conn, &parties).map_err(describe)
     }
 }

@@ -1,0 +1,527 @@
+//! Hostile peers, scripted message by message against the real component:
+//! whatever a peer claims or asks, what a reconciliation costs is bounded
+//! by the node's own set and configuration; sessions cannot collide; a
+//! stranger gets no row; the responder learns nothing of the requester's
+//! vault; a peer's text is bounded and escaped.
+
+use ledger_sync_plugin::protocol::{Body, Frame, Refusal, SessionId, StreamHeader, pack_symbols};
+use ledger_sync_plugin::riblt::{CodedSymbol, Encoder};
+use ledger_sync_tests::*;
+use std::cell::Cell;
+use std::rc::Rc;
+
+const MALLORY: &str = "O=Mallory, L=Nowhere, C=XX";
+
+/// Runs the network, letting `script` answer every frame delivered to
+/// `peer` (an external party), until nothing is left to do or `max_steps`.
+fn run_script(
+    net: &mut ledger_sync_sim::network::Network,
+    peer: &str,
+    mut script: impl FnMut(&str, &Frame) -> Vec<Frame>,
+) -> Vec<Frame> {
+    let mut seen = Vec::new();
+    let horizon = net.now_ms() + 24 * 3_600_000;
+    for _ in 0..200_000 {
+        let stepped = net.step_until(horizon);
+        let mail = net.take_mail(peer);
+        for envelope in &mail {
+            let frame = Frame::decode(&envelope.payload).expect("the node sends valid frames");
+            for answer in script(&envelope.from, &frame) {
+                net.inject(peer, &envelope.from, answer.encode());
+            }
+            seen.push(frame);
+        }
+        if !stepped && mail.is_empty() {
+            return seen;
+        }
+    }
+    panic!("the script did not end");
+}
+
+fn request(session: SessionId, salt: u64, until: u32) -> Frame {
+    Frame::new(session, Body::Request { salt, until })
+}
+
+fn refusals(frames: &[Frame]) -> Vec<Refusal> {
+    frames
+        .iter()
+        .filter_map(|f| match &f.body {
+            Body::Refused(r) => Some(r.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn symbols_sent(frames: &[Frame]) -> u64 {
+    frames
+        .iter()
+        .map(|f| match &f.body {
+            Body::Symbols { symbols, .. } => (symbols.len() / 37) as u64,
+            _ => 0,
+        })
+        .sum()
+}
+
+/// A requester asks a node that shares 10 transactions with it for every
+/// symbol there could be, again and again from index 0. The node streams
+/// what its own set justifies, re-sends within its budget, then refuses
+/// with the cause; it never traps and serves others afterwards.
+#[test]
+fn a_hostile_requester_cannot_make_a_responder_stream_without_bound() {
+    let vault = [shared(0, 10, B, MALLORY), shared(10, 10, A, B)].concat();
+    let mut cluster = Cluster::new();
+    cluster.add(B, &vault).add(A, &vault[10..15]).settle();
+    cluster.net.add_external_party(MALLORY);
+    let session = SessionId::from_random(1, 2);
+    cluster
+        .net
+        .inject(MALLORY, B, request(session, 7, u32::MAX).encode());
+    let frames = run_script(&mut cluster.net, MALLORY, |_, frame| match frame.body {
+        Body::Symbols { .. } => vec![Frame::new(
+            session,
+            Body::Want {
+                from: 0,
+                until: u32::MAX,
+            },
+        )],
+        _ => vec![],
+    });
+    // B's set for Mallory has 10 transactions: at most 6·10 + 64 = 124
+    // symbols streamed, and 3·124 + 1024 more re-sent.
+    let sent = symbols_sent(&frames);
+    assert!(sent <= 124 + 3 * 124 + 1024, "{sent} symbols streamed");
+    assert!(
+        cluster.net.traffic().bytes < 100_000,
+        "{} bytes",
+        cluster.net.traffic().bytes
+    );
+    assert_eq!(
+        refusals(&frames),
+        [Refusal::ResendLimitReached { sent }],
+        "the node says why it stops"
+    );
+    let row = cluster.status(B, MALLORY, false).expect("a row");
+    assert_status(&row, Status::Failed);
+    assert!(
+        row.last_reconciliation_error.contains("re-sending"),
+        "{row:?}"
+    );
+    assert!(cluster.net.failures().is_empty(), "no trap");
+    assert_status(&cluster.reconcile(A, B), Status::DifferencesFound);
+}
+
+/// A responder claims a set of 2³¹ and streams junk for whatever it is
+/// asked. The requester asks for no more than its own
+/// maxReconciliationDifferences allows, keeps no more, and ends FAILED with
+/// the cause — no trap.
+#[test]
+fn a_responder_claiming_a_huge_set_cannot_exhaust_a_requester() {
+    let mut cluster = Cluster::new();
+    cluster
+        .add_with(
+            A,
+            &shared(0, 10, A, MALLORY),
+            "maxReconciliationDifferences = 1000\nmaxNumberOfIbfFilterFlows = 15",
+        )
+        .settle();
+    cluster.net.add_external_party(MALLORY);
+    cluster.schedule(A, &[MALLORY]);
+    let mut asked = 0u64;
+    let junk = |from: u32, until: u32, session: SessionId| -> Vec<Frame> {
+        (from..until)
+            .step_by(100)
+            .map(|start| {
+                let n = (until - start).min(100);
+                let symbols: Vec<CodedSymbol> = (0..n)
+                    .map(|i| {
+                        let mut s = CodedSymbol::default();
+                        s.sum[0] = (start + i) as u8;
+                        s.count = 7;
+                        s
+                    })
+                    .collect();
+                Frame::new(
+                    session,
+                    Body::Symbols {
+                        start,
+                        header: (start == 0).then_some(StreamHeader {
+                            responder_set_size: 1 << 31,
+                            stream_limit: u32::MAX,
+                        }),
+                        symbols: pack_symbols(&symbols),
+                    },
+                )
+            })
+            .collect()
+    };
+    run_script(&mut cluster.net, MALLORY, |_, frame| match frame.body {
+        Body::Request { until, .. } => {
+            asked = until as u64;
+            junk(0, until, frame.session)
+        }
+        Body::Want { from, until } => {
+            asked = until as u64;
+            junk(from, until, frame.session)
+        }
+        _ => vec![],
+    });
+    assert!(asked <= 2 * 1000 + 64, "asked for {asked} symbols");
+    let row = cluster.status(A, MALLORY, true).expect("a row");
+    assert_status(&row, Status::Failed);
+    assert!(
+        row.last_reconciliation_error
+            .contains("maxReconciliationDifferences = 1000"),
+        "{}",
+        row.last_reconciliation_error
+    );
+    assert!(cluster.net.failures().is_empty(), "no trap");
+}
+
+/// Steps until `node` has sent a `Request`; returns its session id.
+fn catch_request(cluster: &mut Cluster, node: &'static str) -> SessionId {
+    let caught = Rc::new(Cell::new(None));
+    let seen = caught.clone();
+    cluster.net.set_tap(move |envelope| {
+        if envelope.from == node
+            && let Ok(frame) = Frame::decode(&envelope.payload)
+            && matches!(frame.body, Body::Request { .. })
+        {
+            seen.set(Some(frame.session));
+        }
+    });
+    cluster.step_until(|_| caught.get().is_some());
+    caught.get().expect("caught")
+}
+
+/// No row is left IN_PROGRESS once the network is idle.
+fn assert_no_row_in_progress(cluster: &mut Cluster, node: &str) {
+    for row in stored_statuses(&mut cluster.net, node) {
+        assert_ne!(
+            row.last_reconciliation_status,
+            Status::InProgress,
+            "{row:?}"
+        );
+    }
+}
+
+/// A request from another party reusing a live session's id is a session of
+/// its own: the first runs to the end and no row outlives its session.
+#[test]
+fn a_reused_session_id_from_another_party_touches_nothing() {
+    let vault = shared(0, 200, A, B);
+    let config = "reconciliationInactivityTimeout = 1M";
+    let mut cluster = Cluster::new();
+    cluster
+        .add_with(A, &vault[..150], config)
+        .add_with(B, &vault, config)
+        .settle();
+    cluster.net.add_external_party(MALLORY);
+    cluster.net.set_latency(20);
+    cluster.schedule(A, &[B]);
+    let stolen = catch_request(&mut cluster, A);
+    cluster
+        .net
+        .inject(MALLORY, B, request(stolen, 99, 16).encode());
+    run_script(&mut cluster.net, MALLORY, |_, _| vec![]);
+    let row = cluster.status(A, B, true).expect("a row");
+    assert_status(&row, Status::DifferencesFound);
+    assert_eq!(result_ids(&row), (150..200).map(id).collect::<Vec<_>>());
+    let theirs = cluster.status(B, A, false).expect("a row");
+    assert_status(&theirs, Status::DifferencesNotFound);
+    let mallorys = cluster.status(B, MALLORY, false).expect("a row");
+    assert_status(&mallorys, Status::Failed);
+    assert_no_row_in_progress(&mut cluster, B);
+}
+
+/// The same party reusing its own live id for a different request is
+/// refused; the session it already has goes on.
+#[test]
+fn a_second_request_on_a_live_id_is_refused() {
+    let mut cluster = Cluster::new();
+    cluster
+        .add_with(
+            B,
+            &shared(0, 50, B, MALLORY),
+            "reconciliationInactivityTimeout = 1M",
+        )
+        .settle();
+    cluster.net.add_external_party(MALLORY);
+    let session = SessionId::from_random(3, 4);
+    cluster
+        .net
+        .inject(MALLORY, B, request(session, 1, 16).encode());
+    cluster
+        .net
+        .inject(MALLORY, B, request(session, 2, 16).encode());
+    cluster.net.run_for(1_000);
+    let frames: Vec<Frame> = cluster
+        .net
+        .take_mail(MALLORY)
+        .iter()
+        .map(|e| Frame::decode(&e.payload).unwrap())
+        .collect();
+    assert_eq!(refusals(&frames), [Refusal::SessionIdInUse]);
+    assert_eq!(symbols_sent(&frames), 16, "the first request is served");
+    assert!(
+        cluster
+            .net
+            .node(B)
+            .is_responding_to_reconciliation_for_party(MALLORY)
+            .unwrap()
+            .unwrap()
+    );
+    cluster.settle();
+    assert_no_row_in_progress(&mut cluster, B);
+}
+
+/// Two nodes drawing the same random stream pick the same session ids; they
+/// reconcile with each other at the same moment, both ways, and both finish.
+#[test]
+fn nodes_with_the_same_random_stream_reconcile_both_ways_at_once() {
+    let mut cluster = Cluster::new();
+    let a_vault = [shared(0, 100, A, B), shared(100, 5, A, B)].concat();
+    let b_vault = [shared(0, 100, A, B), shared(200, 7, A, B)].concat();
+    let mut a = cluster.options(A, &a_vault);
+    let mut b = cluster.options(B, &b_vault);
+    a.seed = Some(42);
+    b.seed = Some(42);
+    cluster.net.add_node(a).unwrap();
+    cluster.net.add_node(b).unwrap();
+    cluster.settle();
+    let both = |c: &mut Cluster, node: &str, party: &str| {
+        c.net
+            .node(node)
+            .schedule_reconciliation(&[party.to_string()])
+            .unwrap()
+            .unwrap()
+    };
+    both(&mut cluster, A, B);
+    both(&mut cluster, B, A);
+    cluster.settle();
+    let at_a = cluster.status(A, B, true).unwrap();
+    let at_b = cluster.status(B, A, true).unwrap();
+    assert_eq!(at_a.state_machine_id, at_b.state_machine_id, "ids collide");
+    assert_status(&at_a, Status::DifferencesFound);
+    assert_eq!(result_ids(&at_a), (200..207).map(id).collect::<Vec<_>>());
+    assert_status(&at_b, Status::DifferencesFound);
+    assert_eq!(result_ids(&at_b), (100..105).map(id).collect::<Vec<_>>());
+    assert_no_row_in_progress(&mut cluster, A);
+    assert_no_row_in_progress(&mut cluster, B);
+}
+
+/// The node itself, or a name the network does not know, gets no row and no
+/// answer, and is logged once however often it writes.
+#[test]
+fn a_stranger_gets_no_row_and_one_log_line() {
+    const NOBODY: &str = "O=Nobody, L=Nowhere, C=XX";
+    let mut cluster = Cluster::new();
+    cluster.add(B, &shared(0, 10, A, B)).settle();
+    for n in 0..100u64 {
+        for sender in [B, NOBODY] {
+            let frame = request(SessionId::from_random(n, 1), n, 16);
+            cluster.net.inject(sender, B, frame.encode());
+        }
+    }
+    cluster.settle();
+    assert!(stored_statuses(&mut cluster.net, B).is_empty());
+    assert_eq!(cluster.net.traffic().messages, 0, "nothing answered");
+    let logs = cluster.net.node(B).logs();
+    for sender in [B, NOBODY] {
+        let lines = logs
+            .iter()
+            .filter(|l| {
+                l.message.contains("dropped a reconciliation message from")
+                    && l.message.contains(sender)
+            })
+            .count();
+        assert_eq!(lines, 1, "{sender}");
+    }
+}
+
+/// The responder plants an id the requester holds outside the set they
+/// reconcile (or does not hold). What the requester sends back is the same
+/// byte for byte either way: the responder cannot probe its vault.
+#[test]
+fn the_responder_cannot_probe_the_requesters_vault() {
+    let probe = tx(900, &[], &[&[A, C]]);
+    let run = |holds_probe: bool| -> (Vec<Vec<u8>>, Status) {
+        let mut cluster = Cluster::new();
+        let mut vault = shared(0, 10, A, C);
+        if holds_probe {
+            vault.push(probe.clone());
+        }
+        cluster.add(A, &vault).settle();
+        cluster.net.add_external_party(MALLORY);
+        cluster.schedule(A, &[MALLORY]);
+        let mut payloads = Vec::new();
+        run_script(&mut cluster.net, MALLORY, |_, frame| {
+            payloads.push(frame.encode());
+            let (salt, from, until) = match frame.body {
+                Body::Request { salt, until } => (salt, 0, until),
+                _ => return vec![],
+            };
+            let mut encoder = Encoder::new([id(900)], salt);
+            let symbols = encoder.produce(until);
+            vec![Frame::new(
+                frame.session,
+                Body::Symbols {
+                    start: from,
+                    header: Some(StreamHeader {
+                        responder_set_size: 1,
+                        stream_limit: 70,
+                    }),
+                    symbols: pack_symbols(&symbols),
+                },
+            )]
+        });
+        let row = cluster.status(A, MALLORY, true).expect("a row");
+        (payloads, row.last_reconciliation_status)
+    };
+    let (with_probe, status_with) = run(true);
+    let (without, status_without) = run(false);
+    assert_eq!(status_with, Status::DifferencesNotFound);
+    assert_eq!(status_without, Status::DifferencesFound);
+    assert_eq!(
+        with_probe, without,
+        "the responder hears the same either way"
+    );
+    assert!(
+        with_probe
+            .iter()
+            .any(|p| Frame::decode(p).unwrap().body == Body::Done)
+    );
+}
+
+/// A requester asking past the responder's stream limit is refused with the
+/// cause; a real requester facing a responder that holds far fewer
+/// transactions records the responder's limit as its cause.
+#[test]
+fn asking_past_the_stream_limit_is_refused_with_the_cause() {
+    let mut cluster = Cluster::new();
+    cluster
+        .add(
+            B,
+            &[shared(2_000, 10, B, MALLORY), shared(0, 10, A, B)].concat(),
+        )
+        .add(A, &shared(0, 1_000, A, B))
+        .settle();
+    cluster.net.add_external_party(MALLORY);
+    let session = SessionId::from_random(5, 6);
+    cluster
+        .net
+        .inject(MALLORY, B, request(session, 3, 16).encode());
+    let mut limit = None;
+    let frames = run_script(&mut cluster.net, MALLORY, |_, frame| match &frame.body {
+        Body::Symbols {
+            start,
+            header,
+            symbols,
+        } => {
+            if let Some(h) = header {
+                limit = Some(h.stream_limit);
+            }
+            let end = start + (symbols.len() / 37) as u32;
+            let limit = limit.expect("the first frame has the header");
+            (end == 16 || end == limit)
+                .then(|| {
+                    Frame::new(
+                        session,
+                        Body::Want {
+                            from: end,
+                            until: limit + 10,
+                        },
+                    )
+                })
+                .into_iter()
+                .collect()
+        }
+        _ => vec![],
+    });
+    let limit = limit.unwrap();
+    assert_eq!(limit, 6 * 10 + 64);
+    assert_eq!(symbols_sent(&frames), limit as u64);
+    assert_eq!(refusals(&frames), [Refusal::StreamLimitReached { limit }]);
+    let row = cluster.status(B, MALLORY, false).unwrap();
+    assert!(
+        row.last_reconciliation_error
+            .contains("streams at most 124"),
+        "{row:?}"
+    );
+
+    // B lost 990 of the 1,000 transactions it shares with A: A cannot decode
+    // within what B streams for its 10, and says so.
+    let row = cluster.reconcile(A, B);
+    assert_status(&row, Status::Failed);
+    assert!(
+        row.last_reconciliation_error
+            .contains("streams at most 124"),
+        "{}",
+        row.last_reconciliation_error
+    );
+}
+
+/// A peer's abort reason is stored and logged bounded and escaped: no log
+/// forging, no megabytes in the status table.
+#[test]
+fn a_peers_abort_reason_is_bounded_and_escaped() {
+    let mut cluster = Cluster::new();
+    cluster.add(A, &shared(0, 10, A, MALLORY)).settle();
+    cluster.net.add_external_party(MALLORY);
+    cluster.schedule(A, &[MALLORY]);
+    let reason = format!("{}\nFAKE LOG LINE\u{1b}[2J", "x".repeat(1 << 20));
+    run_script(&mut cluster.net, MALLORY, |_, frame| match frame.body {
+        Body::Request { .. } => vec![Frame::new(
+            frame.session,
+            Body::Abort {
+                to_responder: false,
+                reason: reason.clone(),
+            },
+        )],
+        _ => vec![],
+    });
+    let row = cluster.status(A, MALLORY, true).unwrap();
+    assert_status(&row, Status::Failed);
+    let error = &row.last_reconciliation_error;
+    assert!(error.len() < 1_200, "{} bytes stored", error.len());
+    assert!(
+        !error.contains('\n') && !error.contains('\u{1b}'),
+        "{error}"
+    );
+    assert!(error.contains("more bytes cut"), "{error}");
+    for line in cluster.net.node(A).logs() {
+        assert!(!line.message.contains('\n'), "{}", line.message);
+    }
+}
+
+/// A ScheduleReconciliation list is checked in linear time and bounded: the
+/// largest accepted list runs at once, a longer one is refused saying so.
+#[test]
+fn a_long_party_list_is_bounded_and_checked_quickly() {
+    let mut cluster = Cluster::new();
+    cluster.add(A, &shared(0, 10, A, B)).settle();
+    let names: Vec<String> = (0..40_000)
+        .map(|n| format!("O=Party{n}, L=London, C=GB"))
+        .collect();
+    let refused = cluster
+        .net
+        .node(A)
+        .schedule_reconciliation(&names)
+        .expect("no trap")
+        .expect_err("refused");
+    assert!(refused.to_string().contains("at most 10000"), "{refused}");
+    cluster
+        .net
+        .node(A)
+        .schedule_reconciliation(&names[..10_000])
+        .expect("no trap")
+        .expect("accepted");
+    assert_eq!(
+        cluster
+            .net
+            .node(A)
+            .metrics()
+            .unwrap()
+            .number_of_scheduled_reconciliations,
+        10_000
+    );
+}

@@ -7,12 +7,15 @@
 //! - [`ledger`]: generated ledgers with back-chains, and the reference
 //!   answer to "what should a reconciliation find".
 //! - [`demo`]: the seed's disaster-recovery workflow, end to end.
+//! - [`simulation`]: the seeded whole-network simulation with faults and
+//!   invariants (`ledger-sync simulate`).
 //! - [`testkit`]: a cluster of nodes for the integration tests.
 
 pub mod clock;
 pub mod demo;
 pub mod ledger;
 pub mod network;
+pub mod simulation;
 pub mod testkit;
 
 use anyhow::Result;

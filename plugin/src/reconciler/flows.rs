@@ -224,8 +224,9 @@ impl<H: Host> Reconciler<H> {
             {
                 row.last_reconciliation_status = StatusValue::Stopped;
                 row.last_reconciliation_time_finished = Some(now);
-                self.save(&row).map_err(FlowError::Storage)?;
-                self.statuses.insert((party.to_string(), is_requester), row);
+                // The sessions are gone already: the row must follow, so a
+                // failed write is retried rather than left IN_PROGRESS.
+                self.record(row);
                 stopped = true;
             }
         }

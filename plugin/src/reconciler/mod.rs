@@ -80,6 +80,8 @@ mod timer {
     pub const SCHEDULER: u64 = 2;
     /// Schedule the next recurring reconciliation.
     pub const RECURRING: u64 = 3;
+    /// Write again the rows (and queue) a storage failure left unsaved.
+    pub const STORE_RETRY: u64 = 4;
     /// Ids from here on belong to sessions: stream pacing, retry back-off and
     /// inactivity deadlines (see [`super::SessionTimer`]).
     pub const FIRST_SESSION: u64 = 1 << 32;
@@ -123,10 +125,10 @@ enum SessionTimer {
 
 /// How long an outgoing reconciliation waits in silence before it asks
 /// again for what it is missing (the request, or symbols from the index it
-/// holds): a third of the inactivity timeout, at most 30 s; doubled after
-/// each unanswered repeat.
+/// holds): a third of the inactivity timeout, at most 10 s, so that a
+/// responder with a shorter timeout than ours still hears from us in time.
 pub(super) fn resend_after_ms(config: &Config) -> u64 {
-    (config.reconciliation_inactivity_timeout_ms / 3).min(30_000)
+    (config.reconciliation_inactivity_timeout_ms / 3).min(10_000)
 }
 
 /// Text a peer sent (an abort reason) is kept to this many bytes, escaped,
@@ -157,6 +159,12 @@ pub struct Reconciler<H: Host> {
     accepted_requests: VecDeque<(u64, String)>,
     /// Requests in the current window per party.
     accepted_by_party: HashMap<String, u32>,
+    /// Rows (by party and side) and whether the queue failed to save: they
+    /// are written again until the store takes them.
+    unsaved: BTreeMap<(String, bool), ()>,
+    queue_unsaved: bool,
+    /// The wait before the next write retry (doubles while failing).
+    store_retry_ms: u64,
     /// Senders refused as the node itself or unknown to the network, with how
     /// many messages each sent (at most [`MAX_STRANGERS_LOGGED`] names).
     strangers: HashMap<String, u64>,
@@ -201,6 +209,9 @@ impl<H: Host> Reconciler<H> {
             accepted_requests: VecDeque::new(),
             accepted_by_party: HashMap::new(),
             strangers: HashMap::new(),
+            unsaved: BTreeMap::new(),
+            queue_unsaved: false,
+            store_retry_ms: 0,
             cycle: Cycle::default(),
         };
         let reason = match restart_reason {
@@ -376,6 +387,7 @@ impl<H: Host> Reconciler<H> {
             timer::GRAPH_STEP => self.graph_step(),
             timer::SCHEDULER => self.scheduler_tick(),
             timer::RECURRING => self.recurring_tick(),
+            timer::STORE_RETRY => self.retry_unsaved(),
             id => match self.session_timers.get(&id).cloned() {
                 Some((key, SessionTimer::Stream)) => self.stream_frame(&key),
                 Some((key, SessionTimer::Retry)) => self.on_retry_timer(&key),

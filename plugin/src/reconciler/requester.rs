@@ -23,8 +23,7 @@ pub(super) struct Outgoing {
     pub(super) last_heard_ms: u64,
     /// When we last asked the party for anything.
     pub(super) last_asked_ms: u64,
-    /// How long a silence after asking makes us ask again (doubles per
-    /// unanswered repeat).
+    /// How long a silence after asking makes us ask again.
     pub(super) resend_after_ms: u64,
     /// Requests refused as busy so far.
     pub(super) busy_refusals: u32,
@@ -244,7 +243,6 @@ impl<H: Host> Reconciler<H> {
         }
         let ask_due = job.last_asked_ms.saturating_add(job.resend_after_ms);
         if now >= ask_due && now.saturating_sub(job.last_heard_ms) >= job.resend_after_ms {
-            job.resend_after_ms = job.resend_after_ms.saturating_mul(2);
             let received = job.decoder.received();
             if job.header.is_none() && received == 0 {
                 self.send_request(key);

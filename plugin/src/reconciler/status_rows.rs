@@ -4,6 +4,11 @@
 
 use super::*;
 
+/// A status write that failed is tried again after this long, then after
+/// twice as long each time, up to [`STORE_RETRY_MAX_MS`].
+const STORE_RETRY_FIRST_MS: u64 = 1_000;
+const STORE_RETRY_MAX_MS: u64 = 60_000;
+
 impl<H: Host> Reconciler<H> {
     /// Loads the stored rows at start-up. A row still IN_PROGRESS was
     /// interrupted (by a trap or a restart): it is recorded FAILED with
@@ -63,21 +68,72 @@ impl<H: Host> Reconciler<H> {
         })
     }
 
-    /// Stores a row in memory and in the status table; a storage failure is
-    /// logged (the in-memory row stays authoritative until the next save).
+    /// Stores a row in memory and in the status table. A storage failure is
+    /// logged and the row written again later ([`Self::retry_unsaved`]): the
+    /// in-memory row is authoritative meanwhile, and the stored one keeps its
+    /// previous value, never a half-written one.
     pub(super) fn record(&mut self, row: ReconciliationStatus) {
-        if let Err(e) = self.save(&row) {
-            self.log(Level::Error, marker::RECONCILE_WITH_PARTY, &e);
+        let key = (row.party_name.clone(), row.is_requester);
+        match self.save(&row) {
+            Ok(()) => {
+                self.unsaved.remove(&key);
+            }
+            Err(e) => {
+                self.log(Level::Error, marker::RECONCILE_WITH_PARTY, &e);
+                self.unsaved.insert(key.clone(), ());
+                self.arm_store_retry();
+            }
         }
-        self.statuses
-            .insert((row.party_name.clone(), row.is_requester), row);
+        self.statuses.insert(key, row);
     }
 
     pub(super) fn save_queue(&mut self) -> Result<(), String> {
         let parties: Vec<String> = self.queue.iter().cloned().collect();
-        self.host
+        let result = self
+            .host
             .save_scheduled(&parties)
-            .map_err(|e| format!("could not save the scheduled reconciliations: {e}"))
+            .map_err(|e| format!("could not save the scheduled reconciliations: {e}"));
+        self.queue_unsaved = result.is_err();
+        if self.queue_unsaved {
+            self.arm_store_retry();
+        }
+        result
+    }
+
+    /// First wait before writing unsaved rows again; it doubles up to
+    /// [`STORE_RETRY_MAX_MS`] while the store keeps failing.
+    fn arm_store_retry(&mut self) {
+        if self.store_retry_ms == 0 {
+            self.store_retry_ms = STORE_RETRY_FIRST_MS;
+            self.host
+                .set_timer(timer::STORE_RETRY, STORE_RETRY_FIRST_MS);
+        }
+    }
+
+    /// Writes again every row and the queue a storage failure left unsaved.
+    pub(super) fn retry_unsaved(&mut self) {
+        let keys: Vec<(String, bool)> = self.unsaved.keys().cloned().collect();
+        for key in keys {
+            let row = self.statuses[&key].clone();
+            if self.save(&row).is_ok() {
+                self.unsaved.remove(&key);
+            }
+        }
+        if self.queue_unsaved {
+            let parties: Vec<String> = self.queue.iter().cloned().collect();
+            self.queue_unsaved = self.host.save_scheduled(&parties).is_err();
+        }
+        if self.unsaved.is_empty() && !self.queue_unsaved {
+            self.store_retry_ms = 0;
+            self.log(
+                Level::Info,
+                marker::RECONCILE_WITH_PARTY,
+                "the status store accepts writes again; every unsaved row is written",
+            );
+            return;
+        }
+        self.store_retry_ms = (self.store_retry_ms * 2).min(STORE_RETRY_MAX_MS);
+        self.host.set_timer(timer::STORE_RETRY, self.store_retry_ms);
     }
 
     pub(super) fn fail_outgoing_row(&mut self, party: &str, reason: &str) {

@@ -282,6 +282,9 @@ pub struct FakeNetwork {
     pub latency_ms: u64,
     /// Payload bytes sent so far.
     pub bytes: u64,
+    /// Parties the network knows that run no node here (messages to them
+    /// are dropped): hostile peers speak for them through `inject`.
+    external: BTreeSet<String>,
 }
 
 impl FakeNetwork {
@@ -296,8 +299,19 @@ impl FakeNetwork {
         Ok(())
     }
 
+    /// Makes `name` known to every node without running a node for it.
+    pub fn add_external(&mut self, name: &str) {
+        self.external.insert(name.to_string());
+        self.introduce();
+    }
+
     fn introduce(&mut self) {
-        let names: BTreeSet<String> = self.nodes.keys().cloned().collect();
+        let names: BTreeSet<String> = self
+            .nodes
+            .keys()
+            .chain(self.external.iter())
+            .cloned()
+            .collect();
         for node in self.nodes.values_mut() {
             node.host_mut().peers.clone_from(&names);
         }

@@ -12,11 +12,15 @@
 //! - [`graph`]: the ledger graph built from the vault.
 //! - [`config`]: the configuration keys.
 //! - [`host`]: what the plugin needs from its host, as a trait.
+//! - `fake` and `fuzzing` (feature `fake-host`): an in-memory host, and the
+//!   bodies of the fuzz targets in `fuzz/`.
 
 pub mod chunked;
 pub mod config;
 #[cfg(any(test, feature = "fake-host"))]
 pub mod fake;
+#[cfg(any(test, feature = "fake-host"))]
+pub mod fuzzing;
 pub mod graph;
 pub mod host;
 pub mod protocol;

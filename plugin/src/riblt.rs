@@ -370,6 +370,11 @@ pub struct Decoder {
     /// possible.
     residual: Vec<CodedSymbol>,
     decoded: Vec<(TxId, Side)>,
+    /// The ids in `decoded`: an id can be peeled once only.
+    decoded_ids: hashbrown::HashSet<TxId>,
+    /// Set when the stream proved forged or corrupt: an id turned up pure
+    /// twice, or more ids peeled than symbols received. Peeling stops.
+    inconsistent: bool,
     pending: Vec<u32>,
 }
 
@@ -385,8 +390,18 @@ impl Decoder {
             ),
             residual: Vec::new(),
             decoded: Vec::new(),
+            decoded_ids: hashbrown::HashSet::new(),
+            inconsistent: false,
             pending: Vec::new(),
         }
+    }
+
+    /// True when the symbols received cannot come from any set: an id
+    /// peeled twice, or more ids than symbols. A peer that knows the salt
+    /// can forge such a stream (which would otherwise peel forever); the
+    /// requester treats it as a protocol violation.
+    pub fn is_inconsistent(&self) -> bool {
+        self.inconsistent
     }
 
     /// Symbols received so far.
@@ -440,11 +455,21 @@ impl Decoder {
 
     fn peel(&mut self) {
         while let Some(index) = self.pending.pop() {
+            if self.inconsistent {
+                self.pending.clear();
+                return;
+            }
             let symbol = self.residual[index as usize];
             let Some(side) = self.is_pure(&symbol) else {
                 continue;
             };
             let id = symbol.sum;
+            // Each id holds 256 bits, each symbol carries 256: no stream
+            // decodes more ids than it has symbols, nor the same id twice.
+            if self.decoded.len() >= self.residual.len() || !self.decoded_ids.insert(id) {
+                self.inconsistent = true;
+                continue;
+            }
             // Remote-only ids are counted +1 in the residuals: take them out
             // by adding them to our side. Local-only ids are counted -1: put
             // them back by cancelling our own contribution.

@@ -136,6 +136,7 @@ impl Summary {
 fn cause_of(error: &str) -> String {
     let causes = [
         ("no message from", "inactivity timeout"),
+        ("timed out waiting", "inactivity timeout at the party"),
         ("not decoded within", "not decoded within its bounds"),
         ("is busy", "party busy"),
         ("gave up after", "party busy past the retry timeout"),

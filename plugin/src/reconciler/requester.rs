@@ -321,6 +321,15 @@ impl<H: Host> Reconciler<H> {
         let skip = (received - start) as usize * crate::riblt::WIRE_SYMBOL_LEN;
         let m = job.decoder.add_symbols(&unpack_symbols(&bytes[skip..]));
         job.moments = merge(job.moments, m);
+        if job.decoder.is_inconsistent() {
+            let reason = format!(
+                "protocol violation by {}: its coded symbols cannot come from any set (an id \
+                 decoded twice); forged or corrupt",
+                key.party
+            );
+            self.abort_outgoing(&key, &reason);
+            return;
+        }
         if job.decoder.is_decoded() {
             self.finish_outgoing(&key);
             return;

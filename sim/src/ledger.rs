@@ -121,8 +121,7 @@ pub const NOTARY: &str = "O=Notary, L=London, C=GB";
 pub fn two_party_ledger(n: usize, seed: u64) -> Ledger {
     let mut rng = rng(seed);
     let mut ledger = Ledger::default();
-    // Recent transactions each party can spend from.
-    let mut spendable: [Vec<usize>; 2] = [Vec::new(), Vec::new()];
+    let mut spendable = Spendable::new(2);
     let names = [PARTY_A, PARTY_B];
     for number in 0..n {
         let roll = rng.below(100);
@@ -133,21 +132,12 @@ pub fn two_party_ledger(n: usize, seed: u64) -> Ledger {
         } else {
             (vec![0, 1], rng.below(2) as usize)
         };
-        let mut dependencies = Vec::new();
-        let inputs = if spendable[spender].is_empty() {
+        let inputs = if spendable.0[spender].is_empty() {
             0
         } else {
             rng.below(3)
         };
-        for _ in 0..inputs {
-            let pool = &spendable[spender];
-            let window = pool.len().min(64);
-            let pick = pool[pool.len() - 1 - rng.below(window as u64) as usize];
-            let id = ledger.transactions[pick].id;
-            if !dependencies.contains(&id) {
-                dependencies.push(id);
-            }
-        }
+        let dependencies = spendable.pick(&ledger, spender, inputs, 64, &mut rng);
         let outputs: Vec<Vec<String>> = (0..1 + rng.below(3))
             .map(|_| {
                 let who = participants[rng.below(participants.len() as u64) as usize];
@@ -158,17 +148,89 @@ pub fn two_party_ledger(n: usize, seed: u64) -> Ledger {
                 }
             })
             .collect();
-        let index = ledger.len();
-        ledger.push(VaultTransaction {
+        let tx = VaultTransaction {
             id: transaction_id(seed, number as u64),
             dependencies,
             outputs,
-        });
-        for p in participants {
-            spendable[p].push(index);
-        }
+        };
+        spendable.record(&mut ledger, tx, &participants);
     }
     ledger
+}
+
+/// A random ledger among `parties` (the simulation's): each transaction has
+/// one to three of them as participants and consumes recent outputs of one
+/// of them, so back-chains cross parties.
+pub fn multi_party_ledger(parties: &[String], n: usize, seed: u64, r: &mut SplitMix64) -> Ledger {
+    let mut ledger = Ledger::default();
+    let mut spendable = Spendable::new(parties.len());
+    for number in 0..n {
+        let count = 1 + r.below(parties.len().min(3) as u64) as usize;
+        let mut who: Vec<usize> = Vec::new();
+        while who.len() < count {
+            let p = r.below(parties.len() as u64) as usize;
+            if !who.contains(&p) {
+                who.push(p);
+            }
+        }
+        let inputs = r.below(3);
+        let dependencies = spendable.pick(&ledger, who[0], inputs, 32, r);
+        let outputs = (0..1 + r.below(2))
+            .map(|_| who.iter().map(|&p| parties[p].clone()).collect())
+            .collect();
+        let tx = VaultTransaction {
+            id: transaction_id(seed, number as u64),
+            dependencies,
+            outputs,
+        };
+        spendable.record(&mut ledger, tx, &who);
+    }
+    ledger
+}
+
+/// The transactions each party can spend from, most recent last, for the
+/// generators.
+struct Spendable(Vec<Vec<usize>>);
+
+impl Spendable {
+    fn new(parties: usize) -> Self {
+        Spendable(vec![Vec::new(); parties])
+    }
+
+    /// Up to `inputs` distinct transactions among the last `window`
+    /// `spender` can spend.
+    fn pick(
+        &self,
+        ledger: &Ledger,
+        spender: usize,
+        inputs: u64,
+        window: usize,
+        r: &mut SplitMix64,
+    ) -> Vec<TxId> {
+        let pool = &self.0[spender];
+        let mut dependencies = Vec::new();
+        for _ in 0..inputs {
+            if pool.is_empty() {
+                break;
+            }
+            let window = pool.len().min(window) as u64;
+            let pick = pool[pool.len() - 1 - r.below(window) as usize];
+            let id = ledger.transactions[pick].id;
+            if !dependencies.contains(&id) {
+                dependencies.push(id);
+            }
+        }
+        dependencies
+    }
+
+    /// Records `tx` and makes it spendable by `owners`.
+    fn record(&mut self, ledger: &mut Ledger, tx: VaultTransaction, owners: &[usize]) {
+        let index = ledger.len();
+        ledger.push(tx);
+        for &p in owners {
+            self.0[p].push(index);
+        }
+    }
 }
 
 #[cfg(test)]

@@ -27,7 +27,7 @@
 //! The same seed replays byte for byte: nothing here reads the wall clock or
 //! the system's randomness.
 
-use crate::ledger::{Ledger, reconciliation_set, rng, transaction_id};
+use crate::ledger::{multi_party_ledger, reconciliation_set, rng};
 use crate::network::{Envelope, Fate, Network};
 use anyhow::{Context, Result};
 use ledger_sync_host::store::vault::{Vault, VaultTransaction};
@@ -166,51 +166,6 @@ fn cause_of(error: &str) -> String {
         )
 }
 
-/// A random ledger among `parties`: each transaction has one to three of
-/// them as participants and consumes recent outputs of one of them, so
-/// back-chains cross parties.
-fn random_ledger(parties: &[String], n: usize, seed: u64, r: &mut SplitMix64) -> Ledger {
-    let mut ledger = Ledger::default();
-    let mut spendable: Vec<Vec<usize>> = vec![Vec::new(); parties.len()];
-    for number in 0..n {
-        let count = 1 + r.below(parties.len().min(3) as u64) as usize;
-        let mut who: Vec<usize> = Vec::new();
-        while who.len() < count {
-            let p = r.below(parties.len() as u64) as usize;
-            if !who.contains(&p) {
-                who.push(p);
-            }
-        }
-        let spender = who[0];
-        let mut dependencies = Vec::new();
-        for _ in 0..r.below(3) {
-            let pool = &spendable[spender];
-            if pool.is_empty() {
-                break;
-            }
-            let window = pool.len().min(32) as u64;
-            let pick = pool[pool.len() - 1 - r.below(window) as usize];
-            let id = ledger.transactions[pick].id;
-            if !dependencies.contains(&id) {
-                dependencies.push(id);
-            }
-        }
-        let outputs = (0..1 + r.below(2))
-            .map(|_| who.iter().map(|&p| parties[p].clone()).collect())
-            .collect();
-        let index = ledger.len();
-        ledger.push(VaultTransaction {
-            id: transaction_id(seed, number as u64),
-            dependencies,
-            outputs,
-        });
-        for &p in &who {
-            spendable[p].push(index);
-        }
-    }
-    ledger
-}
-
 /// What the fault hook consults: the rates a seed picked and the partition
 /// in force.
 struct FaultState {
@@ -315,7 +270,7 @@ pub fn run_seed(runtime: &Arc<PluginRuntime>, seed: u64, mix: FaultMix) -> Resul
         .map(|i| format!("O=Party{i}, L=Sim, C=GB"))
         .collect();
     let n = 30 + r.below(270) as usize;
-    let ledger = random_ledger(&parties, n, seed, &mut r);
+    let ledger = multi_party_ledger(&parties, n, seed, &mut r);
     report.nodes = node_count;
     report.transactions = n;
 

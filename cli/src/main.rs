@@ -20,6 +20,40 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+enum NetworkCommand {
+    /// Write a development network, like Corda's Network Bootstrapper: a
+    /// root CA, one node directory per party (DIR/<Organisation>/) with its
+    /// key, certificate, node.conf and an operator account, and the network
+    /// map with every node's address and certificate fingerprint.
+    Bootstrap {
+        /// Where to write the network.
+        #[arg(long)]
+        dir: PathBuf,
+        /// The parties' legal names, such as "O=PartyA, L=London, C=GB".
+        #[arg(long, num_args = 1.., required = true)]
+        nodes: Vec<String>,
+        /// Node i listens on BASE + 3i (peer-to-peer), +1 (admin API), +2
+        /// (metrics), on 127.0.0.1.
+        #[arg(long, default_value_t = 10_000)]
+        base_port: u16,
+        /// The network's maxMessageSize parameter, in bytes.
+        #[arg(long, default_value_t = 10 << 20)]
+        max_message_size: u32,
+        /// Fill the first two parties' vaults with a demo ledger of this many
+        /// transactions.
+        #[arg(long)]
+        transactions: Option<usize>,
+        /// With --transactions: the first party is restored from a backup
+        /// that lacks its last LOST transactions.
+        #[arg(long, default_value_t = 0)]
+        lost: usize,
+        /// Seed of the demo ledger.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+}
+
+#[derive(Subcommand)]
 enum Command {
     /// Run the seed's disaster-recovery workflow: A restores from a backup,
     /// reconciles with B, and must find exactly what it lost.
@@ -39,6 +73,11 @@ enum Command {
         /// The network's maximum message size in bytes.
         #[arg(long, default_value_t = 10 << 20)]
         max_message_size: u32,
+    },
+    /// Set up a network of nodes (see `network bootstrap --help`).
+    Network {
+        #[command(subcommand)]
+        command: NetworkCommand,
     },
     /// Seeded whole-network simulation: random ledgers, topologies, flows,
     /// configuration and faults (loss, delay, partitions, crashes, storage
@@ -155,6 +194,42 @@ fn run(cli: Cli) -> Result<ExitCode> {
             if let Some(path) = plot {
                 std::fs::write(&path, bytes_per_difference_svg(&rows))
                     .with_context(|| format!("writing the plot {}", path.display()))?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Network {
+            command:
+                NetworkCommand::Bootstrap {
+                    dir,
+                    nodes,
+                    base_port,
+                    max_message_size,
+                    transactions,
+                    lost,
+                    seed,
+                },
+        } => {
+            use ledger_sync_node::bootstrap::{BootstrapOptions, bootstrap};
+            let options = BootstrapOptions {
+                dir: dir.clone(),
+                names: nodes,
+                base_port,
+                max_message_size,
+                demo_ledger: transactions.map(|n| (n, lost, seed)),
+            };
+            let out = bootstrap(&options).map_err(anyhow::Error::msg)?;
+            for node in &out.node_dirs {
+                println!("node directory {}", node.display());
+            }
+            println!(
+                "network map {}",
+                dir.join(ledger_sync_node::config::NETWORK_MAP).display()
+            );
+            if transactions.is_some() {
+                println!(
+                    "demo ledger: the first party lost {} transactions the second can supply",
+                    out.expected.len()
+                );
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -158,3 +158,48 @@ fn a_failing_seed_prints_its_reproduction() {
         "{stderr}"
     );
 }
+
+/// `network bootstrap` writes a node directory per party and the network
+/// map; a bad name stops it with the reason.
+#[test]
+fn network_bootstrap_writes_node_directories() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = ledger_sync(&[
+        "network",
+        "bootstrap",
+        "--dir",
+        dir.path().to_str().unwrap(),
+        "--nodes",
+        "O=PartyA, L=London, C=GB",
+        "O=PartyB, L=London, C=GB",
+        "--transactions",
+        "200",
+        "--lost",
+        "5",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for file in [
+        "network-map.toml",
+        "root-ca.pem",
+        "PartyA/node.conf",
+        "PartyB/certificates/node.pem",
+        "PartyA/persistence.db",
+    ] {
+        assert!(dir.path().join(file).exists(), "{file}");
+    }
+    let bad = ledger_sync(&[
+        "network",
+        "bootstrap",
+        "--dir",
+        dir.path().to_str().unwrap(),
+        "--nodes",
+        "PartyC",
+    ]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("not an X.500 legal name"));
+}

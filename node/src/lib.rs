@@ -3,5 +3,15 @@
 //! - [`shell`]: the Corda shell's flow grammar — `flow start <Flow> key:
 //!   value, ...` and `run killFlow id: ...` — parsed into typed flow calls,
 //!   with flow names matched by any unambiguous part.
+//! - [`bootstrap`]: `ledger-sync network bootstrap`, the development-mode
+//!   network bootstrapper (root CA, node directories, network map).
+//! - [`config`]: a node directory's `node.conf` and the network map.
+//! - [`x500`]: legal names such as `O=PartyA, L=London, C=GB`.
 
+pub mod bootstrap;
+pub mod config;
 pub mod shell;
+pub mod x500;
+
+/// The plugin contract version, which names the plugin configuration file.
+pub const CONTRACT_VERSION: &str = ledger_sync_host::sandbox::CONTRACT_VERSION;

@@ -119,10 +119,15 @@ pub const NOTARY: &str = "O=Notary, L=London, C=GB";
 /// self-issues now and then. About 70% of transactions involve both parties;
 /// a transaction consumes one or two recent outputs, so back-chains run deep.
 pub fn two_party_ledger(n: usize, seed: u64) -> Ledger {
+    two_party_ledger_between(PARTY_A, PARTY_B, n, seed)
+}
+
+/// [`two_party_ledger`] between two other parties.
+pub fn two_party_ledger_between(a: &str, b: &str, n: usize, seed: u64) -> Ledger {
     let mut rng = rng(seed);
     let mut ledger = Ledger::default();
     let mut spendable = Spendable::new(2);
-    let names = [PARTY_A, PARTY_B];
+    let names = [a, b];
     for number in 0..n {
         let roll = rng.below(100);
         let (participants, spender): (Vec<usize>, usize) = if roll < 15 {

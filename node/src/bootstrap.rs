@@ -1,0 +1,316 @@
+//! `ledger-sync network bootstrap`: the analogue of Corda's Network
+//! Bootstrapper in development mode. Given legal names it writes a root CA,
+//! one node directory per party (named after its organisation) with its key,
+//! certificate, node configuration, plugin configuration directory and an
+//! operator account, and the network map listing every node's address and
+//! certificate fingerprint with the network parameters. Optionally it fills
+//! the first two parties' vaults with a demo ledger, the first restored from
+//! a backup that lost its last transactions.
+
+use crate::config::{
+    NETWORK_MAP, NODE_CONF, NetworkMap, NetworkMapEntry, NetworkParameters, NodeConfFile, RpcUser,
+};
+use crate::x500::LegalName;
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose,
+};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+
+/// What to bootstrap.
+#[derive(Clone, Debug)]
+pub struct BootstrapOptions {
+    pub dir: PathBuf,
+    pub names: Vec<String>,
+    /// Node i listens on base + 3i (peer-to-peer), + 1 (admin), + 2
+    /// (metrics), on 127.0.0.1.
+    pub base_port: u16,
+    pub max_message_size: u32,
+    /// A demo ledger between the first two parties: (transactions, lost by
+    /// the first, seed).
+    pub demo_ledger: Option<(usize, usize, u64)>,
+}
+
+/// What was written.
+#[derive(Clone, Debug)]
+pub struct Bootstrapped {
+    pub node_dirs: Vec<PathBuf>,
+    /// With a demo ledger: the ids the first party lost that the second can
+    /// supply, sorted — what a reconciliation must find.
+    pub expected: Vec<ledger_sync_vocabulary::TxId>,
+}
+
+fn io(path: &Path, e: std::io::Error) -> String {
+    format!("cannot write {}: {e}", path.display())
+}
+
+fn write(path: &Path, text: &str) -> Result<(), String> {
+    std::fs::write(path, text).map_err(|e| io(path, e))
+}
+
+/// Writes a secret readable by its owner only.
+fn write_secret(path: &Path, text: &str) -> Result<(), String> {
+    write(path, text)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| io(path, e))?;
+    }
+    Ok(())
+}
+
+/// 32 random bytes from the operating system, as hex.
+pub fn random_secret() -> Result<String, String> {
+    use std::io::Read;
+    let mut bytes = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .map_err(|e| format!("cannot read randomness from /dev/urandom: {e}"))?;
+    Ok(hex::encode(bytes))
+}
+
+fn distinguished_name(name: &LegalName) -> DistinguishedName {
+    let mut dn = DistinguishedName::new();
+    for (attribute, value) in name.parts() {
+        let kind = match attribute {
+            "CN" => DnType::CommonName,
+            "OU" => DnType::OrganizationalUnitName,
+            "O" => DnType::OrganizationName,
+            "L" => DnType::LocalityName,
+            "ST" => DnType::StateOrProvinceName,
+            _ => DnType::CountryName,
+        };
+        dn.push(kind, value);
+    }
+    dn
+}
+
+/// SHA-256 of a certificate's DER bytes, lower-case hex: how the network
+/// map pins each node's certificate.
+pub fn fingerprint(der: &[u8]) -> String {
+    hex::encode(Sha256::digest(der))
+}
+
+/// Writes the network.
+pub fn bootstrap(options: &BootstrapOptions) -> Result<Bootstrapped, String> {
+    let names: Vec<LegalName> = options
+        .names
+        .iter()
+        .map(|n| LegalName::parse(n))
+        .collect::<Result<_, _>>()?;
+    for (i, name) in names.iter().enumerate() {
+        if names[..i]
+            .iter()
+            .any(|n| n.organisation() == name.organisation())
+        {
+            return Err(format!(
+                "two parties share the organisation `{}`; each node directory is named after \
+                 its organisation, so they must differ",
+                name.organisation()
+            ));
+        }
+    }
+    if names.len() * 3 + options.base_port as usize > u16::MAX as usize {
+        return Err(format!(
+            "--base-port {} leaves no room for the ports",
+            options.base_port
+        ));
+    }
+    std::fs::create_dir_all(&options.dir).map_err(|e| io(&options.dir, e))?;
+    let rcgen = |e: rcgen::Error| format!("cannot make a certificate: {e}");
+
+    let ca_key = KeyPair::generate().map_err(rcgen)?;
+    let mut ca = CertificateParams::default();
+    let mut ca_dn = DistinguishedName::new();
+    ca_dn.push(DnType::CommonName, "ledger-sync development root CA");
+    ca_dn.push(DnType::OrganizationName, "ledger-sync");
+    ca.distinguished_name = ca_dn;
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    let ca_cert = ca.self_signed(&ca_key).map_err(rcgen)?;
+    write(&options.dir.join("root-ca.pem"), &ca_cert.pem())?;
+    write_secret(
+        &options.dir.join("root-ca-key.pem"),
+        &ca_key.serialize_pem(),
+    )?;
+    let issuer = Issuer::new(ca, ca_key);
+
+    let mut entries = Vec::new();
+    let mut node_dirs = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        let dir = options.dir.join(name.organisation());
+        let certs = dir.join("certificates");
+        let plugin_config = dir.join("plugins").join("config");
+        for d in [&certs, &plugin_config] {
+            std::fs::create_dir_all(d).map_err(|e| io(d, e))?;
+        }
+        let key = KeyPair::generate().map_err(rcgen)?;
+        let mut params = CertificateParams::new(vec!["localhost".to_string()]).map_err(rcgen)?;
+        params.distinguished_name = distinguished_name(name);
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ];
+        let cert = params.signed_by(&key, &issuer).map_err(rcgen)?;
+        write(&certs.join("root-ca.pem"), &ca_cert.pem())?;
+        write(&certs.join("node.pem"), &cert.pem())?;
+        write_secret(&certs.join("node-key.pem"), &key.serialize_pem())?;
+
+        let port = options.base_port + 3 * i as u16;
+        let conf = NodeConfFile {
+            my_legal_name: name.to_string(),
+            p2p_address: format!("127.0.0.1:{port}"),
+            admin_address: format!("127.0.0.1:{}", port + 1),
+            metrics_address: format!("127.0.0.1:{}", port + 2),
+            database: "persistence.db".into(),
+            network_map: format!("../{NETWORK_MAP}"),
+            plugin: "builtin".into(),
+            rpc_users: vec![RpcUser {
+                username: "admin".into(),
+                password: random_secret()?,
+                permissions: vec!["ALL".into()],
+            }],
+        };
+        let text = toml::to_string(&conf).map_err(|e| format!("cannot write node.conf: {e}"))?;
+        write_secret(&dir.join(NODE_CONF), &text)?;
+        write(
+            &plugin_config.join(format!("ledger-sync-{}.conf", crate::CONTRACT_VERSION)),
+            "# ledger-sync plugin configuration: `key = value` lines (see the README).\n",
+        )?;
+        entries.push(NetworkMapEntry {
+            legal_name: name.to_string(),
+            address: conf.p2p_address.clone(),
+            certificate_sha256: fingerprint(cert.der()),
+        });
+        node_dirs.push(dir);
+    }
+    let map = NetworkMap {
+        parameters: NetworkParameters {
+            max_message_size: options.max_message_size,
+        },
+        nodes: entries,
+    };
+    let text = toml::to_string(&map).map_err(|e| format!("cannot write the network map: {e}"))?;
+    write(&options.dir.join(NETWORK_MAP), &text)?;
+
+    let expected = match options.demo_ledger {
+        Some((transactions, lost, seed)) if names.len() >= 2 => {
+            demo_vaults(&names, &node_dirs, transactions, lost, seed)?
+        }
+        Some(_) => return Err("--transactions needs at least two parties".into()),
+        None => Vec::new(),
+    };
+    Ok(Bootstrapped {
+        node_dirs,
+        expected,
+    })
+}
+
+/// Fills the first two parties' vaults with a shared ledger; the first is
+/// restored from a backup that lacks its last `lost` transactions.
+fn demo_vaults(
+    names: &[LegalName],
+    dirs: &[PathBuf],
+    transactions: usize,
+    lost: usize,
+    seed: u64,
+) -> Result<Vec<ledger_sync_vocabulary::TxId>, String> {
+    use ledger_sync_sim::ledger::{reconciliation_set, two_party_ledger_between};
+    let (a, b) = (names[0].to_string(), names[1].to_string());
+    let ledger = two_party_ledger_between(&a, &b, transactions, seed);
+    let a_vault = ledger.vault_of(&a);
+    let b_vault = ledger.vault_of(&b);
+    let kept = a_vault.len() - lost.min(a_vault.len());
+    let b_holds = reconciliation_set(&b_vault, &a);
+    let mut expected: Vec<_> = a_vault[kept..]
+        .iter()
+        .map(|t| t.id)
+        .filter(|id| b_holds.contains(id))
+        .collect();
+    expected.sort_unstable();
+    for (dir, vault) in [(&dirs[0], &a_vault[..kept]), (&dirs[1], &b_vault[..])] {
+        let path = dir.join("persistence.db");
+        let record = || -> anyhow::Result<()> {
+            let conn = ledger_sync_host::store::open(&path)?;
+            ledger_sync_host::store::vault::Vault::new(&conn).record(vault)?;
+            Ok(())
+        };
+        record().map_err(|e| format!("cannot write the vault {}: {e:#}", path.display()))?;
+    }
+    Ok(expected)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::NodeConfig;
+
+    #[test]
+    fn a_bootstrapped_network_loads_and_pins_every_certificate() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = bootstrap(&BootstrapOptions {
+            dir: dir.path().to_path_buf(),
+            names: vec![
+                "O=PartyA, L=London, C=GB".into(),
+                "O=PartyB, L=London, C=GB".into(),
+                "O=Notary, L=London, C=GB".into(),
+            ],
+            base_port: 20_000,
+            max_message_size: 10 << 20,
+            demo_ledger: Some((300, 10, 1)),
+        })
+        .unwrap();
+        assert_eq!(out.node_dirs[1], dir.path().join("PartyB"));
+        assert!(!out.expected.is_empty() && out.expected.len() <= 10);
+        let map = NetworkMap::load(&dir.path().join(NETWORK_MAP)).unwrap();
+        assert_eq!(map.nodes.len(), 3);
+        for (node_dir, entry) in out.node_dirs.iter().zip(&map.nodes) {
+            let config = NodeConfig::load(node_dir).unwrap();
+            assert_eq!(config.legal_name.to_string(), entry.legal_name);
+            let pem = std::fs::read_to_string(config.certificates().node_cert).unwrap();
+            let der = x509_parser::pem::parse_x509_pem(pem.as_bytes())
+                .unwrap()
+                .1
+                .contents;
+            assert_eq!(fingerprint(&der), entry.certificate_sha256);
+            let (_, cert) = x509_parser::parse_x509_certificate(&der).unwrap();
+            let subject = crate::x500::from_certificate(&cert).unwrap();
+            assert_eq!(subject, config.legal_name);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let mode = std::fs::metadata(config.certificates().node_key)
+                    .unwrap()
+                    .permissions()
+                    .mode();
+                assert_eq!(mode & 0o777, 0o600, "the key is the owner's alone");
+            }
+        }
+    }
+
+    #[test]
+    fn bad_names_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = |names: &[&str]| BootstrapOptions {
+            dir: dir.path().to_path_buf(),
+            names: names.iter().map(|n| n.to_string()).collect(),
+            base_port: 20_000,
+            max_message_size: 10 << 20,
+            demo_ledger: None,
+        };
+        assert!(
+            bootstrap(&options(&["PartyA"]))
+                .unwrap_err()
+                .contains("not ATTRIBUTE=value")
+        );
+        let twice = bootstrap(&options(&["O=A, L=X, C=GB", "O=A, L=Y, C=GB"])).unwrap_err();
+        assert!(twice.contains("share the organisation"), "{twice}");
+    }
+}

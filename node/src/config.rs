@@ -1,0 +1,291 @@
+//! A node directory's files: the node configuration (`node.conf`, TOML, keys
+//! named as in Corda's `node.conf`) and the network map it points to
+//! (`network-map.toml`). Every problem stops start-up with an error naming
+//! the file, the key and what is accepted.
+//!
+//! ```toml
+//! myLegalName = "O=PartyA, L=London, C=GB"
+//! p2pAddress = "127.0.0.1:10000"
+//! adminAddress = "127.0.0.1:10001"
+//! metricsAddress = "127.0.0.1:10002"
+//! database = "persistence.db"        # relative to the node directory
+//! networkMap = "../network-map.toml"
+//! plugin = "builtin"                 # or a path to a component
+//!
+//! [[rpcUsers]]
+//! username = "admin"
+//! password = "..."
+//! permissions = ["ALL"]             # or ["StartFlow.ScheduleReconciliationFlow", ...]
+//! ```
+
+use crate::x500::LegalName;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// The node configuration file's name in a node directory.
+pub const NODE_CONF: &str = "node.conf";
+/// The network map's file name, as the bootstrapper writes it.
+pub const NETWORK_MAP: &str = "network-map.toml";
+
+/// `node.conf` as written.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct NodeConfFile {
+    pub my_legal_name: String,
+    pub p2p_address: String,
+    pub admin_address: String,
+    pub metrics_address: String,
+    pub database: String,
+    pub network_map: String,
+    #[serde(default = "builtin")]
+    pub plugin: String,
+    #[serde(default)]
+    pub rpc_users: Vec<RpcUser>,
+}
+
+fn builtin() -> String {
+    "builtin".to_string()
+}
+
+/// An operator account on the admin API (Corda's `rpcUsers`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RpcUser {
+    pub username: String,
+    pub password: String,
+    /// `ALL`, or `StartFlow.<FlowName>` per flow.
+    pub permissions: Vec<String>,
+}
+
+/// Which plugin component the node runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PluginSource {
+    /// The one built into the `ledger-sync` binary.
+    Builtin,
+    File(PathBuf),
+}
+
+/// A node's configuration, checked, with paths resolved against its
+/// directory.
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    pub dir: PathBuf,
+    pub legal_name: LegalName,
+    pub p2p_address: SocketAddr,
+    pub admin_address: SocketAddr,
+    pub metrics_address: SocketAddr,
+    pub database: PathBuf,
+    pub network_map: PathBuf,
+    pub plugin: PluginSource,
+    pub rpc_users: Vec<RpcUser>,
+}
+
+/// The node's certificate files in `certificates/`.
+pub struct CertificatePaths {
+    pub root_ca: PathBuf,
+    pub node_cert: PathBuf,
+    pub node_key: PathBuf,
+}
+
+impl NodeConfig {
+    /// Reads and checks `NODE_DIR/node.conf`.
+    pub fn load(dir: &Path) -> Result<NodeConfig, String> {
+        let path = dir.join(NODE_CONF);
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| format!("cannot read the node configuration {}: {e}", path.display()))?;
+        let file: NodeConfFile = toml::from_str(&text)
+            .map_err(|e| format!("{}: {}", path.display(), e.to_string().trim_end()))?;
+        let at = |key: &str, why: String| format!("{}: {key}: {why}", path.display());
+        let legal_name = LegalName::parse(&file.my_legal_name).map_err(|e| at("myLegalName", e))?;
+        let address = |key: &str, value: &str| -> Result<SocketAddr, String> {
+            value.parse().map_err(|_| {
+                at(
+                    key,
+                    format!(
+                        "`{value}` is not accepted: give an IP address and port such as \
+                         127.0.0.1:10000"
+                    ),
+                )
+            })
+        };
+        let p2p_address = address("p2pAddress", &file.p2p_address)?;
+        let admin_address = address("adminAddress", &file.admin_address)?;
+        let metrics_address = address("metricsAddress", &file.metrics_address)?;
+        for user in &file.rpc_users {
+            for permission in &user.permissions {
+                let known = permission == "ALL"
+                    || permission
+                        .strip_prefix("StartFlow.")
+                        .is_some_and(|f| crate::shell::FLOWS.contains(&f) || f == "killFlow");
+                if !known {
+                    return Err(at(
+                        "rpcUsers.permissions",
+                        format!(
+                            "`{permission}` (user {}) is not accepted: give ALL or \
+                             StartFlow.<Flow>, the flows being {} and killFlow",
+                            user.username,
+                            crate::shell::FLOWS.join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
+        let plugin = match file.plugin.as_str() {
+            "builtin" => PluginSource::Builtin,
+            other => PluginSource::File(dir.join(other)),
+        };
+        Ok(NodeConfig {
+            dir: dir.to_path_buf(),
+            legal_name,
+            p2p_address,
+            admin_address,
+            metrics_address,
+            database: dir.join(&file.database),
+            network_map: dir.join(&file.network_map),
+            plugin,
+            rpc_users: file.rpc_users,
+        })
+    }
+
+    pub fn certificates(&self) -> CertificatePaths {
+        let certs = self.dir.join("certificates");
+        CertificatePaths {
+            root_ca: certs.join("root-ca.pem"),
+            node_cert: certs.join("node.pem"),
+            node_key: certs.join("node-key.pem"),
+        }
+    }
+
+    /// The plugin configuration directory (Corda's `cordapps/config`).
+    pub fn plugin_config_dir(&self) -> PathBuf {
+        self.dir.join("plugins").join("config")
+    }
+}
+
+/// The network map: who is on the network, where, and with which
+/// certificate; and the network parameters.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct NetworkMap {
+    pub parameters: NetworkParameters,
+    #[serde(default)]
+    pub nodes: Vec<NetworkMapEntry>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct NetworkParameters {
+    /// The largest message payload any node sends or accepts, in bytes.
+    pub max_message_size: u32,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct NetworkMapEntry {
+    pub legal_name: String,
+    pub address: String,
+    /// SHA-256 of the node's certificate (DER), lower-case hex.
+    pub certificate_sha256: String,
+}
+
+impl NetworkMap {
+    pub fn load(path: &Path) -> Result<NetworkMap, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read the network map {}: {e}", path.display()))?;
+        let map: NetworkMap = toml::from_str(&text)
+            .map_err(|e| format!("{}: {}", path.display(), e.to_string().trim_end()))?;
+        for entry in &map.nodes {
+            LegalName::parse(&entry.legal_name)
+                .map_err(|e| format!("{}: nodes.legalName: {e}", path.display()))?;
+            entry.address.parse::<SocketAddr>().map_err(|_| {
+                format!(
+                    "{}: nodes.address: `{}` is not an IP address and port",
+                    path.display(),
+                    entry.address
+                )
+            })?;
+        }
+        if map.parameters.max_message_size < 1024 {
+            return Err(format!(
+                "{}: parameters.maxMessageSize = {} is not accepted: at least 1024 bytes",
+                path.display(),
+                map.parameters.max_message_size
+            ));
+        }
+        Ok(map)
+    }
+
+    /// The entry for a legal name (compared as names, not as text).
+    pub fn find(&self, name: &LegalName) -> Option<&NetworkMapEntry> {
+        self.nodes
+            .iter()
+            .find(|e| LegalName::parse(&e.legal_name).is_ok_and(|n| n == *name))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, text: &str) {
+        std::fs::write(dir.join(NODE_CONF), text).unwrap();
+    }
+
+    const GOOD: &str = r#"
+myLegalName = "O=PartyA, L=London, C=GB"
+p2pAddress = "127.0.0.1:10000"
+adminAddress = "127.0.0.1:10001"
+metricsAddress = "127.0.0.1:10002"
+database = "persistence.db"
+networkMap = "../network-map.toml"
+
+[[rpcUsers]]
+username = "admin"
+password = "secret"
+permissions = ["ALL"]
+"#;
+
+    #[test]
+    fn a_good_configuration_loads_with_paths_resolved() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), GOOD);
+        let config = NodeConfig::load(dir.path()).unwrap();
+        assert_eq!(config.legal_name.to_string(), "O=PartyA, L=London, C=GB");
+        assert_eq!(config.p2p_address.port(), 10000);
+        assert_eq!(config.database, dir.path().join("persistence.db"));
+        assert_eq!(config.plugin, PluginSource::Builtin);
+    }
+
+    #[test]
+    fn bad_configuration_names_the_file_the_key_and_what_is_accepted() {
+        let dir = tempfile::tempdir().unwrap();
+        let cases = [
+            (
+                GOOD.replace("p2pAddress = \"127.0.0.1:10000\"\n", ""),
+                "missing field `p2pAddress`",
+            ),
+            (format!("{GOOD}\nfoo = 1\n"), "unknown field `foo`"),
+            (
+                GOOD.replace("127.0.0.1:10001", "localhost"),
+                "adminAddress: `localhost` is not accepted",
+            ),
+            (
+                GOOD.replace("O=PartyA, L=London, C=GB", "PartyA"),
+                "myLegalName",
+            ),
+            (
+                GOOD.replace("[\"ALL\"]", "[\"StartFlow.Nope\"]"),
+                "`StartFlow.Nope` (user admin) is not accepted",
+            ),
+        ];
+        for (text, want) in cases {
+            write(dir.path(), &text);
+            let e = NodeConfig::load(dir.path()).unwrap_err();
+            assert!(e.contains(want) && e.contains("node.conf"), "{want}: {e}");
+        }
+        std::fs::remove_file(dir.path().join(NODE_CONF)).unwrap();
+        let e = NodeConfig::load(dir.path()).unwrap_err();
+        assert!(e.contains("cannot read the node configuration"), "{e}");
+    }
+}

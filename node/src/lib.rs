@@ -5,11 +5,14 @@
 //!   with flow names matched by any unambiguous part.
 //! - [`bootstrap`]: `ledger-sync network bootstrap`, the development-mode
 //!   network bootstrapper (root CA, node directories, network map).
+//! - [`flows`]: runs a shell command on a node and words the outcome as the
+//!   Corda shell does.
 //! - [`config`]: a node directory's `node.conf` and the network map.
 //! - [`x500`]: legal names such as `O=PartyA, L=London, C=GB`.
 
 pub mod bootstrap;
 pub mod config;
+pub mod flows;
 pub mod shell;
 pub mod x500;
 

@@ -74,6 +74,35 @@ enum Command {
         #[arg(long, default_value_t = 10 << 20)]
         max_message_size: u32,
     },
+    /// Run a node: `ledger-sync node --dir NODE_DIR` serves until SIGTERM or
+    /// SIGINT (see `network bootstrap` for node directories).
+    Node {
+        /// The node directory (node.conf, certificates/, plugins/, the
+        /// database).
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// Start a flow on a running node, in the Corda shell's syntax:
+    /// `ledger-sync flow start 'GetReconciliationStatusForPartyFlow party:
+    /// "O=PartyB, L=London, C=GB", isRequester: true' --node PartyA`.
+    /// Exits 0 when the flow completed, 1 when it was refused or failed.
+    Flow {
+        /// `start`, the flow and its arguments (quote the arguments once, as
+        /// one word, so the shell keeps their quotes), then `--node DIR`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+        words: Vec<String>,
+    },
+    /// `ledger-sync run killFlow id: <state-machine-id> --node DIR`.
+    Run {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+        words: Vec<String>,
+    },
+    /// An interactive shell on a running node: one Corda shell line at a
+    /// time (`flow start ...`, `run killFlow ...`), `exit` to leave.
+    Shell {
+        #[arg(long)]
+        node: PathBuf,
+    },
     /// Set up a network of nodes (see `network bootstrap --help`).
     Network {
         #[command(subcommand)]
@@ -197,6 +226,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Node { dir } => {
+            ledger_sync_node::serve::serve(&dir).map_err(anyhow::Error::msg)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Flow { words } => one_call("flow", words),
+        Command::Run { words } => one_call("run", words),
+        Command::Shell { node } => shell(&node),
         Command::Network {
             command:
                 NetworkCommand::Bootstrap {
@@ -394,5 +430,61 @@ fn simulate(
             println!("  ledger-sync simulate --seed {seed}{loss_flag}    # {why}");
         }
         Ok(ExitCode::FAILURE)
+    }
+}
+
+/// `flow ...` / `run ...` with `--node DIR` anywhere among the words: one
+/// call to the node's admin API.
+fn one_call(verb: &str, words: Vec<String>) -> Result<ExitCode> {
+    let mut node = None;
+    let mut rest = Vec::new();
+    let mut words = words.into_iter();
+    while let Some(word) = words.next() {
+        if word == "--node" {
+            node = words.next();
+        } else if let Some(dir) = word.strip_prefix("--node=") {
+            node = Some(dir.to_string());
+        } else {
+            rest.push(word);
+        }
+    }
+    let node = node.context("give the node directory with --node NODE_DIR")?;
+    let client = ledger_sync_node::client::Client::for_node(std::path::Path::new(&node))
+        .map_err(anyhow::Error::msg)?;
+    let line = format!("{verb} {}", rest.join(" "));
+    let answer = client.call(&line).map_err(anyhow::Error::msg)?;
+    println!("{}", answer.text);
+    Ok(if answer.ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// `shell --node DIR`: reads shell lines from the terminal until `exit` or
+/// end of input.
+fn shell(node: &std::path::Path) -> Result<ExitCode> {
+    use std::io::{BufRead, Write};
+    let client = ledger_sync_node::client::Client::for_node(node).map_err(anyhow::Error::msg)?;
+    let stdin = std::io::stdin();
+    let mut lines = stdin.lock().lines();
+    loop {
+        print!(">>> ");
+        std::io::stdout().flush()?;
+        let Some(line) = lines.next() else {
+            return Ok(ExitCode::SUCCESS);
+        };
+        let line = line?;
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        if matches!(line, "exit" | "bye" | "quit") {
+            return Ok(ExitCode::SUCCESS);
+        }
+        match client.call(line) {
+            Ok(answer) => println!("{}", answer.text),
+            Err(e) => println!("{e}"),
+        }
     }
 }

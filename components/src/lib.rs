@@ -10,6 +10,10 @@
 /// The ledger-sync plugin component.
 pub const PLUGIN: &str = env!("LEDGER_SYNC_COMPONENT_PLUGIN");
 
+/// The plugin component's bytes, built into whatever links this crate (the
+/// `ledger-sync node` default plugin).
+pub const PLUGIN_BYTES: &[u8] = include_bytes!(env!("LEDGER_SYNC_COMPONENT_PLUGIN"));
+
 /// A guest that misbehaves on command: spins, allocates without end,
 /// panics, floods logs, sends and timers (`test-programs/hostile`).
 pub const HOSTILE_GUEST: &str = env!("LEDGER_SYNC_COMPONENT_HOSTILE_GUEST");

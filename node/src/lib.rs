@@ -3,17 +3,29 @@
 //! - [`shell`]: the Corda shell's flow grammar — `flow start <Flow> key:
 //!   value, ...` and `run killFlow id: ...` — parsed into typed flow calls,
 //!   with flow names matched by any unambiguous part.
+//! - [`serve`]: `ledger-sync node`, the node process.
+//! - [`admin`]: the admin API (`POST /flow` with a shell line), authenticated.
+//! - [`client`]: the CLI's side of the admin API.
 //! - [`bootstrap`]: `ledger-sync network bootstrap`, the development-mode
 //!   network bootstrapper (root CA, node directories, network map).
 //! - [`flows`]: runs a shell command on a node and words the outcome as the
 //!   Corda shell does.
 //! - [`config`]: a node directory's `node.conf` and the network map.
+//! - [`runtime`]: the plugin thread: events in, effects out, wall-clock
+//!   timers.
+//! - [`transport`]: peer-to-peer messages over mutual TLS, identities from
+//!   certificates pinned by the network map.
 //! - [`x500`]: legal names such as `O=PartyA, L=London, C=GB`.
 
+pub mod admin;
 pub mod bootstrap;
+pub mod client;
 pub mod config;
 pub mod flows;
+pub mod runtime;
+pub mod serve;
 pub mod shell;
+pub mod transport;
 pub mod x500;
 
 /// The plugin contract version, which names the plugin configuration file.

@@ -1,0 +1,94 @@
+//! The CLI's side of the admin API: `ledger-sync flow start ... --node DIR`
+//! and `ledger-sync shell --node DIR` send a shell line to the node whose
+//! directory is given, as its first rpcUsers account, and print the answer.
+
+use crate::config::NodeConfig;
+use base64::Engine;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::time::Duration;
+
+/// How long a flow call may take before the client gives up.
+const CALL_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The admin API's answer: the HTTP status and the shell's text.
+#[derive(Clone, Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub text: String,
+}
+
+impl Answer {
+    pub fn ok(&self) -> bool {
+        self.status == 200
+    }
+}
+
+/// Who to call and as whom.
+pub struct Client {
+    address: std::net::SocketAddr,
+    credentials: String,
+}
+
+impl Client {
+    /// The node in `dir`, called as its first operator account.
+    pub fn for_node(dir: &Path) -> Result<Client, String> {
+        let config = NodeConfig::load(dir)?;
+        let user = config.rpc_users.first().ok_or_else(|| {
+            format!(
+                "{}: no rpcUsers account to call the admin API with",
+                dir.join(crate::config::NODE_CONF).display()
+            )
+        })?;
+        Ok(Client::new(
+            config.admin_address,
+            &user.username,
+            &user.password,
+        ))
+    }
+
+    pub fn new(address: std::net::SocketAddr, username: &str, password: &str) -> Client {
+        Client {
+            address,
+            credentials: base64::engine::general_purpose::STANDARD
+                .encode(format!("{username}:{password}")),
+        }
+    }
+
+    /// Sends one shell line.
+    pub fn call(&self, line: &str) -> Result<Answer, String> {
+        let mut stream = TcpStream::connect_timeout(&self.address, Duration::from_secs(5))
+            .map_err(|e| format!("cannot reach the node's admin API at {}: {e}", self.address))?;
+        stream
+            .set_read_timeout(Some(CALL_TIMEOUT))
+            .map_err(|e| e.to_string())?;
+        let request = format!(
+            "POST /flow HTTP/1.1\r\nHost: {}\r\nAuthorization: Basic {}\r\nContent-Type: \
+             text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{line}",
+            self.address,
+            self.credentials,
+            line.len()
+        );
+        stream
+            .write_all(request.as_bytes())
+            .map_err(|e| format!("sending to the admin API: {e}"))?;
+        let mut response = Vec::new();
+        stream
+            .read_to_end(&mut response)
+            .map_err(|e| format!("reading the admin API's answer: {e}"))?;
+        let response = String::from_utf8_lossy(&response);
+        let (head, body) = response
+            .split_once("\r\n\r\n")
+            .ok_or("the admin API's answer is not HTTP")?;
+        let status = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .ok_or("the admin API's answer has no status")?;
+        Ok(Answer {
+            status,
+            text: body.to_string(),
+        })
+    }
+}

@@ -1,0 +1,108 @@
+//! The node's plugin thread: the one place the plugin runs. Events arrive on
+//! a channel — messages from the transport, flow calls from the admin API,
+//! metrics reads — and wall-clock timers fire between them; after each call
+//! the node's effects are carried out (messages to the outbox, timer
+//! commands onto the timer table).
+
+use crate::flows::{Outcome, execute};
+use crate::shell::Command;
+use crate::transport::{Inbound, Outbox};
+use ledger_sync_host::{Node, TimerCommand};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+
+/// What the plugin thread is asked to do.
+pub enum Event {
+    Message(Inbound),
+    Flow {
+        command: Command,
+        reply: oneshot::Sender<Outcome>,
+    },
+    /// Runs `read` on the node (metrics) and sends back what it returns.
+    Read(Box<dyn FnOnce(&mut Node) + Send>),
+    Shutdown,
+}
+
+/// The node's pending timers: by id, and by due time.
+#[derive(Default)]
+struct Timers {
+    by_id: BTreeMap<u64, Instant>,
+    by_due: BTreeSet<(Instant, u64)>,
+}
+
+impl Timers {
+    fn apply(&mut self, command: TimerCommand, now: Instant) {
+        match command {
+            TimerCommand::Set { id, delay_ms } => {
+                self.cancel(id);
+                let due = now + Duration::from_millis(delay_ms);
+                self.by_id.insert(id, due);
+                self.by_due.insert((due, id));
+            }
+            TimerCommand::Cancel { id } => self.cancel(id),
+            TimerCommand::CancelAll => *self = Timers::default(),
+        }
+    }
+
+    fn cancel(&mut self, id: u64) {
+        if let Some(due) = self.by_id.remove(&id) {
+            self.by_due.remove(&(due, id));
+        }
+    }
+
+    fn next_due(&self) -> Option<Instant> {
+        self.by_due.first().map(|(due, _)| *due)
+    }
+
+    /// Takes the earliest timer if it is due.
+    fn pop_due(&mut self, now: Instant) -> Option<u64> {
+        let (due, id) = *self.by_due.first()?;
+        if due > now {
+            return None;
+        }
+        self.by_due.pop_first();
+        self.by_id.remove(&id);
+        Some(id)
+    }
+}
+
+/// Runs the plugin until `Shutdown` or until every sender is gone.
+pub fn run(mut node: Node, events: Receiver<Event>, outbox: Outbox) {
+    let mut timers = Timers::default();
+    loop {
+        let now = Instant::now();
+        let effects = node.take_effects();
+        for command in effects.timers {
+            timers.apply(command, now);
+        }
+        for message in effects.messages {
+            if !outbox.send(&message.to, message.payload) {
+                tracing::debug!(target: "ledger_sync::node", "dropped a message to {}", message.to);
+            }
+        }
+        if let Some(id) = timers.pop_due(now) {
+            if let Err(failure) = node.on_timer(id) {
+                tracing::error!(target: "ledger_sync::node", "{failure}");
+            }
+            continue;
+        }
+        let wait = timers.next_due().map_or(Duration::from_secs(3600), |due| {
+            due.saturating_duration_since(now)
+        });
+        match events.recv_timeout(wait) {
+            Ok(Event::Message(inbound)) => {
+                if let Err(failure) = node.on_message(&inbound.from, &inbound.payload) {
+                    tracing::error!(target: "ledger_sync::node", "{failure}");
+                }
+            }
+            Ok(Event::Flow { command, reply }) => {
+                let _ = reply.send(execute(&mut node, command));
+            }
+            Ok(Event::Read(read)) => read(&mut node),
+            Ok(Event::Shutdown) | Err(RecvTimeoutError::Disconnected) => return,
+            Err(RecvTimeoutError::Timeout) => {}
+        }
+    }
+}

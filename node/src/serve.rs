@@ -1,0 +1,108 @@
+//! `ledger-sync node --dir NODE_DIR`: the node process. It reads the node
+//! directory, checks its identity against the network map, starts the
+//! plugin on the reference host with the wall clock, the TLS transport and
+//! the admin API, and serves until SIGTERM or SIGINT.
+
+use crate::config::{NetworkMap, NodeConfig, PluginSource};
+use crate::runtime::{self, Event};
+use crate::transport::{self, Directory, Identity};
+use ledger_sync_host::{Node, NodeOptions, PluginRuntime, SystemClock};
+use std::path::Path;
+use std::sync::Arc;
+
+/// Runs the node in `dir` until it is told to stop.
+pub fn serve(dir: &Path) -> Result<(), String> {
+    let config = NodeConfig::load(dir)?;
+    let map = NetworkMap::load(&config.network_map)?;
+    let identity = Identity::load(&config)?;
+    let Some(entry) = map.find(&config.legal_name) else {
+        return Err(format!(
+            "{}: {} is not in the network map; the map lists {}",
+            config.network_map.display(),
+            config.legal_name,
+            map.nodes
+                .iter()
+                .map(|n| n.legal_name.as_str())
+                .collect::<Vec<_>>()
+                .join("; ")
+        ));
+    };
+    let _ = entry;
+    let directory = Arc::new(Directory::new(&map, &config.legal_name));
+    let plugin = match &config.plugin {
+        PluginSource::Builtin => PluginRuntime::new(ledger_sync_components::PLUGIN_BYTES),
+        PluginSource::File(path) => PluginRuntime::from_file(path),
+    }
+    .map_err(|e| format!("cannot load the plugin: {e:#}"))?;
+    let mut options = NodeOptions::new(&config.legal_name.to_string(), config.database.clone());
+    options.plugin_config_dir = Some(config.plugin_config_dir());
+    options.max_message_size = map.parameters.max_message_size;
+    let node = Node::start(
+        plugin,
+        options,
+        Arc::new(SystemClock),
+        directory.clone() as Arc<dyn ledger_sync_host::Peers>,
+    )
+    .map_err(|e| format!("the plugin did not start: {e:#}"))?;
+
+    let (events, inbox) = std::sync::mpsc::channel::<Event>();
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    let deliver_to = std::sync::Mutex::new(events.clone());
+    let deliver: transport::Deliver = Arc::new(move |inbound| {
+        deliver_to
+            .lock()
+            .expect("events")
+            .send(Event::Message(inbound))
+            .is_ok()
+    });
+    let outbox = tokio.block_on(transport::start(
+        &identity,
+        directory,
+        config.p2p_address,
+        deliver,
+    ))?;
+    let admin = crate::admin::router(config.rpc_users.clone(), events.clone());
+    let admin_listener = tokio
+        .block_on(tokio::net::TcpListener::bind(config.admin_address))
+        .map_err(|e| {
+            format!(
+                "cannot listen on adminAddress {}: {e}",
+                config.admin_address
+            )
+        })?;
+    tokio.spawn(async move {
+        let _ = axum::serve(admin_listener, admin).await;
+    });
+    let plugin_thread = std::thread::Builder::new()
+        .name("plugin".into())
+        .spawn(move || runtime::run(node, inbox, outbox))
+        .map_err(|e| format!("cannot start the plugin thread: {e}"))?;
+    tracing::info!(
+        target: "ledger_sync::node",
+        "{} serving: peer-to-peer {}, admin {}",
+        config.legal_name,
+        config.p2p_address,
+        config.admin_address
+    );
+    println!(
+        "{} is running (peer-to-peer {}, admin {})",
+        config.legal_name, config.p2p_address, config.admin_address
+    );
+    tokio.block_on(async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    });
+    let _ = events.send(Event::Shutdown);
+    let _ = plugin_thread.join();
+    tokio.shutdown_timeout(std::time::Duration::from_secs(2));
+    println!("{} stopped", config.legal_name);
+    Ok(())
+}

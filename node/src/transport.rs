@@ -1,0 +1,374 @@
+//! Peer-to-peer messaging over mutual TLS (rustls with the ring provider,
+//! chosen explicitly).
+//!
+//! Every node's certificate carries its X.500 legal name as subject and is
+//! issued by the network's root CA. A connection is accepted only when the
+//! peer's certificate chains to that CA, names a party in the network map,
+//! and is the very certificate the map pins for that name (SHA-256); the
+//! sender of every message is that name — never anything in a payload.
+//! Anything else is refused and logged.
+//!
+//! Each node dials each peer it sends to once and keeps the connection:
+//! messages from A to B travel on A's connection to B, in order. A lost
+//! connection is dialled again with back-off; the message whose write failed
+//! and those queued meanwhile beyond the queue's bound are dropped, so
+//! delivery is at most once and in order per pair, as the WIT promises. A
+//! frame is a 4-byte big-endian length and the payload; the network's
+//! `maxMessageSize` is enforced on send and on receive.
+
+use crate::config::{NetworkMap, NodeConfig};
+use crate::x500::LegalName;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::{ClientConfig, RootCertStore, ServerConfig};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio_rustls::{TlsAcceptor, TlsConnector};
+
+/// Messages queued for one peer while its connection is down; past it the
+/// newest are dropped (the plugin repairs loss).
+const QUEUE_PER_PEER: usize = 1024;
+/// Redial back-off: from 100 ms, doubling, at most 2 s (a peer that comes
+/// back is reached well within any sane inactivity timeout).
+const BACKOFF_FIRST: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(2);
+/// TLS handshakes that take longer are dropped.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A node's TLS identity and what it trusts.
+pub struct Identity {
+    pub name: LegalName,
+    certs: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+    roots: Arc<RootCertStore>,
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+impl Identity {
+    /// Loads the node's certificate, key and root CA, and checks that the
+    /// certificate names the configured legal name.
+    pub fn load(config: &NodeConfig) -> Result<Identity, String> {
+        let paths = config.certificates();
+        let read_certs = |path: &std::path::Path| -> Result<Vec<CertificateDer<'static>>, String> {
+            let certs: Result<Vec<_>, _> = CertificateDer::pem_file_iter(path)
+                .map_err(|e| format!("cannot read the certificate {}: {e}", path.display()))?
+                .collect();
+            let certs =
+                certs.map_err(|e| format!("{}: not a PEM certificate: {e}", path.display()))?;
+            if certs.is_empty() {
+                return Err(format!("{} holds no certificate", path.display()));
+            }
+            Ok(certs)
+        };
+        let certs = read_certs(&paths.node_cert)?;
+        let key = PrivateKeyDer::from_pem_file(&paths.node_key).map_err(|e| {
+            format!(
+                "cannot read the node's key {}: {e}",
+                paths.node_key.display()
+            )
+        })?;
+        let mut roots = RootCertStore::empty();
+        for ca in read_certs(&paths.root_ca)? {
+            roots
+                .add(ca)
+                .map_err(|e| format!("{}: not a usable root CA: {e}", paths.root_ca.display()))?;
+        }
+        let (_, parsed) = x509_parser::parse_x509_certificate(&certs[0])
+            .map_err(|e| format!("{}: {e}", paths.node_cert.display()))?;
+        let subject = crate::x500::from_certificate(&parsed)
+            .map_err(|e| format!("{}: {e}", paths.node_cert.display()))?;
+        if subject != config.legal_name {
+            return Err(format!(
+                "{}: the certificate names {subject}, but node.conf's myLegalName is {}; a node \
+                 is the party its certificate names",
+                paths.node_cert.display(),
+                config.legal_name
+            ));
+        }
+        Ok(Identity {
+            name: subject,
+            certs,
+            key,
+            roots: Arc::new(roots),
+        })
+    }
+
+    fn server_config(&self) -> Result<ServerConfig, String> {
+        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+            self.roots.clone(),
+            provider(),
+        )
+        .build()
+        .map_err(|e| format!("TLS client verifier: {e}"))?;
+        ServerConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| format!("TLS: {e}"))?
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(self.certs.clone(), self.key.clone_key())
+            .map_err(|e| format!("TLS server certificate: {e}"))
+    }
+
+    fn client_config(&self) -> Result<ClientConfig, String> {
+        ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| format!("TLS: {e}"))?
+            .with_root_certificates(self.roots.clone())
+            .with_client_auth_cert(self.certs.clone(), self.key.clone_key())
+            .map_err(|e| format!("TLS client certificate: {e}"))
+    }
+}
+
+/// The network as the map describes it: canonical name → (address,
+/// certificate fingerprint).
+#[derive(Clone, Debug)]
+pub struct Directory {
+    pub me: String,
+    pub peers: BTreeMap<String, (SocketAddr, String)>,
+    pub max_message_size: u32,
+}
+
+impl Directory {
+    pub fn new(map: &NetworkMap, me: &LegalName) -> Directory {
+        let peers = map
+            .nodes
+            .iter()
+            .filter_map(|e| {
+                let name = LegalName::parse(&e.legal_name).ok()?;
+                let address = e.address.parse().ok()?;
+                Some((
+                    name.to_string(),
+                    (address, e.certificate_sha256.to_lowercase()),
+                ))
+            })
+            .filter(|(name, _)| *name != me.to_string())
+            .collect();
+        Directory {
+            me: me.to_string(),
+            peers,
+            max_message_size: map.parameters.max_message_size,
+        }
+    }
+
+    /// Who a verified peer certificate belongs to, if the map pins it.
+    fn identify(&self, cert: &CertificateDer<'_>) -> Result<String, String> {
+        let (_, parsed) = x509_parser::parse_x509_certificate(cert)
+            .map_err(|e| format!("unreadable certificate: {e}"))?;
+        let name = crate::x500::from_certificate(&parsed)?.to_string();
+        let Some((_, pinned)) = self.peers.get(&name) else {
+            return Err(format!("{name} is not in the network map"));
+        };
+        let seen = crate::bootstrap::fingerprint(cert);
+        if *pinned != seen {
+            return Err(format!(
+                "the certificate presented as {name} is not the one the network map pins for it \
+                 (SHA-256 {seen}, the map says {pinned})"
+            ));
+        }
+        Ok(name)
+    }
+}
+
+impl ledger_sync_host::Peers for Directory {
+    fn is_peer(&self, name: &str) -> bool {
+        self.peers.contains_key(name)
+    }
+}
+
+/// A message that arrived: its sender, from the verified certificate.
+pub struct Inbound {
+    pub from: String,
+    pub payload: Vec<u8>,
+}
+
+/// Hands an inbound message to the node; false once the node is shutting
+/// down.
+pub type Deliver = Arc<dyn Fn(Inbound) -> bool + Send + Sync>;
+
+/// Sends to peers; the receiving side runs on its own.
+#[derive(Clone)]
+pub struct Outbox {
+    queues: BTreeMap<String, mpsc::Sender<Vec<u8>>>,
+    max_message_size: u32,
+}
+
+impl Outbox {
+    /// Queues `payload` for `to`; false if `to` is unknown, the payload is
+    /// too large, or the peer's queue is full (the message is dropped).
+    pub fn send(&self, to: &str, payload: Vec<u8>) -> bool {
+        if payload.len() > self.max_message_size as usize {
+            return false;
+        }
+        self.queues
+            .get(to)
+            .is_some_and(|queue| queue.try_send(payload).is_ok())
+    }
+}
+
+/// Starts the transport: listens on `listen`, delivers what arrives to
+/// `inbound`, and returns the outbox with one dialling task per peer.
+pub async fn start(
+    identity: &Identity,
+    directory: Arc<Directory>,
+    listen: SocketAddr,
+    deliver: Deliver,
+) -> Result<Outbox, String> {
+    let acceptor = TlsAcceptor::from(Arc::new(identity.server_config()?));
+    let listener = TcpListener::bind(listen)
+        .await
+        .map_err(|e| format!("cannot listen on p2pAddress {listen}: {e}"))?;
+    let accept_dir = directory.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, remote)) = listener.accept().await else {
+                continue;
+            };
+            let acceptor = acceptor.clone();
+            let directory = accept_dir.clone();
+            let deliver = deliver.clone();
+            tokio::spawn(async move {
+                if let Err(why) = serve(acceptor, stream, directory, deliver).await {
+                    tracing::warn!(target: "ledger_sync::transport", %remote, "refused or closed an inbound connection: {why}");
+                }
+            });
+        }
+    });
+    let connector = TlsConnector::from(Arc::new(identity.client_config()?));
+    let mut queues = BTreeMap::new();
+    for (name, (address, _)) in &directory.peers {
+        let (tx, rx) = mpsc::channel(QUEUE_PER_PEER);
+        queues.insert(name.clone(), tx);
+        tokio::spawn(dial(
+            connector.clone(),
+            directory.clone(),
+            name.clone(),
+            *address,
+            rx,
+        ));
+    }
+    Ok(Outbox {
+        queues,
+        max_message_size: directory.max_message_size,
+    })
+}
+
+async fn serve(
+    acceptor: TlsAcceptor,
+    stream: TcpStream,
+    directory: Arc<Directory>,
+    deliver: Deliver,
+) -> Result<(), String> {
+    let mut tls = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream))
+        .await
+        .map_err(|_| "the TLS handshake timed out".to_string())?
+        .map_err(|e| format!("TLS handshake: {e}"))?;
+    let cert = tls
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .ok_or("the peer presented no certificate")?
+        .clone();
+    let from = directory.identify(&cert)?;
+    let max = directory.max_message_size as usize;
+    loop {
+        let len = match tls.read_u32().await {
+            Ok(len) => len as usize,
+            Err(_) => return Ok(()), // closed
+        };
+        if len > max {
+            return Err(format!(
+                "{from} sent a {len}-byte message, over the network's maxMessageSize of {max}; \
+                 connection closed"
+            ));
+        }
+        let mut payload = vec![0u8; len];
+        tls.read_exact(&mut payload)
+            .await
+            .map_err(|e| format!("reading from {from}: {e}"))?;
+        if !deliver(Inbound {
+            from: from.clone(),
+            payload,
+        }) {
+            return Ok(()); // the node is shutting down
+        }
+    }
+}
+
+/// Keeps a connection to one peer and writes its queue to it.
+async fn dial(
+    connector: TlsConnector,
+    directory: Arc<Directory>,
+    peer: String,
+    address: SocketAddr,
+    mut queue: mpsc::Receiver<Vec<u8>>,
+) {
+    let mut backoff = BACKOFF_FIRST;
+    // The first message waits for the first connection.
+    let Some(mut next) = queue.recv().await else {
+        return;
+    };
+    loop {
+        let connected = async {
+            let stream = TcpStream::connect(address)
+                .await
+                .map_err(|e| format!("cannot connect to {peer} at {address}: {e}"))?;
+            let server = ServerName::try_from("localhost").expect("a valid name");
+            let tls = tokio::time::timeout(HANDSHAKE_TIMEOUT, connector.connect(server, stream))
+                .await
+                .map_err(|_| format!("the TLS handshake with {peer} timed out"))?
+                .map_err(|e| format!("TLS handshake with {peer}: {e}"))?;
+            let cert = tls
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|c| c.first())
+                .ok_or("no certificate")?
+                .clone();
+            let who = directory.identify(&cert)?;
+            if who != peer {
+                return Err(format!("{address} answered as {who}, not {peer}"));
+            }
+            Ok::<_, String>(tls)
+        }
+        .await;
+        let mut tls = match connected {
+            Ok(tls) => {
+                backoff = BACKOFF_FIRST;
+                tls
+            }
+            Err(why) => {
+                tracing::debug!(target: "ledger_sync::transport", "{why}; retrying in {backoff:?}");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(BACKOFF_MAX);
+                continue;
+            }
+        };
+        loop {
+            let mut frame = Vec::with_capacity(4 + next.len());
+            frame.extend_from_slice(&(next.len() as u32).to_be_bytes());
+            frame.extend_from_slice(&next);
+            if let Err(e) = tls.write_all(&frame).await {
+                // At most once: the message whose write failed is dropped.
+                tracing::debug!(target: "ledger_sync::transport", "lost the connection to {peer}: {e}");
+                break;
+            }
+            let _ = tls.flush().await;
+            match queue.recv().await {
+                Some(message) => next = message,
+                None => return,
+            }
+        }
+        match queue.recv().await {
+            Some(message) => next = message,
+            None => return,
+        }
+    }
+}

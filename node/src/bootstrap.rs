@@ -87,6 +87,24 @@ fn distinguished_name(name: &LegalName) -> DistinguishedName {
     dn
 }
 
+/// The development root CA's certificate parameters (its key signs every
+/// node certificate; with the key in `root-ca-key.pem`, `Issuer::new` of
+/// these signs more).
+pub fn root_ca_params() -> CertificateParams {
+    let mut ca = CertificateParams::default();
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, "ledger-sync development root CA");
+    dn.push(DnType::OrganizationName, "ledger-sync");
+    ca.distinguished_name = dn;
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    ca
+}
+
 /// SHA-256 of a certificate's DER bytes, lower-case hex: how the network
 /// map pins each node's certificate.
 pub fn fingerprint(der: &[u8]) -> String {
@@ -122,17 +140,7 @@ pub fn bootstrap(options: &BootstrapOptions) -> Result<Bootstrapped, String> {
     let rcgen = |e: rcgen::Error| format!("cannot make a certificate: {e}");
 
     let ca_key = KeyPair::generate().map_err(rcgen)?;
-    let mut ca = CertificateParams::default();
-    let mut ca_dn = DistinguishedName::new();
-    ca_dn.push(DnType::CommonName, "ledger-sync development root CA");
-    ca_dn.push(DnType::OrganizationName, "ledger-sync");
-    ca.distinguished_name = ca_dn;
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
+    let ca = root_ca_params();
     let ca_cert = ca.self_signed(&ca_key).map_err(rcgen)?;
     write(&options.dir.join("root-ca.pem"), &ca_cert.pem())?;
     write_secret(

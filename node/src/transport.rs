@@ -25,6 +25,8 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+#[cfg(test)]
+use std::{path::Path, time::Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
@@ -192,14 +194,30 @@ pub struct Inbound {
 /// down.
 pub type Deliver = Arc<dyn Fn(Inbound) -> bool + Send + Sync>;
 
+/// What the transport has seen, for metrics and tests.
+#[derive(Debug, Default)]
+pub struct TransportStats {
+    /// Inbound connections refused: a failed handshake (another CA, no
+    /// certificate), a certificate the network map does not pin, a party
+    /// missing from it, an oversize frame.
+    pub refused_connections: std::sync::atomic::AtomicU64,
+    /// Messages received and handed to the node.
+    pub delivered: std::sync::atomic::AtomicU64,
+}
+
 /// Sends to peers; the receiving side runs on its own.
 #[derive(Clone)]
 pub struct Outbox {
     queues: BTreeMap<String, mpsc::Sender<Vec<u8>>>,
     max_message_size: u32,
+    stats: Arc<TransportStats>,
 }
 
 impl Outbox {
+    pub fn stats(&self) -> &Arc<TransportStats> {
+        &self.stats
+    }
+
     /// Queues `payload` for `to`; false if `to` is unknown, the payload is
     /// too large, or the peer's queue is full (the message is dropped).
     pub fn send(&self, to: &str, payload: Vec<u8>) -> bool {
@@ -225,6 +243,8 @@ pub async fn start(
         .await
         .map_err(|e| format!("cannot listen on p2pAddress {listen}: {e}"))?;
     let accept_dir = directory.clone();
+    let stats = Arc::new(TransportStats::default());
+    let accept_stats = stats.clone();
     tokio::spawn(async move {
         loop {
             let Ok((stream, remote)) = listener.accept().await else {
@@ -233,8 +253,12 @@ pub async fn start(
             let acceptor = acceptor.clone();
             let directory = accept_dir.clone();
             let deliver = deliver.clone();
+            let stats = accept_stats.clone();
             tokio::spawn(async move {
-                if let Err(why) = serve(acceptor, stream, directory, deliver).await {
+                if let Err(why) = serve(acceptor, stream, directory, deliver, &stats).await {
+                    stats
+                        .refused_connections
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     tracing::warn!(target: "ledger_sync::transport", %remote, "refused or closed an inbound connection: {why}");
                 }
             });
@@ -256,6 +280,7 @@ pub async fn start(
     Ok(Outbox {
         queues,
         max_message_size: directory.max_message_size,
+        stats,
     })
 }
 
@@ -264,6 +289,7 @@ async fn serve(
     stream: TcpStream,
     directory: Arc<Directory>,
     deliver: Deliver,
+    stats: &TransportStats,
 ) -> Result<(), String> {
     let mut tls = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream))
         .await
@@ -299,6 +325,9 @@ async fn serve(
         }) {
             return Ok(()); // the node is shutting down
         }
+        stats
+            .delivered
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
@@ -369,6 +398,173 @@ async fn dial(
         match queue.recv().await {
             Some(message) => next = message,
             None => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bootstrap::{BootstrapOptions, bootstrap};
+    use std::sync::Mutex;
+    use std::sync::atomic::Ordering;
+
+    const A: &str = "O=PartyA, L=London, C=GB";
+    const B: &str = "O=PartyB, L=London, C=GB";
+    const C: &str = "O=PartyC, L=Paris, C=FR";
+
+    fn free_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    }
+
+    fn network(dir: &Path, names: &[&str]) -> Vec<NodeConfig> {
+        let out = bootstrap(&BootstrapOptions {
+            dir: dir.to_path_buf(),
+            names: names.iter().map(|n| n.to_string()).collect(),
+            base_port: free_port().min(60_000),
+            max_message_size: 4096,
+            demo_ledger: None,
+        })
+        .unwrap();
+        out.node_dirs
+            .iter()
+            .map(|d| NodeConfig::load(d).unwrap())
+            .collect()
+    }
+
+    fn map_of(config: &NodeConfig) -> NetworkMap {
+        NetworkMap::load(&config.network_map).unwrap()
+    }
+
+    /// A's transport accepts only what its network map pins: a foreign CA,
+    /// another key under a pinned name, and a party missing from the map
+    /// are refused and nothing of theirs is delivered; the real B is.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn only_pinned_certificates_from_the_network_ca_get_through() {
+        let here = tempfile::tempdir().unwrap();
+        let net = network(&here.path().join("net"), &[A, B, C]);
+        let foreign = network(&here.path().join("foreign"), &[B]);
+        let (a, b, c) = (&net[0], &net[1], &net[2]);
+
+        // A's map leaves C out.
+        let mut a_map = map_of(a);
+        a_map.nodes.retain(|n| n.legal_name != C);
+        let a_directory = Arc::new(Directory::new(&a_map, &a.legal_name));
+        let got: Arc<Mutex<Vec<(String, Vec<u8>)>>> = Arc::default();
+        let sink = got.clone();
+        let deliver: Deliver = Arc::new(move |m: Inbound| {
+            sink.lock().unwrap().push((m.from, m.payload));
+            true
+        });
+        let a_out = start(
+            &Identity::load(a).unwrap(),
+            a_directory,
+            a.p2p_address,
+            deliver,
+        )
+        .await
+        .unwrap();
+
+        // Another key under B's name, issued by the network's own CA.
+        let impostor_dir = here.path().join("impostor");
+        copy_dir(&b.dir, &impostor_dir);
+        let ca_key = rcgen::KeyPair::from_pem(
+            &std::fs::read_to_string(here.path().join("net/root-ca-key.pem")).unwrap(),
+        )
+        .unwrap();
+        let issuer = rcgen::Issuer::new(crate::bootstrap::root_ca_params(), ca_key);
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(vec!["localhost".into()]).unwrap();
+        let mut dn = rcgen::DistinguishedName::new();
+        dn.push(rcgen::DnType::OrganizationName, "PartyB");
+        dn.push(rcgen::DnType::LocalityName, "London");
+        dn.push(rcgen::DnType::CountryName, "GB");
+        params.distinguished_name = dn;
+        let cert = params.signed_by(&key, &issuer).unwrap();
+        std::fs::write(impostor_dir.join("certificates/node.pem"), cert.pem()).unwrap();
+        std::fs::write(
+            impostor_dir.join("certificates/node-key.pem"),
+            key.serialize_pem(),
+        )
+        .unwrap();
+        let impostor = NodeConfig::load(&impostor_dir).unwrap();
+
+        let nobody: Deliver = Arc::new(|_| true);
+        let mut senders = Vec::new();
+        // The rogues dial A at its real address, with their own maps that
+        // pin A's real certificate.
+        for (config, payload) in [
+            (&foreign[0], b"foreign CA".as_slice()),
+            (&impostor, b"impostor".as_slice()),
+            (c, b"not in the map".as_slice()),
+        ] {
+            let mut map = map_of(b);
+            map.nodes.retain(|n| n.legal_name == A);
+            let directory = Arc::new(Directory::new(&map, &config.legal_name));
+            let listen = SocketAddr::from(([127, 0, 0, 1], free_port()));
+            let out = start(
+                &Identity::load(config).unwrap(),
+                directory,
+                listen,
+                nobody.clone(),
+            )
+            .await
+            .unwrap();
+            assert!(out.send(&a.legal_name.to_string(), payload.to_vec()));
+            senders.push(out);
+        }
+        let b_out = start(
+            &Identity::load(b).unwrap(),
+            Arc::new(Directory::new(&map_of(b), &b.legal_name)),
+            b.p2p_address,
+            nobody.clone(),
+        )
+        .await
+        .unwrap();
+        assert!(b_out.send(&a.legal_name.to_string(), b"from B".to_vec()));
+        assert!(
+            !b_out.send(&a.legal_name.to_string(), vec![0; 4097]),
+            "over maxMessageSize"
+        );
+
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while a_out.stats().refused_connections.load(Ordering::Relaxed) < 3
+            || got.lock().unwrap().is_empty()
+        {
+            assert!(Instant::now() < deadline, "refused {:?}", a_out.stats());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(
+            *got.lock().unwrap(),
+            vec![(B.to_string(), b"from B".to_vec())]
+        );
+    }
+
+    fn copy_dir(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            let target = to.join(entry.file_name());
+            if entry.file_type().unwrap().is_dir() {
+                copy_dir(&entry.path(), &target);
+            } else {
+                std::fs::copy(entry.path(), &target).unwrap();
+            }
+        }
+        // node.conf names the network map relatively: point it back.
+        let conf = to.join("node.conf");
+        if conf.exists() {
+            let text = std::fs::read_to_string(&conf).unwrap();
+            let map = from.join("../network-map.toml");
+            std::fs::write(
+                &conf,
+                text.replace("../network-map.toml", map.to_str().unwrap()),
+            )
+            .unwrap();
         }
     }
 }

@@ -454,7 +454,9 @@ mod tests {
         let mut a_map = map_of(a);
         a_map.nodes.retain(|n| n.legal_name != C);
         let a_directory = Arc::new(Directory::new(&a_map, &a.legal_name));
-        let got: Arc<Mutex<Vec<(String, Vec<u8>)>>> = Arc::default();
+        /// (sender, payload) of every delivered message.
+        type Received = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+        let got: Received = Arc::default();
         let sink = got.clone();
         let deliver: Deliver = Arc::new(move |m: Inbound| {
             sink.lock().unwrap().push((m.from, m.payload));

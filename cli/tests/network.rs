@@ -102,6 +102,24 @@ fn hex_ids(ids: &[[u8; 32]]) -> Vec<String> {
         .collect()
 }
 
+/// `GET /metrics` from a node.
+fn scrape(dir: &Path) -> String {
+    use std::io::{Read, Write};
+    let config = ledger_sync_node::config::NodeConfig::load(dir).unwrap();
+    let mut stream = std::net::TcpStream::connect(config.metrics_address).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        stream,
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    text
+}
+
 /// The seed's workflow across three node processes: A, restored from a
 /// backup, schedules a reconciliation with B through the admin API and
 /// finds exactly the lost transactions B holds.
@@ -134,6 +152,19 @@ fn the_disaster_workflow_runs_across_three_node_processes() {
         .filter(|l| l.trim().len() == 65 || l.trim().len() == 64)
         .count();
     assert_eq!(found, expected.len(), "{text}");
+
+    // Prometheus sees the outcome.
+    let metrics = scrape(&dirs[0]);
+    for line in [
+        "ledger_sync_reconciliations_completed_total{status=\"DIFFERENCES_FOUND\"} 1",
+        "ledger_sync_party_with_difference{party=\"O=PartyB, L=London, C=GB\"} 1",
+        "ledger_sync_ledger_graph_initialised 1",
+        "ledger_sync_reconciliations_in_progress 0",
+        "ledger_sync_reconciliation_duration_seconds_count 1",
+    ] {
+        assert!(metrics.contains(line), "{line} not in:\n{metrics}");
+    }
+    assert!(scrape(&dirs[1]).contains("ledger_sync_transport_delivered_messages_total"));
 
     // The admin API refuses calls without valid credentials.
     let config = ledger_sync_node::config::NodeConfig::load(&dirs[0]).unwrap();
@@ -190,6 +221,11 @@ fn a_killed_responder_fails_the_reconciliation_then_it_succeeds_after_restart() 
     assert!(
         text.contains("reconciliationInactivityTimeout = 6S"),
         "{text}"
+    );
+    let metrics = scrape(&dirs[0]);
+    assert!(
+        metrics.contains("ledger_sync_party_failed{party=\"O=PartyB, L=London, C=GB\"} 1"),
+        "{metrics}"
     );
     let _b = NodeProcess::start(&dirs[1]);
     wait_up(&b);

@@ -10,6 +10,7 @@
 //!   network bootstrapper (root CA, node directories, network map).
 //! - [`flows`]: runs a shell command on a node and words the outcome as the
 //!   Corda shell does.
+//! - [`metrics`]: `GET /metrics` for Prometheus.
 //! - [`config`]: a node directory's `node.conf` and the network map.
 //! - [`runtime`]: the plugin thread: events in, effects out, wall-clock
 //!   timers.
@@ -22,6 +23,7 @@ pub mod bootstrap;
 pub mod client;
 pub mod config;
 pub mod flows;
+pub mod metrics;
 pub mod runtime;
 pub mod serve;
 pub mod shell;

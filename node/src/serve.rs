@@ -77,6 +77,21 @@ pub fn serve(dir: &Path) -> Result<(), String> {
     tokio.spawn(async move {
         let _ = axum::serve(admin_listener, admin).await;
     });
+    let metrics = crate::metrics::router(
+        crate::metrics::Metrics::new(outbox.stats().clone()),
+        events.clone(),
+    );
+    let metrics_listener = tokio
+        .block_on(tokio::net::TcpListener::bind(config.metrics_address))
+        .map_err(|e| {
+            format!(
+                "cannot listen on metricsAddress {}: {e}",
+                config.metrics_address
+            )
+        })?;
+    tokio.spawn(async move {
+        let _ = axum::serve(metrics_listener, metrics).await;
+    });
     let plugin_thread = std::thread::Builder::new()
         .name("plugin".into())
         .spawn(move || runtime::run(node, inbox, outbox))

@@ -11,6 +11,7 @@
 //! - [`flows`]: runs a shell command on a node and words the outcome as the
 //!   Corda shell does.
 //! - [`metrics`]: `GET /metrics` for Prometheus.
+//! - [`demo`]: the seed's workflow on three real node processes.
 //! - [`config`]: a node directory's `node.conf` and the network map.
 //! - [`runtime`]: the plugin thread: events in, effects out, wall-clock
 //!   timers.
@@ -22,6 +23,7 @@ pub mod admin;
 pub mod bootstrap;
 pub mod client;
 pub mod config;
+pub mod demo;
 pub mod flows;
 pub mod metrics;
 pub mod runtime;

@@ -16,7 +16,7 @@
 //! | LedgerGraphErrors | `ledger_sync_ledger_graph_errors` (how many) |
 //! | — | `ledger_sync_ledger_graph_transactions` |
 //! | — | `ledger_sync_reconciliations_completed_total{status="..."}`, `ledger_sync_reconciliation_duration_seconds` (outgoing, seen at scrape time from the status rows) |
-//! | — | `ledger_sync_transport_refused_connections_total`, `ledger_sync_transport_delivered_messages_total` |
+//! | — | `ledger_sync_transport_refused_connections_total`, `ledger_sync_transport_delivered_messages_total`, `ledger_sync_transport_received_bytes_total`, `ledger_sync_transport_sent_bytes_total` |
 
 use crate::runtime::Event;
 use crate::transport::TransportStats;
@@ -53,6 +53,8 @@ pub struct Metrics {
     duration: Histogram,
     refused: Counter,
     delivered: Counter,
+    received_bytes: Counter,
+    sent_bytes: Counter,
     /// Party → the finish time of its outgoing row last counted.
     seen: BTreeMap<String, u64>,
     transport: Arc<TransportStats>,
@@ -145,6 +147,18 @@ impl Metrics {
             "Messages received from peers",
             delivered.clone(),
         );
+        let received_bytes = Counter::default();
+        registry.register(
+            "transport_received_bytes",
+            "Payload bytes received from peers",
+            received_bytes.clone(),
+        );
+        let sent_bytes = Counter::default();
+        registry.register(
+            "transport_sent_bytes",
+            "Payload bytes written to peers",
+            sent_bytes.clone(),
+        );
         Metrics {
             registry,
             scheduled,
@@ -162,6 +176,8 @@ impl Metrics {
             duration,
             refused,
             delivered,
+            received_bytes,
+            sent_bytes,
             seen: BTreeMap::new(),
             transport,
         }
@@ -223,9 +239,14 @@ impl Metrics {
         let refused = self.transport.refused_connections.load(Ordering::Relaxed);
         self.refused
             .inc_by(refused.saturating_sub(self.refused.get()));
-        let delivered = self.transport.delivered.load(Ordering::Relaxed);
-        self.delivered
-            .inc_by(delivered.saturating_sub(self.delivered.get()));
+        for (counter, total) in [
+            (&self.delivered, &self.transport.delivered),
+            (&self.received_bytes, &self.transport.received_bytes),
+            (&self.sent_bytes, &self.transport.sent_bytes),
+        ] {
+            let total = total.load(Ordering::Relaxed);
+            counter.inc_by(total.saturating_sub(counter.get()));
+        }
     }
 }
 

@@ -203,6 +203,9 @@ pub struct TransportStats {
     pub refused_connections: std::sync::atomic::AtomicU64,
     /// Messages received and handed to the node.
     pub delivered: std::sync::atomic::AtomicU64,
+    /// Payload bytes received from peers, and written to them.
+    pub received_bytes: std::sync::atomic::AtomicU64,
+    pub sent_bytes: std::sync::atomic::AtomicU64,
 }
 
 /// Sends to peers; the receiving side runs on its own.
@@ -275,6 +278,7 @@ pub async fn start(
             name.clone(),
             *address,
             rx,
+            stats.clone(),
         ));
     }
     Ok(Outbox {
@@ -328,6 +332,9 @@ async fn serve(
         stats
             .delivered
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        stats
+            .received_bytes
+            .fetch_add(len as u64, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
@@ -338,6 +345,7 @@ async fn dial(
     peer: String,
     address: SocketAddr,
     mut queue: mpsc::Receiver<Vec<u8>>,
+    stats: Arc<TransportStats>,
 ) {
     let mut backoff = BACKOFF_FIRST;
     // The first message waits for the first connection.
@@ -390,6 +398,9 @@ async fn dial(
                 break;
             }
             let _ = tls.flush().await;
+            stats
+                .sent_bytes
+                .fetch_add(next.len() as u64, std::sync::atomic::Ordering::Relaxed);
             match queue.recv().await {
                 Some(message) => next = message,
                 None => return,

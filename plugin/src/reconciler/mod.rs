@@ -131,6 +131,10 @@ pub(super) fn resend_after_ms(config: &Config) -> u64 {
     (config.reconciliation_inactivity_timeout_ms / 3).min(10_000)
 }
 
+/// How many ended outgoing sessions are remembered (see
+/// `Reconciler::recently_ended`).
+const RECENTLY_ENDED: usize = 64;
+
 /// Text a peer sent (an abort reason) is kept to this many bytes, escaped,
 /// before it is stored or logged.
 const MAX_PEER_TEXT: usize = 1024;
@@ -159,6 +163,10 @@ pub struct Reconciler<H: Host> {
     accepted_requests: VecDeque<(u64, String)>,
     /// Requests in the current window per party.
     accepted_by_party: HashMap<String, u32>,
+    /// Outgoing sessions that ended lately (at most [`RECENTLY_ENDED`]): the
+    /// frames a responder streamed before our `Done` reached it are dropped
+    /// quietly instead of each being answered.
+    recently_ended: VecDeque<SessionKey>,
     /// Rows (by party and side) and whether the queue failed to save: they
     /// are written again until the store takes them.
     unsaved: BTreeMap<(String, bool), ()>,
@@ -209,6 +217,7 @@ impl<H: Host> Reconciler<H> {
             accepted_requests: VecDeque::new(),
             accepted_by_party: HashMap::new(),
             strangers: HashMap::new(),
+            recently_ended: VecDeque::new(),
             unsaved: BTreeMap::new(),
             queue_unsaved: false,
             store_retry_ms: 0,

@@ -131,6 +131,10 @@ impl<H: Host> Reconciler<H> {
     /// Forgets an outgoing session and its timers.
     pub(super) fn remove_outgoing(&mut self, key: &SessionKey) -> Option<Outgoing> {
         let job = self.outgoing.remove(key)?;
+        if self.recently_ended.len() >= RECENTLY_ENDED {
+            self.recently_ended.pop_front();
+        }
+        self.recently_ended.push_back(key.clone());
         self.drop_timer(job.retry_timer);
         self.drop_timer(job.silence_timer);
         Some(job)
@@ -269,9 +273,14 @@ impl<H: Host> Reconciler<H> {
         bytes: &[u8],
     ) {
         let max_differences = self.config.max_reconciliation_differences;
+        if !self.outgoing.contains_key(&key) && self.recently_ended.contains(&key) {
+            // Frames the responder sent before our `Done` or `Abort` reached
+            // it: it has ended the session, or will on that message.
+            return;
+        }
         let Some(job) = self.outgoing.get_mut(&key) else {
             // A responder streaming to a session we no longer have (we
-            // restarted, or ended it): tell it to stop.
+            // restarted): tell it to stop.
             self.log(
                 Level::Debug,
                 marker::RECONCILE_WITH_PARTY,

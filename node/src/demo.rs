@@ -1,0 +1,221 @@
+//! `ledger-sync demo`: the seed's disaster-recovery workflow on real node
+//! processes. It bootstraps PartyA, PartyB and a notary in a temporary
+//! directory (PartyA restored from a backup that lost its last
+//! transactions), starts the three nodes as separate processes on loopback,
+//! runs ScheduleReconciliationFlow and then GetReconciliationStatusForPartyFlow
+//! through the admin API until the reconciliation ends — exactly the lines an
+//! operator types in the shell — prints that transcript and the bytes that
+//! crossed the network, stops the nodes with SIGTERM, and says whether the ids
+//! found are exactly the lost transactions PartyB can supply.
+
+use crate::bootstrap::{BootstrapOptions, bootstrap};
+use crate::client::Client;
+use crate::config::NodeConfig;
+use ledger_sync_sim::ledger::{NOTARY, PARTY_A, PARTY_B};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// What to run.
+pub struct DemoOptions {
+    pub transactions: usize,
+    pub lost: usize,
+    pub seed: u64,
+    /// Plugin configuration text for every node.
+    pub config: String,
+    pub max_message_size: u32,
+    /// The `ledger-sync` binary that runs each node.
+    pub exe: PathBuf,
+}
+
+/// What happened.
+pub struct DemoReport {
+    /// The shell lines and their answers, as an operator would see them.
+    pub transcript: Vec<String>,
+    pub expected: usize,
+    pub found: usize,
+    pub exact: bool,
+    /// Payload bytes A sent to B and B sent to A.
+    pub bytes_a_to_b: u64,
+    pub bytes_b_to_a: u64,
+    pub wall: Duration,
+}
+
+/// A node process; stopped with SIGTERM (then SIGKILL) when dropped.
+struct NodeProcess(Child);
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_base_port(count: u16) -> Result<u16, String> {
+    for _ in 0..100 {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+        let base = probe.local_addr().map_err(|e| e.to_string())?.port();
+        drop(probe);
+        if base < 60_000
+            && (0..count).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok())
+        {
+            return Ok(base);
+        }
+    }
+    Err("found no free loopback ports for the nodes".into())
+}
+
+/// Reads one counter from a node's `/metrics`.
+fn counter(config: &NodeConfig, name: &str) -> Result<u64, String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(config.metrics_address)
+        .map_err(|e| format!("metrics: {e}"))?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .map_err(|e| e.to_string())?;
+    write!(
+        stream,
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(|e| e.to_string())?;
+    let mut text = String::new();
+    stream
+        .read_to_string(&mut text)
+        .map_err(|e| e.to_string())?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+        .ok_or_else(|| format!("no {name} in the node's metrics"))
+}
+
+/// Runs the workflow.
+pub fn run(options: &DemoOptions) -> Result<DemoReport, String> {
+    let started = Instant::now();
+    let dir = tempfile::tempdir().map_err(|e| format!("a temporary directory: {e}"))?;
+    let out = bootstrap(&BootstrapOptions {
+        dir: dir.path().to_path_buf(),
+        names: vec![PARTY_A.into(), PARTY_B.into(), NOTARY.into()],
+        base_port: free_base_port(9)?,
+        max_message_size: options.max_message_size,
+        demo_ledger: Some((options.transactions, options.lost, options.seed)),
+    })?;
+    for node in &out.node_dirs {
+        let file = node
+            .join("plugins/config")
+            .join(format!("ledger-sync-{}.conf", crate::CONTRACT_VERSION));
+        std::fs::write(&file, &options.config).map_err(|e| format!("{}: {e}", file.display()))?;
+    }
+    let mut nodes = Vec::new();
+    for node in &out.node_dirs {
+        let log = std::fs::File::create(node.join("node.log")).map_err(|e| e.to_string())?;
+        let child = Command::new(&options.exe)
+            .args(["node", "--dir"])
+            .arg(node)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .map_err(|e| format!("cannot start a node process: {e}"))?;
+        nodes.push(NodeProcess(child));
+    }
+    let a_config = NodeConfig::load(&out.node_dirs[0])?;
+    let b_config = NodeConfig::load(&out.node_dirs[1])?;
+    let a = Client::for_node(&out.node_dirs[0])?;
+    let ready = format!("flow start IsReconciliationScheduledForPartyFlow party: \"{PARTY_B}\"");
+    poll(Duration::from_secs(120), "PartyA's node to start", || {
+        a.call(&ready).ok().filter(|answer| answer.ok())
+    })
+    .map_err(|e| stopped_nodes(&mut nodes, &out.node_dirs).unwrap_or(e))?;
+    // The nodes answer before their ledger graphs are built: wait for
+    // PartyB's too, as an operator would check its metrics.
+    poll(Duration::from_secs(120), "PartyB's ledger graph", || {
+        (counter(&b_config, "ledger_sync_ledger_graph_initialised").ok()? == 1).then_some(())
+    })?;
+    poll(Duration::from_secs(120), "PartyA's ledger graph", || {
+        (counter(&a_config, "ledger_sync_ledger_graph_initialised").ok()? == 1).then_some(())
+    })?;
+
+    let mut transcript = Vec::new();
+    let schedule = format!("flow start ScheduleReconciliationFlow parties: [\"{PARTY_B}\"]");
+    let answer = a.call(&schedule)?;
+    transcript.push(format!(">>> {schedule}\n{}", answer.text));
+    if !answer.ok() {
+        return Err(format!(
+            "ScheduleReconciliationFlow was refused: {}",
+            answer.text
+        ));
+    }
+    let status = format!(
+        "flow start GetReconciliationStatusForPartyFlow party: \"{PARTY_B}\", isRequester: true"
+    );
+    let text = poll(
+        Duration::from_secs(600),
+        "the reconciliation to end",
+        || {
+            let answer = a.call(&status).ok()?;
+            (answer.ok() && !answer.text.contains("lastReconciliationStatus=IN_PROGRESS"))
+                .then_some(answer.text)
+        },
+    )?;
+    transcript.push(format!(">>> {status}\n{text}"));
+    let found: Vec<String> = text
+        .lines()
+        .map(|l| l.trim().trim_end_matches(','))
+        .filter(|l| l.len() == 64 && l.bytes().all(|b| b.is_ascii_hexdigit()))
+        .map(str::to_string)
+        .collect();
+    let expected: Vec<String> = out
+        .expected
+        .iter()
+        .map(|id| id.iter().map(|b| format!("{b:02X}")).collect())
+        .collect();
+    let bytes_a_to_b = counter(&a_config, "ledger_sync_transport_sent_bytes_total")?;
+    let bytes_b_to_a = counter(&a_config, "ledger_sync_transport_received_bytes_total")?;
+    drop(nodes);
+    Ok(DemoReport {
+        exact: found == expected,
+        expected: expected.len(),
+        found: found.len(),
+        transcript,
+        bytes_a_to_b,
+        bytes_b_to_a,
+        wall: started.elapsed(),
+    })
+}
+
+/// If a node process has exited, why: the end of its log.
+fn stopped_nodes(nodes: &mut [NodeProcess], dirs: &[PathBuf]) -> Option<String> {
+    for (node, dir) in nodes.iter_mut().zip(dirs) {
+        if let Ok(Some(status)) = node.0.try_wait() {
+            let log = std::fs::read_to_string(dir.join("node.log")).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(5).collect();
+            return Some(format!(
+                "the node in {} stopped ({status}): {}",
+                dir.display(),
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            ));
+        }
+    }
+    None
+}
+
+fn poll<T>(limit: Duration, what: &str, mut check: impl FnMut() -> Option<T>) -> Result<T, String> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(value) = check() {
+            return Ok(value);
+        }
+        if Instant::now() >= deadline {
+            return Err(format!("gave up waiting for {what} after {limit:?}"));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -72,6 +72,15 @@ fn network(dir: &Path, transactions: usize, lost: usize) -> (Vec<PathBuf>, Vec<[
     (out.node_dirs, out.expected)
 }
 
+/// Writes a node's plugin configuration file.
+fn plugin_config(node: &Path, text: &str) {
+    let file = node.join("plugins/config").join(format!(
+        "ledger-sync-{}.conf",
+        ledger_sync_node::CONTRACT_VERSION
+    ));
+    std::fs::write(file, text).unwrap();
+}
+
 /// Waits until the node's admin API answers.
 fn wait_up(client: &Client) {
     poll(Duration::from_secs(60), "the node to answer", || {
@@ -197,14 +206,7 @@ fn the_disaster_workflow_runs_across_three_node_processes() {
 fn a_killed_responder_fails_the_reconciliation_then_it_succeeds_after_restart() {
     let dir = tempfile::tempdir().unwrap();
     let (dirs, expected) = network(dir.path(), 1_000, 20);
-    std::fs::write(
-        dirs[0].join("plugins/config").join(format!(
-            "ledger-sync-{}.conf",
-            ledger_sync_node::CONTRACT_VERSION
-        )),
-        "reconciliationInactivityTimeout = 6S\n",
-    )
-    .unwrap();
+    plugin_config(&dirs[0], "reconciliationInactivityTimeout = 6S\n");
     let _a = NodeProcess::start(&dirs[0]);
     let b_process = NodeProcess::start(&dirs[1]);
     let a = Client::for_node(&dirs[0]).unwrap();
@@ -252,14 +254,7 @@ fn a_killed_responder_fails_the_reconciliation_then_it_succeeds_after_restart() 
 fn a_killed_requester_finishes_its_queued_and_interrupted_jobs_after_restart() {
     let dir = tempfile::tempdir().unwrap();
     let (dirs, expected) = network(dir.path(), 1_000, 20);
-    std::fs::write(
-        dirs[0].join("plugins/config").join(format!(
-            "ledger-sync-{}.conf",
-            ledger_sync_node::CONTRACT_VERSION
-        )),
-        "maxNumberOfParallelReconciliationRequests = 1\n",
-    )
-    .unwrap();
+    plugin_config(&dirs[0], "maxNumberOfParallelReconciliationRequests = 1\n");
     let a_process = NodeProcess::start(&dirs[0]);
     let b_process = NodeProcess::start(&dirs[1]);
     let _notary = NodeProcess::start(&dirs[2]);

@@ -288,6 +288,14 @@ pub async fn start(
     })
 }
 
+/// The certificate the other end of a TLS connection presented.
+fn peer_certificate(connection: &rustls::CommonState) -> Result<&CertificateDer<'static>, String> {
+    connection
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .ok_or_else(|| "the peer presented no certificate".to_string())
+}
+
 async fn serve(
     acceptor: TlsAcceptor,
     stream: TcpStream,
@@ -299,14 +307,7 @@ async fn serve(
         .await
         .map_err(|_| "the TLS handshake timed out".to_string())?
         .map_err(|e| format!("TLS handshake: {e}"))?;
-    let cert = tls
-        .get_ref()
-        .1
-        .peer_certificates()
-        .and_then(|c| c.first())
-        .ok_or("the peer presented no certificate")?
-        .clone();
-    let from = directory.identify(&cert)?;
+    let from = directory.identify(peer_certificate(tls.get_ref().1)?)?;
     let max = directory.max_message_size as usize;
     loop {
         let len = match tls.read_u32().await {
@@ -362,14 +363,7 @@ async fn dial(
                 .await
                 .map_err(|_| format!("the TLS handshake with {peer} timed out"))?
                 .map_err(|e| format!("TLS handshake with {peer}: {e}"))?;
-            let cert = tls
-                .get_ref()
-                .1
-                .peer_certificates()
-                .and_then(|c| c.first())
-                .ok_or("no certificate")?
-                .clone();
-            let who = directory.identify(&cert)?;
+            let who = directory.identify(peer_certificate(tls.get_ref().1)?)?;
             if who != peer {
                 return Err(format!("{address} answered as {who}, not {peer}"));
             }

@@ -113,20 +113,8 @@ fn hex_ids(ids: &[[u8; 32]]) -> Vec<String> {
 
 /// `GET /metrics` from a node.
 fn scrape(dir: &Path) -> String {
-    use std::io::{Read, Write};
     let config = ledger_sync_node::config::NodeConfig::load(dir).unwrap();
-    let mut stream = std::net::TcpStream::connect(config.metrics_address).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    write!(
-        stream,
-        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut text = String::new();
-    stream.read_to_string(&mut text).unwrap();
-    text
+    ledger_sync_node::client::scrape_metrics(config.metrics_address).unwrap()
 }
 
 /// The seed's workflow across three node processes: A, restored from a

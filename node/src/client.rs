@@ -58,11 +58,6 @@ impl Client {
 
     /// Sends one shell line.
     pub fn call(&self, line: &str) -> Result<Answer, String> {
-        let mut stream = TcpStream::connect_timeout(&self.address, Duration::from_secs(5))
-            .map_err(|e| format!("cannot reach the node's admin API at {}: {e}", self.address))?;
-        stream
-            .set_read_timeout(Some(CALL_TIMEOUT))
-            .map_err(|e| e.to_string())?;
         let request = format!(
             "POST /flow HTTP/1.1\r\nHost: {}\r\nAuthorization: Basic {}\r\nContent-Type: \
              text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{line}",
@@ -70,25 +65,49 @@ impl Client {
             self.credentials,
             line.len()
         );
-        stream
-            .write_all(request.as_bytes())
-            .map_err(|e| format!("sending to the admin API: {e}"))?;
-        let mut response = Vec::new();
-        stream
-            .read_to_end(&mut response)
-            .map_err(|e| format!("reading the admin API's answer: {e}"))?;
-        let response = String::from_utf8_lossy(&response);
-        let (head, body) = response
-            .split_once("\r\n\r\n")
-            .ok_or("the admin API's answer is not HTTP")?;
-        let status = head
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .ok_or("the admin API's answer has no status")?;
-        Ok(Answer {
-            status,
-            text: body.to_string(),
-        })
+        exchange(self.address, &request, "the admin API")
     }
+}
+
+/// `GET /metrics` from a node's metrics address: the Prometheus text.
+pub fn scrape_metrics(address: std::net::SocketAddr) -> Result<String, String> {
+    let request = format!("GET /metrics HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+    let answer = exchange(address, &request, "the metrics endpoint")?;
+    if answer.ok() {
+        Ok(answer.text)
+    } else {
+        Err(format!(
+            "the metrics endpoint answered {}: {}",
+            answer.status, answer.text
+        ))
+    }
+}
+
+/// One HTTP/1.1 request on a fresh connection, read to its end.
+fn exchange(address: std::net::SocketAddr, request: &str, what: &str) -> Result<Answer, String> {
+    let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(5))
+        .map_err(|e| format!("cannot reach {what} at {address}: {e}"))?;
+    stream
+        .set_read_timeout(Some(CALL_TIMEOUT))
+        .map_err(|e| e.to_string())?;
+    stream
+        .write_all(request.as_bytes())
+        .map_err(|e| format!("sending to {what}: {e}"))?;
+    let mut response = Vec::new();
+    stream
+        .read_to_end(&mut response)
+        .map_err(|e| format!("reading {what}'s answer: {e}"))?;
+    let response = String::from_utf8_lossy(&response);
+    let (head, body) = response
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| format!("{what}'s answer is not HTTP"))?;
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("{what}'s answer has no status"))?;
+    Ok(Answer {
+        status,
+        text: body.to_string(),
+    })
 }

@@ -77,22 +77,8 @@ fn free_base_port(count: u16) -> Result<u16, String> {
 
 /// Reads one counter from a node's `/metrics`.
 fn counter(config: &NodeConfig, name: &str) -> Result<u64, String> {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(config.metrics_address)
-        .map_err(|e| format!("metrics: {e}"))?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .map_err(|e| e.to_string())?;
-    write!(
-        stream,
-        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )
-    .map_err(|e| e.to_string())?;
-    let mut text = String::new();
-    stream
-        .read_to_string(&mut text)
-        .map_err(|e| e.to_string())?;
-    text.lines()
+    crate::client::scrape_metrics(config.metrics_address)?
+        .lines()
         .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
         .ok_or_else(|| format!("no {name} in the node's metrics"))
 }

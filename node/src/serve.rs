@@ -15,7 +15,7 @@ pub fn serve(dir: &Path) -> Result<(), String> {
     let config = NodeConfig::load(dir)?;
     let map = NetworkMap::load(&config.network_map)?;
     let identity = Identity::load(&config)?;
-    let Some(entry) = map.find(&config.legal_name) else {
+    if map.find(&config.legal_name).is_none() {
         return Err(format!(
             "{}: {} is not in the network map; the map lists {}",
             config.network_map.display(),
@@ -26,8 +26,7 @@ pub fn serve(dir: &Path) -> Result<(), String> {
                 .collect::<Vec<_>>()
                 .join("; ")
         ));
-    };
-    let _ = entry;
+    }
     let directory = Arc::new(Directory::new(&map, &config.legal_name));
     let plugin = match &config.plugin {
         PluginSource::Builtin => PluginRuntime::new(ledger_sync_components::PLUGIN_BYTES),

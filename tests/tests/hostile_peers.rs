@@ -5,7 +5,7 @@
 //! vault; a peer's text is bounded and escaped.
 
 use ledger_sync_plugin::protocol::{Body, Frame, Refusal, SessionId, StreamHeader, pack_symbols};
-use ledger_sync_plugin::riblt::{CodedSymbol, Encoder};
+use ledger_sync_plugin::riblt::{CodedSymbol, Encoder, WIRE_SYMBOL_LEN};
 use ledger_sync_tests::*;
 use std::cell::Cell;
 use std::rc::Rc;
@@ -56,7 +56,7 @@ fn symbols_sent(frames: &[Frame]) -> u64 {
     frames
         .iter()
         .map(|f| match &f.body {
-            Body::Symbols { symbols, .. } => (symbols.len() / 37) as u64,
+            Body::Symbols { symbols, .. } => (symbols.len() / WIRE_SYMBOL_LEN) as u64,
             _ => 0,
         })
         .sum()
@@ -420,7 +420,7 @@ fn asking_past_the_stream_limit_is_refused_with_the_cause() {
             if let Some(h) = header {
                 limit = Some(h.stream_limit);
             }
-            let end = start + (symbols.len() / 37) as u32;
+            let end = start + (symbols.len() / WIRE_SYMBOL_LEN) as u32;
             let limit = limit.expect("the first frame has the header");
             (end == 16 || end == limit)
                 .then(|| {

@@ -23,8 +23,6 @@ pub(super) struct Outgoing {
     pub(super) last_heard_ms: u64,
     /// When we last asked the party for anything.
     pub(super) last_asked_ms: u64,
-    /// How long a silence after asking makes us ask again.
-    pub(super) resend_after_ms: u64,
     /// Requests refused as busy so far.
     pub(super) busy_refusals: u32,
     /// Waiting for the retry timer after a busy refusal: the job holds no
@@ -81,7 +79,6 @@ impl<H: Host> Reconciler<H> {
                 started_ms: now,
                 last_heard_ms: now,
                 last_asked_ms: now,
-                resend_after_ms: resend_after_ms(&self.config),
                 busy_refusals: 0,
                 backing_off: false,
                 retry_timer,
@@ -186,7 +183,6 @@ impl<H: Host> Reconciler<H> {
             }
         };
         let now = self.host.now_ms();
-        let base = resend_after_ms(&self.config);
         let Some(job) = self.outgoing.get_mut(key) else {
             return;
         };
@@ -199,7 +195,6 @@ impl<H: Host> Reconciler<H> {
         job.moments = CountMoments::default();
         job.gap_asked_from = None;
         job.last_heard_ms = now;
-        job.resend_after_ms = base;
         let restarts = job.restarts;
         self.log(
             Level::Info,
@@ -218,6 +213,7 @@ impl<H: Host> Reconciler<H> {
     /// for what we are missing, in case a message was lost.
     pub(super) fn on_requester_silence(&mut self, key: &SessionKey) {
         let timeout = self.config.reconciliation_inactivity_timeout_ms;
+        let resend_after = resend_after_ms(&self.config);
         let now = self.host.now_ms();
         let Some(job) = self.outgoing.get_mut(key) else {
             return;
@@ -245,8 +241,8 @@ impl<H: Host> Reconciler<H> {
             self.fail_outgoing(key, &reason);
             return;
         }
-        let ask_due = job.last_asked_ms.saturating_add(job.resend_after_ms);
-        if now >= ask_due && now.saturating_sub(job.last_heard_ms) >= job.resend_after_ms {
+        let ask_due = job.last_asked_ms.saturating_add(resend_after);
+        if now >= ask_due && now.saturating_sub(job.last_heard_ms) >= resend_after {
             let received = job.decoder.received();
             if job.header.is_none() && received == 0 {
                 self.send_request(key);
@@ -260,7 +256,7 @@ impl<H: Host> Reconciler<H> {
         let next = job
             .last_heard_ms
             .saturating_add(timeout)
-            .min(job.last_asked_ms.saturating_add(job.resend_after_ms))
+            .min(job.last_asked_ms.saturating_add(resend_after))
             .max(now + 1);
         self.host.set_timer(timer, next - now);
     }
@@ -326,7 +322,6 @@ impl<H: Host> Reconciler<H> {
             job.header = header;
         }
         job.gap_asked_from = None;
-        job.resend_after_ms = resend_after_ms(&self.config);
         let skip = (received - start) as usize * crate::riblt::WIRE_SYMBOL_LEN;
         let m = job.decoder.add_symbols(&unpack_symbols(&bytes[skip..]));
         job.moments = merge(job.moments, m);

@@ -98,7 +98,7 @@ impl<H: Host> Reconciler<H> {
         }
         job.backing_off = false;
         job.last_heard_ms = self.host.now_ms();
-        let (timer, wait) = (job.silence_timer, job.resend_after_ms);
+        let (timer, wait) = (job.silence_timer, resend_after_ms(&self.config));
         self.host.set_timer(timer, wait);
         self.send_request(key);
     }

@@ -4,6 +4,7 @@
 
 use ledger_sync_node::bootstrap::{BootstrapOptions, bootstrap};
 use ledger_sync_node::client::Client;
+use ledger_sync_node::config::{NetworkMap, NodeConfFile};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -12,18 +13,29 @@ const A: &str = "O=PartyA, L=London, C=GB";
 const B: &str = "O=PartyB, L=London, C=GB";
 const NOTARY: &str = "O=Notary, L=London, C=GB";
 
-/// A node process, killed (SIGKILL) when dropped.
+/// A node process, killed (SIGKILL) when dropped. What it prints goes to
+/// `node.log` in its directory (appended across restarts).
 struct NodeProcess(Child);
 
 impl NodeProcess {
     fn start(dir: &Path) -> NodeProcess {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("node.log"))
+            .unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_ledger-sync"))
             .args(["node", "--dir", dir.to_str().unwrap()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
             .spawn()
             .expect("start a node");
         NodeProcess(child)
+    }
+
+    fn log(dir: &Path) -> String {
+        std::fs::read_to_string(dir.join("node.log")).unwrap_or_default()
     }
 }
 
@@ -348,4 +360,281 @@ fn a_node_stops_on_sigterm_with_exit_code_zero() {
         node.0.try_wait().unwrap()
     });
     assert!(status.success(), "{status}");
+}
+
+/// Points a node at its own copy of a network map, edited by `edit`.
+fn own_map(node: &Path, from: &Path, edit: impl FnOnce(&mut NetworkMap)) {
+    let mut map = NetworkMap::load(from).unwrap();
+    edit(&mut map);
+    let own = node.join("own-network-map.toml");
+    std::fs::write(&own, toml::to_string(&map).unwrap()).unwrap();
+    let conf = node.join("node.conf");
+    let mut file: NodeConfFile = toml::from_str(&std::fs::read_to_string(&conf).unwrap()).unwrap();
+    file.network_map = own.to_str().unwrap().to_string();
+    std::fs::write(&conf, toml::to_string(&file).unwrap()).unwrap();
+}
+
+/// A's real node process refuses three rogue node processes: one whose
+/// certificate comes from another CA (it trusts A's CA, so A is the one
+/// that must say no), one presenting B's name with a key the network map
+/// does not pin, and one the map leaves out. Each asks A for a
+/// reconciliation; A refuses each connection with its reason in the log,
+/// delivers nothing, and records nothing for any of them.
+#[test]
+fn a_foreign_ca_an_impostor_and_an_unmapped_party_are_refused_by_a_node_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let c_name = "O=PartyC, L=Paris, C=FR";
+    let net = bootstrap(&BootstrapOptions {
+        dir: dir.path().join("net"),
+        names: vec![A.into(), B.into(), c_name.into()],
+        base_port: free_base_port(),
+        max_message_size: 1 << 20,
+        demo_ledger: Some((200, 5, 3)),
+    })
+    .unwrap();
+    let (a_dir, b_dir, c_dir) = (&net.node_dirs[0], &net.node_dirs[1], &net.node_dirs[2]);
+    let shared_map = dir
+        .path()
+        .join("net")
+        .join(ledger_sync_node::config::NETWORK_MAP);
+
+    // The shared map (A's) leaves C out; C keeps its own full copy.
+    own_map(c_dir, &shared_map, |_| {});
+    let mut map = NetworkMap::load(&shared_map).unwrap();
+    map.nodes.retain(|n| n.legal_name != c_name);
+    std::fs::write(&shared_map, toml::to_string(&map).unwrap()).unwrap();
+
+    // The impostor: B's directory with another key under B's name, issued by
+    // the network's own CA. It uses B's ports; the real B never runs.
+    let impostor_dir = dir.path().join("impostor");
+    copy_dir(b_dir, &impostor_dir);
+    own_map(&impostor_dir, &shared_map, |_| {});
+    let issuer = ledger_sync_node::bootstrap::network_issuer(&dir.path().join("net")).unwrap();
+    let b_name = ledger_sync_node::x500::LegalName::parse(B).unwrap();
+    let (cert, key) =
+        ledger_sync_node::bootstrap::issue_node_certificate(&b_name, &issuer).unwrap();
+    std::fs::write(impostor_dir.join("certificates/node.pem"), cert.pem()).unwrap();
+    std::fs::write(
+        impostor_dir.join("certificates/node-key.pem"),
+        key.serialize_pem(),
+    )
+    .unwrap();
+
+    let _a = NodeProcess::start(a_dir);
+    let _c = NodeProcess::start(c_dir);
+    let _impostor = NodeProcess::start(&impostor_dir);
+    let a = Client::for_node(a_dir).unwrap();
+    wait_up(&a);
+
+    // A network of its own (another root CA) whose node trusts A's CA too,
+    // and whose map points at A. Bootstrapped now, so its ports are free.
+    let foreign = bootstrap(&BootstrapOptions {
+        dir: dir.path().join("foreign"),
+        names: vec!["O=PartyF, L=Oslo, C=NO".into()],
+        base_port: free_base_port(),
+        max_message_size: 1 << 20,
+        demo_ledger: None,
+    })
+    .unwrap();
+    let f_dir = &foreign.node_dirs[0];
+    let roots = f_dir.join("certificates/root-ca.pem");
+    let mut pem = std::fs::read_to_string(&roots).unwrap();
+    pem.push_str(&std::fs::read_to_string(dir.path().join("net/root-ca.pem")).unwrap());
+    std::fs::write(&roots, pem).unwrap();
+    let a_entry = map
+        .nodes
+        .iter()
+        .find(|n| n.legal_name == A)
+        .unwrap()
+        .clone();
+    own_map(
+        f_dir,
+        &dir.path()
+            .join("foreign")
+            .join(ledger_sync_node::config::NETWORK_MAP),
+        |m| m.nodes.push(a_entry),
+    );
+    let _f = NodeProcess::start(f_dir);
+
+    for rogue in [c_dir, &impostor_dir, f_dir] {
+        let client = Client::for_node(rogue).unwrap();
+        wait_up(&client);
+        let answer = client
+            .call(&format!(
+                "flow start ScheduleReconciliationFlow parties: [\"{A}\"]"
+            ))
+            .unwrap();
+        assert!(answer.ok(), "{}: {}", rogue.display(), answer.text);
+    }
+    let reasons = [
+        format!("{c_name} is not in the network map"),
+        format!("the certificate presented as {B} is not the one the network map pins"),
+        "TLS handshake: invalid peer certificate".to_string(),
+    ];
+    poll(Duration::from_secs(60), "A to refuse all three", || {
+        let log = NodeProcess::log(a_dir);
+        reasons
+            .iter()
+            .all(|r| log.contains(r.as_str()))
+            .then_some(())
+    });
+    let metrics = scrape(a_dir);
+    assert!(
+        metrics.contains("ledger_sync_transport_delivered_messages_total 0"),
+        "{metrics}"
+    );
+    for is_requester in [true, false] {
+        let answer = a
+            .call(&format!(
+                "flow start GetReconciliationStatusesFlow isRequester: {is_requester}"
+            ))
+            .unwrap();
+        assert!(answer.ok(), "{}", answer.text);
+        assert!(
+            !answer.text.contains("ReconciliationStatus("),
+            "{}",
+            answer.text
+        );
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// Runs `ledger-sync node --dir` on a directory that must not start;
+/// returns what it printed once it has exited non-zero (within 60 s).
+fn refused_start(dir: &Path) -> String {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ledger-sync"))
+        .args(["node", "--dir", dir.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let guard_pid = child.id();
+    let status = poll(
+        Duration::from_secs(60),
+        "the node to refuse to start",
+        || child.try_wait().unwrap(),
+    );
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(!status.success(), "pid {guard_pid} started: {err}");
+    err
+}
+
+/// Bad configuration stops a node process before it serves, with an error
+/// naming the file, the key and what is accepted: an unknown key, a missing
+/// key, a bad address, an unreadable certificate, a certificate naming
+/// another party, a bad plugin configuration value.
+#[test]
+fn bad_configuration_stops_a_node_process_at_start_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let (dirs, _) = network(dir.path(), 100, 1);
+    let node = &dirs[0];
+    let conf = node.join("node.conf");
+    let good = std::fs::read_to_string(&conf).unwrap();
+    let cert = node.join("certificates/node.pem");
+    let good_cert = std::fs::read_to_string(&cert).unwrap();
+    let plugin_file = format!("ledger-sync-{}.conf", ledger_sync_node::CONTRACT_VERSION);
+
+    /// What is broken, how, and what the error must say.
+    type Case<'a> = (&'a str, Box<dyn Fn() + 'a>, Vec<String>);
+    let cases: Vec<Case> = vec![
+        (
+            "an unknown key",
+            Box::new(|| std::fs::write(&conf, format!("colour = \"blue\"\n{good}")).unwrap()),
+            vec![
+                "node.conf".into(),
+                "unknown field `colour`".into(),
+                "p2pAddress".into(),
+            ],
+        ),
+        (
+            "a missing key",
+            Box::new(|| {
+                let text: String = good
+                    .lines()
+                    .filter(|l| !l.starts_with("adminAddress"))
+                    .map(|l| format!("{l}\n"))
+                    .collect();
+                std::fs::write(&conf, text).unwrap()
+            }),
+            vec!["node.conf".into(), "missing field `adminAddress`".into()],
+        ),
+        (
+            "a bad address",
+            Box::new(|| {
+                let text = good
+                    .lines()
+                    .map(|l| {
+                        if l.starts_with("p2pAddress") {
+                            "p2pAddress = \"somewhere:ten\"\n".to_string()
+                        } else {
+                            format!("{l}\n")
+                        }
+                    })
+                    .collect::<String>();
+                std::fs::write(&conf, text).unwrap()
+            }),
+            vec![
+                "node.conf: p2pAddress".into(),
+                "`somewhere:ten` is not accepted".into(),
+                "IP address and port".into(),
+            ],
+        ),
+        (
+            "an unreadable certificate",
+            Box::new(|| std::fs::write(&cert, "not a certificate\n").unwrap()),
+            vec!["certificates/node.pem".into(), "no certificate".into()],
+        ),
+        (
+            "a certificate naming another party",
+            Box::new(|| std::fs::write(&conf, good.replace("O=PartyA", "O=PartyZ")).unwrap()),
+            vec![
+                "certificates/node.pem".into(),
+                format!("the certificate names {A}"),
+                "myLegalName is O=PartyZ, L=London, C=GB".into(),
+            ],
+        ),
+        (
+            "a bad plugin configuration value",
+            Box::new(|| {
+                std::fs::write(
+                    node.join("plugins/config").join(&plugin_file),
+                    "maxReconciliationDifferences = 0\n",
+                )
+                .unwrap()
+            }),
+            vec![plugin_file.clone(), "maxReconciliationDifferences".into()],
+        ),
+    ];
+    for (what, break_it, expected) in cases {
+        std::fs::write(&conf, &good).unwrap();
+        std::fs::write(&cert, &good_cert).unwrap();
+        plugin_config(node, "");
+        break_it();
+        let err = refused_start(node);
+        for fragment in &expected {
+            assert!(
+                err.contains(fragment.as_str()),
+                "{what}: `{fragment}` not in: {err}"
+            );
+        }
+    }
+    // Mended, the same directory starts.
+    std::fs::write(&conf, &good).unwrap();
+    std::fs::write(&cert, &good_cert).unwrap();
+    plugin_config(node, "");
+    let _a = NodeProcess::start(node);
+    wait_up(&Client::for_node(node).unwrap());
 }

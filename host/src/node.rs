@@ -184,8 +184,15 @@ impl Node {
             .map_err(anyhow::Error::from)?
             .map_err(|e| anyhow::anyhow!("{e}"))
             .with_context(|| {
+                let file = match &node.options.plugin_config_dir {
+                    Some(dir) => format!(
+                        " in {}",
+                        dir.join(node.runtime.config_file_name()).display()
+                    ),
+                    None => String::new(),
+                };
                 format!(
-                    "the ledger-sync plugin of {} refused its configuration",
+                    "the ledger-sync plugin of {} refused its configuration{file}",
                     node.options.name
                 )
             })?;

@@ -111,6 +111,35 @@ pub fn fingerprint(der: &[u8]) -> String {
     hex::encode(Sha256::digest(der))
 }
 
+/// The network's root CA as a certificate issuer, from the key the
+/// bootstrapper wrote to `network_dir/root-ca-key.pem`.
+pub fn network_issuer(network_dir: &Path) -> Result<Issuer<'static, KeyPair>, String> {
+    let path = network_dir.join("root-ca-key.pem");
+    let pem = std::fs::read_to_string(&path)
+        .map_err(|e| format!("cannot read the root CA's key {}: {e}", path.display()))?;
+    let key = KeyPair::from_pem(&pem).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(Issuer::new(root_ca_params(), key))
+}
+
+/// A node certificate naming `name` (its subject is the legal name), with a
+/// fresh key, issued by `issuer`: valid for both ends of a TLS connection.
+pub fn issue_node_certificate(
+    name: &LegalName,
+    issuer: &Issuer<'_, KeyPair>,
+) -> Result<(rcgen::Certificate, KeyPair), String> {
+    let rcgen = |e: rcgen::Error| format!("cannot make a certificate: {e}");
+    let key = KeyPair::generate().map_err(rcgen)?;
+    let mut params = CertificateParams::new(vec!["localhost".to_string()]).map_err(rcgen)?;
+    params.distinguished_name = distinguished_name(name);
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = vec![
+        ExtendedKeyUsagePurpose::ServerAuth,
+        ExtendedKeyUsagePurpose::ClientAuth,
+    ];
+    let cert = params.signed_by(&key, issuer).map_err(rcgen)?;
+    Ok((cert, key))
+}
+
 /// Writes the network.
 pub fn bootstrap(options: &BootstrapOptions) -> Result<Bootstrapped, String> {
     let names: Vec<LegalName> = options
@@ -158,15 +187,7 @@ pub fn bootstrap(options: &BootstrapOptions) -> Result<Bootstrapped, String> {
         for d in [&certs, &plugin_config] {
             std::fs::create_dir_all(d).map_err(|e| io(d, e))?;
         }
-        let key = KeyPair::generate().map_err(rcgen)?;
-        let mut params = CertificateParams::new(vec!["localhost".to_string()]).map_err(rcgen)?;
-        params.distinguished_name = distinguished_name(name);
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        params.extended_key_usages = vec![
-            ExtendedKeyUsagePurpose::ServerAuth,
-            ExtendedKeyUsagePurpose::ClientAuth,
-        ];
-        let cert = params.signed_by(&key, &issuer).map_err(rcgen)?;
+        let (cert, key) = issue_node_certificate(name, &issuer)?;
         write(&certs.join("root-ca.pem"), &ca_cert.pem())?;
         write(&certs.join("node.pem"), &cert.pem())?;
         write_secret(&certs.join("node-key.pem"), &key.serialize_pem())?;

@@ -236,7 +236,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Flow { words } => one_call("flow", words),
         Command::Run { words } => one_call("run", words),
-        Command::Shell { node } => shell(&node),
+        Command::Shell { node } => {
+            ledger_sync_node::console::run(&node).map_err(anyhow::Error::msg)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Network {
             command:
                 NetworkCommand::Bootstrap {
@@ -501,32 +504,4 @@ fn one_call(verb: &str, words: Vec<String>) -> Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
-}
-
-/// `shell --node DIR`: reads shell lines from the terminal until `exit` or
-/// end of input.
-fn shell(node: &std::path::Path) -> Result<ExitCode> {
-    use std::io::{BufRead, Write};
-    let client = ledger_sync_node::client::Client::for_node(node).map_err(anyhow::Error::msg)?;
-    let stdin = std::io::stdin();
-    let mut lines = stdin.lock().lines();
-    loop {
-        print!(">>> ");
-        std::io::stdout().flush()?;
-        let Some(line) = lines.next() else {
-            return Ok(ExitCode::SUCCESS);
-        };
-        let line = line?;
-        let line = line.trim();
-        if line.is_empty() {
-            continue;
-        }
-        if matches!(line, "exit" | "bye" | "quit") {
-            return Ok(ExitCode::SUCCESS);
-        }
-        match client.call(line) {
-            Ok(answer) => println!("{}", answer.text),
-            Err(e) => println!("{e}"),
-        }
-    }
 }

@@ -340,14 +340,29 @@ fn every_seed_example_line_runs_against_a_node_process() {
     assert!(bare.text.contains("needs party"), "{}", bare.text);
 }
 
-/// SIGTERM stops a node gracefully: it exits 0.
+/// SIGTERM stops a node gracefully: with a reconciliation in progress (its
+/// party is down) and another queued, it says what it leaves recorded and
+/// exits 0; started again, it finishes both.
 #[test]
-fn a_node_stops_on_sigterm_with_exit_code_zero() {
+fn a_node_stops_on_sigterm_with_exit_code_zero_and_resumes_what_it_was_doing() {
     let dir = tempfile::tempdir().unwrap();
-    let (dirs, _) = network(dir.path(), 100, 1);
+    let (dirs, expected) = network(dir.path(), 500, 10);
+    plugin_config(&dirs[0], "maxNumberOfParallelReconciliationRequests = 1\n");
     let mut node = NodeProcess::start(&dirs[0]);
+    let _notary = NodeProcess::start(&dirs[2]);
     let a = Client::for_node(&dirs[0]).unwrap();
     wait_up(&a);
+    let schedule = a
+        .call(&format!(
+            "flow start ScheduleReconciliationFlow parties: [\"{B}\", \"{NOTARY}\"]"
+        ))
+        .unwrap();
+    assert!(schedule.ok(), "{}", schedule.text);
+    poll(Duration::from_secs(60), "A's job with B to run", || {
+        let t = a.call(&status_line(B)).ok()?.text;
+        t.contains("lastReconciliationStatus=IN_PROGRESS")
+            .then_some(())
+    });
     let pid = node.0.id().to_string();
     assert!(
         Command::new("kill")
@@ -360,6 +375,29 @@ fn a_node_stops_on_sigterm_with_exit_code_zero() {
         node.0.try_wait().unwrap()
     });
     assert!(status.success(), "{status}");
+    let log = NodeProcess::log(&dirs[0]);
+    assert!(
+        log.contains("stopping: 1 reconciliation(s) in progress and 1 scheduled are recorded"),
+        "{log}"
+    );
+    assert!(log.contains("stopped"), "{log}");
+
+    let _b = NodeProcess::start(&dirs[1]);
+    let _a = NodeProcess::start(&dirs[0]);
+    wait_up(&a);
+    let with_b = poll(Duration::from_secs(60), "the job with B to finish", || {
+        let t = a.call(&status_line(B)).ok()?.text;
+        t.contains("lastReconciliationStatus=DIFFERENCES_FOUND")
+            .then_some(t)
+    });
+    for id in hex_ids(&expected) {
+        assert!(with_b.contains(&id), "{id} missing");
+    }
+    poll(Duration::from_secs(60), "the queued job to finish", || {
+        let t = a.call(&status_line(NOTARY)).ok()?.text;
+        t.contains("lastReconciliationStatus=DIFFERENCES_NOT_FOUND")
+            .then_some(())
+    });
 }
 
 /// Points a node at its own copy of a network map, edited by `edit`.
@@ -637,4 +675,128 @@ fn bad_configuration_stops_a_node_process_at_start_up() {
     plugin_config(node, "");
     let _a = NodeProcess::start(node);
     wait_up(&Client::for_node(node).unwrap());
+}
+
+/// `ledger-sync shell` against a node process: lines in, the Corda shell's
+/// answers out, `flow list`, a flow named by part of its name, a misspelt
+/// one answered with the candidates; the history is kept, owner-only.
+#[test]
+fn the_shell_runs_lines_against_a_node_process_and_keeps_its_history() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let (dirs, _) = network(dir.path(), 100, 1);
+    let _a = NodeProcess::start(&dirs[0]);
+    wait_up(&Client::for_node(&dirs[0]).unwrap());
+    let mut shell = Command::new(env!("CARGO_BIN_EXE_ledger-sync"))
+        .args(["shell", "--node", dirs[0].to_str().unwrap()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = [
+        "flow list",
+        &format!("flow start IsReconciliationScheduled party: \"{B}\""),
+        "flow start Reconciliation",
+        "flow start RefreshReconciliationStatusesFlow",
+        "exit",
+    ];
+    shell
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(lines.join("\n").as_bytes())
+        .unwrap();
+    let status = poll(Duration::from_secs(60), "the shell to exit", || {
+        shell.try_wait().unwrap()
+    });
+    let mut out = String::new();
+    std::io::Read::read_to_string(shell.stdout.as_mut().unwrap(), &mut out).unwrap();
+    assert!(status.success(), "{out}");
+    for expected in [
+        "GetReconciliationStatusForPartyFlow\nRefreshReconciliationStatusesFlow",
+        "Flow completed with result: false",
+        "`Reconciliation` is ambiguous: it could be ScheduleReconciliationFlow or",
+        "Flow completed with result: kotlin.Unit",
+    ] {
+        assert!(out.contains(expected), "`{expected}` not in:\n{out}");
+    }
+    let history = dirs[0].join(ledger_sync_node::console::HISTORY_FILE);
+    let kept = std::fs::read_to_string(&history).unwrap();
+    for line in lines {
+        assert!(kept.contains(line), "`{line}` not in the history:\n{kept}");
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&history).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+}
+
+/// The shell in a terminal (a pseudo-terminal from `script`): Tab completes
+/// `flow li` to `flow list`, and the Up arrow brings that line back from
+/// the history. Each key is typed once the shell has answered the last.
+#[test]
+fn the_shell_edits_lines_completes_and_recalls_history_in_a_terminal() {
+    use std::io::{Read, Write};
+    use std::sync::{Arc, Mutex};
+    let dir = tempfile::tempdir().unwrap();
+    let (dirs, _) = network(dir.path(), 100, 1);
+    let _a = NodeProcess::start(&dirs[0]);
+    wait_up(&Client::for_node(&dirs[0]).unwrap());
+    let command = format!(
+        "{} shell --node {}",
+        env!("CARGO_BIN_EXE_ledger-sync"),
+        dirs[0].display()
+    );
+    let mut terminal = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("script(1) from util-linux gives the shell a terminal");
+    let screen = Arc::new(Mutex::new(String::new()));
+    let mut out = terminal.stdout.take().unwrap();
+    let sink = screen.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = out.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    let listed = |times: usize| {
+        let screen = screen.clone();
+        move || {
+            // Listed `times` times, and the prompt is back after the last.
+            let s = screen.lock().unwrap();
+            let last = "IsRespondingToReconciliationForPartyFlow";
+            (s.matches(last).count() >= times && s.rsplit(last).next()?.contains(">>> "))
+                .then_some(())
+        }
+    };
+    let mut keys = terminal.stdin.take().unwrap();
+    poll(Duration::from_secs(30), "the prompt", || {
+        screen.lock().unwrap().contains(">>> ").then_some(())
+    });
+    keys.write_all(b"flow li\t\r").unwrap();
+    poll(
+        Duration::from_secs(30),
+        "Tab to complete `flow list`",
+        listed(1),
+    );
+    keys.write_all(b"\x1b[A\r").unwrap();
+    poll(
+        Duration::from_secs(30),
+        "Up to recall `flow list`",
+        listed(2),
+    );
+    keys.write_all(b"exit\r").unwrap();
+    let status = poll(Duration::from_secs(30), "the shell to exit", || {
+        terminal.try_wait().unwrap()
+    });
+    assert!(status.success(), "{}", screen.lock().unwrap());
 }

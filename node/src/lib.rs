@@ -3,6 +3,8 @@
 //! - [`shell`]: the Corda shell's flow grammar — `flow start <Flow> key:
 //!   value, ...` and `run killFlow id: ...` — parsed into typed flow calls,
 //!   with flow names matched by any unambiguous part.
+//! - [`console`]: `ledger-sync shell`, the interactive shell (line
+//!   editing, completion, history).
 //! - [`serve`]: `ledger-sync node`, the node process.
 //! - [`admin`]: the admin API (`POST /flow` with a shell line), authenticated.
 //! - [`client`]: the CLI's side of the admin API.
@@ -23,6 +25,7 @@ pub mod admin;
 pub mod bootstrap;
 pub mod client;
 pub mod config;
+pub mod console;
 pub mod demo;
 pub mod flows;
 pub mod metrics;

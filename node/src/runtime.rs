@@ -101,8 +101,58 @@ pub fn run(mut node: Node, events: Receiver<Event>, outbox: Outbox) {
                 let _ = reply.send(execute(&mut node, command));
             }
             Ok(Event::Read(read)) => read(&mut node),
-            Ok(Event::Shutdown) | Err(RecvTimeoutError::Disconnected) => return,
+            Ok(Event::Shutdown) => return stop(node, &events, &outbox),
+            Err(RecvTimeoutError::Disconnected) => return,
             Err(RecvTimeoutError::Timeout) => {}
         }
     }
+}
+
+/// How long a stopping node keeps handling what already arrived, and then
+/// how long it gives its last messages to leave.
+const DRAIN_LIMIT: Duration = Duration::from_secs(5);
+const FLUSH_LIMIT: Duration = Duration::from_secs(2);
+
+/// A graceful stop. The transport has stopped handing over messages; what
+/// already arrived (messages, flow calls) is still handled, within
+/// `DRAIN_LIMIT`, so nothing a peer or the operator was told was accepted
+/// is dropped unseen. The plugin has recorded every step in the database as
+/// it went (status rows, the queue); the node says what it leaves in
+/// progress, which resumes when it starts again, and gives the messages the
+/// plugin sent last up to `FLUSH_LIMIT` to reach their peers.
+fn stop(mut node: Node, events: &Receiver<Event>, outbox: &Outbox) {
+    let deadline = Instant::now() + DRAIN_LIMIT;
+    while Instant::now() < deadline {
+        match events.try_recv() {
+            Ok(Event::Message(inbound)) => {
+                if let Err(failure) = node.on_message(&inbound.from, &inbound.payload) {
+                    tracing::error!(target: "ledger_sync::node", "{failure}");
+                }
+            }
+            Ok(Event::Flow { command, reply }) => {
+                let _ = reply.send(execute(&mut node, command));
+            }
+            Ok(Event::Read(read)) => read(&mut node),
+            Ok(Event::Shutdown) => {}
+            Err(_) => break,
+        }
+    }
+    for message in node.take_effects().messages {
+        outbox.send(&message.to, message.payload);
+    }
+    match node.metrics() {
+        Ok(m) => {
+            let line = format!(
+                "{} stopping: {} reconciliation(s) in progress and {} scheduled are recorded in                  {}; they resume when the node starts again",
+                node.name(),
+                m.number_of_reconciliations_in_progress,
+                m.number_of_scheduled_reconciliations,
+                node.db_path().display()
+            );
+            tracing::info!(target: "ledger_sync::node", "{line}");
+            println!("{line}");
+        }
+        Err(failure) => tracing::error!(target: "ledger_sync::node", "stopping: {failure}"),
+    }
+    outbox.flush(FLUSH_LIMIT);
 }

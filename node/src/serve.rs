@@ -1,7 +1,9 @@
 //! `ledger-sync node --dir NODE_DIR`: the node process. It reads the node
 //! directory, checks its identity against the network map, starts the
 //! plugin on the reference host with the wall clock, the TLS transport and
-//! the admin API, and serves until SIGTERM or SIGINT.
+//! the admin API, and serves until SIGTERM or SIGINT; then it stops taking
+//! messages, lets the plugin thread finish what arrived and report what
+//! stays in progress (`runtime::stop`), and exits 0.
 
 use crate::config::{NetworkMap, NodeConfig, PluginSource};
 use crate::runtime::{self, Event};
@@ -9,6 +11,7 @@ use crate::transport::{self, Directory, Identity};
 use ledger_sync_host::{Node, NodeOptions, PluginRuntime, SystemClock};
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Runs the node in `dir` until it is told to stop.
 pub fn serve(dir: &Path) -> Result<(), String> {
@@ -50,13 +53,17 @@ pub fn serve(dir: &Path) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    // Set on SIGTERM/SIGINT: the transport stops handing messages over.
+    let stopping = Arc::new(AtomicBool::new(false));
     let deliver_to = std::sync::Mutex::new(events.clone());
+    let deliver_stopping = stopping.clone();
     let deliver: transport::Deliver = Arc::new(move |inbound| {
-        deliver_to
-            .lock()
-            .expect("events")
-            .send(Event::Message(inbound))
-            .is_ok()
+        !deliver_stopping.load(Ordering::Relaxed)
+            && deliver_to
+                .lock()
+                .expect("events")
+                .send(Event::Message(inbound))
+                .is_ok()
     });
     let outbox = tokio.block_on(transport::start(
         &identity,
@@ -114,6 +121,8 @@ pub fn serve(dir: &Path) -> Result<(), String> {
             _ = term.recv() => {}
         }
     });
+    tracing::info!(target: "ledger_sync::node", "{} stopping", config.legal_name);
+    stopping.store(true, Ordering::Relaxed);
     let _ = events.send(Event::Shutdown);
     let _ = plugin_thread.join();
     tokio.shutdown_timeout(std::time::Duration::from_secs(2));

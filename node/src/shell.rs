@@ -128,13 +128,27 @@ pub fn parse(line: &str) -> Result<Command, ShellError> {
         ("run", "killFlow") => {
             let mut args = Arguments::parse(rest)?;
             let id = args.word_or_text("killFlow", "id")?;
-            args.finish("killFlow", &["id"])?;
+            args.finish("killFlow", flow_arguments("killFlow"))?;
             Ok(Command::KillFlow { id })
         }
         _ => error(format!(
             "`{line}` is not a command this shell knows; it accepts `flow start <Flow> \
              key: value, ...` and `run killFlow id: <state-machine-id>`"
         )),
+    }
+}
+
+/// The argument keys a flow accepts, in the order the seed prints them.
+pub fn flow_arguments(flow: &str) -> &'static [&'static str] {
+    match flow {
+        "ScheduleReconciliationFlow" => &["parties"],
+        "GetReconciliationStatusesFlow" => &["party", "lastReconciliationStatus", "isRequester"],
+        "GetReconciliationStatusForPartyFlow" => &["party", "isRequester"],
+        "StopReconciliationForPartyFlow"
+        | "IsReconciliationScheduledForPartyFlow"
+        | "IsRespondingToReconciliationForPartyFlow" => &["party"],
+        "killFlow" => &["id"],
+        _ => &[],
     }
 }
 
@@ -288,7 +302,7 @@ fn build(flow: &'static str, mut args: Arguments) -> Result<Command, ShellError>
                     ));
                 }
             };
-            args.finish(flow, &["parties"])?;
+            args.finish(flow, flow_arguments(flow))?;
             Command::ScheduleReconciliation { parties }
         }
         "GetReconciliationStatusesFlow" => {
@@ -311,7 +325,7 @@ fn build(flow: &'static str, mut args: Arguments) -> Result<Command, ShellError>
                 }
             };
             let is_requester = args.flag(flow, "isRequester")?;
-            args.finish(flow, &["party", "lastReconciliationStatus", "isRequester"])?;
+            args.finish(flow, flow_arguments(flow))?;
             Command::GetReconciliationStatuses {
                 party,
                 last_reconciliation_status,
@@ -321,29 +335,29 @@ fn build(flow: &'static str, mut args: Arguments) -> Result<Command, ShellError>
         "GetReconciliationStatusForPartyFlow" => {
             let party = args.required_party(flow, "party")?;
             let is_requester = args.flag(flow, "isRequester")?;
-            args.finish(flow, &["party", "isRequester"])?;
+            args.finish(flow, flow_arguments(flow))?;
             Command::GetReconciliationStatusForParty {
                 party,
                 is_requester,
             }
         }
         "RefreshReconciliationStatusesFlow" => {
-            args.finish(flow, &[])?;
+            args.finish(flow, flow_arguments(flow))?;
             Command::RefreshReconciliationStatuses
         }
         "StopReconciliationForPartyFlow" => {
             let party = args.required_party(flow, "party")?;
-            args.finish(flow, &["party"])?;
+            args.finish(flow, flow_arguments(flow))?;
             Command::StopReconciliationForParty { party }
         }
         "IsReconciliationScheduledForPartyFlow" => {
             let party = args.required_party(flow, "party")?;
-            args.finish(flow, &["party"])?;
+            args.finish(flow, flow_arguments(flow))?;
             Command::IsReconciliationScheduledForParty { party }
         }
         "IsRespondingToReconciliationForPartyFlow" => {
             let party = args.required_party(flow, "party")?;
-            args.finish(flow, &["party"])?;
+            args.finish(flow, flow_arguments(flow))?;
             Command::IsRespondingToReconciliationForParty { party }
         }
         _ => unreachable!("every flow in FLOWS is built"),

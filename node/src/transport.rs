@@ -233,6 +233,22 @@ impl Outbox {
     }
 }
 
+impl Outbox {
+    /// Waits until every peer's queue has been written out, or `limit` has
+    /// passed (a peer that is down keeps its queue).
+    pub fn flush(&self, limit: Duration) {
+        let deadline = std::time::Instant::now() + limit;
+        while std::time::Instant::now() < deadline
+            && self
+                .queues
+                .values()
+                .any(|queue| queue.capacity() < queue.max_capacity())
+        {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
 /// Starts the transport: listens on `listen`, delivers what arrives to
 /// `inbound`, and returns the outbox with one dialling task per peer.
 pub async fn start(

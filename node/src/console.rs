@@ -1,0 +1,243 @@
+//! `ledger-sync shell --node NODE_DIR`: the interactive shell. Lines are
+//! read with line editing (rustyline: arrows, Ctrl-A/E/W/R, ...), Tab
+//! completes commands, flow names, argument keys and status values, and the
+//! history is kept in `NODE_DIR/shell-history` (0600) across sessions. Each
+//! line goes to the node's admin API as `ledger-sync flow start` sends it;
+//! the answer is printed as the Corda shell prints it.
+//!
+//! Besides the flow grammar of [`crate::shell`] the shell knows `flow list`
+//! (the flows this node runs, as in Corda's shell), `help`, and `exit`
+//! (also `bye`, `quit`, Ctrl-D).
+
+use crate::client::Client;
+use crate::shell::{FLOWS, flow_arguments};
+use ledger_sync_vocabulary::StatusValue;
+use rustyline::completion::{Completer, Pair};
+use rustyline::error::ReadlineError;
+use rustyline::highlight::Highlighter;
+use rustyline::hint::Hinter;
+use rustyline::history::FileHistory;
+use rustyline::validate::Validator;
+use rustyline::{Context, Editor, Helper};
+use std::path::Path;
+
+/// The history file in a node directory.
+pub const HISTORY_FILE: &str = "shell-history";
+/// Lines kept in the history.
+const HISTORY_LINES: usize = 1000;
+
+const HELP: &str = "Commands:
+  flow start <Flow> key: value, ...   start a flow; any unambiguous part of its name will do
+  flow list                           the flows this node runs
+  run killFlow id: <id>               stop the reconciliation with that state-machine id
+  exit                                leave the shell (also bye, quit, Ctrl-D)
+Values: \"O=PartyB, L=London, C=GB\" (quoted names), [\"...\", \"...\"] (lists), true/false, IN_PROGRESS.
+Tab completes commands, flow names, argument keys and statuses; the history is kept across sessions.";
+
+/// What Tab offers for the text before the cursor: where the replaced word
+/// starts, and the candidates, each a whole replacement for that word.
+pub fn completions(before: &str) -> (usize, Vec<String>) {
+    let word_start = before
+        .rfind(|c: char| c.is_whitespace() || c == ',' || c == '[')
+        .map_or(0, |i| i + 1);
+    let word = &before[word_start..];
+    let head = before[..word_start].trim_start();
+    let lower = word.to_ascii_lowercase();
+    let matching = |options: &mut dyn Iterator<Item = String>| -> Vec<String> {
+        options
+            .filter(|o| o.to_ascii_lowercase().starts_with(&lower))
+            .collect()
+    };
+    let candidates = if head.is_empty() {
+        matching(
+            &mut ["flow", "run", "help", "exit"]
+                .iter()
+                .map(|c| format!("{c} ")),
+        )
+    } else if head == "flow " {
+        matching(&mut ["start", "list"].iter().map(|c| format!("{c} ")))
+    } else if head == "run " {
+        matching(&mut std::iter::once("killFlow id: ".to_string()))
+    } else if let Some(rest) = head.strip_prefix("flow start ") {
+        let mut words = rest.split_whitespace();
+        match words.next() {
+            // The flow's name: any part of it, as the grammar accepts.
+            None => FLOWS
+                .iter()
+                .filter(|f| f.to_ascii_lowercase().contains(&lower))
+                .map(|f| format!("{f} "))
+                .collect(),
+            Some(flow) => {
+                let flow = crate::shell::match_flow(flow).unwrap_or("");
+                if head.trim_end().ends_with("lastReconciliationStatus:") {
+                    matching(&mut StatusValue::ALL.iter().map(|s| s.as_str().to_string()))
+                } else if word.contains(':') || in_quotes(before) {
+                    Vec::new()
+                } else {
+                    matching(&mut flow_arguments(flow).iter().map(|k| format!("{k}: ")))
+                }
+            }
+        }
+    } else {
+        Vec::new()
+    };
+    (word_start, candidates)
+}
+
+/// Whether the text ends inside a quoted string.
+fn in_quotes(text: &str) -> bool {
+    text.chars().filter(|c| *c == '"').count() % 2 == 1
+}
+
+/// rustyline's view of the shell: completion only.
+struct ShellHelper;
+
+impl Completer for ShellHelper {
+    type Candidate = Pair;
+
+    fn complete(
+        &self,
+        line: &str,
+        pos: usize,
+        _: &Context<'_>,
+    ) -> rustyline::Result<(usize, Vec<Pair>)> {
+        let (start, candidates) = completions(&line[..pos]);
+        Ok((
+            start,
+            candidates
+                .into_iter()
+                .map(|c| Pair {
+                    display: c.trim_end().to_string(),
+                    replacement: c,
+                })
+                .collect(),
+        ))
+    }
+}
+
+impl Hinter for ShellHelper {
+    type Hint = String;
+}
+impl Highlighter for ShellHelper {}
+impl Validator for ShellHelper {}
+impl Helper for ShellHelper {}
+
+/// Runs the shell against the node in `node_dir` until `exit` or the end of
+/// input.
+pub fn run(node_dir: &Path) -> Result<(), String> {
+    let client = Client::for_node(node_dir)?;
+    let config = rustyline::Config::builder()
+        .max_history_size(HISTORY_LINES)
+        .map_err(|e| format!("shell: {e}"))?
+        .history_ignore_dups(true)
+        .map_err(|e| format!("shell: {e}"))?
+        .auto_add_history(false)
+        .build();
+    let mut editor: Editor<ShellHelper, FileHistory> =
+        Editor::with_config(config).map_err(|e| format!("cannot start the shell: {e}"))?;
+    editor.set_helper(Some(ShellHelper));
+    let history = node_dir.join(HISTORY_FILE);
+    match editor.load_history(&history) {
+        Ok(()) => {}
+        Err(ReadlineError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => eprintln!(
+            "(the shell history {} is unreadable: {e})",
+            history.display()
+        ),
+    }
+    println!(
+        "ledger-sync shell for {} — `help` for the commands, `exit` to leave",
+        node_dir.display()
+    );
+    loop {
+        let line = match editor.readline(">>> ") {
+            Ok(line) => line,
+            // Ctrl-C drops the line being typed, as in a terminal.
+            Err(ReadlineError::Interrupted) => continue,
+            Err(ReadlineError::Eof) => break,
+            Err(e) => return Err(format!("shell: {e}")),
+        };
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let _ = editor.add_history_entry(line);
+        save_history(&mut editor, &history);
+        match line {
+            "exit" | "bye" | "quit" => break,
+            "help" => println!("{HELP}"),
+            "flow list" => FLOWS.iter().for_each(|f| println!("{f}")),
+            _ => match client.call(line) {
+                Ok(answer) => println!("{}", answer.text),
+                Err(e) => println!("{e}"),
+            },
+        }
+    }
+    Ok(())
+}
+
+/// Writes the history, readable by its owner only: the lines name parties.
+fn save_history(editor: &mut Editor<ShellHelper, FileHistory>, path: &Path) {
+    if let Err(e) = editor.save_history(path) {
+        eprintln!("(cannot save the shell history {}: {e})", path.display());
+        return;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn offered(before: &str) -> Vec<String> {
+        completions(before).1
+    }
+
+    #[test]
+    fn tab_completes_commands_flows_keys_and_statuses() {
+        assert_eq!(offered("fl"), ["flow "]);
+        assert_eq!(offered("flow s"), ["start "]);
+        assert_eq!(offered("run k"), ["killFlow id: "]);
+        // A flow name from any part of it, as the grammar matches names.
+        assert_eq!(
+            offered("flow start Schedule"),
+            [
+                "ScheduleReconciliationFlow ",
+                "IsReconciliationScheduledForPartyFlow "
+            ]
+        );
+        assert_eq!(
+            offered("flow start Refresh"),
+            ["RefreshReconciliationStatusesFlow "]
+        );
+        assert_eq!(
+            completions("flow start Refresh").0,
+            "flow start ".len(),
+            "the word replaced starts after the command"
+        );
+        // Argument keys of the flow named, even by part of its name.
+        assert_eq!(
+            offered("flow start GetReconciliationStatusesFlow "),
+            ["party: ", "lastReconciliationStatus: ", "isRequester: "]
+        );
+        assert_eq!(
+            offered("flow start ForPartyFlow party: \"O=A, L=B, C=GB\", is"),
+            Vec::<String>::new(),
+            "ForPartyFlow is ambiguous: no keys to offer"
+        );
+        assert_eq!(
+            offered("flow start GetReconciliationStatusFor party: \"O=A, L=B, C=GB\", is"),
+            ["isRequester: "]
+        );
+        assert_eq!(
+            offered("flow start GetReconciliationStatusesFlow lastReconciliationStatus: IN"),
+            ["IN_PROGRESS"]
+        );
+        // Nothing inside a quoted name.
+        assert!(offered("flow start StopReconciliationForPartyFlow party: \"O=Pa").is_empty());
+    }
+}

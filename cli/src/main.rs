@@ -33,9 +33,15 @@ enum NetworkCommand {
         #[arg(long, num_args = 1.., required = true)]
         nodes: Vec<String>,
         /// Node i listens on BASE + 3i (peer-to-peer), +1 (admin API), +2
-        /// (metrics), on 127.0.0.1.
+        /// (metrics).
         #[arg(long, default_value_t = 10_000)]
         base_port: u16,
+        /// Each party's machine address, in the order of --nodes: where its
+        /// peer-to-peer address listens and where the network map sends its
+        /// peers. Default: 127.0.0.1 for every node. The admin API and the
+        /// metrics stay on 127.0.0.1.
+        #[arg(long, num_args = 1..)]
+        p2p_hosts: Vec<std::net::IpAddr>,
         /// The network's maxMessageSize parameter, in bytes.
         #[arg(long, default_value_t = 10 << 20)]
         max_message_size: u32,
@@ -246,6 +252,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     dir,
                     nodes,
                     base_port,
+                    p2p_hosts,
                     max_message_size,
                     transactions,
                     lost,
@@ -259,6 +266,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 base_port,
                 max_message_size,
                 demo_ledger: transactions.map(|n| (n, lost, seed)),
+                p2p_hosts,
             };
             let out = bootstrap(&options).map_err(anyhow::Error::msg)?;
             for node in &out.node_dirs {

@@ -79,6 +79,7 @@ fn network(dir: &Path, transactions: usize, lost: usize) -> (Vec<PathBuf>, Vec<[
         base_port: free_base_port(),
         max_message_size: 10 << 20,
         demo_ledger: Some((transactions, lost, 7)),
+        p2p_hosts: Vec::new(),
     })
     .unwrap();
     (out.node_dirs, out.expected)
@@ -428,6 +429,7 @@ fn a_foreign_ca_an_impostor_and_an_unmapped_party_are_refused_by_a_node_process(
         base_port: free_base_port(),
         max_message_size: 1 << 20,
         demo_ledger: Some((200, 5, 3)),
+        p2p_hosts: Vec::new(),
     })
     .unwrap();
     let (a_dir, b_dir, c_dir) = (&net.node_dirs[0], &net.node_dirs[1], &net.node_dirs[2]);
@@ -472,6 +474,7 @@ fn a_foreign_ca_an_impostor_and_an_unmapped_party_are_refused_by_a_node_process(
         base_port: free_base_port(),
         max_message_size: 1 << 20,
         demo_ledger: None,
+        p2p_hosts: Vec::new(),
     })
     .unwrap();
     let f_dir = &foreign.node_dirs[0];
@@ -799,4 +802,153 @@ fn the_shell_edits_lines_completes_and_recalls_history_in_a_terminal() {
         terminal.try_wait().unwrap()
     });
     assert!(status.success(), "{}", screen.lock().unwrap());
+}
+
+/// Two network namespaces joined by a veth pair: two hosts with their own
+/// addresses and port spaces on one machine. Deleted when dropped.
+struct TwoHosts {
+    names: [String; 2],
+    addresses: [std::net::IpAddr; 2],
+}
+
+fn ip(args: &[&str]) {
+    let out = Command::new("ip").args(args).output().expect("ip(8)");
+    assert!(
+        out.status.success(),
+        "ip {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl TwoHosts {
+    fn new() -> TwoHosts {
+        let pid = std::process::id();
+        let names = [format!("lsync{pid}a"), format!("lsync{pid}b")];
+        let (x, y) = ((pid >> 8) as u8, pid as u8);
+        let addresses = [[10, x, y, 1], [10, x, y, 2]].map(std::net::IpAddr::from);
+        let veth = [format!("lsv{pid}a"), format!("lsv{pid}b")];
+        let hosts = TwoHosts { names, addresses };
+        for name in &hosts.names {
+            // Left over by a killed run with the same process id.
+            let _ = Command::new("ip").args(["netns", "del", name]).output();
+            ip(&["netns", "add", name]);
+            ip(&["-n", name, "link", "set", "lo", "up"]);
+        }
+        ip(&[
+            "link",
+            "add",
+            &veth[0],
+            "netns",
+            &hosts.names[0],
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &veth[1],
+            "netns",
+            &hosts.names[1],
+        ]);
+        for ((name, address), veth) in hosts.names.iter().zip(&hosts.addresses).zip(&veth) {
+            let address = format!("{address}/30");
+            ip(&["-n", name, "addr", "add", &address, "dev", veth]);
+            ip(&["-n", name, "link", "set", veth, "up"]);
+        }
+        hosts
+    }
+
+    /// `ledger-sync ARGS` on host `i`.
+    fn ledger_sync(&self, i: usize, args: &[&str]) -> Command {
+        let mut command = Command::new("ip");
+        command
+            .args(["netns", "exec", &self.names[i]])
+            .arg(env!("CARGO_BIN_EXE_ledger-sync"))
+            .args(args);
+        command
+    }
+}
+
+impl Drop for TwoHosts {
+    fn drop(&mut self) {
+        for name in &self.names {
+            let _ = Command::new("ip").args(["netns", "del", name]).status();
+        }
+    }
+}
+
+/// The README's "Run a network" on two hosts (network namespaces joined by
+/// a veth pair, as two machines on a LAN): bootstrap with each party's
+/// machine address, each node started on its own host, the operator's
+/// `ledger-sync flow start` typed on PartyA's host. Needs root (to make the
+/// namespaces): CI runs as root; elsewhere it says so and does nothing.
+#[test]
+fn the_readme_network_runs_on_two_hosts() {
+    if !Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0\n"))
+    {
+        eprintln!("the two-host test needs root to make network namespaces; run it as root");
+        return;
+    }
+    let hosts = TwoHosts::new();
+    let dir = tempfile::tempdir().unwrap();
+    let out = bootstrap(&BootstrapOptions {
+        dir: dir.path().to_path_buf(),
+        names: vec![A.into(), B.into()],
+        base_port: 10_000,
+        max_message_size: 10 << 20,
+        demo_ledger: Some((2_000, 40, 5)),
+        p2p_hosts: hosts.addresses.to_vec(),
+    })
+    .unwrap();
+    let map =
+        std::fs::read_to_string(dir.path().join(ledger_sync_node::config::NETWORK_MAP)).unwrap();
+    assert!(
+        map.contains(&format!("{}:10003", hosts.addresses[1])),
+        "{map}"
+    );
+
+    let mut nodes: Vec<NodeProcess> = Vec::new();
+    for (i, node_dir) in out.node_dirs.iter().enumerate() {
+        let log = std::fs::File::create(node_dir.join("node.log")).unwrap();
+        let child = hosts
+            .ledger_sync(i, &["node", "--dir", node_dir.to_str().unwrap()])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .unwrap();
+        nodes.push(NodeProcess(child));
+    }
+    let a_dir = out.node_dirs[0].to_str().unwrap();
+    let flow = |line: &str| -> (bool, String) {
+        let o = hosts
+            .ledger_sync(0, &["flow", "start", line, "--node", a_dir])
+            .output()
+            .unwrap();
+        (
+            o.status.success(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+        )
+    };
+    poll(Duration::from_secs(60), "PartyA's admin API", || {
+        flow(&format!(
+            "IsReconciliationScheduledForPartyFlow party: \"{B}\""
+        ))
+        .0
+        .then_some(())
+    });
+    let (ok, text) = flow(&format!("ScheduleReconciliationFlow parties: [\"{B}\"]"));
+    assert!(ok, "{text}");
+    let line = format!("GetReconciliationStatusForPartyFlow party: \"{B}\", isRequester: true");
+    let done = poll(Duration::from_secs(60), "the reconciliation", || {
+        let (_, text) = flow(&line);
+        text.contains("lastReconciliationStatus=DIFFERENCES_FOUND")
+            .then_some(text)
+    });
+    for id in hex_ids(&out.expected) {
+        assert!(done.contains(&id), "{id} missing: {done}");
+    }
+    drop(nodes);
 }

@@ -18,18 +18,25 @@ use rcgen::{
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
+const LOOPBACK: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+
 /// What to bootstrap.
 #[derive(Clone, Debug)]
 pub struct BootstrapOptions {
     pub dir: PathBuf,
     pub names: Vec<String>,
     /// Node i listens on base + 3i (peer-to-peer), + 1 (admin), + 2
-    /// (metrics), on 127.0.0.1.
+    /// (metrics).
     pub base_port: u16,
     pub max_message_size: u32,
     /// A demo ledger between the first two parties: (transactions, lost by
     /// the first, seed).
     pub demo_ledger: Option<(usize, usize, u64)>,
+    /// The host each node's peer-to-peer address is on, in the order of
+    /// `names`: the machine's address that its peers reach it at. Empty:
+    /// every node on 127.0.0.1. The admin and metrics addresses stay on
+    /// 127.0.0.1 (operated from the node's own machine).
+    pub p2p_hosts: Vec<std::net::IpAddr>,
 }
 
 /// What was written.
@@ -165,6 +172,14 @@ pub fn bootstrap(options: &BootstrapOptions) -> Result<Bootstrapped, String> {
             options.base_port
         ));
     }
+    if !options.p2p_hosts.is_empty() && options.p2p_hosts.len() != names.len() {
+        return Err(format!(
+            "--p2p-hosts gives {} hosts for {} parties: give one per party, in the order of \
+             --nodes, or none for 127.0.0.1",
+            options.p2p_hosts.len(),
+            names.len()
+        ));
+    }
     std::fs::create_dir_all(&options.dir).map_err(|e| io(&options.dir, e))?;
     let rcgen = |e: rcgen::Error| format!("cannot make a certificate: {e}");
 
@@ -195,7 +210,11 @@ pub fn bootstrap(options: &BootstrapOptions) -> Result<Bootstrapped, String> {
         let port = options.base_port + 3 * i as u16;
         let conf = NodeConfFile {
             my_legal_name: name.to_string(),
-            p2p_address: format!("127.0.0.1:{port}"),
+            p2p_address: std::net::SocketAddr::new(
+                options.p2p_hosts.get(i).copied().unwrap_or(LOOPBACK),
+                port,
+            )
+            .to_string(),
             admin_address: format!("127.0.0.1:{}", port + 1),
             metrics_address: format!("127.0.0.1:{}", port + 2),
             database: "persistence.db".into(),
@@ -294,6 +313,7 @@ mod tests {
             base_port: 20_000,
             max_message_size: 10 << 20,
             demo_ledger: Some((300, 10, 1)),
+            p2p_hosts: Vec::new(),
         })
         .unwrap();
         assert_eq!(out.node_dirs[1], dir.path().join("PartyB"));
@@ -333,6 +353,7 @@ mod tests {
             base_port: 20_000,
             max_message_size: 10 << 20,
             demo_ledger: None,
+            p2p_hosts: Vec::new(),
         };
         assert!(
             bootstrap(&options(&["PartyA"]))

@@ -93,6 +93,7 @@ pub fn run(options: &DemoOptions) -> Result<DemoReport, String> {
         base_port: free_base_port(9)?,
         max_message_size: options.max_message_size,
         demo_ledger: Some((options.transactions, options.lost, options.seed)),
+        p2p_hosts: Vec::new(),
     })?;
     for node in &out.node_dirs {
         let file = node

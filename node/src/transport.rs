@@ -452,6 +452,7 @@ mod tests {
             base_port: free_port().min(60_000),
             max_message_size: 4096,
             demo_ledger: None,
+            p2p_hosts: Vec::new(),
         })
         .unwrap();
         out.node_dirs

@@ -26,9 +26,10 @@ use crate::imports::vault::VaultImport;
 use crate::limits::{Limits, MemoryLimiter};
 use crate::sandbox::{self, PluginRuntime};
 use crate::state::NodeState;
+use crate::store::Database;
 use anyhow::{Context, Result};
 use ledger_sync_vocabulary::{FlowError, ReconciliationStatus, StatusValue};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use wasmtime::Store;
 use wasmtime::component::ResourceTable;
@@ -39,7 +40,8 @@ pub struct NodeOptions {
     /// The node's legal name.
     pub name: String,
     /// Its SQLite database (vault and plugin tables).
-    pub db_path: PathBuf,
+    /// The node's database: an SQLite file or a PostgreSQL server.
+    pub database: Database,
     /// The text of the plugin's configuration, used when
     /// `plugin_config_dir` is not set.
     pub config: String,
@@ -59,10 +61,10 @@ pub struct NodeOptions {
 }
 
 impl NodeOptions {
-    pub fn new(name: &str, db_path: PathBuf) -> Self {
+    pub fn new(name: &str, database: impl Into<Database>) -> Self {
         NodeOptions {
             name: name.to_string(),
-            db_path,
+            database: database.into(),
             config: String::new(),
             plugin_config_dir: None,
             max_message_size: 10 << 20,
@@ -147,7 +149,7 @@ impl Node {
         let limits = &options.limits;
         let (wasi, stderr) = sandbox::wasi_context(&clock, options.seed);
         let state = NodeState {
-            vault: VaultImport::open(&options.db_path)?,
+            vault: VaultImport::open(&options.database)?,
             messaging: MessagingImport::new(
                 &options.name,
                 peers,
@@ -156,7 +158,7 @@ impl Node {
             ),
             timers: TimersImport::new(limits.max_pending_timers),
             clock: ClockImport::new(clock.clone()),
-            status_store: StatusStoreImport::open(&options.db_path)?,
+            status_store: StatusStoreImport::open(&options.database)?,
             identity: IdentityImport::new(&options.name),
             logging: LoggingImport::new(
                 &options.name,
@@ -223,9 +225,9 @@ impl Node {
         &self.options.name
     }
 
-    /// The node's database file.
-    pub fn db_path(&self) -> &Path {
-        &self.options.db_path
+    /// The node's database.
+    pub fn database(&self) -> &Database {
+        &self.options.database
     }
 
     /// The contract version of the plugin this node runs.

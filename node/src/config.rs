@@ -8,7 +8,8 @@
 //! p2pAddress = "127.0.0.1:10000"
 //! adminAddress = "127.0.0.1:10001"
 //! metricsAddress = "127.0.0.1:10002"
-//! database = "persistence.db"        # relative to the node directory
+//! database = "persistence.db"        # SQLite, relative to the node directory;
+//!                                     # or "postgresql://user:pw@host:5432/db"
 //! networkMap = "../network-map.toml"
 //! plugin = "builtin"                 # or a path to a component
 //!
@@ -75,7 +76,7 @@ pub struct NodeConfig {
     pub p2p_address: SocketAddr,
     pub admin_address: SocketAddr,
     pub metrics_address: SocketAddr,
-    pub database: PathBuf,
+    pub database: ledger_sync_host::store::Database,
     pub network_map: PathBuf,
     pub plugin: PluginSource,
     pub rpc_users: Vec<RpcUser>,
@@ -141,7 +142,8 @@ impl NodeConfig {
             p2p_address,
             admin_address,
             metrics_address,
-            database: dir.join(&file.database),
+            database: ledger_sync_host::store::Database::parse(&file.database, dir)
+                .map_err(|e| at("database", e))?,
             network_map: dir.join(&file.network_map),
             plugin,
             rpc_users: file.rpc_users,
@@ -253,8 +255,23 @@ permissions = ["ALL"]
         let config = NodeConfig::load(dir.path()).unwrap();
         assert_eq!(config.legal_name.to_string(), "O=PartyA, L=London, C=GB");
         assert_eq!(config.p2p_address.port(), 10000);
-        assert_eq!(config.database, dir.path().join("persistence.db"));
+        assert_eq!(
+            config.database,
+            ledger_sync_host::store::Database::Sqlite(dir.path().join("persistence.db"))
+        );
         assert_eq!(config.plugin, PluginSource::Builtin);
+        let url = "postgresql://ledger:secret@db.example:5432/partya";
+        write(dir.path(), &GOOD.replace("persistence.db", url));
+        let config = NodeConfig::load(dir.path()).unwrap();
+        assert_eq!(
+            config.database,
+            ledger_sync_host::store::Database::Postgres(url.into())
+        );
+        assert_eq!(
+            config.database.to_string(),
+            "postgresql://ledger:***@db.example:5432/partya",
+            "shown without its password"
+        );
     }
 
     #[test]
@@ -273,6 +290,14 @@ permissions = ["ALL"]
             (
                 GOOD.replace("O=PartyA, L=London, C=GB", "PartyA"),
                 "myLegalName",
+            ),
+            (
+                GOOD.replace("\"persistence.db\"", "\"mysql://db.example/ledger\""),
+                "database: `mysql://db.example/ledger` is not a database this node knows",
+            ),
+            (
+                GOOD.replace("\"persistence.db\"", "\"postgresql://u@h:notaport/db\""),
+                "database: `postgresql://u@h:notaport/db` is not a PostgreSQL URL",
             ),
             (
                 GOOD.replace("[\"ALL\"]", "[\"StartFlow.Nope\"]"),

@@ -147,7 +147,7 @@ fn stop(mut node: Node, events: &Receiver<Event>, outbox: &Outbox) {
                 node.name(),
                 m.number_of_reconciliations_in_progress,
                 m.number_of_scheduled_reconciliations,
-                node.db_path().display()
+                node.database()
             );
             tracing::info!(target: "ledger_sync::node", "{line}");
             println!("{line}");

@@ -124,8 +124,9 @@ pub fn run(options: &DemoOptions) -> Result<DemoReport> {
     };
     let mut found = status.last_successful_reconciliation_result.clone();
     found.sort_unstable();
-    let a_db = ledger_sync_host::store::open(net.node(PARTY_A).db_path())?;
-    let vault_after = Vault::new(&a_db).count().context("counting A's vault")? as usize;
+    let vault_after = ledger_sync_host::store::connect(net.node(PARTY_A).database())?
+        .count()
+        .context("counting A's vault")? as usize;
     Ok(DemoReport {
         status,
         expected,

@@ -2,25 +2,30 @@
 //! the log markers.
 
 use ledger_sync_host::bindings::ledger_sync::plugin::logging::Level;
+use ledger_sync_sim::on_both_backends;
 use ledger_sync_tests::*;
 use ledger_sync_vocabulary::marker;
 
 /// A (A, B, C) network: A lost 4 of its 10 transactions with B, and none of
 /// its 5 with C.
 fn three_parties() -> Cluster {
+    three_parties_on(Backend::Sqlite)
+}
+
+/// The same network with its databases on `backend`.
+fn three_parties_on(backend: Backend) -> Cluster {
     let ab = shared(0, 10, A, B);
     let ac = shared(100, 5, A, C);
     let mut a_vault = ab[..6].to_vec();
     a_vault.extend_from_slice(&ac);
-    let mut cluster = Cluster::new();
+    let mut cluster = Cluster::on(backend);
     cluster.add(A, &a_vault).add(B, &ab).add(C, &ac).settle();
     cluster
 }
 
 /// GetReconciliationStatuses filters by party, by status and by side.
-#[test]
-fn get_reconciliation_statuses_filters_by_party_status_and_side() {
-    let mut cluster = three_parties();
+fn get_reconciliation_statuses_filters_by_party_status_and_side(backend: Backend) {
+    let mut cluster = three_parties_on(backend);
     cluster.schedule(A, &[B, C]);
     cluster.settle();
     let mut get = |node: &str, party: Option<&str>, status: Option<Status>, requester: bool| {
@@ -190,9 +195,8 @@ fn is_scheduled_and_is_responding_follow_the_reconciliation() {
 
 /// Rows are written when a job becomes IN_PROGRESS and when it ends;
 /// last_successful_* change only on success; FAILED carries its error.
-#[test]
-fn status_rows_follow_the_seed_semantics() {
-    let mut cluster = three_parties();
+fn status_rows_follow_the_seed_semantics(backend: Backend) {
+    let mut cluster = three_parties_on(backend);
     cluster.schedule(A, &[B]);
     cluster.step_until(|net| stored_statuses(net, A).iter().any(|r| r.party_name == B));
     let stored = stored_statuses(&mut cluster.net, A);
@@ -338,3 +342,9 @@ fn each_flow_logs_under_its_marker() {
         "no errors in a clean run"
     );
 }
+
+// The representative tests that run on PostgreSQL too.
+on_both_backends!(
+    get_reconciliation_statuses_filters_by_party_status_and_side,
+    status_rows_follow_the_seed_semantics
+);

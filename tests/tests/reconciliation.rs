@@ -2,13 +2,13 @@
 //! scenario and the edges of what a requester is told.
 
 use ledger_sync_sim::ledger::{self, PARTY_A, PARTY_B, reconciliation_set, two_party_ledger};
+use ledger_sync_sim::on_both_backends;
 use ledger_sync_tests::*;
 use ledger_sync_vocabulary::TxId;
 
 /// The seed's workflow: A restores a backup missing its last transactions and
 /// finds, from B, exactly the lost ones B can supply.
-#[test]
-fn disaster_recovery_finds_exactly_what_was_lost() {
+fn disaster_recovery_finds_exactly_what_was_lost(backend: Backend) {
     for (n, lost, seed) in [(2_000, 40, 1), (3_000, 300, 2), (1_500, 1, 3)] {
         let ledger = two_party_ledger(n, seed);
         let a_vault = ledger.vault_of(PARTY_A);
@@ -23,7 +23,7 @@ fn disaster_recovery_finds_exactly_what_was_lost() {
         );
         assert!(!expected.is_empty());
 
-        let mut cluster = Cluster::new();
+        let mut cluster = Cluster::on(backend.clone());
         cluster.add(PARTY_A, restored).add(PARTY_B, &b_vault);
         let row = cluster.reconcile(PARTY_A, PARTY_B);
         assert_status(&row, Status::DifferencesFound);
@@ -164,3 +164,6 @@ fn large_differences_stream_under_a_small_message_size() {
     assert!(result_ids(&row).len() > 1_000);
     assert!(max_seen.get() <= 2_048, "a {}-byte message", max_seen.get());
 }
+
+// The representative tests that run on PostgreSQL too.
+on_both_backends!(disaster_recovery_finds_exactly_what_was_lost);

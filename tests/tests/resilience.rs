@@ -3,6 +3,7 @@
 //! a persisted queue across restarts, recurring reconciliation, and no false
 //! differences for transactions that arrive during a reconciliation.
 
+use ledger_sync_sim::on_both_backends;
 use ledger_sync_tests::*;
 use ledger_sync_vocabulary::FlowError;
 use ledger_sync_vocabulary::marker;
@@ -110,13 +111,12 @@ fn only_a_message_that_cannot_fit_reports_max_message_size_exceeded() {
 /// Statuses survive a restart; the queue is persisted; a job that was
 /// IN_PROGRESS when the node died is recorded FAILED ("node restarted") and
 /// runs again.
-#[test]
-fn restarts_keep_statuses_and_resume_the_queue() {
+fn restarts_keep_statuses_and_resume_the_queue(backend: Backend) {
     let ab = shared(0, 10, A, B);
     let ac = shared(100, 10, A, C);
     let mut a_vault = ab[..7].to_vec();
     a_vault.extend_from_slice(&ac[..8]);
-    let mut cluster = Cluster::new();
+    let mut cluster = Cluster::on(backend.clone());
     cluster
         .add_with(A, &a_vault, "maxNumberOfParallelReconciliationRequests = 1")
         .add(B, &ab)
@@ -414,3 +414,6 @@ fn a_failed_status_write_is_written_again_when_the_store_recovers() {
     assert_status(&stored[0], Status::DifferencesFound);
     assert_eq!(result_ids(&stored[0]), (40..50).map(id).collect::<Vec<_>>());
 }
+
+// The representative tests that run on PostgreSQL too.
+on_both_backends!(restarts_keep_statuses_and_resume_the_queue);

@@ -3,22 +3,20 @@
 
 use crate::bindings::ledger_sync::plugin::status_store;
 use crate::bindings::types::ReconciliationStatus;
-use crate::store::status;
+use crate::store::{Database, NodeStore};
 use anyhow::Result;
-use rusqlite::Connection;
-use std::path::Path;
 
 /// The `status-store` import's state.
 pub struct StatusStoreImport {
-    conn: Connection,
+    conn: Box<dyn NodeStore>,
     /// Set by fault-injection runs: every write fails with this message.
     write_fault: Option<String>,
 }
 
 impl StatusStoreImport {
-    pub fn open(path: &Path) -> Result<Self> {
+    pub fn open(database: &Database) -> Result<Self> {
         Ok(StatusStoreImport {
-            conn: crate::store::open(path)?,
+            conn: crate::store::connect(database)?,
             write_fault: None,
         })
     }
@@ -40,22 +38,22 @@ fn describe(e: anyhow::Error) -> String {
 
 impl status_store::Host for StatusStoreImport {
     fn load_statuses(&mut self) -> Result<Vec<ReconciliationStatus>, String> {
-        let rows = status::load_statuses(&self.conn).map_err(describe)?;
+        let rows = self.conn.load_statuses().map_err(describe)?;
         Ok(rows.iter().map(Into::into).collect())
     }
 
     fn save_status(&mut self, row: ReconciliationStatus) -> Result<(), String> {
         self.check_write()?;
         let row = row.try_into()?;
-        status::save_status(&self.conn, &row).map_err(describe)
+        self.conn.save_status(&row).map_err(describe)
     }
 
     fn load_scheduled(&mut self) -> Result<Vec<String>, String> {
-        status::load_scheduled(&self.conn).map_err(describe)
+        self.conn.load_scheduled().map_err(describe)
     }
 
     fn save_scheduled(&mut self, parties: Vec<String>) -> Result<(), String> {
         self.check_write()?;
-        status::save_scheduled(&self.conn, &parties).map_err(describe)
+        self.conn.save_scheduled(&parties).map_err(describe)
     }
 }

@@ -1,32 +1,30 @@
 //! The `vault` import: pages from the reader pool, look-ups on the node's
-//! own connection.
+//! own connection (SQLite or PostgreSQL, see `store`).
 
 use crate::bindings::ledger_sync::plugin::vault::{self, TransactionPage};
 use crate::store::reader_pool::ReaderPool;
-use crate::store::vault::Vault;
+use crate::store::{Database, NodeStore};
 use anyhow::Result;
-use rusqlite::Connection;
-use std::path::{Path, PathBuf};
 
 /// Most vault readers a host runs for one node, whatever the plugin asks.
 pub const MAX_READERS: u32 = 64;
 
 /// The `vault` import's state.
 pub struct VaultImport {
-    path: PathBuf,
-    conn: Connection,
+    database: Database,
+    conn: Box<dyn NodeStore>,
     readers: ReaderPool,
     pages_read: u64,
 }
 
 impl VaultImport {
-    /// Opens the vault at `path` with one reader until the plugin asks for
-    /// more.
-    pub fn open(path: &Path) -> Result<Self> {
+    /// Opens the vault in `database` with one reader until the plugin asks
+    /// for more.
+    pub fn open(database: &Database) -> Result<Self> {
         Ok(VaultImport {
-            path: path.to_path_buf(),
-            conn: crate::store::open(path)?,
-            readers: ReaderPool::start(path, 1)?,
+            database: database.clone(),
+            conn: crate::store::connect(database)?,
+            readers: ReaderPool::start(database, 1)?,
             pages_read: 0,
         })
     }
@@ -36,7 +34,7 @@ impl VaultImport {
     pub fn set_readers(&mut self, wanted: u32) -> Result<()> {
         let wanted = wanted.clamp(1, MAX_READERS) as usize;
         if wanted != self.readers.pool_size() {
-            self.readers = ReaderPool::start(&self.path, wanted)?;
+            self.readers = ReaderPool::start(&self.database, wanted)?;
         }
         Ok(())
     }
@@ -63,16 +61,14 @@ impl vault::Host for VaultImport {
     }
 
     fn contains_transactions(&mut self, ids: Vec<u8>) -> Result<Vec<bool>, String> {
-        Vault::new(&self.conn).contains(&ids).map_err(describe)
+        self.conn.contains(&ids).map_err(describe)
     }
 
     fn find_party(&mut self, name: String) -> Result<Option<u32>, String> {
-        Vault::new(&self.conn).find_party(&name).map_err(describe)
+        self.conn.find_party(&name).map_err(describe)
     }
 
     fn party_names(&mut self, handles: Vec<u32>) -> Result<Vec<String>, String> {
-        Vault::new(&self.conn)
-            .party_names(&handles)
-            .map_err(describe)
+        self.conn.party_names(&handles).map_err(describe)
     }
 }

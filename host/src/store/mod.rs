@@ -1,102 +1,173 @@
-//! The node's embedded SQLite database.
+//! The node's database: the vault's transaction metadata (`party`,
+//! `vault_transaction`) and the plugin's tables (`CR_RECONCILIATION_STATUS`,
+//! `CR_RECONCILIATION_QUEUE`), on embedded SQLite (the default, one file per
+//! node) or on a PostgreSQL server, chosen by a [`Database`] URL.
 //!
-//! One file per node holds the vault's transaction metadata (`party`,
-//! `vault_transaction`, see [`vault`]) and the plugin's tables
-//! (`CR_RECONCILIATION_STATUS`, `CR_RECONCILIATION_QUEUE`, see [`status`]).
-//! Migrations are numbered by SQLite's `user_version` and applied in order,
-//! each in its own transaction; [`reader_pool`] reads vault pages ahead on
-//! read-only connections.
+//! - [`NodeStore`]: what the `vault` and `status-store` imports, the reader
+//!   pool, the tests and the bench ask of a database; both backends
+//!   implement it.
+//! - [`migrations`]: the schema, numbered alike for both dialects.
+//! - [`sqlite`] ([`vault`], [`status`] hold its queries) and [`postgres`].
+//! - [`reader_pool`]: connections that read vault pages ahead.
 
+pub mod migrations;
+pub mod postgres;
 pub mod reader_pool;
+pub mod sqlite;
 pub mod status;
 pub mod vault;
 
-use anyhow::{Context, Result};
-use rusqlite::Connection;
-use std::path::Path;
+use anyhow::Result;
+use ledger_sync_vocabulary::ReconciliationStatus;
+use ledger_sync_vocabulary::id::TxId;
+use ledger_sync_vocabulary::page::TransactionPage;
+use std::fmt;
+use std::path::{Path, PathBuf};
+pub use vault::VaultTransaction;
 
-/// Schema migrations, applied in order. Never edit one that has shipped; add
-/// a new one.
-const MIGRATIONS: &[&str] = &[
-    // 1: the vault's transaction metadata and the reconciliation tables.
-    r#"
-    CREATE TABLE party (
-        handle INTEGER PRIMARY KEY,
-        name   TEXT NOT NULL UNIQUE
-    );
-    -- One row per recorded transaction, in recording order (seq is the vault
-    -- cursor). dependencies: 32 bytes per dependency id. outputs: see
-    -- store::vault::OutputsBlob.
-    CREATE TABLE vault_transaction (
-        seq          INTEGER PRIMARY KEY,
-        tx_id        BLOB NOT NULL UNIQUE CHECK (length(tx_id) = 32),
-        dependencies BLOB NOT NULL,
-        outputs      BLOB NOT NULL
-    );
-    CREATE TABLE CR_RECONCILIATION_STATUS (
-        party_name                                   TEXT NOT NULL,
-        is_requester                                 INTEGER NOT NULL CHECK (is_requester IN (0, 1)),
-        state_machine_id                             TEXT NOT NULL,
-        last_successful_reconciliation_time_started  INTEGER,
-        last_successful_reconciliation_time_finished INTEGER,
-        last_successful_reconciliation_status        TEXT,
-        last_successful_reconciliation_result        BLOB NOT NULL,
-        last_reconciliation_time_started             INTEGER,
-        last_reconciliation_time_finished            INTEGER,
-        last_reconciliation_status                   TEXT NOT NULL,
-        last_reconciliation_error                    TEXT NOT NULL,
-        PRIMARY KEY (party_name, is_requester)
-    );
-    -- Outgoing reconciliations scheduled but not yet started, in order.
-    CREATE TABLE CR_RECONCILIATION_QUEUE (
-        position   INTEGER PRIMARY KEY,
-        party_name TEXT NOT NULL
-    );
-    "#,
-];
+/// Opens (creating if needed) a node's SQLite database and brings its
+/// schema up to date.
+pub use sqlite::open;
 
-/// Opens (creating if needed) a node database and brings its schema up to
-/// date.
-pub fn open(path: &Path) -> Result<Connection> {
-    let mut conn = Connection::open(path)
-        .with_context(|| format!("opening node database {}", path.display()))?;
-    conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", "NORMAL")?;
-    conn.pragma_update(None, "cache_size", -65536)?;
-    migrate(&mut conn).with_context(|| format!("migrating node database {}", path.display()))?;
-    Ok(conn)
+/// Where a node's database is.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Database {
+    /// An SQLite file.
+    Sqlite(PathBuf),
+    /// A PostgreSQL server: a `postgresql://` URL (libpq's syntax, such as
+    /// `postgresql://user:password@host:5432/dbname?options=-csearch_path%3Dnode_a`).
+    Postgres(String),
 }
 
-fn migrate(conn: &mut Connection) -> Result<()> {
-    let current: usize = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
-    anyhow::ensure!(
-        current <= MIGRATIONS.len(),
-        "the database schema is version {current}, newer than this ledger-sync ({})",
-        MIGRATIONS.len()
-    );
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
-        let tx = conn.transaction()?;
-        tx.execute_batch(sql)
-            .with_context(|| format!("applying migration {}", i + 1))?;
-        tx.pragma_update(None, "user_version", i + 1)?;
-        tx.commit()?;
+impl Database {
+    /// Reads a database setting: `postgresql://…` (or `postgres://…`),
+    /// `sqlite:PATH`, or a bare PATH (SQLite). A relative path is taken
+    /// from `dir`.
+    pub fn parse(text: &str, dir: &Path) -> Result<Database, String> {
+        let text = text.trim();
+        if text.starts_with("postgresql://") || text.starts_with("postgres://") {
+            text.parse::<::postgres::Config>().map_err(|e| {
+                format!(
+                    "`{}` is not a PostgreSQL URL the client accepts ({e}); give \
+                     postgresql://user:password@host:port/database",
+                    redact(text)
+                )
+            })?;
+            return Ok(Database::Postgres(text.to_string()));
+        }
+        let path = text.strip_prefix("sqlite:").unwrap_or(text);
+        if path.is_empty() || path.contains("://") {
+            return Err(format!(
+                "`{}` is not a database this node knows: give sqlite:PATH (or a PATH) or \
+                 postgresql://user:password@host:port/database",
+                redact(text)
+            ));
+        }
+        Ok(Database::Sqlite(dir.join(path)))
     }
-    Ok(())
+
+    /// The SQLite file, if this is one.
+    pub fn sqlite_path(&self) -> Option<&Path> {
+        match self {
+            Database::Sqlite(path) => Some(path),
+            Database::Postgres(_) => None,
+        }
+    }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn migrations_apply_once_and_reopen_cleanly() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("node.db");
-        drop(open(&path).unwrap());
-        let conn = open(&path).unwrap();
-        let version: usize = conn
-            .pragma_query_value(None, "user_version", |r| r.get(0))
-            .unwrap();
-        assert_eq!(version, MIGRATIONS.len());
+impl From<PathBuf> for Database {
+    fn from(path: PathBuf) -> Database {
+        Database::Sqlite(path)
     }
+}
+
+impl From<&Path> for Database {
+    fn from(path: &Path) -> Database {
+        Database::Sqlite(path.to_path_buf())
+    }
+}
+
+/// A URL with its password replaced, for messages and logs.
+pub fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    match rest.split_once('@') {
+        Some((user, host)) if user.contains(':') => {
+            let name = user.split(':').next().unwrap_or("");
+            format!("{scheme}://{name}:***@{host}")
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// Shown in messages and logs: the path, or the URL without its password.
+impl fmt::Display for Database {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Database::Sqlite(path) => write!(f, "sqlite:{}", path.display()),
+            Database::Postgres(url) => f.write_str(&redact(url)),
+        }
+    }
+}
+
+impl fmt::Debug for Database {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// A node's database, whichever backend holds it. Every method is one
+/// atomic step: a write that fails leaves what was stored as it was.
+pub trait NodeStore: Send {
+    /// Records transactions in order, in one database transaction; one
+    /// already recorded is skipped.
+    fn record(&mut self, txs: &[VaultTransaction]) -> Result<()>;
+    /// The page of at most `limit` transactions after cursor `after`.
+    fn read_page(&mut self, after: u64, limit: u32) -> Result<TransactionPage>;
+    /// Whether each 32-byte id in `ids` is recorded.
+    fn contains(&mut self, ids: &[u8]) -> Result<Vec<bool>>;
+    /// The handle of a party, if any transaction involves it.
+    fn find_party(&mut self, name: &str) -> Result<Option<u32>>;
+    /// Names of parties by handle; an unknown handle is an error.
+    fn party_names(&mut self, handles: &[u32]) -> Result<Vec<String>>;
+    /// Every party: (handle, name), by handle.
+    fn parties(&mut self) -> Result<Vec<(u32, String)>>;
+    /// Every recorded id, in recording order.
+    fn all_ids(&mut self) -> Result<Vec<TxId>>;
+    /// Number of recorded transactions.
+    fn count(&mut self) -> Result<u64>;
+
+    /// Every row of CR_RECONCILIATION_STATUS, ordered by party and side.
+    fn load_statuses(&mut self) -> Result<Vec<ReconciliationStatus>>;
+    /// Inserts or replaces one row.
+    fn save_status(&mut self, row: &ReconciliationStatus) -> Result<()>;
+    /// The saved queue of scheduled reconciliations.
+    fn load_scheduled(&mut self) -> Result<Vec<String>>;
+    /// Replaces the saved queue, atomically.
+    fn save_scheduled(&mut self, parties: &[String]) -> Result<()>;
+
+    /// The applied schema versions, in order (from the version table).
+    fn schema_versions(&mut self) -> Result<Vec<u32>>;
+    /// Every table's columns as (table, column, type class, nullable), in
+    /// the order the schema declares them; table names in lower case, type
+    /// classes `integer`, `text` or `bytes` whatever the dialect calls them.
+    fn describe_schema(&mut self) -> Result<Vec<(String, String, &'static str, bool)>>;
+}
+
+/// Connects to a node's database, creating or migrating its schema.
+pub fn connect(database: &Database) -> Result<Box<dyn NodeStore>> {
+    Ok(match database {
+        Database::Sqlite(path) => Box::new(sqlite::SqliteStore::open(path)?),
+        Database::Postgres(url) => Box::new(postgres::PostgresStore::connect(url)?),
+    })
+}
+
+/// Another connection to a database already migrated (by [`connect`]), for
+/// reading: the reader pool's.
+pub fn connect_reader(database: &Database) -> Result<Box<dyn NodeStore>> {
+    Ok(match database {
+        Database::Sqlite(path) => Box::new(sqlite::SqliteStore::open_read_only(path)?),
+        Database::Postgres(url) => Box::new(postgres::PostgresStore::connect_reader(url)?),
+    })
 }

@@ -1,5 +1,5 @@
-//! The vault reader pool: read-only SQLite connections, each on its own
-//! thread, that read vault pages ahead of the plugin while it builds its
+//! The vault reader pool: connections to the node's database (read-only
+//! on SQLite), each on its own thread, that read vault pages ahead of the plugin while it builds its
 //! ledger graph. The plugin says how many it wants (`start` returns
 //! `host-requirements.vault-readers`, its `transactionReaderPoolSize`).
 //!
@@ -9,17 +9,15 @@
 //! the pages that follow, one per reader, guessing that page `k` ahead starts
 //! at `after + k·limit` (true while sequence numbers are dense, which they
 //! are in an append-only vault). A wrong guess costs a wasted read, never a
-//! wrong page: a page is always exactly what [`Vault::read_page`] returns
+//! wrong page: a page is always exactly what [`NodeStore::read_page`] returns
 //! for the cursor the plugin passed, and transactions recorded after it was
 //! read sort after its last one. The one answer that can go stale — an empty
 //! page, "the end of the vault" — is never served from a read ahead.
 
-use crate::store::vault::Vault;
+use crate::store::{Database, NodeStore, connect_reader};
 use anyhow::{Context, Result};
 use ledger_sync_vocabulary::page::TransactionPage;
-use rusqlite::{Connection, OpenFlags};
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -42,14 +40,14 @@ pub struct ReaderPool {
 }
 
 impl ReaderPool {
-    /// Starts `pool_size` readers on the database at `path`.
-    pub fn start(path: &Path, pool_size: usize) -> Result<Self> {
+    /// Starts `pool_size` readers on `database`.
+    pub fn start(database: &Database, pool_size: usize) -> Result<Self> {
         let pool_size = pool_size.max(1);
         let (jobs, queue) = channel::<Job>();
         let queue = Arc::new(Mutex::new(queue));
         let mut workers = Vec::with_capacity(pool_size);
         for n in 0..pool_size {
-            let conn = open_read_only(path)?;
+            let conn = connect_reader(database)?;
             let queue = queue.clone();
             let worker = std::thread::Builder::new()
                 .name(format!("vault-reader-{n}"))
@@ -72,7 +70,7 @@ impl ReaderPool {
     }
 
     /// The page of at most `limit` transactions after `after`, as
-    /// [`Vault::read_page`] gives it; reads the following pages ahead.
+    /// [`NodeStore::read_page`] gives it; reads the following pages ahead.
     pub fn read_page(&mut self, after: u64, limit: u32) -> Result<TransactionPage, String> {
         if limit != self.limit {
             self.ahead.clear();
@@ -138,24 +136,14 @@ impl Drop for ReaderPool {
     }
 }
 
-fn open_read_only(path: &Path) -> Result<Connection> {
-    let conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .with_context(|| format!("opening a vault reader on {}", path.display()))?;
-    conn.pragma_update(None, "cache_size", -16384)?;
-    Ok(conn)
-}
-
-fn serve(conn: Connection, queue: Arc<Mutex<Receiver<Job>>>) {
+fn serve(mut conn: Box<dyn NodeStore>, queue: Arc<Mutex<Receiver<Job>>>) {
     loop {
         let job = match queue.lock() {
             Ok(queue) => queue.recv(),
             Err(_) => return,
         };
         let Ok(job) = job else { return };
-        let page = Vault::new(&conn)
+        let page = conn
             .read_page(job.after, job.limit)
             .map_err(|e| format!("{e:#}"));
         // The plugin may have moved on; an unwanted page is dropped.

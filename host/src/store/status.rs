@@ -7,82 +7,122 @@ use ledger_sync_vocabulary::id::{join_ids, split_ids};
 use ledger_sync_vocabulary::{ReconciliationStatus, StatusValue};
 use rusqlite::{Connection, params};
 
-/// Every row of CR_RECONCILIATION_STATUS, ordered by party and side.
-pub fn load_statuses(conn: &Connection) -> Result<Vec<ReconciliationStatus>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT party_name, is_requester, state_machine_id, \
-         last_successful_reconciliation_time_started, last_successful_reconciliation_time_finished, \
-         last_successful_reconciliation_status, last_successful_reconciliation_result, \
-         last_reconciliation_time_started, last_reconciliation_time_finished, \
-         last_reconciliation_status, last_reconciliation_error \
-         FROM CR_RECONCILIATION_STATUS ORDER BY party_name, is_requester",
-    )?;
-    let rows = stmt.query_map([], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, bool>(1)?,
-            r.get::<_, String>(2)?,
-            r.get::<_, Option<i64>>(3)?,
-            r.get::<_, Option<i64>>(4)?,
-            r.get::<_, Option<String>>(5)?,
-            r.get::<_, Vec<u8>>(6)?,
-            r.get::<_, Option<i64>>(7)?,
-            r.get::<_, Option<i64>>(8)?,
-            r.get::<_, String>(9)?,
-            r.get::<_, String>(10)?,
-        ))
-    })?;
-    let millis = |v: Option<i64>| v.map(|m| m as u64);
-    rows.map(|row| {
-        let (party, req, smid, ss, sf, sst, result, ls, lf, lst, err) = row?;
+/// The columns of CR_RECONCILIATION_STATUS (SELECT and INSERT), in order.
+pub(crate) const COLUMNS: &str = "party_name, is_requester, state_machine_id, \
+     last_successful_reconciliation_time_started, last_successful_reconciliation_time_finished, \
+     last_successful_reconciliation_status, last_successful_reconciliation_result, \
+     last_reconciliation_time_started, last_reconciliation_time_finished, \
+     last_reconciliation_status, last_reconciliation_error";
+
+/// One row as either backend stores it, column by column: statuses as the
+/// seed spells them, times in milliseconds, the result as joined ids.
+pub(crate) struct StoredRow {
+    pub party_name: String,
+    pub is_requester: bool,
+    pub state_machine_id: String,
+    pub successful_started: Option<i64>,
+    pub successful_finished: Option<i64>,
+    pub successful_status: Option<String>,
+    pub successful_result: Vec<u8>,
+    pub started: Option<i64>,
+    pub finished: Option<i64>,
+    pub status: String,
+    pub error: String,
+}
+
+impl StoredRow {
+    pub fn from_status(s: &ReconciliationStatus) -> StoredRow {
+        let millis = |v: Option<u64>| v.map(|m| m.min(i64::MAX as u64) as i64);
+        StoredRow {
+            party_name: s.party_name.clone(),
+            is_requester: s.is_requester,
+            state_machine_id: s.state_machine_id.clone(),
+            successful_started: millis(s.last_successful_reconciliation_time_started),
+            successful_finished: millis(s.last_successful_reconciliation_time_finished),
+            successful_status: s
+                .last_successful_reconciliation_status
+                .map(|v| v.as_str().to_string()),
+            successful_result: join_ids(&s.last_successful_reconciliation_result),
+            started: millis(s.last_reconciliation_time_started),
+            finished: millis(s.last_reconciliation_time_finished),
+            status: s.last_reconciliation_status.as_str().to_string(),
+            error: s.last_reconciliation_error.clone(),
+        }
+    }
+
+    pub fn into_status(self) -> Result<ReconciliationStatus> {
+        let party = self.party_name;
         let status = |v: &str| {
             StatusValue::from_seed_name(v).with_context(|| {
                 format!("CR_RECONCILIATION_STATUS row for {party} has an unknown status `{v}`")
             })
         };
+        let millis = |v: Option<i64>| v.map(|m| m.max(0) as u64);
         Ok(ReconciliationStatus {
-            last_successful_reconciliation_status: sst.as_deref().map(status).transpose()?,
-            last_reconciliation_status: status(&lst)?,
-            last_successful_reconciliation_result: split_ids(&result).with_context(|| {
-                format!("CR_RECONCILIATION_STATUS row for {party} has a ragged result")
-            })?,
+            last_successful_reconciliation_status: self
+                .successful_status
+                .as_deref()
+                .map(status)
+                .transpose()?,
+            last_reconciliation_status: status(&self.status)?,
+            last_successful_reconciliation_result: split_ids(&self.successful_result)
+                .with_context(|| {
+                    format!("CR_RECONCILIATION_STATUS row for {party} has a ragged result")
+                })?,
+            is_requester: self.is_requester,
+            state_machine_id: self.state_machine_id,
+            last_successful_reconciliation_time_started: millis(self.successful_started),
+            last_successful_reconciliation_time_finished: millis(self.successful_finished),
+            last_reconciliation_time_started: millis(self.started),
+            last_reconciliation_time_finished: millis(self.finished),
+            last_reconciliation_error: self.error,
             party_name: party,
-            is_requester: req,
-            state_machine_id: smid,
-            last_successful_reconciliation_time_started: millis(ss),
-            last_successful_reconciliation_time_finished: millis(sf),
-            last_reconciliation_time_started: millis(ls),
-            last_reconciliation_time_finished: millis(lf),
-            last_reconciliation_error: err,
         })
-    })
-    .collect()
+    }
+}
+
+/// Every row of CR_RECONCILIATION_STATUS, ordered by party and side.
+pub fn load_statuses(conn: &Connection) -> Result<Vec<ReconciliationStatus>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM CR_RECONCILIATION_STATUS ORDER BY party_name, is_requester"
+    ))?;
+    let rows = stmt.query_map([], |r| {
+        Ok(StoredRow {
+            party_name: r.get(0)?,
+            is_requester: r.get(1)?,
+            state_machine_id: r.get(2)?,
+            successful_started: r.get(3)?,
+            successful_finished: r.get(4)?,
+            successful_status: r.get(5)?,
+            successful_result: r.get(6)?,
+            started: r.get(7)?,
+            finished: r.get(8)?,
+            status: r.get(9)?,
+            error: r.get(10)?,
+        })
+    })?;
+    rows.map(|row| row?.into_status()).collect()
 }
 
 /// Inserts or replaces one row.
 pub fn save_status(conn: &Connection, s: &ReconciliationStatus) -> Result<()> {
-    let millis = |v: Option<u64>| v.map(|m| m as i64);
-    conn.prepare_cached(
-        "INSERT OR REPLACE INTO CR_RECONCILIATION_STATUS (party_name, is_requester, \
-         state_machine_id, last_successful_reconciliation_time_started, \
-         last_successful_reconciliation_time_finished, last_successful_reconciliation_status, \
-         last_successful_reconciliation_result, last_reconciliation_time_started, \
-         last_reconciliation_time_finished, last_reconciliation_status, last_reconciliation_error) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-    )?
+    let r = StoredRow::from_status(s);
+    conn.prepare_cached(&format!(
+        "INSERT OR REPLACE INTO CR_RECONCILIATION_STATUS ({COLUMNS}) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+    ))?
     .execute(params![
-        s.party_name,
-        s.is_requester,
-        s.state_machine_id,
-        millis(s.last_successful_reconciliation_time_started),
-        millis(s.last_successful_reconciliation_time_finished),
-        s.last_successful_reconciliation_status
-            .map(StatusValue::as_str),
-        join_ids(&s.last_successful_reconciliation_result),
-        millis(s.last_reconciliation_time_started),
-        millis(s.last_reconciliation_time_finished),
-        s.last_reconciliation_status.as_str(),
-        s.last_reconciliation_error,
+        r.party_name,
+        r.is_requester,
+        r.state_machine_id,
+        r.successful_started,
+        r.successful_finished,
+        r.successful_status,
+        r.successful_result,
+        r.started,
+        r.finished,
+        r.status,
+        r.error,
     ])
     .with_context(|| format!("saving the reconciliation status for {}", s.party_name))?;
     Ok(())
@@ -111,32 +151,4 @@ pub fn save_scheduled(conn: &Connection, parties: &[String]) -> Result<()> {
         }
     }
     tx.commit().context("saving the reconciliation queue")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rows_and_queue_round_trip() {
-        let dir = tempfile::tempdir().unwrap();
-        let conn = crate::store::open(&dir.path().join("s.db")).unwrap();
-        let mut row = ReconciliationStatus::started(
-            "O=PartyB, L=London, C=GB",
-            true,
-            "c243222b-1940-45df-8828-a8496196d274".into(),
-            1,
-        );
-        row.last_successful_reconciliation_time_started = Some(1);
-        row.last_successful_reconciliation_time_finished = Some(2);
-        row.last_successful_reconciliation_status = Some(StatusValue::DifferencesFound);
-        row.last_successful_reconciliation_result = vec![[7; 32], [8; 32]];
-        save_status(&conn, &row).unwrap();
-        save_status(&conn, &row).unwrap();
-        assert_eq!(load_statuses(&conn).unwrap(), vec![row]);
-        save_scheduled(&conn, &["B".into(), "C".into()]).unwrap();
-        assert_eq!(load_scheduled(&conn).unwrap(), vec!["B", "C"]);
-        save_scheduled(&conn, &[]).unwrap();
-        assert!(load_scheduled(&conn).unwrap().is_empty());
-    }
 }

@@ -67,6 +67,53 @@ impl OutputsBlob {
     }
 }
 
+/// Appends one `vault_transaction` row (its columns as stored, whichever
+/// backend read them) to `page`, checking its shape.
+pub(crate) fn push_row(
+    page: &mut TransactionPage,
+    seq: i64,
+    id: &[u8],
+    deps: &[u8],
+    outputs: &[u8],
+) -> Result<()> {
+    anyhow::ensure!(
+        id.len() == TX_ID_LEN && deps.len().is_multiple_of(TX_ID_LEN),
+        "vault row {seq} is corrupt (id of {} bytes, dependencies of {} bytes)",
+        id.len(),
+        deps.len()
+    );
+    page.ids.extend_from_slice(id);
+    page.dependency_counts.push((deps.len() / TX_ID_LEN) as u32);
+    page.dependencies.extend_from_slice(deps);
+    let count = OutputsBlob::read_into(outputs, page)
+        .with_context(|| format!("vault row {seq} has truncated outputs"))?;
+    page.output_counts.push(count);
+    page.cursor = seq as u64;
+    Ok(())
+}
+
+/// A transaction's `dependencies` and `outputs` columns, with parties by
+/// handle (`handle` gives each name's).
+pub(crate) fn encode_columns(
+    t: &VaultTransaction,
+    mut handle: impl FnMut(&str) -> Result<u32>,
+) -> Result<(Vec<u8>, OutputsBlob)> {
+    let mut deps = Vec::with_capacity(t.dependencies.len() * TX_ID_LEN);
+    for d in &t.dependencies {
+        deps.extend_from_slice(d);
+    }
+    let mut outputs = OutputsBlob::default();
+    let mut state = Vec::new();
+    for participants in &t.outputs {
+        state.clear();
+        for name in participants {
+            state.push(handle(name)?);
+        }
+        outputs.push_output(&state);
+    }
+    Ok((deps, outputs))
+}
+
 /// Read and write access to one node's vault tables.
 pub struct Vault<'a> {
     conn: &'a Connection,
@@ -99,29 +146,15 @@ impl<'a> Vault<'a> {
                 "INSERT OR IGNORE INTO vault_transaction (tx_id, dependencies, outputs) \
                  VALUES (?1, ?2, ?3)",
             )?;
-            let (mut deps, mut outputs, mut state) =
-                (Vec::new(), OutputsBlob::default(), Vec::new());
             for t in txs {
-                deps.clear();
-                for d in &t.dependencies {
-                    deps.extend_from_slice(d);
-                }
-                outputs.clear();
-                for participants in &t.outputs {
-                    state.clear();
-                    for name in participants {
-                        let handle = match handles.get(name) {
-                            Some(h) => *h,
-                            None => {
-                                let h = vault.party_handle(name)?;
-                                handles.insert(name.clone(), h);
-                                h
-                            }
-                        };
-                        state.push(handle);
+                let (deps, outputs) = encode_columns(t, |name| match handles.get(name) {
+                    Some(h) => Ok(*h),
+                    None => {
+                        let h = vault.party_handle(name)?;
+                        handles.insert(name.to_string(), h);
+                        Ok(h)
                     }
-                    outputs.push_output(&state);
-                }
+                })?;
                 add.execute(params![&t.id[..], &deps, outputs.as_bytes()])?;
             }
         }
@@ -137,23 +170,13 @@ impl<'a> Vault<'a> {
         let mut page = TransactionPage::empty(after);
         let mut rows = stmt.query(params![after.min(i64::MAX as u64) as i64, limit as i64])?;
         while let Some(row) = rows.next()? {
-            let seq: i64 = row.get(0)?;
-            let id = row.get_ref(1)?.as_blob()?;
-            let deps = row.get_ref(2)?.as_blob()?;
-            let outputs = row.get_ref(3)?.as_blob()?;
-            anyhow::ensure!(
-                id.len() == TX_ID_LEN && deps.len() % TX_ID_LEN == 0,
-                "vault row {seq} is corrupt (id of {} bytes, dependencies of {} bytes)",
-                id.len(),
-                deps.len()
-            );
-            page.ids.extend_from_slice(id);
-            page.dependency_counts.push((deps.len() / TX_ID_LEN) as u32);
-            page.dependencies.extend_from_slice(deps);
-            let count = OutputsBlob::read_into(outputs, &mut page)
-                .with_context(|| format!("vault row {seq} has truncated outputs"))?;
-            page.output_counts.push(count);
-            page.cursor = seq as u64;
+            push_row(
+                &mut page,
+                row.get(0)?,
+                row.get_ref(1)?.as_blob()?,
+                row.get_ref(2)?.as_blob()?,
+                row.get_ref(3)?.as_blob()?,
+            )?;
         }
         Ok(page)
     }
@@ -226,58 +249,5 @@ impl<'a> Vault<'a> {
             .query_row("SELECT count(*) FROM vault_transaction", [], |r| {
                 r.get::<_, i64>(0)
             })? as u64)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn tx(n: u8, deps: &[u8], outputs: &[&[&str]]) -> VaultTransaction {
-        VaultTransaction {
-            id: [n; 32],
-            dependencies: deps.iter().map(|d| [*d; 32]).collect(),
-            outputs: outputs
-                .iter()
-                .map(|o| o.iter().map(|s| s.to_string()).collect())
-                .collect(),
-        }
-    }
-
-    #[test]
-    fn pages_round_trip_through_sqlite() {
-        let dir = tempfile::tempdir().unwrap();
-        let conn = crate::store::open(&dir.path().join("v.db")).unwrap();
-        let vault = Vault::new(&conn);
-        vault
-            .record(&[
-                tx(1, &[], &[&["A"]]),
-                tx(2, &[1], &[&["A", "B"], &["B"]]),
-                tx(3, &[2], &[]),
-            ])
-            .unwrap();
-        let p1 = vault.read_page(0, 2).unwrap();
-        assert_eq!(p1.ids.len(), 64);
-        assert_eq!(p1.dependency_counts, vec![0, 1]);
-        assert_eq!(p1.output_counts, vec![1, 2]);
-        assert_eq!(p1.participant_counts, vec![1, 2, 1]);
-        let a = vault.find_party("A").unwrap().unwrap();
-        let b = vault.find_party("B").unwrap().unwrap();
-        assert_eq!(p1.participants, vec![a, a, b, b]);
-        let p2 = vault.read_page(p1.cursor, 2).unwrap();
-        assert_eq!(p2.ids, vec![3; 32]);
-        assert_eq!(p2.output_counts, vec![0]);
-        let p3 = vault.read_page(p2.cursor, 2).unwrap();
-        assert!(p3.ids.is_empty());
-        assert_eq!(p3.cursor, p2.cursor);
-        let past = vault.read_page(u64::MAX, 2).unwrap();
-        assert!(past.is_empty() && past.cursor == u64::MAX);
-        let mut ids = vec![1u8; 32];
-        ids.extend_from_slice(&[9; 32]);
-        assert_eq!(vault.contains(&ids).unwrap(), vec![true, false]);
-        assert!(vault.contains(&[0; 33]).is_err());
-        assert_eq!(vault.party_names(&[b, a]).unwrap(), vec!["B", "A"]);
-        assert!(vault.party_names(&[999]).is_err());
-        assert_eq!(vault.find_party("C").unwrap(), None);
     }
 }

@@ -1,0 +1,493 @@
+//! The PostgreSQL backend, for nodes whose vault or operations outgrow one
+//! SQLite file. The tables are the same as on SQLite (see [`migrations`]);
+//! the queries are written for the server: batches go as arrays
+//! (`unnest`), look-ups as `= ANY($1)`, statements are prepared once per
+//! connection.
+//!
+//! Faults: a node whose server is not up yet waits for it at start-up
+//! ([`START_WAIT`], back-off from 100 ms to 5 s, a log line per attempt
+//! saying what it waits for). A connection the server drops (a restart, a
+//! failover) is made again on the next call; the call that found it broken
+//! is tried once more on the new connection — every call is idempotent and
+//! atomic, so a retry never doubles a write — and if that fails too, the
+//! error goes back to the caller (the plugin records a storage error and
+//! writes the row again later), leaving the stored row as it was.
+
+use super::migrations::{self, MIGRATIONS, POSTGRES_VERSION_TABLE};
+use super::status::{COLUMNS, StoredRow};
+use super::vault::{encode_columns, push_row};
+use super::{NodeStore, VaultTransaction, redact};
+use anyhow::{Context, Result};
+use hashbrown::{HashMap, HashSet};
+use ledger_sync_vocabulary::ReconciliationStatus;
+use ledger_sync_vocabulary::id::{TX_ID_LEN, TxId};
+use ledger_sync_vocabulary::page::TransactionPage;
+use postgres::{Client, Config, NoTls, Statement};
+use std::time::{Duration, Instant};
+
+/// How long a node waits at start-up for its PostgreSQL server.
+pub const START_WAIT: Duration = Duration::from_secs(300);
+const WAIT_FIRST: Duration = Duration::from_millis(100);
+const WAIT_MAX: Duration = Duration::from_secs(5);
+/// Rows per statement when recording or looking up in bulk.
+const BATCH: usize = 10_000;
+
+/// A node's database on a PostgreSQL server.
+pub struct PostgresStore {
+    config: Config,
+    /// The URL without its password, for messages.
+    shown: String,
+    client: Option<Client>,
+    /// Prepared statements of the current connection, by their SQL.
+    statements: HashMap<&'static str, Statement>,
+}
+
+/// Whether a failed connection attempt may succeed later: the server is not
+/// listening yet, or says it is starting or shutting down.
+fn worth_waiting(e: &postgres::Error) -> bool {
+    use postgres::error::SqlState;
+    match e.code() {
+        None => true,
+        Some(code) => {
+            *code == SqlState::CANNOT_CONNECT_NOW
+                || *code == SqlState::ADMIN_SHUTDOWN
+                || *code == SqlState::CRASH_SHUTDOWN
+                || *code == SqlState::TOO_MANY_CONNECTIONS
+        }
+    }
+}
+
+impl PostgresStore {
+    fn new(url: &str) -> Result<PostgresStore> {
+        let config: Config = url
+            .parse()
+            .with_context(|| format!("`{}` is not a PostgreSQL URL", redact(url)))?;
+        Ok(PostgresStore {
+            config,
+            shown: redact(url),
+            client: None,
+            statements: HashMap::new(),
+        })
+    }
+
+    /// Connects (waiting up to [`START_WAIT`] for the server) and brings the
+    /// schema up to date.
+    pub fn connect(url: &str) -> Result<PostgresStore> {
+        Self::connect_within(url, START_WAIT)
+    }
+
+    /// [`connect`](Self::connect), waiting at most `wait` for the server.
+    pub fn connect_within(url: &str, wait: Duration) -> Result<PostgresStore> {
+        let mut store = Self::new(url)?;
+        store.wait_for_server(wait)?;
+        store
+            .migrate()
+            .with_context(|| format!("migrating the node database {}", store.shown))?;
+        Ok(store)
+    }
+
+    /// Another connection to a database already migrated.
+    pub fn connect_reader(url: &str) -> Result<PostgresStore> {
+        let mut store = Self::new(url)?;
+        store.wait_for_server(START_WAIT)?;
+        Ok(store)
+    }
+
+    fn wait_for_server(&mut self, wait: Duration) -> Result<()> {
+        let deadline = Instant::now() + wait;
+        let mut backoff = WAIT_FIRST;
+        loop {
+            match self.config.connect(NoTls) {
+                Ok(client) => {
+                    self.client = Some(client);
+                    self.statements.clear();
+                    return Ok(());
+                }
+                Err(e) if worth_waiting(&e) && Instant::now() + backoff < deadline => {
+                    tracing::warn!(
+                        target: "ledger_sync::store",
+                        "waiting for the PostgreSQL server at {}: {e}; trying again in {backoff:?}",
+                        self.shown
+                    );
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(WAIT_MAX);
+                }
+                Err(e) => {
+                    return Err(e).with_context(|| {
+                        format!("cannot connect to the PostgreSQL server at {}", self.shown)
+                    });
+                }
+            }
+        }
+    }
+
+    /// Runs `op` on a live connection, making one if the last was lost; an
+    /// `op` that fails because the connection broke runs once more on a
+    /// new one.
+    fn run<T>(
+        &mut self,
+        what: &str,
+        mut op: impl FnMut(&mut Client, &mut HashMap<&'static str, Statement>) -> Result<T>,
+    ) -> Result<T> {
+        for attempt in 0..2 {
+            if self.client.as_ref().is_none_or(Client::is_closed) {
+                self.statements.clear();
+                let client = self.config.connect(NoTls).with_context(|| {
+                    format!(
+                        "{what}: cannot reach the PostgreSQL server at {}",
+                        self.shown
+                    )
+                })?;
+                self.client = Some(client);
+            }
+            let client = self.client.as_mut().expect("connected above");
+            match op(client, &mut self.statements) {
+                Ok(value) => return Ok(value),
+                Err(e) if attempt == 0 && client.is_closed() => {
+                    tracing::warn!(
+                        target: "ledger_sync::store",
+                        "lost the connection to the PostgreSQL server at {} ({e:#}); reconnecting",
+                        self.shown
+                    );
+                }
+                Err(e) => return Err(e).context(what.to_string()),
+            }
+        }
+        unreachable!("the second attempt returns")
+    }
+
+    fn migrate(&mut self) -> Result<()> {
+        let shown = self.shown.clone();
+        let client = self.client.as_mut().context("not connected")?;
+        let mut tx = client.transaction()?;
+        tx.batch_execute(POSTGRES_VERSION_TABLE)?;
+        // One migrating node at a time per database.
+        tx.batch_execute("LOCK TABLE ledger_sync_schema_version IN ACCESS EXCLUSIVE MODE")?;
+        let current: i32 = tx
+            .query_one(
+                "SELECT coalesce(max(version), 0) FROM ledger_sync_schema_version",
+                &[],
+            )?
+            .get(0);
+        let current = current.max(0) as u32;
+        anyhow::ensure!(
+            current <= migrations::latest(),
+            "{}",
+            migrations::too_new(current, &shown)
+        );
+        for m in MIGRATIONS.iter().filter(|m| m.version > current) {
+            tx.batch_execute(m.postgres)
+                .with_context(|| format!("applying migration {} ({})", m.version, m.description))?;
+            tx.execute(
+                "INSERT INTO ledger_sync_schema_version (version, description, applied_at_ms) \
+                 VALUES ($1, $2, $3)",
+                &[&(m.version as i32), &m.description, &migrations::now_ms()],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+/// A statement prepared on this connection, once.
+fn prepared(
+    client: &mut Client,
+    cache: &mut HashMap<&'static str, Statement>,
+    sql: &'static str,
+) -> Result<Statement> {
+    if let Some(statement) = cache.get(sql) {
+        return Ok(statement.clone());
+    }
+    let statement = client.prepare(sql)?;
+    cache.insert(sql, statement.clone());
+    Ok(statement)
+}
+
+const READ_PAGE: &str = "SELECT seq, tx_id, dependencies, outputs FROM vault_transaction \
+     WHERE seq > $1 ORDER BY seq LIMIT $2";
+const CONTAINS: &str = "SELECT tx_id FROM vault_transaction WHERE tx_id = ANY($1)";
+const FIND_PARTY: &str = "SELECT handle FROM party WHERE name = $1";
+const SAVE_STATUS: &str = "INSERT INTO CR_RECONCILIATION_STATUS (party_name, is_requester, \
+     state_machine_id, last_successful_reconciliation_time_started, \
+     last_successful_reconciliation_time_finished, last_successful_reconciliation_status, \
+     last_successful_reconciliation_result, last_reconciliation_time_started, \
+     last_reconciliation_time_finished, last_reconciliation_status, last_reconciliation_error) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+     ON CONFLICT (party_name, is_requester) DO UPDATE SET \
+     state_machine_id = EXCLUDED.state_machine_id, \
+     last_successful_reconciliation_time_started = EXCLUDED.last_successful_reconciliation_time_started, \
+     last_successful_reconciliation_time_finished = EXCLUDED.last_successful_reconciliation_time_finished, \
+     last_successful_reconciliation_status = EXCLUDED.last_successful_reconciliation_status, \
+     last_successful_reconciliation_result = EXCLUDED.last_successful_reconciliation_result, \
+     last_reconciliation_time_started = EXCLUDED.last_reconciliation_time_started, \
+     last_reconciliation_time_finished = EXCLUDED.last_reconciliation_time_finished, \
+     last_reconciliation_status = EXCLUDED.last_reconciliation_status, \
+     last_reconciliation_error = EXCLUDED.last_reconciliation_error";
+
+impl NodeStore for PostgresStore {
+    fn record(&mut self, txs: &[VaultTransaction]) -> Result<()> {
+        // Parties first, in order of first appearance, then the rows in
+        // recording order (the identity column numbers them as sent).
+        let mut names: Vec<&str> = Vec::new();
+        let mut seen: HashSet<&str> = HashSet::new();
+        for t in txs {
+            for name in t.outputs.iter().flatten() {
+                if seen.insert(name) {
+                    names.push(name);
+                }
+            }
+        }
+        self.run("recording transactions in the vault", |client, _| {
+            let mut tx = client.transaction()?;
+            tx.execute(
+                "INSERT INTO party (name) SELECT name FROM unnest($1::text[]) WITH ORDINALITY \
+                 AS t(name, n) ORDER BY n ON CONFLICT (name) DO NOTHING",
+                &[&names],
+            )?;
+            let mut handles: HashMap<String, u32> = HashMap::new();
+            for row in tx.query(
+                "SELECT handle, name FROM party WHERE name = ANY($1)",
+                &[&names],
+            )? {
+                handles.insert(row.get(1), row.get::<_, i32>(0) as u32);
+            }
+            for chunk in txs.chunks(BATCH) {
+                let mut ids: Vec<&[u8]> = Vec::with_capacity(chunk.len());
+                let mut deps = Vec::with_capacity(chunk.len());
+                let mut outputs = Vec::with_capacity(chunk.len());
+                for t in chunk {
+                    let (d, o) = encode_columns(t, |name| {
+                        handles
+                            .get(name)
+                            .copied()
+                            .with_context(|| format!("party {name} was not recorded"))
+                    })?;
+                    ids.push(&t.id[..]);
+                    deps.push(d);
+                    outputs.push(o.as_bytes().to_vec());
+                }
+                tx.execute(
+                    "INSERT INTO vault_transaction (tx_id, dependencies, outputs) \
+                     SELECT i, d, o FROM unnest($1::bytea[], $2::bytea[], $3::bytea[]) \
+                     WITH ORDINALITY AS t(i, d, o, n) ORDER BY n ON CONFLICT (tx_id) DO NOTHING",
+                    &[&ids, &deps, &outputs],
+                )?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    fn read_page(&mut self, after: u64, limit: u32) -> Result<TransactionPage> {
+        let after_arg = after.min(i64::MAX as u64) as i64;
+        self.run("reading a vault page", |client, cache| {
+            let statement = prepared(client, cache, READ_PAGE)?;
+            let mut page = TransactionPage::empty(after);
+            for row in client.query(&statement, &[&after_arg, &(limit as i64)])? {
+                push_row(&mut page, row.get(0), row.get(1), row.get(2), row.get(3))?;
+            }
+            Ok(page)
+        })
+    }
+
+    fn contains(&mut self, ids: &[u8]) -> Result<Vec<bool>> {
+        anyhow::ensure!(
+            ids.len().is_multiple_of(TX_ID_LEN),
+            "{} bytes of ids is not a whole number of 32-byte transaction ids",
+            ids.len()
+        );
+        let wanted: Vec<&[u8]> = ids.chunks_exact(TX_ID_LEN).collect();
+        let found = self.run("looking up transactions in the vault", |client, cache| {
+            let statement = prepared(client, cache, CONTAINS)?;
+            let mut found: HashSet<Vec<u8>> = HashSet::new();
+            for chunk in wanted.chunks(BATCH) {
+                for row in client.query(&statement, &[&chunk])? {
+                    found.insert(row.get(0));
+                }
+            }
+            Ok(found)
+        })?;
+        Ok(wanted.iter().map(|id| found.contains(*id)).collect())
+    }
+
+    fn find_party(&mut self, name: &str) -> Result<Option<u32>> {
+        self.run("looking up a party", |client, cache| {
+            let statement = prepared(client, cache, FIND_PARTY)?;
+            Ok(client
+                .query_opt(&statement, &[&name])?
+                .map(|row| row.get::<_, i32>(0) as u32))
+        })
+    }
+
+    fn party_names(&mut self, handles: &[u32]) -> Result<Vec<String>> {
+        let keys: Vec<i32> = handles.iter().map(|h| *h as i32).collect();
+        let names = self.run("naming parties", |client, _| {
+            let mut names: HashMap<u32, String> = HashMap::new();
+            for row in client.query(
+                "SELECT handle, name FROM party WHERE handle = ANY($1)",
+                &[&keys],
+            )? {
+                names.insert(row.get::<_, i32>(0) as u32, row.get(1));
+            }
+            Ok(names)
+        })?;
+        handles
+            .iter()
+            .map(|h| {
+                names
+                    .get(h)
+                    .cloned()
+                    .with_context(|| format!("no party has handle {h}"))
+            })
+            .collect()
+    }
+
+    fn parties(&mut self) -> Result<Vec<(u32, String)>> {
+        self.run("listing parties", |client, _| {
+            Ok(client
+                .query("SELECT handle, name FROM party ORDER BY handle", &[])?
+                .iter()
+                .map(|row| (row.get::<_, i32>(0) as u32, row.get(1)))
+                .collect())
+        })
+    }
+
+    fn all_ids(&mut self) -> Result<Vec<TxId>> {
+        self.run("listing transaction ids", |client, _| {
+            client
+                .query("SELECT tx_id FROM vault_transaction ORDER BY seq", &[])?
+                .iter()
+                .map(|row| TxId::try_from(row.get::<_, &[u8]>(0)).context("corrupt transaction id"))
+                .collect()
+        })
+    }
+
+    fn count(&mut self) -> Result<u64> {
+        self.run("counting transactions", |client, _| {
+            let n: i64 = client
+                .query_one("SELECT count(*) FROM vault_transaction", &[])?
+                .get(0);
+            Ok(n as u64)
+        })
+    }
+
+    fn load_statuses(&mut self) -> Result<Vec<ReconciliationStatus>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM CR_RECONCILIATION_STATUS ORDER BY party_name, is_requester"
+        );
+        self.run("loading CR_RECONCILIATION_STATUS", |client, _| {
+            client
+                .query(&sql, &[])?
+                .into_iter()
+                .map(|r| {
+                    StoredRow {
+                        party_name: r.get(0),
+                        is_requester: r.get(1),
+                        state_machine_id: r.get(2),
+                        successful_started: r.get(3),
+                        successful_finished: r.get(4),
+                        successful_status: r.get(5),
+                        successful_result: r.get(6),
+                        started: r.get(7),
+                        finished: r.get(8),
+                        status: r.get(9),
+                        error: r.get(10),
+                    }
+                    .into_status()
+                })
+                .collect()
+        })
+    }
+
+    fn save_status(&mut self, row: &ReconciliationStatus) -> Result<()> {
+        let r = StoredRow::from_status(row);
+        let what = format!("saving the reconciliation status for {}", row.party_name);
+        self.run(&what, |client, cache| {
+            let statement = prepared(client, cache, SAVE_STATUS)?;
+            client.execute(
+                &statement,
+                &[
+                    &r.party_name,
+                    &r.is_requester,
+                    &r.state_machine_id,
+                    &r.successful_started,
+                    &r.successful_finished,
+                    &r.successful_status,
+                    &r.successful_result,
+                    &r.started,
+                    &r.finished,
+                    &r.status,
+                    &r.error,
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn load_scheduled(&mut self) -> Result<Vec<String>> {
+        self.run("loading CR_RECONCILIATION_QUEUE", |client, _| {
+            Ok(client
+                .query(
+                    "SELECT party_name FROM CR_RECONCILIATION_QUEUE ORDER BY position",
+                    &[],
+                )?
+                .iter()
+                .map(|row| row.get(0))
+                .collect())
+        })
+    }
+
+    fn save_scheduled(&mut self, parties: &[String]) -> Result<()> {
+        self.run("saving the reconciliation queue", |client, _| {
+            let mut tx = client.transaction()?;
+            tx.execute("DELETE FROM CR_RECONCILIATION_QUEUE", &[])?;
+            tx.execute(
+                "INSERT INTO CR_RECONCILIATION_QUEUE (position, party_name) \
+                 SELECT n, p FROM unnest($1::text[]) WITH ORDINALITY AS t(p, n)",
+                &[&parties],
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    fn schema_versions(&mut self) -> Result<Vec<u32>> {
+        self.run("reading the schema version", |client, _| {
+            Ok(client
+                .query(
+                    "SELECT version FROM ledger_sync_schema_version ORDER BY version",
+                    &[],
+                )?
+                .iter()
+                .map(|row| row.get::<_, i32>(0) as u32)
+                .collect())
+        })
+    }
+
+    fn describe_schema(&mut self) -> Result<Vec<(String, String, &'static str, bool)>> {
+        self.run("describing the schema", |client, _| {
+            let rows = client.query(
+                "SELECT c.table_name::text, c.column_name::text, c.data_type::text, \
+                 c.is_nullable::text FROM information_schema.columns c \
+                 JOIN information_schema.tables t \
+                   ON t.table_schema = c.table_schema AND t.table_name = c.table_name \
+                 WHERE c.table_schema = current_schema() AND t.table_type = 'BASE TABLE' \
+                 ORDER BY c.table_name, c.ordinal_position",
+                &[],
+            )?;
+            Ok(rows
+                .iter()
+                .map(|row| {
+                    let kind: String = row.get(2);
+                    let class = match kind.as_str() {
+                        "integer" | "bigint" | "smallint" | "boolean" => "integer",
+                        "bytea" => "bytes",
+                        _ => "text",
+                    };
+                    let nullable: String = row.get(3);
+                    (row.get(0), row.get(1), class, nullable == "YES")
+                })
+                .collect())
+        })
+    }
+}

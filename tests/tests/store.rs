@@ -1,0 +1,184 @@
+//! The store, on both backends (SQLite always; PostgreSQL when
+//! `LEDGER_SYNC_TEST_POSTGRES` names a server): vault pages, statuses and
+//! the queue round trip; the migrations are recorded and a newer schema is
+//! refused; both migration sets give the same tables and columns; a status
+//! write that fails leaves the stored row as it was.
+
+use ledger_sync_host::store::{self, Database, NodeStore};
+use ledger_sync_sim::on_both_backends;
+use ledger_sync_tests::*;
+use ledger_sync_vocabulary::ReconciliationStatus;
+
+/// A fresh database on `backend`, and the cluster that drops it.
+fn fresh(backend: Backend, label: &str) -> (Cluster, Database, Box<dyn NodeStore>) {
+    let mut cluster = Cluster::on(backend);
+    let database = cluster.new_database(label);
+    let store = store::connect(&database).expect("connect and migrate");
+    (cluster, database, store)
+}
+
+/// Runs SQL on the database directly, beside the store.
+fn execute(database: &Database, sql: &str) {
+    match database {
+        Database::Sqlite(path) => rusqlite::Connection::open(path)
+            .unwrap()
+            .execute_batch(sql)
+            .unwrap(),
+        Database::Postgres(url) => postgres::Client::connect(url, postgres::NoTls)
+            .unwrap()
+            .batch_execute(sql)
+            .unwrap(),
+    }
+}
+
+fn vault_pages_round_trip(backend: Backend) {
+    let (_cluster, _, mut store) = fresh(backend, "pages");
+    store
+        .record(&[
+            tx(1, &[], &[&["A"]]),
+            tx(2, &[1], &[&["A", "B"], &["B"]]),
+            tx(3, &[2], &[]),
+        ])
+        .unwrap();
+    // Recording again skips what is there.
+    store.record(&[tx(2, &[1], &[&["A", "B"]])]).unwrap();
+    assert_eq!(store.count().unwrap(), 3);
+    let p1 = store.read_page(0, 2).unwrap();
+    assert_eq!(p1.ids.len(), 64);
+    assert_eq!(p1.dependency_counts, vec![0, 1]);
+    assert_eq!(p1.output_counts, vec![1, 2]);
+    assert_eq!(p1.participant_counts, vec![1, 2, 1]);
+    let a = store.find_party("A").unwrap().unwrap();
+    let b = store.find_party("B").unwrap().unwrap();
+    assert_eq!(p1.participants, vec![a, a, b, b]);
+    let p2 = store.read_page(p1.cursor, 2).unwrap();
+    assert_eq!(p2.ids, id(3).to_vec());
+    assert_eq!(p2.output_counts, vec![0]);
+    let p3 = store.read_page(p2.cursor, 2).unwrap();
+    assert!(p3.ids.is_empty());
+    assert_eq!(p3.cursor, p2.cursor);
+    let past = store.read_page(u64::MAX, 2).unwrap();
+    assert!(past.is_empty() && past.cursor == u64::MAX);
+    let mut ids = id(1).to_vec();
+    ids.extend_from_slice(&[9; 32]);
+    assert_eq!(store.contains(&ids).unwrap(), vec![true, false]);
+    assert!(store.contains(&[0; 33]).is_err());
+    assert_eq!(store.party_names(&[b, a]).unwrap(), vec!["B", "A"]);
+    assert!(store.party_names(&[999]).is_err());
+    assert_eq!(store.find_party("C").unwrap(), None);
+    assert_eq!(
+        store.parties().unwrap(),
+        vec![(a, "A".to_string()), (b, "B".to_string())]
+    );
+    assert_eq!(store.all_ids().unwrap(), vec![id(1), id(2), id(3)]);
+}
+
+fn a_row() -> ReconciliationStatus {
+    let mut row =
+        ReconciliationStatus::started(B, true, "c243222b-1940-45df-8828-a8496196d274".into(), 1);
+    row.last_successful_reconciliation_time_started = Some(1);
+    row.last_successful_reconciliation_time_finished = Some(2);
+    row.last_successful_reconciliation_status = Some(Status::DifferencesFound);
+    row.last_successful_reconciliation_result = vec![[7; 32], [8; 32]];
+    row
+}
+
+fn statuses_and_queue_round_trip(backend: Backend) {
+    let (_cluster, _, mut store) = fresh(backend, "rows");
+    let row = a_row();
+    store.save_status(&row).unwrap();
+    store.save_status(&row).unwrap();
+    let mut other = row.clone();
+    other.is_requester = false;
+    other.last_reconciliation_error = "the party stopped answering".into();
+    other.last_reconciliation_status = Status::Failed;
+    store.save_status(&other).unwrap();
+    assert_eq!(store.load_statuses().unwrap(), vec![other, row]);
+    store.save_scheduled(&[B.into(), C.into()]).unwrap();
+    assert_eq!(store.load_scheduled().unwrap(), vec![B, C]);
+    store.save_scheduled(&[C.into()]).unwrap();
+    assert_eq!(store.load_scheduled().unwrap(), vec![C]);
+    store.save_scheduled(&[]).unwrap();
+    assert!(store.load_scheduled().unwrap().is_empty());
+}
+
+fn migrations_are_recorded_and_a_newer_schema_is_refused(backend: Backend) {
+    let (_cluster, database, mut store) = fresh(backend, "versions");
+    assert_eq!(store.schema_versions().unwrap(), vec![1]);
+    drop(store);
+    // Connecting again applies nothing twice.
+    assert_eq!(
+        store::connect(&database)
+            .unwrap()
+            .schema_versions()
+            .unwrap(),
+        vec![1]
+    );
+    execute(
+        &database,
+        "INSERT INTO ledger_sync_schema_version (version, description, applied_at_ms) \
+         VALUES (99, 'from the future', 0)",
+    );
+    let refused = store::connect(&database)
+        .err()
+        .expect("a newer schema is refused");
+    let text = format!("{refused:#}");
+    assert!(
+        text.contains("the schema is version 99")
+            && text.contains("newer than this ledger-sync knows (version 1)"),
+        "{text}"
+    );
+}
+
+fn a_failed_status_write_leaves_the_stored_row_as_it_was(backend: Backend) {
+    let (_cluster, database, mut store) = fresh(backend, "failedwrite");
+    let row = a_row();
+    store.save_status(&row).unwrap();
+    // The database refuses every later write to the table.
+    match &database {
+        Database::Sqlite(_) => execute(
+            &database,
+            "CREATE TRIGGER refuse BEFORE INSERT ON CR_RECONCILIATION_STATUS \
+             BEGIN SELECT RAISE(ABORT, 'disk full'); END;",
+        ),
+        Database::Postgres(_) => execute(
+            &database,
+            "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'disk full'; END $$ \
+             LANGUAGE plpgsql; \
+             CREATE TRIGGER refuse BEFORE INSERT OR UPDATE ON CR_RECONCILIATION_STATUS \
+             FOR EACH ROW EXECUTE FUNCTION refuse();",
+        ),
+    }
+    let mut changed = row.clone();
+    changed.last_reconciliation_status = Status::Failed;
+    changed.last_successful_reconciliation_result.clear();
+    let e = store.save_status(&changed).unwrap_err();
+    assert!(format!("{e:#}").contains("disk full"), "{e:#}");
+    assert_eq!(store.load_statuses().unwrap(), vec![row]);
+}
+
+on_both_backends!(
+    vault_pages_round_trip,
+    statuses_and_queue_round_trip,
+    migrations_are_recorded_and_a_newer_schema_is_refused,
+    a_failed_status_write_leaves_the_stored_row_as_it_was,
+);
+
+/// Both migration sets, applied, give the same tables with the same
+/// columns in the same order, of the same kind and nullability.
+#[test]
+fn both_migration_sets_give_the_same_tables_and_columns() {
+    let Some(postgres) = Backend::postgres() else {
+        return;
+    };
+    let (_a, _, mut sqlite) = fresh(Backend::Sqlite, "compare");
+    let (_b, _, mut server) = fresh(postgres, "compare");
+    let sort = |mut columns: Vec<(String, String, &'static str, bool)>| {
+        columns.sort_by(|x, y| x.0.cmp(&y.0));
+        columns
+    };
+    let on_sqlite = sort(sqlite.describe_schema().unwrap());
+    let on_postgres = sort(server.describe_schema().unwrap());
+    assert_eq!(on_sqlite.len(), 4 + 2 + 11 + 2 + 3, "{on_sqlite:#?}");
+    assert_eq!(on_sqlite, on_postgres);
+}

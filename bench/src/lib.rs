@@ -25,6 +25,7 @@ use crate::generator::{Profile, VaultWriter};
 use anyhow::{Context, Result, ensure};
 use hashbrown::HashSet;
 use ledger_sync_host::NodeOptions;
+use ledger_sync_host::store::Database;
 use ledger_sync_plugin::fake::FakeNetwork;
 use ledger_sync_sim::network::Network;
 use ledger_sync_vocabulary::TxId;
@@ -43,6 +44,11 @@ pub struct BenchOptions {
     pub runs: u32,
     /// Where the vault databases go (a temporary directory if none).
     pub dir: Option<PathBuf>,
+    /// A PostgreSQL server (`postgresql://…`) to hold the nodes' databases
+    /// instead of SQLite files: the vaults are generated as usual, copied
+    /// there into schemas of their own (dropped at the end), and both nodes
+    /// run on them.
+    pub database: Option<String>,
 }
 
 impl Default for BenchOptions {
@@ -53,6 +59,7 @@ impl Default for BenchOptions {
             seed: 1,
             runs: 3,
             dir: None,
+            database: None,
         }
     }
 }
@@ -68,6 +75,8 @@ pub enum Row {
     /// Building the ledger graph from the vault inside the component.
     Graph {
         n: u64,
+        /// `sqlite` or `postgresql`: where the vault was read from.
+        backend: &'static str,
         memory_bytes: u64,
         bytes_per_tx: f64,
         build_s: f64,
@@ -95,11 +104,12 @@ impl Row {
             }
             Row::Graph {
                 n,
+                backend,
                 memory_bytes,
                 bytes_per_tx,
                 build_s,
             } => format!(
-                r#"{{"case":"graph","n":{n},"memory_bytes":{memory_bytes},"bytes_per_tx":{bytes_per_tx:.2},"build_s":{build_s:.6}}}"#
+                r#"{{"case":"graph","n":{n},"backend":"{backend}","memory_bytes":{memory_bytes},"bytes_per_tx":{bytes_per_tx:.2},"build_s":{build_s:.6}}}"#
             ),
             Row::Reconcile {
                 implementation,
@@ -126,11 +136,12 @@ impl Row {
             }
             Row::Graph {
                 n,
+                backend,
                 memory_bytes,
                 bytes_per_tx,
                 build_s,
             } => format!(
-                "graph       n={n:<9} guest memory {:.1} MB = {bytes_per_tx:.1} B/tx, built in {build_s:.2} s",
+                "graph       n={n:<9} guest memory {:.1} MB = {bytes_per_tx:.1} B/tx, built in {build_s:.2} s from {backend}",
                 *memory_bytes as f64 / 1e6
             ),
             Row::Reconcile {
@@ -202,6 +213,8 @@ pub fn run(options: &BenchOptions, mut emit: impl FnMut(&Row)) -> Result<Vec<Row
         }
     }
 
+    // Schemas made on a PostgreSQL server, dropped however the run ends.
+    let mut schemas = DropSchemas(Vec::new());
     // The vaults.
     let responder_conn = ledger_sync_host::store::open(&responder_db)?;
     let mut responder_vault = VaultWriter::new(&responder_conn, profile)?;
@@ -215,9 +228,36 @@ pub fn run(options: &BenchOptions, mut emit: impl FnMut(&Row)) -> Result<Vec<Row
     let mut requester_vault = VaultWriter::new(&requester_conn, profile)?;
     requester_vault.extend_to(n - d_max)?;
 
+    // On PostgreSQL: the same vaults, copied to the server.
+    let (backend, responder_database, requester_database) = match &options.database {
+        None => (
+            "sqlite",
+            Database::Sqlite(responder_db.clone()),
+            Database::Sqlite(requester_db.clone()),
+        ),
+        Some(server) => {
+            let mut copied = Vec::new();
+            for (conn, label) in [
+                (&responder_conn, "responder"),
+                (&requester_conn, "requester"),
+            ] {
+                let url = ledger_sync_sim::testkit::fresh_postgres_schema(
+                    server,
+                    &format!("bench{label}"),
+                )?;
+                schemas.0.push(url.clone());
+                let database = Database::Postgres(url);
+                copy_vault(conn, &database)?;
+                copied.push(database);
+            }
+            let requester = copied.pop().expect("two");
+            ("postgresql", copied.pop().expect("two"), requester)
+        }
+    };
+
     // The ledger graph, built by the component from the responder's vault.
     let mut net = Network::new(ledger_sync_sim::builtin_plugin()?);
-    let mut responder = NodeOptions::new(&responder_name, responder_db.clone());
+    let mut responder = NodeOptions::new(&responder_name, responder_database);
     responder.seed = Some(options.seed);
     let mut builds = Vec::new();
     let mut memory_bytes = 0;
@@ -241,12 +281,14 @@ pub fn run(options: &BenchOptions, mut emit: impl FnMut(&Row)) -> Result<Vec<Row
     }
     out(Row::Graph {
         n,
+        backend,
         memory_bytes,
         bytes_per_tx: memory_bytes as f64 / n.max(1) as f64,
         build_s: median(builds),
     });
 
-    let mut requester = NodeOptions::new(&requester_name, requester_db.clone());
+    let requester_copy = requester_database.clone();
+    let mut requester = NodeOptions::new(&requester_name, requester_database);
     requester.seed = Some(options.seed + 1);
     net.add_node(requester)?;
     net.run_until_idle();
@@ -266,6 +308,9 @@ pub fn run(options: &BenchOptions, mut emit: impl FnMut(&Row)) -> Result<Vec<Row
     let all_ids: Vec<TxId> = (0..n).map(|i| responder_vault.id(i)).collect();
     for &d in &ds {
         requester_vault.extend_to(n - d)?;
+        if backend == "postgresql" {
+            copy_vault(&requester_conn, &requester_copy)?;
+        }
         native::sync(
             &mut native.node(&requester_name).host_mut().vault,
             &requester_conn,
@@ -393,5 +438,62 @@ impl Peer<'_> {
             wall_s: median(walls),
             native_wall_s: None,
         })
+    }
+}
+
+/// PostgreSQL schemas the bench made, dropped when it ends.
+struct DropSchemas(Vec<String>);
+
+impl Drop for DropSchemas {
+    fn drop(&mut self) {
+        for url in self.0.drain(..) {
+            ledger_sync_sim::testkit::drop_postgres_schema(&url);
+        }
+    }
+}
+
+/// Copies into `to` the transactions of the SQLite vault `conn` it does not
+/// hold yet (both record in the same order, and SQLite's cursor is dense,
+/// so its count is the cursor to read on from).
+fn copy_vault(conn: &rusqlite::Connection, to: &Database) -> Result<()> {
+    use ledger_sync_host::store::vault::{Vault, VaultTransaction};
+    let from = Vault::new(conn);
+    let names: std::collections::HashMap<u32, String> = from.parties()?.into_iter().collect();
+    let mut store = ledger_sync_host::store::connect(to)?;
+    let mut cursor = store.count()?;
+    loop {
+        let page = from.read_page(cursor, 10_000)?;
+        if page.is_empty() {
+            return Ok(());
+        }
+        cursor = page.cursor;
+        let (mut dep, mut out, mut participant) = (0, 0, 0);
+        let mut txs = Vec::with_capacity(page.len());
+        for (i, id) in page.ids.chunks_exact(32).enumerate() {
+            let deps = page.dependency_counts[i] as usize;
+            let dependencies = page.dependencies[dep * 32..(dep + deps) * 32]
+                .chunks_exact(32)
+                .map(|d| d.try_into().expect("32 bytes"))
+                .collect();
+            dep += deps;
+            let mut outputs = Vec::new();
+            for _ in 0..page.output_counts[i] {
+                let count = page.participant_counts[out] as usize;
+                out += 1;
+                outputs.push(
+                    page.participants[participant..participant + count]
+                        .iter()
+                        .map(|h| names[h].clone())
+                        .collect(),
+                );
+                participant += count;
+            }
+            txs.push(VaultTransaction {
+                id: id.try_into().expect("32 bytes"),
+                dependencies,
+                outputs,
+            });
+        }
+        store.record(&txs)?;
     }
 }

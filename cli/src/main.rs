@@ -173,6 +173,10 @@ enum Command {
         /// Where to put the vault databases (default: a temporary directory).
         #[arg(long)]
         dir: Option<PathBuf>,
+        /// Run both nodes on this PostgreSQL server (postgresql://…): the
+        /// vaults are copied into schemas of their own, dropped at the end.
+        #[arg(long)]
+        database: Option<String>,
     },
 }
 
@@ -207,6 +211,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             json,
             plot,
             dir,
+            database,
         } => {
             let options = BenchOptions {
                 n,
@@ -214,6 +219,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 seed,
                 runs,
                 dir,
+                database,
             };
             if !json {
                 println!(

@@ -82,7 +82,7 @@ fn split_postgres_schema(url: &str) -> Option<(&str, &str)> {
 }
 
 /// Drops a schema made by [`fresh_postgres_schema`].
-fn drop_postgres_schema(url: &str) {
+pub fn drop_postgres_schema(url: &str) {
     let Some((server, schema)) = split_postgres_schema(url) else {
         return;
     };

@@ -952,3 +952,59 @@ fn the_readme_network_runs_on_two_hosts() {
     }
     drop(nodes);
 }
+
+/// A node process whose `database` is a PostgreSQL URL (when
+/// `LEDGER_SYNC_TEST_POSTGRES` names a server): it starts on an empty
+/// schema, reconciles with B over TLS, finds every transaction B shares
+/// with it — among them the ones the demo ledger says A lost — and its row
+/// is in CR_RECONCILIATION_STATUS on the server.
+#[test]
+fn a_node_process_runs_on_postgresql() {
+    let Some(ledger_sync_sim::testkit::Backend::Postgres(server)) =
+        ledger_sync_sim::testkit::Backend::postgres()
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (dirs, expected) = network(dir.path(), 300, 10);
+    let url = ledger_sync_sim::testkit::fresh_postgres_schema(&server, "nodeprocess").unwrap();
+    let conf = dirs[0].join("node.conf");
+    let mut file: NodeConfFile = toml::from_str(&std::fs::read_to_string(&conf).unwrap()).unwrap();
+    file.database = url.clone();
+    std::fs::write(&conf, toml::to_string(&file).unwrap()).unwrap();
+    let _a = NodeProcess::start(&dirs[0]);
+    let _b = NodeProcess::start(&dirs[1]);
+    let a = Client::for_node(&dirs[0]).unwrap();
+    wait_up(&a);
+    let schedule = a
+        .call(&format!(
+            "flow start ScheduleReconciliationFlow parties: [\"{B}\"]"
+        ))
+        .unwrap();
+    assert!(schedule.ok(), "{}", schedule.text);
+    let done = wait_ended(&a);
+    assert!(
+        done.contains("lastReconciliationStatus=DIFFERENCES_FOUND"),
+        "{done}"
+    );
+    for id in hex_ids(&expected) {
+        assert!(done.contains(&id), "{id} missing");
+    }
+    let rows =
+        ledger_sync_host::store::connect(&ledger_sync_host::store::Database::Postgres(url.clone()))
+            .unwrap()
+            .load_statuses()
+            .unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0].party_name, B);
+    assert_eq!(
+        rows[0].last_reconciliation_status.as_str(),
+        "DIFFERENCES_FOUND"
+    );
+    for id in &expected {
+        assert!(rows[0].last_successful_reconciliation_result.contains(id));
+    }
+    drop(_a);
+    drop(_b);
+    ledger_sync_sim::testkit::drop_postgres_schema(&url);
+}

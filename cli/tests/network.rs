@@ -118,6 +118,40 @@ fn wait_ended(client: &Client) -> String {
     })
 }
 
+/// A schedules B, then the notary (one at a time), and waits until its job
+/// with B runs; with B down it stays there and the notary's waits queued.
+fn schedule_b_then_the_notary(a: &Client) {
+    let schedule = a
+        .call(&format!(
+            "flow start ScheduleReconciliationFlow parties: [\"{B}\", \"{NOTARY}\"]"
+        ))
+        .unwrap();
+    assert!(schedule.ok(), "{}", schedule.text);
+    poll(Duration::from_secs(60), "A's job with B to run", || {
+        let t = a.call(&status_line(B)).ok()?.text;
+        t.contains("lastReconciliationStatus=IN_PROGRESS")
+            .then_some(())
+    });
+}
+
+/// After [`schedule_b_then_the_notary`] and a restart: the job with B finds
+/// every `expected` id, and then the queued one with the notary finishes.
+fn both_jobs_finish(a: &Client, expected: &[[u8; 32]]) {
+    let with_b = poll(Duration::from_secs(60), "the job with B to finish", || {
+        let t = a.call(&status_line(B)).ok()?.text;
+        t.contains("lastReconciliationStatus=DIFFERENCES_FOUND")
+            .then_some(t)
+    });
+    for id in hex_ids(expected) {
+        assert!(with_b.contains(&id), "{id} missing");
+    }
+    poll(Duration::from_secs(60), "the queued job to finish", || {
+        let t = a.call(&status_line(NOTARY)).ok()?.text;
+        t.contains("lastReconciliationStatus=DIFFERENCES_NOT_FOUND")
+            .then_some(())
+    });
+}
+
 fn hex_ids(ids: &[[u8; 32]]) -> Vec<String> {
     ids.iter()
         .map(|id| id.iter().map(|b| format!("{b:02X}")).collect())
@@ -266,38 +300,12 @@ fn a_killed_requester_finishes_its_queued_and_interrupted_jobs_after_restart() {
     // B is down: A's job with B runs (waiting on B); the notary's waits in
     // the queue behind it.
     drop(b_process);
-    let schedule = a
-        .call(&format!(
-            "flow start ScheduleReconciliationFlow parties: [\"{B}\", \"{NOTARY}\"]"
-        ))
-        .unwrap();
-    assert!(schedule.ok(), "{}", schedule.text);
-    poll(Duration::from_secs(60), "A's job with B to run", || {
-        let t = a.call(&status_line(B)).ok()?.text;
-        t.contains("lastReconciliationStatus=IN_PROGRESS")
-            .then_some(())
-    });
+    schedule_b_then_the_notary(&a);
     drop(a_process); // kill -9
     let _b = NodeProcess::start(&dirs[1]);
     let _a = NodeProcess::start(&dirs[0]);
     wait_up(&a);
-    let with_b = poll(
-        Duration::from_secs(60),
-        "the interrupted job to finish",
-        || {
-            let t = a.call(&status_line(B)).ok()?.text;
-            t.contains("lastReconciliationStatus=DIFFERENCES_FOUND")
-                .then_some(t)
-        },
-    );
-    for id in hex_ids(&expected) {
-        assert!(with_b.contains(&id), "{id} missing");
-    }
-    poll(Duration::from_secs(60), "the queued job to finish", || {
-        let t = a.call(&status_line(NOTARY)).ok()?.text;
-        t.contains("lastReconciliationStatus=DIFFERENCES_NOT_FOUND")
-            .then_some(())
-    });
+    both_jobs_finish(&a, &expected);
 }
 
 /// Every example line of the seed's documents runs against a live node
@@ -353,17 +361,7 @@ fn a_node_stops_on_sigterm_with_exit_code_zero_and_resumes_what_it_was_doing() {
     let _notary = NodeProcess::start(&dirs[2]);
     let a = Client::for_node(&dirs[0]).unwrap();
     wait_up(&a);
-    let schedule = a
-        .call(&format!(
-            "flow start ScheduleReconciliationFlow parties: [\"{B}\", \"{NOTARY}\"]"
-        ))
-        .unwrap();
-    assert!(schedule.ok(), "{}", schedule.text);
-    poll(Duration::from_secs(60), "A's job with B to run", || {
-        let t = a.call(&status_line(B)).ok()?.text;
-        t.contains("lastReconciliationStatus=IN_PROGRESS")
-            .then_some(())
-    });
+    schedule_b_then_the_notary(&a);
     let pid = node.0.id().to_string();
     assert!(
         Command::new("kill")
@@ -386,19 +384,7 @@ fn a_node_stops_on_sigterm_with_exit_code_zero_and_resumes_what_it_was_doing() {
     let _b = NodeProcess::start(&dirs[1]);
     let _a = NodeProcess::start(&dirs[0]);
     wait_up(&a);
-    let with_b = poll(Duration::from_secs(60), "the job with B to finish", || {
-        let t = a.call(&status_line(B)).ok()?.text;
-        t.contains("lastReconciliationStatus=DIFFERENCES_FOUND")
-            .then_some(t)
-    });
-    for id in hex_ids(&expected) {
-        assert!(with_b.contains(&id), "{id} missing");
-    }
-    poll(Duration::from_secs(60), "the queued job to finish", || {
-        let t = a.call(&status_line(NOTARY)).ok()?.text;
-        t.contains("lastReconciliationStatus=DIFFERENCES_NOT_FOUND")
-            .then_some(())
-    });
+    both_jobs_finish(&a, &expected);
 }
 
 /// Points a node at its own copy of a network map, edited by `edit`.

@@ -92,19 +92,28 @@ pub fn run(mut node: Node, events: Receiver<Event>, outbox: Outbox) {
             due.saturating_duration_since(now)
         });
         match events.recv_timeout(wait) {
-            Ok(Event::Message(inbound)) => {
-                if let Err(failure) = node.on_message(&inbound.from, &inbound.payload) {
-                    tracing::error!(target: "ledger_sync::node", "{failure}");
-                }
-            }
-            Ok(Event::Flow { command, reply }) => {
-                let _ = reply.send(execute(&mut node, command));
-            }
-            Ok(Event::Read(read)) => read(&mut node),
             Ok(Event::Shutdown) => return stop(node, &events, &outbox),
+            Ok(event) => handle(&mut node, event),
             Err(RecvTimeoutError::Disconnected) => return,
             Err(RecvTimeoutError::Timeout) => {}
         }
+    }
+}
+
+/// Hands a message, flow call or metrics read to the node (`Shutdown` is
+/// the caller's to act on).
+fn handle(node: &mut Node, event: Event) {
+    match event {
+        Event::Message(inbound) => {
+            if let Err(failure) = node.on_message(&inbound.from, &inbound.payload) {
+                tracing::error!(target: "ledger_sync::node", "{failure}");
+            }
+        }
+        Event::Flow { command, reply } => {
+            let _ = reply.send(execute(node, command));
+        }
+        Event::Read(read) => read(node),
+        Event::Shutdown => {}
     }
 }
 
@@ -124,16 +133,7 @@ fn stop(mut node: Node, events: &Receiver<Event>, outbox: &Outbox) {
     let deadline = Instant::now() + DRAIN_LIMIT;
     while Instant::now() < deadline {
         match events.try_recv() {
-            Ok(Event::Message(inbound)) => {
-                if let Err(failure) = node.on_message(&inbound.from, &inbound.payload) {
-                    tracing::error!(target: "ledger_sync::node", "{failure}");
-                }
-            }
-            Ok(Event::Flow { command, reply }) => {
-                let _ = reply.send(execute(&mut node, command));
-            }
-            Ok(Event::Read(read)) => read(&mut node),
-            Ok(Event::Shutdown) => {}
+            Ok(event) => handle(&mut node, event),
             Err(_) => break,
         }
     }

@@ -71,33 +71,21 @@ pub fn serve(dir: &Path) -> Result<(), String> {
         config.p2p_address,
         deliver,
     ))?;
-    let admin = crate::admin::router(config.rpc_users.clone(), events.clone());
-    let admin_listener = tokio
-        .block_on(tokio::net::TcpListener::bind(config.admin_address))
-        .map_err(|e| {
-            format!(
-                "cannot listen on adminAddress {}: {e}",
-                config.admin_address
-            )
-        })?;
-    tokio.spawn(async move {
-        let _ = axum::serve(admin_listener, admin).await;
-    });
-    let metrics = crate::metrics::router(
-        crate::metrics::Metrics::new(outbox.stats().clone()),
-        events.clone(),
-    );
-    let metrics_listener = tokio
-        .block_on(tokio::net::TcpListener::bind(config.metrics_address))
-        .map_err(|e| {
-            format!(
-                "cannot listen on metricsAddress {}: {e}",
-                config.metrics_address
-            )
-        })?;
-    tokio.spawn(async move {
-        let _ = axum::serve(metrics_listener, metrics).await;
-    });
+    serve_http(
+        &tokio,
+        "adminAddress",
+        config.admin_address,
+        crate::admin::router(config.rpc_users.clone(), events.clone()),
+    )?;
+    serve_http(
+        &tokio,
+        "metricsAddress",
+        config.metrics_address,
+        crate::metrics::router(
+            crate::metrics::Metrics::new(outbox.stats().clone()),
+            events.clone(),
+        ),
+    )?;
     let plugin_thread = std::thread::Builder::new()
         .name("plugin".into())
         .spawn(move || runtime::run(node, inbox, outbox))
@@ -127,5 +115,22 @@ pub fn serve(dir: &Path) -> Result<(), String> {
     let _ = plugin_thread.join();
     tokio.shutdown_timeout(std::time::Duration::from_secs(2));
     println!("{} stopped", config.legal_name);
+    Ok(())
+}
+
+/// Listens on `address` (the node.conf key `key`) and serves `router` there
+/// on the node's async runtime.
+fn serve_http(
+    tokio: &tokio::runtime::Runtime,
+    key: &str,
+    address: std::net::SocketAddr,
+    router: axum::Router,
+) -> Result<(), String> {
+    let listener = tokio
+        .block_on(tokio::net::TcpListener::bind(address))
+        .map_err(|e| format!("cannot listen on {key} {address}: {e}"))?;
+    tokio.spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
     Ok(())
 }

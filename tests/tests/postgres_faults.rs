@@ -82,10 +82,16 @@ impl Gate {
     }
 }
 
-/// The server's address in a `postgresql://user@host:port/...` URL.
-fn server_address(url: &str) -> SocketAddr {
-    let rest = url.split_once('@').unwrap().1;
-    rest.split_once('/').unwrap().0.parse().unwrap()
+/// The test server (`LEDGER_SYNC_TEST_POSTGRES`) and a shut gate to it.
+fn gated() -> Option<(Backend, Gate)> {
+    let backend = Backend::postgres()?;
+    let Backend::Postgres(server) = &backend else {
+        unreachable!("Backend::postgres names a server")
+    };
+    // The server's address in a `postgresql://user@host:port/...` URL.
+    let rest = server.split_once('@').unwrap().1;
+    let address: SocketAddr = rest.split_once('/').unwrap().0.parse().unwrap();
+    Some((backend, Gate::new(address)))
 }
 
 fn postgres_url(database: &Database) -> String {
@@ -99,15 +105,12 @@ fn postgres_url(database: &Database) -> String {
 /// starts and reconciles normally.
 #[test]
 fn a_node_waits_for_a_server_that_comes_up_later() {
-    let Some(backend) = Backend::postgres() else {
+    let Some((backend, gate)) = gated() else {
         return;
     };
-    let Backend::Postgres(server) = &backend else {
-        unreachable!()
-    };
-    let gate = Arc::new(Gate::new(server_address(server)));
+    let gate = Arc::new(gate);
     let ab = shared(0, 10, A, B);
-    let mut cluster = Cluster::on(backend.clone());
+    let mut cluster = Cluster::on(backend);
     cluster.add(B, &ab);
     let mut options = cluster.options(A, &ab[..6]);
     options.database = Database::Postgres(gate.url_through(&postgres_url(&options.database)));
@@ -138,16 +141,12 @@ fn a_node_waits_for_a_server_that_comes_up_later() {
 /// was, and the row is written once the server is back.
 #[test]
 fn a_server_restart_or_outage_under_a_running_node_loses_nothing() {
-    let Some(backend) = Backend::postgres() else {
+    let Some((backend, gate)) = gated() else {
         return;
     };
-    let Backend::Postgres(server) = &backend else {
-        unreachable!()
-    };
-    let gate = Gate::new(server_address(server));
     gate.open();
     let ab = shared(0, 20, A, B);
-    let mut cluster = Cluster::on(backend.clone());
+    let mut cluster = Cluster::on(backend);
     cluster.add(B, &ab);
     let mut options = cluster.options(A, &ab[..10]);
     let direct = options.database.clone();

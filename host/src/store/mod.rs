@@ -65,14 +65,6 @@ impl Database {
         }
         Ok(Database::Sqlite(dir.join(path)))
     }
-
-    /// The SQLite file, if this is one.
-    pub fn sqlite_path(&self) -> Option<&Path> {
-        match self {
-            Database::Sqlite(path) => Some(path),
-            Database::Postgres(_) => None,
-        }
-    }
 }
 
 impl From<PathBuf> for Database {

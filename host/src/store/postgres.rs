@@ -23,6 +23,7 @@ use ledger_sync_vocabulary::ReconciliationStatus;
 use ledger_sync_vocabulary::id::{TX_ID_LEN, TxId};
 use ledger_sync_vocabulary::page::TransactionPage;
 use postgres::{Client, Config, NoTls, Statement};
+use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
 /// How long a node waits at start-up for its PostgreSQL server.
@@ -207,22 +208,23 @@ const READ_PAGE: &str = "SELECT seq, tx_id, dependencies, outputs FROM vault_tra
      WHERE seq > $1 ORDER BY seq LIMIT $2";
 const CONTAINS: &str = "SELECT tx_id FROM vault_transaction WHERE tx_id = ANY($1)";
 const FIND_PARTY: &str = "SELECT handle FROM party WHERE name = $1";
-const SAVE_STATUS: &str = "INSERT INTO CR_RECONCILIATION_STATUS (party_name, is_requester, \
-     state_machine_id, last_successful_reconciliation_time_started, \
-     last_successful_reconciliation_time_finished, last_successful_reconciliation_status, \
-     last_successful_reconciliation_result, last_reconciliation_time_started, \
-     last_reconciliation_time_finished, last_reconciliation_status, last_reconciliation_error) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
-     ON CONFLICT (party_name, is_requester) DO UPDATE SET \
-     state_machine_id = EXCLUDED.state_machine_id, \
-     last_successful_reconciliation_time_started = EXCLUDED.last_successful_reconciliation_time_started, \
-     last_successful_reconciliation_time_finished = EXCLUDED.last_successful_reconciliation_time_finished, \
-     last_successful_reconciliation_status = EXCLUDED.last_successful_reconciliation_status, \
-     last_successful_reconciliation_result = EXCLUDED.last_successful_reconciliation_result, \
-     last_reconciliation_time_started = EXCLUDED.last_reconciliation_time_started, \
-     last_reconciliation_time_finished = EXCLUDED.last_reconciliation_time_finished, \
-     last_reconciliation_status = EXCLUDED.last_reconciliation_status, \
-     last_reconciliation_error = EXCLUDED.last_reconciliation_error";
+/// An upsert of one CR_RECONCILIATION_STATUS row: every column of
+/// [`COLUMNS`], the key (party, side) choosing the row.
+static SAVE_STATUS: LazyLock<String> = LazyLock::new(|| {
+    let columns: Vec<&str> = COLUMNS.split(',').map(str::trim).collect();
+    let values: Vec<String> = (1..=columns.len()).map(|i| format!("${i}")).collect();
+    let updates: Vec<String> = columns
+        .iter()
+        .filter(|c| !matches!(**c, "party_name" | "is_requester"))
+        .map(|c| format!("{c} = EXCLUDED.{c}"))
+        .collect();
+    format!(
+        "INSERT INTO CR_RECONCILIATION_STATUS ({COLUMNS}) VALUES ({}) \
+         ON CONFLICT (party_name, is_requester) DO UPDATE SET {}",
+        values.join(", "),
+        updates.join(", ")
+    )
+});
 
 impl NodeStore for PostgresStore {
     fn record(&mut self, txs: &[VaultTransaction]) -> Result<()> {
@@ -403,7 +405,7 @@ impl NodeStore for PostgresStore {
         let r = StoredRow::from_status(row);
         let what = format!("saving the reconciliation status for {}", row.party_name);
         self.run(&what, |client, cache| {
-            let statement = prepared(client, cache, SAVE_STATUS)?;
+            let statement = prepared(client, cache, SAVE_STATUS.as_str())?;
             client.execute(
                 &statement,
                 &[

@@ -84,10 +84,6 @@ impl SqliteStore {
         conn.pragma_update(None, "cache_size", -16384)?;
         Ok(SqliteStore { conn })
     }
-
-    pub fn connection(&self) -> &Connection {
-        &self.conn
-    }
 }
 
 impl NodeStore for SqliteStore {

@@ -166,7 +166,14 @@ mod tests {
     fn frames() -> Vec<Frame> {
         let s = SessionId::from_random(1, 2);
         vec![
-            Frame::new(s, Body::Request { salt: 9, until: 16 }),
+            Frame::new(
+                s,
+                Body::Request {
+                    salt: 9,
+                    until: 16,
+                    digest: None,
+                },
+            ),
             Frame::new(
                 s,
                 Body::Want {

@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! requester                                   responder
-//!   Request{salt, until}              ──▶  builds its set for the requester
+//!   Request{salt, until, digest}      ──▶  builds its set for the requester
+//!                                     ◀──  Identical    (same digest: done)
 //!                                     ◀──  Symbols{start: 0, header}, Symbols, ...
 //!   peels each frame as it arrives;        (streams symbols [0, until))
 //!   batch used, not decoded:
@@ -24,7 +25,9 @@
 //!
 //! What a responder learns: that a reconciliation ran, how many symbols the
 //! requester asked for and when it stopped (so roughly the size of the
-//! symmetric difference between the two sets), and nothing else — not which
+//! symmetric difference between the two sets), whether the requester's set
+//! equals its own (the digest tests that and nothing else), and nothing
+//! else — not which
 //! transactions differ, not how many the requester lacks, and nothing about
 //! transactions outside the set (`Done` carries no count).
 
@@ -34,7 +37,7 @@ use std::fmt;
 
 /// The protocol version this plugin speaks. Frames of any other version are
 /// refused with [`Refusal::UnsupportedProtocol`].
-pub const PROTOCOL_VERSION: u16 = 2;
+pub const PROTOCOL_VERSION: u16 = 3;
 
 /// Identifies one reconciliation (its state machine) on both nodes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -209,7 +212,16 @@ pub enum Body {
         salt: u64,
         /// End of the first batch.
         until: u32,
+        /// The digest of the requester's set under `salt` (see
+        /// `riblt::Encoder::digest`): a responder whose set has the same
+        /// digest answers [`Body::Identical`] instead of streaming. `None`
+        /// asks for the stream regardless.
+        digest: Option<u64>,
     },
+    /// Responder → requester: the request's digest is the responder's own,
+    /// so the two sets are identical and there is nothing to stream. It ends
+    /// the reconciliation on both sides.
+    Identical,
     /// Responder → requester: consecutive coded symbols (one frame of a
     /// batch), paced so that `Done` stops a stream part-way.
     Symbols {

@@ -101,31 +101,54 @@ fn checksum_of(hash: u64) -> u32 {
     (hash >> 32) as u32
 }
 
-/// An item together with the state of its walk through symbol indices.
-#[derive(Clone, Debug)]
-struct MappedItem {
-    id: TxId,
-    checksum: u32,
-    /// Sign of the item's contribution to counts: +1 or -1 (as u8 wrapping).
-    negative: bool,
-    rng: u64,
-    /// The next symbol index this item is added into.
-    next: u32,
+/// A 64-bit digest of a whole set under a session's salt, from the set's
+/// symbol 0 (every item lands there) and its exact size: two sets with equal
+/// digests are equal but for a 2^-64 chance. The requester sends its own in
+/// the request, so that a responder holding the same set answers at once
+/// instead of streaming. A digest reveals nothing of the set but the
+/// possibility to test it for equality with a set one holds.
+fn set_digest(symbol0: &CodedSymbol, len: u64, salt: u64) -> u64 {
+    let sum = keyed_hash(&symbol0.sum, salt ^ 0x5bd1_e995_9e37_79b9);
+    mix64(sum ^ mix64(len ^ ((symbol0.checksum as u64) << 32)))
 }
 
-impl MappedItem {
-    fn new(id: TxId, salt: u64, negative: bool) -> Self {
-        let hash = keyed_hash(&id, salt);
-        MappedItem {
-            id,
-            checksum: checksum_of(hash),
-            negative,
+/// Creates the walks of `ids` under `salt` and the digest of the set.
+fn map_items(ids: impl IntoIterator<Item = TxId>, salt: u64) -> (Vec<TxId>, Vec<Walk>, u64) {
+    let mut symbol0 = CodedSymbol::default();
+    let ids: Vec<TxId> = ids.into_iter().collect();
+    let walks: Vec<Walk> = ids
+        .iter()
+        .map(|id| {
+            let walk = Walk::new(keyed_hash(id, salt));
+            symbol0.toggle(id, walk.checksum);
+            walk
+        })
+        .collect();
+    let digest = set_digest(&symbol0, ids.len() as u64, salt);
+    (ids, walks, digest)
+}
+
+/// Where one item's walk through symbol indices has got to. Kept apart from
+/// the item's id, so that a pass over a range reads 16 bytes for an item
+/// that maps nowhere in it.
+#[derive(Clone, Copy, Debug)]
+struct Walk {
+    rng: u64,
+    /// The next symbol index the item is added into.
+    next: u32,
+    checksum: u32,
+}
+
+impl Walk {
+    fn new(hash: u64) -> Self {
+        Walk {
             rng: hash,
             next: 0,
+            checksum: checksum_of(hash),
         }
     }
 
-    /// Moves to the next symbol index this item maps to.
+    /// Moves to the next symbol index the item maps to.
     ///
     /// Given the current index `i`, the next index `j` must satisfy
     /// P(j > k) = ((i+1)(i+2)) / ((k+1)(k+2)) ≈ ((i+1.5)/(k+1.5))², so that
@@ -137,23 +160,44 @@ impl MappedItem {
         let r = mix64(self.rng);
         // Uniform in (0, 1], never 0 so the square root's inverse is finite.
         let u = ((r >> 11) + 1) as f64 * (1.0 / (1u64 << 53) as f64);
-        let i = self.next as f64;
-        let gap = ((i + 1.5) * (1.0 / u.sqrt() - 1.0)).ceil();
-        let gap = if gap < 1.0 { 1.0 } else { gap };
-        let next = i + gap;
-        self.next = if next >= u32::MAX as f64 {
-            u32::MAX
+        let x = (self.next as f64 + 1.5) * (1.0 / u.sqrt() - 1.0);
+        // x.ceil() without the libm call it compiles to natively: `as`
+        // truncates (saturating), and x ≥ 0.
+        let truncated = x as u64;
+        let gap = if (truncated as f64) < x {
+            truncated + 1
         } else {
-            next as u32
+            truncated
         };
+        let next = self.next as u64 + gap.max(1);
+        self.next = next.min(u32::MAX as u64) as u32;
+    }
+}
+
+/// A single item with a sign: an id the decoder peeled, added to its side.
+#[derive(Clone, Debug)]
+struct MappedItem {
+    id: TxId,
+    /// Sign of the item's contribution to counts: +1 or -1 (as u8 wrapping).
+    negative: bool,
+    walk: Walk,
+}
+
+impl MappedItem {
+    fn new(id: TxId, salt: u64, negative: bool) -> Self {
+        MappedItem {
+            walk: Walk::new(keyed_hash(&id, salt)),
+            id,
+            negative,
+        }
     }
 
     #[inline]
     fn apply(&self, symbol: &mut CodedSymbol) {
         if self.negative {
-            symbol.remove(&self.id, self.checksum);
+            symbol.remove(&self.id, self.walk.checksum);
         } else {
-            symbol.add(&self.id, self.checksum);
+            symbol.add(&self.id, self.walk.checksum);
         }
     }
 
@@ -161,21 +205,9 @@ impl MappedItem {
     #[inline]
     fn unapply(&self, symbol: &mut CodedSymbol) {
         if self.negative {
-            symbol.add(&self.id, self.checksum);
+            symbol.add(&self.id, self.walk.checksum);
         } else {
-            symbol.remove(&self.id, self.checksum);
-        }
-    }
-}
-
-/// Adds every item's contributions to symbols `[start, start + out.len())`.
-/// Items must not map below `start` (their walk is already past it).
-fn encode_range(items: &mut [MappedItem], start: u32, out: &mut [CodedSymbol]) {
-    let end = start as u64 + out.len() as u64;
-    for item in items.iter_mut() {
-        while (item.next as u64) < end {
-            item.apply(&mut out[(item.next - start) as usize]);
-            item.advance();
+            symbol.remove(&self.id, self.walk.checksum);
         }
     }
 }
@@ -187,16 +219,22 @@ const MIN_LOOKAHEAD: u32 = 64;
 
 /// Items plus the symbols they produce, computed ahead in doubling chunks.
 struct Lookahead {
-    items: Vec<MappedItem>,
+    /// The set's items (added with a + sign), and their walks.
+    ids: Vec<TxId>,
+    walks: Vec<Walk>,
+    /// Items added later with a sign of their own (a decoder's peeled ids).
+    signed: Vec<MappedItem>,
     /// Symbols `[start, start + ahead.len())`, computed but not yet taken.
     ahead: VecDeque<CodedSymbol>,
     start: u32,
 }
 
 impl Lookahead {
-    fn new(items: Vec<MappedItem>) -> Self {
+    fn new(ids: Vec<TxId>, walks: Vec<Walk>) -> Self {
         Lookahead {
-            items,
+            ids,
+            walks,
+            signed: Vec::new(),
             ahead: VecDeque::new(),
             start: 0,
         }
@@ -207,6 +245,24 @@ impl Lookahead {
         self.start + self.ahead.len() as u32
     }
 
+    /// Adds every item's contributions to symbols `[from, from +
+    /// out.len())`. No walk is before `from`.
+    fn encode_range(&mut self, from: u32, out: &mut [CodedSymbol]) {
+        let end = from as u64 + out.len() as u64;
+        for (id, walk) in self.ids.iter().zip(self.walks.iter_mut()) {
+            while (walk.next as u64) < end {
+                out[(walk.next - from) as usize].add(id, walk.checksum);
+                walk.advance();
+            }
+        }
+        for item in self.signed.iter_mut() {
+            while (item.walk.next as u64) < end {
+                item.apply(&mut out[(item.walk.next - from) as usize]);
+                item.walk.advance();
+            }
+        }
+    }
+
     /// Takes the next `count` symbols.
     fn take(&mut self, count: u32) -> Vec<CodedSymbol> {
         let have = self.ahead.len() as u32;
@@ -214,7 +270,7 @@ impl Lookahead {
             let chunk = (count - have).max(self.computed().max(MIN_LOOKAHEAD));
             let mut out = vec![CodedSymbol::default(); chunk as usize];
             let from = self.computed();
-            encode_range(&mut self.items, from, &mut out);
+            self.encode_range(from, &mut out);
             self.ahead.extend(out);
         }
         self.start += count;
@@ -224,11 +280,11 @@ impl Lookahead {
     /// Adds an item whose walk is at or before the first symbol not taken:
     /// its contributions to symbols already computed are applied now.
     fn add(&mut self, mut item: MappedItem) {
-        while item.next < self.computed() {
-            item.apply(&mut self.ahead[(item.next - self.start) as usize]);
-            item.advance();
+        while item.walk.next < self.computed() {
+            item.apply(&mut self.ahead[(item.walk.next - self.start) as usize]);
+            item.walk.advance();
         }
-        self.items.push(item);
+        self.signed.push(item);
     }
 }
 
@@ -237,20 +293,26 @@ pub struct Encoder {
     stream: Lookahead,
     set_size: usize,
     salt: u64,
+    digest: u64,
 }
 
 impl Encoder {
-    /// An encoder for `ids` under the session's `salt`.
+    /// An encoder for `ids` under the session's `salt`. No symbol is
+    /// computed until one is asked for.
     pub fn new(ids: impl IntoIterator<Item = TxId>, salt: u64) -> Self {
-        let items: Vec<MappedItem> = ids
-            .into_iter()
-            .map(|id| MappedItem::new(id, salt, false))
-            .collect();
+        let (ids, walks, digest) = map_items(ids, salt);
         Encoder {
-            set_size: items.len(),
-            stream: Lookahead::new(items),
+            set_size: ids.len(),
+            stream: Lookahead::new(ids, walks),
             salt,
+            digest,
         }
+    }
+
+    /// The set's digest: equal to a requester's exactly when both sets are
+    /// equal (but for a 2^-64 chance).
+    pub fn digest(&self) -> u64 {
+        self.digest
     }
 
     /// Goes back to symbol `index`, so that the next [`Encoder::produce`]
@@ -261,19 +323,18 @@ impl Encoder {
         if index >= self.produced() {
             return;
         }
-        let items = std::mem::take(&mut self.stream.items);
-        let mut items: Vec<MappedItem> = items
-            .into_iter()
-            .map(|item| {
-                let mut fresh = MappedItem::new(item.id, self.salt, false);
+        let ids = std::mem::take(&mut self.stream.ids);
+        let walks: Vec<Walk> = ids
+            .iter()
+            .map(|id| {
+                let mut fresh = Walk::new(keyed_hash(id, self.salt));
                 while fresh.next < index {
                     fresh.advance();
                 }
                 fresh
             })
             .collect();
-        items.shrink_to_fit();
-        self.stream = Lookahead::new(items);
+        self.stream = Lookahead::new(ids, walks);
         self.stream.start = index;
     }
 
@@ -376,24 +437,28 @@ pub struct Decoder {
     /// twice, or more ids peeled than symbols received. Peeling stops.
     inconsistent: bool,
     pending: Vec<u32>,
+    digest: u64,
 }
 
 impl Decoder {
     /// A decoder holding our own set `ids`, under the session's `salt`.
     pub fn new(ids: impl IntoIterator<Item = TxId>, salt: u64) -> Self {
+        let (ids, walks, digest) = map_items(ids, salt);
         Decoder {
             salt,
-            local: Lookahead::new(
-                ids.into_iter()
-                    .map(|id| MappedItem::new(id, salt, false))
-                    .collect(),
-            ),
+            digest,
+            local: Lookahead::new(ids, walks),
             residual: Vec::new(),
             decoded: Vec::new(),
             decoded_ids: hashbrown::HashSet::new(),
             inconsistent: false,
             pending: Vec::new(),
         }
+    }
+
+    /// Our set's digest, for the request (see [`Encoder::digest`]).
+    pub fn digest(&self) -> u64 {
+        self.digest
     }
 
     /// True when the symbols received cannot come from any set: an id
@@ -475,14 +540,14 @@ impl Decoder {
             // them back by cancelling our own contribution.
             let mut item = MappedItem::new(id, self.salt, side == Side::LocalOnly);
             let received = self.received();
-            while item.next < received {
+            while item.walk.next < received {
                 // Residuals are (remote − local): entries of `local` are
                 // subtracted.
-                item.unapply(&mut self.residual[item.next as usize]);
-                if item.next != index {
-                    self.pending.push(item.next);
+                item.unapply(&mut self.residual[item.walk.next as usize]);
+                if item.walk.next != index {
+                    self.pending.push(item.walk.next);
                 }
-                item.advance();
+                item.walk.advance();
             }
             self.local.add(item);
             self.decoded.push((id, side));
@@ -537,6 +602,23 @@ mod tests {
         assert!(first[40..] == again[..], "the same stream from index 40");
         enc.rewind(0);
         assert!(enc.produce(300) == first, "and from the start");
+    }
+
+    #[test]
+    fn digests_are_equal_exactly_for_equal_sets() {
+        let ids: Vec<TxId> = (0..300).map(|n| id_from(n, 4)).collect();
+        let digest = |ids: &[TxId], salt| Encoder::new(ids.iter().copied(), salt).digest();
+        let mut reordered = ids.clone();
+        reordered.reverse();
+        assert_eq!(
+            digest(&ids, 5),
+            Decoder::new(reordered.iter().copied(), 5).digest()
+        );
+        assert_ne!(digest(&ids, 5), digest(&ids[1..], 5), "one item fewer");
+        assert_ne!(digest(&ids, 5), digest(&ids, 6), "another salt");
+        // The same id twice cancels in symbol 0; the size tells them apart.
+        let doubled: Vec<TxId> = ids.iter().chain(ids[..2].iter()).copied().collect();
+        assert_ne!(digest(&ids, 5), digest(&doubled, 5));
     }
 
     #[test]

@@ -194,6 +194,7 @@ fn kind_of(payload: &[u8]) -> &'static str {
         Ok(Body::Symbols { .. }) => "symbols",
         Ok(Body::Want { .. }) => "want",
         Ok(Body::Done) => "done",
+        Ok(Body::Identical) => "identical",
         Ok(Body::Refused(_)) => "refused",
         Ok(Body::Abort { .. }) => "abort",
         Err(_) => "garbage",
@@ -558,6 +559,7 @@ fn hostile(
                 Body::Request {
                     salt: r.next_u64(),
                     until: u32::MAX,
+                    digest: Some(r.next_u64()),
                 }
             } else {
                 Body::Symbols {
@@ -579,6 +581,7 @@ fn hostile(
                     Body::Request {
                         salt: k,
                         until: 1 << 20,
+                        digest: None,
                     },
                 );
                 net.inject(MALLORY, node, frame.encode());
@@ -586,12 +589,26 @@ fn hostile(
         }
         5 => {
             report.fault("hostile: unknown sender");
-            let frame = Frame::new(session, Body::Request { salt: 1, until: 16 });
+            let frame = Frame::new(
+                session,
+                Body::Request {
+                    salt: 1,
+                    until: 16,
+                    digest: None,
+                },
+            );
             net.inject(NOBODY, node, frame.encode());
         }
         _ => {
             report.fault("hostile: sender is the node itself");
-            let frame = Frame::new(session, Body::Request { salt: 1, until: 16 });
+            let frame = Frame::new(
+                session,
+                Body::Request {
+                    salt: 1,
+                    until: 16,
+                    digest: None,
+                },
+            );
             net.inject(node, node, frame.encode());
         }
     }

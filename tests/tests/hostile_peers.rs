@@ -39,7 +39,14 @@ fn run_script(
 }
 
 fn request(session: SessionId, salt: u64, until: u32) -> Frame {
-    Frame::new(session, Body::Request { salt, until })
+    Frame::new(
+        session,
+        Body::Request {
+            salt,
+            until,
+            digest: None,
+        },
+    )
 }
 
 fn refusals(frames: &[Frame]) -> Vec<Refusal> {
@@ -357,7 +364,7 @@ fn the_responder_cannot_probe_the_requesters_vault() {
         run_script(&mut cluster.net, MALLORY, |_, frame| {
             payloads.push(frame.encode());
             let (salt, from, until) = match frame.body {
-                Body::Request { salt, until } => (salt, 0, until),
+                Body::Request { salt, until, .. } => (salt, 0, until),
                 _ => return vec![],
             };
             let mut encoder = Encoder::new([id(900)], salt);

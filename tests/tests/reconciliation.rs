@@ -41,13 +41,28 @@ fn disaster_recovery_finds_exactly_what_was_lost(backend: Backend) {
     }
 }
 
+/// Identical sets: the request's digest matches the responder's set, which
+/// answers `Identical` — two small messages, no coded symbol — and both rows
+/// record DIFFERENCES_NOT_FOUND.
 #[test]
 fn identical_ledgers_have_no_differences() {
-    let ledger = two_party_ledger(1_000, 7);
+    use ledger_sync_plugin::protocol::{Body, Frame};
+    // Every transaction involves both, so each side's set for the other is
+    // the whole vault.
+    let vault = shared(0, 1_000, PARTY_A, PARTY_B);
     let mut cluster = Cluster::new();
-    cluster
-        .add(PARTY_A, &ledger.vault_of(PARTY_A))
-        .add(PARTY_B, &ledger.vault_of(PARTY_B));
+    cluster.add(PARTY_A, &vault).add(PARTY_B, &vault).settle();
+    let kinds = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let seen = kinds.clone();
+    cluster.net.set_tap(move |envelope| {
+        let body = Frame::decode(&envelope.payload).map(|f| f.body);
+        seen.borrow_mut().push(match body {
+            Ok(Body::Request { digest, .. }) => format!("request (digest {})", digest.is_some()),
+            Ok(Body::Identical) => "identical".to_string(),
+            other => format!("{other:?}"),
+        });
+    });
+    cluster.net.reset_traffic();
     let row = cluster.reconcile(PARTY_A, PARTY_B);
     assert_status(&row, Status::DifferencesNotFound);
     assert_eq!(
@@ -56,6 +71,14 @@ fn identical_ledgers_have_no_differences() {
     );
     assert!(row.last_successful_reconciliation_result.is_empty());
     assert!(row.last_reconciliation_time_finished.is_some());
+    assert_eq!(*kinds.borrow(), ["request (digest true)", "identical"]);
+    assert!(
+        cluster.net.traffic().bytes < 100,
+        "{} bytes",
+        cluster.net.traffic().bytes
+    );
+    let responder_row = cluster.status(PARTY_B, PARTY_A, false).expect("B's row");
+    assert_status(&responder_row, Status::DifferencesNotFound);
 }
 
 /// A lost transaction's back-chain went missing with it: B issued 1, A and B

@@ -365,7 +365,12 @@ impl<H: Host> Reconciler<H> {
         };
         let key = SessionKey::new(sender, frame.session);
         match frame.body {
-            Body::Request { salt, until } => self.on_request(key, salt, until),
+            Body::Request {
+                salt,
+                until,
+                digest,
+            } => self.on_request(key, salt, until, digest),
+            Body::Identical => self.on_identical(&key),
             Body::Symbols {
                 start,
                 header,

@@ -107,6 +107,7 @@ impl<H: Host> Reconciler<H> {
         let request = Body::Request {
             salt: job.salt,
             until: job.granted,
+            digest: Some(job.decoder.digest()),
         };
         if let Err(reason) = self.send(&key.party, key.id, request) {
             self.fail_outgoing(key, &reason);
@@ -384,7 +385,25 @@ impl<H: Host> Reconciler<H> {
         self.send_want(&key, from);
     }
 
+    /// The responder holds exactly our set: the reconciliation is over, with
+    /// nothing found. Only an answer to a request with no symbols yet counts.
+    pub(super) fn on_identical(&mut self, key: &SessionKey) {
+        let Some(job) = self.outgoing.get(key) else {
+            return;
+        };
+        if job.backing_off || job.decoder.received() > 0 {
+            return;
+        }
+        self.finish_outgoing_as(key, false);
+    }
+
     pub(super) fn finish_outgoing(&mut self, key: &SessionKey) {
+        self.finish_outgoing_as(key, true);
+    }
+
+    /// Records an outgoing reconciliation's outcome; `tell_responder` sends
+    /// `Done` (not needed after [`Body::Identical`], which ended it there).
+    fn finish_outgoing_as(&mut self, key: &SessionKey, tell_responder: bool) {
         let job = self.remove_outgoing(key).expect("finishing a running job");
         let mut missing: Vec<TxId> = job
             .decoder
@@ -397,7 +416,9 @@ impl<H: Host> Reconciler<H> {
         let decoded_remote = missing.len();
         // Decoded: tell the responder at once, before looking at the vault,
         // so that nothing it hears depends on what the vault holds.
-        let _ = self.send(&key.party, key.id, Body::Done);
+        if tell_responder {
+            let _ = self.send(&key.party, key.id, Body::Done);
+        }
         // Transactions that reached the vault while we reconciled, or that we
         // hold outside the set we reconciled, are not missing.
         match self.host.contains_transactions(&missing) {

@@ -30,7 +30,13 @@ pub(super) struct Incoming {
 }
 
 impl<H: Host> Reconciler<H> {
-    pub(super) fn on_request(&mut self, key: SessionKey, salt: u64, until: u32) {
+    pub(super) fn on_request(
+        &mut self,
+        key: SessionKey,
+        salt: u64,
+        until: u32,
+        digest: Option<u64>,
+    ) {
         if let Some(job) = self.incoming.get(&key) {
             if job.salt == salt {
                 // The requester heard nothing and asked again.
@@ -94,13 +100,30 @@ impl<H: Host> Reconciler<H> {
             responder_stream_limit(ids.len() as u64, self.config.max_reconciliation_differences);
         let now = self.host.now_ms();
         self.begin_row(&key.party, false, key.id, now);
+        let encoder = Encoder::new(ids, salt);
+        if digest == Some(encoder.digest()) {
+            // The requester holds exactly our set: nothing to stream.
+            self.log(
+                Level::Info,
+                marker::RECONCILE_WITH_PARTY,
+                &format!(
+                    "reconciliation {key}: the requester's set equals ours ({} transactions); \
+                     nothing to stream",
+                    encoder.set_size()
+                ),
+            );
+            let _ = self.send(&key.party, key.id, Body::Identical);
+            self.record_incoming_end(&key.party, StatusValue::DifferencesNotFound, "");
+            return;
+        }
+        let ids_len = encoder.set_size();
         self.log(
             Level::Info,
             marker::RECONCILE_WITH_PARTY,
             &format!(
                 "responding to reconciliation {key} over {} transactions (at most {stream_limit} \
                  coded symbols)",
-                ids.len()
+                ids_len
             ),
         );
         let timer = self.new_timer(&key, SessionTimer::Stream);
@@ -108,7 +131,7 @@ impl<H: Host> Reconciler<H> {
         self.incoming.insert(
             key.clone(),
             Incoming {
-                encoder: Encoder::new(ids, salt),
+                encoder,
                 salt,
                 batches: 0,
                 granted: 0,
@@ -335,8 +358,14 @@ impl<H: Host> Reconciler<H> {
         if self.remove_incoming(key).is_none() {
             return;
         }
+        self.record_incoming_end(&key.party, status, error);
+    }
+
+    /// Records the end of the incoming reconciliation from `party` in its
+    /// status row.
+    fn record_incoming_end(&mut self, party: &str, status: StatusValue, error: &str) {
         let now = self.host.now_ms();
-        if let Some(mut row) = self.statuses.get(&(key.party.clone(), false)).cloned() {
+        if let Some(mut row) = self.statuses.get(&(party.to_string(), false)).cloned() {
             if status.is_success() {
                 row.last_successful_reconciliation_time_started =
                     row.last_reconciliation_time_started;

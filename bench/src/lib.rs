@@ -1,9 +1,11 @@
 //! `ledger-sync bench`: ledger-graph memory and build time, and the cost of
 //! one reconciliation — bytes both ways, round trips, wall time — for
 //! ledger-sync through the real component, the same core compiled natively,
-//! and two peers on the same sets in the same run: `negentropy` (range-based
-//! reconciliation, the `negentropy` crate) and `ibf-strata` (Eppstein et al.
-//! 2011, the approach of the seed's LedgerSync; see [`crate::ibf_strata`]).
+//! and three peers on the same sets in the same run: `negentropy`
+//! (range-based reconciliation, the `negentropy` crate), `ibf-strata`
+//! (Eppstein et al. 2011, the approach of the seed's LedgerSync; see
+//! [`crate::ibf_strata`]) and `minisketch` (PinSketch sketches of 64-bit
+//! short ids, the Erlay design; see [`crate::minisketch_peer`]).
 //!
 //! The vaults follow the seed's profile ([`crate::generator`]): the
 //! responder holds `n` transactions and the requester, restored from a
@@ -12,11 +14,13 @@
 //!
 //! - [`generator`]: the seed-profile vaults.
 //! - [`native`]: the plugin's core run natively, for guest/native.
-//! - One module per peer: [`negentropy_peer`], [`ibf_strata`].
+//! - One module per peer: [`negentropy_peer`], [`ibf_strata`],
+//!   [`minisketch_peer`].
 //! - [`plot`]: bytes per difference against d, as SVG.
 
 pub mod generator;
 pub mod ibf_strata;
+pub mod minisketch_peer;
 pub mod native;
 pub mod negentropy_peer;
 pub mod plot;
@@ -65,7 +69,7 @@ impl Default for BenchOptions {
 }
 
 /// The implementations compared.
-pub const IMPLS: [&str; 3] = ["ledger-sync", "negentropy", "ibf-strata"];
+pub const IMPLS: [&str; 4] = ["ledger-sync", "negentropy", "ibf-strata", "minisketch"];
 
 /// One measurement.
 #[derive(Clone, Debug, PartialEq)]
@@ -389,6 +393,13 @@ pub fn run(options: &BenchOptions, mut emit: impl FnMut(&Row)) -> Result<Vec<Row
         })?);
         out(peer.measure(IMPLS[2], |run| {
             Ok(ibf_strata::reconcile(
+                requester_ids,
+                &all_ids,
+                options.seed + run as u64,
+            ))
+        })?);
+        out(peer.measure(IMPLS[3], |run| {
+            Ok(minisketch_peer::reconcile(
                 requester_ids,
                 &all_ids,
                 options.seed + run as u64,

@@ -11,7 +11,7 @@ const LEFT: f64 = 80.0;
 const RIGHT: f64 = 170.0;
 const TOP: f64 = 40.0;
 const BOTTOM: f64 = 60.0;
-const COLOURS: [&str; 3] = ["#1f77b4", "#d62728", "#2ca02c"];
+const COLOURS: [&str; 4] = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd"];
 
 /// The plot of every reconcile row with d ≥ 1.
 pub fn bytes_per_difference_svg(rows: &[Row]) -> String {

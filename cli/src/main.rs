@@ -145,7 +145,8 @@ enum Command {
         plugin: Option<PathBuf>,
     },
     /// Measure ledger-graph memory and build time, and the bytes, round trips
-    /// and time of one reconciliation against negentropy and ibf-strata, on
+    /// and time of one reconciliation against negentropy, ibf-strata and
+    /// minisketch (PinSketch, the Erlay design), on
     /// vaults of the seed's profile. See BENCHMARKS.md.
     Bench {
         /// Transactions in the responder's vault.

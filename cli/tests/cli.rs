@@ -90,7 +90,7 @@ fn bench_prints_json_rows_for_every_implementation() {
             .iter()
             .any(|l| l.contains(r#""case":"graph","n":3000"#))
     );
-    for implementation in ["ledger-sync", "negentropy", "ibf-strata"] {
+    for implementation in ["ledger-sync", "negentropy", "ibf-strata", "minisketch"] {
         for d in [0, 10, 100] {
             let row = format!(r#""case":"reconcile","impl":"{implementation}","n":3000,"d":{d},"#);
             assert!(stdout.contains(&row), "no row {row} in {stdout}");

@@ -231,7 +231,8 @@ impl Sketch {
         // Berlekamp–Massey: the shortest recurrence the sums obey.
         let mut conn = vec![1u64];
         let mut prev = vec![1u64];
-        let (mut len, mut gap, mut prev_discrepancy) = (0usize, 1usize, 1u64);
+        // The inverse of the discrepancy when `prev` was last replaced.
+        let (mut len, mut gap, mut prev_inverse) = (0usize, 1usize, 1u64);
         for n in 0..2 * c {
             let mut discrepancy = s[n + 1];
             for i in 1..=len.min(conn.len() - 1) {
@@ -241,7 +242,7 @@ impl Sketch {
                 gap += 1;
                 continue;
             }
-            let factor = gf::mul(discrepancy, gf::inverse(prev_discrepancy));
+            let factor = gf::mul(discrepancy, prev_inverse);
             let before = conn.clone();
             if conn.len() < prev.len() + gap {
                 conn.resize(prev.len() + gap, 0);
@@ -252,7 +253,7 @@ impl Sketch {
             if 2 * len <= n {
                 len = n + 1 - len;
                 prev = before;
-                prev_discrepancy = discrepancy;
+                prev_inverse = gf::inverse(discrepancy);
                 gap = 1;
             } else {
                 gap += 1;
@@ -325,19 +326,18 @@ fn short_id(id: &TxId, salt: u64) -> u64 {
     if h == 0 { 1 } else { h }
 }
 
-/// Sketches of `ids` in `buckets` buckets of `capacity` (those in `only`
-/// when given).
+/// Sketches of capacity `capacity` of the short ids that fall in each of
+/// `wanted`, one of `buckets` buckets (a short id's bucket is its value
+/// modulo `buckets`).
 fn sketch_buckets(
-    ids: &[(u64, usize)],
+    shorts: &[u64],
     buckets: u64,
     capacity: usize,
-    only: Option<&[u64]>,
+    wanted: &[u64],
 ) -> HashMap<u64, Sketch> {
-    let mut sketches: HashMap<u64, Sketch> = match only {
-        Some(list) => list.iter().map(|&b| (b, Sketch::new(capacity))).collect(),
-        None => (0..buckets).map(|b| (b, Sketch::new(capacity))).collect(),
-    };
-    for &(short, _) in ids {
+    let mut sketches: HashMap<u64, Sketch> =
+        wanted.iter().map(|&b| (b, Sketch::new(capacity))).collect();
+    for &short in shorts {
         if let Some(s) = sketches.get_mut(&(short % buckets)) {
             s.add(short);
         }
@@ -354,12 +354,8 @@ pub fn reconcile(requester: &[TxId], responder: &[TxId], seed: u64) -> Outcome {
     // sketches, then the ids.
     let mut bytes = 16u64;
     let mut round_trips = 2;
-    let ours: Vec<(u64, usize)> = requester.iter().map(|id| (short_id(id, salt), 0)).collect();
-    let theirs: Vec<(u64, usize)> = responder
-        .iter()
-        .enumerate()
-        .map(|(i, id)| (short_id(id, salt), i))
-        .collect();
+    let ours: Vec<u64> = requester.iter().map(|id| short_id(id, salt)).collect();
+    let theirs: Vec<u64> = responder.iter().map(|id| short_id(id, salt)).collect();
     // The responder's geometry from the estimate.
     let estimate = requester.len().abs_diff(responder.len()) as f64;
     let buckets = (estimate / TARGET_PER_BUCKET).ceil().max(1.0) as u64;
@@ -369,11 +365,11 @@ pub fn reconcile(requester: &[TxId], responder: &[TxId], seed: u64) -> Outcome {
     let mut pending: Vec<u64> = (0..buckets).collect();
     let mut decoded: Vec<u64> = Vec::new();
     let mut rng = salt;
-    let by_short: HashMap<u64, usize> = theirs.iter().map(|&(s, i)| (s, i)).collect();
+    let by_short: HashMap<u64, usize> = theirs.iter().enumerate().map(|(i, &s)| (s, i)).collect();
     while !pending.is_empty() {
-        let sent = sketch_buckets(&ours, buckets, capacity, Some(&pending));
+        let sent = sketch_buckets(&ours, buckets, capacity, &pending);
         bytes += sent.values().map(Sketch::wire_len).sum::<u64>();
-        let own = sketch_buckets(&theirs, buckets, capacity, Some(&pending));
+        let own = sketch_buckets(&theirs, buckets, capacity, &pending);
         let mut failed = Vec::new();
         for b in pending {
             let mut sketch = own[&b].clone();

@@ -262,7 +262,10 @@ impl Lookahead {
         let end = from as u64 + out.len() as u64;
         // Each walk is a chain of dependent steps (a hash, a square root, a
         // division); stepping WALK_LANES walks in turn lets the processor
-        // overlap their chains instead of waiting on one at a time.
+        // overlap their chains instead of waiting on one at a time. Lanes
+        // of exactly WALK_LANES, the few items left over stepped alone: in
+        // the guest, `chunks` (a last lane shorter) measured 8 % slower at
+        // d = 1,000, n = 1M.
         let mut ids = self.ids.chunks_exact(WALK_LANES);
         let mut walks = self.walks.chunks_exact_mut(WALK_LANES);
         for (ids, walks) in (&mut ids).zip(&mut walks) {

@@ -589,29 +589,23 @@ fn hostile(
         }
         5 => {
             report.fault("hostile: unknown sender");
-            let frame = Frame::new(
-                session,
-                Body::Request {
-                    salt: 1,
-                    until: 16,
-                    digest: None,
-                },
-            );
-            net.inject(NOBODY, node, frame.encode());
+            net.inject(NOBODY, node, plain_request(session));
         }
         _ => {
             report.fault("hostile: sender is the node itself");
-            let frame = Frame::new(
-                session,
-                Body::Request {
-                    salt: 1,
-                    until: 16,
-                    digest: None,
-                },
-            );
-            net.inject(node, node, frame.encode());
+            net.inject(node, node, plain_request(session));
         }
     }
+}
+
+/// An ordinary first request, for the cases where only its sender is wrong.
+fn plain_request(session: SessionId) -> Vec<u8> {
+    let body = Body::Request {
+        salt: 1,
+        until: 16,
+        digest: None,
+    };
+    Frame::new(session, body).encode()
 }
 
 /// The oracle: what `requester` lacks of what `party` holds for it.

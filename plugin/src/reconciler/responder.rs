@@ -116,14 +116,13 @@ impl<H: Host> Reconciler<H> {
             self.record_incoming_end(&key.party, StatusValue::DifferencesNotFound, "");
             return;
         }
-        let ids_len = encoder.set_size();
         self.log(
             Level::Info,
             marker::RECONCILE_WITH_PARTY,
             &format!(
                 "responding to reconciliation {key} over {} transactions (at most {stream_limit} \
                  coded symbols)",
-                ids_len
+                encoder.set_size()
             ),
         );
         let timer = self.new_timer(&key, SessionTimer::Stream);

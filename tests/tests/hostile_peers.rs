@@ -532,3 +532,57 @@ fn a_long_party_list_is_bounded_and_checked_quickly() {
         10_000
     );
 }
+
+/// A responder's `Identical` ends a reconciliation only as the answer to a
+/// request with no symbols yet: one sent after symbols, or for a session
+/// the requester never opened, is ignored, and the requester goes on to
+/// find exactly what the responder holds.
+#[test]
+fn an_identical_claim_after_symbols_is_ignored() {
+    let mut cluster = Cluster::new();
+    cluster.add(A, &shared(0, 10, A, MALLORY)).settle();
+    cluster.net.add_external_party(MALLORY);
+    cluster.schedule(A, &[MALLORY]);
+    // Mallory's set shares nothing with A's: 40 differences, more than the
+    // first batch decodes.
+    let theirs: Vec<_> = (500..530).map(id).collect();
+    let symbols = |salt, from: u32, until: u32| {
+        let mut encoder = Encoder::new(theirs.iter().copied(), salt);
+        pack_symbols(&encoder.produce(until)[from as usize..])
+    };
+    let header = Some(StreamHeader {
+        responder_set_size: theirs.len() as u64,
+        stream_limit: 1_000,
+    });
+    let mut salt = 0;
+    run_script(&mut cluster.net, MALLORY, |_, frame| match frame.body {
+        Body::Request { salt: s, .. } => {
+            salt = s;
+            vec![
+                Frame::new(
+                    frame.session,
+                    Body::Symbols {
+                        start: 0,
+                        header,
+                        symbols: symbols(salt, 0, 8),
+                    },
+                ),
+                Frame::new(frame.session, Body::Identical),
+                Frame::new(SessionId::from_random(7, 7), Body::Identical),
+            ]
+        }
+        Body::Want { from, until } => vec![Frame::new(
+            frame.session,
+            Body::Symbols {
+                start: from,
+                header: (from == 0).then_some(header).flatten(),
+                symbols: symbols(salt, from, until),
+            },
+        )],
+        _ => vec![],
+    });
+    let row = cluster.status(A, MALLORY, true).expect("a row");
+    assert_status(&row, Status::DifferencesFound);
+    assert_eq!(result_ids(&row), sorted(theirs.clone()));
+    assert!(cluster.net.failures().is_empty(), "no trap");
+}

@@ -16,11 +16,14 @@
 //! - [`native`]: the plugin's core run natively, for guest/native.
 //! - One module per peer: [`negentropy_peer`], [`ibf_strata`],
 //!   [`minisketch_peer`].
+//! - [`multi_party`]: the multi-party profile, where the two sides' sets
+//!   differ by more than what was lost.
 //! - [`plot`]: bytes per difference against d, as SVG.
 
 pub mod generator;
 pub mod ibf_strata;
 pub mod minisketch_peer;
+pub mod multi_party;
 pub mod native;
 pub mod negentropy_peer;
 pub mod plot;

@@ -149,16 +149,25 @@ enum Command {
     /// minisketch (PinSketch, the Erlay design), on
     /// vaults of the seed's profile. See BENCHMARKS.md.
     Bench {
-        /// Transactions in the responder's vault.
-        #[arg(long, default_value_t = 1_000_000)]
-        n: u64,
-        /// Differences to measure: transactions the requester lacks.
-        #[arg(
-            long,
-            value_delimiter = ',',
-            default_value = "0,1,10,100,1000,10000,100000"
-        )]
+        /// Transactions in the responder's vault (default 1,000,000; with
+        /// --multi-party, transactions in the whole ledger, default 10,000).
+        #[arg(long)]
+        n: Option<u64>,
+        /// Differences to measure: transactions the requester lacks
+        /// (default 0,1,10,100,1000,10000,100000; with --multi-party,
+        /// 1,10,100,1000).
+        #[arg(long, value_delimiter = ',')]
         d: Vec<u64>,
+        /// The multi-party profile instead: a ledger among --parties
+        /// parties whose back-chains cross parties; party 0, restored
+        /// without its last d transactions, reconciles with each other
+        /// party. Reports bytes per id found and the ids decoded that it
+        /// already held.
+        #[arg(long)]
+        multi_party: bool,
+        /// Parties of the multi-party profile.
+        #[arg(long, default_value_t = 8)]
+        parties: u32,
         /// Seed of the generated vaults.
         #[arg(long, default_value_t = 1)]
         seed: u64,
@@ -207,13 +216,62 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Bench {
             n,
             d,
+            multi_party,
+            parties,
+            seed,
+            json,
+            plot,
+            dir,
+            database,
+            ..
+        } if multi_party => {
+            let n = n.unwrap_or(10_000);
+            let ds = if d.is_empty() {
+                vec![1, 10, 100, 1_000]
+            } else {
+                d
+            };
+            let temp = tempfile::tempdir()?;
+            let dir = dir.unwrap_or_else(|| temp.path().to_path_buf());
+            anyhow::ensure!(
+                plot.is_none() && database.is_none(),
+                "--multi-party measures bytes on SQLite: --plot and --database do not apply to it"
+            );
+            if !json {
+                println!(
+                    "ledger-sync bench --multi-party: n = {n} among {parties} parties, seed {seed}; \
+                     bytes both ways, summed over party 0's counterparties"
+                );
+            }
+            bench::multi_party::run(n, parties, &ds, seed, &dir, |row| {
+                println!(
+                    "{}",
+                    if json {
+                        row.to_json()
+                    } else {
+                        row.to_table_line()
+                    }
+                );
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench {
+            n,
+            d,
             seed,
             runs,
             json,
             plot,
             dir,
             database,
+            ..
         } => {
+            let n = n.unwrap_or(1_000_000);
+            let d = if d.is_empty() {
+                vec![0, 1, 10, 100, 1_000, 10_000, 100_000]
+            } else {
+                d
+            };
             let options = BenchOptions {
                 n,
                 ds: d,

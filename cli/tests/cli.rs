@@ -101,6 +101,36 @@ fn bench_prints_json_rows_for_every_implementation() {
     assert!(svg.starts_with("<svg") && svg.contains("negentropy") && svg.contains("polyline"));
 }
 
+/// `bench --multi-party` reconciles party 0 with each counterparty on a
+/// ledger whose back-chains cross parties, fails unless each result is
+/// exactly what the set definition finds, and reports the ids decoded that
+/// the requester already held.
+#[test]
+fn bench_multi_party_reports_bytes_per_id_found() {
+    let out = ledger_sync(&[
+        "bench",
+        "--multi-party",
+        "--n",
+        "2000",
+        "--parties",
+        "4",
+        "--d",
+        "0,20",
+        "--json",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for d in [0, 20] {
+        let row = format!(r#"{{"case":"multi-party","n":2000,"parties":4,"d":{d},"found":"#);
+        assert!(stdout.contains(&row), "no row {row} in {stdout}");
+    }
+    assert!(stdout.contains(r#""already_held":"#), "{stdout}");
+}
+
 /// `simulate` runs a few hundred seeded networks with every fault kind and
 /// exits 0 only when every invariant held on every seed.
 #[test]

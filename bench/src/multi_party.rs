@@ -1,0 +1,226 @@
+//! The multi-party profile: bytes on a ledger where parties trade with
+//! several others and back-chains cross parties.
+//!
+//! The seed-profile pair ([`crate::generator`]) shares every transaction, so
+//! the two sides' sets are equal but for what was lost. On a real network
+//! they are not: the responder's set for us holds transactions that involve
+//! us which it holds only as back-chains of its dealings with others. This
+//! profile measures what finding the lost ids costs there.
+//!
+//! The ledger is the simulator's ([`ledger_sync_sim::ledger::multi_party_ledger`]):
+//! each transaction has one to three of `parties` as participants and
+//! consumes recent outputs of one of them. Party 0 is restored from a backup
+//! that lacks its last `d` recorded transactions and reconciles with every
+//! other party in turn; every result must be exactly what the seed's set
+//! definition finds (the responder's transactions that involve party 0, with
+//! their back-chains, that party 0 lost), checked by an independent oracle.
+
+use crate::median;
+use anyhow::{Context, Result, ensure};
+use hashbrown::HashSet;
+use ledger_sync_host::NodeOptions;
+use ledger_sync_host::store::Database;
+use ledger_sync_host::store::vault::VaultTransaction;
+use ledger_sync_sim::ledger::{multi_party_ledger, reconciliation_set, rng};
+use ledger_sync_sim::network::Network;
+use ledger_sync_vocabulary::TxId;
+use std::path::Path;
+use std::time::Instant;
+
+/// What one multi-party run measured, summed over the counterparties.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MultiPartyRow {
+    pub n: u64,
+    pub parties: u32,
+    /// Transactions party 0's backup lacks.
+    pub d: u64,
+    /// Ids found, summed over the counterparties (one lost id held by two
+    /// counterparties counts twice: each reconciliation finds it).
+    pub found: u64,
+    pub bytes: u64,
+    /// Ids the requester decoded as held only by the responder.
+    pub decoded: u64,
+    /// Of those, ids the requester already held (dropped by the vault
+    /// re-check): bytes spent on nothing.
+    pub already_held: u64,
+    /// The largest, over the counterparties, of bytes / (4 × 32 × found +
+    /// 1 KiB): the issue's target is ≤ 1.
+    pub worst_target_ratio: f64,
+    /// Median over the counterparties of one reconciliation's wall time.
+    pub median_wall_s: f64,
+}
+
+impl MultiPartyRow {
+    pub fn to_json(&self) -> String {
+        format!(
+            r#"{{"case":"multi-party","n":{},"parties":{},"d":{},"found":{},"bytes":{},"bytes_per_found":{:.1},"decoded":{},"already_held":{},"worst_target_ratio":{:.3},"median_wall_s":{:.6}}}"#,
+            self.n,
+            self.parties,
+            self.d,
+            self.found,
+            self.bytes,
+            self.bytes_per_found(),
+            self.decoded,
+            self.already_held,
+            self.worst_target_ratio,
+            self.median_wall_s
+        )
+    }
+
+    pub fn to_table_line(&self) -> String {
+        format!(
+            "multi-party d={:<5} {} counterparties: {} found, {} B = {:.1} B/found; decoded {} \
+             ({} already held); worst bytes/(4·32·found + 1 KiB) {:.2}; {:.3} s each",
+            self.d,
+            self.parties - 1,
+            self.found,
+            self.bytes,
+            self.bytes_per_found(),
+            self.decoded,
+            self.already_held,
+            self.worst_target_ratio,
+            self.median_wall_s
+        )
+    }
+
+    pub fn bytes_per_found(&self) -> f64 {
+        self.bytes as f64 / self.found.max(1) as f64
+    }
+}
+
+/// The name of party `k` of the profile.
+pub fn party_name(k: u32) -> String {
+    format!("O=Trader{k:03}, L=London, C=GB")
+}
+
+/// Runs the profile for each `d`: a ledger of `n` transactions among
+/// `parties`, party 0 restored without its last `d`, reconciling with each
+/// other party.
+pub fn run(
+    n: u64,
+    parties: u32,
+    ds: &[u64],
+    seed: u64,
+    dir: &Path,
+    mut emit: impl FnMut(&MultiPartyRow),
+) -> Result<Vec<MultiPartyRow>> {
+    ensure!(
+        parties >= 2,
+        "the multi-party profile needs at least 2 parties, not {parties}"
+    );
+    let names: Vec<String> = (0..parties).map(party_name).collect();
+    let ledger = multi_party_ledger(&names, n as usize, seed, &mut rng(seed));
+    let vaults: Vec<Vec<VaultTransaction>> = names.iter().map(|p| ledger.vault_of(p)).collect();
+    let requester = &names[0];
+    let mut rows = Vec::new();
+    for &d in ds {
+        let full = &vaults[0];
+        ensure!(
+            d as usize <= full.len(),
+            "d = {d} is more than party 0's {} transactions",
+            full.len()
+        );
+        let backup = &full[..full.len() - d as usize];
+        let lost: HashSet<TxId> = full[backup.len()..].iter().map(|t| t.id).collect();
+
+        let run_dir = dir.join(format!("multi-party-{n}-{seed}-{d}"));
+        let _ = std::fs::remove_dir_all(&run_dir);
+        std::fs::create_dir_all(&run_dir)?;
+        let mut net = Network::new(ledger_sync_sim::builtin_plugin()?);
+        for (k, name) in names.iter().enumerate() {
+            let vault = if k == 0 { backup } else { &vaults[k][..] };
+            let database = Database::Sqlite(run_dir.join(format!("party{k}.db")));
+            ledger_sync_host::store::connect(&database)?
+                .record(vault)
+                .with_context(|| format!("writing the vault of {name}"))?;
+            let mut options = NodeOptions::new(name, database);
+            options.seed = Some(seed + k as u64);
+            options.capture_logs = k == 0;
+            net.add_node(options)?;
+        }
+        net.run_until_idle();
+
+        let mut row = MultiPartyRow {
+            n,
+            parties,
+            d,
+            found: 0,
+            bytes: 0,
+            decoded: 0,
+            already_held: 0,
+            worst_target_ratio: 0.0,
+            median_wall_s: 0.0,
+        };
+        let mut walls = Vec::new();
+        for (k, responder) in names.iter().enumerate().skip(1) {
+            let expected: HashSet<TxId> = reconciliation_set(&vaults[k], requester)
+                .intersection(&lost)
+                .copied()
+                .collect();
+            net.reset_traffic();
+            let started = Instant::now();
+            net.node(requester)
+                .schedule_reconciliation(std::slice::from_ref(responder))?
+                .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            net.run_until_idle();
+            walls.push(started.elapsed().as_secs_f64());
+            let status = net
+                .node(requester)
+                .get_reconciliation_status_for_party(responder, true)??
+                .context("no status row")?;
+            let found: HashSet<TxId> = status
+                .last_successful_reconciliation_result
+                .iter()
+                .copied()
+                .collect();
+            ensure!(
+                found == expected,
+                "ledger-sync found {} transactions with {responder} for d = {d}, the set \
+                 definition {} ({:?}: {})",
+                found.len(),
+                expected.len(),
+                status.last_reconciliation_status,
+                status.last_reconciliation_error
+            );
+            let bytes = net.traffic().bytes;
+            let (decoded, held) = decoded_and_held(&net.node(requester).logs(), responder)?;
+            row.found += found.len() as u64;
+            row.bytes += bytes;
+            row.decoded += decoded;
+            row.already_held += held;
+            let target = 4.0 * 32.0 * found.len() as f64 + 1024.0;
+            row.worst_target_ratio = row.worst_target_ratio.max(bytes as f64 / target);
+        }
+        row.median_wall_s = median(walls);
+        let _ = std::fs::remove_dir_all(&run_dir);
+        emit(&row);
+        rows.push(row);
+    }
+    Ok(rows)
+}
+
+/// From the requester's log line for its last reconciliation with `party`:
+/// how many ids it decoded as the party's alone, and how many of those it
+/// already held.
+fn decoded_and_held(
+    logs: &[ledger_sync_host::imports::logging::LogRecord],
+    party: &str,
+) -> Result<(u64, u64)> {
+    let line = logs
+        .iter()
+        .rev()
+        .map(|r| r.message.as_str())
+        .find(|m| m.contains(party) && m.contains("finished:"))
+        .with_context(|| format!("no log line for the reconciliation with {party}"))?;
+    let number_before = |word: &str| -> Option<u64> {
+        let at = line.find(word)?;
+        line[..at].split(['(', ' ']).next_back()?.parse().ok()
+    };
+    match (
+        number_before(" decoded"),
+        number_before(" already in the vault"),
+    ) {
+        (Some(decoded), Some(held)) => Ok((decoded, held)),
+        _ => anyhow::bail!("cannot read the decoded counts from {line:?}"),
+    }
+}

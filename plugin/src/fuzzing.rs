@@ -172,6 +172,14 @@ mod tests {
                     salt: 9,
                     until: 16,
                     digest: None,
+                    candidates: 3,
+                },
+            ),
+            Frame::new(
+                s,
+                Body::Roots {
+                    digest: 7,
+                    filter: crate::root_filter::RootFilter::build(&[[1; 32], [2; 32]], 9, 5, 100),
                 },
             ),
             Frame::new(

@@ -219,41 +219,89 @@ impl LedgerGraph {
         errors
     }
 
+    /// Whether `party` is among transaction `t`'s participants.
+    fn involves(&self, t: usize, party: u32) -> bool {
+        let (begin, end) = Self::range(&self.participant_start, self.participants.len(), t);
+        (begin..end).any(|k| self.participants.get(k) == party)
+    }
+
     /// The set to reconcile with a counterparty: every transaction with
     /// `party` among its participants, plus their whole back-chains.
     pub fn reconciliation_set(&self, party: Option<u32>) -> Vec<u32> {
-        let n = self.len();
-        let mut visited = vec![0u64; n.div_ceil(64)];
-        let mut set = Vec::new();
-        let Some(party) = party else {
-            return set;
-        };
-        let mut stack: Vec<u32> = Vec::new();
-        let total_parts = self.participants.len();
-        let total_deps = self.dependencies.len();
-        for i in 0..n {
-            let (begin, end) = Self::range(&self.participant_start, total_parts, i);
-            if !(begin..end).any(|k| self.participants.get(k) == party) {
-                continue;
-            }
-            stack.push(i as u32);
-            while let Some(t) = stack.pop() {
-                let (word, bit) = (t as usize / 64, t % 64);
-                if visited[word] & (1 << bit) != 0 {
-                    continue;
-                }
-                visited[word] |= 1 << bit;
-                set.push(t);
-                let (begin, end) = Self::range(&self.dependency_start, total_deps, t as usize);
-                for k in begin..end {
-                    let d = self.dependencies.get(k);
-                    if d != UNRESOLVED {
-                        stack.push(d);
-                    }
+        let mut set = SetBuilder::new(self);
+        if let Some(party) = party {
+            for t in 0..self.len() {
+                if self.involves(t, party) {
+                    set.add_with_back_chain(t as u32);
                 }
             }
         }
-        set
+        set.into_set()
+    }
+
+    /// The responder's set for `requester` — exactly
+    /// [`reconciliation_set`](Self::reconciliation_set) — and its *roots
+    /// beyond the pair*: the transactions in it that involve the requester
+    /// but not `me` and are not already in the back-chain of one that
+    /// involves both. The requester cannot tell which of its own
+    /// transactions those are (it does not see the dealings that brought
+    /// them to us), so the responder sends them as a [`crate::root_filter`].
+    pub fn responder_sets(&self, requester: Option<u32>, me: Option<u32>) -> (Vec<u32>, Vec<u32>) {
+        let mut set = SetBuilder::new(self);
+        let mut roots = Vec::new();
+        if let Some(requester) = requester {
+            let both = |t: usize| me.is_some_and(|me| self.involves(t, me));
+            for t in 0..self.len() {
+                if self.involves(t, requester) && both(t) {
+                    set.add_with_back_chain(t as u32);
+                }
+            }
+            // Newest first: an older root in a newer one's back-chain is
+            // covered by it and need not be sent.
+            for t in (0..self.len()).rev() {
+                if self.involves(t, requester) && !both(t) && !set.contains(t as u32) {
+                    if me.is_some() {
+                        roots.push(t as u32);
+                    }
+                    set.add_with_back_chain(t as u32);
+                }
+            }
+        }
+        (set.into_set(), roots)
+    }
+
+    /// The requester's set for `responder` before it hears the responder's
+    /// roots: every transaction involving both `me` and the responder, with
+    /// back-chains; and the *candidates*, the transactions involving `me`
+    /// but not the responder that are outside that set — the ones the
+    /// responder's roots filter is asked about. Without `me` in the graph
+    /// (a vault that never involves this node), the seed's definition and no
+    /// candidates.
+    pub fn requester_core(
+        &self,
+        responder: Option<u32>,
+        me: Option<u32>,
+    ) -> (SetBuilder<'_>, Vec<u32>) {
+        let mut set = SetBuilder::new(self);
+        let mut candidates = Vec::new();
+        let Some(responder) = responder else {
+            return (set, candidates);
+        };
+        for t in 0..self.len() {
+            if self.involves(t, responder) && me.is_none_or(|me| self.involves(t, me)) {
+                set.add_with_back_chain(t as u32);
+            }
+        }
+        let Some(me) = me else {
+            return (set, candidates);
+        };
+        // Newest first, as the responder picks its roots.
+        for t in (0..self.len()).rev() {
+            if self.involves(t, me) && !self.involves(t, responder) && !set.contains(t as u32) {
+                candidates.push(t as u32);
+            }
+        }
+        (set, candidates)
     }
 
     /// Bytes the graph has reserved, by the graph's own accounting (the host
@@ -265,6 +313,64 @@ impl LedgerGraph {
             + self.dependencies.reserved_bytes()
             + self.participant_start.reserved_bytes()
             + self.participants.reserved_bytes()
+    }
+}
+
+/// A reconciliation set being built: transactions with their whole
+/// back-chains, each once (a bitmap of the graph marks what is in).
+pub struct SetBuilder<'g> {
+    graph: &'g LedgerGraph,
+    visited: Vec<u64>,
+    set: Vec<u32>,
+    stack: Vec<u32>,
+}
+
+impl<'g> SetBuilder<'g> {
+    pub fn new(graph: &'g LedgerGraph) -> Self {
+        SetBuilder {
+            graph,
+            visited: vec![0u64; graph.len().div_ceil(64)],
+            set: Vec::new(),
+            stack: Vec::new(),
+        }
+    }
+
+    pub fn contains(&self, t: u32) -> bool {
+        self.visited[t as usize / 64] & (1 << (t % 64)) != 0
+    }
+
+    /// Adds transaction `t` and every transaction in its back-chain.
+    pub fn add_with_back_chain(&mut self, t: u32) {
+        let graph = self.graph;
+        let total_deps = graph.dependencies.len();
+        self.stack.push(t);
+        while let Some(t) = self.stack.pop() {
+            let (word, bit) = (t as usize / 64, t % 64);
+            if self.visited[word] & (1 << bit) != 0 {
+                continue;
+            }
+            self.visited[word] |= 1 << bit;
+            self.set.push(t);
+            let (begin, end) = LedgerGraph::range(&graph.dependency_start, total_deps, t as usize);
+            for k in begin..end {
+                let d = graph.dependencies.get(k);
+                if d != UNRESOLVED {
+                    self.stack.push(d);
+                }
+            }
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.set.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.set.is_empty()
+    }
+
+    pub fn into_set(self) -> Vec<u32> {
+        self.set
     }
 }
 
@@ -325,6 +431,56 @@ mod tests {
         assert_eq!(ids(g.reconciliation_set(Some(30))), vec![1, 2, 3, 4]);
         assert_eq!(ids(g.reconciliation_set(Some(99))), Vec::<u8>::new());
         assert_eq!(g.cursor(), 4);
+    }
+
+    /// Party 10 (requester) and party 30 (responder) never deal with each
+    /// other, yet 30 holds 10's transactions 1 and 2 as the back-chain of
+    /// its dealing with 20: they are 30's roots beyond the pair, 1 covered
+    /// by 2. The requester's candidates are exactly those, and adding the
+    /// ones that pass makes its set the responder's.
+    #[test]
+    fn roots_beyond_the_pair_make_the_requester_set_the_responders() {
+        let mut g = LedgerGraph::new(7);
+        g.ingest(&page(
+            &[
+                (1, &[], &[&[10]]),
+                (2, &[1], &[&[20], &[10]]),
+                (3, &[], &[&[30]]),
+                (4, &[2, 3], &[&[30, 20]]),
+                (5, &[], &[&[10, 30]]),
+            ],
+            5,
+        ))
+        .unwrap();
+        let ids = |set: &[u32]| {
+            let mut v: Vec<u8> = set.iter().map(|&i| g.id(i)[0]).collect();
+            v.sort();
+            v
+        };
+        let (set, roots) = g.responder_sets(Some(10), Some(30));
+        assert_eq!(ids(&set), ids(&g.reconciliation_set(Some(10))));
+        assert_eq!(ids(&set), vec![1, 2, 5]);
+        assert_eq!(
+            ids(&roots),
+            vec![2],
+            "5 involves both; 1 is in 2's back-chain"
+        );
+
+        let (core, candidates) = g.requester_core(Some(30), Some(10));
+        assert_eq!(ids(&core.into_set()), vec![5]);
+        assert_eq!(ids(&candidates), vec![1, 2]);
+        let (mut with_roots, candidates) = g.requester_core(Some(30), Some(10));
+        for t in candidates {
+            if roots.contains(&t) {
+                with_roots.add_with_back_chain(t);
+            }
+        }
+        assert_eq!(ids(&with_roots.into_set()), ids(&set));
+
+        // Without our own handle the seed's definition, and no candidates.
+        let (seed, none) = g.requester_core(Some(30), None);
+        assert_eq!(ids(&seed.into_set()), ids(&g.reconciliation_set(Some(30))));
+        assert!(none.is_empty());
     }
 
     #[test]

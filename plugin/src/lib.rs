@@ -9,7 +9,9 @@
 //!   and flows — the plugin's behaviour.
 //! - [`riblt`]: the rateless IBLT codec that finds the difference.
 //! - [`protocol`]: the messages two nodes exchange.
-//! - [`graph`]: the ledger graph built from the vault.
+//! - [`graph`]: the ledger graph built from the vault, and each side's set.
+//! - [`root_filter`]: the responder's roots beyond the pair, coded for the
+//!   requester (multi-party ledgers).
 //! - [`config`]: the configuration keys.
 //! - [`host`]: what the plugin needs from its host, as a trait.
 //! - `fake` and `fuzzing` (feature `fake-host`): an in-memory host, and the
@@ -26,6 +28,7 @@ pub mod host;
 pub mod protocol;
 pub mod reconciler;
 pub mod riblt;
+pub mod root_filter;
 
 /// The shared vocabulary's ids and status rows, under the paths the core
 /// uses.

@@ -3,8 +3,14 @@
 //!
 //! ```text
 //! requester                                   responder
-//!   Request{salt, until, digest}      ──▶  builds its set for the requester
+//!   Request{salt, until, digest,      ──▶  builds its set for the requester
+//!           candidates}
 //!                                     ◀──  Identical    (same digest: done)
+//!                                     ◀──  Roots{digest, filter}
+//!   (only when the responder's set has roots beyond the pair and the
+//!   requester has candidates: it adds the candidates that pass, with their
+//!   back-chains; the same digest now ends it with Done, else:)
+//!                 Want{0, until}      ──▶
 //!                                     ◀──  Symbols{start: 0, header}, Symbols, ...
 //!   peels each frame as it arrives;        (streams symbols [0, until))
 //!   batch used, not decoded:
@@ -26,18 +32,20 @@
 //! What a responder learns: that a reconciliation ran, how many symbols the
 //! requester asked for and when it stopped (so roughly the size of the
 //! symmetric difference between the two sets), whether the requester's set
-//! equals its own (the digest tests that and nothing else), and nothing
-//! else — not which
+//! equals its own (the digest tests that and nothing else), how many of its
+//! own transactions outside the pair's the requester would test against a
+//! roots filter (`candidates`), and nothing else — not which
 //! transactions differ, not how many the requester lacks, and nothing about
 //! transactions outside the set (`Done` carries no count).
 
 use crate::riblt::{CodedSymbol, WIRE_SYMBOL_LEN};
+use crate::root_filter::RootFilter;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// The protocol version this plugin speaks. Frames of any other version are
 /// refused with [`Refusal::UnsupportedProtocol`].
-pub const PROTOCOL_VERSION: u16 = 3;
+pub const PROTOCOL_VERSION: u16 = 4;
 
 /// Identifies one reconciliation (its state machine) on both nodes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -217,6 +225,22 @@ pub enum Body {
         /// digest answers [`Body::Identical`] instead of streaming. `None`
         /// asks for the stream regardless.
         digest: Option<u64>,
+        /// How many of the requester's own transactions lie outside its set
+        /// for the responder (see `graph::LedgerGraph::requester_core`): the
+        /// responder sizes its roots filter for that many tests, and sends
+        /// none when there are none.
+        candidates: u64,
+    },
+    /// Responder → requester, instead of the first symbols: the
+    /// transactions in the responder's set that involve the requester but
+    /// not the responder, outside the back-chains of their dealings with
+    /// each other (see [`crate::root_filter`]). The requester adds the ones
+    /// it holds to its set, then ends with `Done` if its set now has
+    /// `digest`, or asks for the stream with `Want{from: 0, ..}`.
+    Roots {
+        /// The digest of the responder's whole set under the request's salt.
+        digest: u64,
+        filter: RootFilter,
     },
     /// Responder → requester: the request's digest is the responder's own,
     /// so the two sets are identical and there is nothing to stream. It ends

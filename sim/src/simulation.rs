@@ -195,6 +195,7 @@ fn kind_of(payload: &[u8]) -> &'static str {
         Ok(Body::Want { .. }) => "want",
         Ok(Body::Done) => "done",
         Ok(Body::Identical) => "identical",
+        Ok(Body::Roots { .. }) => "roots",
         Ok(Body::Refused(_)) => "refused",
         Ok(Body::Abort { .. }) => "abort",
         Err(_) => "garbage",
@@ -560,6 +561,16 @@ fn hostile(
                     salt: r.next_u64(),
                     until: u32::MAX,
                     digest: Some(r.next_u64()),
+                    candidates: u64::MAX,
+                }
+            } else if r.chance(0.5) {
+                Body::Roots {
+                    digest: r.next_u64(),
+                    filter: ledger_sync_plugin::root_filter::RootFilter {
+                        count: u32::MAX,
+                        bits: 40,
+                        data: vec![0xff; 4_000],
+                    },
                 }
             } else {
                 Body::Symbols {
@@ -582,6 +593,7 @@ fn hostile(
                         salt: k,
                         until: 1 << 20,
                         digest: None,
+                        candidates: 0,
                     },
                 );
                 net.inject(MALLORY, node, frame.encode());
@@ -604,6 +616,7 @@ fn plain_request(session: SessionId) -> Vec<u8> {
         salt: 1,
         until: 16,
         digest: None,
+        candidates: 0,
     };
     Frame::new(session, body).encode()
 }

@@ -45,6 +45,7 @@ fn request(session: SessionId, salt: u64, until: u32) -> Frame {
             salt,
             until,
             digest: None,
+            candidates: 0,
         },
     )
 }

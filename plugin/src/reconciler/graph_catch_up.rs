@@ -5,6 +5,7 @@
 //! party.
 
 use super::*;
+use crate::root_filter::RootMatcher;
 
 /// Transactions read per graph-building step, so that start-up never holds
 /// the node in one long call.
@@ -94,14 +95,62 @@ impl<H: Host> Reconciler<H> {
         Ok(())
     }
 
-    /// The ids to reconcile with `party`.
-    pub(super) fn reconciliation_set(&mut self, party: &str) -> Result<Vec<TxId>, String> {
+    /// The graph handles of `party` and of this node, after catching up.
+    fn handles(&mut self, party: &str) -> Result<(Option<u32>, Option<u32>), String> {
         self.catch_up()?;
-        let handle = self
-            .host
-            .find_party(party)
-            .map_err(|e| format!("could not look up party {party} in the vault: {e}"))?;
-        let set = self.graph.reconciliation_set(handle);
-        Ok(set.into_iter().map(|i| self.graph.id(i)).collect())
+        let mut find = |name: &str| {
+            self.host
+                .find_party(name)
+                .map_err(|e| format!("could not look up party {name} in the vault: {e}"))
+        };
+        let me = self.me.clone();
+        Ok((find(party)?, find(&me)?))
+    }
+
+    fn ids(&self, set: impl IntoIterator<Item = u32>) -> Vec<TxId> {
+        set.into_iter().map(|i| self.graph.id(i)).collect()
+    }
+
+    /// The responder's set for `requester` (the seed's definition), and the
+    /// ids of its roots beyond the pair (see
+    /// [`LedgerGraph::responder_sets`]).
+    pub(super) fn responder_sets(
+        &mut self,
+        requester: &str,
+    ) -> Result<(Vec<TxId>, Vec<TxId>), String> {
+        let (requester, me) = self.handles(requester)?;
+        let (set, roots) = self.graph.responder_sets(requester, me);
+        Ok((self.ids(set), self.ids(roots)))
+    }
+
+    /// The requester's set for `responder` before any roots filter, and how
+    /// many candidates it would test against one (see
+    /// [`LedgerGraph::requester_core`]).
+    pub(super) fn requester_core(&mut self, responder: &str) -> Result<(Vec<TxId>, u64), String> {
+        let (responder, me) = self.handles(responder)?;
+        let (set, candidates) = self.graph.requester_core(responder, me);
+        let set = set.into_set();
+        Ok((self.ids(set), candidates.len() as u64))
+    }
+
+    /// The requester's set for `responder` with the candidates that pass
+    /// the responder's roots filter added, each with its back-chain; and how
+    /// many passed.
+    pub(super) fn requester_set_with_roots(
+        &mut self,
+        responder: &str,
+        roots: &RootMatcher,
+    ) -> Result<(Vec<TxId>, usize), String> {
+        let (responder, me) = self.handles(responder)?;
+        let (mut set, candidates) = self.graph.requester_core(responder, me);
+        let mut passed = 0;
+        for t in candidates {
+            if !set.contains(t) && roots.contains(&self.graph.id(t)) {
+                set.add_with_back_chain(t);
+                passed += 1;
+            }
+        }
+        let set = set.into_set();
+        Ok((self.ids(set), passed))
     }
 }

@@ -45,6 +45,7 @@ use crate::protocol::{
     Body, DecodeError, Frame, Refusal, SessionId, StreamHeader, pack_symbols, unpack_symbols,
 };
 use crate::riblt::{CountMoments, Decoder, Encoder, Side};
+use crate::root_filter::{RootFilter, bits_for};
 use crate::status::{ReconciliationStatus, StatusValue};
 use hashbrown::{HashMap, HashSet};
 use ledger_sync_vocabulary::text::bounded;
@@ -369,8 +370,10 @@ impl<H: Host> Reconciler<H> {
                 salt,
                 until,
                 digest,
-            } => self.on_request(key, salt, until, digest),
+                candidates,
+            } => self.on_request(key, salt, until, digest, candidates),
             Body::Identical => self.on_identical(&key),
+            Body::Roots { digest, filter } => self.on_roots(&key, digest, filter),
             Body::Symbols {
                 start,
                 header,

@@ -44,6 +44,10 @@ pub(super) struct Outgoing {
     pub(super) gap_asked_from: Option<u32>,
     /// Times the responder lost the session and we started again.
     pub(super) restarts: u32,
+    /// Our transactions outside our set that a roots filter would test.
+    pub(super) candidates: u64,
+    /// The responder's roots filter has been applied to our set.
+    pub(super) roots_applied: bool,
 }
 
 impl<H: Host> Reconciler<H> {
@@ -60,8 +64,8 @@ impl<H: Host> Reconciler<H> {
             self.fail_outgoing_row(&party, &reason);
             return;
         }
-        let ids = match self.reconciliation_set(&party) {
-            Ok(ids) => ids,
+        let (ids, candidates) = match self.requester_core(&party) {
+            Ok(core) => core,
             Err(reason) => {
                 self.fail_outgoing_row(&party, &reason);
                 return;
@@ -90,6 +94,8 @@ impl<H: Host> Reconciler<H> {
                 moments: CountMoments::default(),
                 gap_asked_from: None,
                 restarts: 0,
+                candidates,
+                roots_applied: false,
             },
         );
         self.host
@@ -108,6 +114,7 @@ impl<H: Host> Reconciler<H> {
             salt: job.salt,
             until: job.granted,
             digest: Some(job.decoder.digest()),
+            candidates: job.candidates,
         };
         if let Err(reason) = self.send(&key.party, key.id, request) {
             self.fail_outgoing(key, &reason);
@@ -176,8 +183,8 @@ impl<H: Host> Reconciler<H> {
     /// first symbol, with the set rebuilt, since the responder's set — and so
     /// its stream — may have changed.
     fn restart_outgoing(&mut self, key: &SessionKey) {
-        let ids = match self.reconciliation_set(&key.party) {
-            Ok(ids) => ids,
+        let (ids, candidates) = match self.requester_core(&key.party) {
+            Ok(core) => core,
             Err(reason) => {
                 self.fail_outgoing(key, &reason);
                 return;
@@ -188,6 +195,8 @@ impl<H: Host> Reconciler<H> {
             return;
         };
         job.restarts += 1;
+        job.candidates = candidates;
+        job.roots_applied = false;
         job.requester_set_size = ids.len() as u64;
         job.decoder = Decoder::new(ids, job.salt);
         job.header = None;
@@ -245,7 +254,7 @@ impl<H: Host> Reconciler<H> {
         let ask_due = job.last_asked_ms.saturating_add(resend_after);
         if now >= ask_due && now.saturating_sub(job.last_heard_ms) >= resend_after {
             let received = job.decoder.received();
-            if job.header.is_none() && received == 0 {
+            if job.header.is_none() && received == 0 && !job.roots_applied {
                 self.send_request(key);
             } else {
                 self.send_want(key, received);
@@ -383,6 +392,64 @@ impl<H: Host> Reconciler<H> {
         job.moments = CountMoments::default();
         let from = job.decoder.received();
         self.send_want(&key, from);
+    }
+
+    /// The responder's roots beyond the pair: add the candidates that pass,
+    /// with their back-chains, then end if our set is now the responder's or
+    /// ask for the stream. Only an answer to a request with no symbols yet
+    /// counts, once.
+    pub(super) fn on_roots(&mut self, key: &SessionKey, digest: u64, filter: RootFilter) {
+        let Some(job) = self.outgoing.get(key) else {
+            return;
+        };
+        if job.backing_off || job.roots_applied || job.decoder.received() > 0 {
+            return;
+        }
+        let salt = job.salt;
+        let matcher = match filter.matcher(salt) {
+            Ok(matcher) => matcher,
+            Err(why) => {
+                let reason = format!("protocol violation by {}: {why}", key.party);
+                self.abort_outgoing(key, &reason);
+                return;
+            }
+        };
+        let (ids, passed) = match self.requester_set_with_roots(&key.party, &matcher) {
+            Ok(set) => set,
+            Err(reason) => {
+                self.abort_outgoing(key, &reason);
+                return;
+            }
+        };
+        let now = self.host.now_ms();
+        let Some(job) = self.outgoing.get_mut(key) else {
+            return;
+        };
+        job.roots_applied = true;
+        job.last_heard_ms = now;
+        job.requester_set_size = ids.len() as u64;
+        job.decoder = Decoder::new(ids, salt);
+        let identical = job.decoder.digest() == digest;
+        let candidates = job.candidates;
+        self.log(
+            Level::Debug,
+            marker::RECONCILE_WITH_PARTY,
+            &format!(
+                "reconciliation {key}: {passed} of our {candidates} transactions outside the pair \
+                 are among the party's {} roots{}",
+                matcher.len(),
+                if identical {
+                    "; our set now equals the party's"
+                } else {
+                    ""
+                }
+            ),
+        );
+        if identical {
+            self.finish_outgoing(key);
+        } else {
+            self.send_want(key, 0);
+        }
     }
 
     /// The responder holds exactly our set: the reconciliation is over, with

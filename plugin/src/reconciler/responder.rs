@@ -27,7 +27,15 @@ pub(super) struct Incoming {
     pub(super) silence_timer: u64,
     /// When the party last sent us anything, or we last sent it a frame.
     pub(super) last_heard_ms: u64,
+    /// The `Roots` answer sent instead of the first symbols, kept to send
+    /// again if the request is repeated before the requester's `Want`.
+    pub(super) roots: Option<Body>,
 }
+
+/// Bytes of a `Roots` frame besides its filter's data: version, session
+/// id, tag, digest and the filter's count, width and length, at their
+/// widest.
+const ROOTS_FRAME_OVERHEAD: usize = 64;
 
 impl<H: Host> Reconciler<H> {
     pub(super) fn on_request(
@@ -36,9 +44,16 @@ impl<H: Host> Reconciler<H> {
         salt: u64,
         until: u32,
         digest: Option<u64>,
+        candidates: u64,
     ) {
         if let Some(job) = self.incoming.get(&key) {
-            if job.salt == salt {
+            if job.salt == salt
+                && job.granted == 0
+                && let Some(roots) = job.roots.clone()
+            {
+                // The requester did not hear our roots and asked again.
+                let _ = self.send(&key.party, key.id, roots);
+            } else if job.salt == salt {
                 // The requester heard nothing and asked again.
                 self.on_want(&key, 0, until);
             } else {
@@ -84,8 +99,8 @@ impl<H: Host> Reconciler<H> {
             return;
         }
         self.count_request(&key.party);
-        let ids = match self.reconciliation_set(&key.party) {
-            Ok(ids) => ids,
+        let (ids, roots) = match self.responder_sets(&key.party) {
+            Ok(sets) => sets,
             Err(reason) => {
                 let body = Body::Abort {
                     to_responder: false,
@@ -116,13 +131,31 @@ impl<H: Host> Reconciler<H> {
             self.record_incoming_end(&key.party, StatusValue::DifferencesNotFound, "");
             return;
         }
+        // Roots beyond the pair, when the requester has candidates to test.
+        let max_filter =
+            (self.host.max_message_size() as usize).saturating_sub(ROOTS_FRAME_OVERHEAD);
+        let roots = (candidates > 0 && !roots.is_empty())
+            .then(|| RootFilter::build(&roots, salt, bits_for(candidates), max_filter))
+            .filter(|filter| filter.count > 0)
+            .map(|filter| Body::Roots {
+                digest: encoder.digest(),
+                filter,
+            });
         self.log(
             Level::Info,
             marker::RECONCILE_WITH_PARTY,
             &format!(
                 "responding to reconciliation {key} over {} transactions (at most {stream_limit} \
-                 coded symbols)",
-                encoder.set_size()
+                 coded symbols){}",
+                encoder.set_size(),
+                match &roots {
+                    Some(Body::Roots { filter, .. }) => format!(
+                        ", first sending {} roots beyond the pair in {} bytes",
+                        filter.count,
+                        filter.data.len()
+                    ),
+                    _ => String::new(),
+                }
             ),
         );
         let timer = self.new_timer(&key, SessionTimer::Stream);
@@ -139,13 +172,22 @@ impl<H: Host> Reconciler<H> {
                 timer,
                 silence_timer,
                 last_heard_ms: now,
+                roots: roots.clone(),
             },
         );
         self.host.set_timer(
             silence_timer,
             self.config.reconciliation_inactivity_timeout_ms,
         );
-        self.on_want(&key, 0, until);
+        match roots {
+            // The stream waits for the requester's `Want`.
+            Some(roots) => {
+                if let Err(reason) = self.send(&key.party, key.id, roots) {
+                    self.end_incoming(&key, StatusValue::Failed, &reason);
+                }
+            }
+            None => self.on_want(&key, 0, until),
+        }
     }
 
     /// A party may use at most half of the request window's allowance (at

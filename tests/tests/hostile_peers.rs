@@ -6,6 +6,7 @@
 
 use ledger_sync_plugin::protocol::{Body, Frame, Refusal, SessionId, StreamHeader, pack_symbols};
 use ledger_sync_plugin::riblt::{CodedSymbol, Encoder, WIRE_SYMBOL_LEN};
+use ledger_sync_plugin::root_filter::RootFilter;
 use ledger_sync_tests::*;
 use std::cell::Cell;
 use std::rc::Rc;
@@ -570,6 +571,101 @@ fn an_identical_claim_after_symbols_is_ignored() {
                 ),
                 Frame::new(frame.session, Body::Identical),
                 Frame::new(SessionId::from_random(7, 7), Body::Identical),
+            ]
+        }
+        Body::Want { from, until } => vec![Frame::new(
+            frame.session,
+            Body::Symbols {
+                start: from,
+                header: (from == 0).then_some(header).flatten(),
+                symbols: symbols(salt, from, until),
+            },
+        )],
+        _ => vec![],
+    });
+    let row = cluster.status(A, MALLORY, true).expect("a row");
+    assert_status(&row, Status::DifferencesFound);
+    assert_eq!(result_ids(&row), sorted(theirs.clone()));
+    assert!(cluster.net.failures().is_empty(), "no trap");
+}
+
+/// A roots filter that cannot be decoded (it claims more roots than its
+/// bytes can hold) fails the reconciliation with the cause, naming the
+/// party; nothing traps and no row is left in progress.
+#[test]
+fn a_forged_roots_filter_fails_the_reconciliation_with_its_cause() {
+    let mut cluster = Cluster::new();
+    cluster.add(A, &shared(0, 10, A, MALLORY)).settle();
+    cluster.net.add_external_party(MALLORY);
+    cluster.schedule(A, &[MALLORY]);
+    run_script(&mut cluster.net, MALLORY, |_, frame| match frame.body {
+        Body::Request { .. } => vec![Frame::new(
+            frame.session,
+            Body::Roots {
+                digest: 0,
+                filter: RootFilter {
+                    count: 1_000_000,
+                    bits: 8,
+                    data: vec![0xff; 64],
+                },
+            },
+        )],
+        _ => vec![],
+    });
+    let row = cluster.status(A, MALLORY, true).expect("a row");
+    assert_status(&row, Status::Failed);
+    assert!(
+        row.last_reconciliation_error.contains(&format!(
+            "protocol violation by {MALLORY}: a roots filter claiming 1000000 roots"
+        )),
+        "{}",
+        row.last_reconciliation_error
+    );
+    assert!(cluster.net.failures().is_empty(), "no trap");
+    assert_no_row_in_progress(&mut cluster, A);
+}
+
+/// `Roots` counts only before the first symbol: one sent after symbols,
+/// even with the digest of the requester's own set (which would end the
+/// reconciliation with nothing found), is ignored, and the requester finds
+/// exactly what the responder holds.
+#[test]
+fn a_roots_answer_after_symbols_is_ignored() {
+    let mut cluster = Cluster::new();
+    let mine = shared(0, 10, A, MALLORY);
+    cluster.add(A, &mine).settle();
+    cluster.net.add_external_party(MALLORY);
+    cluster.schedule(A, &[MALLORY]);
+    let theirs: Vec<_> = (500..530).map(id).collect();
+    let symbols = |salt, from: u32, until: u32| {
+        let mut encoder = Encoder::new(theirs.iter().copied(), salt);
+        pack_symbols(&encoder.produce(until)[from as usize..])
+    };
+    let header = Some(StreamHeader {
+        responder_set_size: theirs.len() as u64,
+        stream_limit: 1_000,
+    });
+    let mut salt = 0;
+    run_script(&mut cluster.net, MALLORY, |_, frame| match frame.body {
+        Body::Request { salt: s, .. } => {
+            salt = s;
+            let our_digest = Encoder::new(mine.iter().map(|t| t.id), salt).digest();
+            vec![
+                Frame::new(
+                    frame.session,
+                    Body::Symbols {
+                        start: 0,
+                        header,
+                        symbols: symbols(salt, 0, 8),
+                    },
+                ),
+                Frame::new(
+                    frame.session,
+                    Body::Roots {
+                        digest: our_digest,
+                        filter: RootFilter::build(&[], salt, 8, 100),
+                    },
+                ),
             ]
         }
         Body::Want { from, until } => vec![Frame::new(

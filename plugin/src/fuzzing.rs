@@ -172,7 +172,7 @@ mod tests {
                     salt: 9,
                     until: 16,
                     digest: None,
-                    candidates: 3,
+                    roots_bits: 3,
                 },
             ),
             Frame::new(

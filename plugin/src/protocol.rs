@@ -4,11 +4,11 @@
 //! ```text
 //! requester                                   responder
 //!   Request{salt, until, digest,      ──▶  builds its set for the requester
-//!           candidates}
+//!           roots_bits}
 //!                                     ◀──  Identical    (same digest: done)
 //!                                     ◀──  Roots{digest, filter}
 //!   (only when the responder's set has roots beyond the pair and the
-//!   requester has candidates: it adds the candidates that pass, with their
+//!   requester has candidates to test: it adds the ones that pass, with their
 //!   back-chains; the same digest now ends it with Done, else:)
 //!                 Want{0, until}      ──▶
 //!                                     ◀──  Symbols{start: 0, header}, Symbols, ...
@@ -34,7 +34,8 @@
 //! symmetric difference between the two sets), whether the requester's set
 //! equals its own (the digest tests that and nothing else), how many of its
 //! own transactions outside the pair's the requester would test against a
-//! roots filter (`candidates`), and nothing else — not which
+//! roots filter, to within a power of two (`roots_bits`), and nothing else —
+//! not which
 //! transactions differ, not how many the requester lacks, and nothing about
 //! transactions outside the set (`Done` carries no count).
 
@@ -225,11 +226,11 @@ pub enum Body {
         /// digest answers [`Body::Identical`] instead of streaming. `None`
         /// asks for the stream regardless.
         digest: Option<u64>,
-        /// How many of the requester's own transactions lie outside its set
-        /// for the responder (see `graph::LedgerGraph::requester_core`): the
-        /// responder sizes its roots filter for that many tests, and sends
-        /// none when there are none.
-        candidates: u64,
+        /// The remainder width of the roots filter the requester asks for
+        /// (`root_filter::bits_for` of how many of its own transactions lie
+        /// outside its set for the responder, so it tells only their order
+        /// of magnitude); 0 when it has none, and then no filter is sent.
+        roots_bits: u8,
     },
     /// Responder → requester, instead of the first symbols: the
     /// transactions in the responder's set that involve the requester but

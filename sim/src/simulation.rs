@@ -561,7 +561,7 @@ fn hostile(
                     salt: r.next_u64(),
                     until: u32::MAX,
                     digest: Some(r.next_u64()),
-                    candidates: u64::MAX,
+                    roots_bits: u8::MAX,
                 }
             } else if r.chance(0.5) {
                 Body::Roots {
@@ -593,7 +593,7 @@ fn hostile(
                         salt: k,
                         until: 1 << 20,
                         digest: None,
-                        candidates: 0,
+                        roots_bits: 0,
                     },
                 );
                 net.inject(MALLORY, node, frame.encode());
@@ -616,7 +616,7 @@ fn plain_request(session: SessionId) -> Vec<u8> {
         salt: 1,
         until: 16,
         digest: None,
-        candidates: 0,
+        roots_bits: 0,
     };
     Frame::new(session, body).encode()
 }

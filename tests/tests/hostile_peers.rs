@@ -46,7 +46,7 @@ fn request(session: SessionId, salt: u64, until: u32) -> Frame {
             salt,
             until,
             digest: None,
-            candidates: 0,
+            roots_bits: 0,
         },
     )
 }

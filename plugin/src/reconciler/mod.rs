@@ -370,8 +370,8 @@ impl<H: Host> Reconciler<H> {
                 salt,
                 until,
                 digest,
-                candidates,
-            } => self.on_request(key, salt, until, digest, candidates),
+                roots_bits,
+            } => self.on_request(key, salt, until, digest, roots_bits),
             Body::Identical => self.on_identical(&key),
             Body::Roots { digest, filter } => self.on_roots(&key, digest, filter),
             Body::Symbols {

@@ -114,7 +114,11 @@ impl<H: Host> Reconciler<H> {
             salt: job.salt,
             until: job.granted,
             digest: Some(job.decoder.digest()),
-            candidates: job.candidates,
+            roots_bits: if job.candidates == 0 {
+                0
+            } else {
+                bits_for(job.candidates)
+            },
         };
         if let Err(reason) = self.send(&key.party, key.id, request) {
             self.fail_outgoing(key, &reason);

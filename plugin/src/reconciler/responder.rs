@@ -44,7 +44,7 @@ impl<H: Host> Reconciler<H> {
         salt: u64,
         until: u32,
         digest: Option<u64>,
-        candidates: u64,
+        roots_bits: u8,
     ) {
         if let Some(job) = self.incoming.get(&key) {
             if job.salt == salt
@@ -131,11 +131,12 @@ impl<H: Host> Reconciler<H> {
             self.record_incoming_end(&key.party, StatusValue::DifferencesNotFound, "");
             return;
         }
-        // Roots beyond the pair, when the requester has candidates to test.
+        // Roots beyond the pair, when the requester has candidates to test
+        // (a width past the most a filter uses is taken as that most).
         let max_filter =
             (self.host.max_message_size() as usize).saturating_sub(ROOTS_FRAME_OVERHEAD);
-        let roots = (candidates > 0 && !roots.is_empty())
-            .then(|| RootFilter::build(&roots, salt, bits_for(candidates), max_filter))
+        let roots = (roots_bits > 0 && !roots.is_empty())
+            .then(|| RootFilter::build(&roots, salt, roots_bits, max_filter))
             .filter(|filter| filter.count > 0)
             .map(|filter| Body::Roots {
                 digest: encoder.digest(),

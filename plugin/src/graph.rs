@@ -219,10 +219,20 @@ impl LedgerGraph {
         errors
     }
 
-    /// Whether `party` is among transaction `t`'s participants.
-    fn involves(&self, t: usize, party: u32) -> bool {
+    /// Whether `a` and whether `b` are among transaction `t`'s participants
+    /// (one scan of its list).
+    fn involves(&self, t: usize, a: u32, b: Option<u32>) -> (bool, bool) {
         let (begin, end) = Self::range(&self.participant_start, self.participants.len(), t);
-        (begin..end).any(|k| self.participants.get(k) == party)
+        let (mut has_a, mut has_b) = (false, false);
+        for k in begin..end {
+            let p = self.participants.get(k);
+            has_a |= p == a;
+            has_b |= Some(p) == b;
+            if has_a && (has_b || b.is_none()) {
+                break;
+            }
+        }
+        (has_a, has_b)
     }
 
     /// The set to reconcile with a counterparty: every transaction with
@@ -231,7 +241,7 @@ impl LedgerGraph {
         let mut set = SetBuilder::new(self);
         if let Some(party) = party {
             for t in 0..self.len() {
-                if self.involves(t, party) {
+                if self.involves(t, party, None).0 {
                     set.add_with_back_chain(t as u32);
                 }
             }
@@ -248,23 +258,25 @@ impl LedgerGraph {
     /// them to us), so the responder sends them as a [`crate::root_filter`].
     pub fn responder_sets(&self, requester: Option<u32>, me: Option<u32>) -> (Vec<u32>, Vec<u32>) {
         let mut set = SetBuilder::new(self);
-        let mut roots = Vec::new();
+        let mut beyond = Vec::new();
         if let Some(requester) = requester {
-            let both = |t: usize| me.is_some_and(|me| self.involves(t, me));
             for t in 0..self.len() {
-                if self.involves(t, requester) && both(t) {
-                    set.add_with_back_chain(t as u32);
+                match self.involves(t, requester, me) {
+                    (true, true) => set.add_with_back_chain(t as u32),
+                    (true, false) => beyond.push(t as u32),
+                    _ => {}
                 }
             }
-            // Newest first: an older root in a newer one's back-chain is
-            // covered by it and need not be sent.
-            for t in (0..self.len()).rev() {
-                if self.involves(t, requester) && !both(t) && !set.contains(t as u32) {
-                    if me.is_some() {
-                        roots.push(t as u32);
-                    }
-                    set.add_with_back_chain(t as u32);
+        }
+        // Newest first: an older root in a newer one's back-chain is covered
+        // by it and need not be sent.
+        let mut roots = Vec::new();
+        for &t in beyond.iter().rev() {
+            if !set.contains(t) {
+                if me.is_some() {
+                    roots.push(t);
                 }
+                set.add_with_back_chain(t);
             }
         }
         (set.into_set(), roots)
@@ -274,9 +286,9 @@ impl LedgerGraph {
     /// roots: every transaction involving both `me` and the responder, with
     /// back-chains; and the *candidates*, the transactions involving `me`
     /// but not the responder that are outside that set — the ones the
-    /// responder's roots filter is asked about. Without `me` in the graph
-    /// (a vault that never involves this node), the seed's definition and no
-    /// candidates.
+    /// responder's roots filter is asked about — newest first. Without `me`
+    /// in the graph (a vault that never involves this node), the seed's
+    /// definition and no candidates.
     pub fn requester_core(
         &self,
         responder: Option<u32>,
@@ -288,19 +300,15 @@ impl LedgerGraph {
             return (set, candidates);
         };
         for t in 0..self.len() {
-            if self.involves(t, responder) && me.is_none_or(|me| self.involves(t, me)) {
-                set.add_with_back_chain(t as u32);
+            match self.involves(t, responder, me) {
+                (true, true) => set.add_with_back_chain(t as u32),
+                (true, false) if me.is_none() => set.add_with_back_chain(t as u32),
+                (false, true) => candidates.push(t as u32),
+                _ => {}
             }
         }
-        let Some(me) = me else {
-            return (set, candidates);
-        };
-        // Newest first, as the responder picks its roots.
-        for t in (0..self.len()).rev() {
-            if self.involves(t, me) && !self.involves(t, responder) && !set.contains(t as u32) {
-                candidates.push(t as u32);
-            }
-        }
+        candidates.retain(|&t| !set.contains(t));
+        candidates.reverse();
         (set, candidates)
     }
 

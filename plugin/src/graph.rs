@@ -235,8 +235,11 @@ impl LedgerGraph {
         (has_a, has_b)
     }
 
-    /// The set to reconcile with a counterparty: every transaction with
-    /// `party` among its participants, plus their whole back-chains.
+    /// The seed's set to reconcile with a counterparty: every transaction
+    /// with `party` among its participants, plus their whole back-chains.
+    /// The reconciler builds it as [`responder_sets`](Self::responder_sets);
+    /// this plain form is the tests' reference.
+    #[cfg(test)]
     pub fn reconciliation_set(&self, party: Option<u32>) -> Vec<u32> {
         let mut set = SetBuilder::new(self);
         if let Some(party) = party {
@@ -249,8 +252,8 @@ impl LedgerGraph {
         set.into_set()
     }
 
-    /// The responder's set for `requester` — exactly
-    /// [`reconciliation_set`](Self::reconciliation_set) — and its *roots
+    /// The responder's set for `requester` — exactly the seed's (every
+    /// transaction involving the requester, with back-chains) — and its *roots
     /// beyond the pair*: the transactions in it that involve the requester
     /// but not `me` and are not already in the back-chain of one that
     /// involves both. The requester cannot tell which of its own
@@ -367,14 +370,6 @@ impl<'g> SetBuilder<'g> {
                 }
             }
         }
-    }
-
-    pub fn len(&self) -> usize {
-        self.set.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.set.is_empty()
     }
 
     pub fn into_set(self) -> Vec<u32> {

@@ -535,6 +535,29 @@ fn a_long_party_list_is_bounded_and_checked_quickly() {
     );
 }
 
+/// Mallory streaming the set `theirs` honestly under `salt`: the frame of
+/// symbols `[from, until)`, with the stream's header when it starts at 0.
+fn honest_symbols(
+    theirs: &[[u8; 32]],
+    session: SessionId,
+    salt: u64,
+    from: u32,
+    until: u32,
+) -> Frame {
+    let mut encoder = Encoder::new(theirs.iter().copied(), salt);
+    Frame::new(
+        session,
+        Body::Symbols {
+            start: from,
+            header: (from == 0).then_some(StreamHeader {
+                responder_set_size: theirs.len() as u64,
+                stream_limit: 1_000,
+            }),
+            symbols: pack_symbols(&encoder.produce(until)[from as usize..]),
+        },
+    )
+}
+
 /// A responder's `Identical` ends a reconciliation only as the answer to a
 /// request with no symbols yet: one sent after symbols, or for a session
 /// the requester never opened, is ignored, and the requester goes on to
@@ -548,39 +571,19 @@ fn an_identical_claim_after_symbols_is_ignored() {
     // Mallory's set shares nothing with A's: 40 differences, more than the
     // first batch decodes.
     let theirs: Vec<_> = (500..530).map(id).collect();
-    let symbols = |salt, from: u32, until: u32| {
-        let mut encoder = Encoder::new(theirs.iter().copied(), salt);
-        pack_symbols(&encoder.produce(until)[from as usize..])
-    };
-    let header = Some(StreamHeader {
-        responder_set_size: theirs.len() as u64,
-        stream_limit: 1_000,
-    });
     let mut salt = 0;
     run_script(&mut cluster.net, MALLORY, |_, frame| match frame.body {
         Body::Request { salt: s, .. } => {
             salt = s;
             vec![
-                Frame::new(
-                    frame.session,
-                    Body::Symbols {
-                        start: 0,
-                        header,
-                        symbols: symbols(salt, 0, 8),
-                    },
-                ),
+                honest_symbols(&theirs, frame.session, salt, 0, 8),
                 Frame::new(frame.session, Body::Identical),
                 Frame::new(SessionId::from_random(7, 7), Body::Identical),
             ]
         }
-        Body::Want { from, until } => vec![Frame::new(
-            frame.session,
-            Body::Symbols {
-                start: from,
-                header: (from == 0).then_some(header).flatten(),
-                symbols: symbols(salt, from, until),
-            },
-        )],
+        Body::Want { from, until } => {
+            vec![honest_symbols(&theirs, frame.session, salt, from, until)]
+        }
         _ => vec![],
     });
     let row = cluster.status(A, MALLORY, true).expect("a row");
@@ -637,28 +640,13 @@ fn a_roots_answer_after_symbols_is_ignored() {
     cluster.net.add_external_party(MALLORY);
     cluster.schedule(A, &[MALLORY]);
     let theirs: Vec<_> = (500..530).map(id).collect();
-    let symbols = |salt, from: u32, until: u32| {
-        let mut encoder = Encoder::new(theirs.iter().copied(), salt);
-        pack_symbols(&encoder.produce(until)[from as usize..])
-    };
-    let header = Some(StreamHeader {
-        responder_set_size: theirs.len() as u64,
-        stream_limit: 1_000,
-    });
     let mut salt = 0;
     run_script(&mut cluster.net, MALLORY, |_, frame| match frame.body {
         Body::Request { salt: s, .. } => {
             salt = s;
             let our_digest = Encoder::new(mine.iter().map(|t| t.id), salt).digest();
             vec![
-                Frame::new(
-                    frame.session,
-                    Body::Symbols {
-                        start: 0,
-                        header,
-                        symbols: symbols(salt, 0, 8),
-                    },
-                ),
+                honest_symbols(&theirs, frame.session, salt, 0, 8),
                 Frame::new(
                     frame.session,
                     Body::Roots {
@@ -668,14 +656,9 @@ fn a_roots_answer_after_symbols_is_ignored() {
                 ),
             ]
         }
-        Body::Want { from, until } => vec![Frame::new(
-            frame.session,
-            Body::Symbols {
-                start: from,
-                header: (from == 0).then_some(header).flatten(),
-                symbols: symbols(salt, from, until),
-            },
-        )],
+        Body::Want { from, until } => {
+            vec![honest_symbols(&theirs, frame.session, salt, from, until)]
+        }
         _ => vec![],
     });
     let row = cluster.status(A, MALLORY, true).expect("a row");

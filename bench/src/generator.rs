@@ -9,6 +9,11 @@
 //! (two, one time in five) from the last few thousand transactions; the first
 //! few are issuances. Deterministic by seed.
 //!
+//! The cycle profile ([`crate::cycle`]) is the same ledger seen from one
+//! node with many counterparties: party 0 is still in every transaction, but
+//! the first output's second participant is drawn from parties
+//! `1..=counterparties` (with one counterparty, the pair's profile exactly).
+//!
 //! A backup is a prefix: [`VaultWriter::extend_to`] appends transactions in
 //! order, so the requester of a benchmark holds the first `n - d` and the
 //! responder all `n`.
@@ -23,6 +28,9 @@ use rusqlite::{Connection, params};
 #[derive(Clone, Copy, Debug)]
 pub struct Profile {
     pub parties: u32,
+    /// How many parties share the first output with party 0 (1: party 1
+    /// alone, the benchmarked pair).
+    pub counterparties: u32,
     pub seed: u64,
 }
 
@@ -30,6 +38,7 @@ impl Default for Profile {
     fn default() -> Self {
         Profile {
             parties: 100_000,
+            counterparties: 1,
             seed: 1,
         }
     }
@@ -46,8 +55,9 @@ impl Profile {
     }
 
     /// Transaction `i`'s dependencies (by number) and its outputs'
-    /// participants (by party number), appended to the given buffers.
-    fn transaction(&self, i: u64, deps: &mut Vec<u64>, participants: &mut [u32; 8]) {
+    /// participants (by party number: the first output's two, then the
+    /// other outputs' three and three), into the given buffers.
+    pub fn transaction(&self, i: u64, deps: &mut Vec<u64>, participants: &mut [u32; 8]) {
         let mut rng = rng(self.seed.wrapping_mul(0x9e37_79b9) ^ i);
         deps.clear();
         if i > 0 {
@@ -64,6 +74,9 @@ impl Profile {
         participants[1] = 1;
         for p in participants[2..].iter_mut() {
             *p = rng.below(self.parties as u64) as u32;
+        }
+        if self.counterparties > 1 {
+            participants[1] = 1 + rng.below(self.counterparties as u64) as u32;
         }
     }
 }
@@ -168,6 +181,7 @@ mod tests {
         let conn = ledger_sync_host::store::open(&dir.path().join("v.db")).unwrap();
         let profile = Profile {
             parties: 1_000,
+            counterparties: 1,
             seed: 3,
         };
         let mut writer = VaultWriter::new(&conn, profile).unwrap();

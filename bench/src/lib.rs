@@ -16,10 +16,13 @@
 //! - [`native`]: the plugin's core run natively, for guest/native.
 //! - One module per peer: [`negentropy_peer`], [`ibf_strata`],
 //!   [`minisketch_peer`].
+//! - [`cycle`]: one node reconciling with its 1,000 counterparties, each
+//!   on the set the seed defines for it.
 //! - [`multi_party`]: the multi-party profile, where the two sides' sets
 //!   differ by more than what was lost.
 //! - [`plot`]: bytes per difference against d, as SVG.
 
+pub mod cycle;
 pub mod generator;
 pub mod ibf_strata;
 pub mod minisketch_peer;

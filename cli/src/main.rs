@@ -168,6 +168,22 @@ enum Command {
         /// Parties of the multi-party profile.
         #[arg(long, default_value_t = 8)]
         parties: u32,
+        /// A whole reconciliation cycle instead: a node of --n transactions
+        /// (default 1,000,000), restored from a backup that lacks a few
+        /// transactions per counterparty, reconciles with all
+        /// --counterparties under the default configuration; each pair's
+        /// sets are what the seed defines for that party. Reports the
+        /// cycle's time, both sides' CPU and bytes, and the peers on the
+        /// same sets.
+        #[arg(long)]
+        cycle: bool,
+        /// Counterparties of the cycle.
+        #[arg(long, default_value_t = 1_000)]
+        counterparties: u32,
+        /// Transactions the node's backup lacks, per counterparty, in the
+        /// cycle.
+        #[arg(long, default_value_t = 3)]
+        lost_per_counterparty: u64,
         /// Seed of the generated vaults.
         #[arg(long, default_value_t = 1)]
         seed: u64,
@@ -188,6 +204,11 @@ enum Command {
         #[arg(long)]
         database: Option<String>,
     },
+}
+
+/// One bench row: its JSON object, or its line of the readable table.
+fn print_row(json: bool, as_json: String, as_line: String) {
+    println!("{}", if json { as_json } else { as_line });
 }
 
 fn main() -> ExitCode {
@@ -213,6 +234,44 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
+        Command::Bench {
+            n,
+            d,
+            cycle,
+            counterparties,
+            lost_per_counterparty,
+            seed,
+            json,
+            plot,
+            dir,
+            database,
+            ..
+        } if cycle => {
+            anyhow::ensure!(
+                d.is_empty() && plot.is_none() && database.is_none(),
+                "--cycle sets its own losses (--lost-per-counterparty) and runs on SQLite: \
+                 --d, --plot and --database do not apply to it"
+            );
+            let temp = tempfile::tempdir()?;
+            let options = bench::cycle::CycleOptions {
+                n: n.unwrap_or(1_000_000),
+                counterparties,
+                lost_per_counterparty,
+                seed,
+                dir: dir.unwrap_or_else(|| temp.path().to_path_buf()),
+            };
+            if !json {
+                println!(
+                    "ledger-sync bench --cycle: a node of n = {} with {counterparties} counterparties, \
+                     {lost_per_counterparty} lost per counterparty, seed {seed}",
+                    options.n
+                );
+            }
+            bench::cycle::run(&options, |row| {
+                print_row(json, row.to_json(), row.to_table_line())
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Bench {
             n,
             d,
@@ -244,14 +303,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 );
             }
             bench::multi_party::run(n, parties, &ds, seed, &dir, |row| {
-                println!(
-                    "{}",
-                    if json {
-                        row.to_json()
-                    } else {
-                        row.to_table_line()
-                    }
-                );
+                print_row(json, row.to_json(), row.to_table_line())
             })?;
             Ok(ExitCode::SUCCESS)
         }
@@ -286,14 +338,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 );
             }
             let rows = bench::run(&options, |row| {
-                println!(
-                    "{}",
-                    if json {
-                        row.to_json()
-                    } else {
-                        row.to_table_line()
-                    }
-                );
+                print_row(json, row.to_json(), row.to_table_line())
             })?;
             if let Some(path) = plot {
                 std::fs::write(&path, bytes_per_difference_svg(&rows))

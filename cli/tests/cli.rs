@@ -131,6 +131,55 @@ fn bench_multi_party_reports_bytes_per_id_found() {
     assert!(stdout.contains(r#""already_held":"#), "{stdout}");
 }
 
+/// `bench --cycle`: the node reconciles with every counterparty, each on
+/// the set the seed defines for it, through the real component; every
+/// result is checked exactly (the bench fails otherwise), the peers run on
+/// the same sets, and counterparties run only while they are needed.
+#[test]
+fn bench_cycle_reconciles_with_every_counterparty() {
+    let out = ledger_sync(&[
+        "bench",
+        "--cycle",
+        "--n",
+        "6000",
+        "--counterparties",
+        "20",
+        "--json",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let number = |line: &str, key: &str| -> f64 {
+        let at = line.find(&format!(r#""{key}":"#)).expect(key) + key.len() + 3;
+        line[at..]
+            .split([',', '}'])
+            .next()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no number for {key} in {line}"))
+    };
+    for implementation in ["ledger-sync", "negentropy", "ibf-strata", "minisketch"] {
+        let head = format!(
+            r#"{{"case":"cycle","impl":"{implementation}","n":6000,"counterparties":20,"lost":60,"#
+        );
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with(&head))
+            .unwrap_or_else(|| panic!("no row {head} in {stdout}"));
+        assert!(line.contains(r#""exact":true"#), "{line}");
+        assert!(number(line, "found") >= 20.0, "{line}");
+        assert!(number(line, "bytes") > 0.0, "{line}");
+        if implementation == "ledger-sync" {
+            assert!(number(line, "node_cpu_s") > 0.0, "{line}");
+            assert!(number(line, "counterparties_cpu_s") > 0.0, "{line}");
+            let most = number(line, "most_running");
+            assert!((1.0..20.0).contains(&most), "{line}");
+        }
+    }
+}
+
 /// `simulate` runs a few hundred seeded networks with every fault kind and
 /// exits 0 only when every invariant held on every seed.
 #[test]

@@ -15,12 +15,18 @@
 //! restart at any event, their status store can fail its writes
 //! ([`Network::set_storage_fault`]) and their clocks can jump
 //! ([`Network::jump_clock`]).
+//!
+//! Large networks: a node can be started on demand when the first message
+//! for it arrives ([`Network::set_on_demand`]), so a bench with a thousand
+//! counterparties holds only the few in use, and the time each node spends
+//! in its calls is kept ([`Network::busy`], [`Network::startup`]).
 
 use crate::clock::{NodeClock, VirtualClock};
 use anyhow::{Context, Result};
 use ledger_sync_host::{Node, NodeOptions, PluginFailure, PluginRuntime, TimerCommand};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// The names of the nodes on the network, shared by every node.
 #[derive(Clone, Debug, Default)]
@@ -63,6 +69,10 @@ pub type FaultHook = Box<dyn FnMut(&Envelope) -> Fate>;
 
 /// Sees (and may alter) each message as it is delivered.
 pub type Tap = Box<dyn FnMut(&mut Envelope)>;
+
+/// Gives the options of a node to start when a message arrives for a party
+/// in the directory that runs no node, or `None` to drop the message.
+pub type OnDemand = Box<dyn FnMut(&str) -> Option<NodeOptions>>;
 
 /// A message between two nodes.
 #[derive(Clone, Debug)]
@@ -121,6 +131,12 @@ pub struct Network {
     /// Optional tap: called for every message delivered (tests use it to
     /// inspect or tamper with traffic).
     tap: Option<Tap>,
+    on_demand: Option<OnDemand>,
+    /// Time each node spent in its calls since it started (messages and
+    /// timers), and in starting (including building its ledger graph when
+    /// started on demand).
+    busy: BTreeMap<String, Duration>,
+    startup: BTreeMap<String, Duration>,
 }
 
 /// The default starting time: 2020-02-28T12:00:00Z, the seed's example day.
@@ -145,6 +161,9 @@ impl Network {
             traffic: Traffic::default(),
             failures: Vec::new(),
             tap: None,
+            on_demand: None,
+            busy: BTreeMap::new(),
+            startup: BTreeMap::new(),
         }
     }
 
@@ -165,6 +184,7 @@ impl Network {
             !self.nodes.contains_key(&name),
             "node {name} already exists"
         );
+        let started = Instant::now();
         self.directory.insert(&name);
         let clock = self
             .clocks
@@ -186,8 +206,74 @@ impl Network {
         );
         self.options.insert(name.clone(), (options, runtime));
         self.down.remove(&name);
+        *self.startup.entry(name).or_default() += started.elapsed();
         self.collect_effects();
         Ok(())
+    }
+
+    /// Starts nodes on demand: when a message arrives for a party in the
+    /// directory that runs no node and never ran one, `factory` gives its
+    /// options (or `None` to drop the message); the node is started and
+    /// brought ready — the timers it sets for now run at once, which builds
+    /// its ledger graph — before the message is delivered.
+    pub fn set_on_demand(&mut self, factory: impl FnMut(&str) -> Option<NodeOptions> + 'static) {
+        self.on_demand = Some(Box::new(factory));
+    }
+
+    /// Time each node has spent in its calls since it started, start-up
+    /// excluded.
+    pub fn busy(&self) -> &BTreeMap<String, Duration> {
+        &self.busy
+    }
+
+    /// Time each node spent starting: instantiating the plugin, and for a
+    /// node started on demand the timers it ran before its first message.
+    pub fn startup(&self) -> &BTreeMap<String, Duration> {
+        &self.startup
+    }
+
+    /// Starts `name` on demand if the factory gives its options, and runs
+    /// the timers it set for now. Returns whether it runs.
+    fn start_on_demand(&mut self, name: &str) -> bool {
+        if self.down.contains(name) || self.options.contains_key(name) {
+            return false;
+        }
+        let Some(options) = self.on_demand.as_mut().and_then(|f| f(name)) else {
+            return false;
+        };
+        if let Err(e) = self.add_node(options) {
+            self.failures.push(ObservedFailure {
+                node: name.to_string(),
+                failure: PluginFailure::NotRunning(format!("could not start on demand: {e:#}")),
+            });
+            return false;
+        }
+        let started = Instant::now();
+        loop {
+            let now = self.clock.now_ms();
+            let sim = self.nodes.get_mut(name).expect("just started");
+            let Some((&id, _)) = sim.timers.iter().find(|(_, due)| **due <= now) else {
+                break;
+            };
+            sim.timers.remove(&id);
+            if let Err(failure) = sim.node.on_timer(id) {
+                self.failures.push(ObservedFailure {
+                    node: name.to_string(),
+                    failure,
+                });
+                break;
+            }
+            self.collect_effects();
+        }
+        *self.startup.entry(name.to_string()).or_default() += started.elapsed();
+        true
+    }
+
+    /// Adds a party to the directory without starting its node: it is
+    /// started on demand ([`Network::set_on_demand`]) when a message for it
+    /// arrives.
+    pub fn add_known_party(&mut self, name: &str) {
+        self.directory.insert(name);
     }
 
     /// Adds a party the network knows but that runs no node here: messages
@@ -407,9 +493,18 @@ impl Network {
             if let Some(tap) = self.tap.as_mut() {
                 tap(&mut envelope);
             }
+            if !self.nodes.contains_key(&envelope.to)
+                && !self.external.contains_key(&envelope.to)
+                && self.on_demand.is_some()
+            {
+                self.start_on_demand(&envelope.to.clone());
+            }
             match self.nodes.get_mut(&envelope.to) {
                 Some(sim) => {
-                    if let Err(failure) = sim.node.on_message(&envelope.from, &envelope.payload) {
+                    let started = Instant::now();
+                    let outcome = sim.node.on_message(&envelope.from, &envelope.payload);
+                    *self.busy.entry(envelope.to.clone()).or_default() += started.elapsed();
+                    if let Err(failure) = outcome {
                         self.failures.push(ObservedFailure {
                             node: envelope.to.clone(),
                             failure,
@@ -432,7 +527,10 @@ impl Network {
         self.clock.advance_to(due);
         let sim = self.nodes.get_mut(&name).expect("timer of a running node");
         sim.timers.remove(&id);
-        if let Err(failure) = sim.node.on_timer(id) {
+        let started = Instant::now();
+        let outcome = sim.node.on_timer(id);
+        *self.busy.entry(name.clone()).or_default() += started.elapsed();
+        if let Err(failure) = outcome {
             self.failures.push(ObservedFailure {
                 node: name,
                 failure,

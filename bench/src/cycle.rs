@@ -1,0 +1,558 @@
+//! The reconciliation cycle (`ledger-sync bench --cycle`): one node
+//! reconciling with all of its counterparties, as the operations guide's
+//! recurring reconciliation does after a restore.
+//!
+//! The ledger is the seed's profile seen from one node
+//! ([`crate::generator::Profile::counterparties`]): party 0 — the node — is
+//! in every transaction; the first output's other participant is one of
+//! `counterparties` parties, and the other six are drawn from all 100,000.
+//! Each counterparty holds what the seed defines for it: the transactions
+//! it is a party to and their back-chains. Back-chains run deep in this
+//! profile, so every counterparty's set is about a third of the ledger
+//! (mostly the same third), and the node's set for it is the same set but
+//! for what the node lost. The node is restored from a backup that lacks
+//! its last `lost_per_counterparty × counterparties` transactions (a few
+//! per counterparty), schedules every counterparty in one
+//! `ScheduleReconciliationFlow` call and runs the cycle under the default
+//! configuration (3 in parallel).
+//!
+//! Nothing per counterparty is kept for the whole run: a counterparty's
+//! vault is copied from the full ledger when the node's first message
+//! reaches it ([`Network::set_on_demand`]), its node starts and builds its
+//! graph then, and it is stopped (its database deleted) once the node has
+//! finished with it. That start-up is timed apart and left out of the
+//! cycle's time: on a real network every counterparty runs before the
+//! cycle begins.
+//!
+//! Every result is checked against the oracle (the counterparty's set
+//! minus the node's backup), and the three peers run on the same per-party
+//! sets, one counterparty after the other.
+
+use crate::generator::{Profile, VaultWriter};
+use crate::{IMPLS, ibf_strata, minisketch_peer, negentropy_peer};
+use anyhow::{Context, Result, ensure};
+use hashbrown::{HashMap, HashSet};
+use ledger_sync_host::NodeOptions;
+use ledger_sync_host::store::Database;
+use ledger_sync_sim::network::Network;
+use ledger_sync_vocabulary::{StatusValue, TxId};
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct CycleOptions {
+    /// Transactions in the ledger (the node's vault before the disaster).
+    pub n: u64,
+    pub counterparties: u32,
+    /// The node's backup lacks its last `lost_per_counterparty ×
+    /// counterparties` transactions.
+    pub lost_per_counterparty: u64,
+    pub seed: u64,
+    /// Where the databases go.
+    pub dir: PathBuf,
+}
+
+/// Counterparty nodes kept running at once: enough for the node's three
+/// parallel reconciliations and the ones whose last message is in flight.
+const RUNNING_COUNTERPARTIES: usize = 8;
+
+/// One implementation's whole cycle.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CycleRow {
+    pub implementation: &'static str,
+    pub n: u64,
+    pub counterparties: u32,
+    /// Transactions the node's backup lacks.
+    pub lost: u64,
+    /// Ids found, summed over the counterparties (a lost transaction in
+    /// several counterparties' sets is found by each).
+    pub found: u64,
+    /// Items of the counterparties' sets for the node, summed: the work
+    /// any set reconciliation has to look at.
+    pub set_items: u64,
+    pub bytes: u64,
+    /// The whole cycle. For ledger-sync: from the schedule call until the
+    /// last counterparty is done, counterparties' start-up excluded; the
+    /// node and its counterparties share this one thread, so it is the sum
+    /// of both sides' CPU and the network's own work. For a peer: its
+    /// reconciliations one after the other, both sides.
+    pub wall_s: f64,
+    /// ledger-sync: CPU seconds in the node's calls, and in its
+    /// counterparties' calls (summed).
+    pub node_cpu_s: Option<f64>,
+    pub counterparties_cpu_s: Option<f64>,
+    /// ledger-sync: the counterparties' start-up (vault copy, graph build)
+    /// and the bench's bookkeeping (asking the node which counterparties it
+    /// is done with, stopping them), summed; not part of `wall_s`.
+    pub setup_s: Option<f64>,
+    /// ledger-sync: the most counterparty nodes running at once.
+    pub most_running: Option<u32>,
+}
+
+impl CycleRow {
+    pub fn to_json(&self) -> String {
+        let opt = |v: Option<f64>| v.map_or("null".to_string(), |v| format!("{v:.3}"));
+        format!(
+            r#"{{"case":"cycle","impl":"{}","n":{},"counterparties":{},"lost":{},"found":{},"exact":true,"set_items":{},"bytes":{},"wall_s":{:.3},"node_cpu_s":{},"counterparties_cpu_s":{},"setup_s":{},"most_running":{}}}"#,
+            self.implementation,
+            self.n,
+            self.counterparties,
+            self.lost,
+            self.found,
+            self.set_items,
+            self.bytes,
+            self.wall_s,
+            opt(self.node_cpu_s),
+            opt(self.counterparties_cpu_s),
+            opt(self.setup_s),
+            self.most_running
+                .map_or("null".to_string(), |m| m.to_string())
+        )
+    }
+
+    pub fn to_table_line(&self) -> String {
+        let cpu = match (self.node_cpu_s, self.counterparties_cpu_s, self.setup_s) {
+            (Some(node), Some(them), Some(startup)) => format!(
+                "; CPU node {node:.2} s, counterparties {them:.2} s (start-up and bookkeeping {startup:.1} s apart)"
+            ),
+            _ => String::new(),
+        };
+        format!(
+            "cycle {:<11} {} counterparties: {} found (exact), {} B = {:.1} B/found, \
+             {:.2} s{cpu}",
+            self.implementation,
+            self.counterparties,
+            self.found,
+            self.bytes,
+            self.bytes as f64 / self.found.max(1) as f64,
+            self.wall_s,
+        )
+    }
+}
+
+/// The ledger's shape in indices, to compute each counterparty's set
+/// without holding its vault.
+struct Shape {
+    /// `deps[dep_start[i]..dep_start[i + 1]]`: what transaction `i`
+    /// consumes.
+    dep_start: Vec<u32>,
+    deps: Vec<u32>,
+    /// The transactions each counterparty (index `k - 1`) is a party to.
+    direct: Vec<Vec<u32>>,
+    /// Visit marks for [`Shape::set_of`], one epoch per call.
+    marks: Vec<u32>,
+    epoch: u32,
+}
+
+impl Shape {
+    fn new(profile: &Profile, n: u64) -> Shape {
+        let mut dep_start = Vec::with_capacity(n as usize + 1);
+        let mut deps = Vec::with_capacity(n as usize * 6 / 5);
+        let mut direct = vec![Vec::new(); profile.counterparties as usize];
+        let (mut d, mut participants) = (Vec::new(), [0u32; 8]);
+        for i in 0..n {
+            dep_start.push(deps.len() as u32);
+            profile.transaction(i, &mut d, &mut participants);
+            deps.extend(d.iter().map(|&x| x as u32));
+            let mut seen = [0u32; 8];
+            for (slot, &p) in participants[1..].iter().enumerate() {
+                if (1..=profile.counterparties).contains(&p) && !seen[..slot].contains(&p) {
+                    direct[p as usize - 1].push(i as u32);
+                }
+                seen[slot] = p;
+            }
+        }
+        dep_start.push(deps.len() as u32);
+        Shape {
+            dep_start,
+            deps,
+            direct,
+            marks: vec![0; n as usize],
+            epoch: 0,
+        }
+    }
+
+    /// Counterparty `k`'s set: its transactions numbered below `held`
+    /// and their back-chains, in recording order. With `held = n`, its
+    /// own set for the node; with the node's backup, the node's set for it.
+    fn set_of(&mut self, k: u32, held: u32) -> Vec<u32> {
+        self.epoch += 1;
+        let epoch = self.epoch;
+        let mut stack: Vec<u32> = Vec::new();
+        let mut set = Vec::new();
+        for &i in self.direct[k as usize - 1].iter().filter(|&&i| i < held) {
+            if self.marks[i as usize] != epoch {
+                self.marks[i as usize] = epoch;
+                stack.push(i);
+            }
+        }
+        while let Some(i) = stack.pop() {
+            set.push(i);
+            let (from, to) = (
+                self.dep_start[i as usize] as usize,
+                self.dep_start[i as usize + 1] as usize,
+            );
+            for &dep in &self.deps[from..to] {
+                if self.marks[dep as usize] != epoch {
+                    self.marks[dep as usize] = epoch;
+                    stack.push(dep);
+                }
+            }
+        }
+        set.sort_unstable();
+        set
+    }
+}
+
+/// What the bench knows while the cycle runs: how to start a counterparty,
+/// and what each one must find.
+struct Counterparties {
+    shape: Shape,
+    ledger_db: PathBuf,
+    dir: PathBuf,
+    seed: u64,
+    /// The node's backup holds transactions `0..kept`.
+    kept: u32,
+    number: HashMap<String, u32>,
+    /// Per counterparty started: the lost ids in its set, and its set's size.
+    expected: HashMap<String, (HashSet<TxId>, u64)>,
+    started: Vec<String>,
+    /// Time the bench spent outside the cycle's work: copying vaults,
+    /// computing sets, asking the node which counterparties it is done
+    /// with and stopping those.
+    preparing: Duration,
+}
+
+impl Counterparties {
+    fn database(&self, name: &str) -> PathBuf {
+        self.dir
+            .join(format!("counterparty-{}.db", self.number[name]))
+    }
+
+    /// Writes counterparty `name`'s vault and gives its node's options.
+    fn start(&mut self, name: &str) -> Result<NodeOptions> {
+        let started = Instant::now();
+        let k = *self
+            .number
+            .get(name)
+            .with_context(|| format!("{name} is not a counterparty of the cycle"))?;
+        let set = self.shape.set_of(k, u32::MAX);
+        let lost: HashSet<TxId> = set
+            .iter()
+            .filter(|&&i| i >= self.kept)
+            .map(|&i| ledger_sync_sim::ledger::transaction_id(self.seed, i as u64))
+            .collect();
+        let path = self.database(name);
+        copy_rows(&self.ledger_db, &path, &set)?;
+        self.expected
+            .insert(name.to_string(), (lost, set.len() as u64));
+        self.started.push(name.to_string());
+        let mut options = NodeOptions::new(name, Database::Sqlite(path));
+        options.seed = Some(self.seed.wrapping_add(k as u64 + 1));
+        self.preparing += started.elapsed();
+        Ok(options)
+    }
+}
+
+/// Writes into a fresh SQLite vault at `path` the rows `members` (numbered
+/// from 0, in order) of the vault at `ledger`, with every party.
+fn copy_rows(ledger: &Path, path: &Path, members: &[u32]) -> Result<()> {
+    remove_database(path);
+    let conn = ledger_sync_host::store::open(path)?;
+    conn.pragma_update(None, "synchronous", "OFF")?;
+    conn.execute(
+        "ATTACH DATABASE ?1 AS ledger",
+        [ledger
+            .to_str()
+            .context("a database path that is not UTF-8")?],
+    )?;
+    let tx = conn.unchecked_transaction()?;
+    tx.execute(
+        "INSERT INTO party (handle, name) SELECT handle, name FROM ledger.party",
+        [],
+    )?;
+    tx.execute("CREATE TEMP TABLE members (seq INTEGER PRIMARY KEY)", [])?;
+    {
+        let mut add = tx.prepare("INSERT INTO temp.members (seq) VALUES (?1)")?;
+        for &i in members {
+            add.execute([i as i64 + 1])?;
+        }
+    }
+    tx.execute(
+        "INSERT INTO vault_transaction (tx_id, dependencies, outputs) \
+         SELECT t.tx_id, t.dependencies, t.outputs FROM temp.members m \
+         JOIN ledger.vault_transaction t ON t.seq = m.seq ORDER BY m.seq",
+        [],
+    )?;
+    tx.execute("DROP TABLE temp.members", [])?;
+    tx.commit()?;
+    conn.execute("DETACH DATABASE ledger", [])?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    Ok(())
+}
+
+fn remove_database(path: &Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+}
+
+/// Runs the cycle with ledger-sync, then with each peer on the same sets.
+pub fn run(options: &CycleOptions, mut emit: impl FnMut(&CycleRow)) -> Result<Vec<CycleRow>> {
+    let (n, c) = (options.n, options.counterparties);
+    ensure!(c >= 1, "--counterparties must be at least 1");
+    ensure!(
+        n <= u32::MAX as u64,
+        "the cycle numbers transactions in 32 bits: n = {n} is too large"
+    );
+    let lost = options.lost_per_counterparty * c as u64;
+    ensure!(
+        lost <= n,
+        "{lost} lost transactions ({} per counterparty) is more than n = {n}",
+        options.lost_per_counterparty
+    );
+    let profile = Profile {
+        counterparties: c,
+        seed: options.seed,
+        ..Profile::default()
+    };
+    ensure!(
+        c < profile.parties,
+        "--counterparties must be below the profile's {} parties",
+        profile.parties
+    );
+    std::fs::create_dir_all(&options.dir)?;
+    let ledger_db = options
+        .dir
+        .join(format!("cycle-ledger-{n}-{c}-{}.db", options.seed));
+    let node_db = options
+        .dir
+        .join(format!("cycle-node-{n}-{c}-{}.db", options.seed));
+    for (path, rows) in [(&ledger_db, n), (&node_db, n - lost)] {
+        remove_database(path);
+        let conn = ledger_sync_host::store::open(path)?;
+        VaultWriter::new(&conn, profile)?.extend_to(rows)?;
+    }
+    let names: Vec<String> = (1..=c).map(Profile::party_name).collect();
+    let node_name = Profile::party_name(0);
+    let state = Rc::new(RefCell::new(Counterparties {
+        shape: Shape::new(&profile, n),
+        ledger_db: ledger_db.clone(),
+        dir: options.dir.clone(),
+        seed: options.seed,
+        kept: (n - lost) as u32,
+        number: names
+            .iter()
+            .enumerate()
+            .map(|(k, name)| (name.clone(), k as u32 + 1))
+            .collect(),
+        expected: HashMap::new(),
+        started: Vec::new(),
+        preparing: Duration::ZERO,
+    }));
+
+    let mut net = Network::new(ledger_sync_sim::builtin_plugin()?);
+    let mut node = NodeOptions::new(&node_name, Database::Sqlite(node_db.clone()));
+    node.seed = Some(options.seed);
+    net.add_node(node)?;
+    net.run_until_idle();
+    for name in &names {
+        net.add_known_party(name);
+    }
+    let factory = state.clone();
+    net.set_on_demand(move |name| match factory.borrow_mut().start(name) {
+        Ok(options) => Some(options),
+        Err(e) => {
+            eprintln!("ledger-sync bench --cycle: cannot start {name}: {e:#}");
+            None
+        }
+    });
+
+    let node_before = net.busy().get(&node_name).copied().unwrap_or_default();
+    let started = Instant::now();
+    net.node(&node_name)
+        .schedule_reconciliation(&names)?
+        .map_err(|e| anyhow::anyhow!("scheduling the cycle: {e:?}"))?;
+    let horizon = net.now_ms() + 7 * 24 * 3_600_000;
+    let mut running: VecDeque<String> = VecDeque::new();
+    let (mut seen, mut most_running) = (0, 0);
+    while net.step_until(horizon) {
+        let newly: Vec<String> = state.borrow().started[seen..].to_vec();
+        if newly.is_empty() {
+            continue;
+        }
+        seen += newly.len();
+        running.extend(newly);
+        most_running = most_running.max(running.len());
+        if running.len() >= RUNNING_COUNTERPARTIES {
+            let stopping = Instant::now();
+            stop_finished(&mut net, &node_name, &mut running, &state.borrow())?;
+            state.borrow_mut().preparing += stopping.elapsed();
+        }
+    }
+    let elapsed = started.elapsed();
+    stop_finished(&mut net, &node_name, &mut running, &state.borrow())?;
+
+    // Every counterparty: exactly its lost ids.
+    net.set_on_demand(|_| None);
+    let state = Rc::try_unwrap(state)
+        .ok()
+        .expect("only the network held the factory")
+        .into_inner();
+    let (mut found, mut set_items) = (0u64, 0u64);
+    for name in &names {
+        let (expected, size) = state
+            .expected
+            .get(name)
+            .with_context(|| format!("the node never reached {name}"))?;
+        let row = net
+            .node(&node_name)
+            .get_reconciliation_status_for_party(name, true)??
+            .with_context(|| format!("no status row for {name}"))?;
+        let got: HashSet<TxId> = row
+            .last_successful_reconciliation_result
+            .iter()
+            .copied()
+            .collect();
+        ensure!(
+            row.last_reconciliation_status != StatusValue::Failed && got == *expected,
+            "ledger-sync found {} transactions with {name}, the set definition {} ({:?}: {})",
+            got.len(),
+            expected.len(),
+            row.last_reconciliation_status,
+            row.last_reconciliation_error
+        );
+        found += got.len() as u64;
+        set_items += size;
+    }
+    let busy = |name: &str| net.busy().get(name).copied().unwrap_or_default();
+    let startup: Duration = names
+        .iter()
+        .filter_map(|name| net.startup().get(name))
+        .sum::<Duration>()
+        + state.preparing;
+    let mut rows = Vec::new();
+    let mut out = |row: CycleRow| {
+        emit(&row);
+        rows.push(row);
+    };
+    out(CycleRow {
+        implementation: IMPLS[0],
+        n,
+        counterparties: c,
+        lost,
+        found,
+        set_items,
+        bytes: net.traffic().bytes,
+        wall_s: elapsed.saturating_sub(startup).as_secs_f64(),
+        node_cpu_s: Some((busy(&node_name) - node_before).as_secs_f64()),
+        counterparties_cpu_s: Some(
+            names
+                .iter()
+                .map(|n| busy(n))
+                .sum::<Duration>()
+                .as_secs_f64(),
+        ),
+        setup_s: Some(startup.as_secs_f64()),
+        most_running: Some(most_running as u32),
+    });
+    drop(net);
+    remove_database(&node_db);
+
+    // The peers, on the same sets: the counterparty's, and the node's
+    // (its transactions with the counterparty that it still holds, with
+    // their back-chains — which lack the back-chains of what it lost, as
+    // ledger-sync's requester set does). What they find passes the same
+    // re-check against the node's vault.
+    let ids: Vec<TxId> = (0..n)
+        .map(|i| ledger_sync_sim::ledger::transaction_id(options.seed, i))
+        .collect();
+    let held: HashSet<TxId> = ids[..state.kept as usize].iter().copied().collect();
+    let mut shape = state.shape;
+    let mut totals = [(Duration::ZERO, 0u64, 0u64); 3];
+    for (k, name) in (1..=c).zip(&names) {
+        let theirs: Vec<TxId> = shape
+            .set_of(k, u32::MAX)
+            .iter()
+            .map(|&i| ids[i as usize])
+            .collect();
+        let ours: Vec<TxId> = shape
+            .set_of(k, state.kept)
+            .iter()
+            .map(|&i| ids[i as usize])
+            .collect();
+        let expected = &state.expected[name].0;
+        for (peer, total) in totals.iter_mut().enumerate() {
+            let salt = options.seed + k as u64;
+            let started = Instant::now();
+            let outcome = match peer {
+                0 => negentropy_peer::reconcile(&ours, &theirs)?,
+                1 => ibf_strata::reconcile(&ours, &theirs, salt),
+                _ => minisketch_peer::reconcile(&ours, &theirs, salt),
+            };
+            let got: HashSet<TxId> = outcome
+                .missing
+                .iter()
+                .filter(|id| !held.contains(*id))
+                .copied()
+                .collect();
+            total.0 += started.elapsed();
+            ensure!(
+                got == *expected,
+                "{} found {} transactions with {name}, the set definition {}",
+                IMPLS[peer + 1],
+                got.len(),
+                expected.len()
+            );
+            total.1 += outcome.bytes;
+            total.2 += got.len() as u64;
+        }
+    }
+    for (peer, (wall, bytes, found)) in totals.into_iter().enumerate() {
+        out(CycleRow {
+            implementation: IMPLS[peer + 1],
+            n,
+            counterparties: c,
+            lost,
+            found,
+            set_items,
+            bytes,
+            wall_s: wall.as_secs_f64(),
+            node_cpu_s: None,
+            counterparties_cpu_s: None,
+            setup_s: None,
+            most_running: None,
+        });
+    }
+    remove_database(&ledger_db);
+    Ok(rows)
+}
+
+/// Stops the running counterparties the node has finished with (its status
+/// for them is no longer in progress) and deletes their databases.
+fn stop_finished(
+    net: &mut Network,
+    node: &str,
+    running: &mut VecDeque<String>,
+    state: &Counterparties,
+) -> Result<()> {
+    let mut still = VecDeque::new();
+    while let Some(name) = running.pop_front() {
+        let row = net
+            .node(node)
+            .get_reconciliation_status_for_party(&name, true)??;
+        let finished = row.is_some_and(|r| r.last_reconciliation_status != StatusValue::InProgress);
+        if finished {
+            net.crash_node(&name);
+            remove_database(&state.database(&name));
+        } else {
+            still.push_back(name);
+        }
+    }
+    *running = still;
+    Ok(())
+}

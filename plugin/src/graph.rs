@@ -332,7 +332,7 @@ impl LedgerGraph {
 pub struct SetBuilder<'g> {
     graph: &'g LedgerGraph,
     visited: Vec<u64>,
-    set: Vec<u32>,
+    len: usize,
     stack: Vec<u32>,
 }
 
@@ -341,7 +341,7 @@ impl<'g> SetBuilder<'g> {
         SetBuilder {
             graph,
             visited: vec![0u64; graph.len().div_ceil(64)],
-            set: Vec::new(),
+            len: 0,
             stack: Vec::new(),
         }
     }
@@ -361,7 +361,7 @@ impl<'g> SetBuilder<'g> {
                 continue;
             }
             self.visited[word] |= 1 << bit;
-            self.set.push(t);
+            self.len += 1;
             let (begin, end) = LedgerGraph::range(&graph.dependency_start, total_deps, t as usize);
             for k in begin..end {
                 let d = graph.dependencies.get(k);
@@ -372,8 +372,19 @@ impl<'g> SetBuilder<'g> {
         }
     }
 
+    /// The set, in recording order, read off the bitmap: reading the
+    /// members' ids then walks the graph front to back, and building keeps
+    /// no list of members beside the bitmap.
     pub fn into_set(self) -> Vec<u32> {
-        self.set
+        let mut set = Vec::with_capacity(self.len);
+        for (word, &bits) in self.visited.iter().enumerate() {
+            let mut bits = bits;
+            while bits != 0 {
+                set.push(word as u32 * 64 + bits.trailing_zeros());
+                bits &= bits - 1;
+            }
+        }
+        set
     }
 }
 

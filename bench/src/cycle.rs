@@ -74,6 +74,11 @@ pub struct CycleRow {
     /// Items of the counterparties' sets for the node, summed: the work
     /// any set reconciliation has to look at.
     pub set_items: u64,
+    /// Items of the counterparties' sets missing from the node's sets for
+    /// them, summed: the difference every implementation has to resolve.
+    /// More than `found`: the node's set lacks the back-chains of what it
+    /// lost, which it mostly holds.
+    pub set_difference: u64,
     pub bytes: u64,
     /// The whole cycle. For ledger-sync: from the schedule call until the
     /// last counterparty is done, counterparties' start-up excluded; the
@@ -97,13 +102,14 @@ impl CycleRow {
     pub fn to_json(&self) -> String {
         let opt = |v: Option<f64>| v.map_or("null".to_string(), |v| format!("{v:.3}"));
         format!(
-            r#"{{"case":"cycle","impl":"{}","n":{},"counterparties":{},"lost":{},"found":{},"exact":true,"set_items":{},"bytes":{},"wall_s":{:.3},"node_cpu_s":{},"counterparties_cpu_s":{},"setup_s":{},"most_running":{}}}"#,
+            r#"{{"case":"cycle","impl":"{}","n":{},"counterparties":{},"lost":{},"found":{},"exact":true,"set_items":{},"set_difference":{},"bytes":{},"wall_s":{:.3},"node_cpu_s":{},"counterparties_cpu_s":{},"setup_s":{},"most_running":{}}}"#,
             self.implementation,
             self.n,
             self.counterparties,
             self.lost,
             self.found,
             self.set_items,
+            self.set_difference,
             self.bytes,
             self.wall_s,
             opt(self.node_cpu_s),
@@ -122,11 +128,12 @@ impl CycleRow {
             _ => String::new(),
         };
         format!(
-            "cycle {:<11} {} counterparties: {} found (exact), {} B = {:.1} B/found, \
-             {:.2} s{cpu}",
+            "cycle {:<11} {} counterparties: {} found (exact; sets differing by {}), {} B = \
+             {:.1} B/found, {:.2} s{cpu}",
             self.implementation,
             self.counterparties,
             self.found,
+            self.set_difference,
             self.bytes,
             self.bytes as f64 / self.found.max(1) as f64,
             self.wall_s,
@@ -218,8 +225,9 @@ struct Counterparties {
     /// The node's backup holds transactions `0..kept`.
     kept: u32,
     number: HashMap<String, u32>,
-    /// Per counterparty started: the lost ids in its set, and its set's size.
-    expected: HashMap<String, (HashSet<TxId>, u64)>,
+    /// Per counterparty started: the lost ids in its set, its set's size,
+    /// and how many of its items the node's set for it lacks.
+    expected: HashMap<String, (HashSet<TxId>, u64, u64)>,
     started: Vec<String>,
     /// Time the bench spent outside the cycle's work: copying vaults,
     /// computing sets, asking the node which counterparties it is done
@@ -246,10 +254,13 @@ impl Counterparties {
             .filter(|&&i| i >= self.kept)
             .map(|&i| ledger_sync_sim::ledger::transaction_id(self.seed, i as u64))
             .collect();
+        let ours = self.shape.set_of(k, self.kept).len() as u64;
         let path = self.database(name);
         copy_rows(&self.ledger_db, &path, &set)?;
-        self.expected
-            .insert(name.to_string(), (lost, set.len() as u64));
+        self.expected.insert(
+            name.to_string(),
+            (lost, set.len() as u64, set.len() as u64 - ours),
+        );
         self.started.push(name.to_string());
         let mut options = NodeOptions::new(name, Database::Sqlite(path));
         options.seed = Some(self.seed.wrapping_add(k as u64 + 1));
@@ -403,9 +414,9 @@ pub fn run(options: &CycleOptions, mut emit: impl FnMut(&CycleRow)) -> Result<Ve
         .ok()
         .expect("only the network held the factory")
         .into_inner();
-    let (mut found, mut set_items) = (0u64, 0u64);
+    let (mut found, mut set_items, mut set_difference) = (0u64, 0u64, 0u64);
     for name in &names {
-        let (expected, size) = state
+        let (expected, size, difference) = state
             .expected
             .get(name)
             .with_context(|| format!("the node never reached {name}"))?;
@@ -428,6 +439,7 @@ pub fn run(options: &CycleOptions, mut emit: impl FnMut(&CycleRow)) -> Result<Ve
         );
         found += got.len() as u64;
         set_items += size;
+        set_difference += difference;
     }
     let busy = |name: &str| net.busy().get(name).copied().unwrap_or_default();
     let startup: Duration = names
@@ -447,6 +459,7 @@ pub fn run(options: &CycleOptions, mut emit: impl FnMut(&CycleRow)) -> Result<Ve
         lost,
         found,
         set_items,
+        set_difference,
         bytes: net.traffic().bytes,
         wall_s: elapsed.saturating_sub(startup).as_secs_f64(),
         node_cpu_s: Some((busy(&node_name) - node_before).as_secs_f64()),
@@ -520,6 +533,7 @@ pub fn run(options: &CycleOptions, mut emit: impl FnMut(&CycleRow)) -> Result<Ve
             lost,
             found,
             set_items,
+            set_difference,
             bytes,
             wall_s: wall.as_secs_f64(),
             node_cpu_s: None,
@@ -555,4 +569,48 @@ fn stop_finished(
     }
     *running = still;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A counterparty's set holds its transactions and is closed under
+    /// dependencies; the node's set for it is the same closure from the
+    /// transactions it still holds, so it lies inside the counterparty's and
+    /// lacks at least the lost transactions of the pair.
+    #[test]
+    fn sets_are_closures_of_the_partys_transactions() {
+        let profile = Profile {
+            counterparties: 10,
+            seed: 5,
+            ..Profile::default()
+        };
+        let n = 3_000;
+        let kept = 2_970;
+        let mut shape = Shape::new(&profile, n);
+        for k in 1..=10 {
+            let theirs = shape.set_of(k, u32::MAX);
+            let ours = shape.set_of(k, kept);
+            let members: HashSet<u32> = theirs.iter().copied().collect();
+            assert!(theirs.windows(2).all(|w| w[0] < w[1]), "recording order");
+            assert!(
+                shape.direct[k as usize - 1]
+                    .iter()
+                    .all(|t| members.contains(t))
+            );
+            for &t in &theirs {
+                let deps = &shape.deps[shape.dep_start[t as usize] as usize
+                    ..shape.dep_start[t as usize + 1] as usize];
+                assert!(deps.iter().all(|d| members.contains(d)), "closed");
+            }
+            assert!(ours.iter().all(|t| members.contains(t)));
+            let lost_direct = shape.direct[k as usize - 1]
+                .iter()
+                .filter(|&&t| t >= kept)
+                .count();
+            assert!(theirs.len() - ours.len() >= lost_direct);
+            assert!(!shape.direct[k as usize - 1].is_empty());
+        }
+    }
 }

@@ -170,6 +170,10 @@ fn bench_cycle_reconciles_with_every_counterparty() {
             .unwrap_or_else(|| panic!("no row {head} in {stdout}"));
         assert!(line.contains(r#""exact":true"#), "{line}");
         assert!(number(line, "found") >= 20.0, "{line}");
+        assert!(
+            number(line, "set_difference") >= number(line, "found"),
+            "{line}"
+        );
         assert!(number(line, "bytes") > 0.0, "{line}");
         if implementation == "ledger-sync" {
             assert!(number(line, "node_cpu_s") > 0.0, "{line}");

@@ -9,6 +9,19 @@ fn ledger_sync(args: &[&str]) -> std::process::Output {
         .expect("run ledger-sync")
 }
 
+/// Runs `ledger-sync`, requires it to succeed, and gives its standard
+/// output.
+fn ledger_sync_ok(args: &[&str]) -> String {
+    let out = ledger_sync(args);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
 /// `demo --config FILE` runs with that file, and a bad file stops it with the
 /// plugin's error and a non-zero exit.
 #[test]
@@ -20,7 +33,7 @@ fn demo_runs_with_a_config_file_and_refuses_a_bad_one() {
         "maxNumberOfIbfFilterFlows = 15\ntransactionReaderPageSize = 1000\n",
     )
     .unwrap();
-    let out = ledger_sync(&[
+    let stdout = ledger_sync_ok(&[
         "demo",
         "--transactions",
         "500",
@@ -29,12 +42,6 @@ fn demo_runs_with_a_config_file_and_refuses_a_bad_one() {
         "--config",
         good.to_str().unwrap(),
     ]);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     assert!(stdout.contains("DIFFERENCES_FOUND"), "{stdout}");
 
     let bad = dir.path().join("bad.conf");
@@ -60,7 +67,7 @@ fn demo_runs_with_a_config_file_and_refuses_a_bad_one() {
 fn bench_prints_json_rows_for_every_implementation() {
     let dir = tempfile::tempdir().unwrap();
     let plot = dir.path().join("plot.svg");
-    let out = ledger_sync(&[
+    let stdout = ledger_sync_ok(&[
         "bench",
         "--n",
         "3000",
@@ -74,12 +81,6 @@ fn bench_prints_json_rows_for_every_implementation() {
         "--dir",
         dir.path().to_str().unwrap(),
     ]);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let lines: Vec<&str> = stdout.lines().collect();
     assert!(
         lines.iter().all(|l| l.starts_with('{') && l.ends_with('}')),
@@ -107,7 +108,7 @@ fn bench_prints_json_rows_for_every_implementation() {
 /// the requester already held.
 #[test]
 fn bench_multi_party_reports_bytes_per_id_found() {
-    let out = ledger_sync(&[
+    let stdout = ledger_sync_ok(&[
         "bench",
         "--multi-party",
         "--n",
@@ -118,12 +119,6 @@ fn bench_multi_party_reports_bytes_per_id_found() {
         "0,20",
         "--json",
     ]);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     for d in [0, 20] {
         let row = format!(r#"{{"case":"multi-party","n":2000,"parties":4,"d":{d},"found":"#);
         assert!(stdout.contains(&row), "no row {row} in {stdout}");
@@ -137,7 +132,7 @@ fn bench_multi_party_reports_bytes_per_id_found() {
 /// the same sets, and counterparties run only while they are needed.
 #[test]
 fn bench_cycle_reconciles_with_every_counterparty() {
-    let out = ledger_sync(&[
+    let stdout = ledger_sync_ok(&[
         "bench",
         "--cycle",
         "--n",
@@ -146,12 +141,6 @@ fn bench_cycle_reconciles_with_every_counterparty() {
         "20",
         "--json",
     ]);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let number = |line: &str, key: &str| -> f64 {
         let at = line.find(&format!(r#""{key}":"#)).expect(key) + key.len() + 3;
         line[at..]
@@ -247,7 +236,7 @@ fn a_failing_seed_prints_its_reproduction() {
 #[test]
 fn network_bootstrap_writes_node_directories() {
     let dir = tempfile::tempdir().unwrap();
-    let out = ledger_sync(&[
+    ledger_sync_ok(&[
         "network",
         "bootstrap",
         "--dir",
@@ -260,12 +249,6 @@ fn network_bootstrap_writes_node_directories() {
         "--lost",
         "5",
     ]);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     for file in [
         "network-map.toml",
         "root-ca.pem",

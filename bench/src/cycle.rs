@@ -29,7 +29,7 @@
 //! sets, one counterparty after the other.
 
 use crate::generator::{Profile, VaultWriter};
-use crate::{IMPLS, ibf_strata, minisketch_peer, negentropy_peer};
+use crate::{IMPLS, PEERS, reconcile_with_peer};
 use anyhow::{Context, Result, ensure};
 use hashbrown::{HashMap, HashSet};
 use ledger_sync_host::NodeOptions;
@@ -499,14 +499,10 @@ pub fn run(options: &CycleOptions, mut emit: impl FnMut(&CycleRow)) -> Result<Ve
             .map(|&i| ids[i as usize])
             .collect();
         let expected = &state.expected[name].0;
-        for (peer, total) in totals.iter_mut().enumerate() {
-            let salt = options.seed + k as u64;
+        for (implementation, total) in PEERS.into_iter().zip(totals.iter_mut()) {
             let started = Instant::now();
-            let outcome = match peer {
-                0 => negentropy_peer::reconcile(&ours, &theirs)?,
-                1 => ibf_strata::reconcile(&ours, &theirs, salt),
-                _ => minisketch_peer::reconcile(&ours, &theirs, salt),
-            };
+            let outcome =
+                reconcile_with_peer(implementation, &ours, &theirs, options.seed + k as u64)?;
             let got: HashSet<TxId> = outcome
                 .missing
                 .iter()
@@ -516,8 +512,7 @@ pub fn run(options: &CycleOptions, mut emit: impl FnMut(&CycleRow)) -> Result<Ve
             total.0 += started.elapsed();
             ensure!(
                 got == *expected,
-                "{} found {} transactions with {name}, the set definition {}",
-                IMPLS[peer + 1],
+                "{implementation} found {} transactions with {name}, the set definition {}",
                 got.len(),
                 expected.len()
             );
@@ -525,9 +520,9 @@ pub fn run(options: &CycleOptions, mut emit: impl FnMut(&CycleRow)) -> Result<Ve
             total.2 += got.len() as u64;
         }
     }
-    for (peer, (wall, bytes, found)) in totals.into_iter().enumerate() {
+    for (implementation, (wall, bytes, found)) in PEERS.into_iter().zip(totals) {
         out(CycleRow {
-            implementation: IMPLS[peer + 1],
+            implementation,
             n,
             counterparties: c,
             lost,

@@ -394,25 +394,38 @@ pub fn run(options: &BenchOptions, mut emit: impl FnMut(&Row)) -> Result<Vec<Row
             runs: options.runs,
             lost: &lost,
         };
-        out(peer.measure(IMPLS[1], |_| {
-            negentropy_peer::reconcile(requester_ids, &all_ids)
-        })?);
-        out(peer.measure(IMPLS[2], |run| {
-            Ok(ibf_strata::reconcile(
-                requester_ids,
-                &all_ids,
-                options.seed + run as u64,
-            ))
-        })?);
-        out(peer.measure(IMPLS[3], |run| {
-            Ok(minisketch_peer::reconcile(
-                requester_ids,
-                &all_ids,
-                options.seed + run as u64,
-            ))
-        })?);
+        for implementation in PEERS {
+            out(peer.measure(implementation, |run| {
+                reconcile_with_peer(
+                    implementation,
+                    requester_ids,
+                    &all_ids,
+                    options.seed + run as u64,
+                )
+            })?);
+        }
     }
     Ok(rows)
+}
+
+/// The peers, in [`IMPLS`] order.
+pub const PEERS: [&str; 3] = [IMPLS[1], IMPLS[2], IMPLS[3]];
+
+/// One reconciliation by the peer called `implementation` (one of
+/// [`PEERS`]) of the requester's ids against the responder's; `salt` seeds
+/// the peers that hash with one.
+pub fn reconcile_with_peer(
+    implementation: &str,
+    requester: &[TxId],
+    responder: &[TxId],
+    salt: u64,
+) -> Result<ibf_strata::Outcome> {
+    match implementation {
+        "negentropy" => negentropy_peer::reconcile(requester, responder),
+        "ibf-strata" => Ok(ibf_strata::reconcile(requester, responder, salt)),
+        "minisketch" => Ok(minisketch_peer::reconcile(requester, responder, salt)),
+        other => anyhow::bail!("no peer called {other}; the peers are {PEERS:?}"),
+    }
 }
 
 /// One reconciliation case for the peers, which run natively on in-memory

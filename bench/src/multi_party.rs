@@ -7,7 +7,7 @@
 //! us which it holds only as back-chains of its dealings with others. This
 //! profile measures what finding the lost ids costs there.
 //!
-//! The ledger is the simulator's ([`ledger_sync_sim::ledger::multi_party_ledger`]):
+//! The ledger is the simulator's ([`ledger_sync_sim::ledger::multi_party_vaults`]):
 //! each transaction has one to three of `parties` as participants and
 //! consumes recent outputs of one of them. Party 0 is restored from a backup
 //! that lacks its last `d` recorded transactions and reconciles with every
@@ -20,8 +20,7 @@ use anyhow::{Context, Result, ensure};
 use hashbrown::HashSet;
 use ledger_sync_host::NodeOptions;
 use ledger_sync_host::store::Database;
-use ledger_sync_host::store::vault::VaultTransaction;
-use ledger_sync_sim::ledger::{multi_party_ledger, reconciliation_set, rng};
+use ledger_sync_sim::ledger::{multi_party_vaults, reconciliation_set};
 use ledger_sync_sim::network::Network;
 use ledger_sync_vocabulary::TxId;
 use std::path::Path;
@@ -109,8 +108,7 @@ pub fn run(
         "the multi-party profile needs at least 2 parties, not {parties}"
     );
     let names: Vec<String> = (0..parties).map(party_name).collect();
-    let ledger = multi_party_ledger(&names, n as usize, seed, &mut rng(seed));
-    let vaults: Vec<Vec<VaultTransaction>> = names.iter().map(|p| ledger.vault_of(p)).collect();
+    let vaults = multi_party_vaults(&names, n as usize, seed);
     let requester = &names[0];
     let mut rows = Vec::new();
     for &d in ds {

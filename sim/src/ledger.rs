@@ -163,6 +163,13 @@ pub fn two_party_ledger_between(a: &str, b: &str, n: usize, seed: u64) -> Ledger
     ledger
 }
 
+/// Each party's vault (in `parties` order) of the [`multi_party_ledger`]
+/// drawn from `seed` alone.
+pub fn multi_party_vaults(parties: &[String], n: usize, seed: u64) -> Vec<Vec<VaultTransaction>> {
+    let ledger = multi_party_ledger(parties, n, seed, &mut rng(seed));
+    parties.iter().map(|p| ledger.vault_of(p)).collect()
+}
+
 /// A random ledger among `parties` (the simulation's): each transaction has
 /// one to three of them as participants and consumes recent outputs of one
 /// of them, so back-chains cross parties.

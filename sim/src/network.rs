@@ -251,16 +251,11 @@ impl Network {
         let started = Instant::now();
         loop {
             let now = self.clock.now_ms();
-            let sim = self.nodes.get_mut(name).expect("just started");
+            let sim = &self.nodes[name];
             let Some((&id, _)) = sim.timers.iter().find(|(_, due)| **due <= now) else {
                 break;
             };
-            sim.timers.remove(&id);
-            if let Err(failure) = sim.node.on_timer(id) {
-                self.failures.push(ObservedFailure {
-                    node: name.to_string(),
-                    failure,
-                });
+            if !self.fire_timer(name, id).1 {
                 break;
             }
             self.collect_effects();
@@ -525,18 +520,28 @@ impl Network {
             return false;
         }
         self.clock.advance_to(due);
-        let sim = self.nodes.get_mut(&name).expect("timer of a running node");
+        let (took, _) = self.fire_timer(&name, id);
+        *self.busy.entry(name).or_default() += took;
+        true
+    }
+
+    /// Fires timer `id` of the running node `name`: how long its call took,
+    /// and whether it ran without failing (a failure is kept in
+    /// [`Network::failures`]).
+    fn fire_timer(&mut self, name: &str, id: u64) -> (Duration, bool) {
+        let sim = self.nodes.get_mut(name).expect("timer of a running node");
         sim.timers.remove(&id);
         let started = Instant::now();
         let outcome = sim.node.on_timer(id);
-        *self.busy.entry(name.clone()).or_default() += started.elapsed();
+        let took = started.elapsed();
+        let ran = outcome.is_ok();
         if let Err(failure) = outcome {
             self.failures.push(ObservedFailure {
-                node: name,
+                node: name.to_string(),
                 failure,
             });
         }
-        true
+        (took, ran)
     }
 
     /// Runs until no message is in flight and no timer is pending (timers

@@ -571,24 +571,39 @@ fn an_identical_claim_after_symbols_is_ignored() {
     // Mallory's set shares nothing with A's: 40 differences, more than the
     // first batch decodes.
     let theirs: Vec<_> = (500..530).map(id).collect();
+    claims_after_symbols_are_ignored(&mut cluster, &theirs, |session, _| {
+        vec![
+            Frame::new(session, Body::Identical),
+            Frame::new(SessionId::from_random(7, 7), Body::Identical),
+        ]
+    });
+}
+
+/// Mallory answers A's request by streaming `theirs` honestly, its first
+/// symbols followed at once by the frames `claims` gives for the session and
+/// salt; A must ignore those claims and find exactly `theirs`, without a
+/// trap.
+fn claims_after_symbols_are_ignored(
+    cluster: &mut Cluster,
+    theirs: &[[u8; 32]],
+    mut claims: impl FnMut(SessionId, u64) -> Vec<Frame>,
+) {
     let mut salt = 0;
     run_script(&mut cluster.net, MALLORY, |_, frame| match frame.body {
         Body::Request { salt: s, .. } => {
             salt = s;
-            vec![
-                honest_symbols(&theirs, frame.session, salt, 0, 8),
-                Frame::new(frame.session, Body::Identical),
-                Frame::new(SessionId::from_random(7, 7), Body::Identical),
-            ]
+            let mut frames = vec![honest_symbols(theirs, frame.session, salt, 0, 8)];
+            frames.extend(claims(frame.session, salt));
+            frames
         }
         Body::Want { from, until } => {
-            vec![honest_symbols(&theirs, frame.session, salt, from, until)]
+            vec![honest_symbols(theirs, frame.session, salt, from, until)]
         }
         _ => vec![],
     });
     let row = cluster.status(A, MALLORY, true).expect("a row");
     assert_status(&row, Status::DifferencesFound);
-    assert_eq!(result_ids(&row), sorted(theirs.clone()));
+    assert_eq!(result_ids(&row), sorted(theirs.to_vec()));
     assert!(cluster.net.failures().is_empty(), "no trap");
 }
 
@@ -640,29 +655,14 @@ fn a_roots_answer_after_symbols_is_ignored() {
     cluster.net.add_external_party(MALLORY);
     cluster.schedule(A, &[MALLORY]);
     let theirs: Vec<_> = (500..530).map(id).collect();
-    let mut salt = 0;
-    run_script(&mut cluster.net, MALLORY, |_, frame| match frame.body {
-        Body::Request { salt: s, .. } => {
-            salt = s;
-            let our_digest = Encoder::new(mine.iter().map(|t| t.id), salt).digest();
-            vec![
-                honest_symbols(&theirs, frame.session, salt, 0, 8),
-                Frame::new(
-                    frame.session,
-                    Body::Roots {
-                        digest: our_digest,
-                        filter: RootFilter::build(&[], salt, 8, 100),
-                    },
-                ),
-            ]
-        }
-        Body::Want { from, until } => {
-            vec![honest_symbols(&theirs, frame.session, salt, from, until)]
-        }
-        _ => vec![],
+    claims_after_symbols_are_ignored(&mut cluster, &theirs, |session, salt| {
+        let our_digest = Encoder::new(mine.iter().map(|t| t.id), salt).digest();
+        vec![Frame::new(
+            session,
+            Body::Roots {
+                digest: our_digest,
+                filter: RootFilter::build(&[], salt, 8, 100),
+            },
+        )]
     });
-    let row = cluster.status(A, MALLORY, true).expect("a row");
-    assert_status(&row, Status::DifferencesFound);
-    assert_eq!(result_ids(&row), sorted(theirs.clone()));
-    assert!(cluster.net.failures().is_empty(), "no trap");
 }

@@ -76,8 +76,7 @@ fn on_a_multi_party_ledger_bytes_follow_what_was_lost() {
     let names: Vec<String> = (0..5)
         .map(|k| format!("O=Trader{k}, L=London, C=GB"))
         .collect();
-    let ledger = ledger::multi_party_ledger(&names, 3_000, 4, &mut ledger::rng(4));
-    let vaults: Vec<_> = names.iter().map(|p| ledger.vault_of(p)).collect();
+    let vaults = ledger::multi_party_vaults(&names, 3_000, 4);
     let a = &names[0];
     for lost in [0, 12] {
         let (restored, gone) = vaults[0].split_at(vaults[0].len() - lost);
@@ -160,8 +159,7 @@ fn a_lost_roots_answer_is_sent_again() {
     let names: Vec<String> = (0..4)
         .map(|k| format!("O=Trader{k}, L=London, C=GB"))
         .collect();
-    let ledger = ledger::multi_party_ledger(&names, 2_000, 9, &mut ledger::rng(9));
-    let vaults: Vec<_> = names.iter().map(|p| ledger.vault_of(p)).collect();
+    let vaults = ledger::multi_party_vaults(&names, 2_000, 9);
     let (a, b) = (&names[0], &names[1]);
     let (restored, gone) = vaults[0].split_at(vaults[0].len() - 6);
     let set = reconciliation_set(&vaults[1], a);

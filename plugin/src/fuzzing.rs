@@ -173,12 +173,12 @@ mod tests {
                     until: 16,
                     digest: None,
                     roots_bits: 3,
+                    set_size: 0,
                 },
             ),
             Frame::new(
                 s,
                 Body::Roots {
-                    digest: 7,
                     filter: crate::root_filter::RootFilter::build(&[[1; 32], [2; 32]], 9, 5, 100),
                 },
             ),
@@ -189,6 +189,7 @@ mod tests {
                     until: 64,
                 },
             ),
+            Frame::new(s, Body::Progress { received: 40 }),
             Frame::new(s, Body::Done),
             Frame::new(s, Body::Refused(Refusal::StreamLimitReached { limit: 124 })),
             Frame::new(s, Body::Refused(Refusal::UnknownSession)),

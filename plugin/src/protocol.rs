@@ -4,25 +4,37 @@
 //! ```text
 //! requester                                   responder
 //!   Request{salt, until, digest,      ──▶  builds its set for the requester
-//!           roots_bits}
+//!           roots_bits, set_size}
 //!                                     ◀──  Identical    (same digest: done)
-//!                                     ◀──  Roots{digest, filter}
+//!                                     ◀──  Roots{filter}
 //!   (only when the responder's set has roots beyond the pair and the
 //!   requester has candidates to test: it adds the ones that pass, with their
-//!   back-chains; the same digest now ends it with Done, else:)
+//!   back-chains, and always goes on with:)
 //!                 Want{0, until}      ──▶
 //!                                     ◀──  Symbols{start: 0, header}, Symbols, ...
-//!   peels each frame as it arrives;        (streams symbols [0, until))
+//!   peels each frame as it arrives;        (streams symbols [0, until), never
+//!                                           more than a window past what the
+//!                                           requester said it received)
+//!                 Progress{received}  ──▶  (every quarter of the window)
 //!   batch used, not decoded:
 //!                 Want{from, until}   ──▶
 //!                                     ◀──  Symbols, ...
 //!   decoded:                   Done   ──▶  stops streaming, forgets the session
 //! ```
+//! `until` is credit (how far the requester lets the stream go), `Progress`
+//! is flow control: the responder keeps at most
+//! `batch_budget::in_flight_window` symbols in flight past the last
+//! `Progress`, so a stream stops within that window of the point where the
+//! difference decoded on any network, however fast the responder's frames
+//! leave (and a re-request after loss re-sends at most that window).
 //! The coded-symbol stream is a deterministic function of the responder's
 //! set and the salt, so every request names absolute positions: a lost
 //! frame shows up as a gap and the requester asks again from the index it
-//! holds (`Want{from: received, ..}`); a lost `Request` or `Want` is sent
-//! again after a silence. Duplicates are harmless.
+//! holds (`Want{from: received, ..}`); a lost `Request`, `Want` or
+//! `Progress` is repaired by asking again after a silence. A responder
+//! left waiting (its last frame or the requester's `Done` lost) sends its
+//! last symbol again after a silence; a requester that has already
+//! decoded answers it with `Done` again. Duplicates are harmless.
 //!
 //! Each frame is under the network's maximum message size. The responder
 //! paces frames (one per timer tick), so `Done` stops the stream within a
@@ -46,7 +58,7 @@ use std::fmt;
 
 /// The protocol version this plugin speaks. Frames of any other version are
 /// refused with [`Refusal::UnsupportedProtocol`].
-pub const PROTOCOL_VERSION: u16 = 4;
+pub const PROTOCOL_VERSION: u16 = 5;
 
 /// Identifies one reconciliation (its state machine) on both nodes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -231,18 +243,21 @@ pub enum Body {
         /// outside its set for the responder, so it tells only their order
         /// of magnitude); 0 when it has none, and then no filter is sent.
         roots_bits: u8,
+        /// How many transactions the requester's set holds: the responder
+        /// streams enough symbols for a difference as large as both sets,
+        /// within its own maxReconciliationDifferences.
+        set_size: u64,
     },
     /// Responder → requester, instead of the first symbols: the
     /// transactions in the responder's set that involve the requester but
     /// not the responder, outside the back-chains of their dealings with
     /// each other (see [`crate::root_filter`]). The requester adds the ones
-    /// it holds to its set, then ends with `Done` if its set now has
-    /// `digest`, or asks for the stream with `Want{from: 0, ..}`.
-    Roots {
-        /// The digest of the responder's whole set under the request's salt.
-        digest: u64,
-        filter: RootFilter,
-    },
+    /// it holds to its set, then asks for the stream with `Want{from: 0,
+    /// ..}` whatever passed: what it sends next never depends on which of
+    /// its transactions the filter named, so a filter cannot probe its
+    /// vault. Its `bits` must be the request's `roots_bits`, and it codes
+    /// at most `root_filter::max_roots` of them.
+    Roots { filter: RootFilter },
     /// Responder → requester: the request's digest is the responder's own,
     /// so the two sets are identical and there is nothing to stream. It ends
     /// the reconciliation on both sides.
@@ -261,6 +276,10 @@ pub enum Body {
     /// what was asked before is the next batch; `from` before what was sent
     /// asks again for symbols that were lost.
     Want { from: u32, until: u32 },
+    /// Requester → responder: symbols `[0, received)` have arrived. Lets
+    /// the responder stream a window past it (flow control; `Want` gives
+    /// credit).
+    Progress { received: u32 },
     /// Requester → responder: decoded. It says nothing else: the responder
     /// learns neither which nor how many transactions the requester lacks.
     Done,

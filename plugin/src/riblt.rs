@@ -238,6 +238,8 @@ struct Lookahead {
     /// Symbols `[start, start + ahead.len())`, computed but not yet taken.
     ahead: VecDeque<CodedSymbol>,
     start: u32,
+    /// Items added into symbols so far (the encoding work).
+    mappings: u64,
 }
 
 impl Lookahead {
@@ -248,6 +250,7 @@ impl Lookahead {
             signed: Vec::new(),
             ahead: VecDeque::new(),
             start: 0,
+            mappings: 0,
         }
     }
 
@@ -260,6 +263,7 @@ impl Lookahead {
     /// out.len())`. No walk is before `from`.
     fn encode_range(&mut self, from: u32, out: &mut [CodedSymbol]) {
         let end = from as u64 + out.len() as u64;
+        let mut mappings = 0u64;
         // Each walk is a chain of dependent steps (a hash, a square root, a
         // division); stepping WALK_LANES walks in turn lets the processor
         // overlap their chains instead of waiting on one at a time. Lanes
@@ -275,6 +279,7 @@ impl Lookahead {
                     if (walk.next as u64) < end {
                         out[(walk.next - from) as usize].add(id, walk.checksum);
                         walk.advance();
+                        mappings += 1;
                         stepped = true;
                     }
                 }
@@ -287,14 +292,17 @@ impl Lookahead {
             while (walk.next as u64) < end {
                 out[(walk.next - from) as usize].add(id, walk.checksum);
                 walk.advance();
+                mappings += 1;
             }
         }
         for item in self.signed.iter_mut() {
             while (item.walk.next as u64) < end {
                 item.apply(&mut out[(item.walk.next - from) as usize]);
                 item.walk.advance();
+                mappings += 1;
             }
         }
+        self.mappings += mappings;
     }
 
     /// Takes the next `count` symbols.
@@ -323,10 +331,19 @@ impl Lookahead {
 }
 
 /// The responder's side: produces the coded-symbol stream of a set.
+///
+/// Every symbol produced is kept, so that going back for symbols a peer
+/// lost replays them instead of walking the set again: a session's CPU is
+/// one pass over the set for the furthest symbol asked for, however often
+/// the requester rewinds. What is kept is 40 bytes a symbol, as many as
+/// were sent.
 pub struct Encoder {
     stream: Lookahead,
+    /// Symbols `[0, stream.start)`, in order.
+    history: Vec<CodedSymbol>,
+    /// The next symbol [`Encoder::produce`] returns.
+    cursor: u32,
     set_size: usize,
-    salt: u64,
     digest: u64,
 }
 
@@ -338,7 +355,8 @@ impl Encoder {
         Encoder {
             set_size: ids.len(),
             stream: Lookahead::new(ids, walks),
-            salt,
+            history: Vec::new(),
+            cursor: 0,
             digest,
         }
     }
@@ -350,26 +368,10 @@ impl Encoder {
     }
 
     /// Goes back to symbol `index`, so that the next [`Encoder::produce`]
-    /// regenerates the stream from there (symbols a peer lost). The stream is
-    /// a function of the set and the salt alone, so what is produced again
-    /// is identical. Costs one pass over the set.
+    /// returns the stream from there again (symbols a peer lost). Costs
+    /// nothing: the symbols are replayed from what was kept.
     pub fn rewind(&mut self, index: u32) {
-        if index >= self.produced() {
-            return;
-        }
-        let ids = std::mem::take(&mut self.stream.ids);
-        let walks: Vec<Walk> = ids
-            .iter()
-            .map(|id| {
-                let mut fresh = Walk::new(keyed_hash(id, self.salt));
-                while fresh.next < index {
-                    fresh.advance();
-                }
-                fresh
-            })
-            .collect();
-        self.stream = Lookahead::new(ids, walks);
-        self.stream.start = index;
+        self.cursor = self.cursor.min(index);
     }
 
     /// How many items the set has.
@@ -377,14 +379,34 @@ impl Encoder {
         self.set_size
     }
 
-    /// How many symbols have been produced so far.
+    /// The index of the next symbol [`Encoder::produce`] returns.
     pub fn produced(&self) -> u32 {
-        self.stream.start
+        self.cursor
+    }
+
+    /// How many distinct symbols have been produced (the furthest index
+    /// reached), rewinds aside.
+    pub fn produced_most(&self) -> u32 {
+        self.history.len() as u32
+    }
+
+    /// How many times an item has been added into a symbol so far: the
+    /// encoder's work, which rewinding does not add to.
+    pub fn mappings(&self) -> u64 {
+        self.stream.mappings
     }
 
     /// The next `count` symbols of the stream.
     pub fn produce(&mut self, count: u32) -> Vec<CodedSymbol> {
-        self.stream.take(count)
+        let end = self.cursor as u64 + count as u64;
+        let computed = self.history.len() as u64;
+        if end > computed {
+            let fresh = self.stream.take((end - computed) as u32);
+            self.history.extend(fresh);
+        }
+        let from = self.cursor as usize;
+        self.cursor = end as u32;
+        self.history[from..end as usize].to_vec()
     }
 }
 

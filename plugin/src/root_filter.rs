@@ -48,6 +48,15 @@ pub fn bits_for(candidates: u64) -> u8 {
     (log2 + 5).clamp(1, MAX_BITS)
 }
 
+/// The most roots a filter of `bits` remainder bits may code: twice the
+/// most candidates a requester asking for that width can have, so what a
+/// filter costs the requester to decode follows its own vault, never the
+/// responder's say. Roots past it are left out (they only leave
+/// differences to decode).
+pub fn max_roots(bits: u8) -> u32 {
+    1u32 << bits.clamp(5, 30).saturating_sub(4)
+}
+
 fn position(id: &TxId, salt: u64, range: u64) -> u64 {
     ((keyed_hash(id, salt ^ FILTER_KEY) as u128 * range as u128) >> 64) as u64
 }
@@ -65,6 +74,7 @@ impl RootFilter {
         // until the coded set fits.
         let mut count = roots
             .len()
+            .min(max_roots(bits) as usize)
             .min(max_bytes.saturating_mul(8) / (bits as usize + 2))
             .min(u32::MAX as usize / 2);
         loop {
@@ -108,6 +118,14 @@ impl RootFilter {
             return Err(format!(
                 "a roots filter of {} remainder bits (1 to {MAX_BITS} are accepted)",
                 self.bits
+            ));
+        }
+        if self.count > max_roots(self.bits) {
+            return Err(format!(
+                "a roots filter of {} roots when one of {} bits codes at most {}",
+                self.count,
+                self.bits,
+                max_roots(self.bits)
             ));
         }
         let available = self.data.len() as u64 * 8;

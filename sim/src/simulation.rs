@@ -193,6 +193,7 @@ fn kind_of(payload: &[u8]) -> &'static str {
         Ok(Body::Request { .. }) => "request",
         Ok(Body::Symbols { .. }) => "symbols",
         Ok(Body::Want { .. }) => "want",
+        Ok(Body::Progress { .. }) => "progress",
         Ok(Body::Done) => "done",
         Ok(Body::Identical) => "identical",
         Ok(Body::Roots { .. }) => "roots",
@@ -562,10 +563,10 @@ fn hostile(
                     until: u32::MAX,
                     digest: Some(r.next_u64()),
                     roots_bits: u8::MAX,
+                    set_size: u64::MAX,
                 }
             } else if r.chance(0.5) {
                 Body::Roots {
-                    digest: r.next_u64(),
                     filter: ledger_sync_plugin::root_filter::RootFilter {
                         count: u32::MAX,
                         bits: 40,
@@ -594,6 +595,7 @@ fn hostile(
                         until: 1 << 20,
                         digest: None,
                         roots_bits: 0,
+                        set_size: 0,
                     },
                 );
                 net.inject(MALLORY, node, frame.encode());
@@ -617,6 +619,7 @@ fn plain_request(session: SessionId) -> Vec<u8> {
         until: 16,
         digest: None,
         roots_bits: 0,
+        set_size: 0,
     };
     Frame::new(session, body).encode()
 }

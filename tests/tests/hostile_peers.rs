@@ -47,6 +47,7 @@ fn request(session: SessionId, salt: u64, until: u32) -> Frame {
             until,
             digest: None,
             roots_bits: 0,
+            set_size: 0,
         },
     )
 }
@@ -402,15 +403,17 @@ fn the_responder_cannot_probe_the_requesters_vault() {
 }
 
 /// A requester asking past the responder's stream limit is refused with the
-/// cause; a real requester facing a responder that holds far fewer
-/// transactions records the responder's limit as its cause.
+/// cause; a real requester whose difference with a responder is past what
+/// the responder's maxReconciliationDifferences allows records the
+/// responder's limit as its cause.
 #[test]
 fn asking_past_the_stream_limit_is_refused_with_the_cause() {
     let mut cluster = Cluster::new();
     cluster
-        .add(
+        .add_with(
             B,
             &[shared(2_000, 10, B, MALLORY), shared(0, 10, A, B)].concat(),
+            "maxReconciliationDifferences = 100",
         )
         .add(A, &shared(0, 1_000, A, B))
         .settle();
@@ -431,18 +434,15 @@ fn asking_past_the_stream_limit_is_refused_with_the_cause() {
             }
             let end = start + (symbols.len() / WIRE_SYMBOL_LEN) as u32;
             let limit = limit.expect("the first frame has the header");
-            (end == 16 || end == limit)
-                .then(|| {
-                    Frame::new(
-                        session,
-                        Body::Want {
-                            from: end,
-                            until: limit + 10,
-                        },
-                    )
-                })
-                .into_iter()
-                .collect()
+            let next = if end == 16 || end == limit {
+                Body::Want {
+                    from: end,
+                    until: limit + 10,
+                }
+            } else {
+                Body::Progress { received: end }
+            };
+            vec![Frame::new(session, next)]
         }
         _ => vec![],
     });
@@ -458,12 +458,12 @@ fn asking_past_the_stream_limit_is_refused_with_the_cause() {
     );
 
     // B lost 990 of the 1,000 transactions it shares with A: A cannot decode
-    // within what B streams for its 10, and says so.
+    // within the 2 · 100 + 64 symbols B's configuration allows, and says so.
     let row = cluster.reconcile(A, B);
     assert_status(&row, Status::Failed);
     assert!(
         row.last_reconciliation_error
-            .contains("streams at most 124"),
+            .contains("streams at most 264"),
         "{}",
         row.last_reconciliation_error
     );
@@ -607,35 +607,44 @@ fn claims_after_symbols_are_ignored(
     assert!(cluster.net.failures().is_empty(), "no trap");
 }
 
-/// A roots filter that cannot be decoded (it claims more roots than its
-/// bytes can hold) fails the reconciliation with the cause, naming the
-/// party; nothing traps and no row is left in progress.
-#[test]
-fn a_forged_roots_filter_fails_the_reconciliation_with_its_cause() {
+/// A's vault for the roots tests: ten transactions with Mallory, and two
+/// with C alone (outside the pair: A asks for a roots filter of
+/// `bits_for(2)` = 7 bits to test them).
+fn roots_vault() -> Vec<ledger_sync_host::store::vault::VaultTransaction> {
+    let mut vault = shared(0, 10, A, MALLORY);
+    vault.push(tx(901, &[], &[&[A, C]]));
+    vault.push(tx(902, &[], &[&[A, C]]));
+    vault
+}
+
+/// Mallory answers A's request with `filter`; A's reconciliation must end
+/// FAILED with `cause` (naming Mallory), nothing trapping and no row left
+/// in progress.
+fn a_roots_filter_fails_the_reconciliation(filter: RootFilter, cause: &str) {
     let mut cluster = Cluster::new();
-    cluster.add(A, &shared(0, 10, A, MALLORY)).settle();
+    cluster.add(A, &roots_vault()).settle();
     cluster.net.add_external_party(MALLORY);
     cluster.schedule(A, &[MALLORY]);
     run_script(&mut cluster.net, MALLORY, |_, frame| match frame.body {
-        Body::Request { .. } => vec![Frame::new(
-            frame.session,
-            Body::Roots {
-                digest: 0,
-                filter: RootFilter {
-                    count: 1_000_000,
-                    bits: 8,
-                    data: vec![0xff; 64],
+        Body::Request { roots_bits, .. } => {
+            assert_eq!(
+                roots_bits, 7,
+                "A asks for a filter to test its 2 candidates"
+            );
+            vec![Frame::new(
+                frame.session,
+                Body::Roots {
+                    filter: filter.clone(),
                 },
-            },
-        )],
+            )]
+        }
         _ => vec![],
     });
     let row = cluster.status(A, MALLORY, true).expect("a row");
     assert_status(&row, Status::Failed);
     assert!(
-        row.last_reconciliation_error.contains(&format!(
-            "protocol violation by {MALLORY}: a roots filter claiming 1000000 roots"
-        )),
+        row.last_reconciliation_error
+            .contains(&format!("protocol violation by {MALLORY}: {cause}")),
         "{}",
         row.last_reconciliation_error
     );
@@ -643,10 +652,180 @@ fn a_forged_roots_filter_fails_the_reconciliation_with_its_cause() {
     assert_no_row_in_progress(&mut cluster, A);
 }
 
+/// A roots filter that cannot be decoded (it claims more roots than its
+/// bytes can hold) fails the reconciliation with the cause.
+#[test]
+fn a_forged_roots_filter_fails_the_reconciliation_with_its_cause() {
+    a_roots_filter_fails_the_reconciliation(
+        RootFilter {
+            count: 8,
+            bits: 7,
+            data: vec![0xff; 4],
+        },
+        "a roots filter claiming 8 roots of 7 bits in only 4 bytes",
+    );
+}
+
+/// A roots filter wider or larger than A asked for is refused before it is
+/// decoded: a 1-bit filter of 4 MiB (2.7 million roots, which used to cost
+/// the requester hundreds of MiB), and one of the asked width claiming more
+/// roots than twice A's candidates.
+#[test]
+fn a_roots_filter_past_what_was_asked_is_refused_undecoded() {
+    a_roots_filter_fails_the_reconciliation(
+        RootFilter {
+            count: 2_700_000,
+            bits: 1,
+            data: vec![0x55; 4 << 20],
+        },
+        "a roots filter of 1 remainder bits, when 7 were asked for",
+    );
+    a_roots_filter_fails_the_reconciliation(
+        RootFilter {
+            count: 100_000,
+            bits: 7,
+            data: vec![0x55; 1 << 20],
+        },
+        "a roots filter of 100000 roots when one of 7 bits codes at most 8",
+    );
+}
+
+/// The responder puts a transaction X that involves A and C (not itself)
+/// in its roots filter, then streams the shared set with X — the probe the
+/// review found: A used to end at once with `Done` when it held X and ask
+/// for symbols when it did not. Now what A sends is the same byte for byte
+/// either way.
+#[test]
+fn the_responder_cannot_probe_the_requesters_vault_through_roots() {
+    let probe = tx(900, &[], &[&[A, C]]);
+    let run = |holds_probe: bool| -> (Vec<Vec<u8>>, Status, Vec<[u8; 32]>) {
+        let mut cluster = Cluster::new();
+        let mut vault = roots_vault();
+        if holds_probe {
+            vault.push(probe.clone());
+        }
+        cluster.add(A, &vault).settle();
+        cluster.net.add_external_party(MALLORY);
+        cluster.schedule(A, &[MALLORY]);
+        let theirs: Vec<_> = (0..10).map(id).chain([probe.id]).collect();
+        let mut payloads = Vec::new();
+        let mut salt = 0;
+        run_script(&mut cluster.net, MALLORY, |_, frame| {
+            payloads.push(frame.encode());
+            match frame.body {
+                Body::Request {
+                    salt: s,
+                    roots_bits,
+                    ..
+                } => {
+                    salt = s;
+                    let filter = RootFilter::build(&[probe.id], salt, roots_bits, 1_000);
+                    vec![Frame::new(frame.session, Body::Roots { filter })]
+                }
+                Body::Want { from, until } => {
+                    vec![honest_symbols(&theirs, frame.session, salt, from, until)]
+                }
+                _ => vec![],
+            }
+        });
+        let row = cluster.status(A, MALLORY, true).expect("a row");
+        (payloads, row.last_reconciliation_status, result_ids(&row))
+    };
+    let (with_probe, status_with, _) = run(true);
+    let (without, status_without, found) = run(false);
+    assert_eq!(status_with, Status::DifferencesNotFound);
+    assert_eq!(status_without, Status::DifferencesFound);
+    assert_eq!(found, [probe.id]);
+    assert_eq!(
+        with_probe, without,
+        "the responder hears the same either way"
+    );
+    let kinds: Vec<_> = with_probe
+        .iter()
+        .map(|p| Frame::decode(p).unwrap().body)
+        .collect();
+    assert!(matches!(kinds[0], Body::Request { roots_bits: 7, .. }));
+    assert!(matches!(kinds[1], Body::Want { from: 0, .. }));
+    assert_eq!(kinds.last(), Some(&Body::Done));
+}
+
+/// A requester that makes the responder go back for symbols again and
+/// again, far into its stream, costs it no more encoding than one pass:
+/// symbols already produced are replayed, not computed again. (Each
+/// rewind used to walk the whole set again: 60,000 of them cost a real
+/// node 103 s of CPU.)
+#[test]
+fn rewinding_a_stream_again_and_again_costs_no_more_encoding() {
+    const FAR: u32 = 3_000;
+    const REWINDS: u32 = 5_000;
+    let vault = shared(0, 1_000, B, MALLORY);
+    let mut cluster = Cluster::new();
+    cluster.add(B, &vault).settle();
+    cluster.net.add_external_party(MALLORY);
+    let session = SessionId::from_random(1, 2);
+    cluster
+        .net
+        .inject(MALLORY, B, request(session, 7, 16).encode());
+    let mut rewinds = 0;
+    let mut replayed: Vec<Vec<u8>> = Vec::new();
+    let frames = run_script(&mut cluster.net, MALLORY, |_, frame| {
+        let Body::Symbols { start, symbols, .. } = &frame.body else {
+            return vec![];
+        };
+        let end = *start + (symbols.len() / WIRE_SYMBOL_LEN) as u32;
+        let next = if end == 16 {
+            Body::Want {
+                from: 16,
+                until: FAR,
+            }
+        } else if end < FAR {
+            Body::Progress { received: end }
+        } else if rewinds < REWINDS {
+            rewinds += 1;
+            if *start == FAR - 1 {
+                replayed.push(symbols.clone());
+            }
+            Body::Want {
+                from: FAR - 1,
+                until: FAR,
+            }
+        } else {
+            Body::Done
+        };
+        vec![Frame::new(session, next)]
+    });
+    assert_eq!(rewinds, REWINDS);
+    assert!(symbols_sent(&frames) > REWINDS as u64);
+    // Every replay of the last symbol is the symbol itself.
+    let mut encoder = Encoder::new(vault.iter().map(|t| t.id), 7);
+    let one_pass = encoder.produce(FAR);
+    let last = pack_symbols(&one_pass[FAR as usize - 1..]);
+    assert!(replayed.len() as u32 >= REWINDS - 1);
+    assert!(replayed.iter().all(|r| *r == last));
+    assert_status(
+        &cluster.status(B, MALLORY, false).expect("B's row"),
+        Status::DifferencesNotFound,
+    );
+    let work: u64 = cluster
+        .net
+        .node(B)
+        .logs()
+        .iter()
+        .find_map(|l| {
+            let (_, tail) = l.message.split_once("encoding work ")?;
+            tail.split(' ').next()?.parse().ok()
+        })
+        .expect("B logs the session's encoding work");
+    assert!(
+        work <= 2 * encoder.mappings(),
+        "{work} item mappings for {REWINDS} rewinds; one pass to symbol {FAR} is {}",
+        encoder.mappings()
+    );
+}
+
 /// `Roots` counts only before the first symbol: one sent after symbols,
-/// even with the digest of the requester's own set (which would end the
-/// reconciliation with nothing found), is ignored, and the requester finds
-/// exactly what the responder holds.
+/// even naming every transaction the requester holds, is ignored, and the
+/// requester finds exactly what the responder holds.
 #[test]
 fn a_roots_answer_after_symbols_is_ignored() {
     let mut cluster = Cluster::new();
@@ -656,13 +835,69 @@ fn a_roots_answer_after_symbols_is_ignored() {
     cluster.schedule(A, &[MALLORY]);
     let theirs: Vec<_> = (500..530).map(id).collect();
     claims_after_symbols_are_ignored(&mut cluster, &theirs, |session, salt| {
-        let our_digest = Encoder::new(mine.iter().map(|t| t.id), salt).digest();
+        let mine_ids: Vec<_> = mine.iter().map(|t| t.id).collect();
         vec![Frame::new(
             session,
             Body::Roots {
-                digest: our_digest,
-                filter: RootFilter::build(&[], salt, 8, 100),
+                filter: RootFilter::build(&mine_ids, salt, 8, 100),
             },
         )]
     });
+}
+
+/// A party that answers with garbage: A's reconciliation ends FAILED at
+/// its inactivity timeout naming the undecodable messages (it used to say
+/// only that the party may be down), and A's log holds at most one line a
+/// minute for them, each saying how many went unlogged (every one of the
+/// 6,100 frames used to be a WARN line).
+#[test]
+fn a_party_answering_with_garbage_is_named_and_its_garbage_logged_sparingly() {
+    let mut cluster = Cluster::new();
+    cluster
+        .add_with(
+            A,
+            &shared(0, 10, A, MALLORY),
+            "reconciliationInactivityTimeout = 5M",
+        )
+        .settle();
+    cluster.net.add_external_party(MALLORY);
+    cluster.schedule(A, &[MALLORY]);
+    let mut garbage = 0;
+    run_script(&mut cluster.net, MALLORY, |_, frame| {
+        if !matches!(frame.body, Body::Request { .. }) {
+            return vec![];
+        }
+        garbage += 100;
+        (0..100)
+            .map(|k| Frame::new(frame.session, Body::Done).encode()[..3 + k % 5].to_vec())
+            .map(|bytes| Frame {
+                protocol: 0,
+                session: frame.session,
+                body: Body::Abort {
+                    to_responder: false,
+                    reason: String::from_utf8_lossy(&bytes).into(),
+                },
+            })
+            .collect()
+    });
+    assert!(garbage >= 3_000, "{garbage} garbage frames sent");
+    let row = cluster.status(A, MALLORY, true).expect("a row");
+    assert_status(&row, Status::Failed);
+    let error = &row.last_reconciliation_error;
+    assert!(
+        error.contains(&format!("no message this node could decode from {MALLORY}"))
+            && error.contains(&format!("({garbage} undecodable messages from it in all")),
+        "{error}"
+    );
+    let logs = cluster.net.node(A).logs();
+    let lines: Vec<_> = logs
+        .iter()
+        .filter(|l| l.message.contains("this node cannot decode"))
+        .collect();
+    assert!(
+        (2..=7).contains(&lines.len()),
+        "{} lines for {garbage} frames",
+        lines.len()
+    );
+    assert!(lines[1].message.contains("more since the last such line"));
 }

@@ -34,13 +34,34 @@ pub(super) fn useful_symbols(responder_set_size: u64, requester_set_size: u64) -
         .min(u32::MAX as u64) as u32
 }
 
-/// The most symbols a responder streams for its set of `own` transactions:
-/// enough to decode a difference of three times its set (the requester may
-/// hold twice as many transactions it lacks), and never more than
-/// `maxReconciliationDifferences` allows. The requester's claims play no
-/// part.
-pub(super) fn responder_stream_limit(own: u64, max_differences: u32) -> u32 {
-    useful_symbols(own, own.saturating_mul(2)).min(useful_symbols(max_differences as u64, 0))
+/// The most symbols a responder streams for its set of `own` transactions
+/// to a requester whose set has `requester` (its claim): enough to decode a
+/// difference as large as both sets (and at least three times its own),
+/// so that a node that lost far more than it kept is still reconciled
+/// with — and never more than this node's `maxReconciliationDifferences`
+/// allows, whatever the claim.
+pub(super) fn responder_stream_limit(own: u64, requester: u64, max_differences: u32) -> u32 {
+    useful_symbols(own, requester.max(own.saturating_mul(2)))
+        .min(useful_symbols(max_differences as u64, 0))
+}
+
+/// How many symbols a responder streams past the last index the requester
+/// said it received (`Progress` or a `Want`'s `from`): at least four first
+/// batches, and half of what was received. Credit (`until`) says how far a
+/// stream may go; this window keeps it from running far ahead of the
+/// requester on a fast sender or a slow network, so a stream stops within
+/// half again the symbols that decoded it (plus 64) on any network, and a
+/// re-request after a loss re-sends at most one window.
+pub(super) fn in_flight_window(received: u32) -> u32 {
+    (received / 2).max(4 * FIRST_BATCH)
+}
+
+/// Whether a requester that last reported `reported` symbols and now holds
+/// `received` says so (`Progress`): every half window, so the responder's
+/// window reopens before it runs dry on a network whose round trip is
+/// shorter than sending half a window.
+pub(super) fn progress_due(reported: u32, received: u32) -> bool {
+    received >= reported.saturating_add(in_flight_window(reported) / 2)
 }
 
 /// How many symbols a responder re-sends in all, on top of its stream, when
@@ -187,9 +208,24 @@ mod tests {
     }
 
     #[test]
+    fn the_window_keeps_a_stream_near_what_the_requester_received() {
+        assert_eq!(in_flight_window(0), 64);
+        assert_eq!(in_flight_window(1000), 500);
+        assert!(!progress_due(0, 31));
+        assert!(progress_due(0, 32));
+        assert!(progress_due(1000, 1250));
+        assert!(
+            progress_due(u32::MAX, u32::MAX),
+            "saturates, never overflows"
+        );
+    }
+
+    #[test]
     fn stream_bounds_follow_our_own_set_and_configuration_not_claims() {
-        assert_eq!(responder_stream_limit(10, 1_000_000), 124);
-        assert_eq!(responder_stream_limit(u64::MAX, 1000), 2064);
+        assert_eq!(responder_stream_limit(10, 0, 1_000_000), 124);
+        assert_eq!(responder_stream_limit(10, 5_000, 1_000_000), 10_084);
+        assert_eq!(responder_stream_limit(10, u64::MAX, 1000), 2064);
+        assert_eq!(responder_stream_limit(u64::MAX, 0, 1000), 2064);
         let claim = StreamHeader {
             responder_set_size: 1 << 31,
             stream_limit: u32::MAX,

@@ -70,7 +70,7 @@ use batch_budget::*;
 use metrics::Cycle;
 pub use metrics::Metrics;
 use requester::Outgoing;
-use responder::Incoming;
+use responder::{Incoming, Request};
 use scheduler::JobQueue;
 
 /// Timer ids the service sets.
@@ -140,6 +140,23 @@ const RECENTLY_ENDED: usize = 64;
 /// before it is stored or logged.
 const MAX_PEER_TEXT: usize = 1024;
 
+/// A party's undecodable messages are logged at most once per this many
+/// ms and kind, the next line saying how many were left unlogged.
+const UNDECODABLE_LOG_INTERVAL_MS: u64 = 60_000;
+
+/// Messages from one party that this node could not decode.
+#[derive(Default)]
+struct Undecodable {
+    /// How many, and when the last arrived.
+    count: u64,
+    last_ms: u64,
+    /// What was wrong with the last one.
+    last: String,
+    /// Per kind: when a line was last logged, and how many arrived since
+    /// without one.
+    logged: HashMap<&'static str, (u64, u64)>,
+}
+
 /// Senders refused as the node itself or unknown to the network are logged
 /// once each, for this many distinct names; the rest are only counted.
 const MAX_STRANGERS_LOGGED: usize = 64;
@@ -167,7 +184,9 @@ pub struct Reconciler<H: Host> {
     /// Outgoing sessions that ended lately (at most [`RECENTLY_ENDED`]): the
     /// frames a responder streamed before our `Done` reached it are dropped
     /// quietly instead of each being answered.
-    recently_ended: VecDeque<SessionKey>,
+    /// With each, whether it ended decoded (so a responder that did not
+    /// hear our `Done` is told again).
+    recently_ended: VecDeque<(SessionKey, bool)>,
     /// Rows (by party and side) and whether the queue failed to save: they
     /// are written again until the store takes them.
     unsaved: BTreeMap<(String, bool), ()>,
@@ -177,6 +196,9 @@ pub struct Reconciler<H: Host> {
     /// Senders refused as the node itself or unknown to the network, with how
     /// many messages each sent (at most [`MAX_STRANGERS_LOGGED`] names).
     strangers: HashMap<String, u64>,
+    /// Undecodable messages by party (only parties on the network get
+    /// here, so this is bounded by the network map).
+    undecodable: HashMap<String, Undecodable>,
     cycle: Cycle,
 }
 
@@ -218,6 +240,7 @@ impl<H: Host> Reconciler<H> {
             accepted_requests: VecDeque::new(),
             accepted_by_party: HashMap::new(),
             strangers: HashMap::new(),
+            undecodable: HashMap::new(),
             recently_ended: VecDeque::new(),
             unsaved: BTreeMap::new(),
             queue_unsaved: false,
@@ -341,10 +364,13 @@ impl<H: Host> Reconciler<H> {
                 session: Some(session),
                 version,
             }) => {
-                self.log(
-                    Level::Warn,
-                    marker::RECONCILE_WITH_PARTY,
-                    &format!("{sender} speaks reconciliation protocol version {version}; refused"),
+                self.note_undecodable(
+                    sender,
+                    "version",
+                    format!(
+                        "reconciliation protocol version {version}, not {}",
+                        crate::protocol::PROTOCOL_VERSION
+                    ),
                 );
                 let _ = self.send(
                     sender,
@@ -356,11 +382,7 @@ impl<H: Host> Reconciler<H> {
                 return;
             }
             Err(e) => {
-                self.log(
-                    Level::Warn,
-                    marker::RECONCILE_WITH_PARTY,
-                    &format!("dropped a message from {sender}: {e}"),
-                );
+                self.note_undecodable(sender, "malformed", e.to_string());
                 return;
             }
         };
@@ -371,15 +393,26 @@ impl<H: Host> Reconciler<H> {
                 until,
                 digest,
                 roots_bits,
-            } => self.on_request(key, salt, until, digest, roots_bits),
+                set_size,
+            } => self.on_request(
+                key,
+                Request {
+                    salt,
+                    until,
+                    digest,
+                    roots_bits,
+                    set_size,
+                },
+            ),
             Body::Identical => self.on_identical(&key),
-            Body::Roots { digest, filter } => self.on_roots(&key, digest, filter),
+            Body::Roots { filter } => self.on_roots(&key, filter),
             Body::Symbols {
                 start,
                 header,
                 symbols,
             } => self.on_symbols(key, start, header, &symbols),
             Body::Want { from, until } => self.on_want(&key, from, until),
+            Body::Progress { received } => self.on_progress(&key, received),
             Body::Done => self.on_done(&key),
             Body::Refused(refusal) => self.on_refused(&key, refusal),
             Body::Abort {
@@ -419,14 +452,52 @@ impl<H: Host> Reconciler<H> {
         }
     }
 
-    /// Why a reconciliation whose party has been silent since `last_heard`
-    /// ends.
-    fn silence_reason(&self, party: &str, silent_ms: u64) -> String {
-        format!(
-            "no message from {party} for {}: the party may be down, unreachable or without the \
-             ledger-sync plugin (reconciliationInactivityTimeout = {})",
-            format_ms(silent_ms),
-            format_ms(self.config.reconciliation_inactivity_timeout_ms)
-        )
+    /// Counts a message from `sender` that could not be decoded, and logs
+    /// it — at most once a minute per party and kind, saying how many were
+    /// not logged since, so that a peer sending garbage cannot fill the log.
+    fn note_undecodable(&mut self, sender: &str, kind: &'static str, why: String) {
+        let now = self.host.now_ms();
+        let why = bounded(&why, 256);
+        let entry = self.undecodable.entry(sender.to_string()).or_default();
+        entry.count += 1;
+        entry.last_ms = now;
+        entry.last = why.clone();
+        let (logged_ms, unlogged) = entry.logged.entry(kind).or_insert((0, 0));
+        if *logged_ms != 0 && now < logged_ms.saturating_add(UNDECODABLE_LOG_INTERVAL_MS) {
+            *unlogged += 1;
+            return;
+        }
+        let note = match *unlogged {
+            0 => String::new(),
+            n => format!(" ({n} more since the last such line were not logged)"),
+        };
+        *logged_ms = now.max(1);
+        *unlogged = 0;
+        let message =
+            format!("dropped a message from {sender} this node cannot decode: {why}{note}");
+        self.log(Level::Warn, marker::RECONCILE_WITH_PARTY, &message);
+    }
+
+    /// Why a reconciliation whose party has been silent for `silent_ms`
+    /// ends: undecodable messages from the party meanwhile are named, since
+    /// then it is up but not speaking our protocol.
+    fn silence_reason(&self, party: &str, now: u64, silent_ms: u64) -> String {
+        let timeout = format_ms(self.config.reconciliation_inactivity_timeout_ms);
+        match self.undecodable.get(party) {
+            Some(u) if u.last_ms >= now.saturating_sub(silent_ms) => format!(
+                "no message this node could decode from {party} for {} ({} undecodable messages \
+                 from it in all, the last: {}): the party is reachable but does not speak this \
+                 node's reconciliation protocol, or is faulty (reconciliationInactivityTimeout \
+                 = {timeout})",
+                format_ms(silent_ms),
+                u.count,
+                u.last
+            ),
+            _ => format!(
+                "no message from {party} for {}: the party may be down, unreachable or without \
+                 the ledger-sync plugin (reconciliationInactivityTimeout = {timeout})",
+                format_ms(silent_ms),
+            ),
+        }
     }
 }

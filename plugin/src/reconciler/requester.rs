@@ -48,6 +48,19 @@ pub(super) struct Outgoing {
     pub(super) candidates: u64,
     /// The responder's roots filter has been applied to our set.
     pub(super) roots_applied: bool,
+    /// The last index we told the responder we received (`Progress`, or a
+    /// `Want`'s `from`): its stream runs at most a window past it.
+    pub(super) reported: u32,
+}
+
+/// The roots-filter width a requester with `candidates` transactions
+/// outside its set asks for (0: no filter).
+fn roots_bits_for(candidates: u64) -> u8 {
+    if candidates == 0 {
+        0
+    } else {
+        bits_for(candidates)
+    }
 }
 
 impl<H: Host> Reconciler<H> {
@@ -96,6 +109,7 @@ impl<H: Host> Reconciler<H> {
                 restarts: 0,
                 candidates,
                 roots_applied: false,
+                reported: 0,
             },
         );
         self.host
@@ -114,11 +128,8 @@ impl<H: Host> Reconciler<H> {
             salt: job.salt,
             until: job.granted,
             digest: Some(job.decoder.digest()),
-            roots_bits: if job.candidates == 0 {
-                0
-            } else {
-                bits_for(job.candidates)
-            },
+            roots_bits: roots_bits_for(job.candidates),
+            set_size: job.requester_set_size,
         };
         if let Err(reason) = self.send(&key.party, key.id, request) {
             self.fail_outgoing(key, &reason);
@@ -131,19 +142,42 @@ impl<H: Host> Reconciler<H> {
             return;
         };
         job.last_asked_ms = self.host.now_ms();
+        job.reported = from;
         let until = job.granted;
         if let Err(reason) = self.send(&key.party, key.id, Body::Want { from, until }) {
             self.fail_outgoing(key, &reason);
         }
     }
 
-    /// Forgets an outgoing session and its timers.
+    /// Tells the responder how far the stream has arrived, when it is
+    /// time to (see [`progress_due`]).
+    fn report_progress(&mut self, key: &SessionKey) {
+        let Some(job) = self.outgoing.get_mut(key) else {
+            return;
+        };
+        let received = job.decoder.received();
+        if !progress_due(job.reported, received) {
+            return;
+        }
+        job.reported = received;
+        if let Err(reason) = self.send(&key.party, key.id, Body::Progress { received }) {
+            self.fail_outgoing(key, &reason);
+        }
+    }
+
+    /// Forgets an outgoing session and its timers; `decoded` says whether
+    /// it ended with `Done`, to be said again if the responder did not
+    /// hear it.
     pub(super) fn remove_outgoing(&mut self, key: &SessionKey) -> Option<Outgoing> {
+        self.remove_outgoing_as(key, false)
+    }
+
+    fn remove_outgoing_as(&mut self, key: &SessionKey, decoded: bool) -> Option<Outgoing> {
         let job = self.outgoing.remove(key)?;
         if self.recently_ended.len() >= RECENTLY_ENDED {
             self.recently_ended.pop_front();
         }
-        self.recently_ended.push_back(key.clone());
+        self.recently_ended.push_back((key.clone(), decoded));
         self.drop_timer(job.retry_timer);
         self.drop_timer(job.silence_timer);
         Some(job)
@@ -242,7 +276,7 @@ impl<H: Host> Reconciler<H> {
         }
         let silent = now.saturating_sub(job.last_heard_ms);
         if silent >= timeout {
-            let reason = self.silence_reason(&key.party, silent);
+            let reason = self.silence_reason(&key.party, now, silent);
             let me = self.me.clone();
             let _ = self.send(
                 &key.party,
@@ -283,9 +317,16 @@ impl<H: Host> Reconciler<H> {
         bytes: &[u8],
     ) {
         let max_differences = self.config.max_reconciliation_differences;
-        if !self.outgoing.contains_key(&key) && self.recently_ended.contains(&key) {
+        if !self.outgoing.contains_key(&key)
+            && let Some((_, decoded)) = self.recently_ended.iter().find(|(k, _)| *k == key)
+        {
             // Frames the responder sent before our `Done` or `Abort` reached
-            // it: it has ended the session, or will on that message.
+            // it: it has ended the session, or will on that message. A frame
+            // that comes back after a silence means it never heard our
+            // `Done` (it re-sends its last symbol): say it again.
+            if *decoded && header.is_none() && bytes.len() == crate::riblt::WIRE_SYMBOL_LEN {
+                let _ = self.send(&key.party, key.id, Body::Done);
+            }
             return;
         }
         let Some(job) = self.outgoing.get_mut(&key) else {
@@ -353,6 +394,7 @@ impl<H: Host> Reconciler<H> {
             return;
         }
         if job.decoder.received() < job.granted {
+            self.report_progress(&key);
             return;
         }
         let max_batches = self.config.max_number_of_ibf_filter_flows;
@@ -399,10 +441,11 @@ impl<H: Host> Reconciler<H> {
     }
 
     /// The responder's roots beyond the pair: add the candidates that pass,
-    /// with their back-chains, then end if our set is now the responder's or
-    /// ask for the stream. Only an answer to a request with no symbols yet
-    /// counts, once.
-    pub(super) fn on_roots(&mut self, key: &SessionKey, digest: u64, filter: RootFilter) {
+    /// with their back-chains, then ask for the stream — always, so that
+    /// nothing we send depends on which of our transactions passed. Only an
+    /// answer to a request with no symbols yet counts, once; a filter of
+    /// another width than we asked for is refused before it is decoded.
+    pub(super) fn on_roots(&mut self, key: &SessionKey, filter: RootFilter) {
         let Some(job) = self.outgoing.get(key) else {
             return;
         };
@@ -410,6 +453,16 @@ impl<H: Host> Reconciler<H> {
             return;
         }
         let salt = job.salt;
+        let asked = roots_bits_for(job.candidates);
+        if filter.bits != asked {
+            let reason = format!(
+                "protocol violation by {}: a roots filter of {} remainder bits, when {asked} \
+                 were asked for",
+                key.party, filter.bits
+            );
+            self.abort_outgoing(key, &reason);
+            return;
+        }
         let matcher = match filter.matcher(salt) {
             Ok(matcher) => matcher,
             Err(why) => {
@@ -433,27 +486,17 @@ impl<H: Host> Reconciler<H> {
         job.last_heard_ms = now;
         job.requester_set_size = ids.len() as u64;
         job.decoder = Decoder::new(ids, salt);
-        let identical = job.decoder.digest() == digest;
         let candidates = job.candidates;
         self.log(
             Level::Debug,
             marker::RECONCILE_WITH_PARTY,
             &format!(
                 "reconciliation {key}: {passed} of our {candidates} transactions outside the pair \
-                 are among the party's {} roots{}",
+                 are among the party's {} roots",
                 matcher.len(),
-                if identical {
-                    "; our set now equals the party's"
-                } else {
-                    ""
-                }
             ),
         );
-        if identical {
-            self.finish_outgoing(key);
-        } else {
-            self.send_want(key, 0);
-        }
+        self.send_want(key, 0);
     }
 
     /// The responder holds exactly our set: the reconciliation is over, with
@@ -475,7 +518,9 @@ impl<H: Host> Reconciler<H> {
     /// Records an outgoing reconciliation's outcome; `tell_responder` sends
     /// `Done` (not needed after [`Body::Identical`], which ended it there).
     fn finish_outgoing_as(&mut self, key: &SessionKey, tell_responder: bool) {
-        let job = self.remove_outgoing(key).expect("finishing a running job");
+        let job = self
+            .remove_outgoing_as(key, tell_responder)
+            .expect("finishing a running job");
         let mut missing: Vec<TxId> = job
             .decoder
             .decoded()

@@ -10,14 +10,29 @@
 
 use super::*;
 
+/// What a requester's `Request` asks for (see [`Body::Request`]).
+pub(super) struct Request {
+    pub(super) salt: u64,
+    pub(super) until: u32,
+    pub(super) digest: Option<u64>,
+    pub(super) roots_bits: u8,
+    pub(super) set_size: u64,
+}
+
 /// An incoming reconciliation this node is responding to.
 pub(super) struct Incoming {
     pub(super) encoder: Encoder,
     /// The requester's salt: a repeated request with it is the same request.
     pub(super) salt: u64,
     pub(super) batches: u32,
-    /// End of the symbols the requester has asked for so far.
+    /// End of the symbols the requester has asked for so far (credit).
     pub(super) granted: u32,
+    /// The furthest index the requester said it received (`Progress`, a
+    /// `Want`'s `from`): the stream runs at most
+    /// [`in_flight_window`] past it (flow control).
+    pub(super) acked: u32,
+    /// When we last sent our last symbol again to a silent requester.
+    pub(super) nudged_ms: u64,
     /// Most symbols this session streams (before any re-sending).
     pub(super) stream_limit: u32,
     /// Symbols sent in all, re-sent ones included.
@@ -38,14 +53,14 @@ pub(super) struct Incoming {
 const ROOTS_FRAME_OVERHEAD: usize = 64;
 
 impl<H: Host> Reconciler<H> {
-    pub(super) fn on_request(
-        &mut self,
-        key: SessionKey,
-        salt: u64,
-        until: u32,
-        digest: Option<u64>,
-        roots_bits: u8,
-    ) {
+    pub(super) fn on_request(&mut self, key: SessionKey, request: Request) {
+        let Request {
+            salt,
+            until,
+            digest,
+            roots_bits,
+            set_size,
+        } = request;
         if let Some(job) = self.incoming.get(&key) {
             if job.salt == salt
                 && job.granted == 0
@@ -111,8 +126,11 @@ impl<H: Host> Reconciler<H> {
                 return;
             }
         };
-        let stream_limit =
-            responder_stream_limit(ids.len() as u64, self.config.max_reconciliation_differences);
+        let stream_limit = responder_stream_limit(
+            ids.len() as u64,
+            set_size,
+            self.config.max_reconciliation_differences,
+        );
         let now = self.host.now_ms();
         self.begin_row(&key.party, false, key.id, now);
         let encoder = Encoder::new(ids, salt);
@@ -138,10 +156,7 @@ impl<H: Host> Reconciler<H> {
         let roots = (roots_bits > 0 && !roots.is_empty())
             .then(|| RootFilter::build(&roots, salt, roots_bits, max_filter))
             .filter(|filter| filter.count > 0)
-            .map(|filter| Body::Roots {
-                digest: encoder.digest(),
-                filter,
-            });
+            .map(|filter| Body::Roots { filter });
         self.log(
             Level::Info,
             marker::RECONCILE_WITH_PARTY,
@@ -168,6 +183,8 @@ impl<H: Host> Reconciler<H> {
                 salt,
                 batches: 0,
                 granted: 0,
+                acked: 0,
+                nudged_ms: now,
                 stream_limit,
                 sent: 0,
                 timer,
@@ -176,10 +193,8 @@ impl<H: Host> Reconciler<H> {
                 roots: roots.clone(),
             },
         );
-        self.host.set_timer(
-            silence_timer,
-            self.config.reconciliation_inactivity_timeout_ms,
-        );
+        self.host
+            .set_timer(silence_timer, resend_after_ms(&self.config));
         match roots {
             // The stream waits for the requester's `Want`.
             Some(roots) => {
@@ -257,6 +272,9 @@ impl<H: Host> Reconciler<H> {
         };
         job.last_heard_ms = now;
         let produced = job.encoder.produced();
+        if from <= produced {
+            job.acked = job.acked.max(from);
+        }
         if from > until || from > produced {
             let reason = format!(
                 "protocol violation by {}: asked for coded symbols [{from}, {until}) when {produced} \
@@ -286,7 +304,8 @@ impl<H: Host> Reconciler<H> {
             job.granted = until;
         }
         if from < produced {
-            let again = (job.granted - from) as u64;
+            let again = job.granted.min(from.saturating_add(in_flight_window(from))) - from;
+            let again = again as u64;
             if job.sent.saturating_add(again) > limit as u64 + resend_budget(limit) {
                 let sent = job.sent;
                 self.refuse_incoming(key, Refusal::ResendLimitReached { sent });
@@ -297,6 +316,23 @@ impl<H: Host> Reconciler<H> {
             return self.stream_frame(key);
         }
         if produced == from {
+            self.stream_frame(key);
+        }
+    }
+
+    /// The requester has received symbols `[0, received)`: the window
+    /// moves on, and a stream that waited for it goes on.
+    pub(super) fn on_progress(&mut self, key: &SessionKey, received: u32) {
+        let now = self.host.now_ms();
+        let Some(job) = self.incoming.get_mut(key) else {
+            return;
+        };
+        job.last_heard_ms = now;
+        let produced = job.encoder.produced();
+        let was_waiting = produced >= job.acked.saturating_add(in_flight_window(job.acked));
+        // A claim past what was sent is taken as what was sent.
+        job.acked = job.acked.max(received.min(produced));
+        if was_waiting {
             self.stream_frame(key);
         }
     }
@@ -319,7 +355,8 @@ impl<H: Host> Reconciler<H> {
             return;
         }
         let start = job.encoder.produced();
-        let left = job.granted.saturating_sub(start);
+        let window_end = job.acked.saturating_add(in_flight_window(job.acked));
+        let left = job.granted.min(window_end).saturating_sub(start);
         if left == 0 {
             return;
         }
@@ -335,7 +372,7 @@ impl<H: Host> Reconciler<H> {
             header,
             symbols: pack_symbols(&symbols),
         };
-        let more = job.encoder.produced() < job.granted;
+        let more = job.encoder.produced() < job.granted.min(window_end);
         let timer = job.timer;
         job.last_heard_ms = now;
         if let Err(reason) = self.send(&key.party, key.id, body) {
@@ -348,21 +385,55 @@ impl<H: Host> Reconciler<H> {
     }
 
     /// The silence timer of an incoming session fired: end it if the party
-    /// has been silent for the whole inactivity timeout, otherwise check
-    /// again when it could be.
+    /// has been silent for the whole inactivity timeout; before that, after
+    /// a shorter silence, send our last symbol (or our roots) again, in
+    /// case it or the requester's answer was lost — a requester that has
+    /// decoded answers it with `Done` again. Then check again when due.
     pub(super) fn on_responder_silence(&mut self, key: &SessionKey) {
         let timeout = self.config.reconciliation_inactivity_timeout_ms;
+        let resend_after = resend_after_ms(&self.config);
         let now = self.host.now_ms();
-        let Some(job) = self.incoming.get(key) else {
+        let Some(job) = self.incoming.get_mut(key) else {
             return;
         };
         let due = job.last_heard_ms.saturating_add(timeout);
         if now < due {
             let timer = job.silence_timer;
-            self.host.set_timer(timer, due - now);
+            let quiet_since = job.last_heard_ms.max(job.nudged_ms);
+            if now >= quiet_since.saturating_add(resend_after) {
+                job.nudged_ms = now;
+                let again = match (&job.roots, job.encoder.produced()) {
+                    (Some(roots), 0) => Some(roots.clone()),
+                    (_, 0) => None,
+                    (_, produced) => {
+                        job.encoder.rewind(produced - 1);
+                        job.sent += 1;
+                        Some(Body::Symbols {
+                            start: produced - 1,
+                            header: None,
+                            symbols: pack_symbols(&job.encoder.produce(1)),
+                        })
+                    }
+                };
+                if let Some(body) = again {
+                    let _ = self.send(&key.party, key.id, body);
+                }
+            }
+            let Some(job) = self.incoming.get(key) else {
+                return;
+            };
+            let next = due
+                .min(
+                    job.last_heard_ms
+                        .max(job.nudged_ms)
+                        .saturating_add(resend_after),
+                )
+                .max(now + 1);
+            self.host.set_timer(timer, next - now);
             return;
         }
-        let reason = self.silence_reason(&key.party, now - job.last_heard_ms);
+        let silent = now - job.last_heard_ms;
+        let reason = self.silence_reason(&key.party, now, silent);
         let me = self.me.clone();
         let body = Body::Abort {
             to_responder: false,
@@ -397,9 +468,21 @@ impl<H: Host> Reconciler<H> {
     /// Ends an incoming reconciliation. The responder's row never lists ids:
     /// it is not told what the requester lacked.
     pub(super) fn end_incoming(&mut self, key: &SessionKey, status: StatusValue, error: &str) {
-        if self.remove_incoming(key).is_none() {
+        let Some(job) = self.remove_incoming(key) else {
             return;
-        }
+        };
+        self.log(
+            Level::Info,
+            marker::RECONCILE_WITH_PARTY,
+            &format!(
+                "incoming reconciliation {key} ended {status}: {} coded symbols sent ({} of them \
+                 distinct) over {} transactions; encoding work {} item mappings",
+                job.sent,
+                job.encoder.produced_most(),
+                job.encoder.set_size(),
+                job.encoder.mappings()
+            ),
+        );
         self.record_incoming_end(&key.party, status, error);
     }
 

@@ -16,7 +16,7 @@
 //! | LedgerGraphErrors | `ledger_sync_ledger_graph_errors` (how many) |
 //! | — | `ledger_sync_ledger_graph_transactions` |
 //! | — | `ledger_sync_reconciliations_completed_total{status="..."}`, `ledger_sync_reconciliation_duration_seconds` (outgoing, seen at scrape time from the status rows) |
-//! | — | `ledger_sync_transport_refused_connections_total`, `ledger_sync_transport_delivered_messages_total`, `ledger_sync_transport_received_bytes_total`, `ledger_sync_transport_sent_bytes_total` |
+//! | — | `ledger_sync_transport_refused_connections_total`, `ledger_sync_transport_delivered_messages_total`, `ledger_sync_transport_received_bytes_total`, `ledger_sync_transport_sent_bytes_total`, `ledger_sync_transport_inbound_paused_total` |
 
 use crate::runtime::Event;
 use crate::transport::TransportStats;
@@ -55,6 +55,7 @@ pub struct Metrics {
     delivered: Counter,
     received_bytes: Counter,
     sent_bytes: Counter,
+    inbound_paused: Counter,
     /// Party → the finish time of its outgoing row last counted.
     seen: BTreeMap<String, u64>,
     transport: Arc<TransportStats>,
@@ -159,6 +160,12 @@ impl Metrics {
             "Payload bytes written to peers",
             sent_bytes.clone(),
         );
+        let inbound_paused = Counter::default();
+        registry.register(
+            "transport_inbound_paused",
+            "Times a peer's connection was left unread because its whole inbox quota was waiting for the plugin (back-pressure on a peer sending faster than the node handles)",
+            inbound_paused.clone(),
+        );
         Metrics {
             registry,
             scheduled,
@@ -178,6 +185,7 @@ impl Metrics {
             delivered,
             received_bytes,
             sent_bytes,
+            inbound_paused,
             seen: BTreeMap::new(),
             transport,
         }
@@ -243,6 +251,7 @@ impl Metrics {
             (&self.delivered, &self.transport.delivered),
             (&self.received_bytes, &self.transport.received_bytes),
             (&self.sent_bytes, &self.transport.sent_bytes),
+            (&self.inbound_paused, &self.transport.inbound_paused),
         ] {
             let total = total.load(Ordering::Relaxed);
             counter.inc_by(total.saturating_sub(counter.get()));

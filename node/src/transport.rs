@@ -15,6 +15,15 @@
 //! delivery is at most once and in order per pair, as the WIT promises. A
 //! frame is a 4-byte big-endian length and the payload; the network's
 //! `maxMessageSize` is enforced on send and on receive.
+//!
+//! What a peer can make this node hold is bounded: each peer may have at
+//! most [`INBOX_MESSAGES_PER_PEER`] messages and [`inbox_bytes_per_peer`]
+//! bytes waiting for the plugin thread, all its connections together. Past
+//! that, the transport stops reading that peer's connections until the
+//! plugin thread has taken some (back-pressure: TCP makes the peer wait),
+//! so a flooding peer slows only itself — the plugin thread takes events in
+//! arrival order, and every other peer and operator call has at most one
+//! bounded queue ahead of it per peer.
 
 use crate::config::{NetworkMap, NodeConfig};
 use crate::x500::LegalName;
@@ -41,6 +50,69 @@ const BACKOFF_FIRST: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(2);
 /// TLS handshakes that take longer are dropped.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Messages one peer may have waiting for the plugin thread.
+pub const INBOX_MESSAGES_PER_PEER: u32 = 64;
+
+/// Payload bytes one peer may have waiting for the plugin thread: twice
+/// the network's largest message, at least 1 MiB.
+pub fn inbox_bytes_per_peer(max_message_size: u32) -> u32 {
+    max_message_size.saturating_mul(2).max(1 << 20)
+}
+
+/// One peer's share of the inbox: permits for messages and for bytes,
+/// held by each message until the plugin thread has handled it.
+struct InboxQuota {
+    messages: Arc<tokio::sync::Semaphore>,
+    bytes: Arc<tokio::sync::Semaphore>,
+}
+
+/// What a waiting message holds of its peer's quota; released when the
+/// message is dropped (handled).
+pub struct QuotaPermit {
+    _message: tokio::sync::OwnedSemaphorePermit,
+    _bytes: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl InboxQuota {
+    fn new(max_message_size: u32) -> InboxQuota {
+        InboxQuota {
+            messages: Arc::new(tokio::sync::Semaphore::new(
+                INBOX_MESSAGES_PER_PEER as usize,
+            )),
+            bytes: Arc::new(tokio::sync::Semaphore::new(
+                inbox_bytes_per_peer(max_message_size) as usize,
+            )),
+        }
+    }
+
+    /// Waits for room for a message of `len` bytes (`len` is at most
+    /// `maxMessageSize`, so it always fits an empty quota); true if it had
+    /// to wait.
+    async fn acquire(&self, len: usize) -> (QuotaPermit, bool) {
+        let waited =
+            self.messages.available_permits() == 0 || self.bytes.available_permits() < len.max(1);
+        let message = self
+            .messages
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed");
+        let bytes = self
+            .bytes
+            .clone()
+            .acquire_many_owned(len.max(1) as u32)
+            .await
+            .expect("the semaphore is never closed");
+        (
+            QuotaPermit {
+                _message: message,
+                _bytes: bytes,
+            },
+            waited,
+        )
+    }
+}
 
 /// A node's TLS identity and what it trusts.
 pub struct Identity {
@@ -188,6 +260,8 @@ impl ledger_sync_host::Peers for Directory {
 pub struct Inbound {
     pub from: String,
     pub payload: Vec<u8>,
+    /// The sender's inbox quota this message holds until it is dropped.
+    pub permit: Option<QuotaPermit>,
 }
 
 /// Hands an inbound message to the node; false once the node is shutting
@@ -203,6 +277,9 @@ pub struct TransportStats {
     pub refused_connections: std::sync::atomic::AtomicU64,
     /// Messages received and handed to the node.
     pub delivered: std::sync::atomic::AtomicU64,
+    /// Times a peer's connection was left unread because it had its whole
+    /// inbox quota waiting for the plugin thread (back-pressure).
+    pub inbound_paused: std::sync::atomic::AtomicU64,
     /// Payload bytes received from peers, and written to them.
     pub received_bytes: std::sync::atomic::AtomicU64,
     pub sent_bytes: std::sync::atomic::AtomicU64,
@@ -264,6 +341,13 @@ pub async fn start(
     let accept_dir = directory.clone();
     let stats = Arc::new(TransportStats::default());
     let accept_stats = stats.clone();
+    let quotas: Arc<BTreeMap<String, InboxQuota>> = Arc::new(
+        directory
+            .peers
+            .keys()
+            .map(|name| (name.clone(), InboxQuota::new(directory.max_message_size)))
+            .collect(),
+    );
     tokio::spawn(async move {
         loop {
             let Ok((stream, remote)) = listener.accept().await else {
@@ -273,8 +357,10 @@ pub async fn start(
             let directory = accept_dir.clone();
             let deliver = deliver.clone();
             let stats = accept_stats.clone();
+            let quotas = quotas.clone();
             tokio::spawn(async move {
-                if let Err(why) = serve(acceptor, stream, directory, deliver, &stats).await {
+                let served = serve(acceptor, stream, directory, &quotas, deliver, &stats).await;
+                if let Err(why) = served {
                     stats
                         .refused_connections
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -316,14 +402,19 @@ async fn serve(
     acceptor: TlsAcceptor,
     stream: TcpStream,
     directory: Arc<Directory>,
+    quotas: &BTreeMap<String, InboxQuota>,
     deliver: Deliver,
     stats: &TransportStats,
 ) -> Result<(), String> {
+    keep_alive(&stream);
     let mut tls = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream))
         .await
         .map_err(|_| "the TLS handshake timed out".to_string())?
         .map_err(|e| format!("TLS handshake: {e}"))?;
     let from = directory.identify(peer_certificate(tls.get_ref().1)?)?;
+    let quota = quotas
+        .get(&from)
+        .ok_or_else(|| format!("{from} has no inbox quota"))?;
     let max = directory.max_message_size as usize;
     loop {
         let len = match tls.read_u32().await {
@@ -336,6 +427,13 @@ async fn serve(
                  connection closed"
             ));
         }
+        // Nothing more is read from this peer until its quota has room.
+        let (permit, waited) = quota.acquire(len).await;
+        if waited {
+            stats
+                .inbound_paused
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         let mut payload = vec![0u8; len];
         if let Err(e) = tls.read_exact(&mut payload).await {
             // A peer that stops mid-frame (killed, restarted) is not a
@@ -346,6 +444,7 @@ async fn serve(
         if !deliver(Inbound {
             from: from.clone(),
             payload,
+            permit: Some(permit),
         }) {
             return Ok(()); // the node is shutting down
         }
@@ -356,6 +455,56 @@ async fn serve(
             .received_bytes
             .fetch_add(len as u64, std::sync::atomic::Ordering::Relaxed);
     }
+}
+
+/// TCP keep-alive probes after 30 s idle, every 10 s: a peer whose host
+/// vanished without closing is found dead within a minute or so.
+fn keep_alive(stream: &TcpStream) {
+    let probes = socket2::TcpKeepalive::new()
+        .with_time(Duration::from_secs(30))
+        .with_interval(Duration::from_secs(10));
+    let _ = socket2::SockRef::from(stream).set_tcp_keepalive(&probes);
+}
+
+/// Dials `peer` at `address` and checks, as every connection is checked,
+/// that it is the certificate the network map pins for that name.
+async fn handshake(
+    connector: &TlsConnector,
+    directory: &Directory,
+    peer: &str,
+    address: SocketAddr,
+) -> Result<tokio_rustls::client::TlsStream<TcpStream>, String> {
+    let stream = TcpStream::connect(address)
+        .await
+        .map_err(|e| format!("cannot connect to {peer} at {address}: {e}"))?;
+    keep_alive(&stream);
+    let server = ServerName::try_from("localhost").expect("a valid name");
+    let tls = tokio::time::timeout(HANDSHAKE_TIMEOUT, connector.connect(server, stream))
+        .await
+        .map_err(|_| format!("the TLS handshake with {peer} timed out"))?
+        .map_err(|e| format!("TLS handshake with {peer}: {e}"))?;
+    let who = directory.identify(peer_certificate(tls.get_ref().1)?)?;
+    if who != peer {
+        return Err(format!("{address} answered as {who}, not {peer}"));
+    }
+    Ok(tls)
+}
+
+/// A mutual-TLS connection to `peer` as `identity`, checked as the
+/// transport checks its own, on which the caller writes frames (a 4-byte
+/// big-endian length, then the payload) itself: for load generators and
+/// attack rehearsals against a node.
+pub async fn connect(
+    identity: &Identity,
+    directory: &Directory,
+    peer: &str,
+) -> Result<tokio_rustls::client::TlsStream<TcpStream>, String> {
+    let (address, _) = directory
+        .peers
+        .get(peer)
+        .ok_or_else(|| format!("{peer} is not in the network map"))?;
+    let connector = TlsConnector::from(Arc::new(identity.client_config()?));
+    handshake(&connector, directory, peer, *address).await
 }
 
 /// Keeps a connection to one peer and writes its queue to it.
@@ -373,22 +522,7 @@ async fn dial(
         return;
     };
     loop {
-        let connected = async {
-            let stream = TcpStream::connect(address)
-                .await
-                .map_err(|e| format!("cannot connect to {peer} at {address}: {e}"))?;
-            let server = ServerName::try_from("localhost").expect("a valid name");
-            let tls = tokio::time::timeout(HANDSHAKE_TIMEOUT, connector.connect(server, stream))
-                .await
-                .map_err(|_| format!("the TLS handshake with {peer} timed out"))?
-                .map_err(|e| format!("TLS handshake with {peer}: {e}"))?;
-            let who = directory.identify(peer_certificate(tls.get_ref().1)?)?;
-            if who != peer {
-                return Err(format!("{address} answered as {who}, not {peer}"));
-            }
-            Ok::<_, String>(tls)
-        }
-        .await;
+        let connected = handshake(&connector, &directory, &peer, address).await;
         let mut tls = match connected {
             Ok(tls) => {
                 backoff = BACKOFF_FIRST;
@@ -414,9 +548,21 @@ async fn dial(
             stats
                 .sent_bytes
                 .fetch_add(next.len() as u64, std::sync::atomic::Ordering::Relaxed);
-            match queue.recv().await {
-                Some(message) => next = message,
-                None => return,
+            // Wait for the next message while watching the connection: a
+            // peer never writes on a connection we dialled, so anything
+            // readable is its end (it stopped or restarted). Dial again with
+            // the next message rather than write it into a dead socket,
+            // where it would be lost and the one after it fail.
+            let mut probe = [0u8; 1];
+            tokio::select! {
+                message = queue.recv() => match message {
+                    Some(message) => next = message,
+                    None => return,
+                },
+                _ = tls.read(&mut probe) => {
+                    tracing::info!(target: "ledger_sync::transport", "{peer} closed the connection; dialling again for the next message");
+                    break;
+                }
             }
         }
         match queue.recv().await {

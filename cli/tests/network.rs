@@ -990,6 +990,26 @@ fn a_node_process_runs_on_postgresql() {
     for id in &expected {
         assert!(rows[0].last_successful_reconciliation_result.contains(id));
     }
+    // A copy of A's directory (the same legal name, the same database) is
+    // a second process on the same node: the server's advisory lock stops
+    // it before it touches the database.
+    let copy = dir.path().join("copy-of-a");
+    copy_dir(&dirs[0], &copy);
+    let refused = refused_start(&copy);
+    assert!(
+        refused.contains(&format!(
+            "another ledger-sync node process is running as {A}"
+        )) && refused.contains("advisory lock"),
+        "{refused}"
+    );
+    assert_eq!(
+        ledger_sync_host::store::connect(&ledger_sync_host::store::Database::Postgres(url.clone()))
+            .unwrap()
+            .load_statuses()
+            .unwrap(),
+        rows,
+        "the second process changed nothing"
+    );
     drop(_a);
     drop(_b);
     ledger_sync_sim::testkit::drop_postgres_schema(&url);
@@ -1168,5 +1188,42 @@ fn the_first_reconciliation_after_a_peer_restarts_needs_no_resend() {
         "the reconciliation after B's restart took {took:?}: a message went into the dead \
          connection and was sent again after a 10 s silence\n{}",
         NodeProcess::log(&dirs[0])
+    );
+}
+
+/// Two processes on one node directory: the second waits a little for the
+/// lock, then exits naming the holder's pid, having changed nothing — A's
+/// IN_PROGRESS row stays as it was and nothing is queued. (The second
+/// process used to rewrite the running node's IN_PROGRESS row to FAILED
+/// and queue a job before failing on the port.)
+#[test]
+fn a_second_process_on_a_node_directory_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (dirs, _) = network(dir.path(), 300, 10);
+    plugin_config(&dirs[0], "reconciliationInactivityTimeout = 10M\n");
+    let a_node = NodeProcess::start(&dirs[0]);
+    let a = Client::for_node(&dirs[0]).unwrap();
+    wait_up(&a);
+    // B is down: A's job with B stays IN_PROGRESS.
+    let schedule = format!("flow start ScheduleReconciliationFlow parties: [\"{B}\"]");
+    assert!(a.call(&schedule).unwrap().ok());
+    let before = poll(Duration::from_secs(60), "A's job with B to run", || {
+        let t = a.call(&status_line(B)).ok()?.text;
+        t.contains("lastReconciliationStatus=IN_PROGRESS")
+            .then_some(t)
+    });
+    let refused = refused_start(&dirs[0]);
+    assert!(
+        refused.contains(&format!(
+            "another ledger-sync node process (pid {}) is running on this node directory",
+            a_node.0.id()
+        )),
+        "{refused}"
+    );
+    assert_eq!(a.call(&status_line(B)).unwrap().text, before);
+    let metrics = scrape(&dirs[0]);
+    assert!(
+        metrics.contains("ledger_sync_scheduled_reconciliations 0"),
+        "{metrics}"
     );
 }

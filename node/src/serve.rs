@@ -1,5 +1,6 @@
 //! `ledger-sync node --dir NODE_DIR`: the node process. It reads the node
-//! directory, checks its identity against the network map, starts the
+//! directory, takes the node's lock (`store::lock`: one process per node),
+//! checks its identity against the network map, starts the
 //! plugin on the reference host with the wall clock, the TLS transport and
 //! the admin API, and serves until SIGTERM or SIGINT; then it stops taking
 //! messages, lets the plugin thread finish what arrived and report what
@@ -16,6 +17,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 /// Runs the node in `dir` until it is told to stop.
 pub fn serve(dir: &Path) -> Result<(), String> {
     let config = NodeConfig::load(dir)?;
+    // One process per node, before its database is touched.
+    let _lock = ledger_sync_host::store::lock::lock_node(
+        dir,
+        &config.legal_name.to_string(),
+        &config.database,
+        ledger_sync_host::store::lock::LOCK_WAIT,
+    )
+    .map_err(|e| format!("{e:#}"))?;
     let map = NetworkMap::load(&config.network_map)?;
     let identity = Identity::load(&config)?;
     if map.find(&config.legal_name).is_none() {

@@ -10,6 +10,7 @@
 //! - [`sqlite`] ([`vault`], [`status`] hold its queries) and [`postgres`].
 //! - [`reader_pool`]: connections that read vault pages ahead.
 
+pub mod lock;
 pub mod migrations;
 pub mod postgres;
 pub mod reader_pool;

@@ -87,6 +87,14 @@ impl PostgresStore {
         Ok(store)
     }
 
+    /// A bare connection to the server (waiting up to `wait` for it),
+    /// outside any store: the node's lock holds one.
+    pub fn connect_plain(url: &str, wait: Duration) -> Result<Client> {
+        let mut store = Self::new(url)?;
+        store.wait_for_server(wait)?;
+        Ok(store.client.take().expect("connected"))
+    }
+
     /// Another connection to a database already migrated.
     pub fn connect_reader(url: &str) -> Result<PostgresStore> {
         let mut store = Self::new(url)?;

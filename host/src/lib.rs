@@ -26,6 +26,7 @@ pub mod store;
 
 pub use imports::clock::{Clock, SystemClock};
 pub use imports::messaging::{OutboundMessage, Peers};
+pub use imports::status_store::WriteFault;
 pub use imports::timers::TimerCommand;
 pub use limits::Limits;
 pub use node::{Effects, Node, NodeOptions, PluginFailure};

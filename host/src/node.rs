@@ -58,6 +58,9 @@ pub struct NodeOptions {
     pub seed: Option<u64>,
     /// Keep plugin logs in memory (for tests) as well as emitting them.
     pub capture_logs: bool,
+    /// Status-store writes to refuse from the start (fault injection: a
+    /// disk that is full before the plugin starts).
+    pub storage_fault: Option<crate::imports::status_store::WriteFault>,
 }
 
 impl NodeOptions {
@@ -71,6 +74,7 @@ impl NodeOptions {
             limits: Limits::default(),
             seed: None,
             capture_logs: false,
+            storage_fault: None,
         }
     }
 
@@ -158,7 +162,11 @@ impl Node {
             ),
             timers: TimersImport::new(limits.max_pending_timers),
             clock: ClockImport::new(clock.clone()),
-            status_store: StatusStoreImport::open(&options.database)?,
+            status_store: {
+                let mut store = StatusStoreImport::open(&options.database)?;
+                store.set_write_fault(options.storage_fault.clone());
+                store
+            },
             identity: IdentityImport::new(&options.name),
             logging: LoggingImport::new(
                 &options.name,
@@ -274,6 +282,11 @@ impl Node {
     /// Makes every status-store write fail with `fault` until cleared with
     /// `None`: storage faults for simulation runs. Nothing stored is touched.
     pub fn set_storage_fault(&mut self, fault: Option<String>) {
+        self.set_write_fault(fault.map(|m| crate::imports::status_store::WriteFault::all(&m)));
+    }
+
+    /// Makes the status-store writes `fault` names fail until cleared.
+    pub fn set_write_fault(&mut self, fault: Option<crate::imports::status_store::WriteFault>) {
         self.state_mut().status_store.set_write_fault(fault);
     }
 

@@ -370,6 +370,17 @@ impl Network {
         }
     }
 
+    /// Makes `name`'s status store refuse the writes `fault` names, now and
+    /// after any restart (a disk stays full across one), until cleared.
+    pub fn set_write_fault(&mut self, name: &str, fault: Option<ledger_sync_host::WriteFault>) {
+        if let Some(sim) = self.nodes.get_mut(name) {
+            sim.node.set_write_fault(fault.clone());
+        }
+        if let Some((options, _)) = self.options.get_mut(name) {
+            options.storage_fault = fault;
+        }
+    }
+
     /// Moves `name`'s clock by `delta_ms`, either way, from now on.
     pub fn jump_clock(&mut self, name: &str, delta_ms: i64) {
         if let Some(clock) = self.clocks.get(name) {

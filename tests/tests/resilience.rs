@@ -456,3 +456,145 @@ fn a_failed_status_write_is_written_again_when_the_store_recovers() {
 
 // The representative tests that run on PostgreSQL too.
 on_both_backends!(restarts_keep_statuses_and_resume_the_queue);
+
+/// The store refuses status rows but takes the queue (a fault seen by an
+/// independent host).
+fn rows_refused() -> ledger_sync_host::WriteFault {
+    ledger_sync_host::WriteFault {
+        message: "disk full".to_string(),
+        rows: true,
+        queue: false,
+    }
+}
+
+/// A job whose IN_PROGRESS row the store refused, and whose node restarts
+/// before the row is written again, is not lost: it stays in the saved
+/// queue until its row is stored, so after the restart it runs. (It used to
+/// leave the queue at once: no row, nothing queued, "not scheduled" — 64 of
+/// 500 seeds with 20 % of status writes refused.)
+#[test]
+fn a_job_whose_in_progress_row_was_refused_survives_a_restart() {
+    let vault = shared(0, 50, A, B);
+    let mut cluster = Cluster::new();
+    cluster.add(A, &vault[..40]).add(B, &vault).settle();
+    cluster.net.set_write_fault(A, Some(rows_refused()));
+    cluster.schedule(A, &[B]);
+    cluster.step_until_responding(B, A);
+    assert!(stored_statuses(&mut cluster.net, A).is_empty());
+    cluster.net.crash_node(A);
+    cluster.net.restart_node(A, None).expect("A starts");
+    assert!(
+        cluster
+            .net
+            .node(A)
+            .is_reconciliation_scheduled_for_party(B)
+            .expect("no trap")
+            .expect("the flow succeeds"),
+        "the job survived the restart"
+    );
+    cluster.net.set_write_fault(A, None);
+    cluster.settle();
+    let stored = stored_statuses(&mut cluster.net, A);
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    assert_status(&stored[0], Status::DifferencesFound);
+    assert_eq!(result_ids(&stored[0]), (40..50).map(id).collect::<Vec<_>>());
+}
+
+/// A node restarts while its store refuses every write, with a job
+/// IN_PROGRESS in it: `start` no longer fails (a refused write is not a
+/// start error, as `handlers.wit` says); the interrupted job is recorded
+/// FAILED in memory, queued again, and once the store takes writes it runs
+/// and its row is stored. (The host used to leave such a node down with
+/// the row IN_PROGRESS forever: 46 of 500 seeds.)
+#[test]
+fn a_node_starts_while_its_store_refuses_writes_and_runs_the_interrupted_job() {
+    for fault in [
+        ledger_sync_host::WriteFault::all("disk full"),
+        rows_refused(),
+    ] {
+        let vault = shared(0, 50, A, B);
+        let mut cluster = Cluster::new();
+        cluster.add(A, &vault[..40]).add(B, &vault).settle();
+        cluster.schedule(A, &[B]);
+        cluster.step_until(|net| {
+            stored_statuses(net, A)
+                .iter()
+                .any(|r| r.last_reconciliation_status == Status::InProgress)
+        });
+        cluster.net.crash_node(A);
+        cluster.net.set_write_fault(A, Some(fault.clone()));
+        cluster.net.restart_node(A, None).expect("A starts");
+        let row = cluster.status(A, B, true).expect("a row in memory");
+        assert!(
+            row.last_reconciliation_error.contains("node restarted")
+                || row.last_reconciliation_status == Status::InProgress,
+            "{row:?}"
+        );
+        cluster.net.set_write_fault(A, None);
+        cluster.settle();
+        let stored = stored_statuses(&mut cluster.net, A);
+        assert_status(&stored[0], Status::DifferencesFound);
+        assert_eq!(result_ids(&stored[0]), (40..50).map(id).collect::<Vec<_>>());
+    }
+}
+
+/// A schedule whose queue write the store refuses takes no effect: the
+/// flow fails with the storage error, nothing is scheduled, and once the
+/// store takes writes the same flow is accepted and the job runs. (It used
+/// to stay half-scheduled: refused `ReconciliationAlreadyScheduledException`
+/// afterwards, the scheduled gauge stuck at 1, the job never run.) Stopping
+/// a queued job is all or nothing too.
+#[test]
+fn a_schedule_the_store_refused_takes_no_effect_and_can_be_asked_again() {
+    use ledger_sync_vocabulary::FlowError;
+    let vault = shared(0, 50, A, B);
+    let mut cluster = Cluster::new();
+    cluster.add(A, &vault[..40]).add(B, &vault).settle();
+    let full = ledger_sync_host::WriteFault::all("No space left on device");
+    cluster.net.set_write_fault(A, Some(full.clone()));
+    let refused = cluster
+        .net
+        .node(A)
+        .schedule_reconciliation(&[B.to_string()])
+        .expect("no trap");
+    assert!(
+        matches!(&refused, Err(FlowError::Storage(e)) if e.contains("No space left on device")),
+        "{refused:?}"
+    );
+    let node = cluster.net.node(A);
+    assert!(
+        !node
+            .is_reconciliation_scheduled_for_party(B)
+            .unwrap()
+            .unwrap()
+    );
+    assert_eq!(
+        node.metrics().unwrap().number_of_scheduled_reconciliations,
+        0
+    );
+    cluster.settle();
+    assert!(cluster.status(A, B, true).is_none(), "nothing ran");
+    cluster.net.set_write_fault(A, None);
+    let row = cluster.reconcile(A, B);
+    assert_eq!(result_ids(&row), (40..50).map(id).collect::<Vec<_>>());
+
+    // Stopping: a queued job whose removal the store refuses stays queued.
+    cluster.add(C, &shared(100, 5, A, C)).settle();
+    cluster.net.crash_node(B);
+    cluster.schedule(A, &[B, C]);
+    cluster.net.set_write_fault(A, Some(full));
+    let stop = cluster
+        .net
+        .node(A)
+        .stop_reconciliation_for_party(C)
+        .expect("no trap");
+    assert!(matches!(stop, Err(FlowError::Storage(_))), "{stop:?}");
+    assert!(
+        cluster
+            .net
+            .node(A)
+            .is_reconciliation_scheduled_for_party(C)
+            .unwrap()
+            .unwrap()
+    );
+}

@@ -6,11 +6,32 @@ use crate::bindings::types::ReconciliationStatus;
 use crate::store::{Database, NodeStore};
 use anyhow::Result;
 
+/// Which writes a fault-injection run refuses, and with what message.
+#[derive(Clone, Debug)]
+pub struct WriteFault {
+    pub message: String,
+    /// Refuse `save-status`.
+    pub rows: bool,
+    /// Refuse `save-scheduled`.
+    pub queue: bool,
+}
+
+impl WriteFault {
+    /// Every write refused with `message`.
+    pub fn all(message: &str) -> WriteFault {
+        WriteFault {
+            message: message.to_string(),
+            rows: true,
+            queue: true,
+        }
+    }
+}
+
 /// The `status-store` import's state.
 pub struct StatusStoreImport {
     conn: Box<dyn NodeStore>,
-    /// Set by fault-injection runs: every write fails with this message.
-    write_fault: Option<String>,
+    /// Set by fault-injection runs: these writes fail with its message.
+    write_fault: Option<WriteFault>,
 }
 
 impl StatusStoreImport {
@@ -21,14 +42,17 @@ impl StatusStoreImport {
         })
     }
 
-    /// Makes every write fail with `fault` until it is cleared with `None`
+    /// Makes the writes `fault` names fail until it is cleared with `None`
     /// (the simulation's storage faults; a real store fails on its own).
-    pub fn set_write_fault(&mut self, fault: Option<String>) {
+    pub fn set_write_fault(&mut self, fault: Option<WriteFault>) {
         self.write_fault = fault;
     }
 
-    fn check_write(&self) -> Result<(), String> {
-        self.write_fault.clone().map_or(Ok(()), Err)
+    fn check_write(&self, queue: bool) -> Result<(), String> {
+        match &self.write_fault {
+            Some(f) if (queue && f.queue) || (!queue && f.rows) => Err(f.message.clone()),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -43,7 +67,7 @@ impl status_store::Host for StatusStoreImport {
     }
 
     fn save_status(&mut self, row: ReconciliationStatus) -> Result<(), String> {
-        self.check_write()?;
+        self.check_write(false)?;
         let row = row.try_into()?;
         self.conn.save_status(&row).map_err(describe)
     }
@@ -53,7 +77,7 @@ impl status_store::Host for StatusStoreImport {
     }
 
     fn save_scheduled(&mut self, parties: Vec<String>) -> Result<(), String> {
-        self.check_write()?;
+        self.check_write(true)?;
         self.conn.save_scheduled(&parties).map_err(describe)
     }
 }

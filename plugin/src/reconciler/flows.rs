@@ -23,10 +23,19 @@ impl<H: Host> Reconciler<H> {
             // and the per-cycle counters describe it alone.
             self.cycle = Cycle::default();
         }
+        let unsaved_before = self.queue_unsaved;
         for party in parties {
             self.queue.push_back(party.clone());
         }
-        self.save_queue().map_err(FlowError::Storage)?;
+        if let Err(e) = self.save_queue() {
+            // All or nothing: the parties leave the queue again, so asking
+            // again once the store takes writes schedules them.
+            for party in parties {
+                self.queue.remove(party);
+            }
+            self.queue_unsaved = unsaved_before;
+            return Err(FlowError::Storage(e));
+        }
         self.log(
             Level::Info,
             marker::SCHEDULE_RECONCILIATION,
@@ -175,9 +184,17 @@ impl<H: Host> Reconciler<H> {
     pub fn stop_reconciliation_for_party(&mut self, party: &str) -> Result<(), FlowError> {
         check_party_name(party)?;
         // Whether an outgoing job (queued, waiting or running) was dropped.
-        let mut outgoing_stopped = self.queue.remove(party);
-        if outgoing_stopped {
-            self.save_queue().map_err(FlowError::Storage)?;
+        let mut outgoing_stopped = false;
+        if let Some(at) = self.queue.position(party) {
+            let unsaved_before = self.queue_unsaved;
+            self.queue.remove(party);
+            if let Err(e) = self.save_queue() {
+                // All or nothing: the job stays where it was.
+                self.queue.insert_at(at, party.to_string());
+                self.queue_unsaved = unsaved_before;
+                return Err(FlowError::Storage(e));
+            }
+            outgoing_stopped = true;
         }
         let sessions: Vec<(SessionKey, bool)> = self
             .outgoing

@@ -251,7 +251,7 @@ impl<H: Host> Reconciler<H> {
             Some(why) => format!("the plugin was restarted after it failed: {why}"),
             None => "node restarted while the reconciliation was in progress".to_string(),
         };
-        service.recover_interrupted(rows, &reason)?;
+        service.recover_interrupted(rows, &reason);
         service.host.set_timer(timer::GRAPH_STEP, 0);
         service.log(
             Level::Info,

@@ -201,6 +201,22 @@ impl JobQueue {
         true
     }
 
+    /// Where a party is in the queue.
+    pub(super) fn position(&self, party: &str) -> Option<usize> {
+        if !self.members.contains(party) {
+            return None;
+        }
+        self.order.iter().position(|p| p == party)
+    }
+
+    /// Puts a party back at `index` (after a removal that could not be
+    /// saved), unless it is queued already.
+    pub(super) fn insert_at(&mut self, index: usize, party: String) {
+        if self.members.insert(party.clone()) {
+            self.order.insert(index.min(self.order.len()), party);
+        }
+    }
+
     pub(super) fn len(&self) -> usize {
         self.order.len()
     }

@@ -12,26 +12,29 @@ const STORE_RETRY_MAX_MS: u64 = 60_000;
 impl<H: Host> Reconciler<H> {
     /// Loads the stored rows at start-up. A row still IN_PROGRESS was
     /// interrupted (by a trap or a restart): it is recorded FAILED with
-    /// `reason`, and an outgoing one is queued again (once).
-    pub(super) fn recover_interrupted(
-        &mut self,
-        rows: Vec<ReconciliationStatus>,
-        reason: &str,
-    ) -> Result<(), String> {
+    /// `reason`, and an outgoing one is queued again (once). A write the
+    /// store refuses here does not stop the start: the row and the queue
+    /// are kept in memory and written again until the store takes them
+    /// (and until then the stored row stays IN_PROGRESS, so a further
+    /// restart recovers it again).
+    pub(super) fn recover_interrupted(&mut self, rows: Vec<ReconciliationStatus>, reason: &str) {
         for mut row in rows {
             if row.last_reconciliation_status == StatusValue::InProgress {
                 row.last_reconciliation_status = StatusValue::Failed;
                 row.last_reconciliation_error = reason.to_string();
                 row.last_reconciliation_time_finished = Some(self.host.now_ms());
-                self.save(&row)?;
                 if row.is_requester {
                     self.queue.push_back(row.party_name.clone());
                 }
+                self.record(row);
+            } else {
+                self.statuses
+                    .insert((row.party_name.clone(), row.is_requester), row);
             }
-            self.statuses
-                .insert((row.party_name.clone(), row.is_requester), row);
         }
-        self.save_queue()
+        if let Err(e) = self.save_queue() {
+            self.log(Level::Error, marker::SCHEDULE_RECONCILIATION, &e);
+        }
     }
 
     /// Records that a reconciliation with `party` on one side became
@@ -87,11 +90,25 @@ impl<H: Host> Reconciler<H> {
         self.statuses.insert(key, row);
     }
 
+    /// The queue as it is saved: the parties waiting to run, then those
+    /// whose outgoing row the store has not taken yet. A job leaves the
+    /// saved queue only once its row is stored (IN_PROGRESS or its end), so
+    /// a restart meanwhile runs it again rather than losing it.
+    fn saved_queue(&self) -> Vec<String> {
+        let mut parties: Vec<String> = self.queue.iter().cloned().collect();
+        parties.extend(
+            self.unsaved
+                .keys()
+                .filter(|(party, is_requester)| *is_requester && !self.queue.contains(party))
+                .map(|(party, _)| party.clone()),
+        );
+        parties
+    }
+
     pub(super) fn save_queue(&mut self) -> Result<(), String> {
-        let parties: Vec<String> = self.queue.iter().cloned().collect();
         let result = self
             .host
-            .save_scheduled(&parties)
+            .save_scheduled(&self.saved_queue())
             .map_err(|e| format!("could not save the scheduled reconciliations: {e}"));
         self.queue_unsaved = result.is_err();
         if self.queue_unsaved {
@@ -117,10 +134,12 @@ impl<H: Host> Reconciler<H> {
             let row = self.statuses[&key].clone();
             if self.save(&row).is_ok() {
                 self.unsaved.remove(&key);
+                // Its party no longer needs to stay in the saved queue.
+                self.queue_unsaved |= key.1;
             }
         }
         if self.queue_unsaved {
-            let parties: Vec<String> = self.queue.iter().cloned().collect();
+            let parties = self.saved_queue();
             self.queue_unsaved = self.host.save_scheduled(&parties).is_err();
         }
         if self.unsaved.is_empty() && !self.queue_unsaved {

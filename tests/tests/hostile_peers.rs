@@ -504,6 +504,8 @@ fn a_peers_abort_reason_is_bounded_and_escaped() {
 
 /// A ScheduleReconciliation list is checked in linear time and bounded: the
 /// largest accepted list runs at once, a longer one is refused saying so.
+/// Names the network map does not list are refused at the flow: 10,000
+/// made-up names used to become 10,000 status rows and metric series.
 #[test]
 fn a_long_party_list_is_bounded_and_checked_quickly() {
     let mut cluster = Cluster::new();
@@ -511,6 +513,23 @@ fn a_long_party_list_is_bounded_and_checked_quickly() {
     let names: Vec<String> = (0..40_000)
         .map(|n| format!("O=Party{n}, L=London, C=GB"))
         .collect();
+    let made_up = cluster
+        .net
+        .node(A)
+        .schedule_reconciliation(&names[..10_000])
+        .expect("no trap")
+        .expect_err("names not on the network are refused");
+    assert!(
+        made_up
+            .to_string()
+            .contains("party \"O=Party0, L=London, C=GB\" is not on the network"),
+        "{made_up}"
+    );
+    cluster.settle();
+    assert!(stored_statuses(&mut cluster.net, A).is_empty(), "no rows");
+    for name in &names[..10_000] {
+        cluster.net.add_known_party(name);
+    }
     let refused = cluster
         .net
         .node(A)

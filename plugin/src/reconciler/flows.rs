@@ -45,7 +45,7 @@ impl<H: Host> Reconciler<H> {
         Ok(())
     }
 
-    pub(super) fn check_schedule(&self, parties: &[String]) -> Result<(), FlowError> {
+    pub(super) fn check_schedule(&mut self, parties: &[String]) -> Result<(), FlowError> {
         if parties.is_empty() {
             return Err(FlowError::InvalidArgument(
                 "parties is empty: give at least one party's legal name, such as \
@@ -78,6 +78,13 @@ impl<H: Host> Reconciler<H> {
             }
             if *party == self.me {
                 return Err(FlowError::SelfReconciliation(party.clone()));
+            }
+            if !self.host.is_network_party(party) {
+                return Err(FlowError::InvalidArgument(format!(
+                    "party \"{party}\" is not on the network: the network map lists no node \
+                     with that legal name (check its spelling, and that the node has joined \
+                     the network); nothing was scheduled"
+                )));
             }
             if self.is_scheduled(party) {
                 return Err(FlowError::ReconciliationAlreadyScheduled(party.clone()));

@@ -186,8 +186,15 @@ fn schedule_refuses_what_it_cannot_do_and_queues_nothing() {
         schedule(&mut net, A, &[B]),
         Err(FlowError::ReconciliationAlreadyScheduled(B.into()))
     );
+    assert!(
+        matches!(
+            schedule(&mut net, B, &[C]),
+            Err(FlowError::InvalidArgument(e)) if e.contains("is not on the network")
+        ),
+        "a name the network map does not list"
+    );
     net.node(B).host_mut().failing_store = Some("disk full".into());
-    let refused = schedule(&mut net, B, &[C]);
+    let refused = schedule(&mut net, B, &[A]);
     assert_eq!(
         refused,
         Err(FlowError::Storage(
@@ -327,6 +334,9 @@ fn a_party_list_is_accepted_up_to_its_bound_and_refused_past_it() {
     let many: Vec<String> = (0..10_000)
         .map(|n| format!("O=Party{n}, L=London, C=GB"))
         .collect();
+    for node in [A, B] {
+        net.node(node).host_mut().peers.extend(many.iter().cloned());
+    }
     net.node(A).schedule_reconciliation(&many).unwrap();
     let mut more = many.clone();
     more.push("O=OneTooMany, L=London, C=GB".into());

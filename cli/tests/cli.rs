@@ -55,6 +55,10 @@ fn demo_runs_with_a_config_file_and_refuses_a_bad_one() {
             && stderr.contains("5 to 1000"),
         "{stderr}"
     );
+    // The demo saw its node exit (it used to wait out 2 minutes first) and
+    // does not signal a process that is gone.
+    assert!(stderr.contains(" stopped (exit status: "), "{stderr}");
+    assert!(!stderr.contains("No such process"), "{stderr}");
 
     let out = ledger_sync(&["demo", "--config", "/no/such/file.conf"]);
     assert!(!out.status.success());

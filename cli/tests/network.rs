@@ -1227,3 +1227,259 @@ fn a_second_process_on_a_node_directory_changes_nothing() {
         "{metrics}"
     );
 }
+
+/// The README's alert rules, as written there.
+fn readme_alert_rules() -> String {
+    let readme = include_str!("../../README.md");
+    let start = readme
+        .find("as Prometheus rules:\n\n```yaml\n")
+        .expect("the README's alert rules");
+    let rules = &readme[start..];
+    let rules = &rules[rules.find("groups:").unwrap()..];
+    rules[..rules.find("```").unwrap()].to_string()
+}
+
+/// `curl` a URL on loopback; the body and the response headers.
+fn curl(url: &str, accept: Option<&str>) -> (String, String) {
+    let headers = tempfile::NamedTempFile::new().unwrap();
+    let mut command = Command::new("curl");
+    command.args([
+        "-s",
+        "--max-time",
+        "10",
+        "-D",
+        headers.path().to_str().unwrap(),
+    ]);
+    if let Some(accept) = accept {
+        command.args(["-H", &format!("Accept: {accept}")]);
+    }
+    let out = command.arg(url).output().expect("curl");
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        std::fs::read_to_string(headers.path()).unwrap_or_default(),
+    )
+}
+
+/// A Prometheus server, killed when dropped.
+struct PrometheusProcess(Child);
+
+impl Drop for PrometheusProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The metrics page against the real Prometheus (Debian's 2.42, when
+/// `LEDGER_SYNC_TEST_PROMETHEUS` names its directory of binaries, as
+/// `.ci/run` does): `promtool check metrics` finds nothing to say about
+/// the page in the text format; the page is served as text 0.0.4 or as
+/// OpenMetrics by the scraper's Accept header; `promtool test rules`
+/// passes on the README's alert rules; and a real Prometheus scraping A
+/// after A found differences with B has A's series and fires the README's
+/// LedgerSyncDifferencesFound alert for B. After A restarts, the cycle's
+/// with-differences gauge is rebuilt from the stored rows (it used to read
+/// 0 while the differences remained).
+#[test]
+fn a_real_prometheus_scrapes_the_node_and_fires_the_readme_alert() {
+    let Ok(bin) = std::env::var("LEDGER_SYNC_TEST_PROMETHEUS") else {
+        eprintln!("LEDGER_SYNC_TEST_PROMETHEUS is not set (.ci/run sets it): skipped");
+        return;
+    };
+    let bin = Path::new(&bin);
+    let dir = tempfile::tempdir().unwrap();
+    let (dirs, _) = network(dir.path(), 500, 10);
+    let mut a_node = NodeProcess::start(&dirs[0]);
+    let _b = NodeProcess::start(&dirs[1]);
+    let a = Client::for_node(&dirs[0]).unwrap();
+    wait_up(&a);
+    wait_up(&Client::for_node(&dirs[1]).unwrap());
+    let schedule = format!("flow start ScheduleReconciliationFlow parties: [\"{B}\"]");
+    assert!(a.call(&schedule).unwrap().ok());
+    assert!(wait_ended(&a).contains("DIFFERENCES_FOUND"));
+    let config = ledger_sync_node::config::NodeConfig::load(&dirs[0]).unwrap();
+    let url = format!("http://{}/metrics", config.metrics_address);
+
+    // Both formats, each with its content type.
+    let (text, headers) = curl(&url, None);
+    assert!(headers.contains("text/plain; version=0.0.4"), "{headers}");
+    assert!(!text.contains("# EOF"));
+    assert!(text.contains("# TYPE ledger_sync_reconciliations_completed_total counter"));
+    assert!(text.contains("process_resident_memory_bytes "), "{text}");
+    let (open, headers) = curl(&url, Some("application/openmetrics-text; version=1.0.0"));
+    assert!(
+        headers.contains("application/openmetrics-text"),
+        "{headers}"
+    );
+    assert!(open.ends_with("# EOF\n"));
+
+    // promtool on the page and on the README's rules.
+    let page = dir.path().join("page.prom");
+    std::fs::write(&page, &text).unwrap();
+    let check = Command::new(bin.join("promtool"))
+        .args(["check", "metrics"])
+        .stdin(std::fs::File::open(&page).unwrap())
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "promtool check metrics: {}{}\n{text}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let rules = dir.path().join("rules.yml");
+    std::fs::write(&rules, readme_alert_rules()).unwrap();
+    let party = B;
+    std::fs::write(
+        dir.path().join("rules-test.yml"),
+        format!(
+            r#"rule_files: [rules.yml]
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      - series: 'ledger_sync_party_failed{{party="{party}"}}'
+        values: '1x10'
+      - series: 'ledger_sync_party_with_difference{{party="{party}"}}'
+        values: '1x10'
+    alert_rule_test:
+      - eval_time: 2m
+        alertname: LedgerSyncReconciliationFailed
+        exp_alerts: []
+      - eval_time: 6m
+        alertname: LedgerSyncReconciliationFailed
+        exp_alerts:
+          - exp_labels: {{party: "{party}"}}
+            exp_annotations:
+              summary: "Reconciliation with {party} FAILED: see GetReconciliationStatusForPartyFlow for the reason"
+      - eval_time: 1m
+        alertname: LedgerSyncDifferencesFound
+        exp_alerts:
+          - exp_labels: {{party: "{party}"}}
+            exp_annotations:
+              summary: "{party} holds transactions this node lacks: start recovery"
+"#
+        ),
+    )
+    .unwrap();
+    let test = Command::new(bin.join("promtool"))
+        .args(["test", "rules", "rules-test.yml"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        test.status.success(),
+        "promtool test rules: {}{}",
+        String::from_utf8_lossy(&test.stdout),
+        String::from_utf8_lossy(&test.stderr)
+    );
+
+    // The real server, scraping A every second.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    std::fs::write(
+        dir.path().join("prometheus.yml"),
+        format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files: [rules.yml]\n\
+             scrape_configs:\n  - job_name: ledger-sync\n    static_configs:\n      - targets: ['{}']\n",
+            config.metrics_address
+        ),
+    )
+    .unwrap();
+    let log = std::fs::File::create(dir.path().join("prometheus.log")).unwrap();
+    let _prometheus = PrometheusProcess(
+        Command::new(bin.join("prometheus"))
+            .args([
+                "--config.file=prometheus.yml",
+                "--storage.tsdb.path=data",
+                &format!("--web.listen-address=127.0.0.1:{port}"),
+            ])
+            .current_dir(dir.path())
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("start prometheus"),
+    );
+    let api = format!("http://127.0.0.1:{port}/api/v1/query?query=");
+    let prometheus_log =
+        || std::fs::read_to_string(dir.path().join("prometheus.log")).unwrap_or_default();
+    poll(
+        Duration::from_secs(90),
+        "Prometheus to fire the alert",
+        || {
+            let (body, _) = curl(&format!("{api}ALERTS%7Balertstate%3D%22firing%22%7D"), None);
+            (body.contains("LedgerSyncDifferencesFound") && body.contains("PartyB")).then_some(())
+        },
+    );
+    let (body, _) = curl(
+        &format!("{api}ledger_sync_cycle_reconciliations_with_differences"),
+        None,
+    );
+    assert!(body.contains("\"1\""), "{body}\n{}", prometheus_log());
+
+    // Restarted, A still reports the differences it found.
+    drop(a_node);
+    a_node = NodeProcess::start(&dirs[0]);
+    wait_up(&a);
+    let page = scrape(&dirs[0]);
+    assert!(
+        page.contains("ledger_sync_cycle_reconciliations_with_differences 1")
+            && page.contains(&format!(
+                "ledger_sync_party_with_difference{{party=\"{B}\"}} 1"
+            )),
+        "{page}"
+    );
+    drop(a_node);
+}
+
+/// Hostile shell lines cost the node little and never stop it: an rpcUser
+/// who may only read statuses is refused 403 on the flow's name before the
+/// rest of the line is parsed, and an administrator sending 7,000 nested
+/// `[` or 64,000 keys gets a 400 naming the fault. (7,000 nested `[` used
+/// to overflow the stack and abort the node, for any rpcUser; 64,000 keys
+/// took 7.4 s to parse on the transport's async workers.)
+#[test]
+fn hostile_shell_lines_are_refused_cheaply_and_the_node_stays_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let (dirs, _) = network(dir.path(), 100, 1);
+    let conf = dirs[0].join("node.conf");
+    let mut file: NodeConfFile = toml::from_str(&std::fs::read_to_string(&conf).unwrap()).unwrap();
+    file.rpc_users.push(ledger_sync_node::config::RpcUser {
+        username: "reader".into(),
+        password: "only statuses".into(),
+        permissions: vec!["StartFlow.GetReconciliationStatusForPartyFlow".into()],
+    });
+    std::fs::write(&conf, toml::to_string(&file).unwrap()).unwrap();
+    let mut a_node = NodeProcess::start(&dirs[0]);
+    let admin = Client::for_node(&dirs[0]).unwrap();
+    wait_up(&admin);
+    let config = ledger_sync_node::config::NodeConfig::load(&dirs[0]).unwrap();
+    let reader = Client::new(config.admin_address, "reader", "only statuses");
+    let deep = format!(
+        "flow start ScheduleReconciliationFlow parties: {}",
+        "[".repeat(7_000)
+    );
+    let answer = reader.call(&deep).unwrap();
+    assert_eq!(answer.status, 403, "{}", answer.text);
+    let answer = admin.call(&deep).unwrap();
+    assert_eq!(answer.status, 400, "{}", answer.text);
+    assert!(
+        answer.text.contains("nests lists more than 2 deep"),
+        "{}",
+        answer.text
+    );
+    let keys: Vec<String> = (0..64_000).map(|n| format!("k{n}: 1")).collect();
+    let wide = format!("flow start ScheduleReconciliationFlow {}", keys.join(", "));
+    let answer = admin.call(&wide).unwrap();
+    assert_eq!(answer.status, 400, "{}", answer.text);
+    assert!(
+        a_node.0.try_wait().unwrap().is_none(),
+        "the node stopped:\n{}",
+        NodeProcess::log(&dirs[0])
+    );
+    let status = reader.call(&status_line(B)).unwrap();
+    assert_eq!(status.status, 200, "{}", status.text);
+}

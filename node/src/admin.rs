@@ -80,11 +80,13 @@ async fn flow(State(state): State<Arc<AdminState>>, headers: HeaderMap, body: St
         );
         return response;
     };
-    let command = match crate::shell::parse(&body) {
-        Ok(command) => command,
+    // The flow's name decides the permission; the arguments are parsed
+    // only for a user who may start it, and off the async workers (which
+    // also carry the peer-to-peer transport).
+    let flow = match crate::shell::flow_of(&body) {
+        Ok(flow) => flow,
         Err(e) => return text(StatusCode::BAD_REQUEST, e.to_string()),
     };
-    let flow = flow_name(&command);
     let allowed = user
         .permissions
         .iter()
@@ -99,6 +101,17 @@ async fn flow(State(state): State<Arc<AdminState>>, headers: HeaderMap, body: St
             ),
         );
     }
+    let command = match tokio::task::spawn_blocking(move || crate::shell::parse(&body)).await {
+        Ok(Ok(command)) => command,
+        Ok(Err(e)) => return text(StatusCode::BAD_REQUEST, e.to_string()),
+        Err(_) => {
+            return text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the line could not be parsed",
+            );
+        }
+    };
+    debug_assert_eq!(flow_name(&command), flow);
     let (reply, answer) = oneshot::channel();
     let sent = state
         .events

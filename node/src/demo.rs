@@ -46,8 +46,12 @@ struct NodeProcess(Child);
 
 impl Drop for NodeProcess {
     fn drop(&mut self) {
+        if let Ok(Some(_)) = self.0.try_wait() {
+            return; // it has exited already
+        }
         let _ = Command::new("kill")
             .args(["-TERM", &self.0.id().to_string()])
+            .stderr(Stdio::null())
             .status();
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
@@ -117,18 +121,30 @@ pub fn run(options: &DemoOptions) -> Result<DemoReport, String> {
     let b_config = NodeConfig::load(&out.node_dirs[1])?;
     let a = Client::for_node(&out.node_dirs[0])?;
     let ready = format!("flow start IsReconciliationScheduledForPartyFlow party: \"{PARTY_B}\"");
-    poll(Duration::from_secs(120), "PartyA's node to start", || {
-        a.call(&ready).ok().filter(|answer| answer.ok())
-    })
-    .map_err(|e| stopped_nodes(&mut nodes, &out.node_dirs).unwrap_or(e))?;
+    let dirs = &out.node_dirs;
+    poll(
+        &mut nodes,
+        dirs,
+        Duration::from_secs(120),
+        "PartyA's node to start",
+        || a.call(&ready).ok().filter(|answer| answer.ok()),
+    )?;
     // The nodes answer before their ledger graphs are built: wait for
     // PartyB's too, as an operator would check its metrics.
-    poll(Duration::from_secs(120), "PartyB's ledger graph", || {
-        (counter(&b_config, "ledger_sync_ledger_graph_initialised").ok()? == 1).then_some(())
-    })?;
-    poll(Duration::from_secs(120), "PartyA's ledger graph", || {
-        (counter(&a_config, "ledger_sync_ledger_graph_initialised").ok()? == 1).then_some(())
-    })?;
+    poll(
+        &mut nodes,
+        dirs,
+        Duration::from_secs(120),
+        "PartyB's ledger graph",
+        || (counter(&b_config, "ledger_sync_ledger_graph_initialised").ok()? == 1).then_some(()),
+    )?;
+    poll(
+        &mut nodes,
+        dirs,
+        Duration::from_secs(120),
+        "PartyA's ledger graph",
+        || (counter(&a_config, "ledger_sync_ledger_graph_initialised").ok()? == 1).then_some(()),
+    )?;
 
     let mut transcript = Vec::new();
     let schedule = format!("flow start ScheduleReconciliationFlow parties: [\"{PARTY_B}\"]");
@@ -144,6 +160,8 @@ pub fn run(options: &DemoOptions) -> Result<DemoReport, String> {
         "flow start GetReconciliationStatusForPartyFlow party: \"{PARTY_B}\", isRequester: true"
     );
     let text = poll(
+        &mut nodes,
+        dirs,
         Duration::from_secs(600),
         "the reconciliation to end",
         || {
@@ -194,11 +212,22 @@ fn stopped_nodes(nodes: &mut [NodeProcess], dirs: &[PathBuf]) -> Option<String> 
     None
 }
 
-fn poll<T>(limit: Duration, what: &str, mut check: impl FnMut() -> Option<T>) -> Result<T, String> {
+/// Polls `check` every 50 ms for at most `limit`; a node process that
+/// exits meanwhile ends the wait at once with the end of its log.
+fn poll<T>(
+    nodes: &mut [NodeProcess],
+    dirs: &[PathBuf],
+    limit: Duration,
+    what: &str,
+    mut check: impl FnMut() -> Option<T>,
+) -> Result<T, String> {
     let deadline = Instant::now() + limit;
     loop {
         if let Some(value) = check() {
             return Ok(value);
+        }
+        if let Some(stopped) = stopped_nodes(nodes, dirs) {
+            return Err(stopped);
         }
         if Instant::now() >= deadline {
             return Err(format!("gave up waiting for {what} after {limit:?}"));

@@ -207,7 +207,15 @@ mod tests {
             );
             assert!(outcome.text().starts_with("Flow "), "{line}: {outcome:?}");
         }
-        // Scheduling the same parties twice is refused in the seed's words.
+        // Scheduling the same parties twice is refused in the seed's words
+        // (the seed's lines above name O=PartyB, L=Ottawa, C=CA, which this
+        // network does not list, so they scheduled nothing).
+        let once = run(
+            &mut cluster,
+            B,
+            r#"flow start ScheduleReconciliationFlow parties: ["O=PartyA, L=London, C=GB"]"#,
+        );
+        assert!(matches!(once, Outcome::Completed(_)), "{once:?}");
         let again = run(
             &mut cluster,
             B,

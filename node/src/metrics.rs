@@ -2,6 +2,16 @@
 //! metrics under Prometheus names, plus reconciliations completed (by
 //! outcome) and their durations, and the transport's refusals.
 //!
+//! The page is written here, in either exposition format by content
+//! negotiation: Prometheus text 0.0.4 (`text/plain; version=0.0.4`) by
+//! default, OpenMetrics 1.0 when the scraper's `Accept` asks for
+//! `application/openmetrics-text` (as Prometheus does). Label values are
+//! escaped (`\`, `"`, newline), so no party name can break a scrape. A
+//! scrape reads the plugin at most once a second ([`READ_EVERY`]): scrapers
+//! queue behind one read and share it, so what scrapes cost the plugin
+//! thread is bounded whatever their rate; the page's size is bounded by the
+//! network map (a row per party and direction).
+//!
 //! | seed (JMX) | Prometheus |
 //! | --- | --- |
 //! | NumberOfScheduledReconciliations | `ledger_sync_scheduled_reconciliations` |
@@ -16,213 +26,179 @@
 //! | LedgerGraphErrors | `ledger_sync_ledger_graph_errors` (how many) |
 //! | — | `ledger_sync_ledger_graph_transactions` |
 //! | — | `ledger_sync_reconciliations_completed_total{status="..."}`, `ledger_sync_reconciliation_duration_seconds` (outgoing, seen at scrape time from the status rows) |
+//! | — | `process_cpu_seconds_total`, `process_resident_memory_bytes`, `process_virtual_memory_bytes`, `process_open_fds`, `process_max_fds`, `process_start_time_seconds` (from `/proc/self`) |
 //! | — | `ledger_sync_transport_refused_connections_total`, `ledger_sync_transport_delivered_messages_total`, `ledger_sync_transport_received_bytes_total`, `ledger_sync_transport_sent_bytes_total`, `ledger_sync_transport_inbound_paused_total` |
 
 use crate::runtime::Event;
 use crate::transport::TransportStats;
 use ledger_sync_host::Node;
+use ledger_sync_host::bindings::metrics::MetricsSnapshot;
 use ledger_sync_vocabulary::{ReconciliationStatus, StatusValue};
-use prometheus_client::encoding::text::encode;
-use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
-use prometheus_client::registry::Registry;
 use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
-type Labels = Vec<(String, String)>;
+/// How old a reading of the plugin may be before a scrape reads again.
+pub const READ_EVERY: Duration = Duration::from_secs(1);
 
-/// Every metric, and what the last scrape saw of each outgoing row.
-pub struct Metrics {
-    registry: Registry,
-    scheduled: Gauge,
-    in_progress: Gauge,
-    cycle_failed: Gauge,
-    cycle_with: Gauge,
-    cycle_without: Gauge,
-    party_failed: Family<Labels, Gauge>,
-    party_with_difference: Family<Labels, Gauge>,
-    graph_initialised: Gauge,
-    graph_consistent: Gauge,
-    graph_errors: Gauge,
-    graph_transactions: Gauge,
-    completed: Family<Labels, Counter>,
-    duration: Histogram,
-    refused: Counter,
-    delivered: Counter,
-    received_bytes: Counter,
-    sent_bytes: Counter,
-    inbound_paused: Counter,
-    /// Party → the finish time of its outgoing row last counted.
-    seen: BTreeMap<String, u64>,
-    transport: Arc<TransportStats>,
+/// Upper bounds of the duration histogram's buckets, in seconds.
+const DURATION_BUCKETS: [f64; 10] = [
+    0.01, 0.04, 0.16, 0.64, 2.56, 10.24, 40.96, 163.84, 655.36, 2621.44,
+];
+
+/// The exposition format a scraper asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// Prometheus text format 0.0.4.
+    Text,
+    /// OpenMetrics 1.0.
+    OpenMetrics,
 }
 
-/// What one scrape reads from the plugin thread.
+impl Format {
+    /// From an `Accept` header: OpenMetrics only when asked for.
+    pub fn negotiate(accept: Option<&str>) -> Format {
+        match accept {
+            Some(a) if a.contains("application/openmetrics-text") => Format::OpenMetrics,
+            _ => Format::Text,
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Text => "text/plain; version=0.0.4; charset=utf-8",
+            Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        }
+    }
+}
+
+/// A page being written in one format.
+struct Page {
+    out: String,
+    format: Format,
+}
+
+/// A label value or help text made safe for the exposition formats.
+fn escape(text: &str, quotes: bool) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '"' if quotes => out.push_str("\\\""),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn labels(pairs: &[(&str, &str)]) -> String {
+    if pairs.is_empty() {
+        return String::new();
+    }
+    let inner: Vec<String> = pairs
+        .iter()
+        .map(|(k, v)| format!("{k}=\"{}\"", escape(v, true)))
+        .collect();
+    format!("{{{}}}", inner.join(","))
+}
+
+fn number(value: f64) -> String {
+    if value.is_infinite() {
+        "+Inf".to_string()
+    } else {
+        format!("{value}")
+    }
+}
+
+impl Page {
+    /// `# HELP` and `# TYPE` for a family; counters are named `…_total`
+    /// in the text format and get the suffix on their samples in
+    /// OpenMetrics.
+    fn family(&mut self, name: &str, kind: &str, help: &str) -> String {
+        let family = match (self.format, kind) {
+            (Format::Text, "counter") => format!("{name}_total"),
+            _ => name.to_string(),
+        };
+        let _ = writeln!(self.out, "# HELP {family} {}", escape(help, false));
+        let _ = writeln!(self.out, "# TYPE {family} {kind}");
+        match kind {
+            "counter" => format!("{name}_total"),
+            _ => name.to_string(),
+        }
+    }
+
+    fn sample(&mut self, name: &str, pairs: &[(&str, &str)], value: f64) {
+        let _ = writeln!(self.out, "{name}{} {}", labels(pairs), number(value));
+    }
+
+    fn gauge(&mut self, name: &str, help: &str, value: f64) {
+        let sample = self.family(name, "gauge", help);
+        self.sample(&sample, &[], value);
+    }
+
+    fn counter(&mut self, name: &str, help: &str, value: f64) {
+        let sample = self.family(name, "counter", help);
+        self.sample(&sample, &[], value);
+    }
+
+    /// A gauge family of one series per party, each 1.
+    fn parties(&mut self, name: &str, help: &str, parties: &[String]) {
+        let sample = self.family(name, "gauge", help);
+        for party in parties {
+            self.sample(&sample, &[("party", party)], 1.0);
+        }
+    }
+
+    fn finish(mut self) -> String {
+        if self.format == Format::OpenMetrics {
+            self.out.push_str("# EOF\n");
+        }
+        self.out
+    }
+}
+
+/// What one read of the plugin thread gives.
 struct Reading {
-    snapshot: ledger_sync_host::bindings::metrics::MetricsSnapshot,
+    at: Instant,
+    snapshot: MetricsSnapshot,
     rows: Vec<ReconciliationStatus>,
+}
+
+/// Every metric the page shows beyond the plugin's own, and what the
+/// last read saw of each outgoing row.
+pub struct Metrics {
+    transport: Arc<TransportStats>,
+    /// Outgoing reconciliations ended, by status.
+    completed: BTreeMap<&'static str, u64>,
+    /// Duration histogram: cumulative counts per bucket, sum, count.
+    buckets: [u64; DURATION_BUCKETS.len()],
+    duration_sum: f64,
+    duration_count: u64,
+    /// Party → the finish time of its outgoing row last counted.
+    seen: BTreeMap<String, u64>,
+    last: Option<Reading>,
 }
 
 impl Metrics {
     pub fn new(transport: Arc<TransportStats>) -> Metrics {
-        let mut registry = Registry::with_prefix("ledger_sync");
-        let gauge = |registry: &mut Registry, name: &str, help: &str| {
-            let g = Gauge::default();
-            registry.register(name, help, g.clone());
-            g
-        };
-        let scheduled = gauge(
-            &mut registry,
-            "scheduled_reconciliations",
-            "Reconciliations queued, not yet running (NumberOfScheduledReconciliations)",
-        );
-        let in_progress = gauge(
-            &mut registry,
-            "reconciliations_in_progress",
-            "Reconciliations running, both directions (NumberOfReconciliationsInProgress)",
-        );
-        let cycle_failed = gauge(
-            &mut registry,
-            "cycle_failed_reconciliations",
-            "FAILED in the current reconciliation cycle (NumberOfFailedReconciliations)",
-        );
-        let cycle_with = gauge(
-            &mut registry,
-            "cycle_reconciliations_with_differences",
-            "DIFFERENCES_FOUND in the current cycle (NumberOfReconciliationsWithDifferences)",
-        );
-        let cycle_without = gauge(
-            &mut registry,
-            "cycle_reconciliations_without_differences",
-            "DIFFERENCES_NOT_FOUND in the current cycle (NumberOfReconciliationsWithoutDifferences)",
-        );
-        let party_failed = Family::<Labels, Gauge>::default();
-        registry.register(
-            "party_failed",
-            "1 for each party whose latest outgoing reconciliation FAILED (FailedParties)",
-            party_failed.clone(),
-        );
-        let party_with_difference = Family::<Labels, Gauge>::default();
-        registry.register("party_with_difference", "1 for each party whose latest successful reconciliation found differences (PartiesWithDifference)", party_with_difference.clone());
-        let graph_initialised = gauge(
-            &mut registry,
-            "ledger_graph_initialised",
-            "1 once the ledger graph is built (LedgerGraphIsInitialized)",
-        );
-        let graph_consistent = gauge(
-            &mut registry,
-            "ledger_graph_self_consistent",
-            "1 when every back-chain in the vault is complete (LedgerGraphIsSelfConsistent)",
-        );
-        let graph_errors = gauge(
-            &mut registry,
-            "ledger_graph_errors",
-            "How many ledger graph problems there are (LedgerGraphErrors)",
-        );
-        let graph_transactions = gauge(
-            &mut registry,
-            "ledger_graph_transactions",
-            "Transactions in the ledger graph",
-        );
-        let completed = Family::<Labels, Counter>::default();
-        registry.register(
-            "reconciliations_completed",
-            "Outgoing reconciliations ended, by status",
-            completed.clone(),
-        );
-        let duration = Histogram::new(exponential_buckets(0.01, 4.0, 10));
-        registry.register(
-            "reconciliation_duration_seconds",
-            "Outgoing reconciliations' durations, start to end",
-            duration.clone(),
-        );
-        let refused = Counter::default();
-        registry.register("transport_refused_connections", "Inbound connections refused: another CA, an unpinned certificate, a party not in the network map, an oversize frame", refused.clone());
-        let delivered = Counter::default();
-        registry.register(
-            "transport_delivered_messages",
-            "Messages received from peers",
-            delivered.clone(),
-        );
-        let received_bytes = Counter::default();
-        registry.register(
-            "transport_received_bytes",
-            "Payload bytes received from peers",
-            received_bytes.clone(),
-        );
-        let sent_bytes = Counter::default();
-        registry.register(
-            "transport_sent_bytes",
-            "Payload bytes written to peers",
-            sent_bytes.clone(),
-        );
-        let inbound_paused = Counter::default();
-        registry.register(
-            "transport_inbound_paused",
-            "Times a peer's connection was left unread because its whole inbox quota was waiting for the plugin (back-pressure on a peer sending faster than the node handles)",
-            inbound_paused.clone(),
-        );
         Metrics {
-            registry,
-            scheduled,
-            in_progress,
-            cycle_failed,
-            cycle_with,
-            cycle_without,
-            party_failed,
-            party_with_difference,
-            graph_initialised,
-            graph_consistent,
-            graph_errors,
-            graph_transactions,
-            completed,
-            duration,
-            refused,
-            delivered,
-            received_bytes,
-            sent_bytes,
-            inbound_paused,
-            seen: BTreeMap::new(),
             transport,
+            completed: BTreeMap::new(),
+            buckets: [0; DURATION_BUCKETS.len()],
+            duration_sum: 0.0,
+            duration_count: 0,
+            seen: BTreeMap::new(),
+            last: None,
         }
     }
 
+    /// Counts the outgoing rows that ended since the last read.
     fn update(&mut self, reading: Reading) {
-        let m = reading.snapshot;
-        self.scheduled
-            .set(m.number_of_scheduled_reconciliations.into());
-        self.in_progress
-            .set(m.number_of_reconciliations_in_progress.into());
-        self.cycle_failed
-            .set(m.number_of_failed_reconciliations.into());
-        self.cycle_with
-            .set(m.number_of_reconciliations_with_differences.into());
-        self.cycle_without
-            .set(m.number_of_reconciliations_without_differences.into());
-        self.party_failed.clear();
-        for party in m.failed_parties {
-            self.party_failed
-                .get_or_create(&vec![("party".into(), party)])
-                .set(1);
-        }
-        self.party_with_difference.clear();
-        for party in m.parties_with_difference {
-            self.party_with_difference
-                .get_or_create(&vec![("party".into(), party)])
-                .set(1);
-        }
-        self.graph_initialised
-            .set(m.ledger_graph_is_initialized.into());
-        self.graph_consistent
-            .set(m.ledger_graph_is_self_consistent.into());
-        self.graph_errors.set(m.ledger_graph_errors.len() as i64);
-        self.graph_transactions
-            .set(m.ledger_graph_transactions as i64);
-        for row in reading.rows {
+        for row in &reading.rows {
             let (Some(started), Some(finished)) = (
                 row.last_reconciliation_time_started,
                 row.last_reconciliation_time_finished,
@@ -235,27 +211,231 @@ impl Metrics {
                 continue;
             }
             self.seen.insert(row.party_name.clone(), finished);
-            self.completed
-                .get_or_create(&vec![(
-                    "status".into(),
-                    row.last_reconciliation_status.as_str().into(),
-                )])
-                .inc();
-            self.duration
-                .observe(finished.saturating_sub(started) as f64 / 1000.0);
+            *self
+                .completed
+                .entry(row.last_reconciliation_status.as_str())
+                .or_default() += 1;
+            let seconds = finished.saturating_sub(started) as f64 / 1000.0;
+            for (bucket, bound) in self.buckets.iter_mut().zip(DURATION_BUCKETS) {
+                if seconds <= bound {
+                    *bucket += 1;
+                }
+            }
+            self.duration_sum += seconds;
+            self.duration_count += 1;
         }
-        let refused = self.transport.refused_connections.load(Ordering::Relaxed);
-        self.refused
-            .inc_by(refused.saturating_sub(self.refused.get()));
-        for (counter, total) in [
-            (&self.delivered, &self.transport.delivered),
-            (&self.received_bytes, &self.transport.received_bytes),
-            (&self.sent_bytes, &self.transport.sent_bytes),
-            (&self.inbound_paused, &self.transport.inbound_paused),
+        self.last = Some(reading);
+    }
+
+    /// The page, from the last reading.
+    fn render(&self, format: Format) -> String {
+        let mut page = Page {
+            out: String::new(),
+            format,
+        };
+        if let Some(reading) = &self.last {
+            let m = &reading.snapshot;
+            page.gauge(
+                "ledger_sync_scheduled_reconciliations",
+                "Reconciliations queued, not yet running (NumberOfScheduledReconciliations)",
+                m.number_of_scheduled_reconciliations.into(),
+            );
+            page.gauge(
+                "ledger_sync_reconciliations_in_progress",
+                "Reconciliations running, both directions (NumberOfReconciliationsInProgress)",
+                m.number_of_reconciliations_in_progress.into(),
+            );
+            page.gauge(
+                "ledger_sync_cycle_failed_reconciliations",
+                "FAILED in the current reconciliation cycle (NumberOfFailedReconciliations)",
+                m.number_of_failed_reconciliations.into(),
+            );
+            page.gauge(
+                "ledger_sync_cycle_reconciliations_with_differences",
+                "DIFFERENCES_FOUND in the current cycle (NumberOfReconciliationsWithDifferences)",
+                m.number_of_reconciliations_with_differences.into(),
+            );
+            page.gauge(
+                "ledger_sync_cycle_reconciliations_without_differences",
+                "DIFFERENCES_NOT_FOUND in the current cycle \
+                 (NumberOfReconciliationsWithoutDifferences)",
+                m.number_of_reconciliations_without_differences.into(),
+            );
+            page.parties(
+                "ledger_sync_party_failed",
+                "1 for each party on the network whose latest outgoing reconciliation FAILED \
+                 (FailedParties)",
+                &m.failed_parties,
+            );
+            page.parties(
+                "ledger_sync_party_with_difference",
+                "1 for each party whose latest successful reconciliation found differences \
+                 (PartiesWithDifference)",
+                &m.parties_with_difference,
+            );
+            page.gauge(
+                "ledger_sync_ledger_graph_initialised",
+                "1 once the ledger graph is built (LedgerGraphIsInitialized)",
+                u8::from(m.ledger_graph_is_initialized).into(),
+            );
+            page.gauge(
+                "ledger_sync_ledger_graph_self_consistent",
+                "1 when every back-chain in the vault is complete (LedgerGraphIsSelfConsistent)",
+                u8::from(m.ledger_graph_is_self_consistent).into(),
+            );
+            page.gauge(
+                "ledger_sync_ledger_graph_errors",
+                "How many ledger graph problems there are (LedgerGraphErrors)",
+                m.ledger_graph_errors.len() as f64,
+            );
+            page.gauge(
+                "ledger_sync_ledger_graph_transactions",
+                "Transactions in the ledger graph",
+                m.ledger_graph_transactions as f64,
+            );
+        }
+        let sample = page.family(
+            "ledger_sync_reconciliations_completed",
+            "counter",
+            "Outgoing reconciliations ended, by status",
+        );
+        for (status, n) in &self.completed {
+            page.sample(&sample, &[("status", status)], *n as f64);
+        }
+        page.family(
+            "ledger_sync_reconciliation_duration_seconds",
+            "histogram",
+            "Outgoing reconciliations' durations, start to end",
+        );
+        for (count, bound) in self.buckets.iter().zip(DURATION_BUCKETS) {
+            page.sample(
+                "ledger_sync_reconciliation_duration_seconds_bucket",
+                &[("le", &number(bound))],
+                *count as f64,
+            );
+        }
+        page.sample(
+            "ledger_sync_reconciliation_duration_seconds_bucket",
+            &[("le", "+Inf")],
+            self.duration_count as f64,
+        );
+        page.sample(
+            "ledger_sync_reconciliation_duration_seconds_sum",
+            &[],
+            self.duration_sum,
+        );
+        page.sample(
+            "ledger_sync_reconciliation_duration_seconds_count",
+            &[],
+            self.duration_count as f64,
+        );
+        let t = &self.transport;
+        for (name, help, value) in [
+            (
+                "ledger_sync_transport_refused_connections",
+                "Inbound connections refused: another CA, an unpinned certificate, a party not \
+                 in the network map, an oversize frame",
+                &t.refused_connections,
+            ),
+            (
+                "ledger_sync_transport_delivered_messages",
+                "Messages received from peers",
+                &t.delivered,
+            ),
+            (
+                "ledger_sync_transport_received_bytes",
+                "Payload bytes received from peers",
+                &t.received_bytes,
+            ),
+            (
+                "ledger_sync_transport_sent_bytes",
+                "Payload bytes written to peers",
+                &t.sent_bytes,
+            ),
+            (
+                "ledger_sync_transport_inbound_paused",
+                "Times a peer's connection was left unread because its whole inbox quota was \
+                 waiting for the plugin (back-pressure on a peer sending faster than the node \
+                 handles)",
+                &t.inbound_paused,
+            ),
         ] {
-            let total = total.load(Ordering::Relaxed);
-            counter.inc_by(total.saturating_sub(counter.get()));
+            page.counter(name, help, value.load(Ordering::Relaxed) as f64);
         }
+        process_metrics(&mut page);
+        page.finish()
+    }
+}
+
+/// The process metrics every Prometheus client exports, from `/proc/self`
+/// (Linux; elsewhere they are left out).
+fn process_metrics(page: &mut Page) {
+    // The kernel reports times in USER_HZ, 100 per second on Linux.
+    const TICKS: f64 = 100.0;
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return;
+    };
+    // Fields after the parenthesised command name, which may hold spaces.
+    let Some((_, rest)) = stat.rsplit_once(')') else {
+        return;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let field = |n: usize| -> f64 {
+        fields
+            .get(n - 3)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0)
+    };
+    page.counter(
+        "process_cpu_seconds",
+        "Total user and system CPU time spent in seconds",
+        (field(14) + field(15)) / TICKS,
+    );
+    page.gauge(
+        "process_virtual_memory_bytes",
+        "Virtual memory size in bytes",
+        field(23),
+    );
+    page.gauge(
+        "process_resident_memory_bytes",
+        "Resident memory size in bytes",
+        field(24) * 4096.0,
+    );
+    let boot = std::fs::read_to_string("/proc/stat")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("btime ")?.trim().parse::<f64>().ok())
+        })
+        .unwrap_or(0.0);
+    page.gauge(
+        "process_start_time_seconds",
+        "Start time of the process since unix epoch in seconds",
+        boot + field(22) / TICKS,
+    );
+    if let Ok(fds) = std::fs::read_dir("/proc/self/fd") {
+        page.gauge(
+            "process_open_fds",
+            "Number of open file descriptors",
+            fds.count() as f64,
+        );
+    }
+    let max_fds = std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|l| {
+            l.lines()
+                .find(|l| l.starts_with("Max open files"))?
+                .split_whitespace()
+                .nth(3)?
+                .parse::<f64>()
+                .ok()
+        });
+    if let Some(max) = max_fds {
+        page.gauge(
+            "process_max_fds",
+            "Maximum number of open file descriptors",
+            max,
+        );
     }
 }
 
@@ -265,38 +445,85 @@ fn read(node: &mut Node) -> Option<Reading> {
         .get_reconciliation_statuses(None, None, true)
         .ok()?
         .ok()?;
-    Some(Reading { snapshot, rows })
+    Some(Reading {
+        at: Instant::now(),
+        snapshot,
+        rows,
+    })
 }
 
 /// The `/metrics` route.
 pub fn router(metrics: Metrics, events: std::sync::mpsc::Sender<Event>) -> axum::Router {
-    let state = Arc::new((Mutex::new(metrics), Mutex::new(events)));
+    // Scrapers queue on this lock: one of them reads the plugin when the
+    // last reading is older than READ_EVERY, the others use it.
+    let state = Arc::new((
+        tokio::sync::Mutex::new(metrics),
+        std::sync::Mutex::new(events),
+    ));
     axum::Router::new().route(
         "/metrics",
-        axum::routing::get(move || {
+        axum::routing::get(move |headers: axum::http::HeaderMap| {
             let state = state.clone();
             async move {
-                let (reply, answer) = oneshot::channel();
-                let asked = state.1.lock().expect("events").send(Event::Read(Box::new(
-                    move |node: &mut Node| {
-                        let _ = reply.send(read(node));
-                    },
-                )));
-                let reading = match (asked, answer.await) {
-                    (Ok(()), Ok(Some(reading))) => reading,
-                    _ => {
-                        return (
-                            axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                            "the plugin is not answering".to_string(),
-                        );
+                let format = Format::negotiate(
+                    headers
+                        .get(axum::http::header::ACCEPT)
+                        .and_then(|v| v.to_str().ok()),
+                );
+                let mut metrics = state.0.lock().await;
+                let fresh = metrics
+                    .last
+                    .as_ref()
+                    .is_some_and(|r| r.at.elapsed() < READ_EVERY);
+                if !fresh {
+                    let (reply, answer) = oneshot::channel();
+                    let asked = state.1.lock().expect("events").send(Event::Read(Box::new(
+                        move |node: &mut Node| {
+                            let _ = reply.send(read(node));
+                        },
+                    )));
+                    match (asked, answer.await) {
+                        (Ok(()), Ok(Some(reading))) => metrics.update(reading),
+                        _ => {
+                            return (
+                                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                                [(
+                                    axum::http::header::CONTENT_TYPE,
+                                    "text/plain; charset=utf-8",
+                                )],
+                                "the plugin is not answering".to_string(),
+                            );
+                        }
                     }
-                };
-                let mut metrics = state.0.lock().expect("metrics");
-                metrics.update(reading);
-                let mut text = String::new();
-                let _ = encode(&mut text, &metrics.registry);
-                (axum::http::StatusCode::OK, text)
+                }
+                (
+                    axum::http::StatusCode::OK,
+                    [(axum::http::header::CONTENT_TYPE, format.content_type())],
+                    metrics.render(format),
+                )
             }
         }),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(
+            labels(&[("party", "O=A\\B \"C\"\nD")]),
+            "{party=\"O=A\\\\B \\\"C\\\"\\nD\"}"
+        );
+    }
+
+    #[test]
+    fn the_format_follows_the_accept_header() {
+        let prometheus =
+            "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5";
+        assert_eq!(Format::negotiate(Some(prometheus)), Format::OpenMetrics);
+        assert_eq!(Format::negotiate(Some("text/plain")), Format::Text);
+        assert_eq!(Format::negotiate(None), Format::Text);
+    }
 }

@@ -102,7 +102,29 @@ impl Value {
     }
 }
 
-/// Parses one shell line.
+/// How deep lists may nest: a flow takes at most a list of names.
+const MAX_LIST_DEPTH: usize = 2;
+
+/// The flow a line starts, read from its first words alone (the arguments
+/// are not parsed): enough to check a user's permission before the rest of
+/// the line costs anything.
+pub fn flow_of(line: &str) -> Result<&'static str, ShellError> {
+    let mut words = line.split_whitespace();
+    match (words.next(), words.next()) {
+        (Some("flow"), Some("start")) => match words.next() {
+            Some(name) => match_flow(name),
+            None => error(format!(
+                "flow start needs a flow name; the flows are: {}",
+                FLOWS.join(", ")
+            )),
+        },
+        (Some("run"), Some("killFlow")) => Ok("killFlow"),
+        _ => parse(line).map(|c| crate::flows::flow_name(&c)),
+    }
+}
+
+/// Parses one shell line, in time linear in its length; lists nest at
+/// most [`MAX_LIST_DEPTH`] deep.
 pub fn parse(line: &str) -> Result<Command, ShellError> {
     let line = line.trim();
     let mut words = line.splitn(3, char::is_whitespace);
@@ -192,14 +214,15 @@ impl Arguments {
             at: 0,
         };
         let mut pairs = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         parser.skip_space();
         while !parser.done() {
             let key = parser.key()?;
-            if pairs.iter().any(|(k, _)| *k == key) {
+            if !seen.insert(key.clone()) {
                 return error(format!("argument `{key}` is given twice"));
             }
             parser.skip_space();
-            let value = parser.value(&key)?;
+            let value = parser.value(&key, 0)?;
             pairs.push((key, value));
             parser.skip_space();
             if parser.done() {
@@ -420,9 +443,13 @@ impl Parser {
         Ok(key)
     }
 
-    fn value(&mut self, key: &str) -> Result<Value, ShellError> {
+    fn value(&mut self, key: &str, depth: usize) -> Result<Value, ShellError> {
         match self.peek() {
             Some('"') => self.quoted().map(Value::Text),
+            Some('[') if depth >= MAX_LIST_DEPTH => error(format!(
+                "the value of `{key}` nests lists more than {MAX_LIST_DEPTH} deep; a flow \
+                 takes at most a list of names, such as [\"O=PartyB, L=London, C=GB\"]"
+            )),
             Some('[') => {
                 self.at += 1;
                 let mut items = Vec::new();
@@ -442,7 +469,7 @@ impl Parser {
                     if self.done() {
                         return error(format!("the list for `{key}` is missing its `]`"));
                     }
-                    items.push(self.value(key)?);
+                    items.push(self.value(key, depth + 1)?);
                 }
             }
             Some(_) => {
@@ -695,6 +722,24 @@ mod tests {
             let e = parse(line).unwrap_err();
             assert!(e.0.contains(want), "{line}: {e}");
         }
+    }
+
+    #[test]
+    fn deep_lists_and_repeated_keys_are_refused_in_linear_time() {
+        let deep = format!(
+            "flow start ScheduleReconciliationFlow parties: {}",
+            "[".repeat(100_000)
+        );
+        let e = parse(&deep).unwrap_err();
+        assert!(e.0.contains("nests lists more than 2 deep"), "{e}");
+        let keys: Vec<String> = (0..64_000).map(|n| format!("k{n}: 1")).collect();
+        let wide = format!(
+            "flow start ScheduleReconciliationFlow {}, k5: 2",
+            keys.join(", ")
+        );
+        let e = parse(&wide).unwrap_err();
+        assert!(e.0.contains("`k5` is given twice"), "{e}");
+        assert_eq!(flow_of(&deep).unwrap(), "ScheduleReconciliationFlow");
     }
 
     #[test]

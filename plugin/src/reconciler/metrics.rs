@@ -28,15 +28,45 @@ pub(super) struct Cycle {
     pub(super) without_differences: u32,
 }
 
+impl Cycle {
+    /// The cycle a node was in when it stopped, from its stored outgoing
+    /// rows: each party's latest outcome, so that the alert metrics do not
+    /// drop to 0 at a restart while failures and differences remain.
+    pub(super) fn from_rows<'a>(rows: impl Iterator<Item = &'a ReconciliationStatus>) -> Cycle {
+        let mut cycle = Cycle::default();
+        for row in rows.filter(|r| r.is_requester) {
+            match row.last_reconciliation_status {
+                StatusValue::Failed => cycle.failed += 1,
+                StatusValue::DifferencesFound => cycle.with_differences += 1,
+                StatusValue::DifferencesNotFound => cycle.without_differences += 1,
+                _ => {}
+            }
+        }
+        cycle
+    }
+}
+
 impl<H: Host> Reconciler<H> {
-    /// Every metric.
-    pub fn metrics(&self) -> Metrics {
+    /// Every metric. A party is among the failed ones while its latest
+    /// outgoing reconciliation is FAILED and it is on the network: its
+    /// series clears when a later reconciliation with it succeeds, or when
+    /// the network map no longer lists it (a name mistyped before names
+    /// were checked, a node that left), so an alert on it does not fire
+    /// forever.
+    pub fn metrics(&mut self) -> Metrics {
+        let failed: Vec<String> = self
+            .statuses
+            .values()
+            .filter(|r| r.is_requester && r.last_reconciliation_status == StatusValue::Failed)
+            .map(|r| r.party_name.clone())
+            .collect();
+        let failed_parties = failed
+            .into_iter()
+            .filter(|p| self.host.is_network_party(p))
+            .collect();
         let requester_rows = || self.statuses.values().filter(|r| r.is_requester);
         Metrics {
-            failed_parties: requester_rows()
-                .filter(|r| r.last_reconciliation_status == StatusValue::Failed)
-                .map(|r| r.party_name.clone())
-                .collect(),
+            failed_parties,
             parties_with_difference: requester_rows()
                 .filter(|r| {
                     r.last_successful_reconciliation_status == Some(StatusValue::DifferencesFound)

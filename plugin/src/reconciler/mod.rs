@@ -252,6 +252,7 @@ impl<H: Host> Reconciler<H> {
             None => "node restarted while the reconciliation was in progress".to_string(),
         };
         service.recover_interrupted(rows, &reason);
+        service.cycle = Cycle::from_rows(service.statuses.values());
         service.host.set_timer(timer::GRAPH_STEP, 0);
         service.log(
             Level::Info,

@@ -56,14 +56,34 @@ fn write(path: &Path, text: &str) -> Result<(), String> {
     std::fs::write(path, text).map_err(|e| io(path, e))
 }
 
-/// Writes a secret readable by its owner only.
+/// Writes a secret readable by its owner only: into a new file created
+/// 0600 beside `path` (never an existing one, never through a link), then
+/// renamed over `path` — a link at `path` is replaced, not followed, and
+/// the secret is never readable by others, not even for a moment.
 fn write_secret(path: &Path, text: &str) -> Result<(), String> {
-    write(path, text)?;
+    use std::io::Write;
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("secret");
+    let temporary = path.with_file_name(format!(".{name}.{}.new", std::process::id()));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
     #[cfg(unix)]
     {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-            .map_err(|e| io(path, e))?;
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let written = options
+        .open(&temporary)
+        .and_then(|mut file| {
+            file.write_all(text.as_bytes())
+                .and_then(|()| file.sync_all())
+        })
+        .and_then(|()| std::fs::rename(&temporary, path));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&temporary);
+        return Err(io(path, e));
     }
     Ok(())
 }
@@ -154,14 +174,13 @@ pub fn bootstrap(options: &BootstrapOptions) -> Result<Bootstrapped, String> {
         .iter()
         .map(|n| LegalName::parse(n))
         .collect::<Result<_, _>>()?;
-    for (i, name) in names.iter().enumerate() {
-        if names[..i]
-            .iter()
-            .any(|n| n.organisation() == name.organisation())
-        {
+    let mut organisations = std::collections::HashSet::new();
+    for name in &names {
+        // Directory names differ only in case on some file systems.
+        if !organisations.insert(name.organisation().to_lowercase()) {
             return Err(format!(
-                "two parties share the organisation `{}`; each node directory is named after \
-                 its organisation, so they must differ",
+                "two parties share the organisation `{}` (compared ignoring case); each node \
+                 directory is named after its organisation, so they must differ",
                 name.organisation()
             ));
         }
@@ -340,7 +359,29 @@ mod tests {
                     .permissions()
                     .mode();
                 assert_eq!(mode & 0o777, 0o600, "the key is the owner's alone");
+                let db = node_dir.join("persistence.db");
+                let secrets = [node_dir.join(NODE_CONF), db.clone()];
+                for secret in secrets.iter().filter(|p| **p != db || db.exists()) {
+                    let mode = std::fs::metadata(secret).unwrap().permissions().mode();
+                    assert_eq!(mode & 0o777, 0o600, "{} is owner-only", secret.display());
+                }
             }
+        }
+        // A secret's path that is a link is replaced, never followed.
+        #[cfg(unix)]
+        {
+            let target = dir.path().join("elsewhere");
+            std::fs::write(&target, "untouched").unwrap();
+            let link = dir.path().join("linked-secret");
+            std::os::unix::fs::symlink(&target, &link).unwrap();
+            write_secret(&link, "secret").unwrap();
+            assert_eq!(std::fs::read_to_string(&target).unwrap(), "untouched");
+            assert!(
+                !std::fs::symlink_metadata(&link)
+                    .unwrap()
+                    .file_type()
+                    .is_symlink()
+            );
         }
     }
 
@@ -362,5 +403,22 @@ mod tests {
         );
         let twice = bootstrap(&options(&["O=A, L=X, C=GB", "O=A, L=Y, C=GB"])).unwrap_err();
         assert!(twice.contains("share the organisation"), "{twice}");
+        let case = bootstrap(&options(&["O=Dup, L=X, C=GB", "O=DUP, L=Y, C=GB"])).unwrap_err();
+        assert!(case.contains("ignoring case"), "{case}");
+        for (name, why) in [
+            ("O=../escape, L=X, C=GB", "slashes"),
+            ("O=/abs, L=X, C=GB", "slashes"),
+            ("O=A/B, L=X, C=GB", "slashes"),
+            ("O=.hidden, L=X, C=GB", "may not start with `.`"),
+            ("O=A, L=X, C=XX", "not an ISO 3166-1 alpha-2 country code"),
+        ] {
+            let e = bootstrap(&options(&[name])).unwrap_err();
+            assert!(e.contains(why), "{name}: {e}");
+        }
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            0,
+            "nothing written outside or inside --dir"
+        );
     }
 }

@@ -27,7 +27,7 @@
 //! | — | `ledger_sync_ledger_graph_transactions` |
 //! | — | `ledger_sync_reconciliations_completed_total{status="..."}`, `ledger_sync_reconciliation_duration_seconds` (outgoing, seen at scrape time from the status rows) |
 //! | — | `process_cpu_seconds_total`, `process_resident_memory_bytes`, `process_virtual_memory_bytes`, `process_open_fds`, `process_max_fds`, `process_start_time_seconds` (from `/proc/self`) |
-//! | — | `ledger_sync_transport_refused_connections_total`, `ledger_sync_transport_delivered_messages_total`, `ledger_sync_transport_received_bytes_total`, `ledger_sync_transport_sent_bytes_total`, `ledger_sync_transport_inbound_paused_total` |
+//! | — | `ledger_sync_transport_refused_connections_total`, `ledger_sync_transport_delivered_messages_total`, `ledger_sync_transport_received_bytes_total`, `ledger_sync_transport_sent_bytes_total`, `ledger_sync_transport_inbound_paused_total`, `ledger_sync_transport_over_capacity_connections_total` |
 
 use crate::runtime::Event;
 use crate::transport::TransportStats;
@@ -358,6 +358,12 @@ impl Metrics {
                  waiting for the plugin (back-pressure on a peer sending faster than the node \
                  handles)",
                 &t.inbound_paused,
+            ),
+            (
+                "ledger_sync_transport_over_capacity_connections",
+                "Inbound connections closed on arrival: past the node's cap in all or for their \
+                 source address",
+                &t.over_capacity,
             ),
         ] {
             page.counter(name, help, value.load(Ordering::Relaxed) as f64);

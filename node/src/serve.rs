@@ -17,6 +17,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 /// Runs the node in `dir` until it is told to stop.
 pub fn serve(dir: &Path) -> Result<(), String> {
     let config = NodeConfig::load(dir)?;
+    owner_only(&dir.join(crate::config::NODE_CONF))?;
+    owner_only(&config.certificates().node_key)?;
     // One process per node, before its database is touched.
     let _lock = ledger_sync_host::store::lock::lock_node(
         dir,
@@ -127,8 +129,42 @@ pub fn serve(dir: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// Refuses a secret that others may read (node.conf holds the rpcUsers'
+/// passwords; node-key.pem is the node's identity), as ssh refuses an
+/// unprotected key: the operator fixes the mode, nothing is guessed.
+fn owner_only(path: &Path) -> Result<(), String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            return Err(format!(
+                "{} is readable or writable by others (mode {:o}); it holds secrets and must be \
+                 the owner's alone: chmod 600 {}",
+                path.display(),
+                mode & 0o777,
+                path.display()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Admin and metrics connections open at once, in all and from one
+/// address; past either a connection is closed as soon as it is accepted.
+const MAX_HTTP_CONNECTIONS: usize = 64;
+const MAX_HTTP_PER_ADDRESS: usize = 16;
+/// A request's headers must arrive within this, and a whole connection
+/// (its body, the answer) ends within `HTTP_CONNECTION_LIMIT`: a client
+/// that sends slowly cannot hold a connection open.
+const HTTP_HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+const HTTP_CONNECTION_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Listens on `address` (the node.conf key `key`) and serves `router` there
-/// on the node's async runtime.
+/// on the node's async runtime, within the bounds above.
 fn serve_http(
     tokio: &tokio::runtime::Runtime,
     key: &str,
@@ -138,8 +174,38 @@ fn serve_http(
     let listener = tokio
         .block_on(tokio::net::TcpListener::bind(address))
         .map_err(|e| format!("cannot listen on {key} {address}: {e}"))?;
+    let key = key.to_string();
     tokio.spawn(async move {
-        let _ = axum::serve(listener, router).await;
+        let open =
+            crate::connection_slots::ConnectionSlots::new(MAX_HTTP_CONNECTIONS, MAX_HTTP_PER_ADDRESS);
+        let mut refusals = crate::log_limit::LogLimit::new(std::time::Duration::from_secs(60));
+        loop {
+            let (stream, remote) = match listener.accept().await {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    if let Some(unlogged) = refusals.allow("accept") {
+                        tracing::warn!(target: "ledger_sync::node", "cannot accept on {key}: {e}{unlogged}");
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            let Some(permit) = open.take(remote.ip()) else {
+                if let Some(unlogged) = refusals.allow("capacity") {
+                    tracing::warn!(target: "ledger_sync::node", %remote, "closed a connection on {key} at once: at most {MAX_HTTP_CONNECTIONS} are kept, {MAX_HTTP_PER_ADDRESS} from one address{unlogged}");
+                }
+                continue;
+            };
+            let service = hyper_util::service::TowerToHyperService::new(router.clone());
+            tokio::spawn(async move {
+                let _permit = permit;
+                let connection = hyper::server::conn::http1::Builder::new()
+                    .timer(hyper_util::rt::TokioTimer::new())
+                    .header_read_timeout(HTTP_HEADER_TIMEOUT)
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+                let _ = tokio::time::timeout(HTTP_CONNECTION_LIMIT, connection).await;
+            });
+        }
     });
     Ok(())
 }

@@ -50,6 +50,15 @@ const BACKOFF_FIRST: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(2);
 /// TLS handshakes that take longer are dropped.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Inbound connections open at once, in all and from one IP address
+/// (handshaking or established); past them a connection is closed as soon
+/// as it is accepted. A peer keeps one connection to us, so honest use is
+/// a handful per address.
+pub const MAX_INBOUND_CONNECTIONS: usize = 256;
+pub const MAX_INBOUND_PER_ADDRESS: usize = 16;
+/// After a failed accept (out of file descriptors, say), wait this long
+/// before the next: the loop must not spin.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// Messages one peer may have waiting for the plugin thread.
 pub const INBOX_MESSAGES_PER_PEER: u32 = 64;
@@ -280,6 +289,9 @@ pub struct TransportStats {
     /// Times a peer's connection was left unread because it had its whole
     /// inbox quota waiting for the plugin thread (back-pressure).
     pub inbound_paused: std::sync::atomic::AtomicU64,
+    /// Inbound connections closed on arrival: past the caps in all or for
+    /// their address.
+    pub over_capacity: std::sync::atomic::AtomicU64,
     /// Payload bytes received from peers, and written to them.
     pub received_bytes: std::sync::atomic::AtomicU64,
     pub sent_bytes: std::sync::atomic::AtomicU64,
@@ -348,9 +360,34 @@ pub async fn start(
             .map(|name| (name.clone(), InboxQuota::new(directory.max_message_size)))
             .collect(),
     );
+    let slots = crate::connection_slots::ConnectionSlots::new(
+        MAX_INBOUND_CONNECTIONS,
+        MAX_INBOUND_PER_ADDRESS,
+    );
+    // One refusal line a minute per source address, saying how many more.
+    let refused_log = Arc::new(std::sync::Mutex::new(crate::log_limit::LogLimit::new(
+        Duration::from_secs(60),
+    )));
     tokio::spawn(async move {
+        let mut refusals = crate::log_limit::LogLimit::new(Duration::from_secs(60));
         loop {
-            let Ok((stream, remote)) = listener.accept().await else {
+            let (stream, remote) = match listener.accept().await {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    if let Some(unlogged) = refusals.allow("accept") {
+                        tracing::warn!(target: "ledger_sync::transport", "cannot accept a peer-to-peer connection: {e}{unlogged}");
+                    }
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                    continue;
+                }
+            };
+            let Some(slot) = slots.take(remote.ip()) else {
+                accept_stats
+                    .over_capacity
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if let Some(unlogged) = refusals.allow("capacity") {
+                    tracing::warn!(target: "ledger_sync::transport", %remote, "closed an inbound connection at once: at most {MAX_INBOUND_CONNECTIONS} are kept, {MAX_INBOUND_PER_ADDRESS} from one address{unlogged}");
+                }
                 continue;
             };
             let acceptor = acceptor.clone();
@@ -358,13 +395,21 @@ pub async fn start(
             let deliver = deliver.clone();
             let stats = accept_stats.clone();
             let quotas = quotas.clone();
+            let refused_log = refused_log.clone();
             tokio::spawn(async move {
+                let _slot = slot;
                 let served = serve(acceptor, stream, directory, &quotas, deliver, &stats).await;
                 if let Err(why) = served {
                     stats
                         .refused_connections
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    tracing::warn!(target: "ledger_sync::transport", %remote, "refused or closed an inbound connection: {why}");
+                    let unlogged = refused_log
+                        .lock()
+                        .expect("log limit")
+                        .allow(&remote.ip().to_string());
+                    if let Some(unlogged) = unlogged {
+                        tracing::warn!(target: "ledger_sync::transport", %remote, "refused or closed an inbound connection: {why}{unlogged}");
+                    }
                 }
             });
         }

@@ -10,6 +10,50 @@ use std::fmt;
 /// The attributes a legal name may have, in canonical order.
 const ATTRIBUTES: [&str; 6] = ["CN", "OU", "O", "L", "ST", "C"];
 
+/// ISO 3166-1 alpha-2 country codes, the values `C=` accepts.
+const COUNTRIES: &str = "AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ \
+    BL BM BN BO BQ BR BS BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE \
+    DJ DK DM DO DZ EC EE EG EH ER ES ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR \
+    GS GT GU GW GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP KE KG KH KI KM KN KP \
+    KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM MN MO MP MQ MR MS MT \
+    MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM PN PR PS PT PW \
+    PY QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TC TD TF TG \
+    TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW";
+
+/// The most characters an attribute's value may have.
+const MAX_VALUE: usize = 128;
+
+/// Checks one attribute's value: what Corda's legal-name rules refuse, and
+/// for O (which names the node's directory) what a directory name cannot
+/// be.
+fn check_value(text: &str, key: &str, value: &str) -> Result<(), String> {
+    if value.chars().count() > MAX_VALUE {
+        return Err(format!(
+            "`{text}`: {key} is longer than {MAX_VALUE} characters"
+        ));
+    }
+    if let Some(c) = value
+        .chars()
+        .find(|c| c.is_control() || matches!(c, '"' | '\'' | '\\' | '$' | '/' | '=' | '\0'))
+    {
+        return Err(format!(
+            "`{text}`: {key} holds {c:?}, which a legal name may not (no quotes, `$`, `=`, \
+             slashes or control characters)"
+        ));
+    }
+    if key == "O" && value.starts_with('.') {
+        return Err(format!(
+            "`{text}`: O may not start with `.` (it names the node's directory)"
+        ));
+    }
+    if key == "C" && (value.len() != 2 || !COUNTRIES.split_whitespace().any(|c| c == value)) {
+        return Err(format!(
+            "`{text}`: C={value} is not an ISO 3166-1 alpha-2 country code (such as GB, US, FR)"
+        ));
+    }
+    Ok(())
+}
+
 /// A parsed legal name.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct LegalName {
@@ -43,6 +87,7 @@ impl LegalName {
             if value.is_empty() {
                 return Err(format!("`{text}` has an empty {key}"));
             }
+            check_value(text, attribute, value)?;
             parts.push((attribute, value.to_string()));
         }
         for required in ["O", "L", "C"] {

@@ -14,6 +14,21 @@ use std::path::Path;
 /// Opens (creating if needed) a node database and brings its schema up to
 /// date.
 pub fn open(path: &Path) -> Result<Connection> {
+    let new = !path.exists();
+    if new {
+        // The vault is the node's alone: the file is created owner-only
+        // before SQLite opens it (its -wal and -shm files take its mode).
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        options
+            .open(path)
+            .with_context(|| format!("creating node database {}", path.display()))?;
+    }
     let mut conn = Connection::open(path)
         .with_context(|| format!("opening node database {}", path.display()))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;

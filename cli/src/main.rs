@@ -1,7 +1,7 @@
 //! `ledger-sync`: the reference host's command line.
 
 use anyhow::{Context, Result};
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use ledger_sync_bench::plot::bytes_per_difference_svg;
 use ledger_sync_bench::{self as bench, BenchOptions};
 use ledger_sync_sim::demo::{self, DemoOptions};
@@ -15,8 +15,68 @@ use std::process::ExitCode;
     about = "Find the transactions a counterparty holds that your node lost."
 )]
 struct Cli {
+    /// How log lines are written to standard error: `text` (coloured only
+    /// on a terminal) or `json` (one JSON object a line, for collectors).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Dependencies whose debug output would drown the node's own (wasmtime
+/// and Cranelift alone write ~31,000 lines compiling the plugin): kept at
+/// `warn` unless RUST_LOG names them.
+const QUIET_DEPENDENCIES: [&str; 10] = [
+    "cranelift",
+    "wasmtime",
+    "regalloc2",
+    "wasmparser",
+    "wasm_encoder",
+    "cap_std",
+    "rustls",
+    "hyper",
+    "tokio_postgres",
+    "postgres",
+];
+
+/// Logging to standard error. By default a node says at INFO what an
+/// operator acts on (a reconciliation finished, a peer unreachable) and
+/// everything else only from WARN; the simulation is quiet (it provokes
+/// every warning on purpose). RUST_LOG overrides the default, never the
+/// quieting of dependencies it does not name.
+fn init_logging(cli: &Cli) {
+    let default_filter = match cli.command {
+        Command::Simulate { .. } => "off",
+        Command::Node { .. } => "warn,ledger_sync=info",
+        _ => "warn",
+    };
+    let mut filter = std::env::var("RUST_LOG").unwrap_or_else(|_| default_filter.to_string());
+    for dependency in QUIET_DEPENDENCIES {
+        if !filter.contains(dependency) {
+            filter.push_str(&format!(",{dependency}=warn"));
+        }
+    }
+    let filter = tracing_subscriber::EnvFilter::try_new(&filter).unwrap_or_else(|e| {
+        eprintln!(
+            "ledger-sync: RUST_LOG `{filter}` is not a filter ({e}); using `{default_filter}`"
+        );
+        tracing_subscriber::EnvFilter::new(default_filter)
+    });
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+    }
 }
 
 #[derive(Subcommand)]
@@ -212,18 +272,9 @@ fn print_row(json: bool, as_json: String, as_line: String) {
 }
 
 fn main() -> ExitCode {
-    // The simulation provokes every warning on purpose: its nodes are quiet
-    // unless RUST_LOG asks otherwise.
-    let quiet = std::env::args().nth(1).as_deref() == Some("simulate");
-    let default_filter = if quiet { "off" } else { "warn" };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    match run(Cli::parse()) {
+    let cli = Cli::parse();
+    init_logging(&cli);
+    match run(cli) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("ledger-sync: {e:#}");

@@ -1603,3 +1603,99 @@ fn idle_and_slow_connections_are_capped_and_closed() {
         NodeProcess::log(&dirs[0])
     );
 }
+
+/// Starts a node with `env` (and no RUST_LOG unless given) and `args`
+/// after `node --dir`, its standard error to `file` (not a terminal).
+fn start_logging_node(dir: &Path, file: &Path, env: &[(&str, &str)], args: &[&str]) -> NodeProcess {
+    let log = std::fs::File::create(file).unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ledger-sync"));
+    command
+        .args(args)
+        .args(["node", "--dir", dir.to_str().unwrap()])
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(log));
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    NodeProcess(command.spawn().expect("start a node"))
+}
+
+/// What a node writes by default is what an operator acts on: a finished
+/// reconciliation at INFO, an unreachable party at WARN (once a minute, not
+/// only at DEBUG); no colour codes into a file; RUST_LOG=debug adds the
+/// node's own debug lines, not wasmtime's and Cranelift's (~31,000 lines);
+/// `--log-format json` writes one JSON object a line.
+#[test]
+fn logs_say_what_an_operator_acts_on_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let (dirs, _) = network(dir.path(), 200, 5);
+    let a_log = dir.path().join("a.log");
+    let a_node = start_logging_node(&dirs[0], &a_log, &[], &[]);
+    let a = Client::for_node(&dirs[0]).unwrap();
+    wait_up(&a);
+    // B is down: A says so.
+    let schedule = format!("flow start ScheduleReconciliationFlow parties: [\"{B}\"]");
+    assert!(a.call(&schedule).unwrap().ok());
+    poll(Duration::from_secs(60), "A to say B is unreachable", || {
+        let log = std::fs::read_to_string(&a_log).unwrap();
+        log.contains("WARN")
+            .then_some(())
+            .filter(|()| log.contains("the party may be down or unreachable"))
+    });
+    let _b = NodeProcess::start(&dirs[1]);
+    poll(
+        Duration::from_secs(90),
+        "A to log the finished reconciliation",
+        || {
+            let log = std::fs::read_to_string(&a_log).unwrap();
+            log.contains("finished: DIFFERENCES_FOUND").then_some(())
+        },
+    );
+    let log = std::fs::read_to_string(&a_log).unwrap();
+    assert!(!log.contains('\u{1b}'), "no colour codes in a file:\n{log}");
+    assert_eq!(
+        log.matches("the party may be down or unreachable").count(),
+        1,
+        "once a minute:\n{log}"
+    );
+    drop(a_node);
+
+    let debug_log = dir.path().join("a-debug.log");
+    let a_node = start_logging_node(&dirs[0], &debug_log, &[("RUST_LOG", "debug")], &[]);
+    wait_up(&a);
+    let scheduled = "flow start IsReconciliationScheduledForPartyFlow party: \"O=X, L=Y, C=GB\"";
+    assert!(a.call(scheduled).unwrap().ok());
+    poll(Duration::from_secs(60), "A's start-up lines", || {
+        std::fs::read_to_string(&debug_log)
+            .unwrap()
+            .contains("serving: peer-to-peer")
+            .then_some(())
+    });
+    let log = std::fs::read_to_string(&debug_log).unwrap();
+    let foreign = log
+        .lines()
+        .filter(|l| l.contains("cranelift") || l.contains("wasmtime"))
+        .count();
+    assert!(
+        foreign == 0,
+        "{foreign} dependency lines of {}",
+        log.lines().count()
+    );
+    drop(a_node);
+
+    let json_log = dir.path().join("a.json");
+    let a_node = start_logging_node(&dirs[0], &json_log, &[], &["--log-format", "json"]);
+    wait_up(&a);
+    assert!(a.call(&status_line(B)).unwrap().ok());
+    drop(a_node);
+    let log = std::fs::read_to_string(&json_log).unwrap();
+    let lines: Vec<&str> = log.lines().filter(|l| l.starts_with('{')).collect();
+    assert!(!lines.is_empty(), "{log}");
+    for line in lines {
+        assert!(
+            line.ends_with('}') && line.contains("\"level\":") && line.contains("\"target\":"),
+            "{line}"
+        );
+    }
+}

@@ -143,7 +143,8 @@ fn stop(mut node: Node, events: &Receiver<Event>, outbox: &Outbox) {
     match node.metrics() {
         Ok(m) => {
             let line = format!(
-                "{} stopping: {} reconciliation(s) in progress and {} scheduled are recorded in                  {}; they resume when the node starts again",
+                "{} stopping: {} reconciliation(s) in progress and {} scheduled are recorded in \
+                 {}; they resume when the node starts again",
                 node.name(),
                 m.number_of_reconciliations_in_progress,
                 m.number_of_scheduled_reconciliations,

@@ -562,6 +562,8 @@ async fn dial(
     stats: Arc<TransportStats>,
 ) {
     let mut backoff = BACKOFF_FIRST;
+    let mut failures = 0u64;
+    let mut unreachable = crate::log_limit::LogLimit::new(Duration::from_secs(60));
     // The first message waits for the first connection.
     let Some(mut next) = queue.recv().await else {
         return;
@@ -570,11 +572,19 @@ async fn dial(
         let connected = handshake(&connector, &directory, &peer, address).await;
         let mut tls = match connected {
             Ok(tls) => {
+                if failures > 0 {
+                    tracing::info!(target: "ledger_sync::transport", "connected to {peer} after {failures} failed attempts");
+                }
+                failures = 0;
                 backoff = BACKOFF_FIRST;
                 tls
             }
             Err(why) => {
-                tracing::debug!(target: "ledger_sync::transport", "{why}; retrying in {backoff:?}");
+                failures += 1;
+                // What an operator acts on, once a minute while it lasts.
+                if let Some(unlogged) = unreachable.allow("dial") {
+                    tracing::warn!(target: "ledger_sync::transport", "{why}; the party may be down or unreachable; retrying every {BACKOFF_MAX:?} at most{unlogged}");
+                }
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(BACKOFF_MAX);
                 continue;
@@ -586,7 +596,7 @@ async fn dial(
             frame.extend_from_slice(&next);
             if let Err(e) = tls.write_all(&frame).await {
                 // At most once: the message whose write failed is dropped.
-                tracing::debug!(target: "ledger_sync::transport", "lost the connection to {peer}: {e}");
+                tracing::info!(target: "ledger_sync::transport", "lost the connection to {peer}: {e}");
                 break;
             }
             let _ = tls.flush().await;

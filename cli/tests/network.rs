@@ -14,8 +14,10 @@ const B: &str = "O=PartyB, L=London, C=GB";
 const NOTARY: &str = "O=Notary, L=London, C=GB";
 
 /// A node process, killed (SIGKILL) when dropped. What it prints goes to
-/// `node.log` in its directory (appended across restarts).
-struct NodeProcess(Child);
+/// `node.log` in its directory (appended across restarts), and when a test
+/// fails that log is printed as the process is dropped, so every failure
+/// shows what the node said.
+struct NodeProcess(Child, PathBuf);
 
 impl NodeProcess {
     fn start(dir: &Path) -> NodeProcess {
@@ -31,7 +33,7 @@ impl NodeProcess {
             .stderr(Stdio::from(log))
             .spawn()
             .expect("start a node");
-        NodeProcess(child)
+        NodeProcess(child, dir.join("node.log"))
     }
 
     fn log(dir: &Path) -> String {
@@ -43,6 +45,10 @@ impl Drop for NodeProcess {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(&self.1).unwrap_or_default();
+            eprintln!("--- {} ---\n{log}--- end of log ---", self.1.display());
+        }
     }
 }
 
@@ -72,6 +78,11 @@ fn free_base_port() -> u16 {
     }
 }
 
+/// Bootstraps A, B and the notary in `dir`. Their nodes share one
+/// compiled-plugin cache across every test (`pluginCache`), so a node
+/// process compiles the plugin once per build, not once per start: on a
+/// loaded machine compiling in each of dozens of processes made waits run
+/// out.
 fn network(dir: &Path, transactions: usize, lost: usize) -> (Vec<PathBuf>, Vec<[u8; 32]>) {
     let out = bootstrap(&BootstrapOptions {
         dir: dir.to_path_buf(),
@@ -82,6 +93,14 @@ fn network(dir: &Path, transactions: usize, lost: usize) -> (Vec<PathBuf>, Vec<[
         p2p_hosts: Vec::new(),
     })
     .unwrap();
+    let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("plugin-cache");
+    for node in &out.node_dirs {
+        let conf = node.join("node.conf");
+        let mut file: NodeConfFile =
+            toml::from_str(&std::fs::read_to_string(&conf).unwrap()).unwrap();
+        file.plugin_cache = Some(cache.to_str().unwrap().to_string());
+        std::fs::write(&conf, toml::to_string(&file).unwrap()).unwrap();
+    }
     (out.node_dirs, out.expected)
 }
 
@@ -927,7 +946,7 @@ fn the_readme_network_runs_on_two_hosts() {
             .stderr(Stdio::from(log))
             .spawn()
             .unwrap();
-        nodes.push(NodeProcess(child));
+        nodes.push(NodeProcess(child, node_dir.join("node.log")));
     }
     let a_dir = out.node_dirs[0].to_str().unwrap();
     let flow = |line: &str| -> (bool, String) {
@@ -1618,7 +1637,7 @@ fn start_logging_node(dir: &Path, file: &Path, env: &[(&str, &str)], args: &[&st
     for (key, value) in env {
         command.env(key, value);
     }
-    NodeProcess(command.spawn().expect("start a node"))
+    NodeProcess(command.spawn().expect("start a node"), file.to_path_buf())
 }
 
 /// What a node writes by default is what an operator acts on: a finished

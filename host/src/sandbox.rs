@@ -59,20 +59,152 @@ pub struct PluginRuntime {
     imports: Vec<String>,
 }
 
+/// The engine every plugin runs on.
+fn engine() -> Result<Engine> {
+    let mut config = Config::new();
+    config.wasm_component_model(true);
+    config.epoch_interruption(true);
+    // Plugin calls are synchronous; without async support each call is
+    // several times cheaper.
+    config.concurrency_support(false);
+    Ok(Engine::new(&config)?)
+}
+
+fn compile(engine: &Engine, wasm: &[u8]) -> Result<Component> {
+    Component::new(engine, wasm)
+        .map_err(anyhow::Error::from)
+        .context("compiling the plugin component")
+}
+
+/// Where a compiled plugin came from (see [`PluginRuntime::cached`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CacheOutcome {
+    /// Compiled now (no cache asked for).
+    Compiled,
+    /// Compiled now and written to the cache.
+    Stored,
+    /// Loaded from the cache.
+    Loaded,
+    /// The cached artifact was refused (the reason), compiled again and
+    /// stored anew.
+    Refused(String),
+}
+
+/// The cached artifact's name: the component's SHA-256 and the engine's
+/// compatibility hash, so that another plugin or another wasmtime build
+/// (version, settings, CPU features) never picks it up.
+fn artifact_name(engine: &Engine, wasm: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    use std::hash::{Hash, Hasher};
+    let mut compatibility = std::collections::hash_map::DefaultHasher::new();
+    engine
+        .precompile_compatibility_hash()
+        .hash(&mut compatibility);
+    let mut hash = Sha256::new();
+    hash.update(wasm);
+    hash.update(compatibility.finish().to_le_bytes());
+    let digest = hash.finalize();
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("plugin-{hex}.cwasm")
+}
+
+/// Loads a cached artifact: its first 32 bytes are the SHA-256 of the rest,
+/// so a truncated or altered file is refused before wasmtime sees it;
+/// wasmtime then refuses an artifact of another engine.
+fn load_artifact(engine: &Engine, path: &Path) -> Result<Option<Component>, String> {
+    use sha2::{Digest, Sha256};
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("cannot read it: {e}")),
+    };
+    if bytes.len() < 32 || Sha256::digest(&bytes[32..]).as_slice() != &bytes[..32] {
+        return Err("its checksum does not match its contents (truncated or altered)".into());
+    }
+    // SAFETY: the artifact is one this host wrote (the cache directory is
+    // the node's own, owner-only) and its checksum matches what was written;
+    // wasmtime checks that it was compiled for this engine.
+    unsafe { Component::deserialize(engine, &bytes[32..]) }
+        .map(Some)
+        .map_err(|e| format!("wasmtime refused it: {e}"))
+}
+
+/// Writes an artifact owner-only, atomically (a new file renamed into
+/// place), so a concurrent reader sees the old file or the whole new one.
+fn store_artifact(engine: &Engine, wasm: &[u8], path: &Path) -> Result<()> {
+    use sha2::{Digest, Sha256};
+    use std::io::Write;
+    let artifact = engine
+        .precompile_component(wasm)
+        .map_err(anyhow::Error::from)
+        .context("precompiling the plugin")?;
+    let dir = path.parent().context("a cache path has a directory")?;
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder
+        .create(dir)
+        .with_context(|| format!("creating the plugin cache {}", dir.display()))?;
+    let temporary = path.with_extension(format!("{}.new", std::process::id()));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(&temporary)?;
+    file.write_all(&Sha256::digest(&artifact))?;
+    file.write_all(&artifact)?;
+    file.sync_all()?;
+    std::fs::rename(&temporary, path)?;
+    Ok(())
+}
+
 impl PluginRuntime {
     /// Compiles a plugin component, checks that it was built for a contract
     /// this host supports, and links its imports.
     pub fn new(wasm: &[u8]) -> Result<Arc<Self>> {
-        let mut config = Config::new();
-        config.wasm_component_model(true);
-        config.epoch_interruption(true);
-        // Plugin calls are synchronous; without async support each call is
-        // several times cheaper.
-        config.concurrency_support(false);
-        let engine = Engine::new(&config)?;
-        let component = Component::new(&engine, wasm)
-            .map_err(anyhow::Error::from)
-            .context("compiling the plugin component")?;
+        let engine = engine()?;
+        let component = compile(&engine, wasm)?;
+        Self::link(engine, component)
+    }
+
+    /// [`PluginRuntime::new`], keeping the compiled plugin in `cache_dir`
+    /// so that the next start loads it instead of compiling (Cranelift
+    /// takes seconds; loading, milliseconds). An artifact is used only for
+    /// the same component on the same engine, and only if its checksum
+    /// holds; any other is refused (saying why), compiled again and
+    /// replaced. The cache is as trusted as the directory holding it: keep
+    /// it the node's own (it is created owner-only).
+    pub fn cached(wasm: &[u8], cache_dir: &Path) -> Result<(Arc<Self>, CacheOutcome)> {
+        let engine = engine()?;
+        let path = cache_dir.join(artifact_name(&engine, wasm));
+        let refused = match load_artifact(&engine, &path) {
+            Ok(Some(component)) => {
+                return Ok((Self::link(engine, component)?, CacheOutcome::Loaded));
+            }
+            Ok(None) => None,
+            Err(why) => Some(why),
+        };
+        let component = compile(&engine, wasm)?;
+        let outcome = match (store_artifact(&engine, wasm, &path), refused) {
+            (Ok(()), None) => CacheOutcome::Stored,
+            (Ok(()), Some(why)) => CacheOutcome::Refused(why),
+            (Err(e), why) => CacheOutcome::Refused(format!(
+                "{}could not write {}: {e:#}",
+                why.map(|w| format!("{w}; ")).unwrap_or_default(),
+                path.display()
+            )),
+        };
+        Ok((Self::link(engine, component)?, outcome))
+    }
+
+    fn link(engine: Engine, component: Component) -> Result<Arc<Self>> {
         let version = contract_version(&engine, &component)?;
         let imports = component
             .component_type()

@@ -239,6 +239,7 @@ pub fn bootstrap(options: &BootstrapOptions) -> Result<Bootstrapped, String> {
             database: "persistence.db".into(),
             network_map: format!("../{NETWORK_MAP}"),
             plugin: "builtin".into(),
+            plugin_cache: None,
             rpc_users: vec![RpcUser {
                 username: "admin".into(),
                 password: random_secret()?,

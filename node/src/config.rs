@@ -41,6 +41,11 @@ pub struct NodeConfFile {
     pub network_map: String,
     #[serde(default = "builtin")]
     pub plugin: String,
+    /// Where the compiled plugin is kept between starts (relative to the
+    /// node directory; default `plugins/cache`). Nodes on one machine may
+    /// share one: an artifact is keyed by the component and the engine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plugin_cache: Option<String>,
     #[serde(default)]
     pub rpc_users: Vec<RpcUser>,
 }
@@ -79,6 +84,8 @@ pub struct NodeConfig {
     pub database: ledger_sync_host::store::Database,
     pub network_map: PathBuf,
     pub plugin: PluginSource,
+    /// The compiled plugin's cache directory.
+    pub plugin_cache: PathBuf,
     pub rpc_users: Vec<RpcUser>,
 }
 
@@ -146,6 +153,7 @@ impl NodeConfig {
                 .map_err(|e| at("database", e))?,
             network_map: dir.join(&file.network_map),
             plugin,
+            plugin_cache: dir.join(file.plugin_cache.as_deref().unwrap_or("plugins/cache")),
             rpc_users: file.rpc_users,
         })
     }

@@ -9,7 +9,7 @@
 use crate::config::{NetworkMap, NodeConfig, PluginSource};
 use crate::runtime::{self, Event};
 use crate::transport::{self, Directory, Identity};
-use ledger_sync_host::{Node, NodeOptions, PluginRuntime, SystemClock};
+use ledger_sync_host::{CacheOutcome, Node, NodeOptions, PluginRuntime, SystemClock};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -42,11 +42,29 @@ pub fn serve(dir: &Path) -> Result<(), String> {
         ));
     }
     let directory = Arc::new(Directory::new(&map, &config.legal_name));
-    let plugin = match &config.plugin {
-        PluginSource::Builtin => PluginRuntime::new(ledger_sync_components::PLUGIN_BYTES),
-        PluginSource::File(path) => PluginRuntime::from_file(path),
+    let wasm = match &config.plugin {
+        PluginSource::Builtin => std::borrow::Cow::Borrowed(ledger_sync_components::PLUGIN_BYTES),
+        PluginSource::File(path) => std::borrow::Cow::Owned(
+            std::fs::read(path)
+                .map_err(|e| format!("cannot load the plugin: reading {}: {e}", path.display()))?,
+        ),
+    };
+    let started = std::time::Instant::now();
+    let (plugin, cache) = PluginRuntime::cached(&wasm, &config.plugin_cache)
+        .map_err(|e| format!("cannot load the plugin: {e:#}"))?;
+    let took = started.elapsed();
+    let cache_dir = config.plugin_cache.display();
+    match cache {
+        CacheOutcome::Loaded => {
+            tracing::info!(target: "ledger_sync::node", "loaded the compiled plugin from {cache_dir} in {took:.2?}")
+        }
+        CacheOutcome::Stored | CacheOutcome::Compiled => {
+            tracing::info!(target: "ledger_sync::node", "compiled the plugin in {took:.2?} and kept it in {cache_dir}")
+        }
+        CacheOutcome::Refused(why) => {
+            tracing::warn!(target: "ledger_sync::node", "refused the compiled plugin in {cache_dir}: {why}; compiled it again in {took:.2?}")
+        }
     }
-    .map_err(|e| format!("cannot load the plugin: {e:#}"))?;
     let mut options = NodeOptions::new(&config.legal_name.to_string(), config.database.clone());
     options.plugin_config_dir = Some(config.plugin_config_dir());
     options.max_message_size = map.parameters.max_message_size;

@@ -270,3 +270,50 @@ fn a_bad_configuration_is_refused_at_start_up() {
     );
     assert!(error.contains("11") && error.contains("1 to 10"), "{error}");
 }
+
+/// The compiled plugin is kept between starts and loaded instead of
+/// compiled again; the loaded plugin reconciles like a compiled one. An
+/// artifact that was altered is refused with the reason, compiled again and
+/// replaced; another component never picks up this one's artifact.
+#[test]
+fn the_compiled_plugin_is_cached_and_an_altered_artifact_is_refused() {
+    use ledger_sync_host::{CacheOutcome, PluginRuntime};
+    let cache = tempfile::tempdir().unwrap();
+    let plugin = ledger_sync_components::PLUGIN_BYTES;
+    let (_, first) = PluginRuntime::cached(plugin, cache.path()).unwrap();
+    assert_eq!(first, CacheOutcome::Stored);
+    let (loaded, second) = PluginRuntime::cached(plugin, cache.path()).unwrap();
+    assert_eq!(second, CacheOutcome::Loaded);
+
+    // The loaded plugin runs a reconciliation.
+    let vault = shared(0, 20, A, B);
+    let mut cluster = Cluster::new();
+    let options = cluster.options(A, &vault[..15]);
+    cluster.net.add_node_running(loaded, options).unwrap();
+    cluster.add(B, &vault).settle();
+    let row = cluster.reconcile(A, B);
+    assert_eq!(result_ids(&row), (15..20).map(id).collect::<Vec<_>>());
+
+    // One byte altered: refused, compiled again, and good once more.
+    let artifact = std::fs::read_dir(cache.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "cwasm"))
+        .expect("the artifact");
+    let mut bytes = std::fs::read(&artifact).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x40;
+    std::fs::write(&artifact, bytes).unwrap();
+    let (_, altered) = PluginRuntime::cached(plugin, cache.path()).unwrap();
+    assert!(
+        matches!(&altered, CacheOutcome::Refused(why) if why.contains("checksum")),
+        "{altered:?}"
+    );
+    let (_, again) = PluginRuntime::cached(plugin, cache.path()).unwrap();
+    assert_eq!(again, CacheOutcome::Loaded);
+
+    // Another component has an artifact of its own.
+    let hostile = std::fs::read(ledger_sync_components::HOSTILE_GUEST).unwrap();
+    let (_, other) = PluginRuntime::cached(&hostile, cache.path()).unwrap();
+    assert_eq!(other, CacheOutcome::Stored);
+}

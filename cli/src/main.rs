@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use ledger_sync_bench::plot::bytes_per_difference_svg;
 use ledger_sync_bench::{self as bench, BenchOptions};
 use ledger_sync_sim::demo::{self, DemoOptions};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -404,8 +405,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Flow { words } => one_call("flow", words),
         Command::Run { words } => one_call("run", words),
         Command::Shell { node } => {
-            ledger_sync_node::console::run(&node).map_err(anyhow::Error::msg)?;
-            Ok(ExitCode::SUCCESS)
+            let all_ok = ledger_sync_node::console::run(&node).map_err(anyhow::Error::msg)?;
+            // Interactively a failed flow was seen; piped, a script needs
+            // the exit code to know.
+            let piped = !std::io::IsTerminal::is_terminal(&std::io::stdin());
+            Ok(if all_ok || !piped {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         Command::Network {
             command:
@@ -667,7 +675,8 @@ fn one_call(verb: &str, words: Vec<String>) -> Result<ExitCode> {
         .map_err(anyhow::Error::msg)?;
     let line = format!("{verb} {}", rest.join(" "));
     let answer = client.call(&line).map_err(anyhow::Error::msg)?;
-    println!("{}", answer.text);
+    // A reader that went away (`| head`) is not an error worth a panic.
+    let _ = writeln!(std::io::stdout(), "{}", answer.text);
     Ok(if answer.ok() {
         ExitCode::SUCCESS
     } else {

@@ -729,6 +729,7 @@ fn the_shell_runs_lines_against_a_node_process_and_keeps_its_history() {
         &format!("flow start IsReconciliationScheduled party: \"{B}\""),
         "flow start Reconciliation",
         "flow start RefreshReconciliationStatusesFlow",
+        &format!("flow start StopReconciliationForPartyFlow party: \"{B}\""),
         "exit",
     ];
     shell
@@ -742,12 +743,14 @@ fn the_shell_runs_lines_against_a_node_process_and_keeps_its_history() {
     });
     let mut out = String::new();
     std::io::Read::read_to_string(shell.stdout.as_mut().unwrap(), &mut out).unwrap();
-    assert!(status.success(), "{out}");
+    // Piped, a shell whose lines did not all succeed says so by its code.
+    assert_eq!(status.code(), Some(1), "{out}");
     for expected in [
         "GetReconciliationStatusForPartyFlow\nRefreshReconciliationStatusesFlow",
         "Flow completed with result: false",
         "`Reconciliation` is ambiguous: it could be ScheduleReconciliationFlow or",
         "Flow completed with result: kotlin.Unit",
+        &format!("nothing to stop: no reconciliation with {B} was scheduled or running"),
     ] {
         assert!(out.contains(expected), "`{expected}` not in:\n{out}");
     }
@@ -759,6 +762,25 @@ fn the_shell_runs_lines_against_a_node_process_and_keeps_its_history() {
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(&history).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
+
+    // `ledger-sync flow` into a pipe its reader closed: no panic.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let flow = Command::new(env!("CARGO_BIN_EXE_ledger-sync"))
+        .args([
+            "flow",
+            "start",
+            "RefreshReconciliationStatusesFlow",
+            "--node",
+        ])
+        .arg(&dirs[0])
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&flow.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(flow.status.success(), "{stderr}");
 }
 
 /// The shell in a terminal (a pseudo-terminal from `script`): Tab completes

@@ -32,11 +32,24 @@ const HELP: &str = "Commands:
   run killFlow id: <id>               stop the reconciliation with that state-machine id
   exit                                leave the shell (also bye, quit, Ctrl-D)
 Values: \"O=PartyB, L=London, C=GB\" (quoted names), [\"...\", \"...\"] (lists), true/false, IN_PROGRESS.
-Tab completes commands, flow names, argument keys and statuses; the history is kept across sessions.";
+Tab completes commands, flow names, argument keys, statuses and (inside quotes) the network's legal names;
+the history is kept across sessions. Piped, the shell exits 1 if any flow failed.";
 
 /// What Tab offers for the text before the cursor: where the replaced word
 /// starts, and the candidates, each a whole replacement for that word.
-pub fn completions(before: &str) -> (usize, Vec<String>) {
+/// Inside quotes it offers the network's `parties` (legal names hold
+/// spaces and commas, so the word is all since the quote).
+pub fn completions(before: &str, parties: &[String]) -> (usize, Vec<String>) {
+    if in_quotes(before) {
+        let start = before.rfind('"').map_or(0, |i| i + 1);
+        let typed = before[start..].to_ascii_lowercase();
+        let names = parties
+            .iter()
+            .filter(|p| p.to_ascii_lowercase().starts_with(&typed))
+            .map(|p| format!("{p}\""))
+            .collect();
+        return (start, names);
+    }
     let word_start = before
         .rfind(|c: char| c.is_whitespace() || c == ',' || c == '[')
         .map_or(0, |i| i + 1);
@@ -89,8 +102,11 @@ fn in_quotes(text: &str) -> bool {
     text.chars().filter(|c| *c == '"').count() % 2 == 1
 }
 
-/// rustyline's view of the shell: completion only.
-struct ShellHelper;
+/// rustyline's view of the shell: completion only, with the network's
+/// legal names.
+struct ShellHelper {
+    parties: Vec<String>,
+}
 
 impl Completer for ShellHelper {
     type Candidate = Pair;
@@ -101,7 +117,7 @@ impl Completer for ShellHelper {
         pos: usize,
         _: &Context<'_>,
     ) -> rustyline::Result<(usize, Vec<Pair>)> {
-        let (start, candidates) = completions(&line[..pos]);
+        let (start, candidates) = completions(&line[..pos], &self.parties);
         Ok((
             start,
             candidates
@@ -123,9 +139,20 @@ impl Validator for ShellHelper {}
 impl Helper for ShellHelper {}
 
 /// Runs the shell against the node in `node_dir` until `exit` or the end of
-/// input.
-pub fn run(node_dir: &Path) -> Result<(), String> {
+/// input; whether every flow it ran succeeded (a script piping lines in
+/// learns of a failure by the exit code).
+pub fn run(node_dir: &Path) -> Result<bool, String> {
     let client = Client::for_node(node_dir)?;
+    let config_file = crate::config::NodeConfig::load(node_dir)?;
+    let parties = crate::config::NetworkMap::load(&config_file.network_map)
+        .map(|map| map.nodes.into_iter().map(|n| n.legal_name).collect())
+        .unwrap_or_default();
+    let user = config_file
+        .rpc_users
+        .first()
+        .map(|u| u.username.clone())
+        .unwrap_or_default();
+    let mut all_ok = true;
     let config = rustyline::Config::builder()
         .max_history_size(HISTORY_LINES)
         .map_err(|e| format!("shell: {e}"))?
@@ -135,7 +162,7 @@ pub fn run(node_dir: &Path) -> Result<(), String> {
         .build();
     let mut editor: Editor<ShellHelper, FileHistory> =
         Editor::with_config(config).map_err(|e| format!("cannot start the shell: {e}"))?;
-    editor.set_helper(Some(ShellHelper));
+    editor.set_helper(Some(ShellHelper { parties }));
     let history = node_dir.join(HISTORY_FILE);
     match editor.load_history(&history) {
         Ok(()) => {}
@@ -168,12 +195,26 @@ pub fn run(node_dir: &Path) -> Result<(), String> {
             "help" => println!("{HELP}"),
             "flow list" => FLOWS.iter().for_each(|f| println!("{f}")),
             _ => match client.call(line) {
-                Ok(answer) => println!("{}", answer.text),
-                Err(e) => println!("{e}"),
+                Ok(answer) if answer.status == 401 => {
+                    all_ok = false;
+                    println!(
+                        "the node refused node.conf's rpcUsers account `{user}` (401): its \
+                         password is not the one the running node has (was node.conf changed \
+                         after the node started?)"
+                    );
+                }
+                Ok(answer) => {
+                    all_ok &= answer.ok();
+                    println!("{}", answer.text)
+                }
+                Err(e) => {
+                    all_ok = false;
+                    println!("{e}")
+                }
             },
         }
     }
-    Ok(())
+    Ok(all_ok)
 }
 
 /// Writes the history, readable by its owner only: the lines name parties.
@@ -194,7 +235,28 @@ mod tests {
     use super::*;
 
     fn offered(before: &str) -> Vec<String> {
-        completions(before).1
+        completions(before, &[]).1
+    }
+
+    #[test]
+    fn tab_completes_the_networks_legal_names_inside_quotes() {
+        let parties = vec![
+            "O=PartyA, L=London, C=GB".to_string(),
+            "O=PartyB, L=London, C=GB".to_string(),
+            "O=Notary, L=London, C=GB".to_string(),
+        ];
+        let line = "flow start ScheduleReconciliationFlow parties: [\"O=Party";
+        let (start, names) = completions(line, &parties);
+        assert_eq!(start, line.len() - "O=Party".len());
+        assert_eq!(
+            names,
+            ["O=PartyA, L=London, C=GB\"", "O=PartyB, L=London, C=GB\""]
+        );
+        let line = "flow start GetReconciliationStatusForPartyFlow party: \"o=n";
+        assert_eq!(
+            completions(line, &parties).1,
+            ["O=Notary, L=London, C=GB\""]
+        );
     }
 
     #[test]
@@ -215,7 +277,7 @@ mod tests {
             ["RefreshReconciliationStatusesFlow "]
         );
         assert_eq!(
-            completions("flow start Refresh").0,
+            completions("flow start Refresh", &[]).0,
             "flow start ".len(),
             "the word replaced starts after the command"
         );

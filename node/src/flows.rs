@@ -102,8 +102,23 @@ pub fn execute(node: &mut Node, command: Command) -> Outcome {
             })
         }
         Command::StopReconciliationForParty { party } => {
+            // Whether there was anything to stop, so the answer can say so.
+            let busy = matches!(
+                node.is_reconciliation_scheduled_for_party(&party),
+                Ok(Ok(true))
+            ) || matches!(
+                node.is_responding_to_reconciliation_for_party(&party),
+                Ok(Ok(true))
+            );
             finish(node.stop_reconciliation_for_party(&party), |()| {
-                completed("kotlin.Unit")
+                if busy {
+                    completed("kotlin.Unit")
+                } else {
+                    completed(format!(
+                        "kotlin.Unit (nothing to stop: no reconciliation with {party} was \
+                         scheduled or running)"
+                    ))
+                }
             })
         }
         Command::IsReconciliationScheduledForParty { party } => finish(

@@ -65,6 +65,25 @@ pub fn serve(dir: &Path) -> Result<(), String> {
             tracing::warn!(target: "ledger_sync::node", "refused the compiled plugin in {cache_dir}: {why}; compiled it again in {took:.2?}")
         }
     }
+    // A node pointed at a new or wrong database starts with nothing to
+    // reconcile: say so, since every reconciliation would then report all
+    // of its counterparties' transactions missing.
+    match ledger_sync_host::store::connect(&config.database).and_then(|mut db| db.count()) {
+        Ok(0) => tracing::warn!(
+            target: "ledger_sync::node",
+            "the vault in {} holds no transactions: if this node has a ledger, `database` in \
+             node.conf points elsewhere (a reconciliation would find every shared transaction \
+             missing)",
+            config.database
+        ),
+        Ok(_) => {}
+        Err(e) => {
+            return Err(format!(
+                "cannot open the node database {}: {e:#}",
+                config.database
+            ));
+        }
+    }
     let mut options = NodeOptions::new(&config.legal_name.to_string(), config.database.clone());
     options.plugin_config_dir = Some(config.plugin_config_dir());
     options.max_message_size = map.parameters.max_message_size;
@@ -127,8 +146,8 @@ pub fn serve(dir: &Path) -> Result<(), String> {
         config.admin_address
     );
     println!(
-        "{} is running (peer-to-peer {}, admin {})",
-        config.legal_name, config.p2p_address, config.admin_address
+        "{} is running (peer-to-peer {}, admin {}, metrics {})",
+        config.legal_name, config.p2p_address, config.admin_address, config.metrics_address
     );
     tokio.block_on(async {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())

@@ -364,7 +364,8 @@ pub async fn start(
         MAX_INBOUND_CONNECTIONS,
         MAX_INBOUND_PER_ADDRESS,
     );
-    // One refusal line a minute per source address, saying how many more.
+    // One refusal line a minute per source address and kind of refusal,
+    // saying how many more.
     let refused_log = Arc::new(std::sync::Mutex::new(crate::log_limit::LogLimit::new(
         Duration::from_secs(60),
     )));
@@ -403,10 +404,8 @@ pub async fn start(
                     stats
                         .refused_connections
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let unlogged = refused_log
-                        .lock()
-                        .expect("log limit")
-                        .allow(&remote.ip().to_string());
+                    let key = format!("{} {}", remote.ip(), refusal_kind(&why));
+                    let unlogged = refused_log.lock().expect("log limit").allow(&key);
                     if let Some(unlogged) = unlogged {
                         tracing::warn!(target: "ledger_sync::transport", %remote, "refused or closed an inbound connection: {why}{unlogged}");
                     }
@@ -433,6 +432,24 @@ pub async fn start(
         max_message_size: directory.max_message_size,
         stats,
     })
+}
+
+/// What kind of refusal `why` is, for rate-limiting its log lines per
+/// source and kind (the text itself may hold names a stranger chose).
+fn refusal_kind(why: &str) -> &'static str {
+    if why.contains("is not in the network map") {
+        "unmapped"
+    } else if why.contains("is not the one the network map pins") {
+        "unpinned"
+    } else if why.contains("timed out") {
+        "timeout"
+    } else if why.starts_with("TLS handshake") {
+        "handshake"
+    } else if why.contains("maxMessageSize") {
+        "oversize"
+    } else {
+        "other"
+    }
 }
 
 /// The certificate the other end of a TLS connection presented.

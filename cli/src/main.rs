@@ -173,6 +173,10 @@ enum Command {
     Shell {
         #[arg(long)]
         node: PathBuf,
+        /// Call the admin API as this rpcUser, asking for its password
+        /// (not echoed); without it, node.conf's first account is used.
+        #[arg(long)]
+        user: Option<String>,
     },
     /// Set up a network of nodes (see `network bootstrap --help`).
     Network {
@@ -404,8 +408,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Flow { words } => one_call("flow", words),
         Command::Run { words } => one_call("run", words),
-        Command::Shell { node } => {
-            let all_ok = ledger_sync_node::console::run(&node).map_err(anyhow::Error::msg)?;
+        Command::Shell { node, user } => {
+            let login = match user {
+                Some(user) => {
+                    let password =
+                        ledger_sync_node::console::read_password(&format!("password for {user}: "))
+                            .context("reading the password")?;
+                    Some((user, password))
+                }
+                None => None,
+            };
+            let all_ok =
+                ledger_sync_node::console::run(&node, login).map_err(anyhow::Error::msg)?;
             // Interactively a failed flow was seen; piped, a script needs
             // the exit code to know.
             let piped = !std::io::IsTerminal::is_terminal(&std::io::stdin());

@@ -1545,6 +1545,48 @@ fn hostile_shell_lines_are_refused_cheaply_and_the_node_stays_up() {
     );
     let status = reader.call(&status_line(B)).unwrap();
     assert_eq!(status.status, 200, "{}", status.text);
+
+    // The shell as that user, its password typed first (piped here).
+    let shell_as = |password: &str| {
+        use std::io::Write;
+        let mut shell = Command::new(env!("CARGO_BIN_EXE_ledger-sync"))
+            .args([
+                "shell",
+                "--node",
+                dirs[0].to_str().unwrap(),
+                "--user",
+                "reader",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let input = format!("{password}\n{}\nexit\n", status_line(B));
+        shell
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        let status = poll(Duration::from_secs(60), "the shell to exit", || {
+            shell.try_wait().unwrap()
+        });
+        let mut out = String::new();
+        std::io::Read::read_to_string(shell.stdout.as_mut().unwrap(), &mut out).unwrap();
+        (status, out)
+    };
+    let (status, out) = shell_as("only statuses");
+    assert!(
+        status.success() && out.contains("Flow completed with result"),
+        "{out}"
+    );
+    let (status, out) = shell_as("a guess");
+    assert!(!status.success(), "{out}");
+    assert!(
+        out.contains("the node refused the user `reader` or its password (401)"),
+        "{out}"
+    );
 }
 
 /// A node's open descriptors (`process_open_fds` on its metrics page).

@@ -141,17 +141,26 @@ impl Helper for ShellHelper {}
 /// Runs the shell against the node in `node_dir` until `exit` or the end of
 /// input; whether every flow it ran succeeded (a script piping lines in
 /// learns of a failure by the exit code).
-pub fn run(node_dir: &Path) -> Result<bool, String> {
-    let client = Client::for_node(node_dir)?;
+pub fn run(node_dir: &Path, login: Option<(String, String)>) -> Result<bool, String> {
     let config_file = crate::config::NodeConfig::load(node_dir)?;
+    let (client, from_conf) = match &login {
+        Some((user, password)) => (
+            Client::new(config_file.admin_address, user, password),
+            false,
+        ),
+        None => (Client::for_node(node_dir)?, true),
+    };
     let parties = crate::config::NetworkMap::load(&config_file.network_map)
         .map(|map| map.nodes.into_iter().map(|n| n.legal_name).collect())
         .unwrap_or_default();
-    let user = config_file
-        .rpc_users
-        .first()
-        .map(|u| u.username.clone())
-        .unwrap_or_default();
+    let user = match &login {
+        Some((user, _)) => user.clone(),
+        None => config_file
+            .rpc_users
+            .first()
+            .map(|u| u.username.clone())
+            .unwrap_or_default(),
+    };
     let mut all_ok = true;
     let config = rustyline::Config::builder()
         .max_history_size(HISTORY_LINES)
@@ -197,11 +206,15 @@ pub fn run(node_dir: &Path) -> Result<bool, String> {
             _ => match client.call(line) {
                 Ok(answer) if answer.status == 401 => {
                     all_ok = false;
-                    println!(
-                        "the node refused node.conf's rpcUsers account `{user}` (401): its \
-                         password is not the one the running node has (was node.conf changed \
-                         after the node started?)"
-                    );
+                    if from_conf {
+                        println!(
+                            "the node refused node.conf's rpcUsers account `{user}` (401): its \
+                             password is not the one the running node has (was node.conf \
+                             changed after the node started?)"
+                        );
+                    } else {
+                        println!("the node refused the user `{user}` or its password (401)");
+                    }
                 }
                 Ok(answer) => {
                     all_ok &= answer.ok();
@@ -215,6 +228,32 @@ pub fn run(node_dir: &Path) -> Result<bool, String> {
         }
     }
     Ok(all_ok)
+}
+
+/// Reads a password from standard input after `prompt` (on standard
+/// error), without echoing it when standard input is a terminal.
+pub fn read_password(prompt: &str) -> std::io::Result<String> {
+    use std::io::{BufRead, IsTerminal, Write};
+    let terminal = std::io::stdin().is_terminal();
+    let stty = |setting: &str| {
+        let _ = std::process::Command::new("stty")
+            .arg(setting)
+            .stdin(std::process::Stdio::inherit())
+            .status();
+    };
+    eprint!("{prompt}");
+    let _ = std::io::stderr().flush();
+    if terminal {
+        stty("-echo");
+    }
+    let mut line = String::new();
+    let read = std::io::stdin().lock().read_line(&mut line);
+    if terminal {
+        stty("echo");
+        eprintln!();
+    }
+    read?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
 }
 
 /// Writes the history, readable by its owner only: the lines name parties.

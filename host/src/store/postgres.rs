@@ -113,10 +113,26 @@ impl PostgresStore {
                     return Ok(());
                 }
                 Err(e) if worth_waiting(&e) && Instant::now() + backoff < deadline => {
+                    // The whole chain: "error connecting to server" alone
+                    // does not say whether nothing listens or the host is
+                    // unreachable.
+                    let mut cause = e.to_string();
+                    let mut source = std::error::Error::source(&e);
+                    while let Some(inner) = source {
+                        let text = inner.to_string();
+                        if !cause.contains(&text) {
+                            cause.push_str(&format!(": {text}"));
+                        }
+                        source = inner.source();
+                    }
+                    let left = deadline.saturating_duration_since(Instant::now());
                     tracing::warn!(
                         target: "ledger_sync::store",
-                        "waiting for the PostgreSQL server at {}: {e}; trying again in {backoff:?}",
-                        self.shown
+                        "waiting for the PostgreSQL server at {} ({cause}); trying again in \
+                         {backoff:?}, for {}s more before giving up (check that the server runs \
+                         and that node.conf's `database` names it)",
+                        self.shown,
+                        left.as_secs()
                     );
                     std::thread::sleep(backoff);
                     backoff = (backoff * 2).min(WAIT_MAX);

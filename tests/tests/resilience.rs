@@ -342,6 +342,57 @@ fn lost_messages_are_asked_for_again_instead_of_failing() {
     );
 }
 
+/// A lost frame and then the requester's ask for it lost too: the
+/// responder, waiting, re-sends its last symbol every silence; those
+/// re-sends must not count as hearing from it, or the requester would never
+/// ask again and the responder would time out (the simulation found this at
+/// 5 % loss: sessions hung until an operator stopped them or a side timed
+/// out). The requester asks again after its own silence of 10 s and
+/// finishes.
+#[test]
+fn a_lost_frame_and_a_lost_ask_for_it_are_repaired_within_two_silences() {
+    use ledger_sync_plugin::protocol::{Body, Frame};
+    use ledger_sync_sim::network::Fate;
+    let vault = shared(0, 1_000, A, B);
+    let mut cluster = Cluster::new();
+    // B re-sends after 5 s of silence (a third of its timeout), A asks
+    // again after 10 s: B's re-sends arrive well inside A's silence.
+    cluster
+        .add(A, &vault[..700])
+        .add_with(B, &vault, "reconciliationInactivityTimeout = 15S")
+        .settle();
+    // Lose B's 3rd frame, then A's ask for it (a Want from that index).
+    let mut frames = 0;
+    let mut lost_at: Option<u32> = None;
+    let mut ask_lost = false;
+    cluster.net.set_faults(move |envelope| {
+        match Frame::decode(&envelope.payload).map(|f| f.body) {
+            Ok(Body::Symbols { start, .. }) if envelope.from == B => {
+                frames += 1;
+                if frames == 3 {
+                    lost_at = Some(start);
+                    return Fate::Drop;
+                }
+            }
+            Ok(Body::Want { from, .. }) if Some(from) == lost_at && !ask_lost => {
+                ask_lost = true;
+                return Fate::Drop;
+            }
+            _ => {}
+        }
+        Fate::Deliver
+    });
+    let row = cluster.reconcile(A, B);
+    assert_status(&row, Status::DifferencesFound);
+    assert_eq!(result_ids(&row), (700..1_000).map(id).collect::<Vec<_>>());
+    let took = row.last_reconciliation_time_finished.unwrap()
+        - row.last_reconciliation_time_started.unwrap();
+    assert!(
+        took <= 20_000,
+        "took {took} ms: the requester did not ask again"
+    );
+}
+
 /// The requester's `Done` lost: the responder, left waiting, sends its
 /// last symbol again after a silence; the requester, already finished,
 /// says `Done` again, and the responder's row ends DIFFERENCES_NOT_FOUND

@@ -46,22 +46,24 @@ pub(super) fn responder_stream_limit(own: u64, requester: u64, max_differences: 
 }
 
 /// How many symbols a responder streams past the last index the requester
-/// said it received (`Progress` or a `Want`'s `from`): at least four first
+/// said it received (`Progress` or a `Want`'s `from`): at least eight first
 /// batches, and half of what was received. Credit (`until`) says how far a
 /// stream may go; this window keeps it from running far ahead of the
 /// requester on a fast sender or a slow network, so a stream stops within
 /// half again the symbols that decoded it (plus 64) on any network, and a
 /// re-request after a loss re-sends at most one window.
 pub(super) fn in_flight_window(received: u32) -> u32 {
-    (received / 2).max(4 * FIRST_BATCH)
+    (received / 2).max(8 * FIRST_BATCH)
 }
 
 /// Whether a requester that last reported `reported` symbols and now holds
-/// `received` says so (`Progress`): every half window, so the responder's
-/// window reopens before it runs dry on a network whose round trip is
-/// shorter than sending half a window.
+/// `received` says so (`Progress`): every quarter window, so the
+/// responder's window reopens before it runs dry on a network whose round
+/// trip is shorter than sending three quarters of a window — and a lost
+/// `Progress` (even two in a row) is covered by the next one before the
+/// stream stalls, instead of waiting for a silence to ask again.
 pub(super) fn progress_due(reported: u32, received: u32) -> bool {
-    received >= reported.saturating_add(in_flight_window(reported) / 2)
+    received >= reported.saturating_add(in_flight_window(reported) / 4)
 }
 
 /// How many symbols a responder re-sends in all, on top of its stream, when
@@ -209,11 +211,18 @@ mod tests {
 
     #[test]
     fn the_window_keeps_a_stream_near_what_the_requester_received() {
-        assert_eq!(in_flight_window(0), 64);
+        assert_eq!(in_flight_window(0), 128);
         assert_eq!(in_flight_window(1000), 500);
         assert!(!progress_due(0, 31));
         assert!(progress_due(0, 32));
-        assert!(progress_due(1000, 1250));
+        assert!(progress_due(1000, 1125));
+        // Two Progress lost in a row: the third is due before the stream
+        // stops at the window the responder last heard of.
+        let mut reported = 1000;
+        for _ in 0..3 {
+            reported += in_flight_window(reported) / 4;
+        }
+        assert!(reported < 1000 + in_flight_window(1000), "{reported}");
         assert!(
             progress_due(u32::MAX, u32::MAX),
             "saturates, never overflows"

@@ -360,7 +360,10 @@ impl<H: Host> Reconciler<H> {
             self.abort_outgoing(&key, &reason);
             return;
         }
-        job.last_heard_ms = now;
+        // Only a frame that adds to what we hold counts as hearing from the
+        // party: frames past a gap or duplicates (a responder re-sending its
+        // last symbol while it waits) must not keep our silence timer from
+        // asking again for what was lost.
         if start > received {
             // A frame was lost: ask again from the index we hold, once per
             // gap (the frames behind it are dropped as they arrive).
@@ -373,6 +376,7 @@ impl<H: Host> Reconciler<H> {
         if end <= received as u64 {
             return; // a duplicate of symbols we hold
         }
+        job.last_heard_ms = now;
         if start == 0 && job.header.is_none() {
             job.header = header;
         }

@@ -33,6 +33,10 @@ pub(super) struct Incoming {
     pub(super) acked: u32,
     /// When we last sent our last symbol again to a silent requester.
     pub(super) nudged_ms: u64,
+    /// Symbols the stream needs whatever the requester reports: the two
+    /// sets differ by at least their sizes' difference, so up to that many
+    /// the window does not wait for `Progress` (credit still applies).
+    pub(super) surely_needed: u32,
     /// Most symbols this session streams (before any re-sending).
     pub(super) stream_limit: u32,
     /// Symbols sent in all, re-sent ones included.
@@ -51,6 +55,16 @@ pub(super) struct Incoming {
 /// id, tag, digest and the filter's count, width and length, at their
 /// widest.
 const ROOTS_FRAME_OVERHEAD: usize = 64;
+
+impl Incoming {
+    /// How far the stream may run now: a window past what the requester
+    /// reported, or what the stream surely needs, whichever is further.
+    fn window_end(&self) -> u32 {
+        self.acked
+            .saturating_add(in_flight_window(self.acked))
+            .max(self.surely_needed)
+    }
+}
 
 impl<H: Host> Reconciler<H> {
     pub(super) fn on_request(&mut self, key: SessionKey, request: Request) {
@@ -174,6 +188,9 @@ impl<H: Host> Reconciler<H> {
                 }
             ),
         );
+        let surely_needed = (encoder.set_size() as u64)
+            .abs_diff(set_size)
+            .min(stream_limit as u64) as u32;
         let timer = self.new_timer(&key, SessionTimer::Stream);
         let silence_timer = self.new_timer(&key, SessionTimer::Silence { outgoing: false });
         self.incoming.insert(
@@ -185,6 +202,7 @@ impl<H: Host> Reconciler<H> {
                 granted: 0,
                 acked: 0,
                 nudged_ms: now,
+                surely_needed,
                 stream_limit,
                 sent: 0,
                 timer,
@@ -329,7 +347,7 @@ impl<H: Host> Reconciler<H> {
         };
         job.last_heard_ms = now;
         let produced = job.encoder.produced();
-        let was_waiting = produced >= job.acked.saturating_add(in_flight_window(job.acked));
+        let was_waiting = produced >= job.window_end();
         // A claim past what was sent is taken as what was sent.
         job.acked = job.acked.max(received.min(produced));
         if was_waiting {
@@ -355,7 +373,7 @@ impl<H: Host> Reconciler<H> {
             return;
         }
         let start = job.encoder.produced();
-        let window_end = job.acked.saturating_add(in_flight_window(job.acked));
+        let window_end = job.window_end();
         let left = job.granted.min(window_end).saturating_sub(start);
         if left == 0 {
             return;

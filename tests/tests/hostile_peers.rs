@@ -920,3 +920,34 @@ fn a_party_answering_with_garbage_is_named_and_its_garbage_logged_sparingly() {
     );
     assert!(lines[1].message.contains("more since the last such line"));
 }
+
+/// A requester that claims an enormous set and acknowledges nothing gets
+/// no more than the flow-control window, or the responder's own set,
+/// unasked: the claim's size difference never opens the window past our
+/// own set (a first version streamed 2 × maxReconciliationDifferences
+/// symbols on such a claim, 6.7 GB over 300 simulated seeds).
+#[test]
+fn a_huge_set_size_claim_opens_no_more_than_our_own_set() {
+    let vault = shared(0, 300, B, MALLORY);
+    let mut cluster = Cluster::new();
+    cluster.add(B, &vault).settle();
+    cluster.net.add_external_party(MALLORY);
+    let session = SessionId::from_random(3, 4);
+    let claim = Frame::new(
+        session,
+        Body::Request {
+            salt: 9,
+            until: u32::MAX,
+            digest: None,
+            roots_bits: 0,
+            set_size: u64::MAX,
+        },
+    );
+    cluster.net.inject(MALLORY, B, claim.encode());
+    let frames = run_script(&mut cluster.net, MALLORY, |_, _| vec![]);
+    let sent = symbols_sent(&frames);
+    // The window (128) or our own set (300) unasked, plus the re-sent last
+    // symbol of each silence before B times out.
+    assert!(sent <= 300 + 64, "{sent} symbols streamed on a claim");
+    assert!(sent >= 128, "{sent}: the stream did start");
+}

@@ -35,7 +35,8 @@ pub(super) struct Incoming {
     pub(super) nudged_ms: u64,
     /// Symbols the stream needs whatever the requester reports: the two
     /// sets differ by at least their sizes' difference, so up to that many
-    /// the window does not wait for `Progress` (credit still applies).
+    /// (and never more than our own set, whatever the requester claims) the
+    /// window does not wait for `Progress` (credit still applies).
     pub(super) surely_needed: u32,
     /// Most symbols this session streams (before any re-sending).
     pub(super) stream_limit: u32,
@@ -188,9 +189,11 @@ impl<H: Host> Reconciler<H> {
                 }
             ),
         );
-        let surely_needed = (encoder.set_size() as u64)
-            .abs_diff(set_size)
-            .min(stream_limit as u64) as u32;
+        // The sets differ by at least their sizes' difference, but the
+        // requester's size is only its claim: what it can make us stream
+        // unasked stays within our own set.
+        let own = encoder.set_size() as u64;
+        let surely_needed = own.abs_diff(set_size).min(own).min(stream_limit as u64) as u32;
         let timer = self.new_timer(&key, SessionTimer::Stream);
         let silence_timer = self.new_timer(&key, SessionTimer::Silence { outgoing: false });
         self.incoming.insert(

@@ -193,7 +193,13 @@ impl<H: Host> Reconciler<H> {
         // requester's size is only its claim: what it can make us stream
         // unasked stays within our own set.
         let own = encoder.set_size() as u64;
-        let surely_needed = own.abs_diff(set_size).min(own).min(stream_limit as u64) as u32;
+        // After a roots filter the requester's set grows by the roots it
+        // holds, so its claimed size (taken before) says nothing then.
+        let surely_needed = if roots.is_some() {
+            0
+        } else {
+            own.abs_diff(set_size).min(own).min(stream_limit as u64) as u32
+        };
         let timer = self.new_timer(&key, SessionTimer::Stream);
         let silence_timer = self.new_timer(&key, SessionTimer::Silence { outgoing: false });
         self.incoming.insert(

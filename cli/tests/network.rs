@@ -64,15 +64,19 @@ fn poll<T>(limit: Duration, what: &str, mut check: impl FnMut() -> Option<T>) ->
     }
 }
 
-/// A free base port for a network of three nodes (9 ports), from the OS.
+/// A free base port for a network of three nodes (9 ports).
 fn free_base_port() -> u16 {
+    // Below Linux's ephemeral range (32768-60999): a port the OS would hand
+    // to some test's outgoing connection (the flood and connection-cap
+    // tests open hundreds) is never chosen here, so a node cannot find its
+    // port taken between this check and its bind. Candidates differ by
+    // process and call, so parallel tests rarely probe the same ones.
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let seed = std::process::id().wrapping_mul(2_654_435_761);
     loop {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let base = probe.local_addr().unwrap().port();
-        drop(probe);
-        if base < 60_000
-            && (0..9).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok())
-        {
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let base = 10_000 + (seed.wrapping_add(n.wrapping_mul(7_919)) % 2_400) as u16 * 9;
+        if (0..9).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok()) {
             return base;
         }
     }

@@ -3,9 +3,82 @@
 //! accepted, so no stranger can hold more of the node's descriptors than
 //! the caps, and one address cannot take the places of all the others.
 
+use crate::log_limit::LogLimit;
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// After a failed accept (out of file descriptors, say), wait this long
+/// before the next: the loop must not spin.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// A listener that keeps within its [`ConnectionSlots`]: [`Self::accept`]
+/// gives only connections that have a place, closes the others on arrival
+/// and backs off after a failed accept, logging each kind of trouble at
+/// most once a minute with how many went unlogged.
+pub struct CappedListener {
+    listener: tokio::net::TcpListener,
+    slots: Arc<ConnectionSlots>,
+    /// What the listener serves, for its log lines.
+    what: String,
+    /// Writes a warning under the caller's own target.
+    warn: fn(std::fmt::Arguments),
+    /// Counts a connection closed on arrival.
+    on_over_capacity: Box<dyn Fn() + Send>,
+    refusals: LogLimit,
+}
+
+impl CappedListener {
+    pub fn new(
+        listener: tokio::net::TcpListener,
+        slots: Arc<ConnectionSlots>,
+        what: &str,
+        warn: fn(std::fmt::Arguments),
+        on_over_capacity: impl Fn() + Send + 'static,
+    ) -> CappedListener {
+        CappedListener {
+            listener,
+            slots,
+            what: what.to_string(),
+            warn,
+            on_over_capacity: Box::new(on_over_capacity),
+            refusals: LogLimit::new(Duration::from_secs(60)),
+        }
+    }
+
+    /// The next connection that has a place, with its place.
+    pub async fn accept(&mut self) -> (tokio::net::TcpStream, SocketAddr, ConnectionSlot) {
+        loop {
+            let (stream, remote) = match self.listener.accept().await {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    if let Some(unlogged) = self.refusals.allow("accept") {
+                        (self.warn)(format_args!(
+                            "cannot accept on {}: {e}{unlogged}",
+                            self.what
+                        ));
+                    }
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                    continue;
+                }
+            };
+            match self.slots.take(remote.ip()) {
+                Some(slot) => return (stream, remote, slot),
+                None => {
+                    (self.on_over_capacity)();
+                    if let Some(unlogged) = self.refusals.allow("capacity") {
+                        (self.warn)(format_args!(
+                            "closed a connection on {} from {remote} at once: at most {} are \
+                             kept, {} from one address{unlogged}",
+                            self.what, self.slots.total_cap, self.slots.per_address_cap
+                        ));
+                    }
+                }
+            }
+        }
+    }
+}
 
 /// Open connections, in all and by source address.
 pub struct ConnectionSlots {

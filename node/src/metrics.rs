@@ -235,32 +235,36 @@ impl Metrics {
         };
         if let Some(reading) = &self.last {
             let m = &reading.snapshot;
-            page.gauge(
-                "ledger_sync_scheduled_reconciliations",
-                "Reconciliations queued, not yet running (NumberOfScheduledReconciliations)",
-                m.number_of_scheduled_reconciliations.into(),
-            );
-            page.gauge(
-                "ledger_sync_reconciliations_in_progress",
-                "Reconciliations running, both directions (NumberOfReconciliationsInProgress)",
-                m.number_of_reconciliations_in_progress.into(),
-            );
-            page.gauge(
-                "ledger_sync_cycle_failed_reconciliations",
-                "FAILED in the current reconciliation cycle (NumberOfFailedReconciliations)",
-                m.number_of_failed_reconciliations.into(),
-            );
-            page.gauge(
-                "ledger_sync_cycle_reconciliations_with_differences",
-                "DIFFERENCES_FOUND in the current cycle (NumberOfReconciliationsWithDifferences)",
-                m.number_of_reconciliations_with_differences.into(),
-            );
-            page.gauge(
-                "ledger_sync_cycle_reconciliations_without_differences",
-                "DIFFERENCES_NOT_FOUND in the current cycle \
-                 (NumberOfReconciliationsWithoutDifferences)",
-                m.number_of_reconciliations_without_differences.into(),
-            );
+            for (name, help, value) in [
+                (
+                    "ledger_sync_scheduled_reconciliations",
+                    "Reconciliations queued, not yet running (NumberOfScheduledReconciliations)",
+                    m.number_of_scheduled_reconciliations,
+                ),
+                (
+                    "ledger_sync_reconciliations_in_progress",
+                    "Reconciliations running, both directions (NumberOfReconciliationsInProgress)",
+                    m.number_of_reconciliations_in_progress,
+                ),
+                (
+                    "ledger_sync_cycle_failed_reconciliations",
+                    "FAILED in the current reconciliation cycle (NumberOfFailedReconciliations)",
+                    m.number_of_failed_reconciliations,
+                ),
+                (
+                    "ledger_sync_cycle_reconciliations_with_differences",
+                    "DIFFERENCES_FOUND in the current cycle (NumberOfReconciliationsWithDifferences)",
+                    m.number_of_reconciliations_with_differences,
+                ),
+                (
+                    "ledger_sync_cycle_reconciliations_without_differences",
+                    "DIFFERENCES_NOT_FOUND in the current cycle \
+                     (NumberOfReconciliationsWithoutDifferences)",
+                    m.number_of_reconciliations_without_differences,
+                ),
+            ] {
+                page.gauge(name, help, value.into());
+            }
             page.parties(
                 "ledger_sync_party_failed",
                 "1 for each party on the network whose latest outgoing reconciliation FAILED \

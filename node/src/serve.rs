@@ -211,28 +211,18 @@ fn serve_http(
     let listener = tokio
         .block_on(tokio::net::TcpListener::bind(address))
         .map_err(|e| format!("cannot listen on {key} {address}: {e}"))?;
-    let key = key.to_string();
+    let slots =
+        crate::connection_slots::ConnectionSlots::new(MAX_HTTP_CONNECTIONS, MAX_HTTP_PER_ADDRESS);
+    let mut listener = crate::connection_slots::CappedListener::new(
+        listener,
+        slots,
+        key,
+        |line| tracing::warn!(target: "ledger_sync::node", "{line}"),
+        || {},
+    );
     tokio.spawn(async move {
-        let open =
-            crate::connection_slots::ConnectionSlots::new(MAX_HTTP_CONNECTIONS, MAX_HTTP_PER_ADDRESS);
-        let mut refusals = crate::log_limit::LogLimit::new(std::time::Duration::from_secs(60));
         loop {
-            let (stream, remote) = match listener.accept().await {
-                Ok(accepted) => accepted,
-                Err(e) => {
-                    if let Some(unlogged) = refusals.allow("accept") {
-                        tracing::warn!(target: "ledger_sync::node", "cannot accept on {key}: {e}{unlogged}");
-                    }
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                    continue;
-                }
-            };
-            let Some(permit) = open.take(remote.ip()) else {
-                if let Some(unlogged) = refusals.allow("capacity") {
-                    tracing::warn!(target: "ledger_sync::node", %remote, "closed a connection on {key} at once: at most {MAX_HTTP_CONNECTIONS} are kept, {MAX_HTTP_PER_ADDRESS} from one address{unlogged}");
-                }
-                continue;
-            };
+            let (stream, _, permit) = listener.accept().await;
             let service = hyper_util::service::TowerToHyperService::new(router.clone());
             tokio::spawn(async move {
                 let _permit = permit;

@@ -56,9 +56,6 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// a handful per address.
 pub const MAX_INBOUND_CONNECTIONS: usize = 256;
 pub const MAX_INBOUND_PER_ADDRESS: usize = 16;
-/// After a failed accept (out of file descriptors, say), wait this long
-/// before the next: the loop must not spin.
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// Messages one peer may have waiting for the plugin thread.
 pub const INBOX_MESSAGES_PER_PEER: u32 = 64;
@@ -369,28 +366,21 @@ pub async fn start(
     let refused_log = Arc::new(std::sync::Mutex::new(crate::log_limit::LogLimit::new(
         Duration::from_secs(60),
     )));
+    let over_capacity = accept_stats.clone();
+    let mut listener = crate::connection_slots::CappedListener::new(
+        listener,
+        slots,
+        "p2pAddress",
+        |line| tracing::warn!(target: "ledger_sync::transport", "{line}"),
+        move || {
+            over_capacity
+                .over_capacity
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        },
+    );
     tokio::spawn(async move {
-        let mut refusals = crate::log_limit::LogLimit::new(Duration::from_secs(60));
         loop {
-            let (stream, remote) = match listener.accept().await {
-                Ok(accepted) => accepted,
-                Err(e) => {
-                    if let Some(unlogged) = refusals.allow("accept") {
-                        tracing::warn!(target: "ledger_sync::transport", "cannot accept a peer-to-peer connection: {e}{unlogged}");
-                    }
-                    tokio::time::sleep(ACCEPT_BACKOFF).await;
-                    continue;
-                }
-            };
-            let Some(slot) = slots.take(remote.ip()) else {
-                accept_stats
-                    .over_capacity
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if let Some(unlogged) = refusals.allow("capacity") {
-                    tracing::warn!(target: "ledger_sync::transport", %remote, "closed an inbound connection at once: at most {MAX_INBOUND_CONNECTIONS} are kept, {MAX_INBOUND_PER_ADDRESS} from one address{unlogged}");
-                }
-                continue;
-            };
+            let (stream, remote, slot) = listener.accept().await;
             let acceptor = acceptor.clone();
             let directory = accept_dir.clone();
             let deliver = deliver.clone();

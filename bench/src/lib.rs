@@ -522,6 +522,7 @@ fn copy_vault(conn: &rusqlite::Connection, to: &Database) -> Result<()> {
                 id: id.try_into().expect("32 bytes"),
                 dependencies,
                 outputs,
+                payload: None,
             });
         }
         store.record(&txs)?;

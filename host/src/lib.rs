@@ -18,8 +18,10 @@
 
 pub mod bindings;
 pub mod imports;
+pub mod interchange;
 pub mod limits;
 pub mod node;
+pub mod recording;
 pub mod sandbox;
 pub mod state;
 pub mod store;

@@ -157,6 +157,7 @@ pub fn two_party_ledger_between(a: &str, b: &str, n: usize, seed: u64) -> Ledger
             id: transaction_id(seed, number as u64),
             dependencies,
             outputs,
+            payload: None,
         };
         spendable.record(&mut ledger, tx, &participants);
     }
@@ -194,6 +195,7 @@ pub fn multi_party_ledger(parties: &[String], n: usize, seed: u64, r: &mut Split
             id: transaction_id(seed, number as u64),
             dependencies,
             outputs,
+            payload: None,
         };
         spendable.record(&mut ledger, tx, &who);
     }

@@ -291,6 +291,7 @@ pub fn tx(n: u32, deps: &[u32], outputs: &[&[&str]]) -> VaultTransaction {
             .iter()
             .map(|o| o.iter().map(|p| p.to_string()).collect())
             .collect(),
+        payload: None,
     }
 }
 

@@ -40,8 +40,11 @@ fn vault_pages_round_trip(backend: Backend) {
             tx(3, &[2], &[]),
         ])
         .unwrap();
-    // Recording again skips what is there.
-    store.record(&[tx(2, &[1], &[&["A", "B"]])]).unwrap();
+    // Recording again with the same content is a no-op.
+    let again = store
+        .record(&[tx(2, &[1], &[&["A", "B"], &["B"]])])
+        .unwrap();
+    assert_eq!((again.new, again.already), (0, 1));
     assert_eq!(store.count().unwrap(), 3);
     let p1 = store.read_page(0, 2).unwrap();
     assert_eq!(p1.ids.len(), 64);
@@ -104,7 +107,7 @@ fn statuses_and_queue_round_trip(backend: Backend) {
 
 fn migrations_are_recorded_and_a_newer_schema_is_refused(backend: Backend) {
     let (_cluster, database, mut store) = fresh(backend, "versions");
-    assert_eq!(store.schema_versions().unwrap(), vec![1]);
+    assert_eq!(store.schema_versions().unwrap(), vec![1, 2]);
     drop(store);
     // Connecting again applies nothing twice.
     assert_eq!(
@@ -112,7 +115,7 @@ fn migrations_are_recorded_and_a_newer_schema_is_refused(backend: Backend) {
             .unwrap()
             .schema_versions()
             .unwrap(),
-        vec![1]
+        vec![1, 2]
     );
     execute(
         &database,
@@ -125,7 +128,7 @@ fn migrations_are_recorded_and_a_newer_schema_is_refused(backend: Backend) {
     let text = format!("{refused:#}");
     assert!(
         text.contains("the schema is version 99")
-            && text.contains("newer than this ledger-sync knows (version 1)"),
+            && text.contains("newer than this ledger-sync knows (version 2)"),
         "{text}"
     );
 }
@@ -157,7 +160,61 @@ fn a_failed_status_write_leaves_the_stored_row_as_it_was(backend: Backend) {
     assert_eq!(store.load_statuses().unwrap(), vec![row]);
 }
 
+/// Ids are immutable: recording one again with other dependencies, other
+/// outputs or another payload refuses the whole batch and stores nothing
+/// of it; the same content is a no-op; a payload may be added to a
+/// transaction recorded without one.
+fn a_recorded_id_is_immutable_and_a_refused_batch_stores_nothing(backend: Backend) {
+    let (_cluster, _, mut store) = fresh(backend, "immutable");
+    let mut with_payload = tx(2, &[1], &[&["A"]]);
+    with_payload.payload = Some(vec![1, 2, 3]);
+    store
+        .record(&[tx(1, &[], &[&["A"]]), with_payload.clone()])
+        .unwrap();
+    let mut other_payload = with_payload.clone();
+    other_payload.payload = Some(vec![9]);
+    for (changed, what) in [
+        (tx(2, &[], &[&["A"]]), "dependencies"),
+        (tx(2, &[1], &[&["B"]]), "outputs"),
+        (other_payload, "payload"),
+    ] {
+        // A new transaction before the conflicting one in the same batch.
+        let e = store
+            .record(&[tx(3, &[2], &[&["C"]]), changed])
+            .unwrap_err();
+        let conflict = e
+            .downcast_ref::<store::ConflictingTransaction>()
+            .unwrap_or_else(|| panic!("not a conflict: {e:#}"));
+        assert_eq!((conflict.id, conflict.what), (id(2), what));
+        assert_eq!(store.count().unwrap(), 2, "nothing of the batch is stored");
+        assert_eq!(store.find_party("C").unwrap(), None);
+    }
+    // The same content without its payload is the same transaction.
+    let same = store.record(&[tx(2, &[1], &[&["A"]])]).unwrap();
+    assert_eq!((same.new, same.already), (0, 1));
+    // A payload for a transaction recorded without one is kept.
+    let mut first = tx(1, &[], &[&["A"]]);
+    first.payload = Some(vec![7; 100]);
+    store.record(&[first.clone()]).unwrap();
+    let (records, _) = store.read_records(0, 10).unwrap();
+    assert_eq!(records, vec![first, with_payload]);
+}
+
+/// A dependency the vault lacks is recorded and reported, in order.
+fn a_missing_dependency_is_recorded_and_reported(backend: Backend) {
+    let (_cluster, _, mut store) = fresh(backend, "missing");
+    let recorded = store
+        .record(&[tx(2, &[1, 7], &[&["A"]]), tx(3, &[2, 1], &[&["A"]])])
+        .unwrap();
+    assert_eq!(recorded.new, 2);
+    assert_eq!(recorded.missing_dependencies, vec![id(1), id(7), id(1)]);
+    let later = store.record(&[tx(1, &[], &[&["A"]])]).unwrap();
+    assert!(later.missing_dependencies.is_empty());
+}
+
 on_both_backends!(
+    a_recorded_id_is_immutable_and_a_refused_batch_stores_nothing,
+    a_missing_dependency_is_recorded_and_reported,
     vault_pages_round_trip,
     statuses_and_queue_round_trip,
     migrations_are_recorded_and_a_newer_schema_is_refused,
@@ -179,6 +236,6 @@ fn both_migration_sets_give_the_same_tables_and_columns() {
     };
     let on_sqlite = sort(sqlite.describe_schema().unwrap());
     let on_postgres = sort(server.describe_schema().unwrap());
-    assert_eq!(on_sqlite.len(), 4 + 2 + 11 + 2 + 3, "{on_sqlite:#?}");
+    assert_eq!(on_sqlite.len(), 5 + 2 + 11 + 2 + 3, "{on_sqlite:#?}");
     assert_eq!(on_sqlite, on_postgres);
 }

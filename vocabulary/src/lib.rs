@@ -17,6 +17,7 @@
 //! - [`rng`]: splitmix64, the one seeded generator everything deterministic
 //!   uses.
 //! - [`text`]: untrusted text bounded and escaped for storing and logging.
+//! - [`x500`]: X.500 legal names, parsed and spelt canonically.
 
 pub mod flow_error;
 pub mod id;
@@ -25,6 +26,7 @@ pub mod page;
 pub mod rng;
 pub mod status;
 pub mod text;
+pub mod x500;
 
 pub use flow_error::FlowError;
 pub use id::{TX_ID_LEN, TxId};

@@ -24,7 +24,7 @@ use ledger_sync_vocabulary::id::TxId;
 use ledger_sync_vocabulary::page::TransactionPage;
 use std::fmt;
 use std::path::{Path, PathBuf};
-pub use vault::VaultTransaction;
+pub use vault::{ConflictingTransaction, Recorded, VaultTransaction};
 
 /// Opens (creating if needed) a node's SQLite database and brings its
 /// schema up to date.
@@ -113,9 +113,14 @@ impl fmt::Debug for Database {
 /// A node's database, whichever backend holds it. Every method is one
 /// atomic step: a write that fails leaves what was stored as it was.
 pub trait NodeStore: Send {
-    /// Records transactions in order, in one database transaction; one
-    /// already recorded is skipped.
-    fn record(&mut self, txs: &[VaultTransaction]) -> Result<()>;
+    /// Records transactions in order, in one database transaction: all or,
+    /// on any error, none. One already recorded with the same content is a
+    /// no-op; with other content the batch is refused with
+    /// [`ConflictingTransaction`].
+    fn record(&mut self, txs: &[VaultTransaction]) -> Result<Recorded>;
+    /// At most `limit` whole transactions (parties by name, payloads) after
+    /// cursor `after`, with the cursor of the last (`after` when none).
+    fn read_records(&mut self, after: u64, limit: u32) -> Result<(Vec<VaultTransaction>, u64)>;
     /// The page of at most `limit` transactions after cursor `after`.
     fn read_page(&mut self, after: u64, limit: u32) -> Result<TransactionPage>;
     /// Whether each 32-byte id in `ids` is recorded.

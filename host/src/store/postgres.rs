@@ -15,8 +15,8 @@
 
 use super::migrations::{self, MIGRATIONS, POSTGRES_VERSION_TABLE};
 use super::status::{COLUMNS, StoredRow};
-use super::vault::{encode_columns, push_row};
-use super::{NodeStore, VaultTransaction, redact};
+use super::vault::{compare_stored, decode_record, encode_columns, push_row};
+use super::{NodeStore, Recorded, VaultTransaction, redact};
 use anyhow::{Context, Result};
 use hashbrown::{HashMap, HashSet};
 use ledger_sync_vocabulary::ReconciliationStatus;
@@ -214,6 +214,9 @@ impl PostgresStore {
     }
 }
 
+/// A vault row's dependencies, outputs and payload, as stored.
+type StoredColumns = (Vec<u8>, Vec<u8>, Option<Vec<u8>>);
+
 /// A statement prepared on this connection, once.
 fn prepared(
     client: &mut Client,
@@ -251,7 +254,7 @@ static SAVE_STATUS: LazyLock<String> = LazyLock::new(|| {
 });
 
 impl NodeStore for PostgresStore {
-    fn record(&mut self, txs: &[VaultTransaction]) -> Result<()> {
+    fn record(&mut self, txs: &[VaultTransaction]) -> Result<Recorded> {
         // Parties first, in order of first appearance, then the rows in
         // recording order (the identity column numbers them as sent).
         let mut names: Vec<&str> = Vec::new();
@@ -277,10 +280,12 @@ impl NodeStore for PostgresStore {
             )? {
                 handles.insert(row.get(1), row.get::<_, i32>(0) as u32);
             }
+            let mut recorded = Recorded::default();
             for chunk in txs.chunks(BATCH) {
                 let mut ids: Vec<&[u8]> = Vec::with_capacity(chunk.len());
                 let mut deps = Vec::with_capacity(chunk.len());
                 let mut outputs = Vec::with_capacity(chunk.len());
+                let mut payloads: Vec<Option<&[u8]>> = Vec::with_capacity(chunk.len());
                 for t in chunk {
                     let (d, o) = encode_columns(t, |name| {
                         handles
@@ -291,16 +296,101 @@ impl NodeStore for PostgresStore {
                     ids.push(&t.id[..]);
                     deps.push(d);
                     outputs.push(o.as_bytes().to_vec());
+                    payloads.push(t.payload.as_deref());
                 }
-                tx.execute(
-                    "INSERT INTO vault_transaction (tx_id, dependencies, outputs) \
-                     SELECT i, d, o FROM unnest($1::bytea[], $2::bytea[], $3::bytea[]) \
-                     WITH ORDINALITY AS t(i, d, o, n) ORDER BY n ON CONFLICT (tx_id) DO NOTHING",
-                    &[&ids, &deps, &outputs],
-                )?;
+                let inserted: HashSet<Vec<u8>> = tx
+                    .query(
+                        "INSERT INTO vault_transaction (tx_id, dependencies, outputs, payload) \
+                         SELECT i, d, o, p FROM unnest($1::bytea[], $2::bytea[], $3::bytea[], \
+                         $4::bytea[]) WITH ORDINALITY AS t(i, d, o, p, n) ORDER BY n \
+                         ON CONFLICT (tx_id) DO NOTHING RETURNING tx_id",
+                        &[&ids, &deps, &outputs, &payloads],
+                    )?
+                    .iter()
+                    .map(|row| row.get(0))
+                    .collect();
+                // The first of the batch's rows with an inserted id is the
+                // one stored; every other row is compared with what is.
+                let mut claimed: HashSet<&[u8]> = HashSet::new();
+                let mut compare = Vec::new();
+                for (i, id) in ids.iter().enumerate() {
+                    if inserted.contains(*id) && claimed.insert(id) {
+                        recorded.new += 1;
+                    } else {
+                        compare.push(i);
+                    }
+                }
+                if !compare.is_empty() {
+                    let wanted: Vec<&[u8]> = compare.iter().map(|&i| ids[i]).collect();
+                    let mut stored: HashMap<Vec<u8>, StoredColumns> = HashMap::new();
+                    for row in tx.query(
+                        "SELECT tx_id, dependencies, outputs, payload FROM vault_transaction \
+                         WHERE tx_id = ANY($1)",
+                        &[&wanted],
+                    )? {
+                        stored.insert(row.get(0), (row.get(1), row.get(2), row.get(3)));
+                    }
+                    let mut fill: Vec<(&[u8], &[u8])> = Vec::new();
+                    for &i in &compare {
+                        let (d, o, p) = stored
+                            .get(ids[i])
+                            .context("a transaction the insert skipped is not stored")?;
+                        let new = (&deps[i][..], &outputs[i][..], payloads[i]);
+                        if compare_stored(&chunk[i].id, new, (d, o, p.as_deref()))? {
+                            fill.push((ids[i], payloads[i].expect("compared as present")));
+                        }
+                        recorded.already += 1;
+                    }
+                    for (id, payload) in fill {
+                        tx.execute(
+                            "UPDATE vault_transaction SET payload = $2 WHERE tx_id = $1",
+                            &[&id, &payload],
+                        )?;
+                    }
+                }
+                let dependencies: Vec<&[u8]> = chunk
+                    .iter()
+                    .flat_map(|t| t.dependencies.iter().map(|d| &d[..]))
+                    .collect();
+                for row in tx.query(
+                    "SELECT d FROM unnest($1::bytea[]) WITH ORDINALITY AS t(d, n) \
+                     WHERE NOT EXISTS (SELECT 1 FROM vault_transaction v WHERE v.tx_id = t.d) \
+                     ORDER BY n",
+                    &[&dependencies],
+                )? {
+                    let d: &[u8] = row.get(0);
+                    recorded
+                        .missing_dependencies
+                        .push(d.try_into().context("corrupt dependency id")?);
+                }
             }
             tx.commit()?;
-            Ok(())
+            Ok(recorded)
+        })
+    }
+
+    fn read_records(&mut self, after: u64, limit: u32) -> Result<(Vec<VaultTransaction>, u64)> {
+        let names: HashMap<u32, String> = self.parties()?.into_iter().collect();
+        let after_arg = after.min(i64::MAX as u64) as i64;
+        self.run("reading vault transactions", |client, _| {
+            let (mut txs, mut cursor) = (Vec::new(), after);
+            for row in client.query(
+                "SELECT seq, tx_id, dependencies, outputs, payload FROM vault_transaction \
+                 WHERE seq > $1 ORDER BY seq LIMIT $2",
+                &[&after_arg, &(limit as i64)],
+            )? {
+                let seq: i64 = row.get(0);
+                txs.push(decode_record(
+                    seq,
+                    row.get(1),
+                    row.get(2),
+                    row.get(3),
+                    row.get(4),
+                    &names,
+                )?);
+                cursor = seq as u64;
+            }
+            Ok((txs, cursor))
         })
     }
 

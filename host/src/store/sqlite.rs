@@ -3,7 +3,7 @@
 //! the file and puts those queries behind [`NodeStore`].
 
 use super::migrations::{self, MIGRATIONS, SQLITE_VERSION_TABLE};
-use super::{NodeStore, VaultTransaction, status, vault::Vault};
+use super::{NodeStore, Recorded, VaultTransaction, status, vault::Vault};
 use anyhow::{Context, Result};
 use ledger_sync_vocabulary::ReconciliationStatus;
 use ledger_sync_vocabulary::id::TxId;
@@ -102,8 +102,11 @@ impl SqliteStore {
 }
 
 impl NodeStore for SqliteStore {
-    fn record(&mut self, txs: &[VaultTransaction]) -> Result<()> {
+    fn record(&mut self, txs: &[VaultTransaction]) -> Result<Recorded> {
         Vault::new(&self.conn).record(txs)
+    }
+    fn read_records(&mut self, after: u64, limit: u32) -> Result<(Vec<VaultTransaction>, u64)> {
+        Vault::new(&self.conn).read_records(after, limit)
     }
     fn read_page(&mut self, after: u64, limit: u32) -> Result<TransactionPage> {
         Vault::new(&self.conn).read_page(after, limit)
@@ -194,7 +197,7 @@ mod tests {
         let path = dir.path().join("node.db");
         drop(open(&path).unwrap());
         let mut store = SqliteStore::open(&path).unwrap();
-        assert_eq!(store.schema_versions().unwrap(), vec![1]);
+        assert_eq!(store.schema_versions().unwrap(), vec![1, 2]);
     }
 
     #[test]
@@ -205,16 +208,15 @@ mod tests {
             let conn = Connection::open(&path).unwrap();
             conn.execute_batch(MIGRATIONS[0].sqlite).unwrap();
             conn.pragma_update(None, "user_version", 1).unwrap();
-            Vault::new(&conn)
-                .record(&[VaultTransaction {
-                    id: [1; 32],
-                    dependencies: vec![],
-                    outputs: vec![],
-                }])
-                .unwrap();
+            conn.execute(
+                "INSERT INTO vault_transaction (tx_id, dependencies, outputs) \
+                 VALUES (?1, x'', x'')",
+                [&[1u8; 32][..]],
+            )
+            .unwrap();
         }
         let mut store = SqliteStore::open(&path).unwrap();
-        assert_eq!(store.schema_versions().unwrap(), vec![1]);
+        assert_eq!(store.schema_versions().unwrap(), vec![1, 2]);
         assert_eq!(store.count().unwrap(), 1);
     }
 }

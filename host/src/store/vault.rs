@@ -20,6 +20,69 @@ pub struct VaultTransaction {
     pub dependencies: Vec<TxId>,
     /// Each output state's participants, by legal name.
     pub outputs: Vec<Vec<String>>,
+    /// The transaction's own bytes, if the vault keeps them: opaque to
+    /// reconciliation (never read to build the graph), kept for recovery.
+    pub payload: Option<Vec<u8>>,
+}
+
+/// What recording one batch did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Recorded {
+    /// Transactions the vault did not hold before.
+    pub new: u64,
+    /// Transactions it already held with the same content (no-ops; a
+    /// payload given now for one recorded without it is kept).
+    pub already: u64,
+    /// Dependencies the vault did not hold when their dependant was
+    /// recorded, in the order met (a dependency may be named twice). The
+    /// graph is then not self-consistent, as after a restore.
+    pub missing_dependencies: Vec<TxId>,
+}
+
+impl Recorded {
+    /// Adds another batch's outcome to this one.
+    pub fn add(&mut self, other: Recorded) {
+        self.new += other.new;
+        self.already += other.already;
+        self.missing_dependencies.extend(other.missing_dependencies);
+    }
+}
+
+/// Recording an id again with other content: ids are immutable, so the
+/// whole batch is refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "transaction {} is already recorded with other {what}; a transaction id names one \
+     transaction forever, so the batch was not recorded",
+    ledger_sync_vocabulary::id::to_hex(id)
+)]
+pub struct ConflictingTransaction {
+    pub id: TxId,
+    /// What differs: `dependencies`, `outputs` or `payload`.
+    pub what: &'static str,
+}
+
+/// Compares a transaction about to be recorded with the row its id already
+/// has (columns as stored): `Ok(true)` when the stored row lacks the payload
+/// the new one brings (the caller stores it), `Ok(false)` for the same
+/// content, otherwise the conflict.
+pub(crate) fn compare_stored(
+    id: &TxId,
+    new: (&[u8], &[u8], Option<&[u8]>),
+    stored: (&[u8], &[u8], Option<&[u8]>),
+) -> Result<bool, ConflictingTransaction> {
+    let conflict = |what| ConflictingTransaction { id: *id, what };
+    if new.0 != stored.0 {
+        return Err(conflict("dependencies"));
+    }
+    if new.1 != stored.1 {
+        return Err(conflict("outputs"));
+    }
+    match (new.2, stored.2) {
+        (Some(a), Some(b)) if a != b => Err(conflict("payload")),
+        (Some(_), None) => Ok(true),
+        _ => Ok(false),
+    }
 }
 
 /// The `outputs` column: per output state, a little-endian `u32`
@@ -92,6 +155,43 @@ pub(crate) fn push_row(
     Ok(())
 }
 
+/// A whole transaction from its stored columns, parties by name.
+pub(crate) fn decode_record(
+    seq: i64,
+    id: &[u8],
+    deps: &[u8],
+    outputs: &[u8],
+    payload: Option<Vec<u8>>,
+    names: &HashMap<u32, String>,
+) -> Result<VaultTransaction> {
+    let mut page = TransactionPage::empty(0);
+    push_row(&mut page, seq, id, deps, outputs)?;
+    let mut participants = page.participants.iter();
+    let outputs = page
+        .participant_counts
+        .iter()
+        .map(|&n| {
+            (0..n)
+                .map(|_| {
+                    let h = participants.next().expect("counted");
+                    names.get(h).cloned().with_context(|| {
+                        format!("vault row {seq} names party handle {h}, which no party has")
+                    })
+                })
+                .collect::<Result<Vec<String>>>()
+        })
+        .collect::<Result<_>>()?;
+    Ok(VaultTransaction {
+        id: id.try_into().expect("checked by push_row"),
+        dependencies: deps
+            .chunks_exact(TX_ID_LEN)
+            .map(|d| d.try_into().expect("32 bytes"))
+            .collect(),
+        outputs,
+        payload,
+    })
+}
+
 /// A transaction's `dependencies` and `outputs` columns, with parties by
 /// handle (`handle` gives each name's).
 pub(crate) fn encode_columns(
@@ -135,17 +235,26 @@ impl<'a> Vault<'a> {
         Ok(self.conn.last_insert_rowid() as u32)
     }
 
-    /// Records transactions in order, in one database transaction. A
-    /// transaction already recorded is skipped.
-    pub fn record(&self, txs: &[VaultTransaction]) -> Result<()> {
+    /// Records transactions in order, in one database transaction: all of
+    /// them or, on any error, none. One already recorded with the same
+    /// content is a no-op; with other content the batch is refused
+    /// ([`ConflictingTransaction`]).
+    pub fn record(&self, txs: &[VaultTransaction]) -> Result<Recorded> {
         let tx = self.conn.unchecked_transaction()?;
+        let mut recorded = Recorded::default();
         {
             let vault = Vault::new(&tx);
             let mut handles: HashMap<String, u32> = HashMap::new();
             let mut add = tx.prepare_cached(
-                "INSERT OR IGNORE INTO vault_transaction (tx_id, dependencies, outputs) \
-                 VALUES (?1, ?2, ?3)",
+                "INSERT INTO vault_transaction (tx_id, dependencies, outputs, payload) \
+                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT (tx_id) DO NOTHING",
             )?;
+            let mut stored = tx.prepare_cached(
+                "SELECT dependencies, outputs, payload FROM vault_transaction WHERE tx_id = ?1",
+            )?;
+            let mut fill =
+                tx.prepare_cached("UPDATE vault_transaction SET payload = ?2 WHERE tx_id = ?1")?;
+            let mut held = tx.prepare_cached("SELECT 1 FROM vault_transaction WHERE tx_id = ?1")?;
             for t in txs {
                 let (deps, outputs) = encode_columns(t, |name| match handles.get(name) {
                     Some(h) => Ok(*h),
@@ -155,10 +264,56 @@ impl<'a> Vault<'a> {
                         Ok(h)
                     }
                 })?;
-                add.execute(params![&t.id[..], &deps, outputs.as_bytes()])?;
+                let payload = t.payload.as_deref();
+                if add.execute(params![&t.id[..], &deps, outputs.as_bytes(), payload])? == 1 {
+                    recorded.new += 1;
+                } else {
+                    let (d, o, p): (Vec<u8>, Vec<u8>, Option<Vec<u8>>) =
+                        stored.query_row([&t.id[..]], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+                    let missing_payload = compare_stored(
+                        &t.id,
+                        (&deps, outputs.as_bytes(), payload),
+                        (&d, &o, p.as_deref()),
+                    )?;
+                    if missing_payload {
+                        fill.execute(params![&t.id[..], payload])?;
+                    }
+                    recorded.already += 1;
+                }
+                for d in &t.dependencies {
+                    if !held.exists([&d[..]])? {
+                        recorded.missing_dependencies.push(*d);
+                    }
+                }
             }
         }
-        tx.commit().context("recording transactions in the vault")
+        tx.commit().context("recording transactions in the vault")?;
+        Ok(recorded)
+    }
+
+    /// At most `limit` whole transactions (names, payloads) after cursor
+    /// `after`, and the cursor of the last one (`after` when none).
+    pub fn read_records(&self, after: u64, limit: u32) -> Result<(Vec<VaultTransaction>, u64)> {
+        let names: HashMap<u32, String> = self.parties()?.into_iter().collect();
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT seq, tx_id, dependencies, outputs, payload FROM vault_transaction \
+             WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+        )?;
+        let mut rows = stmt.query(params![after.min(i64::MAX as u64) as i64, limit as i64])?;
+        let (mut txs, mut cursor) = (Vec::new(), after);
+        while let Some(row) = rows.next()? {
+            let seq: i64 = row.get(0)?;
+            txs.push(decode_record(
+                seq,
+                row.get_ref(1)?.as_blob()?,
+                row.get_ref(2)?.as_blob()?,
+                row.get_ref(3)?.as_blob()?,
+                row.get(4)?,
+                &names,
+            )?);
+            cursor = seq as u64;
+        }
+        Ok((txs, cursor))
     }
 
     /// Reads a page of at most `limit` transactions after cursor `after`.

@@ -81,6 +81,30 @@ fn init_logging(cli: &Cli) {
 }
 
 #[derive(Subcommand)]
+enum VaultCommand {
+    /// Record a ledger file (the ledger interchange format: JSON lines, see
+    /// the README) into a node's vault: through its admin API while it runs
+    /// (an rpcUser with RecordTransactions or ALL), directly while it is
+    /// stopped. Each batch is recorded whole or not at all.
+    Record {
+        /// The node directory.
+        #[arg(long)]
+        node: PathBuf,
+        /// The ledger file; `-` (the default) reads standard input.
+        #[arg(default_value = "-")]
+        file: PathBuf,
+    },
+    /// Write a node's vault in the ledger interchange format to standard
+    /// output (or --output), to record into another node or database.
+    Export {
+        #[arg(long)]
+        node: PathBuf,
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
 enum NetworkCommand {
     /// Write a development network, like Corda's Network Bootstrapper: a
     /// root CA, one node directory per party (DIR/<Organisation>/) with its
@@ -177,6 +201,26 @@ enum Command {
         /// (not echoed); without it, node.conf's first account is used.
         #[arg(long)]
         user: Option<String>,
+    },
+    /// Feed a node its ledger, or read it back (`vault record`, `vault
+    /// export`).
+    Vault {
+        #[command(subcommand)]
+        command: VaultCommand,
+    },
+    /// The transactions the last successful reconciliation with each party
+    /// found missing (the seed's lastSuccessfulReconciliationResult): ids
+    /// one per line on standard output, a line per party on standard error.
+    /// Exits 1 when --party names a party never reconciled with.
+    Status {
+        #[arg(long)]
+        node: PathBuf,
+        /// Only this party (an X.500 legal name).
+        #[arg(long)]
+        party: Option<String>,
+        /// One JSON array of the requester rows, with the seed's field names.
+        #[arg(long)]
+        json: bool,
     },
     /// Set up a network of nodes (see `network bootstrap --help`).
     Network {
@@ -405,6 +449,55 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Node { dir } => {
             ledger_sync_node::serve::serve(&dir).map_err(anyhow::Error::msg)?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Vault {
+            command: VaultCommand::Record { node, file },
+        } => {
+            let input = ledger_sync_node::ledger::Input::open(&file).map_err(anyhow::Error::msg)?;
+            match ledger_sync_node::ledger::record(&node, input) {
+                Ok(summary) => {
+                    println!("{summary}");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    eprintln!("ledger-sync vault record: {e}");
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
+        Command::Vault {
+            command: VaultCommand::Export { node, output },
+        } => {
+            let count = match output {
+                Some(path) => {
+                    let file = std::fs::File::create(&path)
+                        .with_context(|| format!("creating {}", path.display()))?;
+                    let mut out = std::io::BufWriter::new(file);
+                    ledger_sync_node::ledger::export(&node, &mut out)
+                }
+                None => {
+                    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+                    ledger_sync_node::ledger::export(&node, &mut out)
+                }
+            }
+            .map_err(anyhow::Error::msg)?;
+            eprintln!("exported {count} transactions");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Status { node, party, json } => {
+            let found = ledger_sync_node::ledger::status(
+                &node,
+                party.as_deref(),
+                json,
+                &mut std::io::stdout().lock(),
+                &mut std::io::stderr().lock(),
+            )
+            .map_err(anyhow::Error::msg)?;
+            Ok(if found {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         Command::Flow { words } => one_call("flow", words),
         Command::Run { words } => one_call("run", words),

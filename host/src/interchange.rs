@@ -463,7 +463,7 @@ fn shorten(text: &str) -> String {
 }
 
 /// Writes the header line.
-pub fn write_header(out: &mut impl Write) -> std::io::Result<()> {
+pub fn write_header(out: &mut (impl Write + ?Sized)) -> std::io::Result<()> {
     writeln!(out, "{{\"format\":\"{FORMAT}\",\"version\":{VERSION}}}")
 }
 
@@ -479,7 +479,10 @@ struct LineOut<'a> {
 
 /// Writes one transaction as a line (ids in upper case, as Corda shows
 /// them).
-pub fn write_transaction(out: &mut impl Write, t: &VaultTransaction) -> std::io::Result<()> {
+pub fn write_transaction(
+    out: &mut (impl Write + ?Sized),
+    t: &VaultTransaction,
+) -> std::io::Result<()> {
     let line = LineOut {
         id: to_hex(&t.id),
         dependencies: t.dependencies.iter().map(to_hex).collect(),

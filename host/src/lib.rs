@@ -11,12 +11,18 @@
 //! - [`node`]: one plugin instance driven by events; a trapped instance is
 //!   replaced here.
 //! - [`imports`]: one module per WIT import, each owning its own state.
-//! - [`store`]: the SQLite database — migrations, the vault tables, the
-//!   status tables, the vault reader pool.
+//! - [`capabilities`]: the vault and the status store a node host hands
+//!   the node ([`LedgerVault`], [`StatusStore`]) — its own, or ours.
+//! - [`store`]: ledger-sync's tables on SQLite or PostgreSQL — migrations,
+//!   the vault tables, the status tables, the vault reader pool — and an
+//!   operator's PostgreSQL view read in place.
+//! - [`interchange`]: the ledger interchange format (JSON lines).
+//! - [`recording`]: a ledger file into a vault, a batch at a time.
 //! - [`bindings`]: the generated WIT types and their conversions to the
 //!   shared vocabulary.
 
 pub mod bindings;
+pub mod capabilities;
 pub mod imports;
 pub mod interchange;
 pub mod limits;
@@ -26,6 +32,7 @@ pub mod sandbox;
 pub mod state;
 pub mod store;
 
+pub use capabilities::{LedgerVault, StatusStore, Storage};
 pub use imports::clock::{Clock, SystemClock};
 pub use imports::messaging::{OutboundMessage, Peers};
 pub use imports::status_store::WriteFault;

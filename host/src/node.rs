@@ -16,6 +16,7 @@
 use crate::bindings::ReconciliationPlugin;
 use crate::bindings::handlers::HostRequirements;
 use crate::bindings::metrics::MetricsSnapshot;
+use crate::capabilities::Storage;
 use crate::imports::clock::{Clock, ClockImport};
 use crate::imports::identity::IdentityImport;
 use crate::imports::logging::{LogRecord, LoggingImport};
@@ -39,9 +40,9 @@ use wasmtime::component::ResourceTable;
 pub struct NodeOptions {
     /// The node's legal name.
     pub name: String,
-    /// Its SQLite database (vault and plugin tables).
-    /// The node's database: an SQLite file or a PostgreSQL server.
-    pub database: Database,
+    /// Its vault and status store: ledger-sync's tables in a database, or
+    /// the node host's own (see [`crate::capabilities`]).
+    pub storage: Storage,
     /// The text of the plugin's configuration, used when
     /// `plugin_config_dir` is not set.
     pub config: String,
@@ -64,10 +65,10 @@ pub struct NodeOptions {
 }
 
 impl NodeOptions {
-    pub fn new(name: &str, database: impl Into<Database>) -> Self {
+    pub fn new(name: &str, storage: impl Into<Storage>) -> Self {
         NodeOptions {
             name: name.to_string(),
-            database: database.into(),
+            storage: storage.into(),
             config: String::new(),
             plugin_config_dir: None,
             max_message_size: 10 << 20,
@@ -152,8 +153,9 @@ impl Node {
         let config = options.config_text(&runtime.config_file_name())?;
         let limits = &options.limits;
         let (wasi, stderr) = sandbox::wasi_context(&clock, options.seed);
+        let (vault, statuses) = options.storage.open()?;
         let state = NodeState {
-            vault: VaultImport::open(&options.database)?,
+            vault: VaultImport::new(vault)?,
             messaging: MessagingImport::new(
                 &options.name,
                 peers,
@@ -163,7 +165,7 @@ impl Node {
             timers: TimersImport::new(limits.max_pending_timers),
             clock: ClockImport::new(clock.clone()),
             status_store: {
-                let mut store = StatusStoreImport::open(&options.database)?;
+                let mut store = StatusStoreImport::new(statuses);
                 store.set_write_fault(options.storage_fault.clone());
                 store
             },
@@ -233,9 +235,14 @@ impl Node {
         &self.options.name
     }
 
-    /// The node's database.
-    pub fn database(&self) -> &Database {
-        &self.options.database
+    /// Where the node's vault and status store are.
+    pub fn storage(&self) -> &Storage {
+        &self.options.storage
+    }
+
+    /// The node's database, when it keeps its tables in one.
+    pub fn database(&self) -> Option<&Database> {
+        self.options.storage.database()
     }
 
     /// The contract version of the plugin this node runs.

@@ -25,6 +25,8 @@ pub struct Batching {
     pub bytes: u64,
     /// The largest payload accepted.
     pub max_payload_bytes: usize,
+    /// Missing dependencies named in the summary.
+    pub named_missing: usize,
 }
 
 impl Default for Batching {
@@ -33,6 +35,7 @@ impl Default for Batching {
             transactions: 10_000,
             bytes: 16 << 20,
             max_payload_bytes: crate::interchange::DEFAULT_MAX_PAYLOAD_BYTES,
+            named_missing: 10,
         }
     }
 }
@@ -40,8 +43,6 @@ impl Default for Batching {
 /// Missing dependencies remembered to check again at the end; past this
 /// many the summary says "at least".
 const MAX_TRACKED_MISSING: usize = 100_000;
-/// Missing dependencies named in the summary.
-const NAMED_MISSING: usize = 10;
 
 /// What a recording did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -240,7 +241,7 @@ pub fn record(
         for (id, held) in chunk.iter().zip(held) {
             if !held {
                 summary.missing_count += 1;
-                if summary.missing.len() < NAMED_MISSING {
+                if summary.missing.len() < batching.named_missing {
                     summary.missing.push(*id);
                 }
             }

@@ -1,8 +1,10 @@
 //! The admin API: the operator's way in, on `adminAddress` (keep it on
-//! localhost). One endpoint, `POST /flow`, takes a Corda shell line as its
-//! body and answers with the shell's text. Every request is authenticated
-//! with HTTP Basic against `rpcUsers` and checked against the user's
-//! permissions (`ALL` or `StartFlow.<Flow>`); refusals are logged.
+//! localhost). Every request is authenticated with HTTP Basic against
+//! `rpcUsers` and checked against the user's permissions; refusals are
+//! logged.
+//!
+//! `POST /flow` (`ALL` or `StartFlow.<Flow>`) takes a Corda shell line as
+//! its body and answers with the shell's text:
 //!
 //! | status | when |
 //! | --- | --- |
@@ -12,9 +14,23 @@
 //! | 403 | the user may not start that flow |
 //! | 409 | the flow refused: `Flow failed: <SeedException>: ...` |
 //! | 500 | the plugin failed |
+//!
+//! `POST /vault/record` (`ALL` or `RecordTransactions`) takes one batch of
+//! the ledger interchange format (at most [`Recorder::max_body`] bytes;
+//! `ledger-sync vault record` cuts a file into such batches) and records it
+//! whole or not at all, one request at a time:
+//!
+//! | status | when |
+//! | --- | --- |
+//! | 200 | recorded: JSON `{"new", "already", "missing", "missing_count"}` |
+//! | 400 | a line was refused: its line (in the request), field, what is accepted |
+//! | 409 | an id is recorded with other content, or the vault is a view read in place |
+//! | 413 | the batch is larger than a request may be |
+//! | 500 | the database refused the batch |
 
-use crate::config::RpcUser;
+use crate::config::{RECORD_PERMISSION, RpcUser};
 use crate::flows::{Outcome, flow_name};
+use crate::ledger::{BatchAnswer, NAMED_MISSING_PER_REQUEST};
 use crate::runtime::Event;
 use axum::Router;
 use axum::extract::State;
@@ -22,6 +38,8 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use base64::Engine;
+use ledger_sync_host::recording::{self, Batching, RecordError};
+use ledger_sync_host::store::{Database, NodeStore};
 use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
 
@@ -31,16 +49,53 @@ const MAX_LINE: usize = 1 << 20;
 struct AdminState {
     users: Vec<RpcUser>,
     events: Mutex<std::sync::mpsc::Sender<Event>>,
+    recorder: Recorder,
+}
+
+/// What `POST /vault/record` records into.
+pub enum Recorder {
+    /// ledger-sync's vault tables: one connection, one batch at a time.
+    Tables {
+        database: Database,
+        max_payload_bytes: usize,
+        connection: Arc<Mutex<Option<Box<dyn NodeStore>>>>,
+        one_at_a_time: tokio::sync::Semaphore,
+    },
+    /// The vault is the operator's view: nothing is recorded through us.
+    View(String),
+}
+
+impl Recorder {
+    pub fn tables(database: Database, max_payload_bytes: usize) -> Recorder {
+        Recorder::Tables {
+            database,
+            max_payload_bytes,
+            connection: Arc::new(Mutex::new(None)),
+            one_at_a_time: tokio::sync::Semaphore::new(1),
+        }
+    }
+
+    /// The largest request body: a batch as `vault record` sends it, or
+    /// one transaction with the largest payload.
+    pub fn max_body(max_payload_bytes: usize) -> usize {
+        (16 << 20) + ledger_sync_host::interchange::max_line_bytes(max_payload_bytes)
+    }
 }
 
 /// The admin API's routes.
-pub fn router(users: Vec<RpcUser>, events: std::sync::mpsc::Sender<Event>) -> Router {
+pub fn router(
+    users: Vec<RpcUser>,
+    events: std::sync::mpsc::Sender<Event>,
+    recorder: Recorder,
+) -> Router {
     let state = Arc::new(AdminState {
         users,
         events: Mutex::new(events),
+        recorder,
     });
     Router::new()
         .route("/flow", post(flow))
+        .route("/vault/record", post(record))
         .with_state(state)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_LINE))
 }
@@ -67,18 +122,22 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+fn unauthorised() -> Response {
+    tracing::warn!(target: "ledger_sync::admin", "refused an admin call without valid credentials");
+    let mut response = text(
+        StatusCode::UNAUTHORIZED,
+        "authentication required: give an rpcUsers username and password (HTTP Basic)",
+    );
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        header::HeaderValue::from_static("Basic realm=\"ledger-sync\""),
+    );
+    response
+}
+
 async fn flow(State(state): State<Arc<AdminState>>, headers: HeaderMap, body: String) -> Response {
     let Some(user) = authenticate(&state.users, &headers) else {
-        tracing::warn!(target: "ledger_sync::admin", "refused an admin call without valid credentials");
-        let mut response = text(
-            StatusCode::UNAUTHORIZED,
-            "authentication required: give an rpcUsers username and password (HTTP Basic)",
-        );
-        response.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            header::HeaderValue::from_static("Basic realm=\"ledger-sync\""),
-        );
-        return response;
+        return unauthorised();
     };
     // The flow's name decides the permission; the arguments are parsed
     // only for a user who may start it, and off the async workers (which
@@ -126,5 +185,117 @@ async fn flow(State(state): State<Arc<AdminState>>, headers: HeaderMap, body: St
         Ok(Outcome::Refused(t)) => text(StatusCode::CONFLICT, t),
         Ok(Outcome::Failed(t)) => text(StatusCode::INTERNAL_SERVER_ERROR, t),
         Err(_) => text(StatusCode::SERVICE_UNAVAILABLE, "the node is shutting down"),
+    }
+}
+
+async fn record(
+    State(state): State<Arc<AdminState>>,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Response {
+    let Some(user) = authenticate(&state.users, &headers) else {
+        return unauthorised();
+    };
+    if !user
+        .permissions
+        .iter()
+        .any(|p| p == "ALL" || p == RECORD_PERMISSION)
+    {
+        tracing::warn!(target: "ledger_sync::admin", user = %user.username, "refused to record transactions: not permitted");
+        return text(
+            StatusCode::FORBIDDEN,
+            format!(
+                "user {} may not record transactions; it needs the permission \
+                 {RECORD_PERMISSION} or ALL",
+                user.username
+            ),
+        );
+    }
+    let (database, max_payload_bytes, connection, one_at_a_time) = match &state.recorder {
+        Recorder::View(view) => {
+            return text(
+                StatusCode::CONFLICT,
+                format!(
+                    "this node reads its vault in place from vaultView {view}: record into \
+                     your ledger's own tables"
+                ),
+            );
+        }
+        Recorder::Tables {
+            database,
+            max_payload_bytes,
+            connection,
+            one_at_a_time,
+        } => (database, *max_payload_bytes, connection, one_at_a_time),
+    };
+    // One batch in memory at a time, whatever the number of callers.
+    let Ok(_turn) = one_at_a_time.acquire().await else {
+        return text(StatusCode::SERVICE_UNAVAILABLE, "the node is shutting down");
+    };
+    let limit = Recorder::max_body(max_payload_bytes);
+    let bytes = match axum::body::to_bytes(body, limit).await {
+        Ok(bytes) => bytes,
+        Err(_) => {
+            return text(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "a request holds at most {limit} bytes (or it was cut short); send the ledger \
+                     in batches, as `ledger-sync vault record` does"
+                ),
+            );
+        }
+    };
+    let database = database.clone();
+    let connection = connection.clone();
+    let recorded = tokio::task::spawn_blocking(move || {
+        let mut connection = connection.lock().expect("recorder");
+        if connection.is_none() {
+            *connection = Some(
+                ledger_sync_host::store::connect(&database)
+                    .map_err(|e| format!("cannot open the node database: {e:#}"))?,
+            );
+        }
+        let db = connection.as_mut().expect("connected above");
+        let batching = Batching {
+            transactions: usize::MAX,
+            bytes: u64::MAX,
+            max_payload_bytes,
+            named_missing: NAMED_MISSING_PER_REQUEST,
+        };
+        let outcome = recording::record(&mut **db, &bytes[..], batching, |_| {});
+        if matches!(outcome, Err(RecordError::Store { .. })) {
+            // Made again for the next batch.
+            *connection = None;
+        }
+        Ok::<_, String>(outcome)
+    })
+    .await;
+    match recorded {
+        Ok(Ok(Ok(summary))) => {
+            tracing::info!(target: "ledger_sync::admin", user = %user.username, "{}", summary.describe().lines().next().unwrap_or_default());
+            let answer = serde_json::to_string(&BatchAnswer::of(&summary)).expect("serialisable");
+            (StatusCode::OK, answer).into_response()
+        }
+        Ok(Ok(Err(e))) => {
+            tracing::warn!(target: "ledger_sync::admin", user = %user.username, "refused a batch to record: {e}");
+            // Nothing of the request was stored: the caller knows its lines.
+            match e {
+                RecordError::Line { error, .. } => text(
+                    StatusCode::BAD_REQUEST,
+                    format!("{error} (of this request)"),
+                ),
+                RecordError::Conflict { conflict, .. } => {
+                    text(StatusCode::CONFLICT, conflict.to_string())
+                }
+                RecordError::Store { message, .. } => {
+                    text(StatusCode::INTERNAL_SERVER_ERROR, message)
+                }
+            }
+        }
+        Ok(Err(e)) => text(StatusCode::INTERNAL_SERVER_ERROR, e),
+        Err(_) => text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "recording the batch failed",
+        ),
     }
 }

@@ -5,7 +5,9 @@
 //! operator account, and the network map listing every node's address and
 //! certificate fingerprint with the network parameters. Optionally it fills
 //! the first two parties' vaults with a demo ledger, the first restored from
-//! a backup that lost its last transactions.
+//! a backup that lost its last transactions: it writes each one's ledger as
+//! a file (`demo-ledger.jsonl`, the interchange format) and records it with
+//! `vault record`, the path an operator's own ledger takes.
 
 use crate::config::{
     NETWORK_MAP, NODE_CONF, NetworkMap, NetworkMapEntry, NetworkParameters, NodeConfFile, RpcUser,
@@ -17,6 +19,9 @@ use rcgen::{
 };
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
+
+/// The demo ledger's file in a node directory, as recorded.
+pub const DEMO_LEDGER: &str = "demo-ledger.jsonl";
 
 const LOOPBACK: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
 
@@ -240,6 +245,8 @@ pub fn bootstrap(options: &BootstrapOptions) -> Result<Bootstrapped, String> {
             network_map: format!("../{NETWORK_MAP}"),
             plugin: "builtin".into(),
             plugin_cache: None,
+            max_payload_bytes: None,
+            vault_view: None,
             rpc_users: vec![RpcUser {
                 username: "admin".into(),
                 password: random_secret()?,
@@ -303,14 +310,21 @@ fn demo_vaults(
         .filter(|id| b_holds.contains(id))
         .collect();
     expected.sort_unstable();
+    // The operator's path: a ledger file per node, recorded with `vault
+    // record` (the node is not running, so directly, under its lock).
     for (dir, vault) in [(&dirs[0], &a_vault[..kept]), (&dirs[1], &b_vault[..])] {
-        let path = dir.join("persistence.db");
-        let record = || -> anyhow::Result<()> {
-            let conn = ledger_sync_host::store::open(&path)?;
-            ledger_sync_host::store::vault::Vault::new(&conn).record(vault)?;
-            Ok(())
-        };
-        record().map_err(|e| format!("cannot write the vault {}: {e:#}", path.display()))?;
+        let path = dir.join(DEMO_LEDGER);
+        let mut out =
+            std::io::BufWriter::new(std::fs::File::create(&path).map_err(|e| io(&path, e))?);
+        ledger_sync_host::interchange::write_header(&mut out).map_err(|e| io(&path, e))?;
+        for t in vault {
+            ledger_sync_host::interchange::write_transaction(&mut out, t)
+                .map_err(|e| io(&path, e))?;
+        }
+        std::io::Write::flush(&mut out).map_err(|e| io(&path, e))?;
+        drop(out);
+        crate::ledger::record(dir, crate::ledger::Input::open(&path)?)
+            .map_err(|e| format!("cannot record {}: {e}", path.display()))?;
     }
     Ok(expected)
 }

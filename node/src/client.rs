@@ -56,6 +56,41 @@ impl Client {
         }
     }
 
+    /// The node in `dir`, called as its first rpcUsers account that holds
+    /// `permission` (or ALL).
+    pub fn for_node_with(dir: &Path, permission: &str) -> Result<Client, String> {
+        let config = NodeConfig::load(dir)?;
+        let user = config
+            .rpc_users
+            .iter()
+            .find(|u| u.permissions.iter().any(|p| p == "ALL" || p == permission))
+            .ok_or_else(|| {
+                format!(
+                    "{}: no rpcUsers account holds {permission} or ALL, which this needs",
+                    dir.join(crate::config::NODE_CONF).display()
+                )
+            })?;
+        Ok(Client::new(
+            config.admin_address,
+            &user.username,
+            &user.password,
+        ))
+    }
+
+    /// `POST path` with `body`, on a fresh connection.
+    pub fn post(&self, path: &str, content_type: &str, body: &[u8]) -> Result<Answer, String> {
+        let mut request = format!(
+            "POST {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Basic {}\r\nContent-Type: \
+             {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            self.address,
+            self.credentials,
+            body.len()
+        )
+        .into_bytes();
+        request.extend_from_slice(body);
+        exchange(self.address, &request, "the admin API")
+    }
+
     /// Sends one shell line.
     pub fn call(&self, line: &str) -> Result<Answer, String> {
         let request = format!(
@@ -65,14 +100,14 @@ impl Client {
             self.credentials,
             line.len()
         );
-        exchange(self.address, &request, "the admin API")
+        exchange(self.address, request.as_bytes(), "the admin API")
     }
 }
 
 /// `GET /metrics` from a node's metrics address: the Prometheus text.
 pub fn scrape_metrics(address: std::net::SocketAddr) -> Result<String, String> {
     let request = format!("GET /metrics HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
-    let answer = exchange(address, &request, "the metrics endpoint")?;
+    let answer = exchange(address, request.as_bytes(), "the metrics endpoint")?;
     if answer.ok() {
         Ok(answer.text)
     } else {
@@ -84,14 +119,14 @@ pub fn scrape_metrics(address: std::net::SocketAddr) -> Result<String, String> {
 }
 
 /// One HTTP/1.1 request on a fresh connection, read to its end.
-fn exchange(address: std::net::SocketAddr, request: &str, what: &str) -> Result<Answer, String> {
+fn exchange(address: std::net::SocketAddr, request: &[u8], what: &str) -> Result<Answer, String> {
     let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(5))
         .map_err(|e| format!("cannot reach {what} at {address}: {e}"))?;
     stream
         .set_read_timeout(Some(CALL_TIMEOUT))
         .map_err(|e| e.to_string())?;
     stream
-        .write_all(request.as_bytes())
+        .write_all(request)
         .map_err(|e| format!("sending to {what}: {e}"))?;
     let mut response = Vec::new();
     stream

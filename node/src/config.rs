@@ -48,7 +48,25 @@ pub struct NodeConfFile {
     pub plugin_cache: Option<String>,
     #[serde(default)]
     pub rpc_users: Vec<RpcUser>,
+    /// The largest transaction payload `vault record` accepts, in bytes
+    /// (default [`DEFAULT_MAX_PAYLOAD_BYTES`], at most [`MAX_PAYLOAD_BYTES`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_payload_bytes: Option<u64>,
+    /// Read the vault in place from this view (or table) of the PostgreSQL
+    /// `database` — `schema.name` — instead of ledger-sync's own tables
+    /// (see the README, "An existing PostgreSQL ledger").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vault_view: Option<String>,
 }
+
+/// The payload bound unless node.conf sets `maxPayloadBytes`.
+pub const DEFAULT_MAX_PAYLOAD_BYTES: u64 =
+    ledger_sync_host::interchange::DEFAULT_MAX_PAYLOAD_BYTES as u64;
+/// The largest `maxPayloadBytes` accepted.
+pub const MAX_PAYLOAD_BYTES: u64 = 64 << 20;
+
+/// The permission to record transactions through the admin API.
+pub const RECORD_PERMISSION: &str = "RecordTransactions";
 
 fn builtin() -> String {
     "builtin".to_string()
@@ -60,8 +78,17 @@ fn builtin() -> String {
 pub struct RpcUser {
     pub username: String,
     pub password: String,
-    /// `ALL`, or `StartFlow.<FlowName>` per flow.
+    /// `ALL`, `StartFlow.<FlowName>` per flow, or `RecordTransactions`.
     pub permissions: Vec<String>,
+}
+
+/// Where a node's vault is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum VaultSource {
+    /// ledger-sync's own tables, recorded into with `vault record`.
+    Tables,
+    /// The operator's view over their own schema, read in place.
+    View(ledger_sync_host::store::view::ViewName),
 }
 
 /// Which plugin component the node runs.
@@ -82,6 +109,11 @@ pub struct NodeConfig {
     pub admin_address: SocketAddr,
     pub metrics_address: SocketAddr,
     pub database: ledger_sync_host::store::Database,
+    /// Where the vault is read from: ledger-sync's own tables in
+    /// `database`, or the operator's view there.
+    pub vault: VaultSource,
+    /// `maxPayloadBytes`.
+    pub max_payload_bytes: usize,
     pub network_map: PathBuf,
     pub plugin: PluginSource,
     /// The compiled plugin's cache directory.
@@ -123,6 +155,7 @@ impl NodeConfig {
         for user in &file.rpc_users {
             for permission in &user.permissions {
                 let known = permission == "ALL"
+                    || permission == RECORD_PERMISSION
                     || permission
                         .strip_prefix("StartFlow.")
                         .is_some_and(|f| crate::shell::FLOWS.contains(&f) || f == "killFlow");
@@ -130,8 +163,9 @@ impl NodeConfig {
                     return Err(at(
                         "rpcUsers.permissions",
                         format!(
-                            "`{permission}` (user {}) is not accepted: give ALL or \
-                             StartFlow.<Flow>, the flows being {} and killFlow",
+                            "`{permission}` (user {}) is not accepted: give ALL, \
+                             {RECORD_PERMISSION} or StartFlow.<Flow>, the flows being {} and \
+                             killFlow",
                             user.username,
                             crate::shell::FLOWS.join(", ")
                         ),
@@ -139,6 +173,35 @@ impl NodeConfig {
                 }
             }
         }
+        let max_payload_bytes = file.max_payload_bytes.unwrap_or(DEFAULT_MAX_PAYLOAD_BYTES);
+        if max_payload_bytes > MAX_PAYLOAD_BYTES {
+            return Err(at(
+                "maxPayloadBytes",
+                format!(
+                    "{max_payload_bytes} is not accepted: give at most {MAX_PAYLOAD_BYTES} bytes \
+                     (default {DEFAULT_MAX_PAYLOAD_BYTES})"
+                ),
+            ));
+        }
+        let database = ledger_sync_host::store::Database::parse(&file.database, dir)
+            .map_err(|e| at("database", e))?;
+        let vault = match &file.vault_view {
+            None => VaultSource::Tables,
+            Some(view) => {
+                let view = ledger_sync_host::store::view::ViewName::parse(view)
+                    .map_err(|e| at("vaultView", e))?;
+                if !matches!(database, ledger_sync_host::store::Database::Postgres(_)) {
+                    return Err(at(
+                        "vaultView",
+                        "reads a view of a PostgreSQL database; set `database` to a \
+                         postgresql:// URL (an SQLite vault is recorded into with `ledger-sync \
+                         vault record`)"
+                            .to_string(),
+                    ));
+                }
+                VaultSource::View(view)
+            }
+        };
         let plugin = match file.plugin.as_str() {
             "builtin" => PluginSource::Builtin,
             other => PluginSource::File(dir.join(other)),
@@ -149,8 +212,9 @@ impl NodeConfig {
             p2p_address,
             admin_address,
             metrics_address,
-            database: ledger_sync_host::store::Database::parse(&file.database, dir)
-                .map_err(|e| at("database", e))?,
+            database,
+            vault,
+            max_payload_bytes: max_payload_bytes as usize,
             network_map: dir.join(&file.network_map),
             plugin,
             plugin_cache: dir.join(file.plugin_cache.as_deref().unwrap_or("plugins/cache")),

@@ -6,7 +6,10 @@
 //! - [`console`]: `ledger-sync shell`, the interactive shell (line
 //!   editing, completion, history).
 //! - [`serve`]: `ledger-sync node`, the node process.
-//! - [`admin`]: the admin API (`POST /flow` with a shell line), authenticated.
+//! - [`admin`]: the admin API (`POST /flow` with a shell line, `POST
+//!   /vault/record` with a batch of a ledger file), authenticated.
+//! - [`ledger`]: `vault record`, `vault export` and `status` on a node
+//!   directory.
 //! - [`client`]: the CLI's side of the admin API.
 //! - [`bootstrap`]: `ledger-sync network bootstrap`, the development-mode
 //!   network bootstrapper (root CA, node directories, network map).
@@ -29,6 +32,7 @@ pub mod connection_slots;
 pub mod console;
 pub mod demo;
 pub mod flows;
+pub mod ledger;
 pub mod log_limit;
 pub mod metrics;
 pub mod runtime;

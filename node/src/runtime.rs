@@ -148,7 +148,7 @@ fn stop(mut node: Node, events: &Receiver<Event>, outbox: &Outbox) {
                 node.name(),
                 m.number_of_reconciliations_in_progress,
                 m.number_of_scheduled_reconciliations,
-                node.database()
+                node.storage()
             );
             tracing::info!(target: "ledger_sync::node", "{line}");
             println!("{line}");

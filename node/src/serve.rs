@@ -6,10 +6,10 @@
 //! messages, lets the plugin thread finish what arrived and report what
 //! stays in progress (`runtime::stop`), and exits 0.
 
-use crate::config::{NetworkMap, NodeConfig, PluginSource};
+use crate::config::{NetworkMap, NodeConfig, PluginSource, VaultSource};
 use crate::runtime::{self, Event};
 use crate::transport::{self, Directory, Identity};
-use ledger_sync_host::{CacheOutcome, Node, NodeOptions, PluginRuntime, SystemClock};
+use ledger_sync_host::{CacheOutcome, Node, NodeOptions, PluginRuntime, Storage, SystemClock};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -65,26 +65,8 @@ pub fn serve(dir: &Path) -> Result<(), String> {
             tracing::warn!(target: "ledger_sync::node", "refused the compiled plugin in {cache_dir}: {why}; compiled it again in {took:.2?}")
         }
     }
-    // A node pointed at a new or wrong database starts with nothing to
-    // reconcile: say so, since every reconciliation would then report all
-    // of its counterparties' transactions missing.
-    match ledger_sync_host::store::connect(&config.database).and_then(|mut db| db.count()) {
-        Ok(0) => tracing::warn!(
-            target: "ledger_sync::node",
-            "the vault in {} holds no transactions: if this node has a ledger, `database` in \
-             node.conf points elsewhere (a reconciliation would find every shared transaction \
-             missing)",
-            config.database
-        ),
-        Ok(_) => {}
-        Err(e) => {
-            return Err(format!(
-                "cannot open the node database {}: {e:#}",
-                config.database
-            ));
-        }
-    }
-    let mut options = NodeOptions::new(&config.legal_name.to_string(), config.database.clone());
+    let storage = open_storage(&config)?;
+    let mut options = NodeOptions::new(&config.legal_name.to_string(), storage);
     options.plugin_config_dir = Some(config.plugin_config_dir());
     options.max_message_size = map.parameters.max_message_size;
     let node = Node::start(
@@ -123,7 +105,17 @@ pub fn serve(dir: &Path) -> Result<(), String> {
         &tokio,
         "adminAddress",
         config.admin_address,
-        crate::admin::router(config.rpc_users.clone(), events.clone()),
+        crate::admin::router(
+            config.rpc_users.clone(),
+            events.clone(),
+            match &config.vault {
+                VaultSource::Tables => crate::admin::Recorder::tables(
+                    config.database.clone(),
+                    config.max_payload_bytes,
+                ),
+                VaultSource::View(view) => crate::admin::Recorder::View(view.to_string()),
+            },
+        ),
     )?;
     serve_http(
         &tokio,
@@ -164,6 +156,46 @@ pub fn serve(dir: &Path) -> Result<(), String> {
     tokio.shutdown_timeout(std::time::Duration::from_secs(2));
     println!("{} stopped", config.legal_name);
     Ok(())
+}
+
+/// The node's vault and status store: ledger-sync's tables in `database`,
+/// or the operator's view there with the status tables beside it. A vault
+/// that holds nothing is worth a warning: every reconciliation would then
+/// report all of its counterparties' transactions missing.
+fn open_storage(config: &NodeConfig) -> Result<Storage, String> {
+    use ledger_sync_host::store::{self, shared::DatabaseStatusStore, view::ViewVault};
+    let cannot =
+        |e: anyhow::Error| format!("cannot open the node database {}: {e:#}", config.database);
+    let (storage, count) = match (&config.vault, &config.database) {
+        (VaultSource::View(view), store::Database::Postgres(url)) => {
+            let statuses = DatabaseStatusStore::open(&config.database).map_err(cannot)?;
+            let vault = ViewVault::open(url, view.clone()).map_err(|e| format!("{e:#}"))?;
+            let count = vault.count().map_err(|e| format!("{e:#}"))?;
+            tracing::info!(target: "ledger_sync::node", "reading the vault in place from vaultView {view} ({count} transactions now)");
+            let storage = Storage::Provided {
+                vault: Arc::new(vault),
+                statuses: Arc::new(statuses),
+            };
+            (storage, count)
+        }
+        _ => {
+            let count = store::connect(&config.database)
+                .and_then(|mut db| db.count())
+                .map_err(cannot)?;
+            (Storage::Database(config.database.clone()), count)
+        }
+    };
+    if count == 0 {
+        tracing::warn!(
+            target: "ledger_sync::node",
+            "the vault of {} holds no transactions: record the node's ledger with `ledger-sync \
+             vault record --node {}` (or, if it has one, `database` in node.conf points \
+             elsewhere); a reconciliation would find every shared transaction missing",
+            config.legal_name,
+            config.dir.display()
+        );
+    }
+    Ok(storage)
 }
 
 /// Refuses a secret that others may read (node.conf holds the rpcUsers'

@@ -124,9 +124,13 @@ pub fn run(options: &DemoOptions) -> Result<DemoReport> {
     };
     let mut found = status.last_successful_reconciliation_result.clone();
     found.sort_unstable();
-    let vault_after = ledger_sync_host::store::connect(net.node(PARTY_A).database())?
-        .count()
-        .context("counting A's vault")? as usize;
+    let vault_after = ledger_sync_host::store::connect(
+        net.node(PARTY_A)
+            .database()
+            .expect("the simulation keeps each vault in a database"),
+    )?
+    .count()
+    .context("counting A's vault")? as usize;
     Ok(DemoReport {
         status,
         expected,

@@ -475,7 +475,11 @@ pub fn run_seed(runtime: &Arc<PluginRuntime>, seed: u64, mix: FaultMix) -> Resul
 /// Parties a node has queued or running outgoing, from its database and
 /// its rows: what must be scheduled again after a crash.
 fn pending_jobs(net: &mut Network, node: &str) -> Result<Vec<String>> {
-    let mut store = ledger_sync_host::store::connect(net.node(node).database())?;
+    let mut store = ledger_sync_host::store::connect(
+        net.node(node)
+            .database()
+            .expect("the simulation keeps each vault in a database"),
+    )?;
     let mut jobs = store.load_scheduled()?;
     for row in store.load_statuses()? {
         if row.is_requester && row.last_reconciliation_status == StatusValue::InProgress {

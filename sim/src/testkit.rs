@@ -222,8 +222,13 @@ impl Cluster {
 
     /// A connection to a running node's database (vault and plugin tables).
     pub fn db(&mut self, node: &str) -> Box<dyn NodeStore> {
-        ledger_sync_host::store::connect(self.net.node(node).database())
-            .expect("open the node database")
+        ledger_sync_host::store::connect(
+            self.net
+                .node(node)
+                .database()
+                .expect("the simulation keeps each vault in a database"),
+        )
+        .expect("open the node database")
     }
 
     /// Records more transactions in a running node's vault, as if they had
@@ -276,9 +281,13 @@ impl Cluster {
 /// Every row of a node's CR_RECONCILIATION_STATUS table, read from its
 /// database (not through the plugin).
 pub fn stored_statuses(net: &mut Network, node: &str) -> Vec<ReconciliationStatus> {
-    ledger_sync_host::store::connect(net.node(node).database())
-        .and_then(|mut store| store.load_statuses())
-        .expect("CR_RECONCILIATION_STATUS")
+    ledger_sync_host::store::connect(
+        net.node(node)
+            .database()
+            .expect("the simulation keeps each vault in a database"),
+    )
+    .and_then(|mut store| store.load_statuses())
+    .expect("CR_RECONCILIATION_STATUS")
 }
 
 /// A transaction with id `[n; 32]`-ish (distinct per n), dependencies by

@@ -113,7 +113,8 @@ fn a_node_waits_for_a_server_that_comes_up_later() {
     let mut cluster = Cluster::on(backend);
     cluster.add(B, &ab);
     let mut options = cluster.options(A, &ab[..6]);
-    options.database = Database::Postgres(gate.url_through(&postgres_url(&options.database)));
+    let direct = options.storage.database().expect("a database").clone();
+    options.storage = Database::Postgres(gate.url_through(&postgres_url(&direct))).into();
     // The server "comes up" once the node has knocked three times.
     let opener = gate.clone();
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -149,8 +150,8 @@ fn a_server_restart_or_outage_under_a_running_node_loses_nothing() {
     let mut cluster = Cluster::on(backend);
     cluster.add(B, &ab);
     let mut options = cluster.options(A, &ab[..10]);
-    let direct = options.database.clone();
-    options.database = Database::Postgres(gate.url_through(&postgres_url(&direct)));
+    let direct = options.storage.database().expect("a database").clone();
+    options.storage = Database::Postgres(gate.url_through(&postgres_url(&direct))).into();
     cluster.net.add_node(options).unwrap();
     // What A's database holds, read beside the node (not through the gate).
     let stored = || {

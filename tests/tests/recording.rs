@@ -27,6 +27,7 @@ const TEN: Batching = Batching {
     transactions: 10,
     bytes: 1 << 20,
     max_payload_bytes: 1024,
+    named_missing: 10,
 };
 
 fn fresh(backend: Backend, label: &str) -> (Cluster, Box<dyn NodeStore>) {

@@ -1,10 +1,10 @@
 //! The `status-store` import: CR_RECONCILIATION_STATUS and the queue of
-//! scheduled reconciliations on the node's own connection.
+//! scheduled reconciliations, in the node's [`StatusStore`] capability.
 
 use crate::bindings::ledger_sync::plugin::status_store;
 use crate::bindings::types::ReconciliationStatus;
-use crate::store::{Database, NodeStore};
-use anyhow::Result;
+use crate::capabilities::StatusStore;
+use std::sync::Arc;
 
 /// Which writes a fault-injection run refuses, and with what message.
 #[derive(Clone, Debug)]
@@ -29,17 +29,17 @@ impl WriteFault {
 
 /// The `status-store` import's state.
 pub struct StatusStoreImport {
-    conn: Box<dyn NodeStore>,
+    store: Arc<dyn StatusStore>,
     /// Set by fault-injection runs: these writes fail with its message.
     write_fault: Option<WriteFault>,
 }
 
 impl StatusStoreImport {
-    pub fn open(database: &Database) -> Result<Self> {
-        Ok(StatusStoreImport {
-            conn: crate::store::connect(database)?,
+    pub fn new(store: Arc<dyn StatusStore>) -> Self {
+        StatusStoreImport {
+            store,
             write_fault: None,
-        })
+        }
     }
 
     /// Makes the writes `fault` names fail until it is cleared with `None`
@@ -62,22 +62,22 @@ fn describe(e: anyhow::Error) -> String {
 
 impl status_store::Host for StatusStoreImport {
     fn load_statuses(&mut self) -> Result<Vec<ReconciliationStatus>, String> {
-        let rows = self.conn.load_statuses().map_err(describe)?;
+        let rows = self.store.load_statuses().map_err(describe)?;
         Ok(rows.iter().map(Into::into).collect())
     }
 
     fn save_status(&mut self, row: ReconciliationStatus) -> Result<(), String> {
         self.check_write(false)?;
         let row = row.try_into()?;
-        self.conn.save_status(&row).map_err(describe)
+        self.store.save_status(&row).map_err(describe)
     }
 
     fn load_scheduled(&mut self) -> Result<Vec<String>, String> {
-        self.conn.load_scheduled().map_err(describe)
+        self.store.load_scheduled().map_err(describe)
     }
 
     fn save_scheduled(&mut self, parties: Vec<String>) -> Result<(), String> {
         self.check_write(true)?;
-        self.conn.save_scheduled(&parties).map_err(describe)
+        self.store.save_scheduled(&parties).map_err(describe)
     }
 }

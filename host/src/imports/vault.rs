@@ -1,30 +1,28 @@
-//! The `vault` import: pages from the reader pool, look-ups on the node's
-//! own connection (SQLite or PostgreSQL, see `store`).
+//! The `vault` import: pages from the reader pool, look-ups straight from
+//! the node's [`LedgerVault`] capability.
 
 use crate::bindings::ledger_sync::plugin::vault::{self, TransactionPage};
+use crate::capabilities::LedgerVault;
 use crate::store::reader_pool::ReaderPool;
-use crate::store::{Database, NodeStore};
 use anyhow::Result;
+use std::sync::Arc;
 
 /// Most vault readers a host runs for one node, whatever the plugin asks.
 pub const MAX_READERS: u32 = 64;
 
 /// The `vault` import's state.
 pub struct VaultImport {
-    database: Database,
-    conn: Box<dyn NodeStore>,
+    vault: Arc<dyn LedgerVault>,
     readers: ReaderPool,
     pages_read: u64,
 }
 
 impl VaultImport {
-    /// Opens the vault in `database` with one reader until the plugin asks
-    /// for more.
-    pub fn open(database: &Database) -> Result<Self> {
+    /// Reads `vault` with one reader until the plugin asks for more.
+    pub fn new(vault: Arc<dyn LedgerVault>) -> Result<Self> {
         Ok(VaultImport {
-            database: database.clone(),
-            conn: crate::store::connect(database)?,
-            readers: ReaderPool::start(database, 1)?,
+            readers: ReaderPool::start(&vault, 1)?,
+            vault,
             pages_read: 0,
         })
     }
@@ -34,7 +32,7 @@ impl VaultImport {
     pub fn set_readers(&mut self, wanted: u32) -> Result<()> {
         let wanted = wanted.clamp(1, MAX_READERS) as usize;
         if wanted != self.readers.pool_size() {
-            self.readers = ReaderPool::start(&self.database, wanted)?;
+            self.readers = ReaderPool::start(&self.vault, wanted)?;
         }
         Ok(())
     }
@@ -61,14 +59,14 @@ impl vault::Host for VaultImport {
     }
 
     fn contains_transactions(&mut self, ids: Vec<u8>) -> Result<Vec<bool>, String> {
-        self.conn.contains(&ids).map_err(describe)
+        self.vault.contains(&ids).map_err(describe)
     }
 
     fn find_party(&mut self, name: String) -> Result<Option<u32>, String> {
-        self.conn.find_party(&name).map_err(describe)
+        self.vault.find_party(&name).map_err(describe)
     }
 
     fn party_names(&mut self, handles: Vec<u32>) -> Result<Vec<String>, String> {
-        self.conn.party_names(&handles).map_err(describe)
+        self.vault.party_names(&handles).map_err(describe)
     }
 }

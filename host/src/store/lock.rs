@@ -35,7 +35,27 @@ pub struct NodeLock {
 pub fn lock_node(dir: &Path, name: &str, database: &Database, wait: Duration) -> Result<NodeLock> {
     let path = dir.join(LOCK_FILE);
     let deadline = Instant::now() + wait;
-    let mut file = lock_file(&path, deadline)?;
+    let file = lock_file(&path, deadline)?;
+    hold(file, name, database, deadline)
+}
+
+/// Takes the node's locks if no process holds the directory's: `None`
+/// when a node process runs there (the caller then goes through it).
+pub fn try_lock_node(dir: &Path, name: &str, database: &Database) -> Result<Option<NodeLock>> {
+    let path = dir.join(LOCK_FILE);
+    let file = open_lock_file(&path)?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(hold(file, name, database, Instant::now())?)),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("cannot lock {}", path.display()))
+        }
+    }
+}
+
+/// With the file locked: writes our pid into it and takes the server's
+/// lock.
+fn hold(mut file: File, name: &str, database: &Database, deadline: Instant) -> Result<NodeLock> {
     file.set_len(0)?;
     file.rewind()?;
     writeln!(file, "{}", std::process::id())?;
@@ -50,14 +70,18 @@ pub fn lock_node(dir: &Path, name: &str, database: &Database, wait: Duration) ->
     })
 }
 
-fn lock_file(path: &PathBuf, deadline: Instant) -> Result<File> {
-    let mut file = std::fs::OpenOptions::new()
+fn open_lock_file(path: &PathBuf) -> Result<File> {
+    std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
         .open(path)
-        .with_context(|| format!("cannot open the node lock {}", path.display()))?;
+        .with_context(|| format!("cannot open the node lock {}", path.display()))
+}
+
+fn lock_file(path: &PathBuf, deadline: Instant) -> Result<File> {
+    let mut file = open_lock_file(path)?;
     loop {
         match file.try_lock() {
             Ok(()) => return Ok(file),

@@ -14,9 +14,11 @@ pub mod lock;
 pub mod migrations;
 pub mod postgres;
 pub mod reader_pool;
+pub mod shared;
 pub mod sqlite;
 pub mod status;
 pub mod vault;
+pub mod view;
 
 use anyhow::Result;
 use ledger_sync_vocabulary::ReconciliationStatus;

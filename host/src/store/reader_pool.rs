@@ -1,6 +1,6 @@
-//! The vault reader pool: connections to the node's database (read-only
-//! on SQLite), each on its own thread, that read vault pages ahead of the plugin while it builds its
-//! ledger graph. The plugin says how many it wants (`start` returns
+//! The vault reader pool: threads that read vault pages (from the node's
+//! [`LedgerVault`], each on a connection of its own for the database
+//! vaults) ahead of the plugin while it builds its ledger graph. The plugin says how many it wants (`start` returns
 //! `host-requirements.vault-readers`, its `transactionReaderPoolSize`).
 //!
 //! The plugin reads the vault one page at a time (`read-transactions(after,
@@ -9,12 +9,12 @@
 //! the pages that follow, one per reader, guessing that page `k` ahead starts
 //! at `after + k·limit` (true while sequence numbers are dense, which they
 //! are in an append-only vault). A wrong guess costs a wasted read, never a
-//! wrong page: a page is always exactly what [`NodeStore::read_page`] returns
+//! wrong page: a page is always exactly what [`LedgerVault::read_page`] returns
 //! for the cursor the plugin passed, and transactions recorded after it was
 //! read sort after its last one. The one answer that can go stale — an empty
 //! page, "the end of the vault" — is never served from a read ahead.
 
-use crate::store::{Database, NodeStore, connect_reader};
+use crate::capabilities::LedgerVault;
 use anyhow::{Context, Result};
 use ledger_sync_vocabulary::page::TransactionPage;
 use std::collections::BTreeMap;
@@ -40,18 +40,18 @@ pub struct ReaderPool {
 }
 
 impl ReaderPool {
-    /// Starts `pool_size` readers on `database`.
-    pub fn start(database: &Database, pool_size: usize) -> Result<Self> {
+    /// Starts `pool_size` readers of `vault`.
+    pub fn start(vault: &Arc<dyn LedgerVault>, pool_size: usize) -> Result<Self> {
         let pool_size = pool_size.max(1);
         let (jobs, queue) = channel::<Job>();
         let queue = Arc::new(Mutex::new(queue));
         let mut workers = Vec::with_capacity(pool_size);
         for n in 0..pool_size {
-            let conn = connect_reader(database)?;
+            let vault = vault.clone();
             let queue = queue.clone();
             let worker = std::thread::Builder::new()
                 .name(format!("vault-reader-{n}"))
-                .spawn(move || serve(conn, queue))
+                .spawn(move || serve(vault, queue))
                 .context("starting a vault reader thread")?;
             workers.push(worker);
         }
@@ -70,7 +70,7 @@ impl ReaderPool {
     }
 
     /// The page of at most `limit` transactions after `after`, as
-    /// [`NodeStore::read_page`] gives it; reads the following pages ahead.
+    /// [`LedgerVault::read_page`] gives it; reads the following pages ahead.
     pub fn read_page(&mut self, after: u64, limit: u32) -> Result<TransactionPage, String> {
         if limit != self.limit {
             self.ahead.clear();
@@ -136,14 +136,14 @@ impl Drop for ReaderPool {
     }
 }
 
-fn serve(mut conn: Box<dyn NodeStore>, queue: Arc<Mutex<Receiver<Job>>>) {
+fn serve(vault: Arc<dyn LedgerVault>, queue: Arc<Mutex<Receiver<Job>>>) {
     loop {
         let job = match queue.lock() {
             Ok(queue) => queue.recv(),
             Err(_) => return,
         };
         let Ok(job) = job else { return };
-        let page = conn
+        let page = vault
             .read_page(job.after, job.limit)
             .map_err(|e| format!("{e:#}"));
         // The plugin may have moved on; an unwanted page is dropped.

@@ -114,7 +114,7 @@ pub enum RecordError {
         recorded: Box<Summary>,
     },
     /// An id is already recorded with other content.
-    #[error("line {line}: {conflict}; {}", so_far(.recorded))]
+    #[error("line {line}: {conflict}\nnothing of that batch was stored; {}", so_far(.recorded))]
     Conflict {
         line: u64,
         conflict: ConflictingTransaction,

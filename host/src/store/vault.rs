@@ -53,7 +53,7 @@ impl Recorded {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error(
     "transaction {} is already recorded with other {what}; a transaction id names one \
-     transaction forever, so the batch was not recorded",
+     transaction forever",
     ledger_sync_vocabulary::id::to_hex(id)
 )]
 pub struct ConflictingTransaction {

@@ -30,6 +30,7 @@ pub mod multi_party;
 pub mod native;
 pub mod negentropy_peer;
 pub mod plot;
+pub mod recording;
 
 use crate::generator::{Profile, VaultWriter};
 use anyhow::{Context, Result, ensure};

@@ -286,6 +286,15 @@ enum Command {
         /// same sets.
         #[arg(long)]
         cycle: bool,
+        /// Recording throughput instead: a ledger file of --n transactions
+        /// (default 1,000,000) of the seed's profile, recorded as `vault
+        /// record` does offline into an empty vault (SQLite, or --database),
+        /// then again (every transaction already there).
+        #[arg(long)]
+        record: bool,
+        /// With --record: bytes of payload per transaction.
+        #[arg(long, default_value_t = 0)]
+        payload_bytes: usize,
         /// Counterparties of the cycle.
         #[arg(long, default_value_t = 1_000)]
         counterparties: u32,
@@ -334,6 +343,34 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
+        Command::Bench {
+            n,
+            d,
+            seed,
+            runs,
+            json,
+            dir,
+            database,
+            payload_bytes,
+            record,
+            ..
+        } if record => {
+            anyhow::ensure!(
+                d.is_empty(),
+                "--record measures recording a ledger file; --d does not apply to it"
+            );
+            let temp = tempfile::tempdir()?;
+            let row = bench::recording::run(&bench::recording::RecordOptions {
+                n: n.unwrap_or(1_000_000),
+                payload_bytes,
+                runs,
+                seed,
+                dir: dir.unwrap_or_else(|| temp.path().to_path_buf()),
+                database,
+            })?;
+            print_row(json, row.to_json(), row.to_table_line());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Bench {
             n,
             d,

@@ -31,11 +31,11 @@
 
 use crate::store::VaultTransaction;
 use base64::Engine;
+use hashbrown::HashMap;
 use ledger_sync_vocabulary::id::{TxId, from_hex, to_hex};
 use ledger_sync_vocabulary::x500::LegalName;
 use serde::Deserialize;
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::fmt;
 use std::io::{BufRead, Write};
 
@@ -49,8 +49,9 @@ pub const DEFAULT_MAX_PAYLOAD_BYTES: usize = 10 << 20;
 /// What a line may hold besides its payload (ids, names, punctuation).
 const MAX_METADATA_BYTES: usize = 1 << 20;
 /// Distinct spellings of names remembered while reading, so each is
-/// parsed once.
-const NAME_CACHE: usize = 65_536;
+/// parsed once (the seed's profile has 100,000 parties; this bounds the
+/// cache at a few tens of MB).
+const NAME_CACHE: usize = 262_144;
 
 /// The longest line read with payloads of at most `max_payload_bytes`.
 pub fn max_line_bytes(max_payload_bytes: usize) -> usize {

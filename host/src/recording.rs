@@ -29,11 +29,16 @@ pub struct Batching {
     pub named_missing: usize,
 }
 
+/// Batches are large because a batch is one database transaction, and on
+/// a large vault each commits a fresh copy of most pages of the id index
+/// (ids are hashes, so a batch's inserts land all over it): at 1,000,000
+/// transactions of the seed's profile on SQLite, batches of 10,000 record
+/// 62,000 tx/s, of 50,000 108,000 tx/s (BENCHMARKS.md).
 impl Default for Batching {
     fn default() -> Self {
         Batching {
-            transactions: 10_000,
-            bytes: 16 << 20,
+            transactions: 50_000,
+            bytes: 32 << 20,
             max_payload_bytes: crate::interchange::DEFAULT_MAX_PAYLOAD_BYTES,
             named_missing: 10,
         }
@@ -151,82 +156,127 @@ pub struct Progress {
     pub bytes: u64,
 }
 
-/// Records `input` into `store`, a batch at a time; `progress` is called
-/// after each batch.
-pub fn record(
-    store: &mut dyn NodeStore,
+/// A batch read from the input, or why reading stopped.
+struct Read {
+    txs: Vec<VaultTransaction>,
+    /// Each transaction's line.
+    lines: Vec<u64>,
+    /// The first line of the batch.
+    from: u64,
+    /// Input bytes read up to its end.
+    bytes: u64,
+}
+
+/// Reads batches from `input` into `out` until the end, an error, or the
+/// receiver hanging up.
+fn read_batches(
     input: impl BufRead,
     batching: Batching,
-    mut progress: impl FnMut(&Progress),
-) -> Result<Summary, RecordError> {
+    out: std::sync::mpsc::SyncSender<Result<Read, (ReadError, u64)>>,
+) {
     let mut reader = Reader::new(input, batching.max_payload_bytes);
-    let mut summary = Summary::default();
-    let mut missing: HashSet<TxId> = HashSet::new();
-    let mut batch: Vec<VaultTransaction> = Vec::new();
-    let mut lines: Vec<u64> = Vec::new();
     loop {
-        batch.clear();
-        lines.clear();
-        let batch_start = reader.bytes_read();
-        let batch_from = reader.line() + 1;
-        while batch.len() < batching.transactions
-            && reader.bytes_read() - batch_start < batching.bytes
+        let start = reader.bytes_read();
+        let mut batch = Read {
+            txs: Vec::new(),
+            lines: Vec::new(),
+            from: reader.line() + 1,
+            bytes: 0,
+        };
+        while batch.txs.len() < batching.transactions
+            && reader.bytes_read() - start < batching.bytes
         {
             match reader.next_transaction() {
                 Ok(Some((line, t))) => {
-                    lines.push(line);
-                    batch.push(t);
+                    batch.lines.push(line);
+                    batch.txs.push(t);
                 }
                 Ok(None) => break,
-                Err(error) => {
+                Err(e) => {
+                    let _ = out.send(Err((e, batch.from)));
+                    return;
+                }
+            }
+        }
+        if batch.txs.is_empty() {
+            return;
+        }
+        batch.bytes = reader.bytes_read();
+        if out.send(Ok(batch)).is_err() {
+            return;
+        }
+    }
+}
+
+/// Records `input` into `store`, a batch at a time; `progress` is called
+/// after each batch. The input is read and checked on a thread of its own,
+/// one batch ahead of the database (so at most two batches are in memory).
+pub fn record(
+    store: &mut dyn NodeStore,
+    input: impl BufRead + Send,
+    batching: Batching,
+    mut progress: impl FnMut(&Progress),
+) -> Result<Summary, RecordError> {
+    let mut summary = Summary::default();
+    let mut missing: HashSet<TxId> = HashSet::new();
+    std::thread::scope(|scope| {
+        let (ahead, batches) = std::sync::mpsc::sync_channel(1);
+        scope.spawn(move || read_batches(input, batching, ahead));
+        for read in batches {
+            let batch = match read {
+                Ok(batch) => batch,
+                Err((error, batch_from)) => {
                     return Err(RecordError::Line {
                         error,
                         batch_from,
-                        recorded: Box::new(summary),
+                        recorded: Box::new(summary.clone()),
                     });
                 }
-            }
-        }
-        if batch.is_empty() {
-            break;
-        }
-        let recorded = match store.record(&batch) {
-            Ok(recorded) => recorded,
-            Err(e) => {
-                if let Some(conflict) = e.downcast_ref::<ConflictingTransaction>() {
-                    let at = batch.iter().rposition(|t| t.id == conflict.id).unwrap_or(0);
-                    return Err(RecordError::Conflict {
-                        line: lines[at],
-                        conflict: conflict.clone(),
-                        recorded: Box::new(summary),
+            };
+            let recorded = match store.record(&batch.txs) {
+                Ok(recorded) => recorded,
+                Err(e) => {
+                    let lines = &batch.lines;
+                    if let Some(conflict) = e.downcast_ref::<ConflictingTransaction>() {
+                        let at = batch
+                            .txs
+                            .iter()
+                            .rposition(|t| t.id == conflict.id)
+                            .unwrap_or(0);
+                        return Err(RecordError::Conflict {
+                            line: lines[at],
+                            conflict: conflict.clone(),
+                            recorded: Box::new(summary.clone()),
+                        });
+                    }
+                    return Err(RecordError::Store {
+                        from: lines[0],
+                        to: *lines.last().expect("not empty"),
+                        message: format!("{e:#}"),
+                        recorded: Box::new(summary.clone()),
                     });
                 }
-                return Err(RecordError::Store {
-                    from: lines[0],
-                    to: *lines.last().expect("not empty"),
-                    message: format!("{e:#}"),
-                    recorded: Box::new(summary),
-                });
+            };
+            summary.read += batch.txs.len() as u64;
+            summary.new += recorded.new;
+            summary.already += recorded.already;
+            summary.batches += 1;
+            summary.bytes = batch.bytes;
+            summary.lines = *batch.lines.last().expect("not empty");
+            for d in recorded.missing_dependencies {
+                if missing.len() < MAX_TRACKED_MISSING {
+                    missing.insert(d);
+                } else if !missing.contains(&d) {
+                    summary.missing_capped = true;
+                }
             }
-        };
-        summary.read += batch.len() as u64;
-        summary.new += recorded.new;
-        summary.already += recorded.already;
-        summary.batches += 1;
-        summary.bytes = reader.bytes_read();
-        summary.lines = *lines.last().expect("not empty");
-        for d in recorded.missing_dependencies {
-            if missing.len() < MAX_TRACKED_MISSING {
-                missing.insert(d);
-            } else if !missing.contains(&d) {
-                summary.missing_capped = true;
-            }
+            progress(&Progress {
+                transactions: summary.read,
+                bytes: summary.bytes,
+            });
         }
-        progress(&Progress {
-            transactions: summary.read,
-            bytes: summary.bytes,
-        });
-    }
+        Ok(())
+    })?;
     // A dependency recorded by a later batch is no longer missing.
     let mut still: Vec<TxId> = missing.into_iter().collect();
     still.sort_unstable();

@@ -78,7 +78,8 @@ impl Recorder {
     /// The largest request body: a batch as `vault record` sends it, or
     /// one transaction with the largest payload.
     pub fn max_body(max_payload_bytes: usize) -> usize {
-        (16 << 20) + ledger_sync_host::interchange::max_line_bytes(max_payload_bytes)
+        crate::ledger::REQUEST_BYTES
+            + ledger_sync_host::interchange::max_line_bytes(max_payload_bytes)
     }
 }
 

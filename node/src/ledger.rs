@@ -24,11 +24,12 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-/// Transactions per admin API request.
-const REQUEST_TRANSACTIONS: usize = 10_000;
+/// Transactions per admin API request (a request is one batch: see
+/// `recording::Batching` for why batches are large).
+const REQUEST_TRANSACTIONS: usize = 50_000;
 /// Bytes of lines per admin API request (a request ends at the line that
 /// reaches it).
-const REQUEST_BYTES: usize = 8 << 20;
+pub const REQUEST_BYTES: usize = 24 << 20;
 /// Missing dependencies the client remembers across requests.
 const TRACKED_MISSING: usize = 100_000;
 /// Missing dependencies the admin API names per request.
@@ -36,7 +37,7 @@ pub const NAMED_MISSING_PER_REQUEST: usize = 10_000;
 
 /// Where `vault record` reads from, and how big it is (for progress).
 pub struct Input {
-    pub reader: Box<dyn BufRead>,
+    pub reader: Box<dyn BufRead + Send>,
     /// The input's size when known (a file, not a pipe).
     pub size: Option<u64>,
 }
@@ -177,7 +178,7 @@ impl BatchAnswer {
 /// sends it a batch per request.
 fn through_admin_api(
     client: &Client,
-    input: Box<dyn BufRead>,
+    input: Box<dyn BufRead + Send>,
     batching: Batching,
     mut progress: impl FnMut(&Progress),
 ) -> Result<Summary, String> {

@@ -81,12 +81,18 @@ fn record(conn: &Connection, version: u32, description: &str) -> Result<()> {
 /// A node's SQLite database behind [`NodeStore`].
 pub struct SqliteStore {
     conn: Connection,
+    /// Party handles of committed batches, so a large recording looks each
+    /// party up once.
+    known_parties: hashbrown::HashMap<String, u32>,
 }
 
 impl SqliteStore {
     /// Opens and migrates the file.
     pub fn open(path: &Path) -> Result<SqliteStore> {
-        Ok(SqliteStore { conn: open(path)? })
+        Ok(SqliteStore {
+            conn: open(path)?,
+            known_parties: Default::default(),
+        })
     }
 
     /// A read-only connection to a file already migrated.
@@ -97,13 +103,16 @@ impl SqliteStore {
         )
         .with_context(|| format!("opening a vault reader on {}", path.display()))?;
         conn.pragma_update(None, "cache_size", -16384)?;
-        Ok(SqliteStore { conn })
+        Ok(SqliteStore {
+            conn,
+            known_parties: Default::default(),
+        })
     }
 }
 
 impl NodeStore for SqliteStore {
     fn record(&mut self, txs: &[VaultTransaction]) -> Result<Recorded> {
-        Vault::new(&self.conn).record(txs)
+        Vault::new(&self.conn).record_with(txs, &mut self.known_parties)
     }
     fn read_records(&mut self, after: u64, limit: u32) -> Result<(Vec<VaultTransaction>, u64)> {
         Vault::new(&self.conn).read_records(after, limit)

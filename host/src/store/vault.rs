@@ -214,6 +214,9 @@ pub(crate) fn encode_columns(
     Ok((deps, outputs))
 }
 
+/// Most party handles a connection remembers between batches.
+const MAX_KNOWN_PARTIES: usize = 1 << 20;
+
 /// Read and write access to one node's vault tables.
 pub struct Vault<'a> {
     conn: &'a Connection,
@@ -240,11 +243,21 @@ impl<'a> Vault<'a> {
     /// content is a no-op; with other content the batch is refused
     /// ([`ConflictingTransaction`]).
     pub fn record(&self, txs: &[VaultTransaction]) -> Result<Recorded> {
+        self.record_with(txs, &mut HashMap::new())
+    }
+
+    /// [`Vault::record`], with `known` parties' handles remembered across
+    /// calls (only those of committed batches are added to it).
+    pub fn record_with(
+        &self,
+        txs: &[VaultTransaction],
+        known: &mut HashMap<String, u32>,
+    ) -> Result<Recorded> {
         let tx = self.conn.unchecked_transaction()?;
         let mut recorded = Recorded::default();
+        let mut fresh: HashMap<String, u32> = HashMap::new();
         {
             let vault = Vault::new(&tx);
-            let mut handles: HashMap<String, u32> = HashMap::new();
             let mut add = tx.prepare_cached(
                 "INSERT INTO vault_transaction (tx_id, dependencies, outputs, payload) \
                  VALUES (?1, ?2, ?3, ?4) ON CONFLICT (tx_id) DO NOTHING",
@@ -255,15 +268,19 @@ impl<'a> Vault<'a> {
             let mut fill =
                 tx.prepare_cached("UPDATE vault_transaction SET payload = ?2 WHERE tx_id = ?1")?;
             let mut held = tx.prepare_cached("SELECT 1 FROM vault_transaction WHERE tx_id = ?1")?;
+            // Ids of this batch, recorded above: most dependencies are
+            // recent, and this spares their look-up.
+            let mut batch: hashbrown::HashSet<&TxId> = hashbrown::HashSet::with_capacity(txs.len());
             for t in txs {
-                let (deps, outputs) = encode_columns(t, |name| match handles.get(name) {
-                    Some(h) => Ok(*h),
-                    None => {
-                        let h = vault.party_handle(name)?;
-                        handles.insert(name.to_string(), h);
-                        Ok(h)
-                    }
-                })?;
+                let (deps, outputs) =
+                    encode_columns(t, |name| match known.get(name).or(fresh.get(name)) {
+                        Some(h) => Ok(*h),
+                        None => {
+                            let h = vault.party_handle(name)?;
+                            fresh.insert(name.to_string(), h);
+                            Ok(h)
+                        }
+                    })?;
                 let payload = t.payload.as_deref();
                 if add.execute(params![&t.id[..], &deps, outputs.as_bytes(), payload])? == 1 {
                     recorded.new += 1;
@@ -281,13 +298,17 @@ impl<'a> Vault<'a> {
                     recorded.already += 1;
                 }
                 for d in &t.dependencies {
-                    if !held.exists([&d[..]])? {
+                    if !batch.contains(d) && !held.exists([&d[..]])? {
                         recorded.missing_dependencies.push(*d);
                     }
                 }
+                batch.insert(&t.id);
             }
         }
         tx.commit().context("recording transactions in the vault")?;
+        if known.len() + fresh.len() <= MAX_KNOWN_PARTIES {
+            known.extend(fresh);
+        }
         Ok(recorded)
     }
 

@@ -27,6 +27,9 @@ pub struct RecordOptions {
     pub dir: PathBuf,
     /// Record into schemas of this PostgreSQL server instead.
     pub database: Option<String>,
+    /// Write the ledger file here and keep it (for measuring `vault
+    /// record` itself, as `benchmarks/record-online.sh` does).
+    pub ledger_file: Option<PathBuf>,
 }
 
 /// One measurement.
@@ -113,7 +116,10 @@ pub fn run(options: &RecordOptions) -> Result<RecordRow> {
         seed: options.seed,
         ..Profile::default()
     };
-    let file = options.dir.join("ledger.jsonl");
+    let file = options
+        .ledger_file
+        .clone()
+        .unwrap_or_else(|| options.dir.join("ledger.jsonl"));
     let file_bytes = write_ledger(profile, options.n, options.payload_bytes, &file)?;
     let batching = Batching {
         max_payload_bytes: options
@@ -158,7 +164,9 @@ pub fn run(options: &RecordOptions) -> Result<RecordRow> {
             _ => {}
         }
     }
-    let _ = std::fs::remove_file(&file);
+    if options.ledger_file.is_none() {
+        let _ = std::fs::remove_file(&file);
+    }
     let (record_s, again_s) = (median(first), median(again));
     Ok(RecordRow {
         backend: if options.database.is_some() {

@@ -295,6 +295,9 @@ enum Command {
         /// With --record: bytes of payload per transaction.
         #[arg(long, default_value_t = 0)]
         payload_bytes: usize,
+        /// With --record: write the ledger file here and keep it.
+        #[arg(long)]
+        ledger_file: Option<PathBuf>,
         /// Counterparties of the cycle.
         #[arg(long, default_value_t = 1_000)]
         counterparties: u32,
@@ -353,6 +356,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             database,
             payload_bytes,
             record,
+            ledger_file,
             ..
         } if record => {
             anyhow::ensure!(
@@ -367,6 +371,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 seed,
                 dir: dir.unwrap_or_else(|| temp.path().to_path_buf()),
                 database,
+                ledger_file,
             })?;
             print_row(json, row.to_json(), row.to_table_line());
             Ok(ExitCode::SUCCESS)

@@ -625,3 +625,29 @@ mod tests {
         assert!(err.contains("line 1: is longer than"), "{err}");
     }
 }
+
+#[cfg(test)]
+mod readme {
+    /// The README's complete example is a file this reader accepts.
+    #[test]
+    fn the_readme_example_reads() {
+        let readme = include_str!("../../README.md");
+        let start = readme
+            .find("```json\n{\"format\"")
+            .expect("the README shows a ledger file")
+            + "```json\n".len();
+        let end = start + readme[start..].find("```").expect("closed");
+        let mut reader = super::Reader::new(readme[start..end].as_bytes(), 1024);
+        let mut txs = Vec::new();
+        while let Some((_, t)) = reader.next_transaction().unwrap() {
+            txs.push(t);
+        }
+        assert_eq!(txs.len(), 3);
+        assert_eq!(txs[2].dependencies, vec![txs[1].id]);
+        assert_eq!(txs[1].dependencies, vec![txs[0].id]);
+        assert_eq!(
+            txs[0].payload.as_deref(),
+            Some(&b"issued by the notary"[..])
+        );
+    }
+}

@@ -637,7 +637,7 @@ mod readme {
             .expect("the README shows a ledger file")
             + "```json\n".len();
         let end = start + readme[start..].find("```").expect("closed");
-        let mut reader = super::Reader::new(readme[start..end].as_bytes(), 1024);
+        let mut reader = super::Reader::new(&readme.as_bytes()[start..end], 1024);
         let mut txs = Vec::new();
         while let Some((_, t)) = reader.next_transaction().unwrap() {
             txs.push(t);

@@ -34,10 +34,29 @@ pub struct Client {
 impl Client {
     /// The node in `dir`, called as its first operator account.
     pub fn for_node(dir: &Path) -> Result<Client, String> {
+        Self::as_account(dir, "rpcUsers account to call the admin API with", |_| true)
+    }
+
+    /// The node in `dir`, called as its first rpcUsers account that holds
+    /// `permission` (or ALL).
+    pub fn for_node_with(dir: &Path, permission: &str) -> Result<Client, String> {
+        let wanted = format!("rpcUsers account holds {permission} or ALL, which this needs");
+        Self::as_account(dir, &wanted, |u| {
+            u.permissions.iter().any(|p| p == "ALL" || p == permission)
+        })
+    }
+
+    /// The node in `dir`, called as its first account `pick` accepts; the
+    /// error says "no {wanted}".
+    fn as_account(
+        dir: &Path,
+        wanted: &str,
+        pick: impl Fn(&crate::config::RpcUser) -> bool,
+    ) -> Result<Client, String> {
         let config = NodeConfig::load(dir)?;
-        let user = config.rpc_users.first().ok_or_else(|| {
+        let user = config.rpc_users.iter().find(|u| pick(u)).ok_or_else(|| {
             format!(
-                "{}: no rpcUsers account to call the admin API with",
+                "{}: no {wanted}",
                 dir.join(crate::config::NODE_CONF).display()
             )
         })?;
@@ -54,27 +73,6 @@ impl Client {
             credentials: base64::engine::general_purpose::STANDARD
                 .encode(format!("{username}:{password}")),
         }
-    }
-
-    /// The node in `dir`, called as its first rpcUsers account that holds
-    /// `permission` (or ALL).
-    pub fn for_node_with(dir: &Path, permission: &str) -> Result<Client, String> {
-        let config = NodeConfig::load(dir)?;
-        let user = config
-            .rpc_users
-            .iter()
-            .find(|u| u.permissions.iter().any(|p| p == "ALL" || p == permission))
-            .ok_or_else(|| {
-                format!(
-                    "{}: no rpcUsers account holds {permission} or ALL, which this needs",
-                    dir.join(crate::config::NODE_CONF).display()
-                )
-            })?;
-        Ok(Client::new(
-            config.admin_address,
-            &user.username,
-            &user.password,
-        ))
     }
 
     /// `POST path` with `body`, on a fresh connection.

@@ -297,7 +297,7 @@ fn demo_vaults(
     lost: usize,
     seed: u64,
 ) -> Result<Vec<ledger_sync_vocabulary::TxId>, String> {
-    use ledger_sync_sim::ledger::{reconciliation_set, two_party_ledger_between};
+    use ledger_sync_ledgers::{reconciliation_set, two_party_ledger_between};
     let (a, b) = (names[0].to_string(), names[1].to_string());
     let ledger = two_party_ledger_between(&a, &b, transactions, seed);
     let a_vault = ledger.vault_of(&a);

@@ -11,7 +11,7 @@
 use crate::bootstrap::{BootstrapOptions, bootstrap};
 use crate::client::Client;
 use crate::config::NodeConfig;
-use ledger_sync_sim::ledger::{NOTARY, PARTY_A, PARTY_B};
+use ledger_sync_ledgers::{NOTARY, PARTY_A, PARTY_B};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

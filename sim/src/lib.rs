@@ -5,7 +5,8 @@
 //! - [`clock`]: the virtual clock every simulated node reads.
 //! - [`network`]: several nodes, their timers and the messages between them.
 //! - [`ledger`]: generated ledgers with back-chains, and the reference
-//!   answer to "what should a reconciliation find".
+//!   answer to "what should a reconciliation find" (the
+//!   `ledger-sync-ledgers` crate, re-exported).
 //! - [`demo`]: the seed's disaster-recovery workflow, end to end.
 //! - [`simulation`]: the seeded whole-network simulation with faults and
 //!   invariants (`ledger-sync simulate`).
@@ -13,7 +14,9 @@
 
 pub mod clock;
 pub mod demo;
-pub mod ledger;
+/// The ledger fixtures, now their own crate (the node uses them without
+/// the simulator).
+pub use ledger_sync_ledgers as ledger;
 pub mod network;
 pub mod simulation;
 pub mod testkit;

@@ -1,5 +1,7 @@
-//! Deterministic ledgers for the demo and the tests: transactions between
-//! parties, with back-chains, and what each party's vault holds.
+//! Deterministic ledgers for the demo, the network bootstrapper, the
+//! simulation, the benches and the tests: transactions between parties,
+//! with back-chains, and what each party's vault holds. Its own crate so
+//! that the node uses it without the simulator.
 //!
 //! A party's vault holds every transaction it took part in plus each one's
 //! whole back-chain (Corda resolves the back-chain before recording), in

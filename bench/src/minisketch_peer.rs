@@ -30,7 +30,7 @@ use ledger_sync_vocabulary::rng::mix64;
 /// bucket's capacity, bytes are linear in it.
 const TARGET_PER_BUCKET: f64 = 24.0;
 
-/// Arithmetic in GF(2^64) = GF(2)[x] / (x^64 + x^4 + x^3 + x + 1).
+/// Arithmetic in GF(2^64) = GF(2)\[x\] / (x^64 + x^4 + x^3 + x + 1).
 pub mod gf {
     /// Carry-less 64 × 64 → 128-bit product (high, low).
     #[inline]

@@ -107,7 +107,7 @@ enum VaultCommand {
 #[derive(Subcommand)]
 enum NetworkCommand {
     /// Write a development network, like Corda's Network Bootstrapper: a
-    /// root CA, one node directory per party (DIR/<Organisation>/) with its
+    /// root CA, one node directory per party (`DIR/<Organisation>/`) with its
     /// key, certificate, node.conf and an operator account, and the network
     /// map with every node's address and certificate fingerprint.
     Bootstrap {

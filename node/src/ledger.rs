@@ -2,7 +2,7 @@
 //! operator's commands on a node directory:
 //!
 //! - `vault record --node DIR [FILE|-]`: a ledger file (the
-//!   [interchange](ledger_sync_host::interchange) format) into the node's
+//!   [interchange format](ledger_sync_host::interchange)) into the node's
 //!   vault. With the node stopped, directly, holding the node's lock; with
 //!   it running, through its admin API (`POST /vault/record`, permission
 //!   `RecordTransactions`), a batch per request. Either way a batch is

@@ -1,6 +1,6 @@
 //! ledger-sync's reconciliation plugin.
 //!
-//! Everything here but [`component`] is plain Rust that runs and is tested
+//! Everything here but `component` is plain Rust that runs and is tested
 //! natively; `component` is the thin wit-bindgen adapter that turns it into a
 //! WASI component (built with `cargo build --target wasm32-wasip2`).
 //!

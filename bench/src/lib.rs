@@ -78,8 +78,10 @@ impl Default for BenchOptions {
 /// The implementations compared.
 pub const IMPLS: [&str; 4] = ["ledger-sync", "negentropy", "ibf-strata", "minisketch"];
 
-/// One measurement.
-#[derive(Clone, Debug, PartialEq)]
+/// One measurement; `--json` prints it as one object, its `case` the
+/// variant's name.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(tag = "case", rename_all = "snake_case")]
 pub enum Row {
     /// Writing the seed-profile vault.
     Generate { n: u64, tx_per_s: f64 },
@@ -94,6 +96,7 @@ pub enum Row {
     },
     /// One reconciliation.
     Reconcile {
+        #[serde(rename = "impl")]
         implementation: &'static str,
         n: u64,
         d: u64,
@@ -108,35 +111,7 @@ pub enum Row {
 impl Row {
     /// One JSON object, on one line.
     pub fn to_json(&self) -> String {
-        let opt = |v: Option<f64>| v.map_or("null".to_string(), |v| format!("{v:.6}"));
-        match self {
-            Row::Generate { n, tx_per_s } => {
-                format!(r#"{{"case":"generate","n":{n},"tx_per_s":{tx_per_s:.0}}}"#)
-            }
-            Row::Graph {
-                n,
-                backend,
-                memory_bytes,
-                bytes_per_tx,
-                build_s,
-            } => format!(
-                r#"{{"case":"graph","n":{n},"backend":"{backend}","memory_bytes":{memory_bytes},"bytes_per_tx":{bytes_per_tx:.2},"build_s":{build_s:.6}}}"#
-            ),
-            Row::Reconcile {
-                implementation,
-                n,
-                d,
-                bytes,
-                floor_ratio,
-                round_trips,
-                wall_s,
-                native_wall_s,
-            } => format!(
-                r#"{{"case":"reconcile","impl":"{implementation}","n":{n},"d":{d},"bytes":{bytes},"floor_ratio":{},"round_trips":{round_trips},"wall_s":{wall_s:.6},"native_wall_s":{}}}"#,
-                opt(*floor_ratio),
-                opt(*native_wall_s)
-            ),
-        }
+        serde_json::to_string(self).expect("a row serialises")
     }
 
     /// One line of the readable table.

@@ -26,8 +26,10 @@ use ledger_sync_vocabulary::TxId;
 use std::path::Path;
 use std::time::Instant;
 
-/// What one multi-party run measured, summed over the counterparties.
-#[derive(Clone, Debug, PartialEq)]
+/// What one multi-party run measured, summed over the counterparties
+/// (`case` "multi-party" in JSON).
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(tag = "case", rename = "multi-party")]
 pub struct MultiPartyRow {
     pub n: u64,
     pub parties: u32,
@@ -51,19 +53,7 @@ pub struct MultiPartyRow {
 
 impl MultiPartyRow {
     pub fn to_json(&self) -> String {
-        format!(
-            r#"{{"case":"multi-party","n":{},"parties":{},"d":{},"found":{},"bytes":{},"bytes_per_found":{:.1},"decoded":{},"already_held":{},"worst_target_ratio":{:.3},"median_wall_s":{:.6}}}"#,
-            self.n,
-            self.parties,
-            self.d,
-            self.found,
-            self.bytes,
-            self.bytes_per_found(),
-            self.decoded,
-            self.already_held,
-            self.worst_target_ratio,
-            self.median_wall_s
-        )
+        serde_json::to_string(self).expect("a row serialises")
     }
 
     pub fn to_table_line(&self) -> String {

@@ -328,8 +328,14 @@ enum Command {
 }
 
 /// One bench row: its JSON object, or its line of the readable table.
+/// A reader that went away (`| head`) is not worth a panic: the rest of
+/// the rows are dropped.
 fn print_row(json: bool, as_json: String, as_line: String) {
-    println!("{}", if json { as_json } else { as_line });
+    let _ = writeln!(
+        std::io::stdout(),
+        "{}",
+        if json { as_json } else { as_line }
+    );
 }
 
 fn main() -> ExitCode {

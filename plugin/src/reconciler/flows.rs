@@ -115,8 +115,8 @@ impl<H: Host> Reconciler<H> {
             check_party_name(p)?;
         }
         Ok(self
-            .statuses
-            .values()
+            .book
+            .rows()
             .filter(|row| row.is_requester == is_requester)
             .filter(|row| party.is_none_or(|p| row.party_name == p))
             .filter(|row| status.is_none_or(|s| row.last_reconciliation_status == s))
@@ -131,41 +131,40 @@ impl<H: Host> Reconciler<H> {
         is_requester: bool,
     ) -> Result<Option<ReconciliationStatus>, FlowError> {
         check_party_name(party)?;
-        Ok(self
-            .statuses
-            .get(&(party.to_string(), is_requester))
-            .cloned())
+        Ok(self.book.get(party, is_requester).cloned())
     }
 
     /// RefreshReconciliationStatusesFlow.
     pub fn refresh_reconciliation_statuses(&mut self) -> Result<(), FlowError> {
         let mut refreshed = 0;
-        let keys: Vec<(String, bool)> = self
-            .statuses
-            .iter()
-            .filter(|(_, row)| !row.last_successful_reconciliation_result.is_empty())
-            .map(|(k, _)| k.clone())
+        let rows: Vec<ReconciliationStatus> = self
+            .book
+            .rows()
+            .filter(|row| !row.last_successful_reconciliation_result.is_empty())
+            .cloned()
             .collect();
-        for key in keys {
-            let mut row = self.statuses[&key].clone();
+        for row in rows {
+            let found = row.last_successful_reconciliation_result;
             let held = self
                 .host
-                .contains_transactions(&row.last_successful_reconciliation_result)
+                .contains_transactions(&found)
                 .map_err(|e| FlowError::Storage(format!("could not read the vault: {e}")))?;
-            let before = row.last_successful_reconciliation_result.len();
             let mut held = held.into_iter();
-            row.last_successful_reconciliation_result
-                .retain(|_| !held.next().unwrap_or(false));
-            let after = row.last_successful_reconciliation_result.len();
-            if after == before {
+            let still_missing: Vec<TxId> = found
+                .iter()
+                .filter(|_| !held.next().unwrap_or(false))
+                .copied()
+                .collect();
+            let (before, after) = (found.len(), still_missing.len());
+            let now = self.host.now_ms();
+            let refreshed_row = Transition::Refreshed { still_missing };
+            let Some(row) = self
+                .book
+                .next(&row.party_name, row.is_requester, refreshed_row, now)
+            else {
                 continue;
-            }
-            if after == 0 {
-                row.last_successful_reconciliation_status = Some(StatusValue::DifferencesNotFound);
-                if row.last_reconciliation_status == StatusValue::DifferencesFound {
-                    row.last_reconciliation_status = StatusValue::DifferencesNotFound;
-                }
-            }
+            };
+            // Stored first: a refresh the store refuses changes nothing.
             self.save(&row).map_err(FlowError::Storage)?;
             self.log(
                 Level::Info,
@@ -176,7 +175,7 @@ impl<H: Host> Reconciler<H> {
                     before - after
                 ),
             );
-            self.statuses.insert(key, row);
+            self.book.put(row);
             refreshed += 1;
         }
         self.log(
@@ -231,28 +230,13 @@ impl<H: Host> Reconciler<H> {
             }
             stopped = true;
         }
-        let now = self.host.now_ms();
+        // Every row that was running, and the outgoing row when an outgoing
+        // job was dropped. The sessions are gone already: the rows must
+        // follow, so a failed write is retried rather than left
+        // IN_PROGRESS.
         for is_requester in [true, false] {
-            let Some(mut row) = self
-                .statuses
-                .get(&(party.to_string(), is_requester))
-                .cloned()
-            else {
-                continue;
-            };
-            // Every row that was running, and the outgoing row when an
-            // outgoing job was dropped; never an incoming stop's old
-            // outgoing result.
-            if row.last_reconciliation_status == StatusValue::InProgress
-                || (outgoing_stopped && is_requester)
-            {
-                row.last_reconciliation_status = StatusValue::Stopped;
-                row.last_reconciliation_time_finished = Some(now);
-                // The sessions are gone already: the row must follow, so a
-                // failed write is retried rather than left IN_PROGRESS.
-                self.record(row);
-                stopped = true;
-            }
+            let dropped_job = outgoing_stopped;
+            stopped |= self.transition(party, is_requester, Transition::Stopped { dropped_job });
         }
         self.log(
             Level::Info,

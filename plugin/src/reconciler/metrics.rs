@@ -55,8 +55,8 @@ impl<H: Host> Reconciler<H> {
     /// forever.
     pub fn metrics(&mut self) -> Metrics {
         let failed: Vec<String> = self
-            .statuses
-            .values()
+            .book
+            .rows()
             .filter(|r| r.is_requester && r.last_reconciliation_status == StatusValue::Failed)
             .map(|r| r.party_name.clone())
             .collect();
@@ -64,7 +64,7 @@ impl<H: Host> Reconciler<H> {
             .into_iter()
             .filter(|p| self.host.is_network_party(p))
             .collect();
-        let requester_rows = || self.statuses.values().filter(|r| r.is_requester);
+        let requester_rows = || self.book.rows().filter(|r| r.is_requester);
         Metrics {
             failed_parties,
             parties_with_difference: requester_rows()
@@ -95,6 +95,6 @@ impl<H: Host> Reconciler<H> {
 
     /// The ReconciliationStatus(party) metric: the outgoing status.
     pub fn reconciliation_status(&self, party: &str) -> Option<ReconciliationStatus> {
-        self.statuses.get(&(party.to_string(), true)).cloned()
+        self.book.get(party, true).cloned()
     }
 }

@@ -9,7 +9,8 @@
 //! | [`responder`]      | incoming reconciliations, the request window, streaming    |
 //! | [`batch_budget`]   | how many coded symbols to ask for, send and fit per message |
 //! | [`flows`]          | the seven operator flows                                   |
-//! | [`status_rows`]    | CR_RECONCILIATION_STATUS rows and the saved queue          |
+//! | [`status_book`]    | every status row and the rules of its transitions          |
+//! | [`status_rows`]    | writing rows and the saved queue to the host, retries      |
 //! | [`graph_catch_up`] | building and catching up the ledger graph; the sets        |
 //! | [`metrics`]        | the seed's metrics                                         |
 //!
@@ -61,6 +62,7 @@ mod metrics;
 mod requester;
 mod responder;
 mod scheduler;
+mod status_book;
 mod status_rows;
 #[cfg(test)]
 mod tests;
@@ -72,6 +74,7 @@ pub use metrics::Metrics;
 use requester::Outgoing;
 use responder::{Incoming, Request};
 use scheduler::JobQueue;
+use status_book::{StatusBook, Transition};
 
 /// Timer ids the service sets.
 mod timer {
@@ -169,7 +172,8 @@ pub struct Reconciler<H: Host> {
     graph: LedgerGraph,
     graph_initialised: bool,
     graph_error: Option<String>,
-    statuses: BTreeMap<(String, bool), ReconciliationStatus>,
+    /// Every status row; [`status_book`] owns their transitions.
+    book: StatusBook,
     queue: JobQueue,
     outgoing: HashMap<SessionKey, Outgoing>,
     incoming: HashMap<SessionKey, Incoming>,
@@ -231,7 +235,7 @@ impl<H: Host> Reconciler<H> {
             graph: LedgerGraph::new(salt),
             graph_initialised: false,
             graph_error: None,
-            statuses: BTreeMap::new(),
+            book: StatusBook::default(),
             queue: JobQueue::from(queued),
             outgoing: HashMap::new(),
             incoming: HashMap::new(),
@@ -252,7 +256,7 @@ impl<H: Host> Reconciler<H> {
             None => "node restarted while the reconciliation was in progress".to_string(),
         };
         service.recover_interrupted(rows, &reason);
-        service.cycle = Cycle::from_rows(service.statuses.values());
+        service.cycle = Cycle::from_rows(service.book.rows());
         service.host.set_timer(timer::GRAPH_STEP, 0);
         service.log(
             Level::Info,

@@ -67,7 +67,7 @@ impl<H: Host> Reconciler<H> {
     pub(super) fn start_outgoing(&mut self, party: String) {
         let key = self.new_session(&party);
         let now = self.host.now_ms();
-        self.begin_row(&party, true, key.id, now);
+        self.transition_at(&party, true, Transition::Began { session: key.id }, now);
         self.log(
             Level::Info,
             marker::RECONCILE_WITH_PARTY,
@@ -552,28 +552,18 @@ impl<H: Host> Reconciler<H> {
                 return;
             }
         }
-        let now = self.host.now_ms();
         let status = if missing.is_empty() {
             StatusValue::DifferencesNotFound
         } else {
             StatusValue::DifferencesFound
         };
         let found = missing.len() as u64;
-        let mut row = self
-            .statuses
-            .get(&(key.party.clone(), true))
-            .cloned()
-            .unwrap_or_else(|| {
-                ReconciliationStatus::started(&key.party, true, key.id.to_string(), job.started_ms)
-            });
-        row.last_successful_reconciliation_time_started = Some(job.started_ms);
-        row.last_successful_reconciliation_time_finished = Some(now);
-        row.last_successful_reconciliation_status = Some(status);
-        row.last_successful_reconciliation_result = missing;
-        row.last_reconciliation_time_finished = Some(now);
-        row.last_reconciliation_status = status;
-        row.last_reconciliation_error.clear();
-        self.record(row);
+        let reconciled = Transition::Reconciled {
+            missing,
+            started_ms: job.started_ms,
+            session: key.id,
+        };
+        self.transition(&key.party, true, reconciled);
         match status {
             StatusValue::DifferencesFound => self.cycle.with_differences += 1,
             _ => self.cycle.without_differences += 1,

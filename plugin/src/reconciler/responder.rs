@@ -147,7 +147,12 @@ impl<H: Host> Reconciler<H> {
             self.config.max_reconciliation_differences,
         );
         let now = self.host.now_ms();
-        self.begin_row(&key.party, false, key.id, now);
+        self.transition_at(
+            &key.party,
+            false,
+            Transition::Began { session: key.id },
+            now,
+        );
         let encoder = Encoder::new(ids, salt);
         if digest == Some(encoder.digest()) {
             // The requester holds exactly our set: nothing to stream.
@@ -516,19 +521,7 @@ impl<H: Host> Reconciler<H> {
     /// Records the end of the incoming reconciliation from `party` in its
     /// status row.
     fn record_incoming_end(&mut self, party: &str, status: StatusValue, error: &str) {
-        let now = self.host.now_ms();
-        if let Some(mut row) = self.statuses.get(&(party.to_string(), false)).cloned() {
-            if status.is_success() {
-                row.last_successful_reconciliation_time_started =
-                    row.last_reconciliation_time_started;
-                row.last_successful_reconciliation_time_finished = Some(now);
-                row.last_successful_reconciliation_status = Some(status);
-            }
-            row.last_reconciliation_time_finished = Some(now);
-            row.last_reconciliation_status = status;
-            row.last_reconciliation_error = error.to_string();
-            self.record(row);
-        }
+        self.transition(party, false, Transition::Responded { status, error });
         self.host.set_timer(timer::SCHEDULER, 0);
     }
 }

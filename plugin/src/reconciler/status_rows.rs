@@ -1,6 +1,7 @@
-//! CR_RECONCILIATION_STATUS rows and the saved queue: beginning a row when a
-//! reconciliation becomes IN_PROGRESS, ending it, recovering rows a restart
-//! interrupted, and writing through to the host's status store.
+//! Writing CR_RECONCILIATION_STATUS rows and the saved queue through to the
+//! host's status store, and writing again what it refused. What a row
+//! becomes is the [`StatusBook`]'s to say; [`Reconciler::transition`] asks
+//! it and records the answer.
 
 use super::*;
 
@@ -18,18 +19,16 @@ impl<H: Host> Reconciler<H> {
     /// (and until then the stored row stays IN_PROGRESS, so a further
     /// restart recovers it again).
     pub(super) fn recover_interrupted(&mut self, rows: Vec<ReconciliationStatus>, reason: &str) {
-        for mut row in rows {
-            if row.last_reconciliation_status == StatusValue::InProgress {
-                row.last_reconciliation_status = StatusValue::Failed;
-                row.last_reconciliation_error = reason.to_string();
-                row.last_reconciliation_time_finished = Some(self.host.now_ms());
-                if row.is_requester {
-                    self.queue.push_back(row.party_name.clone());
-                }
-                self.record(row);
-            } else {
-                self.statuses
-                    .insert((row.party_name.clone(), row.is_requester), row);
+        let keys: Vec<(String, bool)> = rows
+            .iter()
+            .map(|r| (r.party_name.clone(), r.is_requester))
+            .collect();
+        self.book = StatusBook::loaded(rows);
+        for (party, is_requester) in keys {
+            if self.transition(&party, is_requester, Transition::Interrupted { reason })
+                && is_requester
+            {
+                self.queue.push_back(party);
             }
         }
         if let Err(e) = self.save_queue() {
@@ -37,29 +36,33 @@ impl<H: Host> Reconciler<H> {
         }
     }
 
-    /// Records that a reconciliation with `party` on one side became
-    /// IN_PROGRESS now, as `session`: the row keeps its
-    /// `last_successful_*` columns and starts its `last_*` ones afresh.
-    pub(super) fn begin_row(
+    /// Applies `transition` to the row of (`party`, `is_requester`) now and
+    /// records it; whether it changed a row (see [`StatusBook::next`]).
+    pub(super) fn transition(
         &mut self,
         party: &str,
         is_requester: bool,
-        session: SessionId,
+        transition: Transition,
+    ) -> bool {
+        let now = self.host.now_ms();
+        self.transition_at(party, is_requester, transition, now)
+    }
+
+    /// [`Self::transition`] at `now`.
+    pub(super) fn transition_at(
+        &mut self,
+        party: &str,
+        is_requester: bool,
+        transition: Transition,
         now: u64,
-    ) {
-        let mut row = self
-            .statuses
-            .get(&(party.to_string(), is_requester))
-            .cloned()
-            .unwrap_or_else(|| {
-                ReconciliationStatus::started(party, is_requester, String::new(), now)
-            });
-        row.state_machine_id = session.to_string();
-        row.last_reconciliation_time_started = Some(now);
-        row.last_reconciliation_time_finished = None;
-        row.last_reconciliation_status = StatusValue::InProgress;
-        row.last_reconciliation_error.clear();
-        self.record(row);
+    ) -> bool {
+        match self.book.next(party, is_requester, transition, now) {
+            Some(row) => {
+                self.record(row);
+                true
+            }
+            None => false,
+        }
     }
 
     pub(super) fn save(&mut self, row: &ReconciliationStatus) -> Result<(), String> {
@@ -87,7 +90,7 @@ impl<H: Host> Reconciler<H> {
                 self.arm_store_retry();
             }
         }
-        self.statuses.insert(key, row);
+        self.book.put(row);
     }
 
     /// The queue as it is saved: the parties waiting to run, then those
@@ -131,7 +134,11 @@ impl<H: Host> Reconciler<H> {
     pub(super) fn retry_unsaved(&mut self) {
         let keys: Vec<(String, bool)> = self.unsaved.keys().cloned().collect();
         for key in keys {
-            let row = self.statuses[&key].clone();
+            let row = self
+                .book
+                .get(&key.0, key.1)
+                .expect("an unsaved row is in the book")
+                .clone();
             if self.save(&row).is_ok() {
                 self.unsaved.remove(&key);
                 // Its party no longer needs to stay in the saved queue.
@@ -156,13 +163,7 @@ impl<H: Host> Reconciler<H> {
     }
 
     pub(super) fn fail_outgoing_row(&mut self, party: &str, reason: &str) {
-        let now = self.host.now_ms();
-        if let Some(mut row) = self.statuses.get(&(party.to_string(), true)).cloned() {
-            row.last_reconciliation_status = StatusValue::Failed;
-            row.last_reconciliation_error = reason.to_string();
-            row.last_reconciliation_time_finished = Some(now);
-            self.record(row);
-        }
+        self.transition(party, true, Transition::Failed { reason });
         self.cycle.failed += 1;
         self.log(
             Level::Warn,

@@ -1,7 +1,15 @@
 //! The seven operator flows, named as in the seed, and the checks on their
 //! arguments.
 
-use super::*;
+use super::metrics::Cycle;
+use super::status_book::Transition;
+use super::{Reconciler, SessionKey, timer};
+use crate::host::{Host, Level};
+use crate::id::TxId;
+use crate::protocol::Body;
+use crate::status::{ReconciliationStatus, StatusValue};
+use hashbrown::HashSet;
+use ledger_sync_vocabulary::{FlowError, marker};
 
 /// The most parties one ScheduleReconciliation call may name.
 const MAX_PARTIES_PER_CALL: usize = 10_000;

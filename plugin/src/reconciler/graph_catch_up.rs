@@ -4,8 +4,11 @@
 //! refusing work while it is not ready, and the set to reconcile with a
 //! party.
 
-use super::*;
+use super::{Reconciler, timer};
+use crate::host::{Host, Level};
+use crate::id::TxId;
 use crate::root_filter::RootMatcher;
+use ledger_sync_vocabulary::FlowError;
 
 /// Transactions read per graph-building step, so that start-up never holds
 /// the node in one long call.

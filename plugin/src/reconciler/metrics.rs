@@ -2,7 +2,9 @@
 //! outcome counts, the parties that failed or found differences, and the
 //! ledger graph's health.
 
-use super::*;
+use super::Reconciler;
+use crate::host::Host;
+use crate::status::{ReconciliationStatus, StatusValue};
 
 /// The seed's metrics; mirrors the WIT `metrics-snapshot`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -41,14 +41,9 @@
 use crate::config::{Config, format_ms};
 use crate::graph::LedgerGraph;
 use crate::host::{Host, Level, SendError};
-use crate::id::TxId;
-use crate::protocol::{
-    Body, DecodeError, Frame, Refusal, SessionId, StreamHeader, pack_symbols, unpack_symbols,
-};
-use crate::riblt::{CountMoments, Decoder, Encoder, Side};
-use crate::root_filter::{RootFilter, bits_for};
-use crate::status::{ReconciliationStatus, StatusValue};
-use hashbrown::{HashMap, HashSet};
+use crate::protocol::{Body, DecodeError, Frame, Refusal, SessionId};
+use crate::status::StatusValue;
+use hashbrown::HashMap;
 use ledger_sync_vocabulary::text::bounded;
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
@@ -68,13 +63,12 @@ mod status_rows;
 mod tests;
 
 pub use batch_budget::next_batch;
-use batch_budget::*;
 use metrics::Cycle;
 pub use metrics::Metrics;
 use requester::Outgoing;
 use responder::{Incoming, Request};
 use scheduler::JobQueue;
-use status_book::{StatusBook, Transition};
+use status_book::StatusBook;
 
 /// Timer ids the service sets.
 mod timer {

@@ -7,7 +7,16 @@
 //! responder claims: the symbols asked for and kept stay under
 //! [`requester_symbol_cap`], the batches under `maxNumberOfIbfFilterFlows`.
 
-use super::*;
+use super::batch_budget::{FIRST_BATCH, merge, next_batch, progress_due, requester_symbol_cap};
+use super::status_book::Transition;
+use super::{RECENTLY_ENDED, Reconciler, SessionKey, SessionTimer, resend_after_ms, timer};
+use crate::host::{Host, Level};
+use crate::id::TxId;
+use crate::protocol::{Body, Refusal, StreamHeader, unpack_symbols};
+use crate::riblt::{CountMoments, Decoder, Side};
+use crate::root_filter::{RootFilter, bits_for};
+use crate::status::StatusValue;
+use ledger_sync_vocabulary::marker;
 
 /// How many times a requester starts again from scratch because the
 /// responder lost the session (it restarted) before it gives up.

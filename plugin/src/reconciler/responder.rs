@@ -8,7 +8,17 @@
 //! what the requester claims: the stream stops at [`responder_stream_limit`],
 //! re-sending at [`resend_budget`], batches at `maxNumberOfIbfFilterFlows`.
 
-use super::*;
+use super::batch_budget::{
+    frame_size, in_flight_window, resend_budget, responder_stream_limit, symbols_per_message,
+};
+use super::status_book::Transition;
+use super::{Reconciler, SessionKey, SessionTimer, resend_after_ms, timer};
+use crate::host::{Host, Level};
+use crate::protocol::{Body, Refusal, StreamHeader, pack_symbols};
+use crate::riblt::Encoder;
+use crate::root_filter::RootFilter;
+use crate::status::StatusValue;
+use ledger_sync_vocabulary::marker;
 
 /// What a requester's `Request` asks for (see [`Body::Request`]).
 pub(super) struct Request {

@@ -3,7 +3,13 @@
 //! has room, retrying a busy party with jittered exponential back-off until
 //! maxReconciliationRetryAttemptTimeout, and recurring reconciliation.
 
-use super::*;
+use super::{Reconciler, SessionKey, resend_after_ms, timer};
+use crate::config::format_ms;
+use crate::host::{Host, Level};
+use crate::protocol::Refusal;
+use hashbrown::HashSet;
+use ledger_sync_vocabulary::marker;
+use std::collections::VecDeque;
 
 /// The first retry after a MaxIncomingSessionsExceeded refusal waits about
 /// this long; each further retry waits up to twice as long as the one

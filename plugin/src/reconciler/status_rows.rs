@@ -3,7 +3,11 @@
 //! becomes is the [`StatusBook`]'s to say; [`Reconciler::transition`] asks
 //! it and records the answer.
 
-use super::*;
+use super::status_book::{StatusBook, Transition};
+use super::{Reconciler, timer};
+use crate::host::{Host, Level};
+use crate::status::ReconciliationStatus;
+use ledger_sync_vocabulary::marker;
 
 /// A status write that failed is tried again after this long, then after
 /// twice as long each time, up to [`STORE_RETRY_MAX_MS`].

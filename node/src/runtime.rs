@@ -7,8 +7,9 @@
 use crate::flows::{Outcome, execute};
 use crate::shell::Command;
 use crate::transport::{Inbound, Outbox};
-use ledger_sync_host::{Node, TimerCommand};
-use std::collections::{BTreeMap, BTreeSet};
+use ledger_sync_host::Node;
+use ledger_sync_vocabulary::timers::TimerTable;
+
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
@@ -25,57 +26,14 @@ pub enum Event {
     Shutdown,
 }
 
-/// The node's pending timers: by id, and by due time.
-#[derive(Default)]
-struct Timers {
-    by_id: BTreeMap<u64, Instant>,
-    by_due: BTreeSet<(Instant, u64)>,
-}
-
-impl Timers {
-    fn apply(&mut self, command: TimerCommand, now: Instant) {
-        match command {
-            TimerCommand::Set { id, delay_ms } => {
-                self.cancel(id);
-                let due = now + Duration::from_millis(delay_ms);
-                self.by_id.insert(id, due);
-                self.by_due.insert((due, id));
-            }
-            TimerCommand::Cancel { id } => self.cancel(id),
-            TimerCommand::CancelAll => *self = Timers::default(),
-        }
-    }
-
-    fn cancel(&mut self, id: u64) {
-        if let Some(due) = self.by_id.remove(&id) {
-            self.by_due.remove(&(due, id));
-        }
-    }
-
-    fn next_due(&self) -> Option<Instant> {
-        self.by_due.first().map(|(due, _)| *due)
-    }
-
-    /// Takes the earliest timer if it is due.
-    fn pop_due(&mut self, now: Instant) -> Option<u64> {
-        let (due, id) = *self.by_due.first()?;
-        if due > now {
-            return None;
-        }
-        self.by_due.pop_first();
-        self.by_id.remove(&id);
-        Some(id)
-    }
-}
-
 /// Runs the plugin until `Shutdown` or until every sender is gone.
 pub fn run(mut node: Node, events: Receiver<Event>, outbox: Outbox) {
-    let mut timers = Timers::default();
+    let mut timers: TimerTable<Instant> = TimerTable::default();
     loop {
         let now = Instant::now();
         let effects = node.take_effects();
         for command in effects.timers {
-            timers.apply(command, now);
+            command.apply(&mut timers, |delay| now + Duration::from_millis(delay));
         }
         for message in effects.messages {
             if !outbox.send(&message.to, message.payload) {
@@ -88,9 +46,12 @@ pub fn run(mut node: Node, events: Receiver<Event>, outbox: Outbox) {
             }
             continue;
         }
-        let wait = timers.next_due().map_or(Duration::from_secs(3600), |due| {
-            due.saturating_duration_since(now)
-        });
+        let wait = timers
+            .next()
+            .map(|(due, _)| due)
+            .map_or(Duration::from_secs(3600), |due| {
+                due.saturating_duration_since(now)
+            });
         match events.recv_timeout(wait) {
             Ok(Event::Shutdown) => return stop(node, &events, &outbox),
             Ok(event) => handle(&mut node, event),

@@ -15,6 +15,7 @@ use crate::host::{Host, Level, SendError};
 use crate::reconciler::Reconciler;
 use hashbrown::{HashMap, HashSet};
 use ledger_sync_vocabulary::rng::SplitMix64;
+use ledger_sync_vocabulary::timers::TimerTable;
 use ledger_sync_vocabulary::{ReconciliationStatus, TX_ID_LEN, TransactionPage, TxId};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -158,7 +159,7 @@ pub struct FakeHost {
     /// Messages sent since the network last took them: (to, payload).
     pub outbox: Vec<(String, Vec<u8>)>,
     /// Pending timers: id → due time.
-    pub timers: BTreeMap<u64, u64>,
+    pub timers: TimerTable<u64>,
     pub statuses: BTreeMap<(String, bool), ReconciliationStatus>,
     pub scheduled: Vec<String>,
     /// Every log line: (level, marker, message).
@@ -179,7 +180,7 @@ impl FakeHost {
             now_ms: 0,
             max_message_size: 10 << 20,
             outbox: Vec::new(),
-            timers: BTreeMap::new(),
+            timers: TimerTable::default(),
             statuses: BTreeMap::new(),
             scheduled: Vec::new(),
             logs: Vec::new(),
@@ -233,10 +234,10 @@ impl Host for FakeHost {
         name != self.name && self.peers.contains(name)
     }
     fn set_timer(&mut self, id: u64, delay_ms: u64) {
-        self.timers.insert(id, self.now_ms.saturating_add(delay_ms));
+        self.timers.set(id, self.now_ms.saturating_add(delay_ms));
     }
     fn cancel_timer(&mut self, id: u64) {
-        self.timers.remove(&id);
+        self.timers.cancel(id);
     }
     fn now_ms(&mut self) -> u64 {
         self.now_ms
@@ -366,12 +367,8 @@ impl FakeNetwork {
             .nodes
             .iter()
             .filter_map(|(name, node)| {
-                let (id, due) = node
-                    .host()
-                    .timers
-                    .iter()
-                    .min_by_key(|(id, due)| (**due, **id))?;
-                Some((*due, name.clone(), *id))
+                let (due, id) = node.host().timers.next()?;
+                Some((due, name.clone(), id))
             })
             .min();
         let message_first = match (message, &timer) {
@@ -396,7 +393,7 @@ impl FakeNetwork {
         } else {
             let (_, name, id) = timer.expect("a timer");
             let node = self.nodes.get_mut(&name).expect("a node");
-            node.host_mut().timers.remove(&id);
+            node.host_mut().timers.cancel(id);
             node.on_timer(id);
         }
         true

@@ -23,7 +23,8 @@
 
 use crate::clock::{NodeClock, VirtualClock};
 use anyhow::{Context, Result};
-use ledger_sync_host::{Node, NodeOptions, PluginFailure, PluginRuntime, TimerCommand};
+use ledger_sync_host::{Node, NodeOptions, PluginFailure, PluginRuntime};
+use ledger_sync_vocabulary::timers::TimerTable;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -50,7 +51,7 @@ impl ledger_sync_host::Peers for Directory {
 /// A running node, the timers it asked for (id → due time) and its clock.
 struct SimNode {
     node: Node,
-    timers: BTreeMap<u64, u64>,
+    timers: TimerTable<u64>,
 }
 
 /// What becomes of a message put on the wire.
@@ -201,7 +202,7 @@ impl Network {
             name.clone(),
             SimNode {
                 node,
-                timers: BTreeMap::new(),
+                timers: TimerTable::default(),
             },
         );
         self.options.insert(name.clone(), (options, runtime));
@@ -251,10 +252,12 @@ impl Network {
         let started = Instant::now();
         loop {
             let now = self.clock.now_ms();
-            let sim = &self.nodes[name];
-            let Some((&id, _)) = sim.timers.iter().find(|(_, due)| **due <= now) else {
+            let Some((due, id)) = self.nodes[name].timers.next() else {
                 break;
             };
+            if due > now {
+                break;
+            }
             if !self.fire_timer(name, id).1 {
                 break;
             }
@@ -428,15 +431,7 @@ impl Network {
         for (name, sim) in self.nodes.iter_mut() {
             let effects = sim.node.take_effects();
             for command in effects.timers {
-                match command {
-                    TimerCommand::Set { id, delay_ms } => {
-                        sim.timers.insert(id, now.saturating_add(delay_ms));
-                    }
-                    TimerCommand::Cancel { id } => {
-                        sim.timers.remove(&id);
-                    }
-                    TimerCommand::CancelAll => sim.timers.clear(),
-                }
+                command.apply(&mut sim.timers, |delay| now.saturating_add(delay));
             }
             for m in effects.messages {
                 self.traffic.messages += 1;
@@ -463,13 +458,7 @@ impl Network {
         self.nodes
             .iter()
             .filter(|(_, sim)| sim.node.dead().is_none())
-            .filter_map(|(name, sim)| {
-                sim.timers
-                    .iter()
-                    .map(|(id, due)| (*due, *id))
-                    .min()
-                    .map(|(due, id)| (due, name.clone(), id))
-            })
+            .filter_map(|(name, sim)| sim.timers.next().map(|(due, id)| (due, name.clone(), id)))
             .min()
     }
 
@@ -541,7 +530,7 @@ impl Network {
     /// [`Network::failures`]).
     fn fire_timer(&mut self, name: &str, id: u64) -> (Duration, bool) {
         let sim = self.nodes.get_mut(name).expect("timer of a running node");
-        sim.timers.remove(&id);
+        sim.timers.cancel(id);
         let started = Instant::now();
         let outcome = sim.node.on_timer(id);
         let took = started.elapsed();

@@ -17,6 +17,8 @@
 //! - [`rng`]: splitmix64, the one seeded generator everything deterministic
 //!   uses.
 //! - [`text`]: untrusted text bounded and escaped for storing and logging.
+//! - [`timers`]: the timer table every runtime keeps for a plugin, and
+//!   the order timers fire in.
 //! - [`x500`]: X.500 legal names, parsed and spelt canonically.
 
 pub mod flow_error;
@@ -26,6 +28,7 @@ pub mod page;
 pub mod rng;
 pub mod status;
 pub mod text;
+pub mod timers;
 pub mod x500;
 
 pub use flow_error::FlowError;

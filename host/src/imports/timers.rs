@@ -22,6 +22,22 @@ pub enum TimerCommand {
     CancelAll,
 }
 
+impl TimerCommand {
+    /// Carries the command out on a runtime's timer table; `due` gives the
+    /// time a timer set now fires after `delay_ms`.
+    pub fn apply<T: Ord + Copy>(
+        self,
+        table: &mut ledger_sync_vocabulary::timers::TimerTable<T>,
+        due: impl FnOnce(u64) -> T,
+    ) {
+        match self {
+            TimerCommand::Set { id, delay_ms } => table.set(id, due(delay_ms)),
+            TimerCommand::Cancel { id } => table.cancel(id),
+            TimerCommand::CancelAll => table.clear(),
+        }
+    }
+}
+
 /// The `timers` import's state.
 pub struct TimersImport {
     /// Pending as the plugin sees them.

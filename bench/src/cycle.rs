@@ -177,27 +177,19 @@ impl Shape {
     fn set_of(&mut self, k: u32, held: u32) -> Vec<u32> {
         self.epoch += 1;
         let epoch = self.epoch;
-        let mut stack: Vec<u32> = Vec::new();
-        let mut set = Vec::new();
-        for &i in self.direct[k as usize - 1].iter().filter(|&&i| i < held) {
-            if self.marks[i as usize] != epoch {
-                self.marks[i as usize] = epoch;
-                stack.push(i);
-            }
-        }
-        while let Some(i) = stack.pop() {
-            set.push(i);
-            let (from, to) = (
-                self.dep_start[i as usize] as usize,
-                self.dep_start[i as usize + 1] as usize,
-            );
-            for &dep in &self.deps[from..to] {
-                if self.marks[dep as usize] != epoch {
-                    self.marks[dep as usize] = epoch;
-                    stack.push(dep);
-                }
-            }
-        }
+        let marks = &mut self.marks;
+        let (dep_start, deps) = (&self.dep_start, &self.deps);
+        let mut set = ledger_sync_ledgers::back_chain_closure(
+            self.direct[k as usize - 1]
+                .iter()
+                .copied()
+                .filter(|&i| i < held),
+            |i| std::mem::replace(&mut marks[i as usize], epoch) != epoch,
+            |i, out| {
+                let (from, to) = (dep_start[i as usize], dep_start[i as usize + 1]);
+                out.extend_from_slice(&deps[from as usize..to as usize]);
+            },
+        );
         set.sort_unstable();
         set
     }

@@ -73,18 +73,19 @@ impl Ledger {
     ) {
         // Collect the unrecorded back-chain, then record it oldest first so
         // every transaction follows its dependencies.
-        let mut chain = Vec::new();
-        let mut stack = vec![root];
         let mut seen: HashSet<usize> = HashSet::new();
-        while let Some(i) = stack.pop() {
-            if recorded.contains(&i) || !seen.insert(i) {
-                continue;
-            }
-            chain.push(i);
-            for d in &self.transactions[i].dependencies {
-                stack.push(self.index[d]);
-            }
-        }
+        let mut chain = back_chain_closure(
+            [root],
+            |i| !recorded.contains(&i) && seen.insert(i),
+            |i, out| {
+                out.extend(
+                    self.transactions[i]
+                        .dependencies
+                        .iter()
+                        .map(|d| self.index[d]),
+                )
+            },
+        );
         chain.sort_unstable();
         for i in chain {
             recorded.insert(i);
@@ -93,23 +94,44 @@ impl Ledger {
     }
 }
 
+/// The back-chain closure every oracle computes, written once: each item
+/// reachable from `roots` through `dependencies`, once, in the order first
+/// reached (depth first from the last root). `first_visit(n)` says whether
+/// `n` is met for the first time, and remembers it; `dependencies(n, out)`
+/// appends what `n` depends on.
+pub fn back_chain_closure<N: Copy>(
+    roots: impl IntoIterator<Item = N>,
+    mut first_visit: impl FnMut(N) -> bool,
+    mut dependencies: impl FnMut(N, &mut Vec<N>),
+) -> Vec<N> {
+    let mut stack: Vec<N> = roots.into_iter().filter(|&n| first_visit(n)).collect();
+    let (mut closure, mut deps) = (Vec::new(), Vec::new());
+    while let Some(n) = stack.pop() {
+        closure.push(n);
+        deps.clear();
+        dependencies(n, &mut deps);
+        stack.extend(deps.iter().copied().filter(|&d| first_visit(d)));
+    }
+    closure
+}
+
 /// What `party`'s counterparty should reconcile from `vault`: the
 /// transactions in it with `party` among their participants, plus their
 /// back-chains. Computed here independently of the plugin, as a reference.
 pub fn reconciliation_set(vault: &[VaultTransaction], party: &str) -> HashSet<TxId> {
     let by_id: HashMap<TxId, &VaultTransaction> = vault.iter().map(|t| (t.id, t)).collect();
-    let mut set = HashSet::new();
-    let mut stack: Vec<TxId> = vault
+    let roots = vault
         .iter()
         .filter(|t| t.outputs.iter().flatten().any(|p| p == party))
-        .map(|t| t.id)
-        .collect();
-    while let Some(id) = stack.pop() {
-        if set.insert(id) {
-            stack.extend(by_id[&id].dependencies.iter().copied());
-        }
-    }
-    set
+        .map(|t| t.id);
+    let mut seen = HashSet::new();
+    back_chain_closure(
+        roots,
+        |id| seen.insert(id),
+        |id, out| out.extend(&by_id[&id].dependencies),
+    )
+    .into_iter()
+    .collect()
 }
 
 /// The names used by the demo's two-party network, as in the seed's example.

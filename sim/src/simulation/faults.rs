@@ -1,0 +1,210 @@
+//! Faults: the hook every message passes (what it does to each), and
+//! crashes and restarts.
+
+use super::SeedReport;
+use super::hostile::MALLORY;
+use crate::network::{Envelope, Fate, Network};
+use anyhow::Result;
+use ledger_sync_plugin::protocol::{Body, Frame, SessionId};
+use ledger_sync_vocabulary::StatusValue;
+use ledger_sync_vocabulary::rng::{SplitMix64, mix64};
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+/// What the fault hook consults: the rates a seed picked and the partition
+/// in force.
+pub(super) struct FaultState {
+    pub(super) rng: SplitMix64,
+    pub(super) loss: f64,
+    pub(super) jitter_ms: u64,
+    /// Pairs cut until the given time.
+    pub(super) partitions: Vec<(String, String, u64)>,
+    /// Targeted loss: the next message of this kind is lost.
+    pub(super) lose_next: Option<&'static str>,
+    pub(super) now: Rc<RefCell<u64>>,
+    pub(super) counts: BTreeMap<&'static str, u64>,
+    /// Frames seen, for the hostile peer's replays (bounded).
+    pub(super) captured: Vec<Vec<u8>>,
+    /// (requester, responder) pairs that just sent `Done`.
+    pub(super) dones: Vec<(String, String)>,
+    /// A `Done` with a body other than nothing.
+    pub(super) leaky_done: Option<String>,
+    /// Folds every message sent, in order.
+    pub(super) digest: u64,
+}
+
+fn kind_of(payload: &[u8]) -> &'static str {
+    match Frame::decode(payload).map(|f| f.body) {
+        Ok(Body::Request { .. }) => "request",
+        Ok(Body::Symbols { .. }) => "symbols",
+        Ok(Body::Want { .. }) => "want",
+        Ok(Body::Progress { .. }) => "progress",
+        Ok(Body::Done) => "done",
+        Ok(Body::Identical) => "identical",
+        Ok(Body::Roots { .. }) => "roots",
+        Ok(Body::Refused(_)) => "refused",
+        Ok(Body::Abort { .. }) => "abort",
+        Err(_) => "garbage",
+    }
+}
+
+impl FaultState {
+    pub(super) fn decide(&mut self, envelope: &Envelope) -> Fate {
+        for part in [
+            envelope.from.as_bytes(),
+            envelope.to.as_bytes(),
+            &envelope.payload,
+        ] {
+            for chunk in part.chunks(8) {
+                let mut word = [0u8; 8];
+                word[..chunk.len()].copy_from_slice(chunk);
+                self.digest = mix64(self.digest ^ u64::from_le_bytes(word));
+            }
+            self.digest = mix64(self.digest ^ part.len() as u64);
+        }
+        let kind = kind_of(&envelope.payload);
+        if kind == "done" {
+            self.dones
+                .push((envelope.from.clone(), envelope.to.clone()));
+            // A `Done` is the version, the session id and the tag: nothing
+            // that could depend on the requester's vault.
+            let bare = Frame::new(SessionId([0; 16]), Body::Done).encode().len();
+            if envelope.payload.len() != bare {
+                self.leaky_done = Some(envelope.from.clone());
+            }
+        }
+        if self.captured.len() < 64 && envelope.from != MALLORY {
+            self.captured.push(envelope.payload.clone());
+        }
+        let now = *self.now.borrow();
+        if self.partitions.iter().any(|(a, b, until)| {
+            now < *until
+                && ((envelope.from == *a && envelope.to == *b)
+                    || (envelope.from == *b && envelope.to == *a))
+        }) {
+            *self.counts.entry("partition drop").or_default() += 1;
+            return Fate::Drop;
+        }
+        if self.lose_next == Some(kind) {
+            self.lose_next = None;
+            *self.counts.entry("targeted loss").or_default() += 1;
+            return Fate::Drop;
+        }
+        if self.loss > 0.0 && self.rng.chance(self.loss) {
+            *self.counts.entry("random loss").or_default() += 1;
+            return Fate::Drop;
+        }
+        if self.jitter_ms > 0 {
+            let delay = self.rng.below(self.jitter_ms + 1);
+            if delay > 0 {
+                *self.counts.entry("delay").or_default() += 1;
+            }
+            return Fate::Delay(delay);
+        }
+        Fate::Deliver
+    }
+}
+
+/// Parties a node has queued or running outgoing, from its database and
+/// its rows: what must be scheduled again after a crash.
+pub(super) fn pending_jobs(net: &mut Network, node: &str) -> Result<Vec<String>> {
+    let mut store = ledger_sync_host::store::connect(
+        net.node(node)
+            .database()
+            .expect("the simulation keeps each vault in a database"),
+    )?;
+    let mut jobs = store.load_scheduled()?;
+    for row in store.load_statuses()? {
+        if row.is_requester && row.last_reconciliation_status == StatusValue::InProgress {
+            jobs.push(row.party_name);
+        }
+    }
+    Ok(jobs)
+}
+
+pub(super) fn restart(
+    net: &mut Network,
+    node: &str,
+    queued_at_crash: &mut BTreeMap<String, Vec<String>>,
+    report: &mut SeedReport,
+) -> Result<()> {
+    net.restart_node(node, None)?;
+    for party in queued_at_crash.remove(node).unwrap_or_default() {
+        let scheduled = net
+            .node(node)
+            .is_reconciliation_scheduled_for_party(&party)
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?
+            .unwrap_or(false);
+        if !scheduled {
+            report.violation(format!(
+                "{node} lost its job for {party} across a restart (queued or running at the crash)"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Jobs each crashed node had queued or running, to find scheduled again
+/// after its restart.
+pub(super) type QueuedAtCrash = BTreeMap<String, Vec<String>>;
+
+/// The fault of one step, if `roll` names one (a crash, a restart, a
+/// partition, a storage failure or its end, a clock jump, a targeted loss,
+/// the hostile peer acting): one in about 60 steps.
+pub(super) fn step_fault(
+    run: &mut super::scenario::Run,
+    node: &str,
+    roll: u64,
+    parties: &[String],
+    r: &mut SplitMix64,
+    queued_at_crash: &mut QueuedAtCrash,
+    report: &mut SeedReport,
+) -> Result<()> {
+    let net = &mut run.net;
+    match roll {
+        17..=18 if run.all_faults && net.is_running(node) => {
+            report.fault("crash and restart");
+            let queue = pending_jobs(net, node)?;
+            net.crash_node(node);
+            queued_at_crash.insert(node.to_string(), queue);
+            if r.chance(0.5) {
+                restart(net, node, queued_at_crash, report)?;
+            }
+        }
+        19..=20 if run.all_faults && !net.is_running(node) => {
+            restart(net, node, queued_at_crash, report)?;
+        }
+        21 if run.all_faults => {
+            let other = parties[r.below(parties.len() as u64) as usize].clone();
+            if other != node {
+                report.fault("partition");
+                let until = net.now_ms() + r.below(3 * run.max_timeout);
+                run.faults
+                    .borrow_mut()
+                    .partitions
+                    .push((node.to_string(), other, until));
+            }
+        }
+        22 if run.all_faults => {
+            report.fault("storage failure");
+            net.set_storage_fault(node, Some("simulated disk failure".into()));
+        }
+        23..=25 if run.all_faults => net.set_storage_fault(node, None),
+        26 if run.all_faults => {
+            report.fault("clock jump");
+            let jump = r.below(2 * run.max_timeout) as i64 - run.max_timeout as i64;
+            net.jump_clock(node, jump);
+        }
+        27 if run.all_faults => {
+            report.fault("targeted loss");
+            let kind = ["request", "symbols", "want", "done", "refused"][r.below(5) as usize];
+            run.faults.borrow_mut().lose_next = Some(kind);
+        }
+        28..=33 if run.all_faults => {
+            super::hostile::hostile(net, node, r, &run.faults, report);
+        }
+        _ => {}
+    }
+    Ok(())
+}

@@ -15,7 +15,7 @@ bin=$PWD/target/release/ledger-sync
 work=$(mktemp -d)
 a="O=Party000000, L=London, C=GB"
 b="O=Party000001, L=London, C=GB"
-$bin bench --record --n "$n" --runs 1 --ledger-file "$work/ledger.jsonl" >/dev/null
+$bin bench record --n "$n" --runs 1 --ledger-file "$work/ledger.jsonl" >/dev/null
 $bin network bootstrap --dir "$work/net" --nodes "$a" "$b" --base-port 21000 >/dev/null
 $bin vault record --node "$work/net/Party000000" "$work/ledger.jsonl" >/dev/null
 $bin node --dir "$work/net/Party000000" >"$work/a.log" 2>&1 & pa=$!

@@ -1,4 +1,4 @@
-//! The reconciliation cycle (`ledger-sync bench --cycle`): one node
+//! The reconciliation cycle (`ledger-sync bench cycle`): one node
 //! reconciling with all of its counterparties, as the operations guide's
 //! recurring reconciliation does after a restore.
 //!
@@ -358,7 +358,7 @@ pub fn run(options: &CycleOptions, mut emit: impl FnMut(&CycleRow)) -> Result<Ve
     net.set_on_demand(move |name| match factory.borrow_mut().start(name) {
         Ok(options) => Some(options),
         Err(e) => {
-            eprintln!("ledger-sync bench --cycle: cannot start {name}: {e:#}");
+            eprintln!("ledger-sync bench cycle: cannot start {name}: {e:#}");
             None
         }
     });

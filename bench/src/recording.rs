@@ -1,4 +1,4 @@
-//! `ledger-sync bench --record`: how fast a ledger file of the seed's
+//! `ledger-sync bench record`: how fast a ledger file of the seed's
 //! profile is recorded into an empty vault through the path `vault record`
 //! takes offline (`ledger_sync_host::recording`, default batches), on
 //! SQLite or on a PostgreSQL server, and how fast the same file is

@@ -2,12 +2,12 @@
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
-use ledger_sync_bench::plot::bytes_per_difference_svg;
-use ledger_sync_bench::{self as bench, BenchOptions};
 use ledger_sync_sim::demo::{self, DemoOptions};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
+
+mod bench_command;
 
 #[derive(Parser)]
 #[command(
@@ -255,87 +255,10 @@ enum Command {
     },
     /// Measure ledger-graph memory and build time, and the bytes, round trips
     /// and time of one reconciliation against negentropy, ibf-strata and
-    /// minisketch (PinSketch, the Erlay design), on
-    /// vaults of the seed's profile. See BENCHMARKS.md.
-    Bench {
-        /// Transactions in the responder's vault (default 1,000,000; with
-        /// --multi-party, transactions in the whole ledger, default 10,000).
-        #[arg(long)]
-        n: Option<u64>,
-        /// Differences to measure: transactions the requester lacks
-        /// (default 0,1,10,100,1000,10000,100000; with --multi-party,
-        /// 1,10,100,1000).
-        #[arg(long, value_delimiter = ',')]
-        d: Vec<u64>,
-        /// The multi-party profile instead: a ledger among --parties
-        /// parties whose back-chains cross parties; party 0, restored
-        /// without its last d transactions, reconciles with each other
-        /// party. Reports bytes per id found and the ids decoded that it
-        /// already held.
-        #[arg(long)]
-        multi_party: bool,
-        /// Parties of the multi-party profile.
-        #[arg(long, default_value_t = 8)]
-        parties: u32,
-        /// A whole reconciliation cycle instead: a node of --n transactions
-        /// (default 1,000,000), restored from a backup that lacks a few
-        /// transactions per counterparty, reconciles with all
-        /// --counterparties under the default configuration; each pair's
-        /// sets are what the seed defines for that party. Reports the
-        /// cycle's time, both sides' CPU and bytes, and the peers on the
-        /// same sets.
-        #[arg(long)]
-        cycle: bool,
-        /// Recording throughput instead: a ledger file of --n transactions
-        /// (default 1,000,000) of the seed's profile, recorded as `vault
-        /// record` does offline into an empty vault (SQLite, or --database),
-        /// then again (every transaction already there).
-        #[arg(long)]
-        record: bool,
-        /// With --record: bytes of payload per transaction.
-        #[arg(long, default_value_t = 0)]
-        payload_bytes: usize,
-        /// With --record: write the ledger file here and keep it.
-        #[arg(long)]
-        ledger_file: Option<PathBuf>,
-        /// Counterparties of the cycle.
-        #[arg(long, default_value_t = 1_000)]
-        counterparties: u32,
-        /// Transactions the node's backup lacks, per counterparty, in the
-        /// cycle.
-        #[arg(long, default_value_t = 3)]
-        lost_per_counterparty: u64,
-        /// Seed of the generated vaults.
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-        /// Runs per measurement (times are medians).
-        #[arg(long, default_value_t = 3)]
-        runs: u32,
-        /// One JSON object per line instead of the table.
-        #[arg(long)]
-        json: bool,
-        /// Also write an SVG plot of bytes per difference against d.
-        #[arg(long)]
-        plot: Option<PathBuf>,
-        /// Where to put the vault databases (default: a temporary directory).
-        #[arg(long)]
-        dir: Option<PathBuf>,
-        /// Run both nodes on this PostgreSQL server (postgresql://…): the
-        /// vaults are copied into schemas of their own, dropped at the end.
-        #[arg(long)]
-        database: Option<String>,
-    },
-}
-
-/// One bench row: its JSON object, or its line of the readable table.
-/// A reader that went away (`| head`) is not worth a panic: the rest of
-/// the rows are dropped.
-fn print_row(json: bool, as_json: String, as_line: String) {
-    let _ = writeln!(
-        std::io::stdout(),
-        "{}",
-        if json { as_json } else { as_line }
-    );
+    /// minisketch (PinSketch, the Erlay design), on vaults of the seed's
+    /// profile; or another profile: `bench multi-party`, `bench cycle`,
+    /// `bench record`. See BENCHMARKS.md.
+    Bench(bench_command::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -352,148 +275,7 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Bench {
-            n,
-            d,
-            seed,
-            runs,
-            json,
-            dir,
-            database,
-            payload_bytes,
-            record,
-            ledger_file,
-            ..
-        } if record => {
-            anyhow::ensure!(
-                d.is_empty(),
-                "--record measures recording a ledger file; --d does not apply to it"
-            );
-            let temp = tempfile::tempdir()?;
-            let row = bench::recording::run(&bench::recording::RecordOptions {
-                n: n.unwrap_or(1_000_000),
-                payload_bytes,
-                runs,
-                seed,
-                dir: dir.unwrap_or_else(|| temp.path().to_path_buf()),
-                database,
-                ledger_file,
-            })?;
-            print_row(json, row.to_json(), row.to_table_line());
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Bench {
-            n,
-            d,
-            cycle,
-            counterparties,
-            lost_per_counterparty,
-            seed,
-            json,
-            plot,
-            dir,
-            database,
-            ..
-        } if cycle => {
-            anyhow::ensure!(
-                d.is_empty() && plot.is_none() && database.is_none(),
-                "--cycle sets its own losses (--lost-per-counterparty) and runs on SQLite: \
-                 --d, --plot and --database do not apply to it"
-            );
-            let temp = tempfile::tempdir()?;
-            let options = bench::cycle::CycleOptions {
-                n: n.unwrap_or(1_000_000),
-                counterparties,
-                lost_per_counterparty,
-                seed,
-                dir: dir.unwrap_or_else(|| temp.path().to_path_buf()),
-            };
-            if !json {
-                println!(
-                    "ledger-sync bench --cycle: a node of n = {} with {counterparties} counterparties, \
-                     {lost_per_counterparty} lost per counterparty, seed {seed}",
-                    options.n
-                );
-            }
-            bench::cycle::run(&options, |row| {
-                print_row(json, row.to_json(), row.to_table_line())
-            })?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Bench {
-            n,
-            d,
-            multi_party,
-            parties,
-            seed,
-            json,
-            plot,
-            dir,
-            database,
-            ..
-        } if multi_party => {
-            let n = n.unwrap_or(10_000);
-            let ds = if d.is_empty() {
-                vec![1, 10, 100, 1_000]
-            } else {
-                d
-            };
-            let temp = tempfile::tempdir()?;
-            let dir = dir.unwrap_or_else(|| temp.path().to_path_buf());
-            anyhow::ensure!(
-                plot.is_none() && database.is_none(),
-                "--multi-party measures bytes on SQLite: --plot and --database do not apply to it"
-            );
-            if !json {
-                println!(
-                    "ledger-sync bench --multi-party: n = {n} among {parties} parties, seed {seed}; \
-                     bytes both ways, summed over party 0's counterparties"
-                );
-            }
-            bench::multi_party::run(n, parties, &ds, seed, &dir, |row| {
-                print_row(json, row.to_json(), row.to_table_line())
-            })?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Bench {
-            n,
-            d,
-            seed,
-            runs,
-            json,
-            plot,
-            dir,
-            database,
-            ..
-        } => {
-            let n = n.unwrap_or(1_000_000);
-            let d = if d.is_empty() {
-                vec![0, 1, 10, 100, 1_000, 10_000, 100_000]
-            } else {
-                d
-            };
-            let options = BenchOptions {
-                n,
-                ds: d,
-                seed,
-                runs,
-                dir,
-                database,
-            };
-            if !json {
-                println!(
-                    "ledger-sync bench: n = {n}, seed {seed}, median of {runs} runs; bytes both ways"
-                );
-            }
-            let rows = bench::run(&options, |row| {
-                print_row(json, row.to_json(), row.to_table_line())
-            })?;
-            if let Some(path) = plot {
-                std::fs::write(&path, bytes_per_difference_svg(&rows))
-                    .with_context(|| format!("writing the plot {}", path.display()))?;
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Bench(args) => bench_command::run(args),
         Command::Node { dir } => {
             ledger_sync_node::serve::serve(&dir).map_err(anyhow::Error::msg)?;
             Ok(ExitCode::SUCCESS)

@@ -106,7 +106,7 @@ fn bench_prints_json_rows_for_every_implementation() {
     assert!(svg.starts_with("<svg") && svg.contains("negentropy") && svg.contains("polyline"));
 }
 
-/// `bench --multi-party` reconciles party 0 with each counterparty on a
+/// `bench multi-party` reconciles party 0 with each counterparty on a
 /// ledger whose back-chains cross parties, fails unless each result is
 /// exactly what the set definition finds, and reports the ids decoded that
 /// the requester already held.
@@ -114,7 +114,7 @@ fn bench_prints_json_rows_for_every_implementation() {
 fn bench_multi_party_reports_bytes_per_id_found() {
     let stdout = ledger_sync_ok(&[
         "bench",
-        "--multi-party",
+        "multi-party",
         "--n",
         "2000",
         "--parties",
@@ -130,7 +130,7 @@ fn bench_multi_party_reports_bytes_per_id_found() {
     assert!(stdout.contains(r#""already_held":"#), "{stdout}");
 }
 
-/// `bench --cycle`: the node reconciles with every counterparty, each on
+/// `bench cycle`: the node reconciles with every counterparty, each on
 /// the set the seed defines for it, through the real component; every
 /// result is checked exactly (the bench fails otherwise), the peers run on
 /// the same sets, and counterparties run only while they are needed.
@@ -138,7 +138,7 @@ fn bench_multi_party_reports_bytes_per_id_found() {
 fn bench_cycle_reconciles_with_every_counterparty() {
     let stdout = ledger_sync_ok(&[
         "bench",
-        "--cycle",
+        "cycle",
         "--n",
         "6000",
         "--counterparties",

@@ -282,76 +282,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Vault {
             command: VaultCommand::Record { node, file },
-        } => {
-            let input = ledger_sync_node::ledger::Input::open(&file).map_err(anyhow::Error::msg)?;
-            match ledger_sync_node::ledger::record(&node, input) {
-                Ok(summary) => {
-                    println!("{summary}");
-                    Ok(ExitCode::SUCCESS)
-                }
-                Err(e) => {
-                    eprintln!("ledger-sync vault record: {e}");
-                    Ok(ExitCode::FAILURE)
-                }
-            }
-        }
+        } => vault_record(&node, &file),
         Command::Vault {
             command: VaultCommand::Export { node, output },
-        } => {
-            let count = match output {
-                Some(path) => {
-                    let file = std::fs::File::create(&path)
-                        .with_context(|| format!("creating {}", path.display()))?;
-                    let mut out = std::io::BufWriter::new(file);
-                    ledger_sync_node::ledger::export(&node, &mut out)
-                }
-                None => {
-                    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-                    ledger_sync_node::ledger::export(&node, &mut out)
-                }
-            }
-            .map_err(anyhow::Error::msg)?;
-            eprintln!("exported {count} transactions");
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Status { node, party, json } => {
-            let found = ledger_sync_node::ledger::status(
-                &node,
-                party.as_deref(),
-                json,
-                &mut std::io::stdout().lock(),
-                &mut std::io::stderr().lock(),
-            )
-            .map_err(anyhow::Error::msg)?;
-            Ok(if found {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            })
-        }
+        } => vault_export(&node, output),
+        Command::Status { node, party, json } => status(&node, party, json),
         Command::Flow { words } => one_call("flow", words),
         Command::Run { words } => one_call("run", words),
-        Command::Shell { node, user } => {
-            let login = match user {
-                Some(user) => {
-                    let password =
-                        ledger_sync_node::console::read_password(&format!("password for {user}: "))
-                            .context("reading the password")?;
-                    Some((user, password))
-                }
-                None => None,
-            };
-            let all_ok =
-                ledger_sync_node::console::run(&node, login).map_err(anyhow::Error::msg)?;
-            // Interactively a failed flow was seen; piped, a script needs
-            // the exit code to know.
-            let piped = !std::io::IsTerminal::is_terminal(&std::io::stdin());
-            Ok(if all_ok || !piped {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            })
-        }
+        Command::Shell { node, user } => shell(&node, user),
         Command::Network {
             command:
                 NetworkCommand::Bootstrap {
@@ -365,30 +303,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     seed,
                 },
         } => {
-            use ledger_sync_node::bootstrap::{BootstrapOptions, bootstrap};
+            use ledger_sync_node::bootstrap::BootstrapOptions;
             let options = BootstrapOptions {
-                dir: dir.clone(),
+                dir,
                 names: nodes,
                 base_port,
                 max_message_size,
                 demo_ledger: transactions.map(|n| (n, lost, seed)),
                 p2p_hosts,
             };
-            let out = bootstrap(&options).map_err(anyhow::Error::msg)?;
-            for node in &out.node_dirs {
-                println!("node directory {}", node.display());
-            }
-            println!(
-                "network map {}",
-                dir.join(ledger_sync_node::config::NETWORK_MAP).display()
-            );
-            if transactions.is_some() {
-                println!(
-                    "demo ledger: the first party lost {} transactions the second can supply",
-                    out.expected.len()
-                );
-            }
-            Ok(ExitCode::SUCCESS)
+            bootstrap_network(&options)
         }
         Command::Simulate {
             seeds,
@@ -412,95 +336,203 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 })?,
                 None => String::new(),
             };
-            if !simulated {
-                let options = ledger_sync_node::demo::DemoOptions {
-                    transactions,
-                    lost,
-                    seed,
-                    config,
-                    max_message_size,
-                    exe: std::env::current_exe().context("finding this binary")?,
-                };
-                let report = ledger_sync_node::demo::run(&options).map_err(anyhow::Error::msg)?;
-                println!(
-                    "PartyA, PartyB and a notary run as three node processes on loopback over \
-                     mutual TLS; PartyA was restored from a backup that lost {lost} transactions"
-                );
-                for entry in &report.transcript {
-                    println!("{entry}");
-                }
-                println!(
-                    "network: PartyA -> PartyB {} bytes, PartyB -> PartyA {} bytes (payloads); \
-                     the whole demo took {:.1} s",
-                    report.bytes_a_to_b,
-                    report.bytes_b_to_a,
-                    report.wall.as_secs_f64()
-                );
-                if report.exact {
-                    println!(
-                        "OK: found exactly the {} lost transactions PartyB holds",
-                        report.expected
-                    );
-                    return Ok(ExitCode::SUCCESS);
-                }
-                println!(
-                    "WRONG: found {} ids, expected {}",
-                    report.found, report.expected
-                );
-                return Ok(ExitCode::FAILURE);
-            }
-            let dir = tempfile::tempdir().context("creating a temporary directory")?;
             let options = DemoOptions {
                 transactions,
                 lost,
                 seed,
                 config,
                 max_message_size,
-                dir: dir.path().to_path_buf(),
+                dir: PathBuf::new(),
             };
-            let report = demo::run(&options)?;
-            println!(
-                "A's vault: {} transactions before the disaster, {} after the restore ({} lost, \
-                 {} of them held by B)",
-                report.vault_before,
-                report.vault_after,
-                report.vault_before - report.vault_after,
-                report.expected.len()
-            );
-            println!(
-                "flow start GetReconciliationStatusForPartyFlow party: \"{}\", isRequester: true",
-                report.status.party_name
-            );
-            println!("Flow completed with result: {}", report.status);
-            let t = &report.traffic;
-            let routes: Vec<String> = t
-                .bytes_by_route
-                .iter()
-                .map(|((from, to), bytes)| format!("{} -> {}: {bytes}", short(from), short(to)))
-                .collect();
-            println!(
-                "network: {} bytes in {} messages ({}); floor 32 x {} = {} bytes",
-                t.bytes,
-                t.messages,
-                routes.join(", "),
-                report.expected.len(),
-                32 * report.expected.len()
-            );
-            if report.matches() {
-                println!(
-                    "OK: found exactly the {} lost transactions B holds",
-                    report.found.len()
-                );
-                Ok(ExitCode::SUCCESS)
+            if simulated {
+                demo_simulated(options)
             } else {
-                println!(
-                    "MISMATCH: expected {} missing transactions, the reconciliation reported {}",
-                    report.expected.len(),
-                    report.found.len()
-                );
-                Ok(ExitCode::FAILURE)
+                demo_processes(options)
             }
         }
+    }
+}
+
+/// `vault record`: exit 1, saying why, when the recording stopped.
+fn vault_record(node: &std::path::Path, file: &std::path::Path) -> Result<ExitCode> {
+    let input = ledger_sync_node::ledger::Input::open(file).map_err(anyhow::Error::msg)?;
+    match ledger_sync_node::ledger::record(node, input) {
+        Ok(summary) => {
+            println!("{summary}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("ledger-sync vault record: {e}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// `vault export`: to --output or standard output.
+fn vault_export(node: &std::path::Path, output: Option<PathBuf>) -> Result<ExitCode> {
+    let count = match output {
+        Some(path) => {
+            let file = std::fs::File::create(&path)
+                .with_context(|| format!("creating {}", path.display()))?;
+            let mut out = std::io::BufWriter::new(file);
+            ledger_sync_node::ledger::export(node, &mut out)
+        }
+        None => {
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            ledger_sync_node::ledger::export(node, &mut out)
+        }
+    }
+    .map_err(anyhow::Error::msg)?;
+    eprintln!("exported {count} transactions");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `status`: exit 1 when --party names a party never reconciled with.
+fn status(node: &std::path::Path, party: Option<String>, json: bool) -> Result<ExitCode> {
+    let found = ledger_sync_node::ledger::status(
+        node,
+        party.as_deref(),
+        json,
+        &mut std::io::stdout().lock(),
+        &mut std::io::stderr().lock(),
+    )
+    .map_err(anyhow::Error::msg)?;
+    Ok(if found {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// `shell`: exit 1 when, piped, a flow failed.
+fn shell(node: &std::path::Path, user: Option<String>) -> Result<ExitCode> {
+    let login = match user {
+        Some(user) => {
+            let password =
+                ledger_sync_node::console::read_password(&format!("password for {user}: "))
+                    .context("reading the password")?;
+            Some((user, password))
+        }
+        None => None,
+    };
+    let all_ok = ledger_sync_node::console::run(node, login).map_err(anyhow::Error::msg)?;
+    // Interactively a failed flow was seen; piped, a script needs
+    // the exit code to know.
+    let piped = !std::io::IsTerminal::is_terminal(&std::io::stdin());
+    Ok(if all_ok || !piped {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// `network bootstrap`: what it wrote.
+fn bootstrap_network(options: &ledger_sync_node::bootstrap::BootstrapOptions) -> Result<ExitCode> {
+    let out = ledger_sync_node::bootstrap::bootstrap(options).map_err(anyhow::Error::msg)?;
+    for node in &out.node_dirs {
+        println!("node directory {}", node.display());
+    }
+    println!(
+        "network map {}",
+        options
+            .dir
+            .join(ledger_sync_node::config::NETWORK_MAP)
+            .display()
+    );
+    if options.demo_ledger.is_some() {
+        println!(
+            "demo ledger: the first party lost {} transactions the second can supply",
+            out.expected.len()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `demo`: three node processes over mutual TLS.
+fn demo_processes(demo: DemoOptions) -> Result<ExitCode> {
+    let lost = demo.lost;
+    let options = ledger_sync_node::demo::DemoOptions {
+        transactions: demo.transactions,
+        lost,
+        seed: demo.seed,
+        config: demo.config,
+        max_message_size: demo.max_message_size,
+        exe: std::env::current_exe().context("finding this binary")?,
+    };
+    let report = ledger_sync_node::demo::run(&options).map_err(anyhow::Error::msg)?;
+    println!(
+        "PartyA, PartyB and a notary run as three node processes on loopback over \
+         mutual TLS; PartyA was restored from a backup that lost {lost} transactions"
+    );
+    for entry in &report.transcript {
+        println!("{entry}");
+    }
+    println!(
+        "network: PartyA -> PartyB {} bytes, PartyB -> PartyA {} bytes (payloads); \
+         the whole demo took {:.1} s",
+        report.bytes_a_to_b,
+        report.bytes_b_to_a,
+        report.wall.as_secs_f64()
+    );
+    if report.exact {
+        println!(
+            "OK: found exactly the {} lost transactions PartyB holds",
+            report.expected
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "WRONG: found {} ids, expected {}",
+        report.found, report.expected
+    );
+    Ok(ExitCode::FAILURE)
+}
+
+/// `demo --simulated`: the simulated network, deterministic.
+fn demo_simulated(mut options: DemoOptions) -> Result<ExitCode> {
+    let dir = tempfile::tempdir().context("creating a temporary directory")?;
+    options.dir = dir.path().to_path_buf();
+    let report = demo::run(&options)?;
+    println!(
+        "A's vault: {} transactions before the disaster, {} after the restore ({} lost, \
+         {} of them held by B)",
+        report.vault_before,
+        report.vault_after,
+        report.vault_before - report.vault_after,
+        report.expected.len()
+    );
+    println!(
+        "flow start GetReconciliationStatusForPartyFlow party: \"{}\", isRequester: true",
+        report.status.party_name
+    );
+    println!("Flow completed with result: {}", report.status);
+    let t = &report.traffic;
+    let routes: Vec<String> = t
+        .bytes_by_route
+        .iter()
+        .map(|((from, to), bytes)| format!("{} -> {}: {bytes}", short(from), short(to)))
+        .collect();
+    println!(
+        "network: {} bytes in {} messages ({}); floor 32 x {} = {} bytes",
+        t.bytes,
+        t.messages,
+        routes.join(", "),
+        report.expected.len(),
+        32 * report.expected.len()
+    );
+    if report.matches() {
+        println!(
+            "OK: found exactly the {} lost transactions B holds",
+            report.found.len()
+        );
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!(
+            "MISMATCH: expected {} missing transactions, the reconciliation reported {}",
+            report.expected.len(),
+            report.found.len()
+        );
+        Ok(ExitCode::FAILURE)
     }
 }
 

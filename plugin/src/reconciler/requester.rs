@@ -62,6 +62,41 @@ pub(super) struct Outgoing {
     pub(super) reported: u32,
 }
 
+/// Where an outgoing reconciliation is in the protocol. Read off the
+/// session by [`Outgoing::phase`]; every decision that depends on it goes
+/// through that one function.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Phase {
+    /// The request is out; neither a roots filter nor a symbol has come
+    /// back. A silence repeats the request; `Roots`, `Identical`, symbols
+    /// or a refusal may answer it.
+    Requested,
+    /// The responder's roots filter is applied to our set and the stream
+    /// asked for from its start; no symbol yet. A silence asks again.
+    Filtered,
+    /// Coded symbols are arriving; a silence or a gap asks again from the
+    /// index held.
+    Streaming,
+    /// The responder was busy: waiting for the retry timer, holding no
+    /// pool slot, ignoring its frames; then the request goes out again.
+    BackingOff,
+}
+
+impl Outgoing {
+    /// This session's phase.
+    pub(super) fn phase(&self) -> Phase {
+        if self.backing_off {
+            Phase::BackingOff
+        } else if self.decoder.received() > 0 {
+            Phase::Streaming
+        } else if self.roots_applied {
+            Phase::Filtered
+        } else {
+            Phase::Requested
+        }
+    }
+}
+
 /// The roots-filter width a requester with `candidates` transactions
 /// outside its set asks for (0: no filter).
 fn roots_bits_for(candidates: u64) -> u8 {
@@ -276,7 +311,7 @@ impl<H: Host> Reconciler<H> {
             return;
         };
         let timer = job.silence_timer;
-        if job.backing_off {
+        if job.phase() == Phase::BackingOff {
             // Waiting to retry a busy party: nothing is expected meanwhile.
             job.last_heard_ms = now;
             job.last_asked_ms = now;
@@ -301,7 +336,7 @@ impl<H: Host> Reconciler<H> {
         let ask_due = job.last_asked_ms.saturating_add(resend_after);
         if now >= ask_due && now.saturating_sub(job.last_heard_ms) >= resend_after {
             let received = job.decoder.received();
-            if job.header.is_none() && received == 0 && !job.roots_applied {
+            if job.phase() == Phase::Requested {
                 self.send_request(key);
             } else {
                 self.send_want(key, received);
@@ -353,7 +388,7 @@ impl<H: Host> Reconciler<H> {
             let _ = self.send(&key.party, key.id, body);
             return;
         };
-        if job.backing_off {
+        if job.phase() == Phase::BackingOff {
             return;
         }
         let now = self.host.now_ms();
@@ -462,7 +497,7 @@ impl<H: Host> Reconciler<H> {
         let Some(job) = self.outgoing.get(key) else {
             return;
         };
-        if job.backing_off || job.roots_applied || job.decoder.received() > 0 {
+        if job.phase() != Phase::Requested {
             return;
         }
         let salt = job.salt;
@@ -518,7 +553,7 @@ impl<H: Host> Reconciler<H> {
         let Some(job) = self.outgoing.get(key) else {
             return;
         };
-        if job.backing_off || job.decoder.received() > 0 {
+        if !matches!(job.phase(), Phase::Requested | Phase::Filtered) {
             return;
         }
         self.finish_outgoing_as(key, false);

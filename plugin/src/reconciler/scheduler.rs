@@ -3,6 +3,7 @@
 //! has room, retrying a busy party with jittered exponential back-off until
 //! maxReconciliationRetryAttemptTimeout, and recurring reconciliation.
 
+use super::requester::Phase;
 use super::{Reconciler, SessionKey, resend_after_ms, timer};
 use crate::config::format_ms;
 use crate::host::{Host, Level};
@@ -22,7 +23,11 @@ impl<H: Host> Reconciler<H> {
     /// Reconciliations holding a pool slot: a requester waiting to retry a
     /// busy party holds none.
     pub(super) fn running(&self) -> usize {
-        self.outgoing.values().filter(|j| !j.backing_off).count() + self.incoming.len()
+        self.outgoing
+            .values()
+            .filter(|j| j.phase() != Phase::BackingOff)
+            .count()
+            + self.incoming.len()
     }
 
     pub(super) fn scheduler_tick(&mut self) {

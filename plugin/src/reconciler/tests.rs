@@ -343,3 +343,93 @@ fn a_party_list_is_accepted_up_to_its_bound_and_refused_past_it() {
     let error = net.node(B).schedule_reconciliation(&more).unwrap_err();
     assert!(error.to_string().contains("at most 10000"), "{error}");
 }
+
+/// The phases A's outgoing job went through, one reading after each event
+/// until the network is idle (`None` once it ended).
+fn phases_of(net: &mut FakeNetwork) -> Vec<Option<super::requester::Phase>> {
+    let mut seen = Vec::new();
+    while net.step_until(u64::MAX) {
+        let phase = net.node(A).outgoing.values().next().map(|job| job.phase());
+        if seen.last() != Some(&phase) {
+            seen.push(phase);
+        }
+    }
+    seen
+}
+
+#[test]
+fn a_requester_is_requested_then_streaming_then_done() {
+    use super::requester::Phase;
+    let mut net = pair(200, 7, "");
+    schedule(&mut net, A, &[B]).unwrap();
+    let phases = phases_of(&mut net);
+    assert_eq!(
+        phases,
+        vec![Some(Phase::Requested), Some(Phase::Streaming), None],
+        "no roots filter: A holds nothing outside its set for B"
+    );
+    assert_eq!(status(&mut net, A, B, true), StatusValue::DifferencesFound);
+}
+
+#[test]
+fn a_roots_filter_puts_the_requester_in_the_filtered_phase_before_the_stream() {
+    use super::requester::Phase;
+    // id(0) is A's and C's, and B holds it in the back-chain of its own
+    // dealing with C, id(1): a root of B's set for A beyond the pair, which
+    // A holds outside its set for B. B's transactions with A, id(2..60),
+    // A lost.
+    let mut net = FakeNetwork::default();
+    let mut a = FakeHost::new(A, 1);
+    let mut b = FakeHost::new(B, 2);
+    for host in [&mut a, &mut b] {
+        host.vault.record(id(0), &[], &[&[A, C]]);
+    }
+    b.vault.record(id(1), &[id(0)], &[&[B, C]]);
+    for n in 2..60 {
+        let deps: &[TxId] = if n == 2 { &[] } else { &[id(n - 1)] };
+        b.vault.record(id(n), deps, &[&[A, B]]);
+    }
+    a.vault.record(id(2), &[], &[&[A, B]]);
+    net.add(a, "").unwrap();
+    net.add(b, "").unwrap();
+    net.run_until_idle();
+    schedule(&mut net, A, &[B]).unwrap();
+    let phases = phases_of(&mut net);
+    assert_eq!(
+        phases,
+        vec![
+            Some(Phase::Requested),
+            Some(Phase::Filtered),
+            Some(Phase::Streaming),
+            None
+        ]
+    );
+    let row = net.node(A).reconciliation_status(B).unwrap();
+    let mut lost: Vec<TxId> = (3..60).map(id).collect();
+    lost.sort_unstable();
+    assert_eq!(row.last_successful_reconciliation_result, lost);
+}
+
+#[test]
+fn a_busy_responder_puts_the_requester_in_backing_off_holding_no_slot() {
+    use super::requester::Phase;
+    use crate::protocol::{Body, Frame, Refusal};
+    let mut net = pair(200, 7, "");
+    schedule(&mut net, A, &[B]).unwrap();
+    // A's request is out; B answers busy before it does.
+    net.step_until(net.now_ms());
+    let session = net.node(A).outgoing.keys().next().expect("a job").id;
+    assert_eq!(net.node(A).running(), 1);
+    let busy = Frame::new(session, Body::Refused(Refusal::MaxIncomingSessionsExceeded));
+    net.inject(B, A, busy.encode());
+    let mut backed_off = false;
+    while net.step_until(u64::MAX) {
+        let phase = net.node(A).outgoing.values().next().map(|j| j.phase());
+        if phase == Some(Phase::BackingOff) {
+            backed_off = true;
+            assert_eq!(net.node(A).running(), 0, "a job backing off holds no slot");
+        }
+    }
+    assert!(backed_off);
+    assert_eq!(status(&mut net, A, B, true), StatusValue::DifferencesFound);
+}

@@ -67,7 +67,28 @@ pub(super) struct Incoming {
 /// widest.
 const ROOTS_FRAME_OVERHEAD: usize = 64;
 
+/// Where an incoming reconciliation is in the protocol (read off the
+/// session by [`Incoming::phase`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Phase {
+    /// Our roots filter went instead of the first symbols; the stream waits
+    /// for the requester's `Want`. A repeated request gets the roots again.
+    RootsSent,
+    /// Streaming what the requester's credit and the window allow; a
+    /// repeated request asks for the stream again from its start.
+    Streaming,
+}
+
 impl Incoming {
+    /// This session's phase.
+    pub(super) fn phase(&self) -> Phase {
+        if self.roots.is_some() && self.granted == 0 {
+            Phase::RootsSent
+        } else {
+            Phase::Streaming
+        }
+    }
+
     /// How far the stream may run now: a window past what the requester
     /// reported, or what the stream surely needs, whichever is further.
     fn window_end(&self) -> u32 {
@@ -86,47 +107,11 @@ impl<H: Host> Reconciler<H> {
             roots_bits,
             set_size,
         } = request;
-        if let Some(job) = self.incoming.get(&key) {
-            if job.salt == salt
-                && job.granted == 0
-                && let Some(roots) = job.roots.clone()
-            {
-                // The requester did not hear our roots and asked again.
-                let _ = self.send(&key.party, key.id, roots);
-            } else if job.salt == salt {
-                // The requester heard nothing and asked again.
-                self.on_want(&key, 0, until);
-            } else {
-                let refusal = Refusal::SessionIdInUse;
-                self.log(
-                    Level::Warn,
-                    marker::RECONCILE_WITH_PARTY,
-                    &format!("refused a second request {key}: {refusal}"),
-                );
-                let _ = self.send(&key.party, key.id, Body::Refused(refusal));
-            }
+        if self.incoming.contains_key(&key) {
+            self.on_repeated_request(&key, salt, until);
             return;
         }
-        let refusal = if !self.graph_initialised {
-            Some(Refusal::LedgerGraphNotInitialised)
-        } else if self.is_responding(&key.party) {
-            Some(Refusal::AlreadyResponding)
-        } else if !self.within_request_limit(&key.party) {
-            Some(Refusal::RequestLimitReached {
-                allowed: self
-                    .config
-                    .max_allowed_reconciliation_requests_per_time_window,
-                per_party: self.party_share(),
-                window_ms: self.config.time_window_for_reconciliation_request_limit_ms,
-            })
-        } else if self.running()
-            >= self.config.max_number_of_parallel_reconciliation_requests as usize
-        {
-            Some(Refusal::MaxIncomingSessionsExceeded)
-        } else {
-            None
-        };
-        if let Some(refusal) = refusal {
+        if let Some(refusal) = self.admission_refusal(&key.party) {
             self.log(
                 Level::Info,
                 marker::RECONCILE_WITH_PARTY,
@@ -245,6 +230,54 @@ impl<H: Host> Reconciler<H> {
                 }
             }
             None => self.on_want(&key, 0, until),
+        }
+    }
+
+    /// A request on a session we already answer: the requester heard
+    /// nothing and asked again (the same salt), or reuses a live id.
+    fn on_repeated_request(&mut self, key: &SessionKey, salt: u64, until: u32) {
+        let job = &self.incoming[key];
+        if job.salt != salt {
+            let refusal = Refusal::SessionIdInUse;
+            self.log(
+                Level::Warn,
+                marker::RECONCILE_WITH_PARTY,
+                &format!("refused a second request {key}: {refusal}"),
+            );
+            let _ = self.send(&key.party, key.id, Body::Refused(refusal));
+            return;
+        }
+        match (job.phase(), job.roots.clone()) {
+            // It did not hear our roots.
+            (Phase::RootsSent, Some(roots)) => {
+                let _ = self.send(&key.party, key.id, roots);
+            }
+            _ => self.on_want(key, 0, until),
+        }
+    }
+
+    /// Why a new request from `party` is refused, if it is: the graph is
+    /// not built, we already answer that party, its share of the request
+    /// window is used, or the pool is full.
+    fn admission_refusal(&mut self, party: &str) -> Option<Refusal> {
+        if !self.graph_initialised {
+            Some(Refusal::LedgerGraphNotInitialised)
+        } else if self.is_responding(party) {
+            Some(Refusal::AlreadyResponding)
+        } else if !self.within_request_limit(party) {
+            Some(Refusal::RequestLimitReached {
+                allowed: self
+                    .config
+                    .max_allowed_reconciliation_requests_per_time_window,
+                per_party: self.party_share(),
+                window_ms: self.config.time_window_for_reconciliation_request_limit_ms,
+            })
+        } else if self.running()
+            >= self.config.max_number_of_parallel_reconciliation_requests as usize
+        {
+            Some(Refusal::MaxIncomingSessionsExceeded)
+        } else {
+            None
         }
     }
 

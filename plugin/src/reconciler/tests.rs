@@ -371,9 +371,10 @@ fn a_requester_is_requested_then_streaming_then_done() {
     assert_eq!(status(&mut net, A, B, true), StatusValue::DifferencesFound);
 }
 
-#[test]
-fn a_roots_filter_puts_the_requester_in_the_filtered_phase_before_the_stream() {
-    use super::requester::Phase;
+/// A and B where B's set for A has a root beyond the pair that A holds
+/// outside its set for B, so B answers with a roots filter; A lost most
+/// of its dealings with B.
+fn roots_scenario() -> FakeNetwork {
     // id(0) is A's and C's, and B holds it in the back-chain of its own
     // dealing with C, id(1): a root of B's set for A beyond the pair, which
     // A holds outside its set for B. B's transactions with A, id(2..60),
@@ -393,6 +394,13 @@ fn a_roots_filter_puts_the_requester_in_the_filtered_phase_before_the_stream() {
     net.add(a, "").unwrap();
     net.add(b, "").unwrap();
     net.run_until_idle();
+    net
+}
+
+#[test]
+fn a_roots_filter_puts_the_requester_in_the_filtered_phase_before_the_stream() {
+    use super::requester::Phase;
+    let mut net = roots_scenario();
     schedule(&mut net, A, &[B]).unwrap();
     let phases = phases_of(&mut net);
     assert_eq!(
@@ -432,4 +440,22 @@ fn a_busy_responder_puts_the_requester_in_backing_off_holding_no_slot() {
     }
     assert!(backed_off);
     assert_eq!(status(&mut net, A, B, true), StatusValue::DifferencesFound);
+}
+
+#[test]
+fn a_responder_sends_its_roots_then_streams_when_asked() {
+    use super::responder::Phase;
+    let mut net = roots_scenario();
+    schedule(&mut net, A, &[B]).unwrap();
+    let mut phases = Vec::new();
+    while net.step_until(u64::MAX) {
+        let phase = net.node(B).incoming.values().next().map(|job| job.phase());
+        if phases.last() != Some(&phase) {
+            phases.push(phase);
+        }
+    }
+    assert_eq!(
+        phases,
+        vec![None, Some(Phase::RootsSent), Some(Phase::Streaming), None]
+    );
 }

@@ -116,7 +116,7 @@ impl<H: Host> Reconciler<H> {
 
     /// The responder's set for `requester` (the seed's definition), and the
     /// ids of its roots beyond the pair (see
-    /// [`LedgerGraph::responder_sets`]).
+    /// [`LedgerGraph::responder_sets`](crate::graph::LedgerGraph::responder_sets)).
     pub(super) fn responder_sets(
         &mut self,
         requester: &str,
@@ -128,7 +128,7 @@ impl<H: Host> Reconciler<H> {
 
     /// The requester's set for `responder` before any roots filter, and how
     /// many candidates it would test against one (see
-    /// [`LedgerGraph::requester_core`]).
+    /// [`LedgerGraph::requester_core`](crate::graph::LedgerGraph::requester_core)).
     pub(super) fn requester_core(&mut self, responder: &str) -> Result<(Vec<TxId>, u64), String> {
         let (responder, me) = self.handles(responder)?;
         let (set, candidates) = self.graph.requester_core(responder, me);

@@ -12,7 +12,7 @@
 //! bytes on the wire: 32 (XOR of ids) + 4 (XOR of keyed id hashes) + 4
 //! (count). Run natively: it is a yardstick, not a plugin.
 
-use ledger_sync_plugin::riblt::keyed_hash;
+use ledger_sync_plugin::keyed_hash::keyed_hash;
 use ledger_sync_vocabulary::TxId;
 
 const CELL_BYTES: u64 = 40;

@@ -322,7 +322,7 @@ fn split(f: Vec<u64>, rng: &mut u64, roots: &mut Vec<u64>) {
 }
 
 fn short_id(id: &TxId, salt: u64) -> u64 {
-    let h = ledger_sync_plugin::riblt::keyed_hash(id, salt);
+    let h = ledger_sync_plugin::keyed_hash::keyed_hash(id, salt);
     if h == 0 { 1 } else { h }
 }
 

@@ -13,7 +13,7 @@
 
 use crate::chunked::ChunkedVec;
 use crate::id::{TX_ID_LEN, TxId, to_hex};
-use crate::riblt::keyed_hash;
+use crate::keyed_hash::keyed_hash;
 use hashbrown::{HashMap, HashTable};
 
 pub use ledger_sync_vocabulary::page::TransactionPage;

@@ -8,6 +8,8 @@
 //! - [`reconciler`]: the scheduler, both sides of a reconciliation, statuses
 //!   and flows — the plugin's behaviour.
 //! - [`riblt`]: the rateless IBLT codec that finds the difference.
+//! - [`keyed_hash`]: the salted hash of an id that the codec, the graph's
+//!   index and the roots filter share.
 //! - [`protocol`]: the messages two nodes exchange.
 //! - [`graph`]: the ledger graph built from the vault, and each side's set.
 //! - [`root_filter`]: the responder's roots beyond the pair, coded for the
@@ -25,6 +27,7 @@ pub mod fake;
 pub mod fuzzing;
 pub mod graph;
 pub mod host;
+pub mod keyed_hash;
 pub mod protocol;
 pub mod reconciler;
 pub mod riblt;

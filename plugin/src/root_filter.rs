@@ -20,7 +20,7 @@
 //! difference to decode. What the requester finds is exact either way.
 
 use crate::id::TxId;
-use crate::riblt::keyed_hash;
+use crate::keyed_hash::keyed_hash;
 use serde::{Deserialize, Serialize};
 
 /// The widest remainder a filter may use.

@@ -360,34 +360,11 @@ impl<H: Host> Reconciler<H> {
         header: Option<StreamHeader>,
         bytes: &[u8],
     ) {
-        let max_differences = self.config.max_reconciliation_differences;
-        if !self.outgoing.contains_key(&key)
-            && let Some((_, decoded)) = self.recently_ended.iter().find(|(k, _)| *k == key)
-        {
-            // Frames the responder sent before our `Done` or `Abort` reached
-            // it: it has ended the session, or will on that message. A frame
-            // that comes back after a silence means it never heard our
-            // `Done` (it re-sends its last symbol): say it again.
-            if *decoded && header.is_none() && bytes.len() == crate::riblt::WIRE_SYMBOL_LEN {
-                let _ = self.send(&key.party, key.id, Body::Done);
-            }
+        if !self.outgoing.contains_key(&key) {
+            self.on_symbols_without_session(&key, header, bytes);
             return;
         }
-        let Some(job) = self.outgoing.get_mut(&key) else {
-            // A responder streaming to a session we no longer have (we
-            // restarted): tell it to stop.
-            self.log(
-                Level::Debug,
-                marker::RECONCILE_WITH_PARTY,
-                &format!("dropped coded symbols for unknown reconciliation {key}"),
-            );
-            let body = Body::Abort {
-                to_responder: true,
-                reason: format!("{} has no reconciliation {} running", self.me, key.id),
-            };
-            let _ = self.send(&key.party, key.id, body);
-            return;
-        };
+        let job = self.outgoing.get_mut(&key).expect("checked above");
         if job.phase() == Phase::BackingOff {
             return;
         }
@@ -445,7 +422,48 @@ impl<H: Host> Reconciler<H> {
             self.report_progress(&key);
             return;
         }
+        self.ask_for_more(&key);
+    }
+
+    /// Symbols for a session we do not run. Frames the responder sent
+    /// before our `Done` or `Abort` reached it are dropped (it has ended
+    /// the session, or will on that message); one that comes back after a
+    /// silence means it never heard our `Done` (it re-sends its last
+    /// symbol): say it again. For a session we never had, or forgot (we
+    /// restarted), tell the responder to stop.
+    fn on_symbols_without_session(
+        &mut self,
+        key: &SessionKey,
+        header: Option<StreamHeader>,
+        bytes: &[u8],
+    ) {
+        if let Some((_, decoded)) = self.recently_ended.iter().find(|(k, _)| k == key) {
+            if *decoded && header.is_none() && bytes.len() == crate::riblt::WIRE_SYMBOL_LEN {
+                let _ = self.send(&key.party, key.id, Body::Done);
+            }
+            return;
+        }
+        self.log(
+            Level::Debug,
+            marker::RECONCILE_WITH_PARTY,
+            &format!("dropped coded symbols for unknown reconciliation {key}"),
+        );
+        let body = Body::Abort {
+            to_responder: true,
+            reason: format!("{} has no reconciliation {} running", self.me, key.id),
+        };
+        let _ = self.send(&key.party, key.id, body);
+    }
+
+    /// The credit asked for so far has arrived and not decoded: ask for the
+    /// next batch, or give up past `maxNumberOfIbfFilterFlows` batches or the
+    /// symbol cap.
+    fn ask_for_more(&mut self, key: &SessionKey) {
+        let max_differences = self.config.max_reconciliation_differences;
         let max_batches = self.config.max_number_of_ibf_filter_flows;
+        let Some(job) = self.outgoing.get_mut(key) else {
+            return;
+        };
         if job.batches >= max_batches {
             let reason = format!(
                 "the difference with {} was not decoded within {max_batches} coded-symbol \
@@ -453,7 +471,7 @@ impl<H: Host> Reconciler<H> {
                 key.party,
                 job.decoder.received()
             );
-            self.abort_outgoing(&key, &reason);
+            self.abort_outgoing(key, &reason);
             return;
         }
         let cap = requester_symbol_cap(job.requester_set_size, job.header, max_differences);
@@ -471,7 +489,7 @@ impl<H: Host> Reconciler<H> {
                     None => "the party never sent the first frame of its stream".to_string(),
                 }
             );
-            self.abort_outgoing(&key, &reason);
+            self.abort_outgoing(key, &reason);
             return;
         }
         let credit = next_batch(
@@ -485,7 +503,7 @@ impl<H: Host> Reconciler<H> {
         job.granted = job.granted.saturating_add(credit);
         job.moments = CountMoments::default();
         let from = job.decoder.received();
-        self.send_want(&key, from);
+        self.send_want(key, from);
     }
 
     /// The responder's roots beyond the pair: add the candidates that pass,

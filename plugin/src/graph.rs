@@ -18,6 +18,17 @@ use hashbrown::{HashMap, HashTable};
 
 pub use ledger_sync_vocabulary::page::TransactionPage;
 
+/// A transaction's place in the graph: dense, in the vault's recording
+/// order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(transparent)]
+pub struct TxIndex(pub u32);
+
+/// A party as the vault names it (the handle `vault.find-party` gives).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(transparent)]
+pub struct PartyHandle(pub u32);
+
 /// Marks a dependency whose transaction is not in the graph.
 const UNRESOLVED: u32 = u32::MAX;
 
@@ -77,16 +88,16 @@ impl LedgerGraph {
     }
 
     /// The index of a transaction.
-    pub fn find(&self, id: &TxId) -> Option<u32> {
+    pub fn find(&self, id: &TxId) -> Option<TxIndex> {
         let hash = self.hash(id);
         self.index
             .find(hash, |&i| self.ids.get(i as usize) == *id)
-            .copied()
+            .map(|&i| TxIndex(i))
     }
 
     /// The id of transaction `index`.
-    pub fn id(&self, index: u32) -> TxId {
-        self.ids.get(index as usize)
+    pub fn id(&self, index: TxIndex) -> TxId {
+        self.ids.get(index.0 as usize)
     }
 
     fn range(start: &ChunkedVec<u32>, total: usize, index: usize) -> (usize, usize) {
@@ -150,7 +161,7 @@ impl LedgerGraph {
             let dep: TxId = dep.try_into().expect("32-byte chunk");
             let slot = u32::try_from(self.dependencies.len()).map_err(|_| overflow())?;
             match self.find(&dep) {
-                Some(d) => self.dependencies.push(d),
+                Some(d) => self.dependencies.push(d.0),
                 None => {
                     self.dependencies.push(UNRESOLVED);
                     self.unresolved.entry(dep).or_default().push((index, slot));
@@ -173,12 +184,12 @@ impl LedgerGraph {
 
     /// True when every dependency of every transaction is in the graph.
     /// Every party handle that takes part in some transaction, ascending.
-    pub fn parties(&self) -> Vec<u32> {
+    pub fn parties(&self) -> Vec<PartyHandle> {
         let mut seen = hashbrown::HashSet::new();
         for k in 0..self.participants.len() {
             seen.insert(self.participants.get(k));
         }
-        let mut parties: Vec<u32> = seen.into_iter().collect();
+        let mut parties: Vec<PartyHandle> = seen.into_iter().map(PartyHandle).collect();
         parties.sort_unstable();
         parties
     }
@@ -194,7 +205,7 @@ impl LedgerGraph {
             .unresolved
             .iter()
             .flat_map(|(dep, users)| users.iter().map(move |(user, _)| (*dep, *user)))
-            .map(|(dep, user)| (self.id(user), dep))
+            .map(|(dep, user)| (self.id(TxIndex(user)), dep))
             .collect();
         listed.sort();
         let total = listed.len();
@@ -221,7 +232,8 @@ impl LedgerGraph {
 
     /// Whether `a` and whether `b` are among transaction `t`'s participants
     /// (one scan of its list).
-    fn involves(&self, t: usize, a: u32, b: Option<u32>) -> (bool, bool) {
+    fn involves(&self, t: usize, a: PartyHandle, b: Option<PartyHandle>) -> (bool, bool) {
+        let (a, b) = (a.0, b.map(|b| b.0));
         let (begin, end) = Self::range(&self.participant_start, self.participants.len(), t);
         let (mut has_a, mut has_b) = (false, false);
         for k in begin..end {
@@ -240,12 +252,12 @@ impl LedgerGraph {
     /// The reconciler builds it as [`responder_sets`](Self::responder_sets);
     /// this plain form is the tests' reference.
     #[cfg(test)]
-    pub fn reconciliation_set(&self, party: Option<u32>) -> Vec<u32> {
+    pub fn reconciliation_set(&self, party: Option<PartyHandle>) -> Vec<TxIndex> {
         let mut set = SetBuilder::new(self);
         if let Some(party) = party {
             for t in 0..self.len() {
                 if self.involves(t, party, None).0 {
-                    set.add_with_back_chain(t as u32);
+                    set.add_with_back_chain(TxIndex(t as u32));
                 }
             }
         }
@@ -259,14 +271,19 @@ impl LedgerGraph {
     /// involves both. The requester cannot tell which of its own
     /// transactions those are (it does not see the dealings that brought
     /// them to us), so the responder sends them as a [`crate::root_filter`].
-    pub fn responder_sets(&self, requester: Option<u32>, me: Option<u32>) -> (Vec<u32>, Vec<u32>) {
+    pub fn responder_sets(
+        &self,
+        requester: Option<PartyHandle>,
+        me: Option<PartyHandle>,
+    ) -> (Vec<TxIndex>, Vec<TxIndex>) {
         let mut set = SetBuilder::new(self);
         let mut beyond = Vec::new();
         if let Some(requester) = requester {
             for t in 0..self.len() {
-                match self.involves(t, requester, me) {
-                    (true, true) => set.add_with_back_chain(t as u32),
-                    (true, false) => beyond.push(t as u32),
+                let t = TxIndex(t as u32);
+                match self.involves(t.0 as usize, requester, me) {
+                    (true, true) => set.add_with_back_chain(t),
+                    (true, false) => beyond.push(t),
                     _ => {}
                 }
             }
@@ -294,19 +311,20 @@ impl LedgerGraph {
     /// definition and no candidates.
     pub fn requester_core(
         &self,
-        responder: Option<u32>,
-        me: Option<u32>,
-    ) -> (SetBuilder<'_>, Vec<u32>) {
+        responder: Option<PartyHandle>,
+        me: Option<PartyHandle>,
+    ) -> (SetBuilder<'_>, Vec<TxIndex>) {
         let mut set = SetBuilder::new(self);
         let mut candidates = Vec::new();
         let Some(responder) = responder else {
             return (set, candidates);
         };
         for t in 0..self.len() {
-            match self.involves(t, responder, me) {
-                (true, true) => set.add_with_back_chain(t as u32),
-                (true, false) if me.is_none() => set.add_with_back_chain(t as u32),
-                (false, true) => candidates.push(t as u32),
+            let t = TxIndex(t as u32);
+            match self.involves(t.0 as usize, responder, me) {
+                (true, true) => set.add_with_back_chain(t),
+                (true, false) if me.is_none() => set.add_with_back_chain(t),
+                (false, true) => candidates.push(t),
                 _ => {}
             }
         }
@@ -346,15 +364,15 @@ impl<'g> SetBuilder<'g> {
         }
     }
 
-    pub fn contains(&self, t: u32) -> bool {
-        self.visited[t as usize / 64] & (1 << (t % 64)) != 0
+    pub fn contains(&self, t: TxIndex) -> bool {
+        self.visited[t.0 as usize / 64] & (1 << (t.0 % 64)) != 0
     }
 
     /// Adds transaction `t` and every transaction in its back-chain.
-    pub fn add_with_back_chain(&mut self, t: u32) {
+    pub fn add_with_back_chain(&mut self, t: TxIndex) {
         let graph = self.graph;
         let total_deps = graph.dependencies.len();
-        self.stack.push(t);
+        self.stack.push(t.0);
         while let Some(t) = self.stack.pop() {
             let (word, bit) = (t as usize / 64, t % 64);
             if self.visited[word] & (1 << bit) != 0 {
@@ -375,12 +393,12 @@ impl<'g> SetBuilder<'g> {
     /// The set, in recording order, read off the bitmap: reading the
     /// members' ids then walks the graph front to back, and building keeps
     /// no list of members beside the bitmap.
-    pub fn into_set(self) -> Vec<u32> {
+    pub fn into_set(self) -> Vec<TxIndex> {
         let mut set = Vec::with_capacity(self.len);
         for (word, &bits) in self.visited.iter().enumerate() {
             let mut bits = bits;
             while bits != 0 {
-                set.push(word as u32 * 64 + bits.trailing_zeros());
+                set.push(TxIndex(word as u32 * 64 + bits.trailing_zeros()));
                 bits &= bits - 1;
             }
         }
@@ -435,15 +453,24 @@ mod tests {
         .unwrap();
         g.ingest(&page(&[(4, &[2, 3], &[&[30, 20]])], 4)).unwrap();
         assert!(g.is_self_consistent());
-        let ids = |set: Vec<u32>| {
+        let ids = |set: Vec<TxIndex>| {
             let mut v: Vec<u8> = set.into_iter().map(|i| g.id(i)[0]).collect();
             v.sort();
             v
         };
-        assert_eq!(ids(g.reconciliation_set(Some(10))), vec![1, 2]);
-        assert_eq!(ids(g.reconciliation_set(Some(20))), vec![1, 2, 3, 4]);
-        assert_eq!(ids(g.reconciliation_set(Some(30))), vec![1, 2, 3, 4]);
-        assert_eq!(ids(g.reconciliation_set(Some(99))), Vec::<u8>::new());
+        assert_eq!(ids(g.reconciliation_set(Some(PartyHandle(10)))), vec![1, 2]);
+        assert_eq!(
+            ids(g.reconciliation_set(Some(PartyHandle(20)))),
+            vec![1, 2, 3, 4]
+        );
+        assert_eq!(
+            ids(g.reconciliation_set(Some(PartyHandle(30)))),
+            vec![1, 2, 3, 4]
+        );
+        assert_eq!(
+            ids(g.reconciliation_set(Some(PartyHandle(99)))),
+            Vec::<u8>::new()
+        );
         assert_eq!(g.cursor(), 4);
     }
 
@@ -466,13 +493,13 @@ mod tests {
             5,
         ))
         .unwrap();
-        let ids = |set: &[u32]| {
+        let ids = |set: &[TxIndex]| {
             let mut v: Vec<u8> = set.iter().map(|&i| g.id(i)[0]).collect();
             v.sort();
             v
         };
-        let (set, roots) = g.responder_sets(Some(10), Some(30));
-        assert_eq!(ids(&set), ids(&g.reconciliation_set(Some(10))));
+        let (set, roots) = g.responder_sets(Some(PartyHandle(10)), Some(PartyHandle(30)));
+        assert_eq!(ids(&set), ids(&g.reconciliation_set(Some(PartyHandle(10)))));
         assert_eq!(ids(&set), vec![1, 2, 5]);
         assert_eq!(
             ids(&roots),
@@ -480,10 +507,11 @@ mod tests {
             "5 involves both; 1 is in 2's back-chain"
         );
 
-        let (core, candidates) = g.requester_core(Some(30), Some(10));
+        let (core, candidates) = g.requester_core(Some(PartyHandle(30)), Some(PartyHandle(10)));
         assert_eq!(ids(&core.into_set()), vec![5]);
         assert_eq!(ids(&candidates), vec![1, 2]);
-        let (mut with_roots, candidates) = g.requester_core(Some(30), Some(10));
+        let (mut with_roots, candidates) =
+            g.requester_core(Some(PartyHandle(30)), Some(PartyHandle(10)));
         for t in candidates {
             if roots.contains(&t) {
                 with_roots.add_with_back_chain(t);
@@ -492,8 +520,11 @@ mod tests {
         assert_eq!(ids(&with_roots.into_set()), ids(&set));
 
         // Without our own handle the seed's definition, and no candidates.
-        let (seed, none) = g.requester_core(Some(30), None);
-        assert_eq!(ids(&seed.into_set()), ids(&g.reconciliation_set(Some(30))));
+        let (seed, none) = g.requester_core(Some(PartyHandle(30)), None);
+        assert_eq!(
+            ids(&seed.into_set()),
+            ids(&g.reconciliation_set(Some(PartyHandle(30))))
+        );
         assert!(none.is_empty());
     }
 
@@ -508,7 +539,7 @@ mod tests {
         g.ingest(&page(&[(4, &[], &[&[2]])], 2)).unwrap();
         assert!(g.is_self_consistent());
         // The late dependency is now part of party 1's back-chain.
-        assert_eq!(g.reconciliation_set(Some(1)).len(), 2);
+        assert_eq!(g.reconciliation_set(Some(PartyHandle(1))).len(), 2);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! party.
 
 use super::{Reconciler, timer};
+use crate::graph::{PartyHandle, TxIndex};
 use crate::host::{Host, Level};
 use crate::id::TxId;
 use crate::root_filter::RootMatcher;
@@ -99,18 +100,22 @@ impl<H: Host> Reconciler<H> {
     }
 
     /// The graph handles of `party` and of this node, after catching up.
-    fn handles(&mut self, party: &str) -> Result<(Option<u32>, Option<u32>), String> {
+    fn handles(
+        &mut self,
+        party: &str,
+    ) -> Result<(Option<PartyHandle>, Option<PartyHandle>), String> {
         self.catch_up()?;
         let mut find = |name: &str| {
             self.host
                 .find_party(name)
+                .map(|handle| handle.map(PartyHandle))
                 .map_err(|e| format!("could not look up party {name} in the vault: {e}"))
         };
         let me = self.me.clone();
         Ok((find(party)?, find(&me)?))
     }
 
-    fn ids(&self, set: impl IntoIterator<Item = u32>) -> Vec<TxId> {
+    fn ids(&self, set: impl IntoIterator<Item = TxIndex>) -> Vec<TxId> {
         set.into_iter().map(|i| self.graph.id(i)).collect()
     }
 

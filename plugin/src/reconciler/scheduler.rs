@@ -124,7 +124,8 @@ impl<H: Host> Reconciler<H> {
             return;
         }
         self.host.set_timer(timer::RECURRING, every);
-        let names = match self.host.party_names(&self.graph.parties()) {
+        let handles: Vec<u32> = self.graph.parties().iter().map(|p| p.0).collect();
+        let names = match self.host.party_names(&handles) {
             Ok(names) => names,
             Err(e) => {
                 self.log(

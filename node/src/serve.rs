@@ -29,42 +29,9 @@ pub fn serve(dir: &Path) -> Result<(), String> {
     .map_err(|e| format!("{e:#}"))?;
     let map = NetworkMap::load(&config.network_map)?;
     let identity = Identity::load(&config)?;
-    if map.find(&config.legal_name).is_none() {
-        return Err(format!(
-            "{}: {} is not in the network map; the map lists {}",
-            config.network_map.display(),
-            config.legal_name,
-            map.nodes
-                .iter()
-                .map(|n| n.legal_name.as_str())
-                .collect::<Vec<_>>()
-                .join("; ")
-        ));
-    }
+    check_on_the_map(&config, &map)?;
     let directory = Arc::new(Directory::new(&map, &config.legal_name));
-    let wasm = match &config.plugin {
-        PluginSource::Builtin => std::borrow::Cow::Borrowed(ledger_sync_components::PLUGIN_BYTES),
-        PluginSource::File(path) => std::borrow::Cow::Owned(
-            std::fs::read(path)
-                .map_err(|e| format!("cannot load the plugin: reading {}: {e}", path.display()))?,
-        ),
-    };
-    let started = std::time::Instant::now();
-    let (plugin, cache) = PluginRuntime::cached(&wasm, &config.plugin_cache)
-        .map_err(|e| format!("cannot load the plugin: {e:#}"))?;
-    let took = started.elapsed();
-    let cache_dir = config.plugin_cache.display();
-    match cache {
-        CacheOutcome::Loaded => {
-            tracing::info!(target: "ledger_sync::node", "loaded the compiled plugin from {cache_dir} in {took:.2?}")
-        }
-        CacheOutcome::Stored | CacheOutcome::Compiled => {
-            tracing::info!(target: "ledger_sync::node", "compiled the plugin in {took:.2?} and kept it in {cache_dir}")
-        }
-        CacheOutcome::Refused(why) => {
-            tracing::warn!(target: "ledger_sync::node", "refused the compiled plugin in {cache_dir}: {why}; compiled it again in {took:.2?}")
-        }
-    }
+    let plugin = load_plugin(&config)?;
     let storage = open_storage(&config)?;
     let mut options = NodeOptions::new(&config.legal_name.to_string(), storage);
     options.plugin_config_dir = Some(config.plugin_config_dir());
@@ -101,31 +68,7 @@ pub fn serve(dir: &Path) -> Result<(), String> {
         config.p2p_address,
         deliver,
     ))?;
-    serve_http(
-        &tokio,
-        "adminAddress",
-        config.admin_address,
-        crate::admin::router(
-            config.rpc_users.clone(),
-            events.clone(),
-            match &config.vault {
-                VaultSource::Tables => crate::admin::Recorder::tables(
-                    config.database.clone(),
-                    config.max_payload_bytes,
-                ),
-                VaultSource::View(view) => crate::admin::Recorder::View(view.to_string()),
-            },
-        ),
-    )?;
-    serve_http(
-        &tokio,
-        "metricsAddress",
-        config.metrics_address,
-        crate::metrics::router(
-            crate::metrics::Metrics::new(outbox.stats().clone()),
-            events.clone(),
-        ),
-    )?;
+    serve_admin_and_metrics(&tokio, &config, &events, &outbox)?;
     let plugin_thread = std::thread::Builder::new()
         .name("plugin".into())
         .spawn(move || runtime::run(node, inbox, outbox))
@@ -141,14 +84,7 @@ pub fn serve(dir: &Path) -> Result<(), String> {
         "{} is running (peer-to-peer {}, admin {}, metrics {})",
         config.legal_name, config.p2p_address, config.admin_address, config.metrics_address
     );
-    tokio.block_on(async {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("SIGTERM handler");
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-    });
+    tokio.block_on(until_told_to_stop());
     tracing::info!(target: "ledger_sync::node", "{} stopping", config.legal_name);
     stopping.store(true, Ordering::Relaxed);
     let _ = events.send(Event::Shutdown);
@@ -156,6 +92,92 @@ pub fn serve(dir: &Path) -> Result<(), String> {
     tokio.shutdown_timeout(std::time::Duration::from_secs(2));
     println!("{} stopped", config.legal_name);
     Ok(())
+}
+
+/// The admin API and the metrics endpoint, each on its address.
+fn serve_admin_and_metrics(
+    tokio: &tokio::runtime::Runtime,
+    config: &NodeConfig,
+    events: &std::sync::mpsc::Sender<Event>,
+    outbox: &transport::Outbox,
+) -> Result<(), String> {
+    let recorder = match &config.vault {
+        VaultSource::Tables => {
+            crate::admin::Recorder::tables(config.database.clone(), config.max_payload_bytes)
+        }
+        VaultSource::View(view) => crate::admin::Recorder::View(view.to_string()),
+    };
+    serve_http(
+        tokio,
+        "adminAddress",
+        config.admin_address,
+        crate::admin::router(config.rpc_users.clone(), events.clone(), recorder),
+    )?;
+    serve_http(
+        tokio,
+        "metricsAddress",
+        config.metrics_address,
+        crate::metrics::router(
+            crate::metrics::Metrics::new(outbox.stats().clone()),
+            events.clone(),
+        ),
+    )
+}
+
+/// Until SIGTERM or SIGINT.
+async fn until_told_to_stop() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+/// Refuses to run a node the network map does not list.
+fn check_on_the_map(config: &NodeConfig, map: &NetworkMap) -> Result<(), String> {
+    if map.find(&config.legal_name).is_some() {
+        return Ok(());
+    }
+    Err(format!(
+        "{}: {} is not in the network map; the map lists {}",
+        config.network_map.display(),
+        config.legal_name,
+        map.nodes
+            .iter()
+            .map(|n| n.legal_name.as_str())
+            .collect::<Vec<_>>()
+            .join("; ")
+    ))
+}
+
+/// The plugin component node.conf names, compiled or loaded from the
+/// plugin cache, saying which and how long it took.
+fn load_plugin(config: &NodeConfig) -> Result<Arc<PluginRuntime>, String> {
+    let wasm = match &config.plugin {
+        PluginSource::Builtin => std::borrow::Cow::Borrowed(ledger_sync_components::PLUGIN_BYTES),
+        PluginSource::File(path) => std::borrow::Cow::Owned(
+            std::fs::read(path)
+                .map_err(|e| format!("cannot load the plugin: reading {}: {e}", path.display()))?,
+        ),
+    };
+    let started = std::time::Instant::now();
+    let (plugin, cache) = PluginRuntime::cached(&wasm, &config.plugin_cache)
+        .map_err(|e| format!("cannot load the plugin: {e:#}"))?;
+    let took = started.elapsed();
+    let cache_dir = config.plugin_cache.display();
+    match cache {
+        CacheOutcome::Loaded => {
+            tracing::info!(target: "ledger_sync::node", "loaded the compiled plugin from {cache_dir} in {took:.2?}")
+        }
+        CacheOutcome::Stored | CacheOutcome::Compiled => {
+            tracing::info!(target: "ledger_sync::node", "compiled the plugin in {took:.2?} and kept it in {cache_dir}")
+        }
+        CacheOutcome::Refused(why) => {
+            tracing::warn!(target: "ledger_sync::node", "refused the compiled plugin in {cache_dir}: {why}; compiled it again in {took:.2?}")
+        }
+    }
+    Ok(plugin)
 }
 
 /// The node's vault and status store: ledger-sync's tables in `database`,

@@ -100,15 +100,8 @@ impl Incoming {
 
 impl<H: Host> Reconciler<H> {
     pub(super) fn on_request(&mut self, key: SessionKey, request: Request) {
-        let Request {
-            salt,
-            until,
-            digest,
-            roots_bits,
-            set_size,
-        } = request;
         if self.incoming.contains_key(&key) {
-            self.on_repeated_request(&key, salt, until);
+            self.on_repeated_request(&key, request.salt, request.until);
             return;
         }
         if let Some(refusal) = self.admission_refusal(&key.party) {
@@ -124,6 +117,21 @@ impl<H: Host> Reconciler<H> {
             return;
         }
         self.count_request(&key.party);
+        self.begin_incoming(key, request);
+    }
+
+    /// Builds our set for the requester and answers an admitted request:
+    /// `Identical` when its digest says it holds our set, else our roots
+    /// filter (when it has candidates and we have roots beyond the pair) or
+    /// the first symbols.
+    fn begin_incoming(&mut self, key: SessionKey, request: Request) {
+        let Request {
+            salt,
+            until,
+            digest,
+            roots_bits,
+            set_size,
+        } = request;
         let (ids, roots) = match self.responder_sets(&key.party) {
             Ok(sets) => sets,
             Err(reason) => {
@@ -150,45 +158,24 @@ impl<H: Host> Reconciler<H> {
         );
         let encoder = Encoder::new(ids, salt);
         if digest == Some(encoder.digest()) {
-            // The requester holds exactly our set: nothing to stream.
-            self.log(
-                Level::Info,
-                marker::RECONCILE_WITH_PARTY,
-                &format!(
-                    "reconciliation {key}: the requester's set equals ours ({} transactions); \
-                     nothing to stream",
-                    encoder.set_size()
-                ),
-            );
-            let _ = self.send(&key.party, key.id, Body::Identical);
-            self.record_incoming_end(&key.party, StatusValue::DifferencesNotFound, "");
+            self.answer_identical(&key, encoder.set_size());
             return;
         }
-        // Roots beyond the pair, when the requester has candidates to test
-        // (a width past the most a filter uses is taken as that most).
-        let max_filter =
-            (self.host.max_message_size() as usize).saturating_sub(ROOTS_FRAME_OVERHEAD);
-        let roots = (roots_bits > 0 && !roots.is_empty())
-            .then(|| RootFilter::build(&roots, salt, roots_bits, max_filter))
-            .filter(|filter| filter.count > 0)
-            .map(|filter| Body::Roots { filter });
-        self.log(
-            Level::Info,
-            marker::RECONCILE_WITH_PARTY,
-            &format!(
-                "responding to reconciliation {key} over {} transactions (at most {stream_limit} \
-                 coded symbols){}",
-                encoder.set_size(),
-                match &roots {
-                    Some(Body::Roots { filter, .. }) => format!(
-                        ", first sending {} roots beyond the pair in {} bytes",
-                        filter.count,
-                        filter.data.len()
-                    ),
-                    _ => String::new(),
-                }
+        let roots = self.roots_answer(&roots, salt, roots_bits);
+        let first = match &roots {
+            Some(Body::Roots { filter, .. }) => format!(
+                ", first sending {} roots beyond the pair in {} bytes",
+                filter.count,
+                filter.data.len()
             ),
+            _ => String::new(),
+        };
+        let line = format!(
+            "responding to reconciliation {key} over {} transactions (at most {stream_limit} \
+             coded symbols){first}",
+            encoder.set_size()
         );
+        self.log(Level::Info, marker::RECONCILE_WITH_PARTY, &line);
         // The sets differ by at least their sizes' difference, but the
         // requester's size is only its claim: what it can make us stream
         // unasked stays within our own set.
@@ -202,24 +189,22 @@ impl<H: Host> Reconciler<H> {
         };
         let timer = self.new_timer(&key, SessionTimer::Stream);
         let silence_timer = self.new_timer(&key, SessionTimer::Silence { outgoing: false });
-        self.incoming.insert(
-            key.clone(),
-            Incoming {
-                encoder,
-                salt,
-                batches: 0,
-                granted: 0,
-                acked: 0,
-                nudged_ms: now,
-                surely_needed,
-                stream_limit,
-                sent: 0,
-                timer,
-                silence_timer,
-                last_heard_ms: now,
-                roots: roots.clone(),
-            },
-        );
+        let session = Incoming {
+            encoder,
+            salt,
+            batches: 0,
+            granted: 0,
+            acked: 0,
+            nudged_ms: now,
+            surely_needed,
+            stream_limit,
+            sent: 0,
+            timer,
+            silence_timer,
+            last_heard_ms: now,
+            roots: roots.clone(),
+        };
+        self.incoming.insert(key.clone(), session);
         self.host
             .set_timer(silence_timer, resend_after_ms(&self.config));
         match roots {
@@ -231,6 +216,38 @@ impl<H: Host> Reconciler<H> {
             }
             None => self.on_want(&key, 0, until),
         }
+    }
+
+    /// The requester holds exactly our set (`set_size` transactions):
+    /// nothing to stream.
+    fn answer_identical(&mut self, key: &SessionKey, set_size: usize) {
+        self.log(
+            Level::Info,
+            marker::RECONCILE_WITH_PARTY,
+            &format!(
+                "reconciliation {key}: the requester's set equals ours ({set_size} \
+                 transactions); nothing to stream"
+            ),
+        );
+        let _ = self.send(&key.party, key.id, Body::Identical);
+        self.record_incoming_end(&key.party, StatusValue::DifferencesNotFound, "");
+    }
+
+    /// Our roots beyond the pair as a filter, when the requester has
+    /// candidates to test (`roots_bits` > 0; a width past the most a filter
+    /// uses is taken as that most) and we have roots.
+    fn roots_answer(
+        &mut self,
+        roots: &[crate::id::TxId],
+        salt: u64,
+        roots_bits: u8,
+    ) -> Option<Body> {
+        let max_filter =
+            (self.host.max_message_size() as usize).saturating_sub(ROOTS_FRAME_OVERHEAD);
+        (roots_bits > 0 && !roots.is_empty())
+            .then(|| RootFilter::build(roots, salt, roots_bits, max_filter))
+            .filter(|filter| filter.count > 0)
+            .map(|filter| Body::Roots { filter })
     }
 
     /// A request on a session we already answer: the requester heard

@@ -246,40 +246,62 @@ async fn record(
             );
         }
     };
-    let database = database.clone();
-    let connection = connection.clone();
-    let recorded = tokio::task::spawn_blocking(move || {
-        let mut connection = connection.lock().expect("recorder");
-        if connection.is_none() {
-            *connection = Some(
-                ledger_sync_host::store::connect(&database)
-                    .map_err(|e| format!("cannot open the node database: {e:#}"))?,
-            );
-        }
-        let db = connection.as_mut().expect("connected above");
-        let batching = Batching {
-            transactions: usize::MAX,
-            bytes: u64::MAX,
-            max_payload_bytes,
-            named_missing: NAMED_MISSING_PER_REQUEST,
-        };
-        let outcome = recording::record(&mut **db, &bytes[..], batching, |_| {});
-        if matches!(outcome, Err(RecordError::Store { .. })) {
-            // Made again for the next batch.
-            *connection = None;
-        }
-        Ok::<_, String>(outcome)
+    let recorded = tokio::task::spawn_blocking({
+        let (database, connection) = (database.clone(), connection.clone());
+        move || record_batch(&database, &connection, max_payload_bytes, &bytes)
     })
     .await;
     match recorded {
-        Ok(Ok(Ok(summary))) => {
-            tracing::info!(target: "ledger_sync::admin", user = %user.username, "{}", summary.describe().lines().next().unwrap_or_default());
+        Ok(Ok(outcome)) => answer_batch(&user.username, outcome),
+        Ok(Err(e)) => text(StatusCode::INTERNAL_SERVER_ERROR, e),
+        Err(_) => text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "recording the batch failed",
+        ),
+    }
+}
+
+/// Records one request's batch on the recorder's connection (made, or
+/// made again after a store failure, here).
+fn record_batch(
+    database: &Database,
+    connection: &Mutex<Option<Box<dyn NodeStore>>>,
+    max_payload_bytes: usize,
+    bytes: &[u8],
+) -> Result<Result<recording::Summary, RecordError>, String> {
+    let mut connection = connection.lock().expect("recorder");
+    if connection.is_none() {
+        *connection = Some(
+            ledger_sync_host::store::connect(database)
+                .map_err(|e| format!("cannot open the node database: {e:#}"))?,
+        );
+    }
+    let db = connection.as_mut().expect("connected above");
+    let batching = Batching {
+        transactions: usize::MAX,
+        bytes: u64::MAX,
+        max_payload_bytes,
+        named_missing: NAMED_MISSING_PER_REQUEST,
+    };
+    let outcome = recording::record(&mut **db, bytes, batching, |_| {});
+    if matches!(outcome, Err(RecordError::Store { .. })) {
+        // Made again for the next batch.
+        *connection = None;
+    }
+    Ok(outcome)
+}
+
+/// The answer to a batch: its summary, or why nothing of it was stored
+/// (the caller knows its lines).
+fn answer_batch(user: &str, outcome: Result<recording::Summary, RecordError>) -> Response {
+    match outcome {
+        Ok(summary) => {
+            tracing::info!(target: "ledger_sync::admin", user = %user, "{}", summary.describe().lines().next().unwrap_or_default());
             let answer = serde_json::to_string(&BatchAnswer::of(&summary)).expect("serialisable");
             (StatusCode::OK, answer).into_response()
         }
-        Ok(Ok(Err(e))) => {
-            tracing::warn!(target: "ledger_sync::admin", user = %user.username, "refused a batch to record: {e}");
-            // Nothing of the request was stored: the caller knows its lines.
+        Err(e) => {
+            tracing::warn!(target: "ledger_sync::admin", user = %user, "refused a batch to record: {e}");
             match e {
                 RecordError::Line { error, .. } => text(
                     StatusCode::BAD_REQUEST,
@@ -293,10 +315,5 @@ async fn record(
                 }
             }
         }
-        Ok(Err(e)) => text(StatusCode::INTERNAL_SERVER_ERROR, e),
-        Err(_) => text(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "recording the batch failed",
-        ),
     }
 }

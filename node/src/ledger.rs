@@ -18,6 +18,7 @@ use crate::x500::LegalName;
 use ledger_sync_host::interchange::{self, Reader};
 use ledger_sync_host::recording::{self, Batching, Progress, Summary};
 use ledger_sync_host::store::{self, NodeStore};
+use ledger_sync_vocabulary::ReconciliationStatus;
 use ledger_sync_vocabulary::id::{TxId, from_hex, to_hex};
 use std::collections::HashSet;
 use std::io::{BufRead, IsTerminal, Write};
@@ -383,56 +384,9 @@ pub fn status(
         .collect();
     let write = |e: std::io::Error| format!("writing the status: {e}");
     if json {
-        let rows: Vec<PartyStatus> = rows
-            .iter()
-            .map(|r| PartyStatus {
-                party_name: r.party_name.clone(),
-                last_successful_reconciliation_status: r
-                    .last_successful_reconciliation_status
-                    .map(|s| s.as_str()),
-                last_successful_reconciliation_time_finished: r
-                    .last_successful_reconciliation_time_finished,
-                last_successful_reconciliation_result: r
-                    .last_successful_reconciliation_result
-                    .iter()
-                    .map(to_hex)
-                    .collect(),
-                last_reconciliation_status: r.last_reconciliation_status.as_str(),
-                last_reconciliation_error: r.last_reconciliation_error.clone(),
-            })
-            .collect();
-        serde_json::to_writer_pretty(&mut *out, &rows).map_err(|e| write(e.into()))?;
-        writeln!(out).map_err(write)?;
+        print_json(&rows, out).map_err(write)?;
     } else {
-        for r in &rows {
-            let found = &r.last_successful_reconciliation_result;
-            let line = match r.last_successful_reconciliation_status {
-                Some(s) => format!(
-                    "{}: {} ({} transaction{} missing, finished {})",
-                    r.party_name,
-                    s.as_str(),
-                    found.len(),
-                    if found.len() == 1 { "" } else { "s" },
-                    utc(r
-                        .last_successful_reconciliation_time_finished
-                        .unwrap_or_default())
-                ),
-                None => format!("{}: no successful reconciliation yet", r.party_name),
-            };
-            let last = if r.last_reconciliation_error.is_empty() {
-                String::new()
-            } else {
-                format!(
-                    "; the last attempt ended {}: {}",
-                    r.last_reconciliation_status.as_str(),
-                    r.last_reconciliation_error
-                )
-            };
-            writeln!(notes, "{line}{last}").map_err(write)?;
-            for id in found {
-                writeln!(out, "{}", to_hex(id)).map_err(write)?;
-            }
-        }
+        print_text(&rows, out, notes).map_err(write)?;
     }
     if rows.is_empty() {
         let whom = wanted.as_deref().unwrap_or("any party");
@@ -446,6 +400,68 @@ pub fn status(
         return Ok(wanted.is_none());
     }
     Ok(true)
+}
+
+/// The requester rows as one JSON array with the seed's field names.
+fn print_json(rows: &[ReconciliationStatus], out: &mut dyn Write) -> std::io::Result<()> {
+    let rows: Vec<PartyStatus> = rows
+        .iter()
+        .map(|r| PartyStatus {
+            party_name: r.party_name.clone(),
+            last_successful_reconciliation_status: r
+                .last_successful_reconciliation_status
+                .map(|s| s.as_str()),
+            last_successful_reconciliation_time_finished: r
+                .last_successful_reconciliation_time_finished,
+            last_successful_reconciliation_result: r
+                .last_successful_reconciliation_result
+                .iter()
+                .map(to_hex)
+                .collect(),
+            last_reconciliation_status: r.last_reconciliation_status.as_str(),
+            last_reconciliation_error: r.last_reconciliation_error.clone(),
+        })
+        .collect();
+    serde_json::to_writer_pretty(&mut *out, &rows)?;
+    writeln!(out)
+}
+
+/// A line per party to `notes`, its missing ids one per line to `out`.
+fn print_text(
+    rows: &[ReconciliationStatus],
+    out: &mut dyn Write,
+    notes: &mut dyn Write,
+) -> std::io::Result<()> {
+    for r in rows {
+        let found = &r.last_successful_reconciliation_result;
+        let line = match r.last_successful_reconciliation_status {
+            Some(s) => format!(
+                "{}: {} ({} transaction{} missing, finished {})",
+                r.party_name,
+                s.as_str(),
+                found.len(),
+                if found.len() == 1 { "" } else { "s" },
+                utc(r
+                    .last_successful_reconciliation_time_finished
+                    .unwrap_or_default())
+            ),
+            None => format!("{}: no successful reconciliation yet", r.party_name),
+        };
+        let last = if r.last_reconciliation_error.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; the last attempt ended {}: {}",
+                r.last_reconciliation_status.as_str(),
+                r.last_reconciliation_error
+            )
+        };
+        writeln!(notes, "{line}{last}")?;
+        for id in found {
+            writeln!(out, "{}", to_hex(id))?;
+        }
+    }
+    Ok(())
 }
 
 /// Milliseconds since the epoch as an RFC 3339 UTC time.

@@ -389,37 +389,8 @@ impl<R: BufRead> Reader<R> {
             }
             _ => {}
         }
-        match object.get("outputs") {
-            None => {
-                return expect(
-                    "outputs",
-                    "is missing; give one list of participants' legal names per output state \
-                     (`[]` for none)",
-                );
-            }
-            Some(v) => {
-                let Some(states) = v.as_array() else {
-                    return expect(
-                        "outputs",
-                        "must be a list with one list of participants' legal names per output \
-                         state",
-                    );
-                };
-                for (i, state) in states.iter().enumerate() {
-                    let Some(names) = state.as_array() else {
-                        return expect(
-                            &format!("outputs[{i}]"),
-                            "must be a list of the state's participants' legal names",
-                        );
-                    };
-                    if let Some(j) = names.iter().position(|n| !n.is_string()) {
-                        return expect(
-                            &format!("outputs[{i}][{j}]"),
-                            "must be a legal name in a string, such as \"O=PartyA, L=London, C=GB\"",
-                        );
-                    }
-                }
-            }
+        if let Some(error) = self.explain_outputs(object.get("outputs")) {
+            return error;
         }
         match object.get("dependencies") {
             Some(serde_json::Value::Array(ids)) => {
@@ -448,6 +419,40 @@ impl<R: BufRead> Reader<R> {
             None,
             format!("is not a transaction ({e}); the fields are {FIELDS}"),
         )
+    }
+
+    /// What is wrong with a line's `outputs`, if anything is.
+    fn explain_outputs(&self, outputs: Option<&serde_json::Value>) -> Option<LineError> {
+        let expect =
+            |field: &str, what: &str| Some(self.error(Some(field.into()), what.to_string()));
+        let Some(v) = outputs else {
+            return expect(
+                "outputs",
+                "is missing; give one list of participants' legal names per output state \
+                 (`[]` for none)",
+            );
+        };
+        let Some(states) = v.as_array() else {
+            return expect(
+                "outputs",
+                "must be a list with one list of participants' legal names per output state",
+            );
+        };
+        for (i, state) in states.iter().enumerate() {
+            let Some(names) = state.as_array() else {
+                return expect(
+                    &format!("outputs[{i}]"),
+                    "must be a list of the state's participants' legal names",
+                );
+            };
+            if let Some(j) = names.iter().position(|n| !n.is_string()) {
+                return expect(
+                    &format!("outputs[{i}][{j}]"),
+                    "must be a legal name in a string, such as \"O=PartyA, L=London, C=GB\"",
+                );
+            }
+        }
+        None
     }
 }
 

@@ -233,30 +233,9 @@ pub fn record(
                     });
                 }
             };
-            let recorded = match store.record(&batch.txs) {
-                Ok(recorded) => recorded,
-                Err(e) => {
-                    let lines = &batch.lines;
-                    if let Some(conflict) = e.downcast_ref::<ConflictingTransaction>() {
-                        let at = batch
-                            .txs
-                            .iter()
-                            .rposition(|t| t.id == conflict.id)
-                            .unwrap_or(0);
-                        return Err(RecordError::Conflict {
-                            line: lines[at],
-                            conflict: conflict.clone(),
-                            recorded: Box::new(summary.clone()),
-                        });
-                    }
-                    return Err(RecordError::Store {
-                        from: lines[0],
-                        to: *lines.last().expect("not empty"),
-                        message: format!("{e:#}"),
-                        recorded: Box::new(summary.clone()),
-                    });
-                }
-            };
+            let recorded = store
+                .record(&batch.txs)
+                .map_err(|e| refused(&batch, &e, &summary))?;
             summary.read += batch.txs.len() as u64;
             summary.new += recorded.new;
             summary.already += recorded.already;
@@ -277,7 +256,42 @@ pub fn record(
         }
         Ok(())
     })?;
-    // A dependency recorded by a later batch is no longer missing.
+    check_again(store, missing, batching, &mut summary)?;
+    Ok(summary)
+}
+
+/// Why the store refused `batch`: an id recorded with other content (on
+/// its line), or the store's own error.
+fn refused(batch: &Read, e: &anyhow::Error, summary: &Summary) -> RecordError {
+    let lines = &batch.lines;
+    if let Some(conflict) = e.downcast_ref::<ConflictingTransaction>() {
+        let at = batch
+            .txs
+            .iter()
+            .rposition(|t| t.id == conflict.id)
+            .unwrap_or(0);
+        return RecordError::Conflict {
+            line: lines[at],
+            conflict: conflict.clone(),
+            recorded: Box::new(summary.clone()),
+        };
+    }
+    RecordError::Store {
+        from: lines[0],
+        to: *lines.last().expect("not empty"),
+        message: format!("{e:#}"),
+        recorded: Box::new(summary.clone()),
+    }
+}
+
+/// Checks the dependencies found missing again at the end: one recorded
+/// by a later batch is no longer missing. The rest go in the summary.
+fn check_again(
+    store: &mut dyn NodeStore,
+    missing: HashSet<TxId>,
+    batching: Batching,
+    summary: &mut Summary,
+) -> Result<(), RecordError> {
     let mut still: Vec<TxId> = missing.into_iter().collect();
     still.sort_unstable();
     for chunk in still.chunks(10_000) {
@@ -297,5 +311,5 @@ pub fn record(
             }
         }
     }
-    Ok(summary)
+    Ok(())
 }

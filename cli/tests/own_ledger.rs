@@ -575,3 +575,46 @@ fn a_node_reads_its_vault_in_place_from_a_postgresql_view() {
     ledger_sync_sim::testkit::drop_postgres_schema(&node_url);
     ledger_sync_sim::testkit::drop_postgres_schema(&ledger_url);
 }
+
+/// A large file shows its progress on a terminal (`script` gives
+/// `vault record` one), and none when its output is a pipe.
+#[test]
+fn a_large_file_shows_its_progress_on_a_terminal_only() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let dirs = empty_network(dir.path());
+    let file = dir.path().join("large.jsonl");
+    let mut out = std::io::BufWriter::new(std::fs::File::create(&file).unwrap());
+    for n in 0..300_000u32 {
+        let id = hex::encode_upper(Sha256::digest(n.to_le_bytes()));
+        writeln!(out, r#"{{"id":"{id}","outputs":[["{A}"]]}}"#).unwrap();
+    }
+    out.flush().unwrap();
+    drop(out);
+    let command = format!(
+        "{} vault record --node {} {}",
+        env!("CARGO_BIN_EXE_ledger-sync"),
+        dirs[0].display(),
+        file.display()
+    );
+    let terminal = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("script(1) from util-linux gives vault record a terminal");
+    let screen = String::from_utf8_lossy(&terminal.stdout);
+    assert!(terminal.status.success(), "{screen}");
+    assert!(
+        screen.contains(" transactions, ") && screen.contains(" MiB of ") && screen.contains("%"),
+        "no progress on the terminal: {screen}"
+    );
+    assert!(
+        screen.contains("recorded 300000 new transactions"),
+        "{screen}"
+    );
+    // Again, into the other node, through a pipe: the summary only.
+    let piped = record(&dirs[1], &file);
+    let said = text(&piped);
+    assert!(piped.status.success(), "{said}");
+    assert!(!said.contains(" MiB of "), "progress in a pipe: {said}");
+}

@@ -16,7 +16,8 @@
 //!
 //! Party handles are this process's: names are given handles as pages
 //! are read (the plugin catches its graph up before it looks a party up,
-//! so every party of the graph has one), shared by every reader.
+//! so every party of the graph has one), shared by every reader. An export
+//! reads names and gives no handles.
 
 use super::vault::push_row;
 use super::{VaultTransaction, redact};
@@ -101,22 +102,25 @@ struct PartyBook {
 }
 
 impl PartyBook {
-    fn handle(&mut self, spelling: &str) -> Result<u32, String> {
-        let name = match self.spellings.get(spelling) {
-            Some(name) => name.clone(),
-            None => {
-                let name = LegalName::parse(spelling)?.to_string();
-                self.spellings.insert(spelling.to_string(), name.clone());
-                name
-            }
-        };
+    /// The canonical spelling of a legal name as the view spells it.
+    fn canonical(&mut self, spelling: &str) -> Result<String, String> {
+        if let Some(name) = self.spellings.get(spelling) {
+            return Ok(name.clone());
+        }
+        let name = LegalName::parse(spelling)?.to_string();
+        self.spellings.insert(spelling.to_string(), name.clone());
+        Ok(name)
+    }
+
+    /// The handle of a canonical name, giving a new name the next one.
+    fn handle(&mut self, name: String) -> u32 {
         if let Some(h) = self.handles.get(&name) {
-            return Ok(*h);
+            return *h;
         }
         self.names.push(name.clone());
         let h = self.names.len() as u32;
         self.handles.insert(name, h);
-        Ok(h)
+        h
     }
 }
 
@@ -228,9 +232,8 @@ impl ViewVault {
         )
     }
 
-    /// A row's outputs as handles (giving new names theirs), appended to
-    /// `page`'s blob layout.
-    fn outputs(&self, seq: i64, json: &str) -> Result<Vec<Vec<u32>>> {
+    /// A row's outputs: each state's participants, by canonical name.
+    fn outputs(&self, seq: i64, json: &str) -> Result<Vec<Vec<String>>> {
         let states: Vec<Vec<String>> = serde_json::from_str(json).with_context(|| {
             format!(
                 "vaultView {} row seq {seq}: `outputs` is not an array of arrays of legal names",
@@ -246,7 +249,7 @@ impl ViewVault {
                     .iter()
                     .enumerate()
                     .map(|(j, name)| {
-                        book.handle(name).map_err(|e| {
+                        book.canonical(name).map_err(|e| {
                             anyhow::anyhow!(
                                 "vaultView {} row seq {seq}: outputs[{i}][{j}]: {e}",
                                 self.view
@@ -267,19 +270,10 @@ impl ViewVault {
         let mut last = after;
         for row in rows {
             let seq: i64 = row.get(0);
-            let outputs = self.outputs(seq, row.get(3))?;
-            let book = self.parties.lock().expect("party book");
             txs.push(VaultTransaction {
                 id: id_of(seq, row.get(1))?,
                 dependencies: dependencies(seq, row.get(2))?,
-                outputs: outputs
-                    .iter()
-                    .map(|s| {
-                        s.iter()
-                            .map(|h| book.names[*h as usize - 1].clone())
-                            .collect()
-                    })
-                    .collect(),
+                outputs: self.outputs(seq, row.get(3))?,
                 payload: row.get(4),
             });
             last = seq as u64;
@@ -349,8 +343,11 @@ impl LedgerVault for ViewVault {
                 deps.extend_from_slice(&d);
             }
             blob.clear();
-            for state in self.outputs(seq, row.get(3))? {
-                blob.push_output(&state);
+            let states = self.outputs(seq, row.get(3))?;
+            let mut book = self.parties.lock().expect("party book");
+            for state in states {
+                let handles: Vec<u32> = state.into_iter().map(|n| book.handle(n)).collect();
+                blob.push_output(&handles);
             }
             push_row(&mut page, seq, &id, &deps, blob.as_bytes())?;
         }

@@ -2,8 +2,9 @@
 //! arguments.
 
 use super::metrics::Cycle;
+use super::session::{Role, SessionKey};
 use super::status_book::Transition;
-use super::{Reconciler, SessionKey, timer};
+use super::{Reconciler, timer};
 use crate::host::{Host, Level};
 use crate::id::TxId;
 use crate::protocol::Body;
@@ -210,31 +211,34 @@ impl<H: Host> Reconciler<H> {
             }
             outgoing_stopped = true;
         }
-        let sessions: Vec<(SessionKey, bool)> = self
+        let sessions: Vec<(SessionKey, Role)> = self
             .outgoing
             .keys()
             .filter(|k| k.party == party)
-            .map(|k| (k.clone(), true))
+            .map(|k| (k.clone(), Role::Requester))
             .chain(
                 self.incoming
                     .keys()
                     .filter(|k| k.party == party)
-                    .map(|k| (k.clone(), false)),
+                    .map(|k| (k.clone(), Role::Responder)),
             )
             .collect();
         let mut stopped = outgoing_stopped;
-        for (key, outgoing) in sessions {
+        for (key, role) in sessions {
             let reason = format!("{} stopped the reconciliation", self.me);
             let body = Body::Abort {
-                to_responder: outgoing,
+                to_responder: role == Role::Requester,
                 reason,
             };
             let _ = self.send(party, key.id, body);
-            if outgoing {
-                self.remove_outgoing(&key);
-                outgoing_stopped = true;
-            } else {
-                self.remove_incoming(&key);
+            match role {
+                Role::Requester => {
+                    self.remove_outgoing(&key, false);
+                    outgoing_stopped = true;
+                }
+                Role::Responder => {
+                    self.remove_incoming(&key);
+                }
             }
             stopped = true;
         }
@@ -242,9 +246,9 @@ impl<H: Host> Reconciler<H> {
         // job was dropped. The sessions are gone already: the rows must
         // follow, so a failed write is retried rather than left
         // IN_PROGRESS.
-        for is_requester in [true, false] {
+        for role in [Role::Requester, Role::Responder] {
             let dropped_job = outgoing_stopped;
-            stopped |= self.transition(party, is_requester, Transition::Stopped { dropped_job });
+            stopped |= self.transition(party, role, Transition::Stopped { dropped_job });
         }
         self.log(
             Level::Info,

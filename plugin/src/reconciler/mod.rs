@@ -3,21 +3,28 @@
 //!
 //! | module             | owns                                                       |
 //! | ------------------ | ---------------------------------------------------------- |
-//! | this one           | the state, start-up, dispatching messages and timers, session timers and inactivity deadlines |
-//! | [`scheduler`]      | the pool, the queue, busy back-off, recurring runs         |
-//! | [`requester`]      | our outgoing reconciliations                               |
-//! | [`responder`]      | incoming reconciliations, the request window, streaming    |
+//! | this one           | the state, start-up, routing messages and timers to sessions, carrying out their actions |
+//! | [`session`]        | what both sides share: the session key, roles, timers, [`session::Action`], [`session::Step`] |
+//! | [`requester`]      | **the requester's state machine** (sans-IO), its phases    |
+//! | [`responder`]      | **the responder's state machine** (sans-IO), its phases    |
+//! | [`outgoing`]       | running requester sessions: start, route, record the outcome |
+//! | [`incoming`]       | admitting requests (the request window, the pool), running responder sessions |
+//! | [`scheduler`]      | the pool, the queue, recurring runs                        |
 //! | [`batch_budget`]   | how many coded symbols to ask for, send and fit per message |
+//! | [`sets`]           | the sets a reconciliation runs over                        |
+//! | [`graph_catch_up`] | building the ledger graph and reading the vault into it    |
 //! | [`flows`]          | the seven operator flows                                   |
 //! | [`status_book`]    | every status row and the rules of its transitions          |
 //! | [`status_rows`]    | writing rows and the saved queue to the host, retries      |
-//! | [`graph_catch_up`] | building and catching up the ledger graph; the sets        |
 //! | [`metrics`]        | the seed's metrics                                         |
 //!
 //! It is event driven and never blocks. The host delivers three kinds of
 //! event — a flow call, an inbound message, a timer firing — and the service
 //! reacts by reading the vault, sending messages, setting timers and saving
-//! statuses through [`Host`].
+//! statuses through [`Host`]. A reconciliation's protocol lives in its
+//! session, which never touches the host: this module routes a frame or a
+//! timer to the session it is for and carries out the [`session::Step`] it
+//! answers with.
 //!
 //! Life of an outgoing reconciliation:
 //! 1. `schedule_reconciliation` checks the request and queues the party.
@@ -46,17 +53,22 @@ use crate::status::StatusValue;
 use hashbrown::HashMap;
 use ledger_sync_vocabulary::text::bounded;
 use std::collections::{BTreeMap, VecDeque};
-use std::fmt;
 
 pub use ledger_sync_vocabulary::{FlowError, marker};
 
 mod batch_budget;
 mod flows;
 mod graph_catch_up;
+mod incoming;
 mod metrics;
+mod outgoing;
 mod requester;
 mod responder;
 mod scheduler;
+mod session;
+#[cfg(test)]
+mod session_tests;
+mod sets;
 mod status_book;
 mod status_rows;
 #[cfg(test)]
@@ -65,9 +77,10 @@ mod tests;
 pub use batch_budget::next_batch;
 use metrics::Cycle;
 pub use metrics::Metrics;
-use requester::Outgoing;
-use responder::{Incoming, Request};
+use requester::RequesterSession;
+use responder::{Request, ResponderEnd, ResponderSession};
 use scheduler::JobQueue;
+use session::{Action, Live, Role, SessionKey, SessionTimer, Step};
 use status_book::StatusBook;
 
 /// Timer ids the service sets.
@@ -83,42 +96,6 @@ mod timer {
     /// Ids from here on belong to sessions: stream pacing, retry back-off and
     /// inactivity deadlines (see [`super::SessionTimer`]).
     pub const FIRST_SESSION: u64 = 1 << 32;
-}
-
-/// A reconciliation is known by its party and its id. Incoming and outgoing
-/// reconciliations are kept apart, so one id may run once each way between
-/// a pair, and a request from one party can never touch another's session.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub(super) struct SessionKey {
-    pub(super) party: String,
-    pub(super) id: SessionId,
-}
-
-impl SessionKey {
-    fn new(party: &str, id: SessionId) -> Self {
-        SessionKey {
-            party: party.to_string(),
-            id,
-        }
-    }
-}
-
-impl fmt::Display for SessionKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} with {}", self.id, self.party)
-    }
-}
-
-/// What a session's timer is for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum SessionTimer {
-    /// Send the next frame of an incoming session's stream.
-    Stream,
-    /// Ask a busy responder again.
-    Retry,
-    /// Check that the party is still talking to us: ask again after a short
-    /// silence (outgoing), give up after the inactivity timeout (both).
-    Silence { outgoing: bool },
 }
 
 /// How long an outgoing reconciliation waits in silence before it asks
@@ -169,10 +146,10 @@ pub struct Reconciler<H: Host> {
     /// Every status row; [`status_book`] owns their transitions.
     book: StatusBook,
     queue: JobQueue,
-    outgoing: HashMap<SessionKey, Outgoing>,
-    incoming: HashMap<SessionKey, Incoming>,
-    /// Session timer id → its session, direction and purpose.
-    session_timers: HashMap<u64, (SessionKey, SessionTimer)>,
+    outgoing: HashMap<SessionKey, Live<RequesterSession>>,
+    incoming: HashMap<SessionKey, Live<ResponderSession>>,
+    /// Session timer id → its session, role and purpose.
+    session_timers: HashMap<u64, (SessionKey, Role, SessionTimer)>,
     next_timer: u64,
     /// When each incoming request answered in the current rate-limit window
     /// was accepted, and from whom (oldest first).
@@ -300,16 +277,66 @@ impl<H: Host> Reconciler<H> {
         }
     }
 
-    fn new_timer(&mut self, session: &SessionKey, purpose: SessionTimer) -> u64 {
+    fn new_timer(&mut self, session: &SessionKey, role: Role, purpose: SessionTimer) -> u64 {
         let id = self.next_timer;
         self.next_timer += 1;
-        self.session_timers.insert(id, (session.clone(), purpose));
+        self.session_timers
+            .insert(id, (session.clone(), role, purpose));
         id
     }
 
-    fn drop_timer(&mut self, id: u64) {
-        self.host.cancel_timer(id);
-        self.session_timers.remove(&id);
+    /// Makes the pair of timers a new session of `role` will use, and
+    /// returns how to wrap the session with them.
+    fn new_live<S>(
+        &mut self,
+        key: &SessionKey,
+        role: Role,
+    ) -> impl FnOnce(S) -> Live<S> + use<S, H> {
+        let pace_timer = self.new_timer(key, role, role.pace_timer());
+        let silence_timer = self.new_timer(key, role, SessionTimer::Silence);
+        move |session| Live {
+            session,
+            pace_timer,
+            silence_timer,
+        }
+    }
+
+    /// Cancels and forgets an ended session's timers.
+    fn drop_timers<S>(&mut self, live: &Live<S>) {
+        for id in [live.pace_timer, live.silence_timer] {
+            self.host.cancel_timer(id);
+            self.session_timers.remove(&id);
+        }
+    }
+
+    /// Carries out a session's actions in order. A [`Action::Send`] that
+    /// fails stops there, with the reason the session ends FAILED for.
+    fn carry_out(
+        &mut self,
+        key: &SessionKey,
+        role: Role,
+        actions: Vec<Action>,
+    ) -> Result<(), String> {
+        for action in actions {
+            match action {
+                Action::Send(body) => self.send(&key.party, key.id, body)?,
+                Action::Tell(body) => {
+                    let _ = self.send(&key.party, key.id, body);
+                }
+                Action::SetTimer(timer, after_ms) => {
+                    let id = match role {
+                        Role::Requester => self.outgoing.get(key).map(|l| l.timer_id(timer)),
+                        Role::Responder => self.incoming.get(key).map(|l| l.timer_id(timer)),
+                    };
+                    if let Some(id) = id {
+                        self.host.set_timer(id, after_ms);
+                    }
+                }
+                Action::Log(level, line) => self.log(level, marker::RECONCILE_WITH_PARTY, &line),
+                Action::SlotFreed => self.host.set_timer(timer::SCHEDULER, 0),
+            }
+        }
+        Ok(())
     }
 
     fn send(&mut self, to: &str, session: SessionId, body: Body) -> Result<(), String> {
@@ -403,17 +430,32 @@ impl<H: Host> Reconciler<H> {
                     set_size,
                 },
             ),
-            Body::Identical => self.on_identical(&key),
-            Body::Roots { filter } => self.on_roots(&key, filter),
+            Body::Identical => {
+                self.drive_outgoing(&key, |s, _, _| s.on_identical());
+            }
+            Body::Roots { filter } => {
+                self.drive_outgoing(&key, |s, sets, cx| s.on_roots(filter, sets, cx));
+            }
             Body::Symbols {
                 start,
                 header,
                 symbols,
-            } => self.on_symbols(key, start, header, &symbols),
+            } => self.on_symbols(&key, start, header, &symbols),
             Body::Want { from, until } => self.on_want(&key, from, until),
-            Body::Progress { received } => self.on_progress(&key, received),
-            Body::Done => self.on_done(&key),
-            Body::Refused(refusal) => self.on_refused(&key, refusal),
+            Body::Progress { received } => {
+                self.drive_incoming(&key, |s, cx| s.on_progress(received, cx));
+            }
+            Body::Done => {
+                self.drive_incoming(&key, |_, _| Step::ended(ResponderEnd::Done));
+            }
+            Body::Refused(refusal) => {
+                // Only a back-off draws a random number.
+                let jitter = match self.outgoing.contains_key(&key) && refusal.is_busy() {
+                    true => self.host.random_u64(),
+                    false => 0,
+                };
+                self.drive_outgoing(&key, |s, sets, cx| s.on_refused(refusal, sets, jitter, cx));
+            }
             Body::Abort {
                 to_responder,
                 reason,
@@ -438,16 +480,30 @@ impl<H: Host> Reconciler<H> {
             timer::RECURRING => self.recurring_tick(),
             timer::STORE_RETRY => self.retry_unsaved(),
             id => match self.session_timers.get(&id).cloned() {
-                Some((key, SessionTimer::Stream)) => self.stream_frame(&key),
-                Some((key, SessionTimer::Retry)) => self.on_retry_timer(&key),
-                Some((key, SessionTimer::Silence { outgoing: true })) => {
-                    self.on_requester_silence(&key)
-                }
-                Some((key, SessionTimer::Silence { outgoing: false })) => {
-                    self.on_responder_silence(&key)
-                }
+                Some((key, role, purpose)) => self.on_session_timer(&key, role, purpose),
                 None => self.log(Level::Debug, "", &format!("ignored stale timer {id}")),
             },
+        }
+    }
+
+    /// Hands a session's timer to the session.
+    fn on_session_timer(&mut self, key: &SessionKey, role: Role, purpose: SessionTimer) {
+        match (role, purpose) {
+            (Role::Requester, SessionTimer::Retry) => {
+                let limit = self.config.max_number_of_parallel_reconciliation_requests as usize;
+                let pool_full = self.running() >= limit;
+                self.drive_outgoing(key, |s, _, cx| s.on_retry_timer(pool_full, cx));
+            }
+            (Role::Requester, _) => {
+                self.drive_outgoing(key, |s, _, cx| s.on_silence_timer(cx));
+            }
+            (Role::Responder, SessionTimer::Silence) => {
+                let me = self.me.clone();
+                self.drive_incoming(key, |s, cx| s.on_silence_timer(&me, cx));
+            }
+            (Role::Responder, _) => {
+                self.drive_incoming(key, |s, cx| s.on_stream_timer(cx));
+            }
         }
     }
 

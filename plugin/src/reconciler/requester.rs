@@ -1,70 +1,48 @@
-//! The requester's side of a reconciliation: it builds its set, sends the
-//! request, peels the coded symbols the responder streams, asks again for
-//! what was lost, asks for more until the difference decodes, re-checks the
-//! vault, and records the outcome.
+//! The requester's side of a reconciliation, as a sans-IO state machine:
+//! it sends the request, applies the responder's roots filter, peels the
+//! coded symbols the responder streams, asks again for what was lost, asks
+//! for more until the difference decodes, and backs off from a busy
+//! responder. It is fed frames, timer firings and the time, and answers
+//! with a [`Step`]; [`super::outgoing`] carries the steps out and records
+//! the outcome.
 //!
 //! What it may cost is bounded by our own configuration, never by what the
 //! responder claims: the symbols asked for and kept stay under
 //! [`requester_symbol_cap`], the batches under `maxNumberOfIbfFilterFlows`.
 
 use super::batch_budget::{FIRST_BATCH, merge, next_batch, progress_due, requester_symbol_cap};
-use super::status_book::Transition;
-use super::{RECENTLY_ENDED, Reconciler, SessionKey, SessionTimer, resend_after_ms, timer};
-use crate::host::{Host, Level};
+use super::resend_after_ms;
+use super::session::{Action, Context, SessionKey, SessionTimer, Step};
+use crate::config::format_ms;
+use crate::host::Level;
 use crate::id::TxId;
 use crate::protocol::{Body, Refusal, StreamHeader, unpack_symbols};
-use crate::riblt::{CountMoments, Decoder, Side};
-use crate::root_filter::{RootFilter, bits_for};
-use crate::status::StatusValue;
-use ledger_sync_vocabulary::marker;
+use crate::riblt::{CountMoments, Decoder, Side, WIRE_SYMBOL_LEN};
+use crate::root_filter::{RootFilter, RootMatcher, bits_for};
 
 /// How many times a requester starts again from scratch because the
 /// responder lost the session (it restarted) before it gives up.
 const MAX_RESTARTS: u32 = 3;
 
-/// An outgoing reconciliation that is running.
-pub(super) struct Outgoing {
-    pub(super) decoder: Decoder,
-    /// Keys the responder's symbols; sent again with each repeated request.
-    pub(super) salt: u64,
-    pub(super) started_ms: u64,
-    /// When the party last sent us anything for this session.
-    pub(super) last_heard_ms: u64,
-    /// When we last asked the party for anything.
-    pub(super) last_asked_ms: u64,
-    /// Requests refused as busy so far.
-    pub(super) busy_refusals: u32,
-    /// Waiting for the retry timer after a busy refusal: the job holds no
-    /// pool slot meanwhile.
-    pub(super) backing_off: bool,
-    pub(super) retry_timer: u64,
-    pub(super) silence_timer: u64,
-    pub(super) requester_set_size: u64,
-    /// What the responder's first frame said.
-    pub(super) header: Option<StreamHeader>,
-    /// End of the symbols asked for so far.
-    pub(super) granted: u32,
-    /// Batches asked for so far (the first `Request` counts as one).
-    pub(super) batches: u32,
-    /// Moments of residual counts in the current batch.
-    pub(super) moments: CountMoments,
-    /// The index we asked again from after a gap, so that the frames still
-    /// in flight behind the gap do not each ask again.
-    pub(super) gap_asked_from: Option<u32>,
-    /// Times the responder lost the session and we started again.
-    pub(super) restarts: u32,
-    /// Our transactions outside our set that a roots filter would test.
-    pub(super) candidates: u64,
-    /// The responder's roots filter has been applied to our set.
-    pub(super) roots_applied: bool,
-    /// The last index we told the responder we received (`Progress`, or a
-    /// `Want`'s `from`): its stream runs at most a window past it.
-    pub(super) reported: u32,
+/// The first retry after a busy refusal waits about this long; each
+/// further retry waits up to twice as long as the one before, up to
+/// [`RETRY_MAX_MS`], with random jitter so that requesters refused together
+/// do not return together.
+pub(super) const RETRY_BASE_MS: u64 = 1_000;
+const RETRY_MAX_MS: u64 = 5 * 60_000;
+
+/// Where a requester's set comes from: the ledger graph, caught up with the
+/// vault (see `graph_catch_up`).
+pub(super) trait RequesterSets {
+    /// Our set for the party before any roots filter, and how many of our
+    /// transactions outside it a roots filter would test.
+    fn core(&mut self) -> Result<(Vec<TxId>, u64), String>;
+    /// Our set with the candidates that pass the responder's roots added,
+    /// each with its back-chain; and how many passed.
+    fn with_roots(&mut self, roots: &RootMatcher) -> Result<(Vec<TxId>, usize), String>;
 }
 
-/// Where an outgoing reconciliation is in the protocol. Read off the
-/// session by [`Outgoing::phase`]; every decision that depends on it goes
-/// through that one function.
+/// Where an outgoing reconciliation is in the protocol.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Phase {
     /// The request is out; neither a roots filter nor a symbol has come
@@ -78,23 +56,61 @@ pub(super) enum Phase {
     /// index held.
     Streaming,
     /// The responder was busy: waiting for the retry timer, holding no
-    /// pool slot, ignoring its frames; then the request goes out again.
+    /// pool slot, ignoring its frames; then the request goes out again and
+    /// the session returns to the phase it left.
     BackingOff,
 }
 
-impl Outgoing {
-    /// This session's phase.
-    pub(super) fn phase(&self) -> Phase {
-        if self.backing_off {
-            Phase::BackingOff
-        } else if self.decoder.received() > 0 {
-            Phase::Streaming
-        } else if self.roots_applied {
-            Phase::Filtered
-        } else {
-            Phase::Requested
-        }
-    }
+/// How an outgoing reconciliation ended.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum RequesterEnd {
+    /// The difference is known: decoded from the stream (`Done` was said)
+    /// or the responder holds exactly our set (`Identical`).
+    Decoded { said_done: bool },
+    /// Failed with this reason.
+    Failed(String),
+    /// The party was silent for the whole inactivity timeout (`Abort` was
+    /// said); the reconciler words the reason, naming what it heard.
+    Silent { silent_ms: u64 },
+}
+
+/// An outgoing reconciliation that is running.
+pub(super) struct RequesterSession {
+    key: SessionKey,
+    /// This node's name, for the abort text.
+    me: String,
+    phase: Phase,
+    /// The phase a busy refusal interrupted, resumed after the back-off.
+    resume: Phase,
+    decoder: Decoder,
+    /// Keys the responder's symbols; sent again with each repeated request.
+    salt: u64,
+    started_ms: u64,
+    /// When the party last sent us anything new for this session.
+    last_heard_ms: u64,
+    /// When we last asked the party for anything.
+    last_asked_ms: u64,
+    /// Requests refused as busy so far.
+    busy_refusals: u32,
+    set_size: u64,
+    /// What the responder's first frame said.
+    header: Option<StreamHeader>,
+    /// End of the symbols asked for so far.
+    granted: u32,
+    /// Batches asked for so far (the first `Request` counts as one).
+    batches: u32,
+    /// Moments of residual counts in the current batch.
+    moments: CountMoments,
+    /// The index we asked again from after a gap, so that the frames still
+    /// in flight behind the gap do not each ask again.
+    gap_asked_from: Option<u32>,
+    /// Times the responder lost the session and we started again.
+    restarts: u32,
+    /// Our transactions outside our set that a roots filter would test.
+    candidates: u64,
+    /// The last index we told the responder we received (`Progress`, or a
+    /// `Want`'s `from`): its stream runs at most a window past it.
+    reported: u32,
 }
 
 /// The roots-filter width a requester with `candidates` transactions
@@ -107,279 +123,295 @@ fn roots_bits_for(candidates: u64) -> u8 {
     }
 }
 
-impl<H: Host> Reconciler<H> {
-    pub(super) fn start_outgoing(&mut self, party: String) {
-        let key = self.new_session(&party);
-        let now = self.host.now_ms();
-        self.transition_at(&party, true, Transition::Began { session: key.id }, now);
-        self.log(
-            Level::Info,
-            marker::RECONCILE_WITH_PARTY,
-            &format!("reconciliation {key} started"),
+impl RequesterSession {
+    /// A session over our set `ids` (with `candidates` outside it), keyed
+    /// by `salt`; the step arms the silence timer and sends the request.
+    pub(super) fn start(
+        key: SessionKey,
+        me: String,
+        (ids, candidates): (Vec<TxId>, u64),
+        salt: u64,
+        cx: &Context,
+    ) -> (Self, Step<RequesterEnd>) {
+        let now = cx.now;
+        let mut session = RequesterSession {
+            key,
+            me,
+            phase: Phase::Requested,
+            resume: Phase::Requested,
+            set_size: ids.len() as u64,
+            decoder: Decoder::new(ids, salt),
+            salt,
+            started_ms: now,
+            last_heard_ms: now,
+            last_asked_ms: now,
+            busy_refusals: 0,
+            header: None,
+            granted: FIRST_BATCH,
+            batches: 1,
+            moments: CountMoments::default(),
+            gap_asked_from: None,
+            restarts: 0,
+            candidates,
+            reported: 0,
+        };
+        let mut step = Step::default();
+        step.set_timer(SessionTimer::Silence, resend_after_ms(cx.config));
+        session.request(now, &mut step);
+        (session, step)
+    }
+
+    #[cfg(test)]
+    pub(super) fn phase(&self) -> Phase {
+        self.phase
+    }
+
+    /// Whether the session holds a pool slot (not while backing off).
+    pub(super) fn holds_slot(&self) -> bool {
+        self.phase != Phase::BackingOff
+    }
+
+    pub(super) fn started_ms(&self) -> u64 {
+        self.started_ms
+    }
+
+    /// Symbols received, and batches asked for, so far.
+    pub(super) fn effort(&self) -> (u32, u32) {
+        (self.decoder.received(), self.batches)
+    }
+
+    /// The ids the responder holds that our set lacks, sorted: what a
+    /// decoded session found.
+    pub(super) fn remote_only(&self) -> Vec<TxId> {
+        let mut missing: Vec<TxId> = self
+            .decoder
+            .decoded()
+            .iter()
+            .filter(|(_, side)| *side == Side::RemoteOnly)
+            .map(|(id, _)| *id)
+            .collect();
+        missing.sort_unstable();
+        missing
+    }
+
+    /// Sends (or sends again) the request.
+    fn request(&mut self, now: u64, step: &mut Step<RequesterEnd>) {
+        self.last_asked_ms = now;
+        step.send(Body::Request {
+            salt: self.salt,
+            until: self.granted,
+            digest: Some(self.decoder.digest()),
+            roots_bits: roots_bits_for(self.candidates),
+            set_size: self.set_size,
+        });
+    }
+
+    /// Asks the responder for symbols `[from, granted)`.
+    fn want(&mut self, from: u32, now: u64, step: &mut Step<RequesterEnd>) {
+        self.last_asked_ms = now;
+        self.reported = from;
+        step.send(Body::Want {
+            from,
+            until: self.granted,
+        });
+    }
+
+    /// Ends the session after telling the responder why.
+    fn abort(&self, reason: String, step: &mut Step<RequesterEnd>) {
+        step.abort(true, reason.clone(), RequesterEnd::Failed(reason));
+    }
+
+    fn violation(&self, what: String, step: &mut Step<RequesterEnd>) {
+        self.abort(
+            format!("protocol violation by {}: {what}", self.key.party),
+            step,
         );
-        if let Err(reason) = self.readiness().map_err(|e| e.to_string()) {
-            self.fail_outgoing_row(&party, &reason);
-            return;
-        }
-        let (ids, candidates) = match self.requester_core(&party) {
-            Ok(core) => core,
-            Err(reason) => {
-                self.fail_outgoing_row(&party, &reason);
-                return;
-            }
-        };
-        let salt = self.host.random_u64();
-        let requester_set_size = ids.len() as u64;
-        let retry_timer = self.new_timer(&key, SessionTimer::Retry);
-        let silence_timer = self.new_timer(&key, SessionTimer::Silence { outgoing: true });
-        self.outgoing.insert(
-            key.clone(),
-            Outgoing {
-                decoder: Decoder::new(ids, salt),
-                salt,
-                started_ms: now,
-                last_heard_ms: now,
-                last_asked_ms: now,
-                busy_refusals: 0,
-                backing_off: false,
-                retry_timer,
-                silence_timer,
-                requester_set_size,
-                header: None,
-                granted: FIRST_BATCH,
-                batches: 1,
-                moments: CountMoments::default(),
-                gap_asked_from: None,
-                restarts: 0,
-                candidates,
-                roots_applied: false,
-                reported: 0,
-            },
-        );
-        self.host
-            .set_timer(silence_timer, resend_after_ms(&self.config));
-        self.send_request(&key);
     }
 
-    /// Sends (or sends again: after a busy refusal, a silence, or the
-    /// responder losing the session) an outgoing session's request.
-    pub(super) fn send_request(&mut self, key: &SessionKey) {
-        let Some(job) = self.outgoing.get_mut(key) else {
-            return;
-        };
-        job.last_asked_ms = self.host.now_ms();
-        let request = Body::Request {
-            salt: job.salt,
-            until: job.granted,
-            digest: Some(job.decoder.digest()),
-            roots_bits: roots_bits_for(job.candidates),
-            set_size: job.requester_set_size,
-        };
-        if let Err(reason) = self.send(&key.party, key.id, request) {
-            self.fail_outgoing(key, &reason);
-        }
-    }
-
-    /// Asks the responder for symbols `[from, until)`.
-    fn send_want(&mut self, key: &SessionKey, from: u32) {
-        let Some(job) = self.outgoing.get_mut(key) else {
-            return;
-        };
-        job.last_asked_ms = self.host.now_ms();
-        job.reported = from;
-        let until = job.granted;
-        if let Err(reason) = self.send(&key.party, key.id, Body::Want { from, until }) {
-            self.fail_outgoing(key, &reason);
-        }
-    }
-
-    /// Tells the responder how far the stream has arrived, when it is
-    /// time to (see [`progress_due`]).
-    fn report_progress(&mut self, key: &SessionKey) {
-        let Some(job) = self.outgoing.get_mut(key) else {
-            return;
-        };
-        let received = job.decoder.received();
-        if !progress_due(job.reported, received) {
-            return;
-        }
-        job.reported = received;
-        if let Err(reason) = self.send(&key.party, key.id, Body::Progress { received }) {
-            self.fail_outgoing(key, &reason);
-        }
-    }
-
-    /// Forgets an outgoing session and its timers; `decoded` says whether
-    /// it ended with `Done`, to be said again if the responder did not
-    /// hear it.
-    pub(super) fn remove_outgoing(&mut self, key: &SessionKey) -> Option<Outgoing> {
-        self.remove_outgoing_as(key, false)
-    }
-
-    fn remove_outgoing_as(&mut self, key: &SessionKey, decoded: bool) -> Option<Outgoing> {
-        let job = self.outgoing.remove(key)?;
-        if self.recently_ended.len() >= RECENTLY_ENDED {
-            self.recently_ended.pop_front();
-        }
-        self.recently_ended.push_back((key.clone(), decoded));
-        self.drop_timer(job.retry_timer);
-        self.drop_timer(job.silence_timer);
-        Some(job)
-    }
-
-    /// Tells the party why an outgoing reconciliation is abandoned, then
-    /// records it FAILED with that reason.
-    pub(super) fn abort_outgoing(&mut self, key: &SessionKey, reason: &str) {
-        if self.outgoing.contains_key(key) {
-            let body = Body::Abort {
-                to_responder: true,
-                reason: reason.to_string(),
-            };
-            let _ = self.send(&key.party, key.id, body);
-        }
-        self.fail_outgoing(key, reason);
-    }
-
-    pub(super) fn fail_outgoing(&mut self, key: &SessionKey, reason: &str) {
-        if self.remove_outgoing(key).is_some() {
-            self.fail_outgoing_row(&key.party, reason);
-        }
-    }
-
-    /// The responder answered a request of ours with a refusal.
-    pub(super) fn on_refused(&mut self, key: &SessionKey, refusal: Refusal) {
-        let Some(job) = self.outgoing.get(key) else {
-            return;
-        };
+    /// The responder refused our request: back off if it is busy, start
+    /// again if it lost the session, else fail with its refusal. `jitter`
+    /// is a random number for the back-off.
+    pub(super) fn on_refused(
+        &mut self,
+        refusal: Refusal,
+        sets: &mut dyn RequesterSets,
+        jitter: u64,
+        cx: &Context,
+    ) -> Step<RequesterEnd> {
+        let mut step = Step::default();
         if refusal.is_busy() {
-            self.retry_later(key, &refusal);
-        } else if refusal.is_lost_session() && job.restarts < MAX_RESTARTS {
-            self.restart_outgoing(key);
+            self.back_off(&refusal, jitter, cx, &mut step);
+        } else if refusal.is_lost_session() && self.restarts < MAX_RESTARTS {
+            self.restart(sets, cx.now, &mut step);
         } else {
-            let reason = format!("{} refused: {refusal}", key.party);
-            self.fail_outgoing(key, &reason);
+            let reason = format!("{} refused: {refusal}", self.key.party);
+            step.end(RequesterEnd::Failed(reason));
         }
+        step
+    }
+
+    /// The party refused our request because its pool is full: wait a
+    /// growing, jittered while and ask again, until
+    /// maxReconciliationRetryAttemptTimeout has passed since the job started.
+    fn back_off(
+        &mut self,
+        refusal: &Refusal,
+        jitter: u64,
+        cx: &Context,
+        step: &mut Step<RequesterEnd>,
+    ) {
+        let now = cx.now;
+        let timeout = cx.config.max_reconciliation_retry_attempt_timeout_ms;
+        self.busy_refusals += 1;
+        let attempts = self.busy_refusals;
+        let deadline = self.started_ms.saturating_add(timeout);
+        if now >= deadline {
+            let reason = format!(
+                "{} refused: {refusal}; gave up after {attempts} attempts over {} \
+                 (maxReconciliationRetryAttemptTimeout = {})",
+                self.key.party,
+                format_ms(now - self.started_ms),
+                format_ms(timeout)
+            );
+            step.end(RequesterEnd::Failed(reason));
+            return;
+        }
+        let ceiling = RETRY_BASE_MS
+            .saturating_mul(1u64 << (attempts - 1).min(20))
+            .min(RETRY_MAX_MS);
+        // Equal jitter: half the ceiling, plus a random part of the other half.
+        let delay = (ceiling / 2 + jitter % (ceiling / 2 + 1)).min(deadline - now);
+        if self.phase != Phase::BackingOff {
+            self.resume = self.phase;
+        }
+        self.phase = Phase::BackingOff;
+        step.set_timer(SessionTimer::Retry, delay);
+        step.log(
+            Level::Info,
+            format!(
+                "{} is busy ({refusal}); retry {attempts} of reconciliation {} in {}",
+                self.key.party,
+                self.key.id,
+                format_ms(delay)
+            ),
+        );
+        step.actions.push(Action::SlotFreed);
+    }
+
+    /// The retry timer fired: ask again, unless our own pool filled while
+    /// we waited (then try again shortly, without counting an attempt).
+    pub(super) fn on_retry_timer(&mut self, pool_full: bool, cx: &Context) -> Step<RequesterEnd> {
+        let mut step = Step::default();
+        if self.phase != Phase::BackingOff {
+            return step;
+        }
+        if pool_full {
+            step.set_timer(SessionTimer::Retry, RETRY_BASE_MS);
+            return step;
+        }
+        self.phase = self.resume;
+        self.last_heard_ms = cx.now;
+        step.set_timer(SessionTimer::Silence, resend_after_ms(cx.config));
+        self.request(cx.now, &mut step);
+        step
     }
 
     /// The responder lost the session (it restarted): start again from the
     /// first symbol, with the set rebuilt, since the responder's set — and so
     /// its stream — may have changed.
-    fn restart_outgoing(&mut self, key: &SessionKey) {
-        let (ids, candidates) = match self.requester_core(&key.party) {
+    fn restart(&mut self, sets: &mut dyn RequesterSets, now: u64, step: &mut Step<RequesterEnd>) {
+        let (ids, candidates) = match sets.core() {
             Ok(core) => core,
-            Err(reason) => {
-                self.fail_outgoing(key, &reason);
-                return;
-            }
+            Err(reason) => return step.end(RequesterEnd::Failed(reason)),
         };
-        let now = self.host.now_ms();
-        let Some(job) = self.outgoing.get_mut(key) else {
-            return;
-        };
-        job.restarts += 1;
-        job.candidates = candidates;
-        job.roots_applied = false;
-        job.requester_set_size = ids.len() as u64;
-        job.decoder = Decoder::new(ids, job.salt);
-        job.header = None;
-        job.granted = FIRST_BATCH;
-        job.batches = 1;
-        job.moments = CountMoments::default();
-        job.gap_asked_from = None;
-        job.last_heard_ms = now;
-        let restarts = job.restarts;
-        self.log(
+        self.restarts += 1;
+        self.candidates = candidates;
+        // A stale refusal may find the session backing off: it stays so,
+        // and asks again from the start when the retry timer fires.
+        match self.phase {
+            Phase::BackingOff => self.resume = Phase::Requested,
+            _ => self.phase = Phase::Requested,
+        }
+        self.set_size = ids.len() as u64;
+        self.decoder = Decoder::new(ids, self.salt);
+        self.header = None;
+        self.granted = FIRST_BATCH;
+        self.batches = 1;
+        self.moments = CountMoments::default();
+        self.gap_asked_from = None;
+        self.last_heard_ms = now;
+        step.log(
             Level::Info,
-            marker::RECONCILE_WITH_PARTY,
-            &format!(
-                "{} has no record of reconciliation {key} (it may have restarted); starting it \
-                 again ({restarts} of {MAX_RESTARTS})",
-                key.party
+            format!(
+                "{} has no record of reconciliation {} (it may have restarted); starting it \
+                 again ({} of {MAX_RESTARTS})",
+                self.key.party, self.key, self.restarts
             ),
         );
-        self.send_request(key);
+        self.request(now, step);
     }
 
-    /// The silence timer of an outgoing session fired: give up after the
-    /// inactivity timeout; before that, after a shorter silence, ask again
-    /// for what we are missing, in case a message was lost.
-    pub(super) fn on_requester_silence(&mut self, key: &SessionKey) {
-        let timeout = self.config.reconciliation_inactivity_timeout_ms;
-        let resend_after = resend_after_ms(&self.config);
-        let now = self.host.now_ms();
-        let Some(job) = self.outgoing.get_mut(key) else {
-            return;
-        };
-        let timer = job.silence_timer;
-        if job.phase() == Phase::BackingOff {
+    /// The silence timer fired: give up after the inactivity timeout;
+    /// before that, after a shorter silence, ask again for what we are
+    /// missing, in case a message was lost.
+    pub(super) fn on_silence_timer(&mut self, cx: &Context) -> Step<RequesterEnd> {
+        let now = cx.now;
+        let timeout = cx.config.reconciliation_inactivity_timeout_ms;
+        let resend_after = resend_after_ms(cx.config);
+        let mut step = Step::default();
+        if self.phase == Phase::BackingOff {
             // Waiting to retry a busy party: nothing is expected meanwhile.
-            job.last_heard_ms = now;
-            job.last_asked_ms = now;
-            self.host.set_timer(timer, timeout);
-            return;
+            self.last_heard_ms = now;
+            self.last_asked_ms = now;
+            step.set_timer(SessionTimer::Silence, timeout);
+            return step;
         }
-        let silent = now.saturating_sub(job.last_heard_ms);
+        let silent = now.saturating_sub(self.last_heard_ms);
         if silent >= timeout {
-            let reason = self.silence_reason(&key.party, now, silent);
-            let me = self.me.clone();
-            let _ = self.send(
-                &key.party,
-                key.id,
-                Body::Abort {
-                    to_responder: true,
-                    reason: format!("{me} timed out waiting for {}", key.party),
-                },
-            );
-            self.fail_outgoing(key, &reason);
-            return;
+            let reason = format!("{} timed out waiting for {}", self.me, self.key.party);
+            step.abort(true, reason, RequesterEnd::Silent { silent_ms: silent });
+            return step;
         }
-        let ask_due = job.last_asked_ms.saturating_add(resend_after);
-        if now >= ask_due && now.saturating_sub(job.last_heard_ms) >= resend_after {
-            let received = job.decoder.received();
-            if job.phase() == Phase::Requested {
-                self.send_request(key);
+        let ask_due = self.last_asked_ms.saturating_add(resend_after);
+        if now >= ask_due && silent >= resend_after {
+            if self.phase == Phase::Requested {
+                self.request(now, &mut step);
             } else {
-                self.send_want(key, received);
+                self.want(self.decoder.received(), now, &mut step);
             }
         }
-        let Some(job) = self.outgoing.get(key) else {
-            return;
-        };
-        let next = job
+        let next = self
             .last_heard_ms
             .saturating_add(timeout)
-            .min(job.last_asked_ms.saturating_add(resend_after))
+            .min(self.last_asked_ms.saturating_add(resend_after))
             .max(now + 1);
-        self.host.set_timer(timer, next - now);
+        step.set_timer(SessionTimer::Silence, next - now);
+        step
     }
 
+    /// Coded symbols `[start, start + n)` of the responder's stream.
     pub(super) fn on_symbols(
         &mut self,
-        key: SessionKey,
         start: u32,
         header: Option<StreamHeader>,
         bytes: &[u8],
-    ) {
-        if !self.outgoing.contains_key(&key) {
-            self.on_symbols_without_session(&key, header, bytes);
-            return;
+        cx: &Context,
+    ) -> Step<RequesterEnd> {
+        let now = cx.now;
+        let mut step = Step::default();
+        if self.phase == Phase::BackingOff {
+            return step;
         }
-        let job = self.outgoing.get_mut(&key).expect("checked above");
-        if job.phase() == Phase::BackingOff {
-            return;
-        }
-        let now = self.host.now_ms();
-        let received = job.decoder.received();
-        let count = (bytes.len() / crate::riblt::WIRE_SYMBOL_LEN) as u32;
+        let received = self.decoder.received();
+        let count = (bytes.len() / WIRE_SYMBOL_LEN) as u32;
         let end = start as u64 + count as u64;
-        if end > job.granted as u64 {
-            let reason = format!(
-                "protocol violation by {}: coded symbols up to index {end}, but only {} were \
-                 asked for",
-                key.party, job.granted
+        if end > self.granted as u64 {
+            let what = format!(
+                "coded symbols up to index {end}, but only {} were asked for",
+                self.granted
             );
-            self.abort_outgoing(&key, &reason);
-            return;
+            self.violation(what, &mut step);
+            return step;
         }
         // Only a frame that adds to what we hold counts as hearing from the
         // party: frames past a gap or duplicates (a responder re-sending its
@@ -388,100 +420,71 @@ impl<H: Host> Reconciler<H> {
         if start > received {
             // A frame was lost: ask again from the index we hold, once per
             // gap (the frames behind it are dropped as they arrive).
-            if job.gap_asked_from != Some(received) {
-                job.gap_asked_from = Some(received);
-                self.send_want(&key, received);
+            if self.gap_asked_from != Some(received) {
+                self.gap_asked_from = Some(received);
+                self.want(received, now, &mut step);
             }
-            return;
+            return step;
         }
         if end <= received as u64 {
-            return; // a duplicate of symbols we hold
+            return step; // a duplicate of symbols we hold
         }
-        job.last_heard_ms = now;
-        if start == 0 && job.header.is_none() {
-            job.header = header;
+        self.last_heard_ms = now;
+        if start == 0 && self.header.is_none() {
+            self.header = header;
         }
-        job.gap_asked_from = None;
-        let skip = (received - start) as usize * crate::riblt::WIRE_SYMBOL_LEN;
-        let m = job.decoder.add_symbols(&unpack_symbols(&bytes[skip..]));
-        job.moments = merge(job.moments, m);
-        if job.decoder.is_inconsistent() {
-            let reason = format!(
-                "protocol violation by {}: its coded symbols cannot come from any set (an id \
-                 decoded twice); forged or corrupt",
-                key.party
-            );
-            self.abort_outgoing(&key, &reason);
-            return;
+        self.gap_asked_from = None;
+        self.phase = Phase::Streaming;
+        let skip = (received - start) as usize * WIRE_SYMBOL_LEN;
+        let m = self.decoder.add_symbols(&unpack_symbols(&bytes[skip..]));
+        self.moments = merge(self.moments, m);
+        if self.decoder.is_inconsistent() {
+            let what = "its coded symbols cannot come from any set (an id decoded twice); \
+                        forged or corrupt";
+            self.violation(what.to_string(), &mut step);
+        } else if self.decoder.is_decoded() {
+            step.tell(Body::Done);
+            step.end(RequesterEnd::Decoded { said_done: true });
+        } else if self.decoder.received() < self.granted {
+            self.report_progress(&mut step);
+        } else {
+            self.ask_for_more(cx, &mut step);
         }
-        if job.decoder.is_decoded() {
-            self.finish_outgoing(&key);
-            return;
-        }
-        if job.decoder.received() < job.granted {
-            self.report_progress(&key);
-            return;
-        }
-        self.ask_for_more(&key);
+        step
     }
 
-    /// Symbols for a session we do not run. Frames the responder sent
-    /// before our `Done` or `Abort` reached it are dropped (it has ended
-    /// the session, or will on that message); one that comes back after a
-    /// silence means it never heard our `Done` (it re-sends its last
-    /// symbol): say it again. For a session we never had, or forgot (we
-    /// restarted), tell the responder to stop.
-    fn on_symbols_without_session(
-        &mut self,
-        key: &SessionKey,
-        header: Option<StreamHeader>,
-        bytes: &[u8],
-    ) {
-        if let Some((_, decoded)) = self.recently_ended.iter().find(|(k, _)| k == key) {
-            if *decoded && header.is_none() && bytes.len() == crate::riblt::WIRE_SYMBOL_LEN {
-                let _ = self.send(&key.party, key.id, Body::Done);
-            }
-            return;
+    /// Tells the responder how far the stream has arrived, when it is
+    /// time to (see [`progress_due`]).
+    fn report_progress(&mut self, step: &mut Step<RequesterEnd>) {
+        let received = self.decoder.received();
+        if progress_due(self.reported, received) {
+            self.reported = received;
+            step.send(Body::Progress { received });
         }
-        self.log(
-            Level::Debug,
-            marker::RECONCILE_WITH_PARTY,
-            &format!("dropped coded symbols for unknown reconciliation {key}"),
-        );
-        let body = Body::Abort {
-            to_responder: true,
-            reason: format!("{} has no reconciliation {} running", self.me, key.id),
-        };
-        let _ = self.send(&key.party, key.id, body);
     }
 
     /// The credit asked for so far has arrived and not decoded: ask for the
     /// next batch, or give up past `maxNumberOfIbfFilterFlows` batches or the
     /// symbol cap.
-    fn ask_for_more(&mut self, key: &SessionKey) {
-        let max_differences = self.config.max_reconciliation_differences;
-        let max_batches = self.config.max_number_of_ibf_filter_flows;
-        let Some(job) = self.outgoing.get_mut(key) else {
-            return;
-        };
-        if job.batches >= max_batches {
+    fn ask_for_more(&mut self, cx: &Context, step: &mut Step<RequesterEnd>) {
+        let max_differences = cx.config.max_reconciliation_differences;
+        let max_batches = cx.config.max_number_of_ibf_filter_flows;
+        let received = self.decoder.received();
+        let party = &self.key.party;
+        if self.batches >= max_batches {
             let reason = format!(
-                "the difference with {} was not decoded within {max_batches} coded-symbol \
-                 batches ({} symbols; maxNumberOfIbfFilterFlows = {max_batches})",
-                key.party,
-                job.decoder.received()
+                "the difference with {party} was not decoded within {max_batches} coded-symbol \
+                 batches ({received} symbols; maxNumberOfIbfFilterFlows = {max_batches})",
             );
-            self.abort_outgoing(key, &reason);
-            return;
+            return self.abort(reason, step);
         }
-        let cap = requester_symbol_cap(job.requester_set_size, job.header, max_differences);
-        if job.decoder.received() >= cap {
+        let cap = requester_symbol_cap(self.set_size, self.header, max_differences);
+        if received >= cap {
             let reason = format!(
-                "the difference with {} was not decoded within {cap} coded symbols, the most \
+                "the difference with {party} was not decoded within {cap} coded symbols, the most \
                  this reconciliation may use (maxReconciliationDifferences = {max_differences}; \
                  {})",
-                key.party,
-                match job.header {
+                match self.header {
                     Some(h) => format!(
                         "the party's set has {} transactions and it streams at most {}",
                         h.responder_set_size, h.stream_limit
@@ -489,21 +492,19 @@ impl<H: Host> Reconciler<H> {
                     None => "the party never sent the first frame of its stream".to_string(),
                 }
             );
-            self.abort_outgoing(key, &reason);
-            return;
+            return self.abort(reason, step);
         }
         let credit = next_batch(
-            job.decoder.received(),
-            &job.moments,
-            job.decoder.decoded().len(),
-            max_batches - job.batches,
+            received,
+            &self.moments,
+            self.decoder.decoded().len(),
+            max_batches - self.batches,
             cap,
         );
-        job.batches += 1;
-        job.granted = job.granted.saturating_add(credit);
-        job.moments = CountMoments::default();
-        let from = job.decoder.received();
-        self.send_want(key, from);
+        self.batches += 1;
+        self.granted = self.granted.saturating_add(credit);
+        self.moments = CountMoments::default();
+        self.want(received, cx.now, step);
     }
 
     /// The responder's roots beyond the pair: add the candidates that pass,
@@ -511,137 +512,65 @@ impl<H: Host> Reconciler<H> {
     /// nothing we send depends on which of our transactions passed. Only an
     /// answer to a request with no symbols yet counts, once; a filter of
     /// another width than we asked for is refused before it is decoded.
-    pub(super) fn on_roots(&mut self, key: &SessionKey, filter: RootFilter) {
-        let Some(job) = self.outgoing.get(key) else {
-            return;
-        };
-        if job.phase() != Phase::Requested {
-            return;
+    pub(super) fn on_roots(
+        &mut self,
+        filter: RootFilter,
+        sets: &mut dyn RequesterSets,
+        cx: &Context,
+    ) -> Step<RequesterEnd> {
+        let now = cx.now;
+        let mut step = Step::default();
+        if self.phase != Phase::Requested {
+            return step;
         }
-        let salt = job.salt;
-        let asked = roots_bits_for(job.candidates);
+        let asked = roots_bits_for(self.candidates);
         if filter.bits != asked {
-            let reason = format!(
-                "protocol violation by {}: a roots filter of {} remainder bits, when {asked} \
-                 were asked for",
-                key.party, filter.bits
+            let what = format!(
+                "a roots filter of {} remainder bits, when {asked} were asked for",
+                filter.bits
             );
-            self.abort_outgoing(key, &reason);
-            return;
+            self.violation(what, &mut step);
+            return step;
         }
-        let matcher = match filter.matcher(salt) {
+        let matcher = match filter.matcher(self.salt) {
             Ok(matcher) => matcher,
             Err(why) => {
-                let reason = format!("protocol violation by {}: {why}", key.party);
-                self.abort_outgoing(key, &reason);
-                return;
+                self.violation(why.to_string(), &mut step);
+                return step;
             }
         };
-        let (ids, passed) = match self.requester_set_with_roots(&key.party, &matcher) {
+        let (ids, passed) = match sets.with_roots(&matcher) {
             Ok(set) => set,
             Err(reason) => {
-                self.abort_outgoing(key, &reason);
-                return;
+                self.abort(reason, &mut step);
+                return step;
             }
         };
-        let now = self.host.now_ms();
-        let Some(job) = self.outgoing.get_mut(key) else {
-            return;
-        };
-        job.roots_applied = true;
-        job.last_heard_ms = now;
-        job.requester_set_size = ids.len() as u64;
-        job.decoder = Decoder::new(ids, salt);
-        let candidates = job.candidates;
-        self.log(
+        self.phase = Phase::Filtered;
+        self.last_heard_ms = now;
+        self.set_size = ids.len() as u64;
+        self.decoder = Decoder::new(ids, self.salt);
+        step.log(
             Level::Debug,
-            marker::RECONCILE_WITH_PARTY,
-            &format!(
-                "reconciliation {key}: {passed} of our {candidates} transactions outside the pair \
-                 are among the party's {} roots",
+            format!(
+                "reconciliation {}: {passed} of our {} transactions outside the pair are among \
+                 the party's {} roots",
+                self.key,
+                self.candidates,
                 matcher.len(),
             ),
         );
-        self.send_want(key, 0);
+        self.want(0, now, &mut step);
+        step
     }
 
     /// The responder holds exactly our set: the reconciliation is over, with
     /// nothing found. Only an answer to a request with no symbols yet counts.
-    pub(super) fn on_identical(&mut self, key: &SessionKey) {
-        let Some(job) = self.outgoing.get(key) else {
-            return;
-        };
-        if !matches!(job.phase(), Phase::Requested | Phase::Filtered) {
-            return;
+    pub(super) fn on_identical(&mut self) -> Step<RequesterEnd> {
+        let mut step = Step::default();
+        if matches!(self.phase, Phase::Requested | Phase::Filtered) {
+            step.end(RequesterEnd::Decoded { said_done: false });
         }
-        self.finish_outgoing_as(key, false);
-    }
-
-    pub(super) fn finish_outgoing(&mut self, key: &SessionKey) {
-        self.finish_outgoing_as(key, true);
-    }
-
-    /// Records an outgoing reconciliation's outcome; `tell_responder` sends
-    /// `Done` (not needed after [`Body::Identical`], which ended it there).
-    fn finish_outgoing_as(&mut self, key: &SessionKey, tell_responder: bool) {
-        let job = self
-            .remove_outgoing_as(key, tell_responder)
-            .expect("finishing a running job");
-        let mut missing: Vec<TxId> = job
-            .decoder
-            .decoded()
-            .iter()
-            .filter(|(_, side)| *side == Side::RemoteOnly)
-            .map(|(id, _)| *id)
-            .collect();
-        missing.sort_unstable();
-        let decoded_remote = missing.len();
-        // Decoded: tell the responder at once, before looking at the vault,
-        // so that nothing it hears depends on what the vault holds.
-        if tell_responder {
-            let _ = self.send(&key.party, key.id, Body::Done);
-        }
-        // Transactions that reached the vault while we reconciled, or that we
-        // hold outside the set we reconciled, are not missing.
-        match self.host.contains_transactions(&missing) {
-            Ok(held) => {
-                let mut held = held.into_iter();
-                missing.retain(|_| !held.next().unwrap_or(false));
-            }
-            Err(e) => {
-                let reason = format!("could not re-check the vault for the differences found: {e}");
-                self.fail_outgoing_row(&key.party, &reason);
-                return;
-            }
-        }
-        let status = if missing.is_empty() {
-            StatusValue::DifferencesNotFound
-        } else {
-            StatusValue::DifferencesFound
-        };
-        let found = missing.len() as u64;
-        let reconciled = Transition::Reconciled {
-            missing,
-            started_ms: job.started_ms,
-            session: key.id,
-        };
-        self.transition(&key.party, true, reconciled);
-        match status {
-            StatusValue::DifferencesFound => self.cycle.with_differences += 1,
-            _ => self.cycle.without_differences += 1,
-        }
-        self.log(
-            Level::Info,
-            marker::RECONCILE_WITH_PARTY,
-            &format!(
-                "reconciliation {key} finished: {status}, {found} transactions missing \
-                 ({} decoded, {} already in the vault) after {} coded symbols in {} batches",
-                decoded_remote,
-                decoded_remote as u64 - found,
-                job.decoder.received(),
-                job.batches
-            ),
-        );
-        self.host.set_timer(timer::SCHEDULER, 0);
+        step
     }
 }

@@ -1,8 +1,9 @@
-//! The responder's side of a reconciliation: it admits or refuses a
-//! request (graph readiness, one session per party, the sliding request
-//! window with a fair share per party, the pool), builds its set for the
-//! requester, and streams coded symbols in paced frames over the range the
-//! requester asks for — again, from any index, when the requester lost some.
+//! The responder's side of a reconciliation, as a sans-IO state machine:
+//! it answers an admitted request (`Identical`, its roots filter, or the
+//! first symbols) and streams coded symbols in paced frames over the range
+//! the requester asks for — again, from any index, when the requester lost
+//! some. It is fed frames, timer firings and the time, and answers with a
+//! [`Step`]; [`super::incoming`] admits requests and carries the steps out.
 //!
 //! What it may cost is bounded by our own set and configuration, never by
 //! what the requester claims: the stream stops at [`responder_stream_limit`],
@@ -11,14 +12,13 @@
 use super::batch_budget::{
     frame_size, in_flight_window, resend_budget, responder_stream_limit, symbols_per_message,
 };
-use super::status_book::Transition;
-use super::{Reconciler, SessionKey, SessionTimer, resend_after_ms, timer};
-use crate::host::{Host, Level};
+use super::resend_after_ms;
+use super::session::{Context, SessionKey, SessionTimer, Step};
+use crate::host::Level;
+use crate::id::TxId;
 use crate::protocol::{Body, Refusal, StreamHeader, pack_symbols};
 use crate::riblt::Encoder;
 use crate::root_filter::RootFilter;
-use crate::status::StatusValue;
-use ledger_sync_vocabulary::marker;
 
 /// What a requester's `Request` asks for (see [`Body::Request`]).
 pub(super) struct Request {
@@ -29,46 +29,12 @@ pub(super) struct Request {
     pub(super) set_size: u64,
 }
 
-/// An incoming reconciliation this node is responding to.
-pub(super) struct Incoming {
-    pub(super) encoder: Encoder,
-    /// The requester's salt: a repeated request with it is the same request.
-    pub(super) salt: u64,
-    pub(super) batches: u32,
-    /// End of the symbols the requester has asked for so far (credit).
-    pub(super) granted: u32,
-    /// The furthest index the requester said it received (`Progress`, a
-    /// `Want`'s `from`): the stream runs at most
-    /// [`in_flight_window`] past it (flow control).
-    pub(super) acked: u32,
-    /// When we last sent our last symbol again to a silent requester.
-    pub(super) nudged_ms: u64,
-    /// Symbols the stream needs whatever the requester reports: the two
-    /// sets differ by at least their sizes' difference, so up to that many
-    /// (and never more than our own set, whatever the requester claims) the
-    /// window does not wait for `Progress` (credit still applies).
-    pub(super) surely_needed: u32,
-    /// Most symbols this session streams (before any re-sending).
-    pub(super) stream_limit: u32,
-    /// Symbols sent in all, re-sent ones included.
-    pub(super) sent: u64,
-    /// The timer that paces this session's stream.
-    pub(super) timer: u64,
-    pub(super) silence_timer: u64,
-    /// When the party last sent us anything, or we last sent it a frame.
-    pub(super) last_heard_ms: u64,
-    /// The `Roots` answer sent instead of the first symbols, kept to send
-    /// again if the request is repeated before the requester's `Want`.
-    pub(super) roots: Option<Body>,
-}
-
 /// Bytes of a `Roots` frame besides its filter's data: version, session
 /// id, tag, digest and the filter's count, width and length, at their
 /// widest.
 const ROOTS_FRAME_OVERHEAD: usize = 64;
 
-/// Where an incoming reconciliation is in the protocol (read off the
-/// session by [`Incoming::phase`]).
+/// Where an incoming reconciliation is in the protocol.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Phase {
     /// Our roots filter went instead of the first symbols; the stream waits
@@ -79,52 +45,83 @@ pub(super) enum Phase {
     Streaming,
 }
 
-impl Incoming {
-    /// This session's phase.
-    pub(super) fn phase(&self) -> Phase {
-        if self.roots.is_some() && self.granted == 0 {
-            Phase::RootsSent
-        } else {
-            Phase::Streaming
-        }
-    }
-
-    /// How far the stream may run now: a window past what the requester
-    /// reported, or what the stream surely needs, whichever is further.
-    fn window_end(&self) -> u32 {
-        self.acked
-            .saturating_add(in_flight_window(self.acked))
-            .max(self.surely_needed)
-    }
+/// How an incoming reconciliation ended.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum ResponderEnd {
+    /// The requester decoded the difference (`Done`). It does not say what
+    /// it found: the responder is never told what the requester lacks.
+    Done,
+    /// Failed with this reason (the requester was told, if it could be).
+    Failed(String),
+    /// The requester was silent for the whole inactivity timeout (`Abort`
+    /// was said); the reconciler words the reason.
+    Silent { silent_ms: u64 },
 }
 
-impl<H: Host> Reconciler<H> {
-    pub(super) fn on_request(&mut self, key: SessionKey, request: Request) {
-        if self.incoming.contains_key(&key) {
-            self.on_repeated_request(&key, request.salt, request.until);
-            return;
-        }
-        if let Some(refusal) = self.admission_refusal(&key.party) {
-            self.log(
-                Level::Info,
-                marker::RECONCILE_WITH_PARTY,
-                &format!(
-                    "refused a reconciliation request from {}: {refusal}",
-                    key.party
-                ),
-            );
-            let _ = self.send(&key.party, key.id, Body::Refused(refusal));
-            return;
-        }
-        self.count_request(&key.party);
-        self.begin_incoming(key, request);
-    }
+/// How a responder answers an admitted request.
+pub(super) enum Answer {
+    /// The requester's digest says it holds exactly our set, of this many
+    /// transactions: nothing to stream, no session kept.
+    Identical { set_size: usize },
+    /// A session, and its first step.
+    Session(Box<ResponderSession>, Step<ResponderEnd>),
+}
 
-    /// Builds our set for the requester and answers an admitted request:
-    /// `Identical` when its digest says it holds our set, else our roots
-    /// filter (when it has candidates and we have roots beyond the pair) or
-    /// the first symbols.
-    fn begin_incoming(&mut self, key: SessionKey, request: Request) {
+/// An incoming reconciliation this node is responding to.
+pub(super) struct ResponderSession {
+    key: SessionKey,
+    phase: Phase,
+    encoder: Encoder,
+    /// The requester's salt: a repeated request with it is the same request.
+    salt: u64,
+    batches: u32,
+    /// End of the symbols the requester has asked for so far (credit).
+    granted: u32,
+    /// The furthest index the requester said it received (`Progress`, a
+    /// `Want`'s `from`): the stream runs at most [`in_flight_window`] past
+    /// it (flow control).
+    acked: u32,
+    /// When we last sent our last symbol again to a silent requester.
+    nudged_ms: u64,
+    /// Symbols the stream needs whatever the requester reports: the two
+    /// sets differ by at least their sizes' difference, so up to that many
+    /// (and never more than our own set, whatever the requester claims) the
+    /// window does not wait for `Progress` (credit still applies).
+    surely_needed: u32,
+    /// Most symbols this session streams (before any re-sending).
+    stream_limit: u32,
+    /// Symbols sent in all, re-sent ones included.
+    sent: u64,
+    /// When the party last sent us anything, or we last sent it a frame.
+    last_heard_ms: u64,
+    /// The `Roots` answer sent instead of the first symbols, kept to send
+    /// again if the request is repeated before the requester's `Want`.
+    roots: Option<Body>,
+}
+
+/// Our roots beyond the pair as a filter, when the requester has
+/// candidates to test (`roots_bits` > 0; a width past the most a filter
+/// uses is taken as that most) and we have roots.
+fn roots_answer(roots: &[TxId], salt: u64, roots_bits: u8, max_message: u32) -> Option<Body> {
+    let max_filter = (max_message as usize).saturating_sub(ROOTS_FRAME_OVERHEAD);
+    (roots_bits > 0 && !roots.is_empty())
+        .then(|| RootFilter::build(roots, salt, roots_bits, max_filter))
+        .filter(|filter| filter.count > 0)
+        .map(|filter| Body::Roots { filter })
+}
+
+impl ResponderSession {
+    /// Answers an admitted request over our set `ids` for the requester,
+    /// with `roots` our roots beyond the pair: `Identical` when its digest
+    /// says it holds our set, else a session whose first step sends our
+    /// roots filter (when it has candidates and we have roots) or the first
+    /// symbols.
+    pub(super) fn answer(
+        key: SessionKey,
+        request: Request,
+        (ids, roots): (Vec<TxId>, Vec<TxId>),
+        cx: &Context,
+    ) -> Answer {
         let Request {
             salt,
             until,
@@ -132,36 +129,19 @@ impl<H: Host> Reconciler<H> {
             roots_bits,
             set_size,
         } = request;
-        let (ids, roots) = match self.responder_sets(&key.party) {
-            Ok(sets) => sets,
-            Err(reason) => {
-                let body = Body::Abort {
-                    to_responder: false,
-                    reason: reason.clone(),
-                };
-                let _ = self.send(&key.party, key.id, body);
-                self.log(Level::Error, marker::RECONCILE_WITH_PARTY, &reason);
-                return;
-            }
-        };
         let stream_limit = responder_stream_limit(
             ids.len() as u64,
             set_size,
-            self.config.max_reconciliation_differences,
-        );
-        let now = self.host.now_ms();
-        self.transition_at(
-            &key.party,
-            false,
-            Transition::Began { session: key.id },
-            now,
+            cx.config.max_reconciliation_differences,
         );
         let encoder = Encoder::new(ids, salt);
         if digest == Some(encoder.digest()) {
-            self.answer_identical(&key, encoder.set_size());
-            return;
+            return Answer::Identical {
+                set_size: encoder.set_size(),
+            };
         }
-        let roots = self.roots_answer(&roots, salt, roots_bits);
+        let roots = roots_answer(&roots, salt, roots_bits, cx.max_message);
+        let mut step = Step::default();
         let first = match &roots {
             Some(Body::Roots { filter, .. }) => format!(
                 ", first sending {} roots beyond the pair in {} bytes",
@@ -170,12 +150,14 @@ impl<H: Host> Reconciler<H> {
             ),
             _ => String::new(),
         };
-        let line = format!(
-            "responding to reconciliation {key} over {} transactions (at most {stream_limit} \
-             coded symbols){first}",
-            encoder.set_size()
+        step.log(
+            Level::Info,
+            format!(
+                "responding to reconciliation {key} over {} transactions (at most \
+                 {stream_limit} coded symbols){first}",
+                encoder.set_size()
+            ),
         );
-        self.log(Level::Info, marker::RECONCILE_WITH_PARTY, &line);
         // The sets differ by at least their sizes' difference, but the
         // requester's size is only its claim: what it can make us stream
         // unasked stays within our own set.
@@ -187,401 +169,248 @@ impl<H: Host> Reconciler<H> {
         } else {
             own.abs_diff(set_size).min(own).min(stream_limit as u64) as u32
         };
-        let timer = self.new_timer(&key, SessionTimer::Stream);
-        let silence_timer = self.new_timer(&key, SessionTimer::Silence { outgoing: false });
-        let session = Incoming {
+        let mut session = ResponderSession {
+            key,
+            phase: if roots.is_some() {
+                Phase::RootsSent
+            } else {
+                Phase::Streaming
+            },
             encoder,
             salt,
             batches: 0,
             granted: 0,
             acked: 0,
-            nudged_ms: now,
+            nudged_ms: cx.now,
             surely_needed,
             stream_limit,
             sent: 0,
-            timer,
-            silence_timer,
-            last_heard_ms: now,
+            last_heard_ms: cx.now,
             roots: roots.clone(),
         };
-        self.incoming.insert(key.clone(), session);
-        self.host
-            .set_timer(silence_timer, resend_after_ms(&self.config));
+        step.set_timer(SessionTimer::Silence, resend_after_ms(cx.config));
         match roots {
             // The stream waits for the requester's `Want`.
-            Some(roots) => {
-                if let Err(reason) = self.send(&key.party, key.id, roots) {
-                    self.end_incoming(&key, StatusValue::Failed, &reason);
-                }
-            }
-            None => self.on_want(&key, 0, until),
+            Some(roots) => step.send(roots),
+            None => session.want(0, until, cx, &mut step),
         }
+        Answer::Session(Box::new(session), step)
     }
 
-    /// The requester holds exactly our set (`set_size` transactions):
-    /// nothing to stream.
-    fn answer_identical(&mut self, key: &SessionKey, set_size: usize) {
-        self.log(
-            Level::Info,
-            marker::RECONCILE_WITH_PARTY,
-            &format!(
-                "reconciliation {key}: the requester's set equals ours ({set_size} \
-                 transactions); nothing to stream"
-            ),
-        );
-        let _ = self.send(&key.party, key.id, Body::Identical);
-        self.record_incoming_end(&key.party, StatusValue::DifferencesNotFound, "");
+    #[cfg(test)]
+    pub(super) fn phase(&self) -> Phase {
+        self.phase
     }
 
-    /// Our roots beyond the pair as a filter, when the requester has
-    /// candidates to test (`roots_bits` > 0; a width past the most a filter
-    /// uses is taken as that most) and we have roots.
-    fn roots_answer(
-        &mut self,
-        roots: &[crate::id::TxId],
-        salt: u64,
-        roots_bits: u8,
-    ) -> Option<Body> {
-        let max_filter =
-            (self.host.max_message_size() as usize).saturating_sub(ROOTS_FRAME_OVERHEAD);
-        (roots_bits > 0 && !roots.is_empty())
-            .then(|| RootFilter::build(roots, salt, roots_bits, max_filter))
-            .filter(|filter| filter.count > 0)
-            .map(|filter| Body::Roots { filter })
+    /// What the stream cost: symbols sent (re-sent ones included), distinct
+    /// symbols, the set's size, and the encoder's work in item mappings.
+    pub(super) fn effort(&self) -> (u64, u32, usize, u64) {
+        (
+            self.sent,
+            self.encoder.produced_most(),
+            self.encoder.set_size(),
+            self.encoder.mappings(),
+        )
+    }
+
+    /// How far the stream may run now: a window past what the requester
+    /// reported, or what the stream surely needs, whichever is further.
+    fn window_end(&self) -> u32 {
+        self.acked
+            .saturating_add(in_flight_window(self.acked))
+            .max(self.surely_needed)
+    }
+
+    /// Refuses to go on, telling the requester why, and ends FAILED with
+    /// the refusal.
+    fn refuse(refusal: Refusal, step: &mut Step<ResponderEnd>) {
+        let reason = refusal.to_string();
+        step.tell(Body::Refused(refusal));
+        step.end(ResponderEnd::Failed(reason));
     }
 
     /// A request on a session we already answer: the requester heard
-    /// nothing and asked again (the same salt), or reuses a live id.
-    fn on_repeated_request(&mut self, key: &SessionKey, salt: u64, until: u32) {
-        let job = &self.incoming[key];
-        if job.salt != salt {
+    /// nothing and asked again (the same salt), or reuses a live id (the
+    /// request is refused; the session goes on).
+    pub(super) fn on_repeated_request(
+        &mut self,
+        salt: u64,
+        until: u32,
+        cx: &Context,
+    ) -> Step<ResponderEnd> {
+        let mut step = Step::default();
+        if self.salt != salt {
             let refusal = Refusal::SessionIdInUse;
-            self.log(
+            step.log(
                 Level::Warn,
-                marker::RECONCILE_WITH_PARTY,
-                &format!("refused a second request {key}: {refusal}"),
+                format!("refused a second request {}: {refusal}", self.key),
             );
-            let _ = self.send(&key.party, key.id, Body::Refused(refusal));
-            return;
+            step.tell(Body::Refused(refusal));
+            return step;
         }
-        match (job.phase(), job.roots.clone()) {
+        match (self.phase, &self.roots) {
             // It did not hear our roots.
-            (Phase::RootsSent, Some(roots)) => {
-                let _ = self.send(&key.party, key.id, roots);
-            }
-            _ => self.on_want(key, 0, until),
+            (Phase::RootsSent, Some(roots)) => step.tell(roots.clone()),
+            _ => self.want(0, until, cx, &mut step),
         }
+        step
     }
 
-    /// Why a new request from `party` is refused, if it is: the graph is
-    /// not built, we already answer that party, its share of the request
-    /// window is used, or the pool is full.
-    fn admission_refusal(&mut self, party: &str) -> Option<Refusal> {
-        if !self.graph_initialised {
-            Some(Refusal::LedgerGraphNotInitialised)
-        } else if self.is_responding(party) {
-            Some(Refusal::AlreadyResponding)
-        } else if !self.within_request_limit(party) {
-            Some(Refusal::RequestLimitReached {
-                allowed: self
-                    .config
-                    .max_allowed_reconciliation_requests_per_time_window,
-                per_party: self.party_share(),
-                window_ms: self.config.time_window_for_reconciliation_request_limit_ms,
-            })
-        } else if self.running()
-            >= self.config.max_number_of_parallel_reconciliation_requests as usize
-        {
-            Some(Refusal::MaxIncomingSessionsExceeded)
-        } else {
-            None
-        }
+    /// The requester asks for symbols `[from, until)`.
+    pub(super) fn on_want(&mut self, from: u32, until: u32, cx: &Context) -> Step<ResponderEnd> {
+        let mut step = Step::default();
+        self.want(from, until, cx, &mut step);
+        step
     }
 
-    /// A party may use at most half of the request window's allowance (at
-    /// least one request), so that one party cannot lock out the rest.
-    fn party_share(&self) -> u32 {
-        self.config
-            .max_allowed_reconciliation_requests_per_time_window
-            .div_ceil(2)
-    }
-
-    /// Whether one more incoming request from `party` fits the sliding
-    /// window of maxAllowedReconciliationRequestsPerTimeWindow requests per
-    /// timeWindowForReconciliationRequestLimit, and the party's fair share of
-    /// it. A window of 0S disables the limit.
-    pub(super) fn within_request_limit(&mut self, party: &str) -> bool {
-        let window = self.config.time_window_for_reconciliation_request_limit_ms;
-        if window == 0 {
-            return true;
-        }
-        let now = self.host.now_ms();
-        while let Some((at, _)) = self.accepted_requests.front()
-            && at.saturating_add(window) <= now
-        {
-            let (_, who) = self.accepted_requests.pop_front().expect("front exists");
-            if let Some(n) = self.accepted_by_party.get_mut(&who) {
-                *n -= 1;
-                if *n == 0 {
-                    self.accepted_by_party.remove(&who);
-                }
-            }
-        }
-        let allowed = self
-            .config
-            .max_allowed_reconciliation_requests_per_time_window;
-        let by_party = self.accepted_by_party.get(party).copied().unwrap_or(0);
-        (self.accepted_requests.len() as u64) < allowed as u64 && by_party < self.party_share()
-    }
-
-    /// Counts an accepted request in the window (nothing is kept when the
-    /// limit is off).
-    fn count_request(&mut self, party: &str) {
-        if self.config.time_window_for_reconciliation_request_limit_ms == 0 {
-            return;
-        }
-        let now = self.host.now_ms();
-        self.accepted_requests.push_back((now, party.to_string()));
-        *self.accepted_by_party.entry(party.to_string()).or_default() += 1;
-    }
-
-    /// Refuses an incoming session's request and records it FAILED with the
-    /// refusal.
-    fn refuse_incoming(&mut self, key: &SessionKey, refusal: Refusal) {
-        let _ = self.send(&key.party, key.id, Body::Refused(refusal.clone()));
-        self.end_incoming(key, StatusValue::Failed, &refusal.to_string());
-    }
-
-    /// The requester asks for symbols `[from, until)`: the next batch when
-    /// `until` is past what it asked before, symbols it lost when `from` is
-    /// before what was sent.
-    pub(super) fn on_want(&mut self, key: &SessionKey, from: u32, until: u32) {
-        let max_batches = self.config.max_number_of_ibf_filter_flows;
-        let now = self.host.now_ms();
-        let Some(job) = self.incoming.get_mut(key) else {
-            let _ = self.send(&key.party, key.id, Body::Refused(Refusal::UnknownSession));
-            return;
-        };
-        job.last_heard_ms = now;
-        let produced = job.encoder.produced();
+    /// The next batch when `until` is past what the requester asked before,
+    /// symbols it lost when `from` is before what was sent.
+    fn want(&mut self, from: u32, until: u32, cx: &Context, step: &mut Step<ResponderEnd>) {
+        let max_batches = cx.config.max_number_of_ibf_filter_flows;
+        self.last_heard_ms = cx.now;
+        let produced = self.encoder.produced();
         if from <= produced {
-            job.acked = job.acked.max(from);
+            self.acked = self.acked.max(from);
         }
         if from > until || from > produced {
             let reason = format!(
-                "protocol violation by {}: asked for coded symbols [{from}, {until}) when {produced} \
-                 were sent",
-                key.party
+                "protocol violation by {}: asked for coded symbols [{from}, {until}) when \
+                 {produced} were sent",
+                self.key.party
             );
-            let body = Body::Abort {
-                to_responder: false,
-                reason: reason.clone(),
-            };
-            let _ = self.send(&key.party, key.id, body);
-            self.end_incoming(key, StatusValue::Failed, &reason);
-            return;
+            return step.abort(false, reason.clone(), ResponderEnd::Failed(reason));
         }
-        let limit = job.stream_limit;
+        let limit = self.stream_limit;
         if until > limit && from >= limit {
-            self.refuse_incoming(key, Refusal::StreamLimitReached { limit });
-            return;
+            return Self::refuse(Refusal::StreamLimitReached { limit }, step);
         }
         let until = until.min(limit);
-        if until > job.granted {
-            job.batches += 1;
-            if job.batches > max_batches {
-                self.refuse_incoming(key, Refusal::BatchLimitReached { max_batches });
-                return;
+        if until > self.granted {
+            self.batches += 1;
+            if self.batches > max_batches {
+                return Self::refuse(Refusal::BatchLimitReached { max_batches }, step);
             }
-            job.granted = until;
+            self.granted = until;
+            self.phase = Phase::Streaming;
         }
         if from < produced {
-            let again = job.granted.min(from.saturating_add(in_flight_window(from))) - from;
-            let again = again as u64;
-            if job.sent.saturating_add(again) > limit as u64 + resend_budget(limit) {
-                let sent = job.sent;
-                self.refuse_incoming(key, Refusal::ResendLimitReached { sent });
-                return;
+            let again = self
+                .granted
+                .min(from.saturating_add(in_flight_window(from)))
+                - from;
+            if self.sent.saturating_add(again as u64) > limit as u64 + resend_budget(limit) {
+                let sent = self.sent;
+                return Self::refuse(Refusal::ResendLimitReached { sent }, step);
             }
-            job.encoder.rewind(from);
+            self.encoder.rewind(from);
             // Whatever was queued on the pacing timer continues from `from`.
-            return self.stream_frame(key);
+            return self.stream(cx, step);
         }
         if produced == from {
-            self.stream_frame(key);
+            self.stream(cx, step);
         }
     }
 
     /// The requester has received symbols `[0, received)`: the window
     /// moves on, and a stream that waited for it goes on.
-    pub(super) fn on_progress(&mut self, key: &SessionKey, received: u32) {
-        let now = self.host.now_ms();
-        let Some(job) = self.incoming.get_mut(key) else {
-            return;
-        };
-        job.last_heard_ms = now;
-        let produced = job.encoder.produced();
-        let was_waiting = produced >= job.window_end();
+    pub(super) fn on_progress(&mut self, received: u32, cx: &Context) -> Step<ResponderEnd> {
+        let mut step = Step::default();
+        self.last_heard_ms = cx.now;
+        let produced = self.encoder.produced();
+        let was_waiting = produced >= self.window_end();
         // A claim past what was sent is taken as what was sent.
-        job.acked = job.acked.max(received.min(produced));
+        self.acked = self.acked.max(received.min(produced));
         if was_waiting {
-            self.stream_frame(key);
+            self.stream(cx, &mut step);
         }
+        step
     }
 
-    /// Sends the next frame of an incoming session's stream, and paces the
-    /// one after it with a timer.
-    pub(super) fn stream_frame(&mut self, key: &SessionKey) {
-        let max_message = self.host.max_message_size();
-        let per_message = symbols_per_message(key.id, max_message) as u32;
-        let now = self.host.now_ms();
-        let Some(job) = self.incoming.get_mut(key) else {
-            return;
-        };
+    /// The stream timer fired: the next frame.
+    pub(super) fn on_stream_timer(&mut self, cx: &Context) -> Step<ResponderEnd> {
+        let mut step = Step::default();
+        self.stream(cx, &mut step);
+        step
+    }
+
+    /// Sends the next frame of the stream, and paces the one after it with
+    /// the stream timer.
+    fn stream(&mut self, cx: &Context, step: &mut Step<ResponderEnd>) {
+        let per_message = symbols_per_message(self.key.id, cx.max_message) as u32;
         if per_message == 0 {
             // A refusal is a few bytes, where an abort's text might not fit.
             let refusal = Refusal::MessageSizeTooSmall {
-                max_message_size: max_message,
+                max_message_size: cx.max_message,
             };
-            self.refuse_incoming(key, refusal);
-            return;
+            return Self::refuse(refusal, step);
         }
-        let start = job.encoder.produced();
-        let window_end = job.window_end();
-        let left = job.granted.min(window_end).saturating_sub(start);
+        let start = self.encoder.produced();
+        let window_end = self.window_end();
+        let left = self.granted.min(window_end).saturating_sub(start);
         if left == 0 {
             return;
         }
         let frame = frame_size(start, per_message, left);
-        let symbols = job.encoder.produce(frame);
-        job.sent += frame as u64;
+        let symbols = self.encoder.produce(frame);
+        self.sent += frame as u64;
         let header = (start == 0).then_some(StreamHeader {
-            responder_set_size: job.encoder.set_size() as u64,
-            stream_limit: job.stream_limit,
+            responder_set_size: self.encoder.set_size() as u64,
+            stream_limit: self.stream_limit,
         });
-        let body = Body::Symbols {
+        step.send(Body::Symbols {
             start,
             header,
             symbols: pack_symbols(&symbols),
-        };
-        let more = job.encoder.produced() < job.granted.min(window_end);
-        let timer = job.timer;
-        job.last_heard_ms = now;
-        if let Err(reason) = self.send(&key.party, key.id, body) {
-            self.end_incoming(key, StatusValue::Failed, &reason);
-            return;
-        }
-        if more {
-            self.host.set_timer(timer, 0);
+        });
+        self.last_heard_ms = cx.now;
+        if self.encoder.produced() < self.granted.min(window_end) {
+            step.set_timer(SessionTimer::Stream, 0);
         }
     }
 
-    /// The silence timer of an incoming session fired: end it if the party
-    /// has been silent for the whole inactivity timeout; before that, after
-    /// a shorter silence, send our last symbol (or our roots) again, in
-    /// case it or the requester's answer was lost — a requester that has
-    /// decoded answers it with `Done` again. Then check again when due.
-    pub(super) fn on_responder_silence(&mut self, key: &SessionKey) {
-        let timeout = self.config.reconciliation_inactivity_timeout_ms;
-        let resend_after = resend_after_ms(&self.config);
-        let now = self.host.now_ms();
-        let Some(job) = self.incoming.get_mut(key) else {
-            return;
-        };
-        let due = job.last_heard_ms.saturating_add(timeout);
-        if now < due {
-            let timer = job.silence_timer;
-            let quiet_since = job.last_heard_ms.max(job.nudged_ms);
-            if now >= quiet_since.saturating_add(resend_after) {
-                job.nudged_ms = now;
-                let again = match (&job.roots, job.encoder.produced()) {
-                    (Some(roots), 0) => Some(roots.clone()),
-                    (_, 0) => None,
-                    (_, produced) => {
-                        job.encoder.rewind(produced - 1);
-                        job.sent += 1;
-                        Some(Body::Symbols {
-                            start: produced - 1,
-                            header: None,
-                            symbols: pack_symbols(&job.encoder.produce(1)),
-                        })
-                    }
-                };
-                if let Some(body) = again {
-                    let _ = self.send(&key.party, key.id, body);
+    /// The silence timer fired: end the session if the party has been
+    /// silent for the whole inactivity timeout; before that, after a
+    /// shorter silence, send our last symbol (or our roots) again, in case
+    /// it or the requester's answer was lost — a requester that has decoded
+    /// answers it with `Done` again. Then check again when due. `me` is
+    /// this node's name, for the abort text.
+    pub(super) fn on_silence_timer(&mut self, me: &str, cx: &Context) -> Step<ResponderEnd> {
+        let timeout = cx.config.reconciliation_inactivity_timeout_ms;
+        let resend_after = resend_after_ms(cx.config);
+        let now = cx.now;
+        let mut step = Step::default();
+        let due = self.last_heard_ms.saturating_add(timeout);
+        if now >= due {
+            let reason = format!("{me} timed out waiting for {}", self.key.party);
+            let silent_ms = now - self.last_heard_ms;
+            step.abort(false, reason, ResponderEnd::Silent { silent_ms });
+            return step;
+        }
+        let quiet_since = self.last_heard_ms.max(self.nudged_ms);
+        if now >= quiet_since.saturating_add(resend_after) {
+            self.nudged_ms = now;
+            match (&self.roots, self.encoder.produced()) {
+                (Some(roots), 0) => step.tell(roots.clone()),
+                (_, 0) => {}
+                (_, produced) => {
+                    self.encoder.rewind(produced - 1);
+                    self.sent += 1;
+                    step.tell(Body::Symbols {
+                        start: produced - 1,
+                        header: None,
+                        symbols: pack_symbols(&self.encoder.produce(1)),
+                    });
                 }
             }
-            let Some(job) = self.incoming.get(key) else {
-                return;
-            };
-            let next = due
-                .min(
-                    job.last_heard_ms
-                        .max(job.nudged_ms)
-                        .saturating_add(resend_after),
-                )
-                .max(now + 1);
-            self.host.set_timer(timer, next - now);
-            return;
         }
-        let silent = now - job.last_heard_ms;
-        let reason = self.silence_reason(&key.party, now, silent);
-        let me = self.me.clone();
-        let body = Body::Abort {
-            to_responder: false,
-            reason: format!("{me} timed out waiting for {}", key.party),
-        };
-        let _ = self.send(&key.party, key.id, body);
-        self.log(
-            Level::Warn,
-            marker::RECONCILE_WITH_PARTY,
-            &format!("incoming reconciliation {key} FAILED: {reason}"),
-        );
-        self.end_incoming(key, StatusValue::Failed, &reason);
-    }
-
-    /// Forgets an incoming session and its timers.
-    pub(super) fn remove_incoming(&mut self, key: &SessionKey) -> Option<Incoming> {
-        let job = self.incoming.remove(key)?;
-        self.drop_timer(job.timer);
-        self.drop_timer(job.silence_timer);
-        Some(job)
-    }
-
-    /// The requester decoded the difference. It does not say what it found:
-    /// the responder is never told what the requester lacks, so its row
-    /// records DIFFERENCES_NOT_FOUND — nothing found for this node.
-    pub(super) fn on_done(&mut self, key: &SessionKey) {
-        if self.incoming.contains_key(key) {
-            self.end_incoming(key, StatusValue::DifferencesNotFound, "");
-        }
-    }
-
-    /// Ends an incoming reconciliation. The responder's row never lists ids:
-    /// it is not told what the requester lacked.
-    pub(super) fn end_incoming(&mut self, key: &SessionKey, status: StatusValue, error: &str) {
-        let Some(job) = self.remove_incoming(key) else {
-            return;
-        };
-        self.log(
-            Level::Info,
-            marker::RECONCILE_WITH_PARTY,
-            &format!(
-                "incoming reconciliation {key} ended {status}: {} coded symbols sent ({} of them \
-                 distinct) over {} transactions; encoding work {} item mappings",
-                job.sent,
-                job.encoder.produced_most(),
-                job.encoder.set_size(),
-                job.encoder.mappings()
-            ),
-        );
-        self.record_incoming_end(&key.party, status, error);
-    }
-
-    /// Records the end of the incoming reconciliation from `party` in its
-    /// status row.
-    fn record_incoming_end(&mut self, party: &str, status: StatusValue, error: &str) {
-        self.transition(party, false, Transition::Responded { status, error });
-        self.host.set_timer(timer::SCHEDULER, 0);
+        let next = due
+            .min(
+                self.last_heard_ms
+                    .max(self.nudged_ms)
+                    .saturating_add(resend_after),
+            )
+            .max(now + 1);
+        step.set_timer(SessionTimer::Silence, next - now);
+        step
     }
 }

@@ -1,23 +1,13 @@
 //! The scheduler: the pool of parallel reconciliations
 //! (maxNumberOfParallelReconciliationRequests), starting queued jobs while it
-//! has room, retrying a busy party with jittered exponential back-off until
-//! maxReconciliationRetryAttemptTimeout, and recurring reconciliation.
+//! has room, and recurring reconciliation. (A requester backing off from a
+//! busy party holds no slot; its back-off is the requester session's.)
 
-use super::requester::Phase;
-use super::{Reconciler, SessionKey, resend_after_ms, timer};
-use crate::config::format_ms;
+use super::{Reconciler, timer};
 use crate::host::{Host, Level};
-use crate::protocol::Refusal;
 use hashbrown::HashSet;
 use ledger_sync_vocabulary::marker;
 use std::collections::VecDeque;
-
-/// The first retry after a MaxIncomingSessionsExceeded refusal waits about
-/// this long; each further retry waits up to twice as long as the one
-/// before, up to [`RETRY_MAX_MS`], with random jitter so that requesters
-/// refused together do not return together.
-const RETRY_BASE_MS: u64 = 1_000;
-const RETRY_MAX_MS: u64 = 5 * 60_000;
 
 impl<H: Host> Reconciler<H> {
     /// Reconciliations holding a pool slot: a requester waiting to retry a
@@ -25,7 +15,7 @@ impl<H: Host> Reconciler<H> {
     pub(super) fn running(&self) -> usize {
         self.outgoing
             .values()
-            .filter(|j| j.phase() != Phase::BackingOff)
+            .filter(|live| live.session.holds_slot())
             .count()
             + self.incoming.len()
     }
@@ -46,72 +36,6 @@ impl<H: Host> Reconciler<H> {
         if changed && let Err(e) = self.save_queue() {
             self.log(Level::Error, marker::SCHEDULE_RECONCILIATION, &e);
         }
-    }
-
-    /// The party refused our request because its pool is full: wait a
-    /// growing, jittered while and ask again, until
-    /// maxReconciliationRetryAttemptTimeout has passed since the job started.
-    pub(super) fn retry_later(&mut self, key: &SessionKey, refusal: &Refusal) {
-        let timeout = self.config.max_reconciliation_retry_attempt_timeout_ms;
-        let now = self.host.now_ms();
-        let jitter = self.host.random_u64();
-        let Some(job) = self.outgoing.get_mut(key) else {
-            return;
-        };
-        job.busy_refusals += 1;
-        let attempts = job.busy_refusals;
-        let deadline = job.started_ms.saturating_add(timeout);
-        if now >= deadline {
-            let party = &key.party;
-            let reason = format!(
-                "{party} refused: {refusal}; gave up after {attempts} attempts over {} \
-                 (maxReconciliationRetryAttemptTimeout = {})",
-                format_ms(now - job.started_ms),
-                format_ms(timeout)
-            );
-            self.fail_outgoing(key, &reason);
-            return;
-        }
-        let ceiling = RETRY_BASE_MS
-            .saturating_mul(1u64 << (attempts - 1).min(20))
-            .min(RETRY_MAX_MS);
-        // Equal jitter: half the ceiling, plus a random part of the other half.
-        let delay = (ceiling / 2 + jitter % (ceiling / 2 + 1)).min(deadline - now);
-        job.backing_off = true;
-        let timer = job.retry_timer;
-        self.host.set_timer(timer, delay);
-        self.log(
-            Level::Info,
-            marker::RECONCILE_WITH_PARTY,
-            &format!(
-                "{} is busy ({refusal}); retry {attempts} of reconciliation {} in {}",
-                key.party,
-                key.id,
-                format_ms(delay)
-            ),
-        );
-        // The slot this job held is free while it waits.
-        self.host.set_timer(timer::SCHEDULER, 0);
-    }
-
-    pub(super) fn on_retry_timer(&mut self, key: &SessionKey) {
-        let limit = self.config.max_number_of_parallel_reconciliation_requests as usize;
-        let pool_full = self.running() >= limit;
-        let Some(job) = self.outgoing.get_mut(key) else {
-            return;
-        };
-        if pool_full {
-            // Our own pool filled while we waited: try again shortly, without
-            // counting an attempt.
-            let timer = job.retry_timer;
-            self.host.set_timer(timer, RETRY_BASE_MS);
-            return;
-        }
-        job.backing_off = false;
-        job.last_heard_ms = self.host.now_ms();
-        let (timer, wait) = (job.silence_timer, resend_after_ms(&self.config));
-        self.host.set_timer(timer, wait);
-        self.send_request(key);
     }
 
     /// Recurring reconciliation: schedule every known counterparty, or a

@@ -3,6 +3,7 @@
 //! becomes is the [`StatusBook`]'s to say; [`Reconciler::transition`] asks
 //! it and records the answer.
 
+use super::session::Role;
 use super::status_book::{StatusBook, Transition};
 use super::{Reconciler, timer};
 use crate::host::{Host, Level};
@@ -29,8 +30,11 @@ impl<H: Host> Reconciler<H> {
             .collect();
         self.book = StatusBook::loaded(rows);
         for (party, is_requester) in keys {
-            if self.transition(&party, is_requester, Transition::Interrupted { reason })
-                && is_requester
+            if self.transition(
+                &party,
+                Role::of_row(is_requester),
+                Transition::Interrupted { reason },
+            ) && is_requester
             {
                 self.queue.push_back(party);
             }
@@ -40,27 +44,22 @@ impl<H: Host> Reconciler<H> {
         }
     }
 
-    /// Applies `transition` to the row of (`party`, `is_requester`) now and
-    /// records it; whether it changed a row (see [`StatusBook::next`]).
-    pub(super) fn transition(
-        &mut self,
-        party: &str,
-        is_requester: bool,
-        transition: Transition,
-    ) -> bool {
+    /// Applies `transition` to the row of `party` on our side `role` now
+    /// and records it; whether it changed a row (see [`StatusBook::next`]).
+    pub(super) fn transition(&mut self, party: &str, role: Role, transition: Transition) -> bool {
         let now = self.host.now_ms();
-        self.transition_at(party, is_requester, transition, now)
+        self.transition_at(party, role, transition, now)
     }
 
     /// [`Self::transition`] at `now`.
     pub(super) fn transition_at(
         &mut self,
         party: &str,
-        is_requester: bool,
+        role: Role,
         transition: Transition,
         now: u64,
     ) -> bool {
-        match self.book.next(party, is_requester, transition, now) {
+        match self.book.next(party, role.is_requester(), transition, now) {
             Some(row) => {
                 self.record(row);
                 true
@@ -167,7 +166,7 @@ impl<H: Host> Reconciler<H> {
     }
 
     pub(super) fn fail_outgoing_row(&mut self, party: &str, reason: &str) {
-        self.transition(party, true, Transition::Failed { reason });
+        self.transition(party, Role::Requester, Transition::Failed { reason });
         self.cycle.failed += 1;
         self.log(
             Level::Warn,

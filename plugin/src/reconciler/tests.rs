@@ -349,7 +349,12 @@ fn a_party_list_is_accepted_up_to_its_bound_and_refused_past_it() {
 fn phases_of(net: &mut FakeNetwork) -> Vec<Option<super::requester::Phase>> {
     let mut seen = Vec::new();
     while net.step_until(u64::MAX) {
-        let phase = net.node(A).outgoing.values().next().map(|job| job.phase());
+        let phase = net
+            .node(A)
+            .outgoing
+            .values()
+            .next()
+            .map(|live| live.session.phase());
         if seen.last() != Some(&phase) {
             seen.push(phase);
         }
@@ -432,7 +437,12 @@ fn a_busy_responder_puts_the_requester_in_backing_off_holding_no_slot() {
     net.inject(B, A, busy.encode());
     let mut backed_off = false;
     while net.step_until(u64::MAX) {
-        let phase = net.node(A).outgoing.values().next().map(|j| j.phase());
+        let phase = net
+            .node(A)
+            .outgoing
+            .values()
+            .next()
+            .map(|live| live.session.phase());
         if phase == Some(Phase::BackingOff) {
             backed_off = true;
             assert_eq!(net.node(A).running(), 0, "a job backing off holds no slot");
@@ -449,7 +459,12 @@ fn a_responder_sends_its_roots_then_streams_when_asked() {
     schedule(&mut net, A, &[B]).unwrap();
     let mut phases = Vec::new();
     while net.step_until(u64::MAX) {
-        let phase = net.node(B).incoming.values().next().map(|job| job.phase());
+        let phase = net
+            .node(B)
+            .incoming
+            .values()
+            .next()
+            .map(|live| live.session.phase());
         if phases.last() != Some(&phase) {
             phases.push(phase);
         }

@@ -1,0 +1,467 @@
+//! The two session state machines, phase by phase, without a host: each
+//! test feeds a session frames, timer firings and the time, and reads the
+//! actions it answers with.
+
+use super::batch_budget::FIRST_BATCH;
+use super::requester::{self, RETRY_BASE_MS, RequesterEnd, RequesterSession, RequesterSets};
+use super::resend_after_ms;
+use super::responder::{self, Answer, Request, ResponderEnd, ResponderSession};
+use super::session::{Action, Context, SessionKey, SessionTimer, Step};
+use crate::config::Config;
+use crate::id::TxId;
+use crate::protocol::{Body, Refusal, SessionId, pack_symbols};
+use crate::riblt::Encoder;
+use crate::root_filter::{RootFilter, RootMatcher};
+
+const PARTY: &str = "O=PartyB, L=London, C=GB";
+const SALT: u64 = 0x5eed;
+const MAX_MESSAGE: u32 = 10 * 1024 * 1024;
+
+fn id(n: u32) -> TxId {
+    let mut id = [0u8; 32];
+    id[..4].copy_from_slice(&n.to_be_bytes());
+    id[31] = 1;
+    id
+}
+
+fn ids(range: std::ops::Range<u32>) -> Vec<TxId> {
+    range.map(id).collect()
+}
+
+fn key() -> SessionKey {
+    SessionKey::new(PARTY, SessionId::from_random(1, 2))
+}
+
+fn cx(config: &Config, now: u64) -> Context<'_> {
+    Context {
+        now,
+        max_message: MAX_MESSAGE,
+        config,
+    }
+}
+
+/// A requester's sets, fixed: `core` with `candidates` outside it, and
+/// `extra` added when a roots filter is applied.
+struct FixedSets {
+    core: Vec<TxId>,
+    candidates: u64,
+    extra: Vec<TxId>,
+}
+
+impl RequesterSets for FixedSets {
+    fn core(&mut self) -> Result<(Vec<TxId>, u64), String> {
+        Ok((self.core.clone(), self.candidates))
+    }
+
+    fn with_roots(&mut self, _: &RootMatcher) -> Result<(Vec<TxId>, usize), String> {
+        let mut set = self.core.clone();
+        set.extend(&self.extra);
+        Ok((set, self.extra.len()))
+    }
+}
+
+fn sends<E>(step: &Step<E>) -> Vec<&Body> {
+    step.actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Send(body) | Action::Tell(body) => Some(body),
+            _ => None,
+        })
+        .collect()
+}
+
+fn timers<E>(step: &Step<E>) -> Vec<(SessionTimer, u64)> {
+    step.actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::SetTimer(t, ms) => Some((*t, *ms)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The responder's stream `[start, start + count)` over `set`.
+fn symbols(set: &[TxId], start: u32, count: u32) -> Body {
+    let mut encoder = Encoder::new(set.iter().copied(), SALT);
+    encoder.rewind(start);
+    Body::Symbols {
+        start,
+        header: None,
+        symbols: pack_symbols(&encoder.produce(count)),
+    }
+}
+
+fn feed(session: &mut RequesterSession, body: Body, config: &Config) -> Step<RequesterEnd> {
+    let Body::Symbols {
+        start,
+        header,
+        symbols,
+    } = body
+    else {
+        panic!("not symbols: {body:?}");
+    };
+    session.on_symbols(start, header, &symbols, &cx(config, 10))
+}
+
+fn requester(core: Vec<TxId>, candidates: u64, config: &Config) -> RequesterSession {
+    let (session, step) = RequesterSession::start(
+        key(),
+        "O=PartyA, L=London, C=GB".into(),
+        (core, candidates),
+        SALT,
+        &cx(config, 0),
+    );
+    assert_eq!(session.phase(), requester::Phase::Requested);
+    assert_eq!(
+        timers(&step),
+        vec![(SessionTimer::Silence, resend_after_ms(config))]
+    );
+    let [Body::Request { until, salt, .. }] = sends(&step)[..] else {
+        panic!("a request: {step:?}");
+    };
+    assert_eq!((*until, *salt), (FIRST_BATCH, SALT));
+    session
+}
+
+#[test]
+fn requested_then_identical_ends_decoded_without_done() {
+    let config = Config::default();
+    let mut session = requester(ids(0..10), 0, &config);
+    let step = session.on_identical();
+    assert_eq!(step.end, Some(RequesterEnd::Decoded { said_done: false }));
+    assert!(
+        sends(&step).is_empty(),
+        "Identical ended it at the responder"
+    );
+}
+
+#[test]
+fn streaming_decodes_what_the_responder_holds_and_says_done() {
+    let config = Config::default();
+    let mine = ids(0..100);
+    let theirs = ids(0..103);
+    let mut session = requester(mine, 0, &config);
+    let step = feed(&mut session, symbols(&theirs, 0, FIRST_BATCH), &config);
+    assert_eq!(session.phase(), requester::Phase::Streaming);
+    assert_eq!(step.end, Some(RequesterEnd::Decoded { said_done: true }));
+    assert!(matches!(sends(&step)[..], [Body::Done]));
+    assert_eq!(session.remote_only(), ids(100..103));
+}
+
+#[test]
+fn streaming_asks_for_more_when_the_credit_is_spent_undecoded() {
+    let config = Config::default();
+    let mut session = requester(ids(0..10), 0, &config);
+    let theirs = ids(0..200);
+    let step = feed(&mut session, symbols(&theirs, 0, FIRST_BATCH), &config);
+    assert_eq!(step.end, None);
+    let [Body::Want { from, until }] = sends(&step)[..] else {
+        panic!("a want: {step:?}");
+    };
+    assert_eq!(*from, FIRST_BATCH);
+    assert!(*until > FIRST_BATCH);
+}
+
+#[test]
+fn a_gap_asks_again_once_from_the_index_held() {
+    let config = Config::default();
+    let mut session = requester(ids(0..10), 0, &config);
+    let theirs = ids(0..200);
+    feed(&mut session, symbols(&theirs, 0, 4), &config);
+    let step = feed(&mut session, symbols(&theirs, 8, 4), &config);
+    assert!(matches!(
+        sends(&step)[..],
+        [Body::Want {
+            from: 4,
+            until: FIRST_BATCH
+        }]
+    ));
+    let again = feed(&mut session, symbols(&theirs, 12, 4), &config);
+    assert!(sends(&again).is_empty(), "once per gap");
+}
+
+#[test]
+fn symbols_past_the_credit_are_a_protocol_violation() {
+    let config = Config::default();
+    let mut session = requester(ids(0..10), 0, &config);
+    let step = feed(
+        &mut session,
+        symbols(&ids(0..50), 0, FIRST_BATCH + 1),
+        &config,
+    );
+    assert!(matches!(
+        sends(&step)[..],
+        [Body::Abort {
+            to_responder: true,
+            ..
+        }]
+    ));
+    let Some(RequesterEnd::Failed(reason)) = step.end else {
+        panic!("failed: {step:?}");
+    };
+    assert!(reason.contains("protocol violation"), "{reason}");
+}
+
+#[test]
+fn a_roots_filter_moves_requested_to_filtered_and_asks_for_the_stream() {
+    let config = Config::default();
+    let (mut session, step) =
+        RequesterSession::start(key(), String::new(), (ids(0..10), 3), SALT, &cx(&config, 0));
+    let [Body::Request { roots_bits, .. }] = sends(&step)[..] else {
+        panic!("a request: {step:?}");
+    };
+    assert!(*roots_bits > 0, "three candidates ask for a filter");
+    let mut sets = FixedSets {
+        core: ids(0..10),
+        candidates: 3,
+        extra: ids(10..12),
+    };
+    let filter = RootFilter::build(&ids(10..12), SALT, *roots_bits, 1 << 20);
+    let step = session.on_roots(filter.clone(), &mut sets, &cx(&config, 5));
+    assert_eq!(session.phase(), requester::Phase::Filtered);
+    assert!(matches!(sends(&step)[..], [Body::Want { from: 0, .. }]));
+    // Only once: a second filter is ignored.
+    let again = session.on_roots(filter, &mut sets, &cx(&config, 6));
+    assert!(again.actions.is_empty() && again.end.is_none());
+}
+
+#[test]
+fn a_roots_filter_of_another_width_is_refused() {
+    let config = Config::default();
+    let mut session = requester(ids(0..10), 3, &config);
+    let mut sets = FixedSets {
+        core: ids(0..10),
+        candidates: 3,
+        extra: vec![],
+    };
+    let filter = RootFilter::build(&ids(10..12), SALT, 1, 1 << 20);
+    let step = session.on_roots(filter, &mut sets, &cx(&config, 5));
+    assert!(matches!(step.end, Some(RequesterEnd::Failed(ref r)) if r.contains("remainder bits")));
+}
+
+#[test]
+fn a_busy_refusal_backs_off_holding_no_slot_then_asks_again() {
+    let config = Config::default();
+    let mut session = requester(ids(0..10), 0, &config);
+    let mut sets = FixedSets {
+        core: ids(0..10),
+        candidates: 0,
+        extra: vec![],
+    };
+    let busy = Refusal::MaxIncomingSessionsExceeded;
+    let step = session.on_refused(busy, &mut sets, 7, &cx(&config, 100));
+    assert_eq!(session.phase(), requester::Phase::BackingOff);
+    assert!(!session.holds_slot());
+    let [(SessionTimer::Retry, delay)] = timers(&step)[..] else {
+        panic!("a retry timer: {step:?}");
+    };
+    assert!(
+        (RETRY_BASE_MS / 2..=RETRY_BASE_MS).contains(&delay),
+        "{delay}"
+    );
+    assert!(step.actions.iter().any(|a| matches!(a, Action::SlotFreed)));
+    // Frames are ignored while backing off.
+    let ignored = feed(&mut session, symbols(&ids(0..20), 0, 4), &config);
+    assert!(ignored.actions.is_empty());
+    // Our own pool is full: wait again, without an attempt.
+    let full = session.on_retry_timer(true, &cx(&config, 1_000));
+    assert_eq!(timers(&full), vec![(SessionTimer::Retry, RETRY_BASE_MS)]);
+    let retry = session.on_retry_timer(false, &cx(&config, 2_000));
+    assert_eq!(session.phase(), requester::Phase::Requested);
+    assert!(matches!(sends(&retry)[..], [Body::Request { .. }]));
+}
+
+#[test]
+fn a_busy_refusal_past_the_retry_timeout_fails() {
+    let config = Config::parse("maxReconciliationRetryAttemptTimeout = 10s").unwrap();
+    let mut session = requester(ids(0..10), 0, &config);
+    let mut sets = FixedSets {
+        core: ids(0..10),
+        candidates: 0,
+        extra: vec![],
+    };
+    let busy = Refusal::MaxIncomingSessionsExceeded;
+    let step = session.on_refused(busy, &mut sets, 7, &cx(&config, 10_000));
+    assert!(matches!(step.end, Some(RequesterEnd::Failed(ref r)) if r.contains("gave up after 1")));
+}
+
+#[test]
+fn a_lost_session_starts_again_a_bounded_number_of_times() {
+    let config = Config::default();
+    let mut session = requester(ids(0..10), 0, &config);
+    let mut sets = FixedSets {
+        core: ids(0..12),
+        candidates: 0,
+        extra: vec![],
+    };
+    for _ in 0..3 {
+        let step = session.on_refused(Refusal::UnknownSession, &mut sets, 0, &cx(&config, 1));
+        let [Body::Request { set_size, .. }] = sends(&step)[..] else {
+            panic!("a request: {step:?}");
+        };
+        assert_eq!(*set_size, 12, "the set is built again");
+    }
+    let step = session.on_refused(Refusal::UnknownSession, &mut sets, 0, &cx(&config, 1));
+    assert!(matches!(step.end, Some(RequesterEnd::Failed(_))));
+}
+
+#[test]
+fn a_silent_responder_is_asked_again_then_given_up_on() {
+    let config = Config::default();
+    let resend = resend_after_ms(&config);
+    let timeout = config.reconciliation_inactivity_timeout_ms;
+    let mut session = requester(ids(0..10), 0, &config);
+    let step = session.on_silence_timer(&cx(&config, resend));
+    assert!(matches!(sends(&step)[..], [Body::Request { .. }]));
+    assert_eq!(timers(&step).len(), 1);
+    let step = session.on_silence_timer(&cx(&config, timeout));
+    assert!(matches!(sends(&step)[..], [Body::Abort { .. }]));
+    assert_eq!(step.end, Some(RequesterEnd::Silent { silent_ms: timeout }));
+}
+
+fn request(set_size: u64, roots_bits: u8, digest: Option<u64>) -> Request {
+    Request {
+        salt: SALT,
+        until: FIRST_BATCH,
+        digest,
+        roots_bits,
+        set_size,
+    }
+}
+
+fn responder(
+    ours: Vec<TxId>,
+    roots: Vec<TxId>,
+    request: Request,
+    config: &Config,
+) -> (ResponderSession, Step<ResponderEnd>) {
+    match ResponderSession::answer(key(), request, (ours, roots), &cx(config, 0)) {
+        Answer::Session(session, step) => (*session, step),
+        Answer::Identical { .. } => panic!("not identical"),
+    }
+}
+
+#[test]
+fn a_request_holding_our_set_is_answered_identical() {
+    let config = Config::default();
+    let digest = Encoder::new(ids(0..10), SALT).digest();
+    let answer = ResponderSession::answer(
+        key(),
+        request(10, 0, Some(digest)),
+        (ids(0..10), vec![]),
+        &cx(&config, 0),
+    );
+    assert!(matches!(answer, Answer::Identical { set_size: 10 }));
+}
+
+#[test]
+fn without_roots_the_responder_streams_at_once() {
+    let config = Config::default();
+    let (session, step) = responder(ids(0..50), vec![], request(40, 0, None), &config);
+    assert_eq!(session.phase(), responder::Phase::Streaming);
+    let bodies = sends(&step);
+    let [
+        Body::Symbols {
+            start: 0, header, ..
+        },
+        ..,
+    ] = bodies[..]
+    else {
+        panic!("symbols: {step:?}");
+    };
+    assert_eq!(header.expect("the first frame").responder_set_size, 50);
+}
+
+#[test]
+fn with_roots_the_responder_waits_for_the_want_and_repeats_its_roots() {
+    let config = Config::default();
+    let (mut session, step) = responder(ids(0..50), ids(50..52), request(40, 8, None), &config);
+    assert_eq!(session.phase(), responder::Phase::RootsSent);
+    assert!(matches!(sends(&step)[..], [Body::Roots { .. }]));
+    let again = session.on_repeated_request(SALT, FIRST_BATCH, &cx(&config, 1));
+    assert!(matches!(sends(&again)[..], [Body::Roots { .. }]));
+    let other = session.on_repeated_request(SALT + 1, FIRST_BATCH, &cx(&config, 1));
+    assert!(matches!(
+        sends(&other)[..],
+        [Body::Refused(Refusal::SessionIdInUse)]
+    ));
+    assert!(other.end.is_none(), "the session goes on");
+    let want = session.on_want(0, FIRST_BATCH, &cx(&config, 2));
+    assert_eq!(session.phase(), responder::Phase::Streaming);
+    assert!(matches!(
+        sends(&want)[..],
+        [Body::Symbols { start: 0, .. }, ..]
+    ));
+}
+
+#[test]
+fn a_want_from_past_what_was_sent_is_a_protocol_violation() {
+    let config = Config::default();
+    let (mut session, _) = responder(ids(0..50), vec![], request(50, 0, None), &config);
+    let step = session.on_want(10_000, 10_001, &cx(&config, 1));
+    assert!(matches!(
+        sends(&step)[..],
+        [Body::Abort {
+            to_responder: false,
+            ..
+        }]
+    ));
+    assert!(
+        matches!(step.end, Some(ResponderEnd::Failed(ref r)) if r.contains("protocol violation"))
+    );
+}
+
+#[test]
+fn credit_past_the_batch_limit_is_refused() {
+    let config = Config::parse("maxNumberOfIbfFilterFlows = 2").unwrap();
+    let (mut session, _) = responder(ids(0..500), vec![], request(10, 0, None), &config);
+    let mut until = FIRST_BATCH;
+    let mut end = None;
+    for _ in 0..3 {
+        until += 16;
+        let step = session.on_want(0, until, &cx(&config, 1));
+        if step.end.is_some() {
+            end = step.end;
+            break;
+        }
+    }
+    let refusal = Refusal::BatchLimitReached { max_batches: 2 };
+    assert_eq!(end, Some(ResponderEnd::Failed(refusal.to_string())));
+}
+
+#[test]
+fn a_message_size_too_small_for_a_symbol_is_refused() {
+    let config = Config::default();
+    let tiny = Context {
+        now: 0,
+        max_message: 8,
+        config: &config,
+    };
+    let Answer::Session(_, step) =
+        ResponderSession::answer(key(), request(10, 0, None), (ids(0..50), vec![]), &tiny)
+    else {
+        panic!("a session");
+    };
+    assert!(matches!(
+        sends(&step)[..],
+        [Body::Refused(Refusal::MessageSizeTooSmall { .. })]
+    ));
+    assert!(matches!(step.end, Some(ResponderEnd::Failed(_))));
+}
+
+#[test]
+fn a_silent_requester_is_nudged_with_the_last_symbol_then_given_up_on() {
+    let config = Config::default();
+    let resend = resend_after_ms(&config);
+    let timeout = config.reconciliation_inactivity_timeout_ms;
+    let (mut session, _) = responder(ids(0..50), vec![], request(50, 0, None), &config);
+    let (sent_before, ..) = session.effort();
+    let nudge = session.on_silence_timer("O=PartyA, L=London, C=GB", &cx(&config, resend));
+    let [Body::Symbols { header: None, .. }] = sends(&nudge)[..] else {
+        panic!("the last symbol again: {nudge:?}");
+    };
+    assert_eq!(session.effort().0, sent_before + 1);
+    let end = session.on_silence_timer("O=PartyA, L=London, C=GB", &cx(&config, timeout));
+    assert!(matches!(sends(&end)[..], [Body::Abort { .. }]));
+    assert_eq!(end.end, Some(ResponderEnd::Silent { silent_ms: timeout }));
+}

@@ -292,82 +292,293 @@ fn remove_database(path: &Path) {
     }
 }
 
+/// What one cycle runs over: the sizes, the profile, the two databases
+/// and the parties.
+struct Plan {
+    n: u64,
+    c: u32,
+    lost: u64,
+    seed: u64,
+    profile: Profile,
+    dir: PathBuf,
+    ledger_db: PathBuf,
+    node_db: PathBuf,
+    names: Vec<String>,
+    node_name: String,
+}
+
+/// What the ledger-sync pass leaves for the peers and the rows: the
+/// counterparties' state, and the summed set sizes and differences.
+struct Pass {
+    state: Counterparties,
+    set_items: u64,
+    set_difference: u64,
+}
+
 /// Runs the cycle with ledger-sync, then with each peer on the same sets.
 pub fn run(options: &CycleOptions, mut emit: impl FnMut(&CycleRow)) -> Result<Vec<CycleRow>> {
-    let (n, c) = (options.n, options.counterparties);
-    ensure!(c >= 1, "--counterparties must be at least 1");
-    ensure!(
-        n <= u32::MAX as u64,
-        "the cycle numbers transactions in 32 bits: n = {n} is too large"
-    );
-    let lost = options.lost_per_counterparty * c as u64;
-    ensure!(
-        lost <= n,
-        "{lost} lost transactions ({} per counterparty) is more than n = {n}",
-        options.lost_per_counterparty
-    );
-    let profile = Profile {
-        counterparties: c,
-        seed: options.seed,
-        ..Profile::default()
+    let plan = Plan::new(options)?;
+    plan.write_vaults()?;
+    let mut rows = Vec::new();
+    let mut out = |row: CycleRow| {
+        emit(&row);
+        rows.push(row);
     };
-    ensure!(
-        c < profile.parties,
-        "--counterparties must be below the profile's {} parties",
-        profile.parties
-    );
-    std::fs::create_dir_all(&options.dir)?;
-    let ledger_db = options
-        .dir
-        .join(format!("cycle-ledger-{n}-{c}-{}.db", options.seed));
-    let node_db = options
-        .dir
-        .join(format!("cycle-node-{n}-{c}-{}.db", options.seed));
-    for (path, rows) in [(&ledger_db, n), (&node_db, n - lost)] {
-        remove_database(path);
-        let conn = ledger_sync_host::store::open(path)?;
-        VaultWriter::new(&conn, profile)?.extend_to(rows)?;
-    }
-    let names: Vec<String> = (1..=c).map(Profile::party_name).collect();
-    let node_name = Profile::party_name(0);
-    let state = Rc::new(RefCell::new(Counterparties {
-        shape: Shape::new(&profile, n),
-        ledger_db: ledger_db.clone(),
-        dir: options.dir.clone(),
-        seed: options.seed,
-        kept: (n - lost) as u32,
-        number: names
-            .iter()
-            .enumerate()
-            .map(|(k, name)| (name.clone(), k as u32 + 1))
-            .collect(),
-        expected: HashMap::new(),
-        started: Vec::new(),
-        preparing: Duration::ZERO,
-    }));
+    let pass = plan.run_ledger_sync(&mut out)?;
+    remove_database(&plan.node_db);
+    plan.run_peers(pass, &mut out)?;
+    remove_database(&plan.ledger_db);
+    Ok(rows)
+}
 
-    let mut net = Network::new(ledger_sync_sim::builtin_plugin()?);
-    let mut node = NodeOptions::new(&node_name, Database::Sqlite(node_db.clone()));
-    node.seed = Some(options.seed);
-    net.add_node(node)?;
-    net.run_until_idle();
-    for name in &names {
-        net.add_known_party(name);
+impl Plan {
+    fn new(options: &CycleOptions) -> Result<Plan> {
+        let (n, c) = (options.n, options.counterparties);
+        ensure!(c >= 1, "--counterparties must be at least 1");
+        ensure!(
+            n <= u32::MAX as u64,
+            "the cycle numbers transactions in 32 bits: n = {n} is too large"
+        );
+        let lost = options.lost_per_counterparty * c as u64;
+        ensure!(
+            lost <= n,
+            "{lost} lost transactions ({} per counterparty) is more than n = {n}",
+            options.lost_per_counterparty
+        );
+        let profile = Profile {
+            counterparties: c,
+            seed: options.seed,
+            ..Profile::default()
+        };
+        ensure!(
+            c < profile.parties,
+            "--counterparties must be below the profile's {} parties",
+            profile.parties
+        );
+        let file = |what: &str| {
+            options
+                .dir
+                .join(format!("cycle-{what}-{n}-{c}-{}.db", options.seed))
+        };
+        Ok(Plan {
+            n,
+            c,
+            lost,
+            seed: options.seed,
+            profile,
+            dir: options.dir.clone(),
+            ledger_db: file("ledger"),
+            node_db: file("node"),
+            names: (1..=c).map(Profile::party_name).collect(),
+            node_name: Profile::party_name(0),
+        })
     }
-    let factory = state.clone();
-    net.set_on_demand(move |name| match factory.borrow_mut().start(name) {
-        Ok(options) => Some(options),
-        Err(e) => {
-            eprintln!("ledger-sync bench cycle: cannot start {name}: {e:#}");
-            None
+
+    /// The whole ledger, and the node's vault without what it lost.
+    fn write_vaults(&self) -> Result<()> {
+        std::fs::create_dir_all(&self.dir)?;
+        for (path, rows) in [
+            (&self.ledger_db, self.n),
+            (&self.node_db, self.n - self.lost),
+        ] {
+            remove_database(path);
+            let conn = ledger_sync_host::store::open(path)?;
+            VaultWriter::new(&conn, self.profile)?.extend_to(rows)?;
         }
-    });
+        Ok(())
+    }
 
-    let node_before = net.busy().get(&node_name).copied().unwrap_or_default();
-    let started = Instant::now();
-    net.node(&node_name)
-        .schedule_reconciliation(&names)?
-        .map_err(|e| anyhow::anyhow!("scheduling the cycle: {e:?}"))?;
+    /// The node reconciles with every counterparty, each started on demand
+    /// and stopped once the node is done with it; then every counterparty's
+    /// result is checked against the set definition.
+    fn run_ledger_sync(&self, out: &mut impl FnMut(CycleRow)) -> Result<Pass> {
+        let state = Rc::new(RefCell::new(Counterparties {
+            shape: Shape::new(&self.profile, self.n),
+            ledger_db: self.ledger_db.clone(),
+            dir: self.dir.clone(),
+            seed: self.seed,
+            kept: (self.n - self.lost) as u32,
+            number: (self.names.iter().enumerate())
+                .map(|(k, name)| (name.clone(), k as u32 + 1))
+                .collect(),
+            expected: HashMap::new(),
+            started: Vec::new(),
+            preparing: Duration::ZERO,
+        }));
+        let mut net = self.network(&state)?;
+        let node_name = &self.node_name;
+        let node_before = net.busy().get(node_name).copied().unwrap_or_default();
+        let started = Instant::now();
+        net.node(node_name)
+            .schedule_reconciliation(&self.names)?
+            .map_err(|e| anyhow::anyhow!("scheduling the cycle: {e:?}"))?;
+        let most_running = run_cycle(&mut net, node_name, &state)?;
+        let elapsed = started.elapsed();
+        net.set_on_demand(|_| None);
+        let state = Rc::try_unwrap(state)
+            .ok()
+            .expect("only the network held the factory")
+            .into_inner();
+        let (found, set_items, set_difference) = self.check_found(&mut net, &state)?;
+        let busy = |name: &str| net.busy().get(name).copied().unwrap_or_default();
+        let startup: Duration = (self.names.iter())
+            .filter_map(|name| net.startup().get(name))
+            .sum::<Duration>()
+            + state.preparing;
+        out(CycleRow {
+            implementation: IMPLS[0],
+            n: self.n,
+            counterparties: self.c,
+            lost: self.lost,
+            found,
+            exact: true,
+            set_items,
+            set_difference,
+            bytes: net.traffic().bytes,
+            wall_s: elapsed.saturating_sub(startup).as_secs_f64(),
+            node_cpu_s: Some((busy(node_name) - node_before).as_secs_f64()),
+            counterparties_cpu_s: Some(
+                (self.names.iter().map(|n| busy(n)))
+                    .sum::<Duration>()
+                    .as_secs_f64(),
+            ),
+            setup_s: Some(startup.as_secs_f64()),
+            most_running: Some(most_running as u32),
+        });
+        Ok(Pass {
+            state,
+            set_items,
+            set_difference,
+        })
+    }
+
+    /// The simulated network: the node, and every counterparty known and
+    /// started on demand from `state`.
+    fn network(&self, state: &Rc<RefCell<Counterparties>>) -> Result<Network> {
+        let mut net = Network::new(ledger_sync_sim::builtin_plugin()?);
+        let mut node = NodeOptions::new(&self.node_name, Database::Sqlite(self.node_db.clone()));
+        node.seed = Some(self.seed);
+        net.add_node(node)?;
+        net.run_until_idle();
+        for name in &self.names {
+            net.add_known_party(name);
+        }
+        let factory = state.clone();
+        net.set_on_demand(move |name| match factory.borrow_mut().start(name) {
+            Ok(options) => Some(options),
+            Err(e) => {
+                eprintln!("ledger-sync bench cycle: cannot start {name}: {e:#}");
+                None
+            }
+        });
+        Ok(net)
+    }
+
+    /// Every counterparty: exactly its lost ids. Returns the ids found and
+    /// the summed set sizes and differences.
+    fn check_found(&self, net: &mut Network, state: &Counterparties) -> Result<(u64, u64, u64)> {
+        let (mut found, mut set_items, mut set_difference) = (0u64, 0u64, 0u64);
+        for name in &self.names {
+            let (expected, size, difference) = state
+                .expected
+                .get(name)
+                .with_context(|| format!("the node never reached {name}"))?;
+            let row = net
+                .node(&self.node_name)
+                .get_reconciliation_status_for_party(name, true)??
+                .with_context(|| format!("no status row for {name}"))?;
+            let got: HashSet<TxId> = (row.last_successful_reconciliation_result.iter())
+                .copied()
+                .collect();
+            ensure!(
+                row.last_reconciliation_status != StatusValue::Failed && got == *expected,
+                "ledger-sync found {} transactions with {name}, the set definition {} ({:?}: {})",
+                got.len(),
+                expected.len(),
+                row.last_reconciliation_status,
+                row.last_reconciliation_error
+            );
+            found += got.len() as u64;
+            set_items += size;
+            set_difference += difference;
+        }
+        Ok((found, set_items, set_difference))
+    }
+
+    /// The peers, on the same sets: the counterparty's, and the node's
+    /// (its transactions with the counterparty that it still holds, with
+    /// their back-chains — which lack the back-chains of what it lost, as
+    /// ledger-sync's requester set does). What they find passes the same
+    /// re-check against the node's vault.
+    fn run_peers(&self, pass: Pass, out: &mut impl FnMut(CycleRow)) -> Result<()> {
+        let Pass {
+            state,
+            set_items,
+            set_difference,
+        } = pass;
+        let ids: Vec<TxId> = (0..self.n)
+            .map(|i| ledger_sync_sim::ledger::transaction_id(self.seed, i))
+            .collect();
+        let held: HashSet<TxId> = ids[..state.kept as usize].iter().copied().collect();
+        let mut shape = state.shape;
+        let mut totals = [(Duration::ZERO, 0u64, 0u64); 3];
+        for (k, name) in (1..=self.c).zip(&self.names) {
+            let mut set = |kept| -> Vec<TxId> {
+                let members = shape.set_of(k, kept);
+                members.iter().map(|&i| ids[i as usize]).collect()
+            };
+            let theirs = set(u32::MAX);
+            let ours = set(state.kept);
+            let expected = &state.expected[name].0;
+            for (implementation, total) in PEERS.into_iter().zip(totals.iter_mut()) {
+                let started = Instant::now();
+                let outcome =
+                    reconcile_with_peer(implementation, &ours, &theirs, self.seed + k as u64)?;
+                let got: HashSet<TxId> = (outcome.missing.iter())
+                    .filter(|id| !held.contains(*id))
+                    .copied()
+                    .collect();
+                total.0 += started.elapsed();
+                ensure!(
+                    got == *expected,
+                    "{implementation} found {} transactions with {name}, the set definition {}",
+                    got.len(),
+                    expected.len()
+                );
+                total.1 += outcome.bytes;
+                total.2 += got.len() as u64;
+            }
+        }
+        for (implementation, (wall, bytes, found)) in PEERS.into_iter().zip(totals) {
+            out(CycleRow {
+                implementation,
+                n: self.n,
+                counterparties: self.c,
+                lost: self.lost,
+                found,
+                exact: true,
+                set_items,
+                set_difference,
+                bytes,
+                wall_s: wall.as_secs_f64(),
+                node_cpu_s: None,
+                counterparties_cpu_s: None,
+                setup_s: None,
+                most_running: None,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Steps the network until the cycle is over, stopping finished
+/// counterparties whenever [`RUNNING_COUNTERPARTIES`] run; returns the
+/// most that ran at once.
+fn run_cycle(
+    net: &mut Network,
+    node_name: &str,
+    state: &Rc<RefCell<Counterparties>>,
+) -> Result<usize> {
     let horizon = net.now_ms() + 7 * 24 * 3_600_000;
     let mut running: VecDeque<String> = VecDeque::new();
     let (mut seen, mut most_running) = (0, 0);
@@ -381,146 +592,12 @@ pub fn run(options: &CycleOptions, mut emit: impl FnMut(&CycleRow)) -> Result<Ve
         most_running = most_running.max(running.len());
         if running.len() >= RUNNING_COUNTERPARTIES {
             let stopping = Instant::now();
-            stop_finished(&mut net, &node_name, &mut running, &state.borrow())?;
+            stop_finished(net, node_name, &mut running, &state.borrow())?;
             state.borrow_mut().preparing += stopping.elapsed();
         }
     }
-    let elapsed = started.elapsed();
-    stop_finished(&mut net, &node_name, &mut running, &state.borrow())?;
-
-    // Every counterparty: exactly its lost ids.
-    net.set_on_demand(|_| None);
-    let state = Rc::try_unwrap(state)
-        .ok()
-        .expect("only the network held the factory")
-        .into_inner();
-    let (mut found, mut set_items, mut set_difference) = (0u64, 0u64, 0u64);
-    for name in &names {
-        let (expected, size, difference) = state
-            .expected
-            .get(name)
-            .with_context(|| format!("the node never reached {name}"))?;
-        let row = net
-            .node(&node_name)
-            .get_reconciliation_status_for_party(name, true)??
-            .with_context(|| format!("no status row for {name}"))?;
-        let got: HashSet<TxId> = row
-            .last_successful_reconciliation_result
-            .iter()
-            .copied()
-            .collect();
-        ensure!(
-            row.last_reconciliation_status != StatusValue::Failed && got == *expected,
-            "ledger-sync found {} transactions with {name}, the set definition {} ({:?}: {})",
-            got.len(),
-            expected.len(),
-            row.last_reconciliation_status,
-            row.last_reconciliation_error
-        );
-        found += got.len() as u64;
-        set_items += size;
-        set_difference += difference;
-    }
-    let busy = |name: &str| net.busy().get(name).copied().unwrap_or_default();
-    let startup: Duration = names
-        .iter()
-        .filter_map(|name| net.startup().get(name))
-        .sum::<Duration>()
-        + state.preparing;
-    let mut rows = Vec::new();
-    let mut out = |row: CycleRow| {
-        emit(&row);
-        rows.push(row);
-    };
-    out(CycleRow {
-        implementation: IMPLS[0],
-        n,
-        counterparties: c,
-        lost,
-        found,
-        exact: true,
-        set_items,
-        set_difference,
-        bytes: net.traffic().bytes,
-        wall_s: elapsed.saturating_sub(startup).as_secs_f64(),
-        node_cpu_s: Some((busy(&node_name) - node_before).as_secs_f64()),
-        counterparties_cpu_s: Some(
-            names
-                .iter()
-                .map(|n| busy(n))
-                .sum::<Duration>()
-                .as_secs_f64(),
-        ),
-        setup_s: Some(startup.as_secs_f64()),
-        most_running: Some(most_running as u32),
-    });
-    drop(net);
-    remove_database(&node_db);
-
-    // The peers, on the same sets: the counterparty's, and the node's
-    // (its transactions with the counterparty that it still holds, with
-    // their back-chains — which lack the back-chains of what it lost, as
-    // ledger-sync's requester set does). What they find passes the same
-    // re-check against the node's vault.
-    let ids: Vec<TxId> = (0..n)
-        .map(|i| ledger_sync_sim::ledger::transaction_id(options.seed, i))
-        .collect();
-    let held: HashSet<TxId> = ids[..state.kept as usize].iter().copied().collect();
-    let mut shape = state.shape;
-    let mut totals = [(Duration::ZERO, 0u64, 0u64); 3];
-    for (k, name) in (1..=c).zip(&names) {
-        let theirs: Vec<TxId> = shape
-            .set_of(k, u32::MAX)
-            .iter()
-            .map(|&i| ids[i as usize])
-            .collect();
-        let ours: Vec<TxId> = shape
-            .set_of(k, state.kept)
-            .iter()
-            .map(|&i| ids[i as usize])
-            .collect();
-        let expected = &state.expected[name].0;
-        for (implementation, total) in PEERS.into_iter().zip(totals.iter_mut()) {
-            let started = Instant::now();
-            let outcome =
-                reconcile_with_peer(implementation, &ours, &theirs, options.seed + k as u64)?;
-            let got: HashSet<TxId> = outcome
-                .missing
-                .iter()
-                .filter(|id| !held.contains(*id))
-                .copied()
-                .collect();
-            total.0 += started.elapsed();
-            ensure!(
-                got == *expected,
-                "{implementation} found {} transactions with {name}, the set definition {}",
-                got.len(),
-                expected.len()
-            );
-            total.1 += outcome.bytes;
-            total.2 += got.len() as u64;
-        }
-    }
-    for (implementation, (wall, bytes, found)) in PEERS.into_iter().zip(totals) {
-        out(CycleRow {
-            implementation,
-            n,
-            counterparties: c,
-            lost,
-            found,
-            exact: true,
-            set_items,
-            set_difference,
-            bytes,
-            wall_s: wall.as_secs_f64(),
-            node_cpu_s: None,
-            counterparties_cpu_s: None,
-            setup_s: None,
-            most_running: None,
-        });
-    }
-    remove_database(&ledger_db);
-    Ok(rows)
+    stop_finished(net, node_name, &mut running, &state.borrow())?;
+    Ok(most_running)
 }
 
 /// Stops the running counterparties the node has finished with (its status

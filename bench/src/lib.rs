@@ -190,15 +190,13 @@ pub fn run(options: &BenchOptions, mut emit: impl FnMut(&Row)) -> Result<Vec<Row
         seed: options.seed,
         ..Profile::default()
     };
-    let (requester_name, responder_name) = (Profile::party_name(0), Profile::party_name(1));
-    let responder_db = dir.join(format!("responder-{n}-{}.db", options.seed));
-    let requester_db = dir.join(format!("requester-{n}-{}.db", options.seed));
-    for path in [&responder_db, &requester_db] {
+    let [responder_db, requester_db] = ["responder", "requester"].map(|side| {
+        let path = dir.join(format!("{side}-{n}-{}.db", options.seed));
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
         }
-    }
-
+        path
+    });
     // Schemas made on a PostgreSQL server, dropped however the run ends.
     let mut schemas = DropSchemas(Vec::new());
     // The vaults.
@@ -213,156 +211,29 @@ pub fn run(options: &BenchOptions, mut emit: impl FnMut(&Row)) -> Result<Vec<Row
     let requester_conn = ledger_sync_host::store::open(&requester_db)?;
     let mut requester_vault = VaultWriter::new(&requester_conn, profile)?;
     requester_vault.extend_to(n - d_max)?;
-
-    // On PostgreSQL: the same vaults, copied to the server.
-    let (backend, responder_database, requester_database) = match &options.database {
-        None => (
-            "sqlite",
-            Database::Sqlite(responder_db.clone()),
-            Database::Sqlite(requester_db.clone()),
-        ),
+    let [responder_database, requester_database] = match &options.database {
+        None => [responder_db, requester_db].map(Database::Sqlite),
         Some(server) => {
-            let mut copied = Vec::new();
-            for (conn, label) in [
-                (&responder_conn, "responder"),
-                (&requester_conn, "requester"),
-            ] {
-                let url = ledger_sync_sim::testkit::fresh_postgres_schema(
-                    server,
-                    &format!("bench{label}"),
-                )?;
-                schemas.0.push(url.clone());
-                let database = Database::Postgres(url);
-                copy_vault(conn, &database)?;
-                copied.push(database);
-            }
-            let requester = copied.pop().expect("two");
-            ("postgresql", copied.pop().expect("two"), requester)
+            let conns = [&responder_conn, &requester_conn];
+            copy_to_server(server, conns, &mut schemas)?
         }
     };
-
-    // The ledger graph, built by the component from the responder's vault.
-    let mut net = Network::new(ledger_sync_sim::builtin_plugin()?);
-    let mut responder = NodeOptions::new(&responder_name, responder_database);
-    responder.seed = Some(options.seed);
-    let mut builds = Vec::new();
-    let mut memory_bytes = 0;
-    for run in 0..options.runs {
-        let started = Instant::now();
-        if run == 0 {
-            net.add_node(responder.clone())?;
-        } else {
-            net.restart_node(&responder_name, None)?;
-        }
-        net.run_until_idle();
-        builds.push(started.elapsed().as_secs_f64());
-        let node = net.node(&responder_name);
-        let metrics = node.metrics()?;
-        ensure!(
-            metrics.ledger_graph_is_initialized && metrics.ledger_graph_transactions == n,
-            "the responder's ledger graph holds {} of {n} transactions",
-            metrics.ledger_graph_transactions
-        );
-        memory_bytes = node.memory_bytes() as u64;
-    }
-    out(Row::Graph {
-        n,
-        backend,
-        memory_bytes,
-        bytes_per_tx: memory_bytes as f64 / n.max(1) as f64,
-        build_s: median(builds),
-    });
-
-    let requester_copy = requester_database.clone();
-    let mut requester = NodeOptions::new(&requester_name, requester_database);
-    requester.seed = Some(options.seed + 1);
-    net.add_node(requester)?;
-    net.run_until_idle();
-    let mut native = FakeNetwork::default();
-    native::add_node(&mut native, &responder_name, &responder_conn, 11)?;
-    native::add_node(&mut native, &requester_name, &requester_conn, 12)?;
-    native.run_until_idle();
-
-    let sent_by_requester = Rc::new(Cell::new(0u32));
-    let counter = sent_by_requester.clone();
-    let from = requester_name.clone();
-    net.set_tap(move |e| {
-        if e.from == from {
-            counter.set(counter.get() + 1);
-        }
-    });
+    let backend = backend_name(&responder_database);
+    let mut rig = Rig::new(options, responder_database, &mut out)?;
+    rig.add_requester(
+        requester_database.clone(),
+        [&responder_conn, &requester_conn],
+    )?;
     let all_ids: Vec<TxId> = (0..n).map(|i| responder_vault.id(i)).collect();
     for &d in &ds {
         requester_vault.extend_to(n - d)?;
         if backend == "postgresql" {
-            copy_vault(&requester_conn, &requester_copy)?;
+            copy_vault(&requester_conn, &requester_database)?;
         }
-        native::sync(
-            &mut native.node(&requester_name).host_mut().vault,
-            &requester_conn,
-        )?;
+        let native_vault = &mut rig.native.node(&rig.requester).host_mut().vault;
+        native::sync(native_vault, &requester_conn)?;
         let lost: HashSet<TxId> = all_ids[(n - d) as usize..].iter().copied().collect();
-        let floor = (d > 0).then_some(32.0 * d as f64);
-
-        // ledger-sync, in the sandbox and natively.
-        let (mut walls, mut native_walls) = (Vec::new(), Vec::new());
-        let (mut bytes, mut round_trips) = (0, 0);
-        for _ in 0..options.runs {
-            net.reset_traffic();
-            sent_by_requester.set(0);
-            let started = Instant::now();
-            net.node(&requester_name)
-                .schedule_reconciliation(std::slice::from_ref(&responder_name))?
-                .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-            net.run_until_idle();
-            walls.push(started.elapsed().as_secs_f64());
-            let row = net
-                .node(&requester_name)
-                .get_reconciliation_status_for_party(&responder_name, true)??
-                .context("no status row")?;
-            let found: HashSet<TxId> = row
-                .last_successful_reconciliation_result
-                .iter()
-                .copied()
-                .collect();
-            ensure!(
-                found == lost,
-                "ledger-sync found {} transactions for d = {d} ({:?}: {})",
-                found.len(),
-                row.last_reconciliation_status,
-                row.last_reconciliation_error
-            );
-            bytes = net.traffic().bytes;
-            round_trips = sent_by_requester.get().saturating_sub(1);
-
-            let started = Instant::now();
-            native
-                .node(&requester_name)
-                .schedule_reconciliation(std::slice::from_ref(&responder_name))
-                .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-            native.run_until_idle();
-            native_walls.push(started.elapsed().as_secs_f64());
-            let status = native
-                .node(&requester_name)
-                .reconciliation_status(&responder_name)
-                .context("no native status")?;
-            ensure!(
-                status.last_successful_reconciliation_result.len() as u64 == d,
-                "the native core found {} of {d}",
-                status.last_successful_reconciliation_result.len()
-            );
-        }
-        out(Row::Reconcile {
-            implementation: IMPLS[0],
-            n,
-            d,
-            bytes,
-            floor_ratio: floor.map(|f| bytes as f64 / f),
-            round_trips,
-            wall_s: median(walls),
-            native_wall_s: Some(median(native_walls)),
-        });
-
+        out(rig.measure(d, &lost)?);
         let requester_ids = &all_ids[..(n - d) as usize];
         let peer = Peer {
             n,
@@ -372,16 +243,192 @@ pub fn run(options: &BenchOptions, mut emit: impl FnMut(&Row)) -> Result<Vec<Row
         };
         for implementation in PEERS {
             out(peer.measure(implementation, |run| {
-                reconcile_with_peer(
-                    implementation,
-                    requester_ids,
-                    &all_ids,
-                    options.seed + run as u64,
-                )
+                let salt = options.seed + run as u64;
+                reconcile_with_peer(implementation, requester_ids, &all_ids, salt)
             })?);
         }
     }
     Ok(rows)
+}
+
+/// The bench rows' name for where a node's database is.
+fn backend_name(database: &Database) -> &'static str {
+    match database {
+        Database::Sqlite(_) => "sqlite",
+        Database::Postgres(_) => "postgresql",
+    }
+}
+
+/// The same vaults, copied to schemas of their own on a PostgreSQL server.
+fn copy_to_server(
+    server: &str,
+    conns: [&rusqlite::Connection; 2],
+    schemas: &mut DropSchemas,
+) -> Result<[Database; 2]> {
+    let mut copied = Vec::new();
+    for (conn, label) in conns.into_iter().zip(["responder", "requester"]) {
+        let url =
+            ledger_sync_sim::testkit::fresh_postgres_schema(server, &format!("bench{label}"))?;
+        schemas.0.push(url.clone());
+        let database = Database::Postgres(url);
+        copy_vault(conn, &database)?;
+        copied.push(database);
+    }
+    let requester = copied.pop().expect("two");
+    Ok([copied.pop().expect("two"), requester])
+}
+
+/// The two nodes through the component on a simulated network, the same
+/// two natively, and a count of the requester's messages (round trips).
+struct Rig {
+    net: Network,
+    native: FakeNetwork,
+    responder: String,
+    requester: String,
+    n: u64,
+    seed: u64,
+    runs: u32,
+    sent_by_requester: Rc<Cell<u32>>,
+}
+
+impl Rig {
+    /// Starts the responder `runs` times on `database` and hands `out` the
+    /// ledger graph's memory and median build time.
+    fn new(options: &BenchOptions, database: Database, out: &mut impl FnMut(Row)) -> Result<Rig> {
+        let n = options.n;
+        let backend = backend_name(&database);
+        let mut net = Network::new(ledger_sync_sim::builtin_plugin()?);
+        let responder_name = Profile::party_name(1);
+        let mut responder = NodeOptions::new(&responder_name, database);
+        responder.seed = Some(options.seed);
+        let mut builds = Vec::new();
+        let mut memory_bytes = 0;
+        for run in 0..options.runs {
+            let started = Instant::now();
+            if run == 0 {
+                net.add_node(responder.clone())?;
+            } else {
+                net.restart_node(&responder_name, None)?;
+            }
+            net.run_until_idle();
+            builds.push(started.elapsed().as_secs_f64());
+            let node = net.node(&responder_name);
+            let metrics = node.metrics()?;
+            ensure!(
+                metrics.ledger_graph_is_initialized && metrics.ledger_graph_transactions == n,
+                "the responder's ledger graph holds {} of {n} transactions",
+                metrics.ledger_graph_transactions
+            );
+            memory_bytes = node.memory_bytes() as u64;
+        }
+        out(Row::Graph {
+            n,
+            backend,
+            memory_bytes,
+            bytes_per_tx: memory_bytes as f64 / n.max(1) as f64,
+            build_s: median(builds),
+        });
+        Ok(Rig {
+            net,
+            native: FakeNetwork::default(),
+            responder: responder_name,
+            requester: Profile::party_name(0),
+            n,
+            seed: options.seed,
+            runs: options.runs,
+            sent_by_requester: Rc::new(Cell::new(0)),
+        })
+    }
+
+    /// Adds the requester on `database`, and both nodes natively from their
+    /// SQLite vaults (`conns`: the responder's, the requester's).
+    fn add_requester(
+        &mut self,
+        database: Database,
+        conns: [&rusqlite::Connection; 2],
+    ) -> Result<()> {
+        let mut requester = NodeOptions::new(&self.requester, database);
+        requester.seed = Some(self.seed + 1);
+        self.net.add_node(requester)?;
+        self.net.run_until_idle();
+        native::add_node(&mut self.native, &self.responder, conns[0], 11)?;
+        native::add_node(&mut self.native, &self.requester, conns[1], 12)?;
+        self.native.run_until_idle();
+        let counter = self.sent_by_requester.clone();
+        let from = self.requester.clone();
+        self.net.set_tap(move |e| {
+            if e.from == from {
+                counter.set(counter.get() + 1);
+            }
+        });
+        Ok(())
+    }
+
+    /// One reconciliation at difference `d`, through the component and
+    /// natively, `runs` times; each must find exactly `lost`.
+    fn measure(&mut self, d: u64, lost: &HashSet<TxId>) -> Result<Row> {
+        let (mut walls, mut native_walls) = (Vec::new(), Vec::new());
+        let (mut bytes, mut round_trips) = (0, 0);
+        for _ in 0..self.runs {
+            self.net.reset_traffic();
+            self.sent_by_requester.set(0);
+            let started = Instant::now();
+            self.net
+                .node(&self.requester)
+                .schedule_reconciliation(std::slice::from_ref(&self.responder))?
+                .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            self.net.run_until_idle();
+            walls.push(started.elapsed().as_secs_f64());
+            let row = self
+                .net
+                .node(&self.requester)
+                .get_reconciliation_status_for_party(&self.responder, true)??
+                .context("no status row")?;
+            let found: HashSet<TxId> = (row.last_successful_reconciliation_result.iter())
+                .copied()
+                .collect();
+            ensure!(
+                found == *lost,
+                "ledger-sync found {} transactions for d = {d} ({:?}: {})",
+                found.len(),
+                row.last_reconciliation_status,
+                row.last_reconciliation_error
+            );
+            bytes = self.net.traffic().bytes;
+            round_trips = self.sent_by_requester.get().saturating_sub(1);
+            native_walls.push(self.measure_native(d)?);
+        }
+        let floor = (d > 0).then_some(32.0 * d as f64);
+        Ok(Row::Reconcile {
+            implementation: IMPLS[0],
+            n: self.n,
+            d,
+            bytes,
+            floor_ratio: floor.map(|f| bytes as f64 / f),
+            round_trips,
+            wall_s: median(walls),
+            native_wall_s: Some(median(native_walls)),
+        })
+    }
+
+    /// One reconciliation by the native core; its wall time in seconds.
+    fn measure_native(&mut self, d: u64) -> Result<f64> {
+        let started = Instant::now();
+        self.native
+            .node(&self.requester)
+            .schedule_reconciliation(std::slice::from_ref(&self.responder))
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        self.native.run_until_idle();
+        let wall = started.elapsed().as_secs_f64();
+        let status = self
+            .native
+            .node(&self.requester)
+            .reconciliation_status(&self.responder)
+            .context("no native status")?;
+        let found = status.last_successful_reconciliation_result.len() as u64;
+        ensure!(found == d, "the native core found {found} of {d}");
+        Ok(wall)
+    }
 }
 
 /// The peers, in [`IMPLS`] order.

@@ -20,6 +20,7 @@ use anyhow::{Context, Result, ensure};
 use hashbrown::HashSet;
 use ledger_sync_host::NodeOptions;
 use ledger_sync_host::store::Database;
+use ledger_sync_host::store::vault::VaultTransaction;
 use ledger_sync_sim::ledger::{multi_party_vaults, reconciliation_set};
 use ledger_sync_sim::network::Network;
 use ledger_sync_vocabulary::TxId;
@@ -112,22 +113,7 @@ pub fn run(
         let lost: HashSet<TxId> = full[backup.len()..].iter().map(|t| t.id).collect();
 
         let run_dir = dir.join(format!("multi-party-{n}-{seed}-{d}"));
-        let _ = std::fs::remove_dir_all(&run_dir);
-        std::fs::create_dir_all(&run_dir)?;
-        let mut net = Network::new(ledger_sync_sim::builtin_plugin()?);
-        for (k, name) in names.iter().enumerate() {
-            let vault = if k == 0 { backup } else { &vaults[k][..] };
-            let database = Database::Sqlite(run_dir.join(format!("party{k}.db")));
-            ledger_sync_host::store::connect(&database)?
-                .record(vault)
-                .with_context(|| format!("writing the vault of {name}"))?;
-            let mut options = NodeOptions::new(name, database);
-            options.seed = Some(seed + k as u64);
-            options.capture_logs = k == 0;
-            net.add_node(options)?;
-        }
-        net.run_until_idle();
-
+        let mut net = network(&run_dir, &names, &vaults, backup, seed)?;
         let mut row = MultiPartyRow {
             n,
             parties,
@@ -145,31 +131,8 @@ pub fn run(
                 .intersection(&lost)
                 .copied()
                 .collect();
-            net.reset_traffic();
-            let started = Instant::now();
-            net.node(requester)
-                .schedule_reconciliation(std::slice::from_ref(responder))?
-                .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-            net.run_until_idle();
-            walls.push(started.elapsed().as_secs_f64());
-            let status = net
-                .node(requester)
-                .get_reconciliation_status_for_party(responder, true)??
-                .context("no status row")?;
-            let found: HashSet<TxId> = status
-                .last_successful_reconciliation_result
-                .iter()
-                .copied()
-                .collect();
-            ensure!(
-                found == expected,
-                "ledger-sync found {} transactions with {responder} for d = {d}, the set \
-                 definition {} ({:?}: {})",
-                found.len(),
-                expected.len(),
-                status.last_reconciliation_status,
-                status.last_reconciliation_error
-            );
+            let (found, wall) = reconcile(&mut net, requester, responder, d, &expected)?;
+            walls.push(wall);
             let bytes = net.traffic().bytes;
             let (decoded, held) = decoded_and_held(&net.node(requester).logs(), responder)?;
             row.found += found.len() as u64;
@@ -185,6 +148,70 @@ pub fn run(
         rows.push(row);
     }
     Ok(rows)
+}
+
+/// The network for one `d`: party 0 on its `backup`, every other party on
+/// its whole vault, each in an SQLite file under `run_dir` (made afresh).
+fn network(
+    run_dir: &Path,
+    names: &[String],
+    vaults: &[Vec<VaultTransaction>],
+    backup: &[VaultTransaction],
+    seed: u64,
+) -> Result<Network> {
+    let _ = std::fs::remove_dir_all(run_dir);
+    std::fs::create_dir_all(run_dir)?;
+    let mut net = Network::new(ledger_sync_sim::builtin_plugin()?);
+    for (k, name) in names.iter().enumerate() {
+        let vault = if k == 0 { backup } else { &vaults[k][..] };
+        let database = Database::Sqlite(run_dir.join(format!("party{k}.db")));
+        ledger_sync_host::store::connect(&database)?
+            .record(vault)
+            .with_context(|| format!("writing the vault of {name}"))?;
+        let mut options = NodeOptions::new(name, database);
+        options.seed = Some(seed + k as u64);
+        options.capture_logs = k == 0;
+        net.add_node(options)?;
+    }
+    net.run_until_idle();
+    Ok(net)
+}
+
+/// One reconciliation of `requester` with `responder`, which must find
+/// exactly `expected`; what it found and its wall time in seconds.
+fn reconcile(
+    net: &mut Network,
+    requester: &str,
+    responder: &String,
+    d: u64,
+    expected: &HashSet<TxId>,
+) -> Result<(HashSet<TxId>, f64)> {
+    net.reset_traffic();
+    let started = Instant::now();
+    net.node(requester)
+        .schedule_reconciliation(std::slice::from_ref(responder))?
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    net.run_until_idle();
+    let wall = started.elapsed().as_secs_f64();
+    let status = net
+        .node(requester)
+        .get_reconciliation_status_for_party(responder, true)??
+        .context("no status row")?;
+    let found: HashSet<TxId> = status
+        .last_successful_reconciliation_result
+        .iter()
+        .copied()
+        .collect();
+    ensure!(
+        found == *expected,
+        "ledger-sync found {} transactions with {responder} for d = {d}, the set \
+         definition {} ({:?}: {})",
+        found.len(),
+        expected.len(),
+        status.last_reconciliation_status,
+        status.last_reconciliation_error
+    );
+    Ok((found, wall))
 }
 
 /// From the requester's log line for its last reconciliation with `party`:

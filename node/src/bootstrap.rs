@@ -174,6 +174,49 @@ pub fn issue_node_certificate(
 
 /// Writes the network.
 pub fn bootstrap(options: &BootstrapOptions) -> Result<Bootstrapped, String> {
+    let names = check_names(options)?;
+    std::fs::create_dir_all(&options.dir).map_err(|e| io(&options.dir, e))?;
+    let rcgen = |e: rcgen::Error| format!("cannot make a certificate: {e}");
+    let ca_key = KeyPair::generate().map_err(rcgen)?;
+    let ca = root_ca_params();
+    let ca_cert = ca.self_signed(&ca_key).map_err(rcgen)?;
+    write(&options.dir.join("root-ca.pem"), &ca_cert.pem())?;
+    write_secret(
+        &options.dir.join("root-ca-key.pem"),
+        &ca_key.serialize_pem(),
+    )?;
+    let issuer = Issuer::new(ca, ca_key);
+    let mut entries = Vec::new();
+    let mut node_dirs = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        let (dir, entry) = write_node(options, i, name, &issuer, &ca_cert.pem())?;
+        entries.push(entry);
+        node_dirs.push(dir);
+    }
+    let map = NetworkMap {
+        parameters: NetworkParameters {
+            max_message_size: options.max_message_size,
+        },
+        nodes: entries,
+    };
+    let text = toml::to_string(&map).map_err(|e| format!("cannot write the network map: {e}"))?;
+    write(&options.dir.join(NETWORK_MAP), &text)?;
+    let expected = match options.demo_ledger {
+        Some((transactions, lost, seed)) if names.len() >= 2 => {
+            demo_vaults(&names, &node_dirs, transactions, lost, seed)?
+        }
+        Some(_) => return Err("--transactions needs at least two parties".into()),
+        None => Vec::new(),
+    };
+    Ok(Bootstrapped {
+        node_dirs,
+        expected,
+    })
+}
+
+/// The parties' legal names, checked: organisations distinct (they name
+/// the node directories), room for the ports, one host per party if any.
+fn check_names(options: &BootstrapOptions) -> Result<Vec<LegalName>, String> {
     let names: Vec<LegalName> = options
         .names
         .iter()
@@ -204,88 +247,64 @@ pub fn bootstrap(options: &BootstrapOptions) -> Result<Bootstrapped, String> {
             names.len()
         ));
     }
-    std::fs::create_dir_all(&options.dir).map_err(|e| io(&options.dir, e))?;
-    let rcgen = |e: rcgen::Error| format!("cannot make a certificate: {e}");
+    Ok(names)
+}
 
-    let ca_key = KeyPair::generate().map_err(rcgen)?;
-    let ca = root_ca_params();
-    let ca_cert = ca.self_signed(&ca_key).map_err(rcgen)?;
-    write(&options.dir.join("root-ca.pem"), &ca_cert.pem())?;
-    write_secret(
-        &options.dir.join("root-ca-key.pem"),
-        &ca_key.serialize_pem(),
-    )?;
-    let issuer = Issuer::new(ca, ca_key);
-
-    let mut entries = Vec::new();
-    let mut node_dirs = Vec::new();
-    for (i, name) in names.iter().enumerate() {
-        let dir = options.dir.join(name.organisation());
-        let certs = dir.join("certificates");
-        let plugin_config = dir.join("plugins").join("config");
-        for d in [&certs, &plugin_config] {
-            std::fs::create_dir_all(d).map_err(|e| io(d, e))?;
-        }
-        let (cert, key) = issue_node_certificate(name, &issuer)?;
-        write(&certs.join("root-ca.pem"), &ca_cert.pem())?;
-        write(&certs.join("node.pem"), &cert.pem())?;
-        write_secret(&certs.join("node-key.pem"), &key.serialize_pem())?;
-
-        let port = options.base_port + 3 * i as u16;
-        let conf = NodeConfFile {
-            my_legal_name: name.to_string(),
-            p2p_address: std::net::SocketAddr::new(
-                options.p2p_hosts.get(i).copied().unwrap_or(LOOPBACK),
-                port,
-            )
-            .to_string(),
-            admin_address: format!("127.0.0.1:{}", port + 1),
-            metrics_address: format!("127.0.0.1:{}", port + 2),
-            database: "persistence.db".into(),
-            network_map: format!("../{NETWORK_MAP}"),
-            plugin: "builtin".into(),
-            plugin_cache: None,
-            max_payload_bytes: None,
-            vault_view: None,
-            rpc_users: vec![RpcUser {
-                username: "admin".into(),
-                password: random_secret()?,
-                permissions: vec!["ALL".into()],
-            }],
-        };
-        let text = toml::to_string(&conf).map_err(|e| format!("cannot write node.conf: {e}"))?;
-        write_secret(&dir.join(NODE_CONF), &text)?;
-        write(
-            &plugin_config.join(format!("ledger-sync-{}.conf", crate::CONTRACT_VERSION)),
-            "# ledger-sync plugin configuration: `key = value` lines (see the README).\n",
-        )?;
-        entries.push(NetworkMapEntry {
-            legal_name: name.to_string(),
-            address: conf.p2p_address.clone(),
-            certificate_sha256: fingerprint(cert.der()),
-        });
-        node_dirs.push(dir);
+/// Writes the `i`th node's directory — its certificates (issued by the
+/// root CA `issuer`, whose certificate is `ca_pem`), node.conf with a
+/// random admin password, and an empty plugin configuration — and returns
+/// it with its network-map entry.
+fn write_node(
+    options: &BootstrapOptions,
+    i: usize,
+    name: &LegalName,
+    issuer: &Issuer<'_, KeyPair>,
+    ca_pem: &str,
+) -> Result<(PathBuf, NetworkMapEntry), String> {
+    let dir = options.dir.join(name.organisation());
+    let certs = dir.join("certificates");
+    let plugin_config = dir.join("plugins").join("config");
+    for d in [&certs, &plugin_config] {
+        std::fs::create_dir_all(d).map_err(|e| io(d, e))?;
     }
-    let map = NetworkMap {
-        parameters: NetworkParameters {
-            max_message_size: options.max_message_size,
-        },
-        nodes: entries,
+    let (cert, key) = issue_node_certificate(name, issuer)?;
+    write(&certs.join("root-ca.pem"), ca_pem)?;
+    write(&certs.join("node.pem"), &cert.pem())?;
+    write_secret(&certs.join("node-key.pem"), &key.serialize_pem())?;
+    let port = options.base_port + 3 * i as u16;
+    let conf = NodeConfFile {
+        my_legal_name: name.to_string(),
+        p2p_address: std::net::SocketAddr::new(
+            options.p2p_hosts.get(i).copied().unwrap_or(LOOPBACK),
+            port,
+        )
+        .to_string(),
+        admin_address: format!("127.0.0.1:{}", port + 1),
+        metrics_address: format!("127.0.0.1:{}", port + 2),
+        database: "persistence.db".into(),
+        network_map: format!("../{NETWORK_MAP}"),
+        plugin: "builtin".into(),
+        plugin_cache: None,
+        max_payload_bytes: None,
+        vault_view: None,
+        rpc_users: vec![RpcUser {
+            username: "admin".into(),
+            password: random_secret()?,
+            permissions: vec!["ALL".into()],
+        }],
     };
-    let text = toml::to_string(&map).map_err(|e| format!("cannot write the network map: {e}"))?;
-    write(&options.dir.join(NETWORK_MAP), &text)?;
-
-    let expected = match options.demo_ledger {
-        Some((transactions, lost, seed)) if names.len() >= 2 => {
-            demo_vaults(&names, &node_dirs, transactions, lost, seed)?
-        }
-        Some(_) => return Err("--transactions needs at least two parties".into()),
-        None => Vec::new(),
+    let text = toml::to_string(&conf).map_err(|e| format!("cannot write node.conf: {e}"))?;
+    write_secret(&dir.join(NODE_CONF), &text)?;
+    write(
+        &plugin_config.join(format!("ledger-sync-{}.conf", crate::CONTRACT_VERSION)),
+        "# ledger-sync plugin configuration: `key = value` lines (see the README).\n",
+    )?;
+    let entry = NetworkMapEntry {
+        legal_name: name.to_string(),
+        address: conf.p2p_address.clone(),
+        certificate_sha256: fingerprint(cert.der()),
     };
-    Ok(Bootstrapped {
-        node_dirs,
-        expected,
-    })
+    Ok((dir, entry))
 }
 
 /// Fills the first two parties' vaults with a shared ledger; the first is

@@ -99,78 +99,13 @@ pub fn run(options: &DemoOptions) -> Result<DemoReport, String> {
         demo_ledger: Some((options.transactions, options.lost, options.seed)),
         p2p_hosts: Vec::new(),
     })?;
-    for node in &out.node_dirs {
-        let file = node
-            .join("plugins/config")
-            .join(format!("ledger-sync-{}.conf", crate::CONTRACT_VERSION));
-        std::fs::write(&file, &options.config).map_err(|e| format!("{}: {e}", file.display()))?;
-    }
-    let mut nodes = Vec::new();
-    for node in &out.node_dirs {
-        let log = std::fs::File::create(node.join("node.log")).map_err(|e| e.to_string())?;
-        let child = Command::new(&options.exe)
-            .args(["node", "--dir"])
-            .arg(node)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .map_err(|e| format!("cannot start a node process: {e}"))?;
-        nodes.push(NodeProcess(child));
-    }
+    let mut nodes = start_nodes(options, &out.node_dirs)?;
     let a_config = NodeConfig::load(&out.node_dirs[0])?;
     let b_config = NodeConfig::load(&out.node_dirs[1])?;
     let a = Client::for_node(&out.node_dirs[0])?;
-    let ready = format!("flow start IsReconciliationScheduledForPartyFlow party: \"{PARTY_B}\"");
     let dirs = &out.node_dirs;
-    poll(
-        &mut nodes,
-        dirs,
-        Duration::from_secs(120),
-        "PartyA's node to start",
-        || a.call(&ready).ok().filter(|answer| answer.ok()),
-    )?;
-    // The nodes answer before their ledger graphs are built: wait for
-    // PartyB's too, as an operator would check its metrics.
-    poll(
-        &mut nodes,
-        dirs,
-        Duration::from_secs(120),
-        "PartyB's ledger graph",
-        || (counter(&b_config, "ledger_sync_ledger_graph_initialised").ok()? == 1).then_some(()),
-    )?;
-    poll(
-        &mut nodes,
-        dirs,
-        Duration::from_secs(120),
-        "PartyA's ledger graph",
-        || (counter(&a_config, "ledger_sync_ledger_graph_initialised").ok()? == 1).then_some(()),
-    )?;
-
-    let mut transcript = Vec::new();
-    let schedule = format!("flow start ScheduleReconciliationFlow parties: [\"{PARTY_B}\"]");
-    let answer = a.call(&schedule)?;
-    transcript.push(format!(">>> {schedule}\n{}", answer.text));
-    if !answer.ok() {
-        return Err(format!(
-            "ScheduleReconciliationFlow was refused: {}",
-            answer.text
-        ));
-    }
-    let status = format!(
-        "flow start GetReconciliationStatusForPartyFlow party: \"{PARTY_B}\", isRequester: true"
-    );
-    let text = poll(
-        &mut nodes,
-        dirs,
-        Duration::from_secs(600),
-        "the reconciliation to end",
-        || {
-            let answer = a.call(&status).ok()?;
-            (answer.ok() && !answer.text.contains("lastReconciliationStatus=IN_PROGRESS"))
-                .then_some(answer.text)
-        },
-    )?;
-    transcript.push(format!(">>> {status}\n{text}"));
+    wait_until_ready(&mut nodes, dirs, &a, [&a_config, &b_config])?;
+    let (transcript, text) = reconcile(&mut nodes, dirs, &a)?;
     let found: Vec<String> = text
         .lines()
         .map(|l| l.trim().trim_end_matches(','))
@@ -194,6 +129,98 @@ pub fn run(options: &DemoOptions) -> Result<DemoReport, String> {
         bytes_b_to_a,
         wall: started.elapsed(),
     })
+}
+
+/// Writes every node's plugin configuration and starts its process,
+/// logging to `node.log` in its directory.
+fn start_nodes(options: &DemoOptions, dirs: &[PathBuf]) -> Result<Vec<NodeProcess>, String> {
+    let mut nodes = Vec::new();
+    for node in dirs {
+        let file = node
+            .join("plugins/config")
+            .join(format!("ledger-sync-{}.conf", crate::CONTRACT_VERSION));
+        std::fs::write(&file, &options.config).map_err(|e| format!("{}: {e}", file.display()))?;
+        let log = std::fs::File::create(node.join("node.log")).map_err(|e| e.to_string())?;
+        let child = Command::new(&options.exe)
+            .args(["node", "--dir"])
+            .arg(node)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .map_err(|e| format!("cannot start a node process: {e}"))?;
+        nodes.push(NodeProcess(child));
+    }
+    Ok(nodes)
+}
+
+/// Waits for PartyA's node to answer its shell and for both ledger graphs
+/// to be built, as an operator would check the metrics.
+fn wait_until_ready(
+    nodes: &mut [NodeProcess],
+    dirs: &[PathBuf],
+    a: &Client,
+    [a_config, b_config]: [&NodeConfig; 2],
+) -> Result<(), String> {
+    let ready = format!("flow start IsReconciliationScheduledForPartyFlow party: \"{PARTY_B}\"");
+    poll(
+        nodes,
+        dirs,
+        Duration::from_secs(120),
+        "PartyA's node to start",
+        || a.call(&ready).ok().filter(|answer| answer.ok()),
+    )?;
+    // The nodes answer before their ledger graphs are built: wait for
+    // PartyB's too, as an operator would check its metrics.
+    poll(
+        nodes,
+        dirs,
+        Duration::from_secs(120),
+        "PartyB's ledger graph",
+        || (counter(b_config, "ledger_sync_ledger_graph_initialised").ok()? == 1).then_some(()),
+    )?;
+    poll(
+        nodes,
+        dirs,
+        Duration::from_secs(120),
+        "PartyA's ledger graph",
+        || (counter(a_config, "ledger_sync_ledger_graph_initialised").ok()? == 1).then_some(()),
+    )?;
+    Ok(())
+}
+
+/// Schedules PartyA's reconciliation with PartyB and waits for its end;
+/// returns the shell transcript and the status's text.
+fn reconcile(
+    nodes: &mut [NodeProcess],
+    dirs: &[PathBuf],
+    a: &Client,
+) -> Result<(Vec<String>, String), String> {
+    let mut transcript = Vec::new();
+    let schedule = format!("flow start ScheduleReconciliationFlow parties: [\"{PARTY_B}\"]");
+    let answer = a.call(&schedule)?;
+    transcript.push(format!(">>> {schedule}\n{}", answer.text));
+    if !answer.ok() {
+        return Err(format!(
+            "ScheduleReconciliationFlow was refused: {}",
+            answer.text
+        ));
+    }
+    let status = format!(
+        "flow start GetReconciliationStatusForPartyFlow party: \"{PARTY_B}\", isRequester: true"
+    );
+    let text = poll(
+        nodes,
+        dirs,
+        Duration::from_secs(600),
+        "the reconciliation to end",
+        || {
+            let answer = a.call(&status).ok()?;
+            (answer.ok() && !answer.text.contains("lastReconciliationStatus=IN_PROGRESS"))
+                .then_some(answer.text)
+        },
+    )?;
+    transcript.push(format!(">>> {status}\n{text}"));
+    Ok((transcript, text))
 }
 
 /// If a node process has exited, why: the end of its log.

@@ -234,70 +234,16 @@ impl Metrics {
             format,
         };
         if let Some(reading) = &self.last {
-            let m = &reading.snapshot;
-            for (name, help, value) in [
-                (
-                    "ledger_sync_scheduled_reconciliations",
-                    "Reconciliations queued, not yet running (NumberOfScheduledReconciliations)",
-                    m.number_of_scheduled_reconciliations,
-                ),
-                (
-                    "ledger_sync_reconciliations_in_progress",
-                    "Reconciliations running, both directions (NumberOfReconciliationsInProgress)",
-                    m.number_of_reconciliations_in_progress,
-                ),
-                (
-                    "ledger_sync_cycle_failed_reconciliations",
-                    "FAILED in the current reconciliation cycle (NumberOfFailedReconciliations)",
-                    m.number_of_failed_reconciliations,
-                ),
-                (
-                    "ledger_sync_cycle_reconciliations_with_differences",
-                    "DIFFERENCES_FOUND in the current cycle (NumberOfReconciliationsWithDifferences)",
-                    m.number_of_reconciliations_with_differences,
-                ),
-                (
-                    "ledger_sync_cycle_reconciliations_without_differences",
-                    "DIFFERENCES_NOT_FOUND in the current cycle \
-                     (NumberOfReconciliationsWithoutDifferences)",
-                    m.number_of_reconciliations_without_differences,
-                ),
-            ] {
-                page.gauge(name, help, value.into());
-            }
-            page.parties(
-                "ledger_sync_party_failed",
-                "1 for each party on the network whose latest outgoing reconciliation FAILED \
-                 (FailedParties)",
-                &m.failed_parties,
-            );
-            page.parties(
-                "ledger_sync_party_with_difference",
-                "1 for each party whose latest successful reconciliation found differences \
-                 (PartiesWithDifference)",
-                &m.parties_with_difference,
-            );
-            page.gauge(
-                "ledger_sync_ledger_graph_initialised",
-                "1 once the ledger graph is built (LedgerGraphIsInitialized)",
-                u8::from(m.ledger_graph_is_initialized).into(),
-            );
-            page.gauge(
-                "ledger_sync_ledger_graph_self_consistent",
-                "1 when every back-chain in the vault is complete (LedgerGraphIsSelfConsistent)",
-                u8::from(m.ledger_graph_is_self_consistent).into(),
-            );
-            page.gauge(
-                "ledger_sync_ledger_graph_errors",
-                "How many ledger graph problems there are (LedgerGraphErrors)",
-                m.ledger_graph_errors.len() as f64,
-            );
-            page.gauge(
-                "ledger_sync_ledger_graph_transactions",
-                "Transactions in the ledger graph",
-                m.ledger_graph_transactions as f64,
-            );
+            seed_metrics(&mut page, &reading.snapshot);
         }
+        self.outcomes(&mut page);
+        self.transport_counters(&mut page);
+        process_metrics(&mut page);
+        page.finish()
+    }
+
+    /// Outgoing reconciliations ended, by status, and their durations.
+    fn outcomes(&self, page: &mut Page) {
         let sample = page.family(
             "ledger_sync_reconciliations_completed",
             "counter",
@@ -333,6 +279,10 @@ impl Metrics {
             &[],
             self.duration_count as f64,
         );
+    }
+
+    /// The transport's counters.
+    fn transport_counters(&self, page: &mut Page) {
         let t = &self.transport;
         for (name, help, value) in [
             (
@@ -372,9 +322,73 @@ impl Metrics {
         ] {
             page.counter(name, help, value.load(Ordering::Relaxed) as f64);
         }
-        process_metrics(&mut page);
-        page.finish()
     }
+}
+
+/// The seed's metrics, from the plugin's snapshot.
+fn seed_metrics(page: &mut Page, m: &MetricsSnapshot) {
+    for (name, help, value) in [
+        (
+            "ledger_sync_scheduled_reconciliations",
+            "Reconciliations queued, not yet running (NumberOfScheduledReconciliations)",
+            m.number_of_scheduled_reconciliations,
+        ),
+        (
+            "ledger_sync_reconciliations_in_progress",
+            "Reconciliations running, both directions (NumberOfReconciliationsInProgress)",
+            m.number_of_reconciliations_in_progress,
+        ),
+        (
+            "ledger_sync_cycle_failed_reconciliations",
+            "FAILED in the current reconciliation cycle (NumberOfFailedReconciliations)",
+            m.number_of_failed_reconciliations,
+        ),
+        (
+            "ledger_sync_cycle_reconciliations_with_differences",
+            "DIFFERENCES_FOUND in the current cycle (NumberOfReconciliationsWithDifferences)",
+            m.number_of_reconciliations_with_differences,
+        ),
+        (
+            "ledger_sync_cycle_reconciliations_without_differences",
+            "DIFFERENCES_NOT_FOUND in the current cycle \
+                 (NumberOfReconciliationsWithoutDifferences)",
+            m.number_of_reconciliations_without_differences,
+        ),
+    ] {
+        page.gauge(name, help, value.into());
+    }
+    page.parties(
+        "ledger_sync_party_failed",
+        "1 for each party on the network whose latest outgoing reconciliation FAILED \
+             (FailedParties)",
+        &m.failed_parties,
+    );
+    page.parties(
+        "ledger_sync_party_with_difference",
+        "1 for each party whose latest successful reconciliation found differences \
+             (PartiesWithDifference)",
+        &m.parties_with_difference,
+    );
+    page.gauge(
+        "ledger_sync_ledger_graph_initialised",
+        "1 once the ledger graph is built (LedgerGraphIsInitialized)",
+        u8::from(m.ledger_graph_is_initialized).into(),
+    );
+    page.gauge(
+        "ledger_sync_ledger_graph_self_consistent",
+        "1 when every back-chain in the vault is complete (LedgerGraphIsSelfConsistent)",
+        u8::from(m.ledger_graph_is_self_consistent).into(),
+    );
+    page.gauge(
+        "ledger_sync_ledger_graph_errors",
+        "How many ledger graph problems there are (LedgerGraphErrors)",
+        m.ledger_graph_errors.len() as f64,
+    );
+    page.gauge(
+        "ledger_sync_ledger_graph_transactions",
+        "Transactions in the ledger graph",
+        m.ledger_graph_transactions as f64,
+    );
 }
 
 /// The process metrics every Prometheus client exports, from `/proc/self`

@@ -253,6 +253,140 @@ static SAVE_STATUS: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
+/// Records the parties named (new ones get handles in order) and returns
+/// every one's handle.
+fn record_parties(
+    tx: &mut postgres::Transaction<'_>,
+    names: &[&str],
+) -> Result<HashMap<String, u32>> {
+    tx.execute(
+        "INSERT INTO party (name) SELECT name FROM unnest($1::text[]) WITH ORDINALITY \
+         AS t(name, n) ORDER BY n ON CONFLICT (name) DO NOTHING",
+        &[&names],
+    )?;
+    let mut handles: HashMap<String, u32> = HashMap::new();
+    for row in tx.query(
+        "SELECT handle, name FROM party WHERE name = ANY($1)",
+        &[&names],
+    )? {
+        handles.insert(row.get(1), row.get::<_, i32>(0) as u32);
+    }
+    Ok(handles)
+}
+
+/// One statement's worth of transactions: inserted where new, compared
+/// with what is stored where not (a payload given later is filled in),
+/// and their dependencies not in the vault reported.
+fn record_chunk(
+    tx: &mut postgres::Transaction<'_>,
+    chunk: &[VaultTransaction],
+    handles: &HashMap<String, u32>,
+    recorded: &mut Recorded,
+) -> Result<()> {
+    let mut rows = Columns::default();
+    for t in chunk {
+        let (d, o) = encode_columns(t, |name| {
+            handles
+                .get(name)
+                .copied()
+                .with_context(|| format!("party {name} was not recorded"))
+        })?;
+        rows.ids.push(&t.id[..]);
+        rows.deps.push(d);
+        rows.outputs.push(o.as_bytes().to_vec());
+        rows.payloads.push(t.payload.as_deref());
+    }
+    let inserted: HashSet<Vec<u8>> = tx
+        .query(
+            "INSERT INTO vault_transaction (tx_id, dependencies, outputs, payload) \
+             SELECT i, d, o, p FROM unnest($1::bytea[], $2::bytea[], $3::bytea[], \
+             $4::bytea[]) WITH ORDINALITY AS t(i, d, o, p, n) ORDER BY n \
+             ON CONFLICT (tx_id) DO NOTHING RETURNING tx_id",
+            &[&rows.ids, &rows.deps, &rows.outputs, &rows.payloads],
+        )?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    // The first of the batch's rows with an inserted id is the one stored;
+    // every other row is compared with what is.
+    let mut claimed: HashSet<&[u8]> = HashSet::new();
+    let mut compare = Vec::new();
+    for (i, id) in rows.ids.iter().enumerate() {
+        if inserted.contains(*id) && claimed.insert(id) {
+            recorded.new += 1;
+        } else {
+            compare.push(i);
+        }
+    }
+    if !compare.is_empty() {
+        compare_with_stored(tx, chunk, &rows, &compare, recorded)?;
+    }
+    let dependencies: Vec<&[u8]> = chunk
+        .iter()
+        .flat_map(|t| t.dependencies.iter().map(|d| &d[..]))
+        .collect();
+    for row in tx.query(
+        "SELECT d FROM unnest($1::bytea[]) WITH ORDINALITY AS t(d, n) \
+         WHERE NOT EXISTS (SELECT 1 FROM vault_transaction v WHERE v.tx_id = t.d) \
+         ORDER BY n",
+        &[&dependencies],
+    )? {
+        let d: &[u8] = row.get(0);
+        recorded
+            .missing_dependencies
+            .push(d.try_into().context("corrupt dependency id")?);
+    }
+    Ok(())
+}
+
+/// A chunk's rows as the insert's column arrays.
+#[derive(Default)]
+struct Columns<'a> {
+    ids: Vec<&'a [u8]>,
+    deps: Vec<Vec<u8>>,
+    outputs: Vec<Vec<u8>>,
+    payloads: Vec<Option<&'a [u8]>>,
+}
+
+/// The rows `compare` (indices into the chunk) that were not inserted:
+/// each must equal what is stored (else `ConflictingTransaction`); a
+/// payload given now for a row stored without one is filled in.
+fn compare_with_stored(
+    tx: &mut postgres::Transaction<'_>,
+    chunk: &[VaultTransaction],
+    rows: &Columns<'_>,
+    compare: &[usize],
+    recorded: &mut Recorded,
+) -> Result<()> {
+    let wanted: Vec<&[u8]> = compare.iter().map(|&i| rows.ids[i]).collect();
+    let mut stored: HashMap<Vec<u8>, StoredColumns> = HashMap::new();
+    for row in tx.query(
+        "SELECT tx_id, dependencies, outputs, payload FROM vault_transaction \
+         WHERE tx_id = ANY($1)",
+        &[&wanted],
+    )? {
+        stored.insert(row.get(0), (row.get(1), row.get(2), row.get(3)));
+    }
+    let mut fill: Vec<(&[u8], &[u8])> = Vec::new();
+    for &i in compare {
+        let (d, o, p) = stored
+            .get(rows.ids[i])
+            .context("a transaction the insert skipped is not stored")?;
+        let new = (&rows.deps[i][..], &rows.outputs[i][..], rows.payloads[i]);
+        if compare_stored(&chunk[i].id, new, (d, o, p.as_deref()))? {
+            fill.push((rows.ids[i], rows.payloads[i].expect("compared as present")));
+        }
+        recorded.already += 1;
+    }
+    for (id, payload) in fill {
+        tx.execute(
+            "UPDATE vault_transaction SET payload = $2 WHERE tx_id = $1",
+            &[&id, &payload],
+        )?;
+    }
+    Ok(())
+}
+
 impl NodeStore for PostgresStore {
     fn record(&mut self, txs: &[VaultTransaction]) -> Result<Recorded> {
         // Parties first, in order of first appearance, then the rows in
@@ -268,101 +402,10 @@ impl NodeStore for PostgresStore {
         }
         self.run("recording transactions in the vault", |client, _| {
             let mut tx = client.transaction()?;
-            tx.execute(
-                "INSERT INTO party (name) SELECT name FROM unnest($1::text[]) WITH ORDINALITY \
-                 AS t(name, n) ORDER BY n ON CONFLICT (name) DO NOTHING",
-                &[&names],
-            )?;
-            let mut handles: HashMap<String, u32> = HashMap::new();
-            for row in tx.query(
-                "SELECT handle, name FROM party WHERE name = ANY($1)",
-                &[&names],
-            )? {
-                handles.insert(row.get(1), row.get::<_, i32>(0) as u32);
-            }
+            let handles = record_parties(&mut tx, &names)?;
             let mut recorded = Recorded::default();
             for chunk in txs.chunks(BATCH) {
-                let mut ids: Vec<&[u8]> = Vec::with_capacity(chunk.len());
-                let mut deps = Vec::with_capacity(chunk.len());
-                let mut outputs = Vec::with_capacity(chunk.len());
-                let mut payloads: Vec<Option<&[u8]>> = Vec::with_capacity(chunk.len());
-                for t in chunk {
-                    let (d, o) = encode_columns(t, |name| {
-                        handles
-                            .get(name)
-                            .copied()
-                            .with_context(|| format!("party {name} was not recorded"))
-                    })?;
-                    ids.push(&t.id[..]);
-                    deps.push(d);
-                    outputs.push(o.as_bytes().to_vec());
-                    payloads.push(t.payload.as_deref());
-                }
-                let inserted: HashSet<Vec<u8>> = tx
-                    .query(
-                        "INSERT INTO vault_transaction (tx_id, dependencies, outputs, payload) \
-                         SELECT i, d, o, p FROM unnest($1::bytea[], $2::bytea[], $3::bytea[], \
-                         $4::bytea[]) WITH ORDINALITY AS t(i, d, o, p, n) ORDER BY n \
-                         ON CONFLICT (tx_id) DO NOTHING RETURNING tx_id",
-                        &[&ids, &deps, &outputs, &payloads],
-                    )?
-                    .iter()
-                    .map(|row| row.get(0))
-                    .collect();
-                // The first of the batch's rows with an inserted id is the
-                // one stored; every other row is compared with what is.
-                let mut claimed: HashSet<&[u8]> = HashSet::new();
-                let mut compare = Vec::new();
-                for (i, id) in ids.iter().enumerate() {
-                    if inserted.contains(*id) && claimed.insert(id) {
-                        recorded.new += 1;
-                    } else {
-                        compare.push(i);
-                    }
-                }
-                if !compare.is_empty() {
-                    let wanted: Vec<&[u8]> = compare.iter().map(|&i| ids[i]).collect();
-                    let mut stored: HashMap<Vec<u8>, StoredColumns> = HashMap::new();
-                    for row in tx.query(
-                        "SELECT tx_id, dependencies, outputs, payload FROM vault_transaction \
-                         WHERE tx_id = ANY($1)",
-                        &[&wanted],
-                    )? {
-                        stored.insert(row.get(0), (row.get(1), row.get(2), row.get(3)));
-                    }
-                    let mut fill: Vec<(&[u8], &[u8])> = Vec::new();
-                    for &i in &compare {
-                        let (d, o, p) = stored
-                            .get(ids[i])
-                            .context("a transaction the insert skipped is not stored")?;
-                        let new = (&deps[i][..], &outputs[i][..], payloads[i]);
-                        if compare_stored(&chunk[i].id, new, (d, o, p.as_deref()))? {
-                            fill.push((ids[i], payloads[i].expect("compared as present")));
-                        }
-                        recorded.already += 1;
-                    }
-                    for (id, payload) in fill {
-                        tx.execute(
-                            "UPDATE vault_transaction SET payload = $2 WHERE tx_id = $1",
-                            &[&id, &payload],
-                        )?;
-                    }
-                }
-                let dependencies: Vec<&[u8]> = chunk
-                    .iter()
-                    .flat_map(|t| t.dependencies.iter().map(|d| &d[..]))
-                    .collect();
-                for row in tx.query(
-                    "SELECT d FROM unnest($1::bytea[]) WITH ORDINALITY AS t(d, n) \
-                     WHERE NOT EXISTS (SELECT 1 FROM vault_transaction v WHERE v.tx_id = t.d) \
-                     ORDER BY n",
-                    &[&dependencies],
-                )? {
-                    let d: &[u8] = row.get(0);
-                    recorded
-                        .missing_dependencies
-                        .push(d.try_into().context("corrupt dependency id")?);
-                }
+                record_chunk(&mut tx, chunk, &handles, &mut recorded)?;
             }
             tx.commit()?;
             Ok(recorded)

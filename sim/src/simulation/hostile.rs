@@ -45,52 +45,12 @@ pub(super) fn hostile(
         }
         2 => {
             report.fault("hostile: forged session");
-            let body = match r.below(4) {
-                0 => Body::Want {
-                    from: 0,
-                    until: u32::MAX,
-                },
-                1 => Body::Done,
-                2 => Body::Abort {
-                    to_responder: r.chance(0.5),
-                    reason: "forged".into(),
-                },
-                _ => Body::Symbols {
-                    start: 0,
-                    header: None,
-                    symbols: vec![0; 37 * 4],
-                },
-            };
+            let body = forged_body(r);
             net.inject(MALLORY, node, Frame::new(session, body).encode());
         }
         3 => {
             report.fault("hostile: oversize claim");
-            let body = if r.chance(0.5) {
-                Body::Request {
-                    salt: r.next_u64(),
-                    until: u32::MAX,
-                    digest: Some(r.next_u64()),
-                    roots_bits: u8::MAX,
-                    set_size: u64::MAX,
-                }
-            } else if r.chance(0.5) {
-                Body::Roots {
-                    filter: ledger_sync_plugin::root_filter::RootFilter {
-                        count: u32::MAX,
-                        bits: 40,
-                        data: vec![0xff; 4_000],
-                    },
-                }
-            } else {
-                Body::Symbols {
-                    start: 0,
-                    header: Some(StreamHeader {
-                        responder_set_size: 1 << 31,
-                        stream_limit: u32::MAX,
-                    }),
-                    symbols: vec![1; 37 * 100],
-                }
-            };
+            let body = oversize_body(r);
             net.inject(MALLORY, node, Frame::new(session, body).encode());
         }
         4 => {
@@ -116,6 +76,56 @@ pub(super) fn hostile(
         _ => {
             report.fault("hostile: sender is the node itself");
             net.inject(node, node, plain_request(session));
+        }
+    }
+}
+
+/// A frame for a session the node never had.
+fn forged_body(r: &mut SplitMix64) -> Body {
+    match r.below(4) {
+        0 => Body::Want {
+            from: 0,
+            until: u32::MAX,
+        },
+        1 => Body::Done,
+        2 => Body::Abort {
+            to_responder: r.chance(0.5),
+            reason: "forged".into(),
+        },
+        _ => Body::Symbols {
+            start: 0,
+            header: None,
+            symbols: vec![0; 37 * 4],
+        },
+    }
+}
+
+/// A request, roots filter or stream claiming far more than any set holds.
+fn oversize_body(r: &mut SplitMix64) -> Body {
+    if r.chance(0.5) {
+        Body::Request {
+            salt: r.next_u64(),
+            until: u32::MAX,
+            digest: Some(r.next_u64()),
+            roots_bits: u8::MAX,
+            set_size: u64::MAX,
+        }
+    } else if r.chance(0.5) {
+        Body::Roots {
+            filter: ledger_sync_plugin::root_filter::RootFilter {
+                count: u32::MAX,
+                bits: 40,
+                data: vec![0xff; 4_000],
+            },
+        }
+    } else {
+        Body::Symbols {
+            start: 0,
+            header: Some(StreamHeader {
+                responder_set_size: 1 << 31,
+                stream_limit: u32::MAX,
+            }),
+            symbols: vec![1; 37 * 100],
         }
     }
 }

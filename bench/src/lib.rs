@@ -175,28 +175,11 @@ pub fn run(options: &BenchOptions, mut emit: impl FnMut(&Row)) -> Result<Vec<Row
     let d_max = ds.first().copied().unwrap_or(0);
     ensure!(d_max <= n, "d = {d_max} is larger than n = {n}");
     ensure!(options.runs >= 1, "--runs must be at least 1");
-    let temp;
-    let dir = match &options.dir {
-        Some(dir) => {
-            std::fs::create_dir_all(dir)?;
-            dir.clone()
-        }
-        None => {
-            temp = tempfile::tempdir()?;
-            temp.path().to_path_buf()
-        }
-    };
+    let (_temp, [responder_db, requester_db]) = vault_files(options)?;
     let profile = Profile {
         seed: options.seed,
         ..Profile::default()
     };
-    let [responder_db, requester_db] = ["responder", "requester"].map(|side| {
-        let path = dir.join(format!("{side}-{n}-{}.db", options.seed));
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-        }
-        path
-    });
     // Schemas made on a PostgreSQL server, dropped however the run ends.
     let mut schemas = DropSchemas(Vec::new());
     // The vaults.
@@ -249,6 +232,31 @@ pub fn run(options: &BenchOptions, mut emit: impl FnMut(&Row)) -> Result<Vec<Row
         }
     }
     Ok(rows)
+}
+
+/// Where the two vaults go (any old ones removed), and the temporary
+/// directory holding them when `--dir` is not given (removed when dropped).
+fn vault_files(options: &BenchOptions) -> Result<(Option<tempfile::TempDir>, [PathBuf; 2])> {
+    let (temp, dir) = match &options.dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)?;
+            (None, dir.clone())
+        }
+        None => {
+            let temp = tempfile::tempdir()?;
+            let dir = temp.path().to_path_buf();
+            (Some(temp), dir)
+        }
+    };
+    let (n, seed) = (options.n, options.seed);
+    let paths = ["responder", "requester"].map(|side| {
+        let path = dir.join(format!("{side}-{n}-{seed}.db"));
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+        path
+    });
+    Ok((temp, paths))
 }
 
 /// The bench rows' name for where a node's database is.

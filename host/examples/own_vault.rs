@@ -8,7 +8,8 @@
 
 use anyhow::{Result, ensure};
 use ledger_sync_host::{Clock, LedgerVault, Node, NodeOptions, Peers, PluginRuntime};
-use ledger_sync_host::{StatusStore, Storage, TimerCommand};
+use ledger_sync_host::{StatusStore, Storage};
+use ledger_sync_vocabulary::timers::TimerTable;
 use ledger_sync_vocabulary::{ReconciliationStatus, StatusValue, TxId, page::TransactionPage};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, VecDeque};
@@ -127,20 +128,7 @@ impl Peers for TwoParties {
 }
 
 pub fn main() -> Result<()> {
-    // B holds 40 transactions between the two; A's backup lacks the last 5.
-    let (mut a_vault, mut b_vault) = (MemoryVault::default(), MemoryVault::default());
-    let mut previous: Vec<TxId> = Vec::new();
-    for n in 0..40u32 {
-        let id: TxId = Sha256::digest(n.to_le_bytes()).into();
-        let outputs = vec![vec![A.to_string(), B.to_string()]];
-        b_vault.record(id, previous.clone(), outputs.clone());
-        if n < 35 {
-            a_vault.record(id, previous.clone(), outputs);
-        }
-        previous = vec![id];
-    }
-    let lost: Vec<TxId> = b_vault.txs[35..].iter().map(|t| t.0).collect();
-
+    let (a_vault, b_vault, lost) = two_vaults();
     let runtime = PluginRuntime::new(ledger_sync_components::PLUGIN_BYTES)?;
     let clock = Arc::new(VirtualClock(AtomicU64::new(1_800_000_000_000)));
     let mut nodes = Vec::new();
@@ -156,56 +144,77 @@ pub fn main() -> Result<()> {
             Arc::new(TwoParties),
         )?);
     }
-    // The event loop: deliver messages; when none are left, jump to the
-    // next timer. A schedules B once its ledger graph is built.
-    let mut timers: BTreeMap<(u64, usize, u64), ()> = BTreeMap::new();
+    let row = reconcile(&mut nodes, &clock)?;
+    let found = row.last_successful_reconciliation_result;
+    println!(
+        "A reconciled with B: {} ({} transactions missing)",
+        row.last_reconciliation_status,
+        found.len()
+    );
+    ensure!(row.last_reconciliation_status == StatusValue::DifferencesFound);
+    ensure!(
+        found.len() == lost.len() && lost.iter().all(|id| found.contains(id)),
+        "found {found:?}"
+    );
+    Ok(())
+}
+
+/// B holds 40 transactions between the two; A's backup lacks the last 5
+/// (returned as what A lost).
+fn two_vaults() -> (MemoryVault, MemoryVault, Vec<TxId>) {
+    let (mut a_vault, mut b_vault) = (MemoryVault::default(), MemoryVault::default());
+    let mut previous: Vec<TxId> = Vec::new();
+    for n in 0..40u32 {
+        let id: TxId = Sha256::digest(n.to_le_bytes()).into();
+        let outputs = vec![vec![A.to_string(), B.to_string()]];
+        b_vault.record(id, previous.clone(), outputs.clone());
+        if n < 35 {
+            a_vault.record(id, previous.clone(), outputs);
+        }
+        previous = vec![id];
+    }
+    let lost: Vec<TxId> = b_vault.txs[35..].iter().map(|t| t.0).collect();
+    (a_vault, b_vault, lost)
+}
+
+/// The event loop: A schedules B once its ledger graph is built; messages
+/// are delivered in order and, when none are left, the clock jumps to the
+/// next timer. Returns A's row for B once it ends in a success.
+fn reconcile(nodes: &mut [Node], clock: &VirtualClock) -> Result<ReconciliationStatus> {
+    let mut timers: Vec<TimerTable<u64>> = vec![TimerTable::default(); nodes.len()];
     let mut messages = VecDeque::new();
     let mut scheduled = false;
     loop {
         if !scheduled {
             scheduled = nodes[0].schedule_reconciliation(&[B.to_string()])?.is_ok();
         }
-        for (i, node) in nodes.iter_mut().enumerate() {
+        for (node, timers) in nodes.iter_mut().zip(&mut timers) {
             let effects = node.take_effects();
             for m in effects.messages {
                 messages.push_back((usize::from(m.to == B), node.name().to_string(), m.payload));
             }
             for command in effects.timers {
-                match command {
-                    TimerCommand::Set { id, delay_ms } => {
-                        timers.retain(|k, _| (k.1, k.2) != (i, id));
-                        timers.insert((clock.now_ms() + delay_ms, i, id), ());
-                    }
-                    TimerCommand::Cancel { id } => timers.retain(|k, _| (k.1, k.2) != (i, id)),
-                    TimerCommand::CancelAll => timers.retain(|k, _| k.1 != i),
-                }
+                command.apply(timers, |delay_ms| clock.now_ms() + delay_ms);
             }
         }
+        // The earliest timer of any node, ties by node.
+        let next_timer = (timers.iter().enumerate())
+            .filter_map(|(i, table)| table.next().map(|(due, _)| (due, i)))
+            .min();
         if let Some((to, from, payload)) = messages.pop_front() {
             nodes[to].on_message(&from, &payload)?;
-        } else if let Some(((due, i, id), ())) = timers.pop_first() {
+        } else if let Some((due, i)) = next_timer {
             clock.0.fetch_max(due, Ordering::SeqCst);
+            let id = timers[i].pop_due(due).expect("the next timer is due");
             nodes[i].on_timer(id)?;
         } else {
-            break;
+            anyhow::bail!("the reconciliation did not finish");
         }
         let row = nodes[0]
             .get_reconciliation_status_for_party(B, true)?
             .map_err(anyhow::Error::msg)?;
         if let Some(row) = row.filter(|r| r.last_reconciliation_status.is_success()) {
-            let found = row.last_successful_reconciliation_result;
-            println!(
-                "A reconciled with B: {} ({} transactions missing)",
-                row.last_reconciliation_status,
-                found.len()
-            );
-            ensure!(row.last_reconciliation_status == StatusValue::DifferencesFound);
-            ensure!(
-                found.len() == lost.len() && lost.iter().all(|id| found.contains(id)),
-                "found {found:?}"
-            );
-            return Ok(());
+            return Ok(row);
         }
     }
-    anyhow::bail!("the reconciliation did not finish")
 }

@@ -128,6 +128,44 @@ pub struct CertificatePaths {
     pub node_key: PathBuf,
 }
 
+/// Every rpcUser's permissions are ones the node knows.
+fn check_permissions(users: &[RpcUser]) -> Result<(), String> {
+    for user in users {
+        for permission in &user.permissions {
+            let known = permission == "ALL"
+                || permission == RECORD_PERMISSION
+                || permission
+                    .strip_prefix("StartFlow.")
+                    .is_some_and(|f| crate::shell::FLOWS.contains(&f) || f == "killFlow");
+            if !known {
+                return Err(format!(
+                    "`{permission}` (user {}) is not accepted: give ALL, {RECORD_PERMISSION} or \
+                     StartFlow.<Flow>, the flows being {} and killFlow",
+                    user.username,
+                    crate::shell::FLOWS.join(", ")
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `vaultView`: a view's name, only on a PostgreSQL database.
+fn vault_view(
+    view: &str,
+    database: &ledger_sync_host::store::Database,
+) -> Result<VaultSource, String> {
+    let view = ledger_sync_host::store::view::ViewName::parse(view)?;
+    if !matches!(database, ledger_sync_host::store::Database::Postgres(_)) {
+        return Err(
+            "reads a view of a PostgreSQL database; set `database` to a postgresql:// \
+                    URL (an SQLite vault is recorded into with `ledger-sync vault record`)"
+                .to_string(),
+        );
+    }
+    Ok(VaultSource::View(view))
+}
+
 impl NodeConfig {
     /// Reads and checks `NODE_DIR/node.conf`.
     pub fn load(dir: &Path) -> Result<NodeConfig, String> {
@@ -152,27 +190,7 @@ impl NodeConfig {
         let p2p_address = address("p2pAddress", &file.p2p_address)?;
         let admin_address = address("adminAddress", &file.admin_address)?;
         let metrics_address = address("metricsAddress", &file.metrics_address)?;
-        for user in &file.rpc_users {
-            for permission in &user.permissions {
-                let known = permission == "ALL"
-                    || permission == RECORD_PERMISSION
-                    || permission
-                        .strip_prefix("StartFlow.")
-                        .is_some_and(|f| crate::shell::FLOWS.contains(&f) || f == "killFlow");
-                if !known {
-                    return Err(at(
-                        "rpcUsers.permissions",
-                        format!(
-                            "`{permission}` (user {}) is not accepted: give ALL, \
-                             {RECORD_PERMISSION} or StartFlow.<Flow>, the flows being {} and \
-                             killFlow",
-                            user.username,
-                            crate::shell::FLOWS.join(", ")
-                        ),
-                    ));
-                }
-            }
-        }
+        check_permissions(&file.rpc_users).map_err(|why| at("rpcUsers.permissions", why))?;
         let max_payload_bytes = file.max_payload_bytes.unwrap_or(DEFAULT_MAX_PAYLOAD_BYTES);
         if max_payload_bytes > MAX_PAYLOAD_BYTES {
             return Err(at(
@@ -187,20 +205,7 @@ impl NodeConfig {
             .map_err(|e| at("database", e))?;
         let vault = match &file.vault_view {
             None => VaultSource::Tables,
-            Some(view) => {
-                let view = ledger_sync_host::store::view::ViewName::parse(view)
-                    .map_err(|e| at("vaultView", e))?;
-                if !matches!(database, ledger_sync_host::store::Database::Postgres(_)) {
-                    return Err(at(
-                        "vaultView",
-                        "reads a view of a PostgreSQL database; set `database` to a \
-                         postgresql:// URL (an SQLite vault is recorded into with `ledger-sync \
-                         vault record`)"
-                            .to_string(),
-                    ));
-                }
-                VaultSource::View(view)
-            }
+            Some(view) => vault_view(view, &database).map_err(|e| at("vaultView", e))?,
         };
         let plugin = match file.plugin.as_str() {
             "builtin" => PluginSource::Builtin,

@@ -161,26 +161,9 @@ pub fn run(node_dir: &Path, login: Option<(String, String)>) -> Result<bool, Str
             .map(|u| u.username.clone())
             .unwrap_or_default(),
     };
-    let mut all_ok = true;
-    let config = rustyline::Config::builder()
-        .max_history_size(HISTORY_LINES)
-        .map_err(|e| format!("shell: {e}"))?
-        .history_ignore_dups(true)
-        .map_err(|e| format!("shell: {e}"))?
-        .auto_add_history(false)
-        .build();
-    let mut editor: Editor<ShellHelper, FileHistory> =
-        Editor::with_config(config).map_err(|e| format!("cannot start the shell: {e}"))?;
-    editor.set_helper(Some(ShellHelper { parties }));
     let history = node_dir.join(HISTORY_FILE);
-    match editor.load_history(&history) {
-        Ok(()) => {}
-        Err(ReadlineError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => eprintln!(
-            "(the shell history {} is unreadable: {e})",
-            history.display()
-        ),
-    }
+    let mut editor = editor(parties, &history)?;
+    let mut all_ok = true;
     println!(
         "ledger-sync shell for {} — `help` for the commands, `exit` to leave",
         node_dir.display()
@@ -203,31 +186,65 @@ pub fn run(node_dir: &Path, login: Option<(String, String)>) -> Result<bool, Str
             "exit" | "bye" | "quit" => break,
             "help" => println!("{HELP}"),
             "flow list" => FLOWS.iter().for_each(|f| println!("{f}")),
-            _ => match client.call(line) {
-                Ok(answer) if answer.status == 401 => {
-                    all_ok = false;
-                    if from_conf {
-                        println!(
-                            "the node refused node.conf's rpcUsers account `{user}` (401): its \
-                             password is not the one the running node has (was node.conf \
-                             changed after the node started?)"
-                        );
-                    } else {
-                        println!("the node refused the user `{user}` or its password (401)");
-                    }
-                }
-                Ok(answer) => {
-                    all_ok &= answer.ok();
-                    println!("{}", answer.text)
-                }
-                Err(e) => {
-                    all_ok = false;
-                    println!("{e}")
-                }
-            },
+            _ => all_ok &= call(&client, line, &user, from_conf),
         }
     }
     Ok(all_ok)
+}
+
+/// The line editor, with completion of flows and `parties`, and the
+/// history kept in `history`.
+fn editor(
+    parties: Vec<String>,
+    history: &Path,
+) -> Result<Editor<ShellHelper, FileHistory>, String> {
+    let config = rustyline::Config::builder()
+        .max_history_size(HISTORY_LINES)
+        .map_err(|e| format!("shell: {e}"))?
+        .history_ignore_dups(true)
+        .map_err(|e| format!("shell: {e}"))?
+        .auto_add_history(false)
+        .build();
+    let mut editor: Editor<ShellHelper, FileHistory> =
+        Editor::with_config(config).map_err(|e| format!("cannot start the shell: {e}"))?;
+    editor.set_helper(Some(ShellHelper { parties }));
+    match editor.load_history(history) {
+        Ok(()) => {}
+        Err(ReadlineError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => eprintln!(
+            "(the shell history {} is unreadable: {e})",
+            history.display()
+        ),
+    }
+    Ok(editor)
+}
+
+/// Runs one line on the node as `user` and prints its answer; whether it
+/// succeeded. `from_conf`: the account is node.conf's, so a refusal means
+/// the file changed after the node started.
+fn call(client: &Client, line: &str, user: &str, from_conf: bool) -> bool {
+    match client.call(line) {
+        Ok(answer) if answer.status == 401 => {
+            if from_conf {
+                println!(
+                    "the node refused node.conf's rpcUsers account `{user}` (401): its \
+                     password is not the one the running node has (was node.conf \
+                     changed after the node started?)"
+                );
+            } else {
+                println!("the node refused the user `{user}` or its password (401)");
+            }
+            false
+        }
+        Ok(answer) => {
+            println!("{}", answer.text);
+            answer.ok()
+        }
+        Err(e) => {
+            println!("{e}");
+            false
+        }
+    }
 }
 
 /// Reads a password from standard input after `prompt` (on standard

@@ -193,42 +193,16 @@ fn through_admin_api(
         batch.clear();
         interchange::write_header(&mut body).expect("to memory");
         let batch_from = reader.line() + 1;
-        while batch.len() < REQUEST_TRANSACTIONS && body.len() < REQUEST_BYTES {
-            match reader.next_transaction() {
-                Ok(Some((line, t))) => {
-                    interchange::write_transaction(&mut body, &t).expect("to memory");
-                    batch.push((line, t.id));
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    return Err(format!(
-                        "{e}\nnothing of that batch (from line {batch_from}) was sent; {}",
-                        so_far(&summary)
-                    ));
-                }
-            }
-        }
+        fill_request(&mut reader, &mut body, &mut batch).map_err(|e| {
+            format!(
+                "{e}\nnothing of that batch (from line {batch_from}) was sent; {}",
+                so_far(&summary)
+            )
+        })?;
         if batch.is_empty() {
             break;
         }
-        let answer = client.post("/vault/record", "application/x-ndjson", &body)?;
-        if !answer.ok() {
-            // A conflict names the id: say which line of the file it is on.
-            let line = batch
-                .iter()
-                .find(|(_, id)| answer.text.contains(&to_hex(id)))
-                .map(|(line, _)| format!("line {line}: "))
-                .unwrap_or_default();
-            return Err(format!(
-                "{line}the node refused the batch from line {batch_from} (HTTP {}): {}\n\
-                 nothing of that batch was recorded; {}",
-                answer.status,
-                answer.text.trim_end(),
-                so_far(&summary)
-            ));
-        }
-        let done: BatchAnswer = serde_json::from_str(&answer.text)
-            .map_err(|e| format!("the node's answer is not a batch summary ({e})"))?;
+        let done = send_batch(client, &body, &batch, batch_from, &summary)?;
         for (_, id) in &batch {
             missing.remove(id);
         }
@@ -257,6 +231,55 @@ fn through_admin_api(
     still.truncate(10);
     summary.missing = still;
     Ok(summary)
+}
+
+/// Fills one request's `body` (the interchange header and transactions)
+/// and `batch` (each one's line and id) from `reader`, up to the request's
+/// bounds; a bad line is the error.
+fn fill_request(
+    reader: &mut Reader<Box<dyn BufRead + Send>>,
+    body: &mut Vec<u8>,
+    batch: &mut Vec<(u64, TxId)>,
+) -> Result<(), String> {
+    while batch.len() < REQUEST_TRANSACTIONS && body.len() < REQUEST_BYTES {
+        match reader.next_transaction() {
+            Ok(Some((line, t))) => {
+                interchange::write_transaction(body, &t).expect("to memory");
+                batch.push((line, t.id));
+            }
+            Ok(None) => break,
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    Ok(())
+}
+
+/// Sends one batch to the running node; its summary, or why it was
+/// refused (a conflict names the id: the error names its line).
+fn send_batch(
+    client: &Client,
+    body: &[u8],
+    batch: &[(u64, TxId)],
+    batch_from: u64,
+    summary: &Summary,
+) -> Result<BatchAnswer, String> {
+    let answer = client.post("/vault/record", "application/x-ndjson", body)?;
+    if !answer.ok() {
+        let line = batch
+            .iter()
+            .find(|(_, id)| answer.text.contains(&to_hex(id)))
+            .map(|(line, _)| format!("line {line}: "))
+            .unwrap_or_default();
+        return Err(format!(
+            "{line}the node refused the batch from line {batch_from} (HTTP {}): {}\n\
+             nothing of that batch was recorded; {}",
+            answer.status,
+            answer.text.trim_end(),
+            so_far(summary)
+        ));
+    }
+    serde_json::from_str(&answer.text)
+        .map_err(|e| format!("the node's answer is not a batch summary ({e})"))
 }
 
 fn so_far(s: &Summary) -> String {

@@ -300,53 +300,13 @@ impl Arguments {
 fn build(flow: &'static str, mut args: Arguments) -> Result<Command, ShellError> {
     let command = match flow {
         "ScheduleReconciliationFlow" => {
-            let parties = match args.take("parties") {
-                Some(Value::List(items)) => items
-                    .into_iter()
-                    .map(|v| match v {
-                        Value::Text(name) => Ok(name),
-                        other => error(format!(
-                            "{flow}: each of parties must be a quoted X.500 name, not {}",
-                            other.describe()
-                        )),
-                    })
-                    .collect::<Result<Vec<_>, _>>()?,
-                Some(Value::Text(name)) => vec![name],
-                Some(other) => {
-                    return error(format!(
-                        "{flow}: parties must be a list such as [\"O=PartyB, L=London, C=GB\"], \
-                         not {}",
-                        other.describe()
-                    ));
-                }
-                None => {
-                    return error(format!(
-                        "{flow} needs parties: [\"O=PartyB, L=London, C=GB\", ...]"
-                    ));
-                }
-            };
+            let parties = args.parties(flow)?;
             args.finish(flow, flow_arguments(flow))?;
             Command::ScheduleReconciliation { parties }
         }
         "GetReconciliationStatusesFlow" => {
             let party = args.party(flow, "party")?;
-            let last_reconciliation_status = match args.take("lastReconciliationStatus") {
-                None => None,
-                Some(Value::Word(w)) => Some(StatusValue::from_seed_name(&w).ok_or_else(|| {
-                    ShellError(format!(
-                        "{flow}: lastReconciliationStatus `{w}` is not a status; the statuses \
-                         are {}",
-                        StatusValue::ALL.map(StatusValue::as_str).join(", ")
-                    ))
-                })?),
-                Some(other) => {
-                    return error(format!(
-                        "{flow}: lastReconciliationStatus must be a status such as IN_PROGRESS, \
-                         not {}",
-                        other.describe()
-                    ));
-                }
-            };
+            let last_reconciliation_status = args.status(flow, "lastReconciliationStatus")?;
             let is_requester = args.flag(flow, "isRequester")?;
             args.finish(flow, flow_arguments(flow))?;
             Command::GetReconciliationStatuses {
@@ -386,6 +346,58 @@ fn build(flow: &'static str, mut args: Arguments) -> Result<Command, ShellError>
         _ => unreachable!("every flow in FLOWS is built"),
     };
     Ok(command)
+}
+
+impl Arguments {
+    /// `parties`: a list of quoted X.500 names (or one name).
+    fn parties(&mut self, flow: &str) -> Result<Vec<String>, ShellError> {
+        Ok(match self.take("parties") {
+            Some(Value::List(items)) => items
+                .into_iter()
+                .map(|v| match v {
+                    Value::Text(name) => Ok(name),
+                    other => error(format!(
+                        "{flow}: each of parties must be a quoted X.500 name, not {}",
+                        other.describe()
+                    )),
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+            Some(Value::Text(name)) => vec![name],
+            Some(other) => {
+                return error(format!(
+                    "{flow}: parties must be a list such as [\"O=PartyB, L=London, C=GB\"], \
+                     not {}",
+                    other.describe()
+                ));
+            }
+            None => {
+                return error(format!(
+                    "{flow} needs parties: [\"O=PartyB, L=London, C=GB\", ...]"
+                ));
+            }
+        })
+    }
+
+    /// An optional status argument `key`, by the seed's name.
+    fn status(&mut self, flow: &str, key: &str) -> Result<Option<StatusValue>, ShellError> {
+        Ok(match self.take(key) {
+            None => None,
+            Some(Value::Word(w)) => Some(StatusValue::from_seed_name(&w).ok_or_else(|| {
+                ShellError(format!(
+                    "{flow}: {key} `{w}` is not a status; the statuses \
+                     are {}",
+                    StatusValue::ALL.map(StatusValue::as_str).join(", ")
+                ))
+            })?),
+            Some(other) => {
+                return error(format!(
+                    "{flow}: {key} must be a status such as IN_PROGRESS, \
+                     not {}",
+                    other.describe()
+                ));
+            }
+        })
+    }
 }
 
 /// A cursor over an argument string.

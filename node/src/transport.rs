@@ -347,9 +347,47 @@ pub async fn start(
     let listener = TcpListener::bind(listen)
         .await
         .map_err(|e| format!("cannot listen on p2pAddress {listen}: {e}"))?;
-    let accept_dir = directory.clone();
     let stats = Arc::new(TransportStats::default());
-    let accept_stats = stats.clone();
+    tokio::spawn(accept_loop(
+        listener,
+        acceptor,
+        directory.clone(),
+        deliver,
+        stats.clone(),
+    ));
+    let connector = TlsConnector::from(Arc::new(identity.client_config()?));
+    let mut queues = BTreeMap::new();
+    for (name, (address, _)) in &directory.peers {
+        let (tx, rx) = mpsc::channel(QUEUE_PER_PEER);
+        queues.insert(name.clone(), tx);
+        tokio::spawn(dial(
+            connector.clone(),
+            directory.clone(),
+            name.clone(),
+            *address,
+            rx,
+            stats.clone(),
+        ));
+    }
+    Ok(Outbox {
+        queues,
+        max_message_size: directory.max_message_size,
+        stats,
+    })
+}
+
+/// Accepts inbound connections while there are slots, each served on a
+/// task of its own; a refused one is counted and logged (rate-limited per
+/// source address and kind).
+async fn accept_loop(
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    directory: Arc<Directory>,
+    deliver: Deliver,
+    stats: Arc<TransportStats>,
+) {
+    let accept_dir = directory.clone();
+    let accept_stats = stats;
     let quotas: Arc<BTreeMap<String, InboxQuota>> = Arc::new(
         directory
             .peers
@@ -378,50 +416,29 @@ pub async fn start(
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         },
     );
-    tokio::spawn(async move {
-        loop {
-            let (stream, remote, slot) = listener.accept().await;
-            let acceptor = acceptor.clone();
-            let directory = accept_dir.clone();
-            let deliver = deliver.clone();
-            let stats = accept_stats.clone();
-            let quotas = quotas.clone();
-            let refused_log = refused_log.clone();
-            tokio::spawn(async move {
-                let _slot = slot;
-                let served = serve(acceptor, stream, directory, &quotas, deliver, &stats).await;
-                if let Err(why) = served {
-                    stats
-                        .refused_connections
-                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let key = format!("{} {}", remote.ip(), refusal_kind(&why));
-                    let unlogged = refused_log.lock().expect("log limit").allow(&key);
-                    if let Some(unlogged) = unlogged {
-                        tracing::warn!(target: "ledger_sync::transport", %remote, "refused or closed an inbound connection: {why}{unlogged}");
-                    }
+    loop {
+        let (stream, remote, slot) = listener.accept().await;
+        let acceptor = acceptor.clone();
+        let directory = accept_dir.clone();
+        let deliver = deliver.clone();
+        let stats = accept_stats.clone();
+        let quotas = quotas.clone();
+        let refused_log = refused_log.clone();
+        tokio::spawn(async move {
+            let _slot = slot;
+            let served = serve(acceptor, stream, directory, &quotas, deliver, &stats).await;
+            if let Err(why) = served {
+                stats
+                    .refused_connections
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let key = format!("{} {}", remote.ip(), refusal_kind(&why));
+                let unlogged = refused_log.lock().expect("log limit").allow(&key);
+                if let Some(unlogged) = unlogged {
+                    tracing::warn!(target: "ledger_sync::transport", %remote, "refused or closed an inbound connection: {why}{unlogged}");
                 }
-            });
-        }
-    });
-    let connector = TlsConnector::from(Arc::new(identity.client_config()?));
-    let mut queues = BTreeMap::new();
-    for (name, (address, _)) in &directory.peers {
-        let (tx, rx) = mpsc::channel(QUEUE_PER_PEER);
-        queues.insert(name.clone(), tx);
-        tokio::spawn(dial(
-            connector.clone(),
-            directory.clone(),
-            name.clone(),
-            *address,
-            rx,
-            stats.clone(),
-        ));
+            }
+        });
     }
-    Ok(Outbox {
-        queues,
-        max_message_size: directory.max_message_size,
-        stats,
-    })
 }
 
 /// What kind of refusal `why` is, for rate-limiting its log lines per

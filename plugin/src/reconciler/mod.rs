@@ -384,36 +384,17 @@ impl<H: Host> Reconciler<H> {
         if self.is_stranger(sender) {
             return;
         }
-        let frame = match Frame::decode(payload) {
-            Ok(frame) => frame,
-            Err(DecodeError::UnsupportedVersion {
-                session: Some(session),
-                version,
-            }) => {
-                self.note_undecodable(
-                    sender,
-                    "version",
-                    format!(
-                        "reconciliation protocol version {version}, not {}",
-                        crate::protocol::PROTOCOL_VERSION
-                    ),
-                );
-                let _ = self.send(
-                    sender,
-                    session,
-                    Body::Refused(Refusal::UnsupportedProtocol {
-                        supported: crate::protocol::PROTOCOL_VERSION,
-                    }),
-                );
-                return;
-            }
-            Err(e) => {
-                self.note_undecodable(sender, "malformed", e.to_string());
-                return;
-            }
+        let Some(frame) = self.decode(sender, payload) else {
+            return;
         };
         let key = SessionKey::new(sender, frame.session);
-        match frame.body {
+        self.route(key, frame.body);
+    }
+
+    /// Hands a frame's body to the session it is for (or, for a request,
+    /// to admission).
+    fn route(&mut self, key: SessionKey, body: Body) {
+        match body {
             Body::Request {
                 salt,
                 until,
@@ -460,7 +441,7 @@ impl<H: Host> Reconciler<H> {
                 to_responder,
                 reason,
             } => {
-                let reason = format!("{sender} aborted: {}", bounded(&reason, MAX_PEER_TEXT));
+                let reason = format!("{} aborted: {}", key.party, bounded(&reason, MAX_PEER_TEXT));
                 if to_responder {
                     if self.incoming.contains_key(&key) {
                         self.end_incoming(&key, StatusValue::Failed, &reason);
@@ -468,6 +449,40 @@ impl<H: Host> Reconciler<H> {
                 } else if self.outgoing.contains_key(&key) {
                     self.fail_outgoing(&key, &reason);
                 }
+            }
+        }
+    }
+
+    /// A peer's payload as a frame; a frame of another protocol version is
+    /// answered with the version we speak, anything undecodable is counted
+    /// (see [`Self::note_undecodable`]).
+    fn decode(&mut self, sender: &str, payload: &[u8]) -> Option<Frame> {
+        match Frame::decode(payload) {
+            Ok(frame) => Some(frame),
+            Err(DecodeError::UnsupportedVersion {
+                session: Some(session),
+                version,
+            }) => {
+                self.note_undecodable(
+                    sender,
+                    "version",
+                    format!(
+                        "reconciliation protocol version {version}, not {}",
+                        crate::protocol::PROTOCOL_VERSION
+                    ),
+                );
+                let _ = self.send(
+                    sender,
+                    session,
+                    Body::Refused(Refusal::UnsupportedProtocol {
+                        supported: crate::protocol::PROTOCOL_VERSION,
+                    }),
+                );
+                None
+            }
+            Err(e) => {
+                self.note_undecodable(sender, "malformed", e.to_string());
+                None
             }
         }
     }

@@ -104,20 +104,8 @@ impl StatusBook {
                 started_ms,
                 session,
             } => {
-                let status = if missing.is_empty() {
-                    StatusValue::DifferencesNotFound
-                } else {
-                    StatusValue::DifferencesFound
-                };
-                let mut row = existing.unwrap_or_else(|| fresh(session, started_ms));
-                row.last_successful_reconciliation_time_started = Some(started_ms);
-                row.last_successful_reconciliation_time_finished = Some(now);
-                row.last_successful_reconciliation_status = Some(status);
-                row.last_successful_reconciliation_result = missing;
-                row.last_reconciliation_time_finished = Some(now);
-                row.last_reconciliation_status = status;
-                row.last_reconciliation_error.clear();
-                row
+                let row = existing.unwrap_or_else(|| fresh(session, started_ms));
+                Self::reconciled(row, missing, started_ms, now)
             }
             Transition::Responded { status, error } => {
                 let mut row = existing?;
@@ -127,10 +115,7 @@ impl StatusBook {
                     row.last_successful_reconciliation_time_finished = Some(now);
                     row.last_successful_reconciliation_status = Some(status);
                 }
-                row.last_reconciliation_time_finished = Some(now);
-                row.last_reconciliation_status = status;
-                row.last_reconciliation_error = error.to_string();
-                row
+                Self::ended(row, status, error, now)
             }
             Transition::Failed { reason } => Self::failed(existing?, reason, now),
             Transition::Interrupted { reason } => {
@@ -151,22 +136,59 @@ impl StatusBook {
                 row.last_reconciliation_time_finished = Some(now);
                 row
             }
-            Transition::Refreshed { still_missing } => {
-                let mut row = existing?;
-                if still_missing.len() == row.last_successful_reconciliation_result.len() {
-                    return None;
-                }
-                if still_missing.is_empty() {
-                    row.last_successful_reconciliation_status =
-                        Some(StatusValue::DifferencesNotFound);
-                    if row.last_reconciliation_status == StatusValue::DifferencesFound {
-                        row.last_reconciliation_status = StatusValue::DifferencesNotFound;
-                    }
-                }
-                row.last_successful_reconciliation_result = still_missing;
-                row
-            }
+            Transition::Refreshed { still_missing } => Self::refreshed(existing?, still_missing)?,
         };
+        Some(row)
+    }
+
+    /// An outgoing row decoded: `missing` is its result.
+    fn reconciled(
+        mut row: ReconciliationStatus,
+        missing: Vec<TxId>,
+        started_ms: u64,
+        now: u64,
+    ) -> ReconciliationStatus {
+        let status = if missing.is_empty() {
+            StatusValue::DifferencesNotFound
+        } else {
+            StatusValue::DifferencesFound
+        };
+        row.last_successful_reconciliation_time_started = Some(started_ms);
+        row.last_successful_reconciliation_time_finished = Some(now);
+        row.last_successful_reconciliation_status = Some(status);
+        row.last_successful_reconciliation_result = missing;
+        Self::ended(row, status, "", now)
+    }
+
+    /// The last reconciliation ended at `now` with `status` and `error`.
+    fn ended(
+        mut row: ReconciliationStatus,
+        status: StatusValue,
+        error: &str,
+        now: u64,
+    ) -> ReconciliationStatus {
+        row.last_reconciliation_time_finished = Some(now);
+        row.last_reconciliation_status = status;
+        row.last_reconciliation_error = error.to_string();
+        row
+    }
+
+    /// A row's result narrowed to what is `still_missing`; `None` if
+    /// nothing reached the vault.
+    fn refreshed(
+        mut row: ReconciliationStatus,
+        still_missing: Vec<TxId>,
+    ) -> Option<ReconciliationStatus> {
+        if still_missing.len() == row.last_successful_reconciliation_result.len() {
+            return None;
+        }
+        if still_missing.is_empty() {
+            row.last_successful_reconciliation_status = Some(StatusValue::DifferencesNotFound);
+            if row.last_reconciliation_status == StatusValue::DifferencesFound {
+                row.last_reconciliation_status = StatusValue::DifferencesNotFound;
+            }
+        }
+        row.last_successful_reconciliation_result = still_missing;
         Some(row)
     }
 

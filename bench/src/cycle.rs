@@ -374,6 +374,33 @@ impl Plan {
         })
     }
 
+    /// A row of this cycle, without the figures only ledger-sync's has.
+    fn row(
+        &self,
+        implementation: &'static str,
+        found: u64,
+        (set_items, set_difference): (u64, u64),
+        bytes: u64,
+        wall_s: f64,
+    ) -> CycleRow {
+        CycleRow {
+            implementation,
+            n: self.n,
+            counterparties: self.c,
+            lost: self.lost,
+            found,
+            exact: true,
+            set_items,
+            set_difference,
+            bytes,
+            wall_s,
+            node_cpu_s: None,
+            counterparties_cpu_s: None,
+            setup_s: None,
+            most_running: None,
+        }
+    }
+
     /// The whole ledger, and the node's vault without what it lost.
     fn write_vaults(&self) -> Result<()> {
         std::fs::create_dir_all(&self.dir)?;
@@ -425,17 +452,9 @@ impl Plan {
             .filter_map(|name| net.startup().get(name))
             .sum::<Duration>()
             + state.preparing;
+        let wall_s = elapsed.saturating_sub(startup).as_secs_f64();
+        let sets = (set_items, set_difference);
         out(CycleRow {
-            implementation: IMPLS[0],
-            n: self.n,
-            counterparties: self.c,
-            lost: self.lost,
-            found,
-            exact: true,
-            set_items,
-            set_difference,
-            bytes: net.traffic().bytes,
-            wall_s: elapsed.saturating_sub(startup).as_secs_f64(),
             node_cpu_s: Some((busy(node_name) - node_before).as_secs_f64()),
             counterparties_cpu_s: Some(
                 (self.names.iter().map(|n| busy(n)))
@@ -444,6 +463,7 @@ impl Plan {
             ),
             setup_s: Some(startup.as_secs_f64()),
             most_running: Some(most_running as u32),
+            ..self.row(IMPLS[0], found, sets, net.traffic().bytes, wall_s)
         });
         Ok(Pass {
             state,
@@ -550,22 +570,8 @@ impl Plan {
             }
         }
         for (implementation, (wall, bytes, found)) in PEERS.into_iter().zip(totals) {
-            out(CycleRow {
-                implementation,
-                n: self.n,
-                counterparties: self.c,
-                lost: self.lost,
-                found,
-                exact: true,
-                set_items,
-                set_difference,
-                bytes,
-                wall_s: wall.as_secs_f64(),
-                node_cpu_s: None,
-                counterparties_cpu_s: None,
-                setup_s: None,
-                most_running: None,
-            });
+            let sets = (set_items, set_difference);
+            out(self.row(implementation, found, sets, bytes, wall.as_secs_f64()));
         }
         Ok(())
     }

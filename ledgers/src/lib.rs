@@ -177,13 +177,8 @@ pub fn two_party_ledger_between(a: &str, b: &str, n: usize, seed: u64) -> Ledger
                 }
             })
             .collect();
-        let tx = VaultTransaction {
-            id: transaction_id(seed, number as u64),
-            dependencies,
-            outputs,
-            payload: None,
-        };
-        spendable.record(&mut ledger, tx, &participants);
+        let id = transaction_id(seed, number as u64);
+        spendable.record(&mut ledger, id, (dependencies, outputs), &participants);
     }
     ledger
 }
@@ -215,13 +210,8 @@ pub fn multi_party_ledger(parties: &[String], n: usize, seed: u64, r: &mut Split
         let outputs = (0..1 + r.below(2))
             .map(|_| who.iter().map(|&p| parties[p].clone()).collect())
             .collect();
-        let tx = VaultTransaction {
-            id: transaction_id(seed, number as u64),
-            dependencies,
-            outputs,
-            payload: None,
-        };
-        spendable.record(&mut ledger, tx, &who);
+        let id = transaction_id(seed, number as u64);
+        spendable.record(&mut ledger, id, (dependencies, outputs), &who);
     }
     ledger
 }
@@ -261,10 +251,22 @@ impl Spendable {
         dependencies
     }
 
-    /// Records `tx` and makes it spendable by `owners`.
-    fn record(&mut self, ledger: &mut Ledger, tx: VaultTransaction, owners: &[usize]) {
+    /// Records transaction `id` (with its dependencies and outputs, no
+    /// payload) and makes it spendable by `owners`.
+    fn record(
+        &mut self,
+        ledger: &mut Ledger,
+        id: TxId,
+        (dependencies, outputs): (Vec<TxId>, Vec<Vec<String>>),
+        owners: &[usize],
+    ) {
         let index = ledger.len();
-        ledger.push(tx);
+        ledger.push(VaultTransaction {
+            id,
+            dependencies,
+            outputs,
+            payload: None,
+        });
         for &p in owners {
             self.0[p].push(index);
         }

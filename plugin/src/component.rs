@@ -3,8 +3,8 @@
 
 use crate::graph::TransactionPage;
 use crate::host::{Host, Level, SendError};
-use crate::id::{TX_ID_LEN, TxId, join_ids, split_ids};
-use crate::reconciler::{FlowError, Metrics, Reconciler};
+use crate::id::{TxId, join_ids};
+use crate::reconciler::{Metrics, Reconciler};
 use crate::status::{ReconciliationStatus, StatusValue};
 use std::cell::RefCell;
 
@@ -24,15 +24,7 @@ struct WitHost;
 
 impl Host for WitHost {
     fn read_transactions(&mut self, after: u64, limit: u32) -> Result<TransactionPage, String> {
-        vault::read_transactions(after, limit).map(|p| TransactionPage {
-            ids: p.ids,
-            dependency_counts: p.dependency_counts,
-            dependencies: p.dependencies,
-            output_counts: p.output_counts,
-            participant_counts: p.participant_counts,
-            participants: p.participants,
-            cursor: p.cursor,
-        })
+        vault::read_transactions(after, limit).map(Into::into)
     }
 
     fn contains_transactions(&mut self, ids: &[TxId]) -> Result<Vec<bool>, String> {
@@ -89,12 +81,12 @@ impl Host for WitHost {
     fn load_statuses(&mut self) -> Result<Vec<ReconciliationStatus>, String> {
         status_store::load_statuses()?
             .into_iter()
-            .map(status_from_wit)
+            .map(ReconciliationStatus::try_from)
             .collect()
     }
 
     fn save_status(&mut self, status: &ReconciliationStatus) -> Result<(), String> {
-        status_store::save_status(&status_to_wit(status))
+        status_store::save_status(&status.into())
     }
 
     fn load_scheduled(&mut self) -> Result<Vec<String>, String> {
@@ -129,85 +121,7 @@ impl Host for WitHost {
     }
 }
 
-fn value_to_wit(v: StatusValue) -> types::ReconciliationStatusValue {
-    use types::ReconciliationStatusValue as W;
-    match v {
-        StatusValue::DifferencesFound => W::DifferencesFound,
-        StatusValue::DifferencesNotFound => W::DifferencesNotFound,
-        StatusValue::InProgress => W::InProgress,
-        StatusValue::Failed => W::Failed,
-        StatusValue::Stopped => W::Stopped,
-    }
-}
-
-fn value_from_wit(v: types::ReconciliationStatusValue) -> StatusValue {
-    use types::ReconciliationStatusValue as W;
-    match v {
-        W::DifferencesFound => StatusValue::DifferencesFound,
-        W::DifferencesNotFound => StatusValue::DifferencesNotFound,
-        W::InProgress => StatusValue::InProgress,
-        W::Failed => StatusValue::Failed,
-        W::Stopped => StatusValue::Stopped,
-    }
-}
-
-fn status_to_wit(s: &ReconciliationStatus) -> types::ReconciliationStatus {
-    types::ReconciliationStatus {
-        party_name: s.party_name.clone(),
-        is_requester: s.is_requester,
-        state_machine_id: s.state_machine_id.clone(),
-        last_successful_reconciliation_time_started: s.last_successful_reconciliation_time_started,
-        last_successful_reconciliation_time_finished: s
-            .last_successful_reconciliation_time_finished,
-        last_successful_reconciliation_status: s
-            .last_successful_reconciliation_status
-            .map(value_to_wit),
-        last_successful_reconciliation_result: join_ids(&s.last_successful_reconciliation_result),
-        last_reconciliation_time_started: s.last_reconciliation_time_started,
-        last_reconciliation_time_finished: s.last_reconciliation_time_finished,
-        last_reconciliation_status: value_to_wit(s.last_reconciliation_status),
-        last_reconciliation_error: s.last_reconciliation_error.clone(),
-    }
-}
-
-fn status_from_wit(s: types::ReconciliationStatus) -> Result<ReconciliationStatus, String> {
-    let result = split_ids(&s.last_successful_reconciliation_result).ok_or_else(|| {
-        format!(
-            "stored result for {} is {} bytes, not a multiple of {TX_ID_LEN}",
-            s.party_name,
-            s.last_successful_reconciliation_result.len()
-        )
-    })?;
-    Ok(ReconciliationStatus {
-        party_name: s.party_name,
-        is_requester: s.is_requester,
-        state_machine_id: s.state_machine_id,
-        last_successful_reconciliation_time_started: s.last_successful_reconciliation_time_started,
-        last_successful_reconciliation_time_finished: s
-            .last_successful_reconciliation_time_finished,
-        last_successful_reconciliation_status: s
-            .last_successful_reconciliation_status
-            .map(value_from_wit),
-        last_successful_reconciliation_result: result,
-        last_reconciliation_time_started: s.last_reconciliation_time_started,
-        last_reconciliation_time_finished: s.last_reconciliation_time_finished,
-        last_reconciliation_status: value_from_wit(s.last_reconciliation_status),
-        last_reconciliation_error: s.last_reconciliation_error,
-    })
-}
-
-fn flow_error_to_wit(e: FlowError) -> flows::FlowError {
-    use flows::FlowError as W;
-    match e {
-        FlowError::SelfReconciliation(p) => W::SelfReconciliation(p),
-        FlowError::ReconciliationAlreadyScheduled(p) => W::ReconciliationAlreadyScheduled(p),
-        FlowError::IncomingReconciliationInProgress(p) => W::IncomingReconciliationInProgress(p),
-        FlowError::LedgerGraphNotInitialised => W::LedgerGraphNotInitialised,
-        FlowError::LedgerGraphNotSelfConsistent(errors) => W::LedgerGraphNotSelfConsistent(errors),
-        FlowError::InvalidArgument(why) => W::InvalidArgument(why),
-        FlowError::Storage(why) => W::Storage(why),
-    }
-}
+ledger_sync_vocabulary::wit_conversions!(types, flows, vault);
 
 thread_local! {
     static PLUGIN: RefCell<Option<Reconciler<WitHost>>> = const { RefCell::new(None) };
@@ -248,7 +162,7 @@ impl handlers::Guest for Component {
 
 impl flows::Guest for Component {
     fn schedule_reconciliation(parties: Vec<String>) -> Result<(), flows::FlowError> {
-        with_plugin(|p| p.schedule_reconciliation(&parties)).map_err(flow_error_to_wit)
+        with_plugin(|p| p.schedule_reconciliation(&parties)).map_err(flows::FlowError::from)
     }
 
     fn get_reconciliation_statuses(
@@ -259,12 +173,12 @@ impl flows::Guest for Component {
         with_plugin(|p| {
             p.get_reconciliation_statuses(
                 party.as_deref(),
-                last_reconciliation_status.map(value_from_wit),
+                last_reconciliation_status.map(StatusValue::from),
                 is_requester,
             )
         })
-        .map(|rows| rows.iter().map(status_to_wit).collect())
-        .map_err(flow_error_to_wit)
+        .map(|rows| rows.iter().map(Into::into).collect())
+        .map_err(flows::FlowError::from)
     }
 
     fn get_reconciliation_status_for_party(
@@ -272,25 +186,26 @@ impl flows::Guest for Component {
         is_requester: bool,
     ) -> Result<Option<types::ReconciliationStatus>, flows::FlowError> {
         with_plugin(|p| p.get_reconciliation_status_for_party(&party, is_requester))
-            .map(|row| row.as_ref().map(status_to_wit))
-            .map_err(flow_error_to_wit)
+            .map(|row| row.as_ref().map(Into::into))
+            .map_err(flows::FlowError::from)
     }
 
     fn refresh_reconciliation_statuses() -> Result<(), flows::FlowError> {
-        with_plugin(|p| p.refresh_reconciliation_statuses()).map_err(flow_error_to_wit)
+        with_plugin(|p| p.refresh_reconciliation_statuses()).map_err(flows::FlowError::from)
     }
 
     fn stop_reconciliation_for_party(party: String) -> Result<(), flows::FlowError> {
-        with_plugin(|p| p.stop_reconciliation_for_party(&party)).map_err(flow_error_to_wit)
+        with_plugin(|p| p.stop_reconciliation_for_party(&party)).map_err(flows::FlowError::from)
     }
 
     fn is_reconciliation_scheduled_for_party(party: String) -> Result<bool, flows::FlowError> {
-        with_plugin(|p| p.is_reconciliation_scheduled_for_party(&party)).map_err(flow_error_to_wit)
+        with_plugin(|p| p.is_reconciliation_scheduled_for_party(&party))
+            .map_err(flows::FlowError::from)
     }
 
     fn is_responding_to_reconciliation_for_party(party: String) -> Result<bool, flows::FlowError> {
         with_plugin(|p| p.is_responding_to_reconciliation_for_party(&party))
-            .map_err(flow_error_to_wit)
+            .map_err(flows::FlowError::from)
     }
 }
 
@@ -315,7 +230,7 @@ impl metrics::Guest for Component {
     }
 
     fn party_reconciliation_status(party: String) -> Option<types::ReconciliationStatus> {
-        with_plugin(|p| p.reconciliation_status(&party)).map(|row| status_to_wit(&row))
+        with_plugin(|p| p.reconciliation_status(&party)).map(|row| (&row).into())
     }
 }
 

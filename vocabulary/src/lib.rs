@@ -20,6 +20,8 @@
 //! - [`timers`]: the timer table every runtime keeps for a plugin, and
 //!   the order timers fire in.
 //! - [`x500`]: X.500 legal names, parsed and spelt canonically.
+//! - [`wit`]: the conversions to and from the contract's WIT types, for
+//!   every binding ([`wit_conversions!`]).
 
 pub mod flow_error;
 pub mod id;
@@ -29,6 +31,7 @@ pub mod rng;
 pub mod status;
 pub mod text;
 pub mod timers;
+pub mod wit;
 pub mod x500;
 
 pub use flow_error::FlowError;

@@ -90,6 +90,19 @@ impl ReconciliationStatus {
             last_reconciliation_error: String::new(),
         }
     }
+
+    /// What a restart makes of the row: one left IN_PROGRESS (its
+    /// reconciliation was interrupted) ends FAILED at `now` with `reason`,
+    /// its last success kept; any other row is left as it is (`None`).
+    pub fn interrupted(mut self, reason: &str, now: u64) -> Option<Self> {
+        if self.last_reconciliation_status != StatusValue::InProgress {
+            return None;
+        }
+        self.last_reconciliation_status = StatusValue::Failed;
+        self.last_reconciliation_error = reason.to_string();
+        self.last_reconciliation_time_finished = Some(now);
+        Some(self)
+    }
 }
 
 impl fmt::Display for ReconciliationStatus {

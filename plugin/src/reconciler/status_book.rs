@@ -117,14 +117,10 @@ impl StatusBook {
                 }
                 Self::ended(row, status, error, now)
             }
-            Transition::Failed { reason } => Self::failed(existing?, reason, now),
-            Transition::Interrupted { reason } => {
-                let row = existing?;
-                if row.last_reconciliation_status != StatusValue::InProgress {
-                    return None;
-                }
-                Self::failed(row, reason, now)
+            Transition::Failed { reason } => {
+                Self::ended(existing?, StatusValue::Failed, reason, now)
             }
+            Transition::Interrupted { reason } => existing?.interrupted(reason, now)?,
             Transition::Stopped { dropped_job } => {
                 let mut row = existing?;
                 let running = row.last_reconciliation_status == StatusValue::InProgress;
@@ -190,13 +186,6 @@ impl StatusBook {
         }
         row.last_successful_reconciliation_result = still_missing;
         Some(row)
-    }
-
-    fn failed(mut row: ReconciliationStatus, reason: &str, now: u64) -> ReconciliationStatus {
-        row.last_reconciliation_status = StatusValue::Failed;
-        row.last_reconciliation_error = reason.to_string();
-        row.last_reconciliation_time_finished = Some(now);
-        row
     }
 }
 

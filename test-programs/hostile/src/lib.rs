@@ -29,6 +29,13 @@ use exports::ledger_sync::plugin::handlers::{self, HostRequirements};
 use exports::ledger_sync::plugin::metrics::{self, MetricsSnapshot};
 use ledger_sync::plugin::types::{ReconciliationStatus, ReconciliationStatusValue as Value};
 use ledger_sync::plugin::{clock, logging, messaging, status_store, timers};
+use ledger_sync_vocabulary::ReconciliationStatus as Row;
+
+ledger_sync_vocabulary::wit_conversions!(
+    ledger_sync::plugin::types,
+    exports::ledger_sync::plugin::flows,
+    ledger_sync::plugin::vault
+);
 
 struct Hostile;
 
@@ -51,13 +58,11 @@ impl handlers::Guest for Hostile {
                     n = std::hint::black_box(n.wrapping_add(1));
                 }
             }
-            for mut row in status_store::load_statuses()? {
-                if row.last_reconciliation_status == Value::InProgress {
-                    row.last_reconciliation_status = Value::Failed;
-                    row.last_reconciliation_error =
-                        format!("the plugin was restarted after it failed: {reason}");
-                    row.last_reconciliation_time_finished = Some(clock::now_ms());
-                    status_store::save_status(&row)?;
+            let reason = format!("the plugin was restarted after it failed: {reason}");
+            for row in status_store::load_statuses()? {
+                let row = Row::try_from(row)?;
+                if let Some(failed) = row.interrupted(&reason, clock::now_ms()) {
+                    status_store::save_status(&(&failed).into())?;
                 }
             }
         }
@@ -122,20 +127,8 @@ impl flows::Guest for Hostile {
             _ => {
                 for party in args {
                     let now = clock::now_ms();
-                    status_store::save_status(&ReconciliationStatus {
-                        party_name: party,
-                        is_requester: true,
-                        state_machine_id: format!("hostile-{now}"),
-                        last_successful_reconciliation_time_started: None,
-                        last_successful_reconciliation_time_finished: None,
-                        last_successful_reconciliation_status: None,
-                        last_successful_reconciliation_result: Vec::new(),
-                        last_reconciliation_time_started: Some(now),
-                        last_reconciliation_time_finished: None,
-                        last_reconciliation_status: Value::InProgress,
-                        last_reconciliation_error: String::new(),
-                    })
-                    .map_err(storage)?;
+                    let row = Row::started(&party, true, format!("hostile-{now}"), now);
+                    status_store::save_status(&(&row).into()).map_err(storage)?;
                 }
             }
         }

@@ -1,0 +1,178 @@
+//! The conversions between the vocabulary and the contract's WIT types,
+//! written once for every binding of the contract: the reference host's
+//! (`wasmtime::component::bindgen!`), the plugin's and every test guest's
+//! (`wit_bindgen::generate!`). Each binding has types of its own, so the
+//! impls are made where the types are, by [`wit_conversions!`](crate::wit_conversions).
+
+/// Implements `From`/`TryFrom` both ways between the vocabulary and one
+/// binding's types: `StatusValue` and `reconciliation-status-value`,
+/// `ReconciliationStatus` (a result that is not a whole number of 32-byte
+/// ids is refused) and `reconciliation-status`, `FlowError` and
+/// `flow-error`, `TransactionPage` and `vault.transaction-page`. Give the
+/// module paths of the binding's `types`, `flows` and `vault` interfaces:
+///
+/// ```ignore
+/// ledger_sync_vocabulary::wit_conversions!(
+///     ledger_sync::plugin::types,
+///     exports::ledger_sync::plugin::flows,
+///     ledger_sync::plugin::vault
+/// );
+/// ```
+#[macro_export]
+macro_rules! wit_conversions {
+    ($($types:ident)::+, $($flows:ident)::+, $($vault:ident)::+) => {
+        impl From<$($vault)::+::TransactionPage> for $crate::TransactionPage {
+            fn from(p: $($vault)::+::TransactionPage) -> Self {
+                $crate::TransactionPage {
+                    ids: p.ids,
+                    dependency_counts: p.dependency_counts,
+                    dependencies: p.dependencies,
+                    output_counts: p.output_counts,
+                    participant_counts: p.participant_counts,
+                    participants: p.participants,
+                    cursor: p.cursor,
+                }
+            }
+        }
+
+        impl From<$crate::TransactionPage> for $($vault)::+::TransactionPage {
+            fn from(p: $crate::TransactionPage) -> Self {
+                $($vault)::+::TransactionPage {
+                    ids: p.ids,
+                    dependency_counts: p.dependency_counts,
+                    dependencies: p.dependencies,
+                    output_counts: p.output_counts,
+                    participant_counts: p.participant_counts,
+                    participants: p.participants,
+                    cursor: p.cursor,
+                }
+            }
+        }
+
+        impl From<$($types)::+::ReconciliationStatusValue> for $crate::StatusValue {
+            fn from(v: $($types)::+::ReconciliationStatusValue) -> Self {
+                use $($types)::+::ReconciliationStatusValue as W;
+                match v {
+                    W::DifferencesFound => $crate::StatusValue::DifferencesFound,
+                    W::DifferencesNotFound => $crate::StatusValue::DifferencesNotFound,
+                    W::InProgress => $crate::StatusValue::InProgress,
+                    W::Failed => $crate::StatusValue::Failed,
+                    W::Stopped => $crate::StatusValue::Stopped,
+                }
+            }
+        }
+
+        impl From<$crate::StatusValue> for $($types)::+::ReconciliationStatusValue {
+            fn from(v: $crate::StatusValue) -> Self {
+                use $($types)::+::ReconciliationStatusValue as W;
+                match v {
+                    $crate::StatusValue::DifferencesFound => W::DifferencesFound,
+                    $crate::StatusValue::DifferencesNotFound => W::DifferencesNotFound,
+                    $crate::StatusValue::InProgress => W::InProgress,
+                    $crate::StatusValue::Failed => W::Failed,
+                    $crate::StatusValue::Stopped => W::Stopped,
+                }
+            }
+        }
+
+        impl From<&$crate::ReconciliationStatus> for $($types)::+::ReconciliationStatus {
+            fn from(s: &$crate::ReconciliationStatus) -> Self {
+                $($types)::+::ReconciliationStatus {
+                    party_name: s.party_name.clone(),
+                    is_requester: s.is_requester,
+                    state_machine_id: s.state_machine_id.clone(),
+                    last_successful_reconciliation_time_started: s
+                        .last_successful_reconciliation_time_started,
+                    last_successful_reconciliation_time_finished: s
+                        .last_successful_reconciliation_time_finished,
+                    last_successful_reconciliation_status: s
+                        .last_successful_reconciliation_status
+                        .map(Into::into),
+                    last_successful_reconciliation_result: $crate::id::join_ids(
+                        &s.last_successful_reconciliation_result,
+                    ),
+                    last_reconciliation_time_started: s.last_reconciliation_time_started,
+                    last_reconciliation_time_finished: s.last_reconciliation_time_finished,
+                    last_reconciliation_status: s.last_reconciliation_status.into(),
+                    last_reconciliation_error: s.last_reconciliation_error.clone(),
+                }
+            }
+        }
+
+        impl TryFrom<$($types)::+::ReconciliationStatus> for $crate::ReconciliationStatus {
+            type Error = String;
+
+            /// Fails when the result is not a whole number of 32-byte ids.
+            fn try_from(s: $($types)::+::ReconciliationStatus) -> Result<Self, String> {
+                let result = $crate::id::split_ids(&s.last_successful_reconciliation_result)
+                    .ok_or_else(|| {
+                        format!(
+                            "the result for {} is {} bytes, not a whole number of 32-byte \
+                             transaction ids",
+                            s.party_name,
+                            s.last_successful_reconciliation_result.len()
+                        )
+                    })?;
+                Ok($crate::ReconciliationStatus {
+                    party_name: s.party_name,
+                    is_requester: s.is_requester,
+                    state_machine_id: s.state_machine_id,
+                    last_successful_reconciliation_time_started: s
+                        .last_successful_reconciliation_time_started,
+                    last_successful_reconciliation_time_finished: s
+                        .last_successful_reconciliation_time_finished,
+                    last_successful_reconciliation_status: s
+                        .last_successful_reconciliation_status
+                        .map(Into::into),
+                    last_successful_reconciliation_result: result,
+                    last_reconciliation_time_started: s.last_reconciliation_time_started,
+                    last_reconciliation_time_finished: s.last_reconciliation_time_finished,
+                    last_reconciliation_status: s.last_reconciliation_status.into(),
+                    last_reconciliation_error: s.last_reconciliation_error,
+                })
+            }
+        }
+
+        impl From<$($flows)::+::FlowError> for $crate::FlowError {
+            fn from(e: $($flows)::+::FlowError) -> Self {
+                use $($flows)::+::FlowError as W;
+                match e {
+                    W::SelfReconciliation(p) => $crate::FlowError::SelfReconciliation(p),
+                    W::ReconciliationAlreadyScheduled(p) => {
+                        $crate::FlowError::ReconciliationAlreadyScheduled(p)
+                    }
+                    W::IncomingReconciliationInProgress(p) => {
+                        $crate::FlowError::IncomingReconciliationInProgress(p)
+                    }
+                    W::LedgerGraphNotInitialised => $crate::FlowError::LedgerGraphNotInitialised,
+                    W::LedgerGraphNotSelfConsistent(errors) => {
+                        $crate::FlowError::LedgerGraphNotSelfConsistent(errors)
+                    }
+                    W::InvalidArgument(why) => $crate::FlowError::InvalidArgument(why),
+                    W::Storage(why) => $crate::FlowError::Storage(why),
+                }
+            }
+        }
+
+        impl From<$crate::FlowError> for $($flows)::+::FlowError {
+            fn from(e: $crate::FlowError) -> Self {
+                use $($flows)::+::FlowError as W;
+                match e {
+                    $crate::FlowError::SelfReconciliation(p) => W::SelfReconciliation(p),
+                    $crate::FlowError::ReconciliationAlreadyScheduled(p) => {
+                        W::ReconciliationAlreadyScheduled(p)
+                    }
+                    $crate::FlowError::IncomingReconciliationInProgress(p) => {
+                        W::IncomingReconciliationInProgress(p)
+                    }
+                    $crate::FlowError::LedgerGraphNotInitialised => W::LedgerGraphNotInitialised,
+                    $crate::FlowError::LedgerGraphNotSelfConsistent(errors) => {
+                        W::LedgerGraphNotSelfConsistent(errors)
+                    }
+                    $crate::FlowError::InvalidArgument(why) => W::InvalidArgument(why),
+                    $crate::FlowError::Storage(why) => W::Storage(why),
+                }
+            }
+        }
+    };
+}

@@ -345,27 +345,81 @@ impl LedgerGraph {
     }
 }
 
-/// A reconciliation set being built: transactions with their whole
-/// back-chains, each once (a bitmap of the graph marks what is in).
-pub struct SetBuilder<'g> {
-    graph: &'g LedgerGraph,
+/// A set of the graph's transactions, as a bitmap over their indices:
+/// owned, so that a session can keep its set and extend it later (see
+/// [`SetBuilder::extend`]). Indices are stable: the graph only grows.
+#[derive(Clone, Debug, Default)]
+pub struct TxSet {
     visited: Vec<u64>,
     len: usize,
+}
+
+impl TxSet {
+    pub fn contains(&self, t: TxIndex) -> bool {
+        self.visited
+            .get(t.0 as usize / 64)
+            .is_some_and(|word| word & (1 << (t.0 % 64)) != 0)
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The members, in recording order, read off the bitmap.
+    pub fn members(&self) -> Vec<TxIndex> {
+        let mut set = Vec::with_capacity(self.len);
+        for (word, &bits) in self.visited.iter().enumerate() {
+            let mut bits = bits;
+            while bits != 0 {
+                set.push(TxIndex(word as u32 * 64 + bits.trailing_zeros()));
+                bits &= bits - 1;
+            }
+        }
+        set
+    }
+}
+
+/// A reconciliation set being built: transactions with their whole
+/// back-chains, each once (a [`TxSet`] marks what is in).
+pub struct SetBuilder<'g> {
+    graph: &'g LedgerGraph,
+    set: TxSet,
     stack: Vec<u32>,
+    /// Members added since [`SetBuilder::extend`], when extending.
+    added: Option<Vec<TxIndex>>,
 }
 
 impl<'g> SetBuilder<'g> {
     pub fn new(graph: &'g LedgerGraph) -> Self {
         SetBuilder {
             graph,
-            visited: vec![0u64; graph.len().div_ceil(64)],
-            len: 0,
+            set: TxSet {
+                visited: vec![0u64; graph.len().div_ceil(64)],
+                len: 0,
+            },
             stack: Vec::new(),
+            added: None,
+        }
+    }
+
+    /// Goes on building `set`, made earlier over `graph`; what is added
+    /// from now on is listed (see [`SetBuilder::into_added`]).
+    pub fn extend(graph: &'g LedgerGraph, mut set: TxSet) -> Self {
+        set.visited.resize(graph.len().div_ceil(64), 0);
+        SetBuilder {
+            graph,
+            set,
+            stack: Vec::new(),
+            added: Some(Vec::new()),
         }
     }
 
     pub fn contains(&self, t: TxIndex) -> bool {
-        self.visited[t.0 as usize / 64] & (1 << (t.0 % 64)) != 0
+        self.set.contains(t)
     }
 
     /// Adds transaction `t` and every transaction in its back-chain.
@@ -375,11 +429,14 @@ impl<'g> SetBuilder<'g> {
         self.stack.push(t.0);
         while let Some(t) = self.stack.pop() {
             let (word, bit) = (t as usize / 64, t % 64);
-            if self.visited[word] & (1 << bit) != 0 {
+            if self.set.visited[word] & (1 << bit) != 0 {
                 continue;
             }
-            self.visited[word] |= 1 << bit;
-            self.len += 1;
+            self.set.visited[word] |= 1 << bit;
+            self.set.len += 1;
+            if let Some(added) = &mut self.added {
+                added.push(TxIndex(t));
+            }
             let (begin, end) = LedgerGraph::range(&graph.dependency_start, total_deps, t as usize);
             for k in begin..end {
                 let d = graph.dependencies.get(k);
@@ -394,15 +451,17 @@ impl<'g> SetBuilder<'g> {
     /// members' ids then walks the graph front to back, and building keeps
     /// no list of members beside the bitmap.
     pub fn into_set(self) -> Vec<TxIndex> {
-        let mut set = Vec::with_capacity(self.len);
-        for (word, &bits) in self.visited.iter().enumerate() {
-            let mut bits = bits;
-            while bits != 0 {
-                set.push(TxIndex(word as u32 * 64 + bits.trailing_zeros()));
-                bits &= bits - 1;
-            }
-        }
-        set
+        self.set.members()
+    }
+
+    /// The set itself, to keep.
+    pub fn into_tx_set(self) -> TxSet {
+        self.set
+    }
+
+    /// The set, and what was added to it since [`SetBuilder::extend`].
+    pub fn into_added(self) -> (TxSet, Vec<TxIndex>) {
+        (self.set, self.added.unwrap_or_default())
     }
 }
 

@@ -106,9 +106,13 @@ fn set_digest(symbol0: &CodedSymbol, len: u64, salt: u64) -> u64 {
     mix64(sum ^ mix64(len ^ ((symbol0.checksum as u64) << 32)))
 }
 
-/// Creates the walks of `ids` under `salt` and the digest of the set.
-fn map_items(ids: impl IntoIterator<Item = TxId>, salt: u64) -> (Vec<TxId>, Vec<Walk>, u64) {
-    let mut symbol0 = CodedSymbol::default();
+/// Creates the walks of `ids` under `salt`, and adds every id into
+/// `symbol0` (what the set's digest is made from).
+fn map_items(
+    ids: impl IntoIterator<Item = TxId>,
+    salt: u64,
+    symbol0: &mut CodedSymbol,
+) -> (Vec<TxId>, Vec<Walk>) {
     let ids: Vec<TxId> = ids.into_iter().collect();
     let walks: Vec<Walk> = ids
         .iter()
@@ -118,8 +122,7 @@ fn map_items(ids: impl IntoIterator<Item = TxId>, salt: u64) -> (Vec<TxId>, Vec<
             walk
         })
         .collect();
-    let digest = set_digest(&symbol0, ids.len() as u64, salt);
-    (ids, walks, digest)
+    (ids, walks)
 }
 
 /// Where one item's walk through symbol indices has got to. Kept apart from
@@ -340,7 +343,9 @@ impl Encoder {
     /// An encoder for `ids` under the session's `salt`. No symbol is
     /// computed until one is asked for.
     pub fn new(ids: impl IntoIterator<Item = TxId>, salt: u64) -> Self {
-        let (ids, walks, digest) = map_items(ids, salt);
+        let mut symbol0 = CodedSymbol::default();
+        let (ids, walks) = map_items(ids, salt, &mut symbol0);
+        let digest = set_digest(&symbol0, ids.len() as u64, salt);
         Encoder {
             set_size: ids.len(),
             stream: Lookahead::new(ids, walks),
@@ -482,16 +487,21 @@ pub struct Decoder {
     /// twice, or more ids peeled than symbols received. Peeling stops.
     inconsistent: bool,
     pending: Vec<u32>,
-    digest: u64,
+    /// Every id of our set added into one symbol, and how many: the digest
+    /// is made from them (and kept up to date by [`Decoder::extend`]).
+    symbol0: CodedSymbol,
+    set_size: u64,
 }
 
 impl Decoder {
     /// A decoder holding our own set `ids`, under the session's `salt`.
     pub fn new(ids: impl IntoIterator<Item = TxId>, salt: u64) -> Self {
-        let (ids, walks, digest) = map_items(ids, salt);
+        let mut symbol0 = CodedSymbol::default();
+        let (ids, walks) = map_items(ids, salt, &mut symbol0);
         Decoder {
             salt,
-            digest,
+            symbol0,
+            set_size: ids.len() as u64,
             local: Lookahead::new(ids, walks),
             residual: Vec::new(),
             decoded: Vec::new(),
@@ -503,7 +513,22 @@ impl Decoder {
 
     /// Our set's digest, for the request (see [`Encoder::digest`]).
     pub fn digest(&self) -> u64 {
-        self.digest
+        set_digest(&self.symbol0, self.set_size, self.salt)
+    }
+
+    /// Adds `ids` (not already in it) to our set, as if they had been there
+    /// from the start: only before any symbol is received, since the
+    /// symbols received so far were reduced by our set as it was.
+    pub fn extend(&mut self, ids: impl IntoIterator<Item = TxId>) {
+        assert_eq!(
+            self.received(),
+            0,
+            "a decoder's set grows only before its stream"
+        );
+        let (ids, walks) = map_items(ids, self.salt, &mut self.symbol0);
+        self.set_size += ids.len() as u64;
+        self.local.ids.extend(ids);
+        self.local.walks.extend(walks);
     }
 
     /// True when the symbols received cannot come from any set: an id
@@ -647,6 +672,31 @@ mod tests {
         assert!(first[40..] == again[..], "the same stream from index 40");
         enc.rewind(0);
         assert!(enc.produce(300) == first, "and from the start");
+    }
+
+    #[test]
+    fn a_decoder_extended_before_its_stream_is_the_decoder_of_the_whole_set() {
+        let salt = 77;
+        let theirs: Vec<TxId> = (0..400).map(|n| id_from(n, 8)).collect();
+        let (core, roots) = (&theirs[..250], &theirs[300..320]);
+        let mut extended = Decoder::new(core.iter().copied(), salt);
+        extended.extend(roots.iter().copied());
+        let mut whole = Decoder::new(core.iter().chain(roots).copied(), salt);
+        assert_eq!(extended.digest(), whole.digest());
+        let mut enc = Encoder::new(theirs.iter().copied(), salt);
+        while !whole.is_decoded() {
+            let symbols = enc.produce(8);
+            whole.add_symbols(&symbols);
+            extended.add_symbols(&symbols);
+            assert_eq!(extended.is_decoded(), whole.is_decoded());
+        }
+        let sorted = |d: &Decoder| {
+            let mut v = d.decoded().to_vec();
+            v.sort();
+            v
+        };
+        assert_eq!(sorted(&extended), sorted(&whole));
+        assert_eq!(sorted(&whole).len(), 400 - 250 - 20);
     }
 
     #[test]

@@ -13,6 +13,7 @@
 use super::batch_budget::{FIRST_BATCH, merge, next_batch, progress_due, requester_symbol_cap};
 use super::resend_after_ms;
 use super::session::{Action, Context, SessionKey, SessionTimer, Step};
+use super::sets::RequesterCore;
 use crate::config::format_ms;
 use crate::host::Level;
 use crate::id::TxId;
@@ -31,15 +32,17 @@ const MAX_RESTARTS: u32 = 3;
 pub(super) const RETRY_BASE_MS: u64 = 1_000;
 const RETRY_MAX_MS: u64 = 5 * 60_000;
 
-/// Where a requester's set comes from: the ledger graph, caught up with the
-/// vault (see `graph_catch_up`).
+/// Where a requester's set comes from: the ledger graph (see
+/// [`super::sets`]).
 pub(super) trait RequesterSets {
-    /// Our set for the party before any roots filter, and how many of our
-    /// transactions outside it a roots filter would test.
-    fn core(&mut self) -> Result<(Vec<TxId>, u64), String>;
-    /// Our set with the candidates that pass the responder's roots added,
-    /// each with its back-chain; and how many passed.
-    fn with_roots(&mut self, roots: &RootMatcher) -> Result<(Vec<TxId>, usize), String>;
+    /// Our set for the party before any roots filter (the graph caught up
+    /// with the vault first): its ids, and the set with its candidates, to
+    /// keep until the roots arrive.
+    fn core(&mut self) -> Result<(Vec<TxId>, RequesterCore), String>;
+    /// Adds to `core` the candidates that pass the responder's `roots`,
+    /// each with its back-chain: the ids added, and how many candidates
+    /// passed.
+    fn add_roots(&mut self, core: RequesterCore, roots: &RootMatcher) -> (Vec<TxId>, usize);
 }
 
 /// Where an outgoing reconciliation is in the protocol.
@@ -108,6 +111,9 @@ pub(super) struct RequesterSession {
     restarts: u32,
     /// Our transactions outside our set that a roots filter would test.
     candidates: u64,
+    /// Our set before the roots filter, kept to be extended by the
+    /// responder's roots (taken when they are applied).
+    core: Option<RequesterCore>,
     /// The last index we told the responder we received (`Progress`, or a
     /// `Want`'s `from`): its stream runs at most a window past it.
     reported: u32,
@@ -129,7 +135,7 @@ impl RequesterSession {
     pub(super) fn start(
         key: SessionKey,
         me: String,
-        (ids, candidates): (Vec<TxId>, u64),
+        (ids, core): (Vec<TxId>, RequesterCore),
         salt: u64,
         cx: &Context,
     ) -> (Self, Step<RequesterEnd>) {
@@ -152,7 +158,8 @@ impl RequesterSession {
             moments: CountMoments::default(),
             gap_asked_from: None,
             restarts: 0,
-            candidates,
+            candidates: core.candidates.len() as u64,
+            core: RequesterCore::keep(core),
             reported: 0,
         };
         let mut step = Step::default();
@@ -320,12 +327,13 @@ impl RequesterSession {
     /// first symbol, with the set rebuilt, since the responder's set — and so
     /// its stream — may have changed.
     fn restart(&mut self, sets: &mut dyn RequesterSets, now: u64, step: &mut Step<RequesterEnd>) {
-        let (ids, candidates) = match sets.core() {
+        let (ids, core) = match sets.core() {
             Ok(core) => core,
             Err(reason) => return step.end(RequesterEnd::Failed(reason)),
         };
         self.restarts += 1;
-        self.candidates = candidates;
+        self.candidates = core.candidates.len() as u64;
+        self.core = RequesterCore::keep(core);
         // A stale refusal may find the session backing off: it stays so,
         // and asks again from the start when the retry timer fires.
         match self.phase {
@@ -435,6 +443,8 @@ impl RequesterSession {
         }
         self.gap_asked_from = None;
         self.phase = Phase::Streaming;
+        // Roots no longer count once symbols arrive.
+        self.core = None;
         let skip = (received - start) as usize * WIRE_SYMBOL_LEN;
         let m = self.decoder.add_symbols(&unpack_symbols(&bytes[skip..]));
         self.moments = merge(self.moments, m);
@@ -539,17 +549,12 @@ impl RequesterSession {
                 return step;
             }
         };
-        let (ids, passed) = match sets.with_roots(&matcher) {
-            Ok(set) => set,
-            Err(reason) => {
-                self.abort(reason, &mut step);
-                return step;
-            }
-        };
+        let core = self.core.take().unwrap_or_default();
+        let (added, passed) = sets.add_roots(core, &matcher);
         self.phase = Phase::Filtered;
         self.last_heard_ms = now;
-        self.set_size = ids.len() as u64;
-        self.decoder = Decoder::new(ids, self.salt);
+        self.set_size += added.len() as u64;
+        self.decoder.extend(added);
         step.log(
             Level::Debug,
             format!(

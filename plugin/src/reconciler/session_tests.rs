@@ -7,7 +7,9 @@ use super::requester::{self, RETRY_BASE_MS, RequesterEnd, RequesterSession, Requ
 use super::resend_after_ms;
 use super::responder::{self, Answer, Request, ResponderEnd, ResponderSession};
 use super::session::{Action, Context, SessionKey, SessionTimer, Step};
+use super::sets::RequesterCore;
 use crate::config::Config;
+use crate::graph::{TxIndex, TxSet};
 use crate::id::TxId;
 use crate::protocol::{Body, Refusal, SessionId, pack_symbols};
 use crate::riblt::Encoder;
@@ -48,15 +50,22 @@ struct FixedSets {
     extra: Vec<TxId>,
 }
 
+/// A core with `candidates` candidates (their indices do not matter here).
+fn core_of(ids: Vec<TxId>, candidates: u64) -> (Vec<TxId>, RequesterCore) {
+    let core = RequesterCore {
+        set: TxSet::default(),
+        candidates: (0..candidates as u32).map(TxIndex).collect(),
+    };
+    (ids, core)
+}
+
 impl RequesterSets for FixedSets {
-    fn core(&mut self) -> Result<(Vec<TxId>, u64), String> {
-        Ok((self.core.clone(), self.candidates))
+    fn core(&mut self) -> Result<(Vec<TxId>, RequesterCore), String> {
+        Ok(core_of(self.core.clone(), self.candidates))
     }
 
-    fn with_roots(&mut self, _: &RootMatcher) -> Result<(Vec<TxId>, usize), String> {
-        let mut set = self.core.clone();
-        set.extend(&self.extra);
-        Ok((set, self.extra.len()))
+    fn add_roots(&mut self, _: RequesterCore, _: &RootMatcher) -> (Vec<TxId>, usize) {
+        (self.extra.clone(), self.extra.len())
     }
 }
 
@@ -107,7 +116,7 @@ fn requester(core: Vec<TxId>, candidates: u64, config: &Config) -> RequesterSess
     let (session, step) = RequesterSession::start(
         key(),
         "O=PartyA, L=London, C=GB".into(),
-        (core, candidates),
+        core_of(core, candidates),
         SALT,
         &cx(config, 0),
     );
@@ -205,8 +214,13 @@ fn symbols_past_the_credit_are_a_protocol_violation() {
 #[test]
 fn a_roots_filter_moves_requested_to_filtered_and_asks_for_the_stream() {
     let config = Config::default();
-    let (mut session, step) =
-        RequesterSession::start(key(), String::new(), (ids(0..10), 3), SALT, &cx(&config, 0));
+    let (mut session, step) = RequesterSession::start(
+        key(),
+        String::new(),
+        core_of(ids(0..10), 3),
+        SALT,
+        &cx(&config, 0),
+    );
     let [Body::Request { roots_bits, .. }] = sends(&step)[..] else {
         panic!("a request: {step:?}");
     };

@@ -5,17 +5,36 @@
 //!   its roots beyond the pair ([`LedgerGraph::responder_sets`]);
 //! - the requester's set for a responder before the roots filter, with the
 //!   candidates a filter would test ([`LedgerGraph::requester_core`]);
-//! - the requester's set once the responder's roots are applied.
+//! - the requester's set once the responder's roots are applied: the set
+//!   before the filter is kept by the session ([`RequesterCore`]) and
+//!   extended, not built again.
 //!
 //! The graph itself is built in [`super::graph_catch_up`]; the keyed hash
 //! the sets are coded under is [`crate::keyed_hash`].
 
 use super::graph_catch_up::read_vault;
 use super::requester::RequesterSets;
-use crate::graph::{LedgerGraph, PartyHandle, TxIndex};
+use crate::graph::{LedgerGraph, PartyHandle, SetBuilder, TxIndex, TxSet};
 use crate::host::Host;
 use crate::id::TxId;
 use crate::root_filter::RootMatcher;
+
+/// A requester's set before the roots filter, kept by its session until
+/// the responder's roots arrive: the set, and the candidates (our
+/// transactions outside it that a roots filter tests), newest first.
+#[derive(Debug, Default)]
+pub(super) struct RequesterCore {
+    pub(super) set: TxSet,
+    pub(super) candidates: Vec<TxIndex>,
+}
+
+impl RequesterCore {
+    /// The core, if a roots filter may extend it: only when there are
+    /// candidates to test (else no filter is asked for).
+    pub(super) fn keep(core: RequesterCore) -> Option<RequesterCore> {
+        (!core.candidates.is_empty()).then_some(core)
+    }
+}
 
 /// The sets between this node (`me`) and one `party`, read from the graph
 /// (caught up with the vault through `host` first).
@@ -56,24 +75,24 @@ impl<H: Host> PairSets<'_, H> {
 }
 
 impl<H: Host> RequesterSets for PairSets<'_, H> {
-    fn core(&mut self) -> Result<(Vec<TxId>, u64), String> {
+    fn core(&mut self) -> Result<(Vec<TxId>, RequesterCore), String> {
         let (responder, me) = self.handles()?;
         let (set, candidates) = self.graph.requester_core(responder, me);
-        let set = set.into_set();
-        Ok((self.ids(set), candidates.len() as u64))
+        let set = set.into_tx_set();
+        let ids = self.ids(set.members());
+        Ok((ids, RequesterCore { set, candidates }))
     }
 
-    fn with_roots(&mut self, roots: &RootMatcher) -> Result<(Vec<TxId>, usize), String> {
-        let (responder, me) = self.handles()?;
-        let (mut set, candidates) = self.graph.requester_core(responder, me);
+    fn add_roots(&mut self, core: RequesterCore, roots: &RootMatcher) -> (Vec<TxId>, usize) {
+        let mut set = SetBuilder::extend(self.graph, core.set);
         let mut passed = 0;
-        for t in candidates {
+        for t in core.candidates {
             if !set.contains(t) && roots.contains(&self.graph.id(t)) {
                 set.add_with_back_chain(t);
                 passed += 1;
             }
         }
-        let set = set.into_set();
-        Ok((self.ids(set), passed))
+        let (_, added) = set.into_added();
+        (self.ids(added), passed)
     }
 }

@@ -14,10 +14,9 @@ use std::time::{Duration, Instant};
 
 /// Writes a node's plugin configuration file.
 fn plugin_config(node: &Path, text: &str) {
-    let file = node.join("plugins/config").join(format!(
-        "ledger-sync-{}.conf",
-        ledger_sync_node::CONTRACT_VERSION
-    ));
+    let file = node
+        .join("plugins/config")
+        .join(ledger_sync_node::PLUGIN_CONFIG_FILE);
     std::fs::write(file, text).unwrap();
 }
 
@@ -453,7 +452,7 @@ fn bad_configuration_stops_a_node_process_at_start_up() {
     let good = std::fs::read_to_string(&conf).unwrap();
     let cert = node.join("certificates/node.pem");
     let good_cert = std::fs::read_to_string(&cert).unwrap();
-    let plugin_file = format!("ledger-sync-{}.conf", ledger_sync_node::CONTRACT_VERSION);
+    let plugin_file = ledger_sync_node::PLUGIN_CONFIG_FILE.to_string();
 
     /// What is broken, how, and what the error must say.
     type Case<'a> = (&'a str, Box<dyn Fn() + 'a>, Vec<String>);

@@ -13,7 +13,7 @@
 //! cancels every timer of the old instance. A plugin that traps
 //! [`MAX_CONSECUTIVE_TRAPS`] times in a row is not restarted again.
 
-use crate::bindings::ReconciliationPlugin;
+use crate::bindings::Plugin;
 use crate::bindings::handlers::HostRequirements;
 use crate::bindings::metrics::MetricsSnapshot;
 use crate::capabilities::Storage;
@@ -131,7 +131,7 @@ pub struct Node {
     runtime: Arc<PluginRuntime>,
     /// Always present; an `Option` only so a restart can move it.
     store: Option<Store<NodeState>>,
-    plugin: Option<ReconciliationPlugin>,
+    plugin: Option<Plugin>,
     options: NodeOptions,
     clock: Arc<dyn Clock>,
     restarts: u32,
@@ -192,7 +192,7 @@ impl Node {
             dead: None,
         };
         let started = node
-            .call(|p, s| p.ledger_sync_plugin_handlers().call_start(s, &config, None))
+            .call(|p, s| p.start(s, &config, None))
             .map_err(anyhow::Error::from)?
             .map_err(|e| anyhow::anyhow!("{e}"))
             .with_context(|| {
@@ -315,7 +315,7 @@ impl Node {
     /// the instance (see the module docs).
     fn call<R>(
         &mut self,
-        f: impl FnOnce(&ReconciliationPlugin, &mut Store<NodeState>) -> wasmtime::Result<R>,
+        f: impl FnOnce(&Plugin, &mut Store<NodeState>) -> wasmtime::Result<R>,
     ) -> Result<R, PluginFailure> {
         if let Some(why) = &self.dead {
             return Err(PluginFailure::NotRunning(why.clone()));
@@ -346,7 +346,7 @@ impl Node {
     /// call; every entry into the guest goes through here.
     fn timed<R>(
         &mut self,
-        f: impl FnOnce(&ReconciliationPlugin, &mut Store<NodeState>) -> wasmtime::Result<R>,
+        f: impl FnOnce(&Plugin, &mut Store<NodeState>) -> wasmtime::Result<R>,
     ) -> wasmtime::Result<R> {
         let plugin = self.plugin.as_ref().expect("a live node has a plugin");
         let store = self.store.as_mut().expect("a node always has a store");
@@ -416,10 +416,7 @@ impl Node {
         self.plugin = Some(plugin?);
         let config = self.options.config_text(&self.runtime.config_file_name())?;
         let needs = self
-            .timed(|p, s| {
-                p.ledger_sync_plugin_handlers()
-                    .call_start(s, &config, Some(reason))
-            })
+            .timed(|p, s| p.start(s, &config, Some(reason)))
             .map_err(|trap| anyhow::anyhow!("{}", self.describe_trap(&trap)))?
             .map_err(|refused| anyhow::anyhow!("the plugin refused to start: {refused}"))?;
         self.apply(needs)
@@ -430,26 +427,20 @@ impl Node {
     /// A message from `sender` arrived.
     pub fn on_message(&mut self, sender: &str, payload: &[u8]) -> Result<(), PluginFailure> {
         let sender = sender.to_string();
-        self.call(|p, s| {
-            p.ledger_sync_plugin_handlers()
-                .call_on_message(s, &sender, payload)
-        })
+        self.call(|p, s| p.on_message(s, &sender, payload))
     }
 
     /// The timer `id` the plugin set is due.
     pub fn on_timer(&mut self, id: u64) -> Result<(), PluginFailure> {
         self.state_mut().timers.firing(id);
-        self.call(|p, s| p.ledger_sync_plugin_handlers().call_on_timer(s, id))
+        self.call(|p, s| p.on_timer(s, id))
     }
 
     // --------------------------------------------------------------- flows
 
     /// ScheduleReconciliationFlow.
     pub fn schedule_reconciliation(&mut self, parties: &[String]) -> FlowResult<()> {
-        let answer = self.call(|p, s| {
-            p.ledger_sync_plugin_flows()
-                .call_schedule_reconciliation(s, parties)
-        })?;
+        let answer = self.call(|p, s| p.schedule_reconciliation(s, parties))?;
         Ok(answer.map_err(Into::into))
     }
 
@@ -462,13 +453,7 @@ impl Node {
     ) -> FlowResult<Vec<ReconciliationStatus>> {
         let party = party.map(str::to_string);
         let answer = self.call(|p, s| {
-            p.ledger_sync_plugin_flows()
-                .call_get_reconciliation_statuses(
-                    s,
-                    party.as_ref(),
-                    status.map(Into::into),
-                    is_requester,
-                )
+            p.get_reconciliation_statuses(s, party.as_ref(), status.map(Into::into), is_requester)
         })?;
         match answer {
             Ok(rows) => Ok(Ok(rows
@@ -486,10 +471,8 @@ impl Node {
         is_requester: bool,
     ) -> FlowResult<Option<ReconciliationStatus>> {
         let party = party.to_string();
-        let answer = self.call(|p, s| {
-            p.ledger_sync_plugin_flows()
-                .call_get_reconciliation_status_for_party(s, &party, is_requester)
-        })?;
+        let answer =
+            self.call(|p, s| p.get_reconciliation_status_for_party(s, &party, is_requester))?;
         match answer {
             Ok(row) => Ok(Ok(row.map(row_from_plugin).transpose()?)),
             Err(e) => Ok(Err(e.into())),
@@ -498,40 +481,28 @@ impl Node {
 
     /// RefreshReconciliationStatusesFlow.
     pub fn refresh_reconciliation_statuses(&mut self) -> FlowResult<()> {
-        let answer = self.call(|p, s| {
-            p.ledger_sync_plugin_flows()
-                .call_refresh_reconciliation_statuses(s)
-        })?;
+        let answer = self.call(|p, s| p.refresh_reconciliation_statuses(s))?;
         Ok(answer.map_err(Into::into))
     }
 
     /// StopReconciliationForPartyFlow.
     pub fn stop_reconciliation_for_party(&mut self, party: &str) -> FlowResult<()> {
         let party = party.to_string();
-        let answer = self.call(|p, s| {
-            p.ledger_sync_plugin_flows()
-                .call_stop_reconciliation_for_party(s, &party)
-        })?;
+        let answer = self.call(|p, s| p.stop_reconciliation_for_party(s, &party))?;
         Ok(answer.map_err(Into::into))
     }
 
     /// IsReconciliationScheduledForPartyFlow.
     pub fn is_reconciliation_scheduled_for_party(&mut self, party: &str) -> FlowResult<bool> {
         let party = party.to_string();
-        let answer = self.call(|p, s| {
-            p.ledger_sync_plugin_flows()
-                .call_is_reconciliation_scheduled_for_party(s, &party)
-        })?;
+        let answer = self.call(|p, s| p.is_reconciliation_scheduled_for_party(s, &party))?;
         Ok(answer.map_err(Into::into))
     }
 
     /// IsRespondingToReconciliationForPartyFlow.
     pub fn is_responding_to_reconciliation_for_party(&mut self, party: &str) -> FlowResult<bool> {
         let party = party.to_string();
-        let answer = self.call(|p, s| {
-            p.ledger_sync_plugin_flows()
-                .call_is_responding_to_reconciliation_for_party(s, &party)
-        })?;
+        let answer = self.call(|p, s| p.is_responding_to_reconciliation_for_party(s, &party))?;
         Ok(answer.map_err(Into::into))
     }
 
@@ -539,7 +510,7 @@ impl Node {
 
     /// Every metric.
     pub fn metrics(&mut self) -> Result<MetricsSnapshot, PluginFailure> {
-        self.call(|p, s| p.ledger_sync_plugin_metrics().call_snapshot(s))
+        self.call(|p, s| p.snapshot(s))
     }
 
     /// The ReconciliationStatus(party) metric.
@@ -548,10 +519,7 @@ impl Node {
         party: &str,
     ) -> Result<Option<ReconciliationStatus>, PluginFailure> {
         let party = party.to_string();
-        let row = self.call(|p, s| {
-            p.ledger_sync_plugin_metrics()
-                .call_party_reconciliation_status(s, &party)
-        })?;
+        let row = self.call(|p, s| p.party_reconciliation_status(s, &party))?;
         row.map(row_from_plugin).transpose()
     }
 }

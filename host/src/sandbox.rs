@@ -4,9 +4,12 @@
 //! - Compiled once: `Component` → `InstancePre`; a node instantiates in
 //!   about a tenth of a millisecond, which is also how a trapped plugin is
 //!   replaced.
-//! - The contract first: a component built for another version of the
-//!   `ledger-sync:plugin` package is refused before anything is linked,
-//!   with an error naming both versions.
+//! - The contract first: a component built for a version of the
+//!   `ledger-sync:plugin` package outside the host's window
+//!   ([`crate::bindings::SUPPORTED`]) is refused before anything is linked,
+//!   with an error naming its version and the supported ones. Both
+//!   versions' imports are linked; a plugin is asked who it is
+//!   (`describe`) once, when it is loaded.
 //! - No ambient authority: no preopened directories, no environment, no
 //!   arguments, no network; WASI clocks read the node's clock and WASI
 //!   randomness is either the system's or, for reproducible runs, a per-node
@@ -20,7 +23,7 @@
 use crate::bindings::ledger_sync::plugin::{
     clock, identity, logging, messaging, status_store, timers, types, vault,
 };
-use crate::bindings::{ReconciliationPlugin, ReconciliationPluginPre};
+use crate::bindings::{Plugin, PluginInfo, PluginPre, SUPPORTED, compatible, v0_3};
 use crate::imports::clock::{Clock, WasiClock};
 use crate::imports::{
     clock::ClockImport, identity::IdentityImport, logging::LoggingImport,
@@ -41,9 +44,10 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder};
 /// The WIT package this host implements.
 pub const CONTRACT_PACKAGE: &str = "ledger-sync:plugin";
 
-/// The package version this host implements. It supports plugins built for
-/// any version with the same major (before 1.0: major and minor) version.
-pub const CONTRACT_VERSION: &str = "0.3.0";
+/// The latest package version this host implements. It supports plugins
+/// built for any version compatible with one of [`SUPPORTED`] (the same
+/// major version; before 1.0, major and minor).
+pub const CONTRACT_VERSION: &str = SUPPORTED[SUPPORTED.len() - 1];
 
 /// How often the epoch ticker advances the engine's epoch.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -54,8 +58,9 @@ const STDERR_BYTES: usize = 64 * 1024;
 /// A compiled plugin, ready to instantiate into any number of nodes.
 pub struct PluginRuntime {
     engine: Engine,
-    pre: ReconciliationPluginPre<NodeState>,
+    pre: PluginPre,
     version: String,
+    info: PluginInfo,
     imports: Vec<String>,
 }
 
@@ -213,19 +218,20 @@ impl PluginRuntime {
             .collect();
         let mut linker: Linker<NodeState> = Linker::new(&engine);
         link(&mut linker)?;
-        let pre = ReconciliationPluginPre::new(linker.instantiate_pre(&component)?)
-            .map_err(anyhow::Error::from)
-            .with_context(|| {
+        let pre =
+            PluginPre::new(&version, linker.instantiate_pre(&component)?).with_context(|| {
                 format!(
                     "the plugin says it implements {CONTRACT_PACKAGE}@{version} but does not \
                      match the world this host links"
                 )
             })?;
         spawn_epoch_ticker(&engine);
+        let info = describe(&engine, &pre)?;
         Ok(Arc::new(PluginRuntime {
             engine,
             pre,
             version,
+            info,
             imports,
         }))
     }
@@ -248,27 +254,26 @@ impl PluginRuntime {
         &self.imports
     }
 
-    /// The plugin configuration file's name: `ledger-sync-<version>.conf`,
-    /// after the contract version (the WIT `handlers.start` says so).
+    /// Who the plugin is (`handlers.describe`).
+    pub fn info(&self) -> &PluginInfo {
+        &self.info
+    }
+
+    /// The plugin configuration file's name: `<name>-<version>.conf`, after
+    /// the plugin's name and version (the WIT `handlers.start` says so).
     pub fn config_file_name(&self) -> String {
-        format!("ledger-sync-{}.conf", self.version)
+        format!("{}-{}.conf", self.info.name, self.info.version)
     }
 
     /// A store over `state` and, unless instantiation fails, a fresh
     /// instance in it, with no CPU deadline armed (see [`arm_deadline`]).
     /// The store comes back either way, so the node's state is never lost.
-    pub(crate) fn instantiate(
-        &self,
-        state: NodeState,
-    ) -> (Store<NodeState>, Result<ReconciliationPlugin>) {
+    pub(crate) fn instantiate(&self, state: NodeState) -> (Store<NodeState>, Result<Plugin>) {
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
         store.epoch_deadline_trap();
         disarm_deadline(&mut store);
-        let plugin = self
-            .pre
-            .instantiate(&mut store)
-            .map_err(anyhow::Error::from);
+        let plugin = self.pre.instantiate(&mut store);
         (store, plugin)
     }
 }
@@ -305,29 +310,48 @@ fn contract_version(engine: &Engine, component: &Component) -> Result<String> {
             }
         );
     };
-    if !compatible(&version, CONTRACT_VERSION) {
+    if !SUPPORTED.iter().any(|ours| compatible(&version, ours)) {
+        let supported: Vec<String> = SUPPORTED
+            .iter()
+            .map(|v| format!("{CONTRACT_PACKAGE}@{v} ({})", compatible_range(v)))
+            .collect();
         bail!(
-            "the plugin was built for {CONTRACT_PACKAGE}@{version}, but this host supports \
-             {CONTRACT_PACKAGE}@{CONTRACT_VERSION} (and versions compatible with it: {}); \
-             use a plugin built for this host's contract, or a host built for the plugin's",
-            compatible_range(CONTRACT_VERSION)
+            "the plugin was built for {CONTRACT_PACKAGE}@{version}, but this host supports {}; \
+             use a plugin built for one of these, or a host built for the plugin's",
+            supported.join(" and ")
         );
     }
     Ok(version)
 }
 
-/// Semver compatibility as the WIT package promises it: same major, and
-/// before 1.0 the same minor too.
-fn compatible(theirs: &str, ours: &str) -> bool {
-    let parts = |v: &str| -> Option<(u64, u64)> {
-        let mut it = v.split(['.', '-', '+']);
-        Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?))
-    };
-    match (parts(theirs), parts(ours)) {
-        (Some((0, a)), Some((0, b))) => a == b,
-        (Some((a, _)), Some((b, _))) => a == b && a > 0,
-        _ => false,
+/// Asks a plugin who it is, on an instance with nothing to reach
+/// ([`NodeState::inert`]), and checks the answer: the name names its
+/// configuration file, log lines and metrics.
+fn describe(engine: &Engine, pre: &PluginPre) -> Result<PluginInfo> {
+    let mut store = Store::new(engine, NodeState::inert()?);
+    store.limiter(|s| &mut s.limiter);
+    store.epoch_deadline_trap();
+    arm_deadline(&mut store, Duration::from_secs(10));
+    let plugin = pre.instantiate(&mut store)?;
+    let info = plugin
+        .describe(&mut store)
+        .map_err(anyhow::Error::from)
+        .context("the plugin failed to say who it is (handlers.describe)")?;
+    let name_ok = info.name.len() <= 64
+        && info.name.starts_with(|c: char| c.is_ascii_lowercase())
+        && (info.name.chars()).all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    let version_ok = info.version.split('.').count() == 3
+        && (info.version.split('.'))
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    if !name_ok || !version_ok {
+        bail!(
+            "the plugin calls itself `{}` version `{}`: a name is lower-case letters, digits and \
+             `-`, starting with a letter, at most 64 bytes, and a version is X.Y.Z",
+            ledger_sync_vocabulary::text::bounded(&info.name, 80),
+            ledger_sync_vocabulary::text::bounded(&info.version, 40)
+        );
     }
+    Ok(info)
 }
 
 fn compatible_range(ours: &str) -> String {
@@ -351,6 +375,23 @@ fn link(linker: &mut Linker<NodeState>) -> Result<()> {
     identity::add_to_linker::<_, HasSelf<IdentityImport>>(linker, |s| &mut s.identity)?;
     logging::add_to_linker::<_, HasSelf<LoggingImport>>(linker, |s| &mut s.logging)?;
     types::add_to_linker::<_, HasSelf<NodeState>>(linker, |s| s)?;
+    link_v0_3(linker)
+}
+
+/// The 0.3.0 imports, served by the same state (see [`v0_3`]). Its `types`
+/// is the latest module, so its instance is added by name.
+fn link_v0_3(linker: &mut Linker<NodeState>) -> Result<()> {
+    use v0_3::ledger_sync::plugin as old;
+    old::vault::add_to_linker::<_, HasSelf<VaultImport>>(linker, |s| &mut s.vault)?;
+    old::messaging::add_to_linker::<_, HasSelf<MessagingImport>>(linker, |s| &mut s.messaging)?;
+    old::timers::add_to_linker::<_, HasSelf<TimersImport>>(linker, |s| &mut s.timers)?;
+    old::clock::add_to_linker::<_, HasSelf<ClockImport>>(linker, |s| &mut s.clock)?;
+    old::status_store::add_to_linker::<_, HasSelf<StatusStoreImport>>(linker, |s| {
+        &mut s.status_store
+    })?;
+    old::identity::add_to_linker::<_, HasSelf<IdentityImport>>(linker, |s| &mut s.identity)?;
+    old::logging::add_to_linker::<_, HasSelf<LoggingImport>>(linker, |s| &mut s.logging)?;
+    linker.instance(&format!("{CONTRACT_PACKAGE}/types@{}", SUPPORTED[0]))?;
     Ok(())
 }
 
@@ -433,11 +474,18 @@ mod tests {
     }
 
     #[test]
-    fn the_contract_version_is_the_wit_package_version() {
-        let wit = include_str!("../../wit/world.wit");
-        assert!(
-            wit.contains(&format!("package {CONTRACT_PACKAGE}@{CONTRACT_VERSION};")),
-            "wit/world.wit and CONTRACT_VERSION disagree"
-        );
+    fn every_supported_version_is_kept_in_its_own_wit_directory() {
+        let worlds = [
+            include_str!("../../wit/since_v0.3.0/world.wit"),
+            include_str!("../../wit/since_v0.4.0/world.wit"),
+        ];
+        assert_eq!(worlds.len(), SUPPORTED.len());
+        for (world, version) in worlds.iter().zip(SUPPORTED) {
+            assert!(
+                world.contains(&format!("package {CONTRACT_PACKAGE}@{version};")),
+                "wit/since_v{version}/world.wit is not {CONTRACT_PACKAGE}@{version}"
+            );
+        }
+        assert_eq!(CONTRACT_VERSION, SUPPORTED[SUPPORTED.len() - 1]);
     }
 }

@@ -296,7 +296,7 @@ fn write_node(
     let text = toml::to_string(&conf).map_err(|e| format!("cannot write node.conf: {e}"))?;
     write_secret(&dir.join(NODE_CONF), &text)?;
     write(
-        &plugin_config.join(format!("ledger-sync-{}.conf", crate::CONTRACT_VERSION)),
+        &plugin_config.join(crate::PLUGIN_CONFIG_FILE),
         "# ledger-sync plugin configuration: `key = value` lines (see the README).\n",
     )?;
     let entry = NetworkMapEntry {

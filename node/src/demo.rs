@@ -136,9 +136,7 @@ pub fn run(options: &DemoOptions) -> Result<DemoReport, String> {
 fn start_nodes(options: &DemoOptions, dirs: &[PathBuf]) -> Result<Vec<NodeProcess>, String> {
     let mut nodes = Vec::new();
     for node in dirs {
-        let file = node
-            .join("plugins/config")
-            .join(format!("ledger-sync-{}.conf", crate::CONTRACT_VERSION));
+        let file = node.join("plugins/config").join(crate::PLUGIN_CONFIG_FILE);
         std::fs::write(&file, &options.config).map_err(|e| format!("{}: {e}", file.display()))?;
         let log = std::fs::File::create(node.join("node.log")).map_err(|e| e.to_string())?;
         let child = Command::new(&options.exe)

@@ -41,5 +41,7 @@ pub mod shell;
 pub mod transport;
 pub mod x500;
 
-/// The plugin contract version, which names the plugin configuration file.
-pub const CONTRACT_VERSION: &str = ledger_sync_host::sandbox::CONTRACT_VERSION;
+/// The built-in reconciliation plugin's configuration file, named after the
+/// plugin and its version as its `handlers.describe` gives them (a test
+/// holds the two to each other).
+pub const PLUGIN_CONFIG_FILE: &str = concat!("ledger-sync-", env!("CARGO_PKG_VERSION"), ".conf");

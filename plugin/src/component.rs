@@ -9,11 +9,11 @@ use crate::status::{ReconciliationStatus, StatusValue};
 use std::cell::RefCell;
 
 wit_bindgen::generate!({
-    path: "../wit",
+    path: "../wit/since_v0.4.0",
     world: "reconciliation-plugin",
 });
 
-use exports::ledger_sync::plugin::handlers::HostRequirements;
+use exports::ledger_sync::plugin::handlers::{HostRequirements, PluginInfo};
 use exports::ledger_sync::plugin::{flows, handlers, metrics};
 use ledger_sync::plugin::{
     clock, identity, logging, messaging, status_store, timers, types, vault,
@@ -142,6 +142,13 @@ fn with_plugin<R>(f: impl FnOnce(&mut Reconciler<WitHost>) -> R) -> R {
 struct Component;
 
 impl handlers::Guest for Component {
+    fn describe() -> PluginInfo {
+        PluginInfo {
+            name: "ledger-sync".to_string(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        }
+    }
+
     fn start(config: String, restart_reason: Option<String>) -> Result<HostRequirements, String> {
         let plugin = Reconciler::start(WitHost, &config, restart_reason.as_deref())?;
         let needs = HostRequirements {

@@ -14,8 +14,9 @@ fn the_configuration_file_is_read_from_the_plugin_config_directory() {
         .unwrap()
         .config_file_name();
     assert_eq!(
-        file, "ledger-sync-0.3.0.conf",
-        "named after the contract version"
+        file,
+        format!("ledger-sync-{}.conf", env!("CARGO_PKG_VERSION")),
+        "named after the plugin and its version (handlers.describe)"
     );
     std::fs::write(
         config_dir.join(&file),

@@ -21,34 +21,17 @@
 #[macro_export]
 macro_rules! wit_conversions {
     ($($types:ident)::+, $($flows:ident)::+, $($vault:ident)::+) => {
-        impl From<$($vault)::+::TransactionPage> for $crate::TransactionPage {
-            fn from(p: $($vault)::+::TransactionPage) -> Self {
-                $crate::TransactionPage {
-                    ids: p.ids,
-                    dependency_counts: p.dependency_counts,
-                    dependencies: p.dependencies,
-                    output_counts: p.output_counts,
-                    participant_counts: p.participant_counts,
-                    participants: p.participants,
-                    cursor: p.cursor,
-                }
-            }
-        }
+        $crate::wit_status_conversions!($($types)::+);
+        $crate::wit_flow_error_conversions!($($flows)::+);
+        $crate::wit_page_conversions!($($vault)::+);
+    };
+}
 
-        impl From<$crate::TransactionPage> for $($vault)::+::TransactionPage {
-            fn from(p: $crate::TransactionPage) -> Self {
-                $($vault)::+::TransactionPage {
-                    ids: p.ids,
-                    dependency_counts: p.dependency_counts,
-                    dependencies: p.dependencies,
-                    output_counts: p.output_counts,
-                    participant_counts: p.participant_counts,
-                    participants: p.participants,
-                    cursor: p.cursor,
-                }
-            }
-        }
-
+/// The status part of [`wit_conversions!`](crate::wit_conversions), for a
+/// binding's `types` interface alone.
+#[macro_export]
+macro_rules! wit_status_conversions {
+    ($($types:ident)::+) => {
         impl From<$($types)::+::ReconciliationStatusValue> for $crate::StatusValue {
             fn from(v: $($types)::+::ReconciliationStatusValue) -> Self {
                 use $($types)::+::ReconciliationStatusValue as W;
@@ -133,6 +116,14 @@ macro_rules! wit_conversions {
             }
         }
 
+    };
+}
+
+/// The flow-error part of [`wit_conversions!`](crate::wit_conversions),
+/// for a binding's `flows` interface alone.
+#[macro_export]
+macro_rules! wit_flow_error_conversions {
+    ($($flows:ident)::+) => {
         impl From<$($flows)::+::FlowError> for $crate::FlowError {
             fn from(e: $($flows)::+::FlowError) -> Self {
                 use $($flows)::+::FlowError as W;
@@ -174,5 +165,41 @@ macro_rules! wit_conversions {
                 }
             }
         }
+    };
+}
+
+/// The vault-page part of [`wit_conversions!`](crate::wit_conversions),
+/// for a binding's `vault` interface alone.
+#[macro_export]
+macro_rules! wit_page_conversions {
+    ($($vault:ident)::+) => {
+        impl From<$($vault)::+::TransactionPage> for $crate::TransactionPage {
+            fn from(p: $($vault)::+::TransactionPage) -> Self {
+                $crate::TransactionPage {
+                    ids: p.ids,
+                    dependency_counts: p.dependency_counts,
+                    dependencies: p.dependencies,
+                    output_counts: p.output_counts,
+                    participant_counts: p.participant_counts,
+                    participants: p.participants,
+                    cursor: p.cursor,
+                }
+            }
+        }
+
+        impl From<$crate::TransactionPage> for $($vault)::+::TransactionPage {
+            fn from(p: $crate::TransactionPage) -> Self {
+                $($vault)::+::TransactionPage {
+                    ids: p.ids,
+                    dependency_counts: p.dependency_counts,
+                    dependencies: p.dependencies,
+                    output_counts: p.output_counts,
+                    participant_counts: p.participant_counts,
+                    participants: p.participants,
+                    cursor: p.cursor,
+                }
+            }
+        }
+
     };
 }

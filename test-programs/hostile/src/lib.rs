@@ -20,7 +20,7 @@
 #![cfg(target_arch = "wasm32")]
 
 wit_bindgen::generate!({
-    path: "../../wit",
+    path: "../../wit/since_v0.3.0",
     world: "reconciliation-plugin",
 });
 

@@ -1,10 +1,11 @@
-//! The one `bindgen!` for the plugin's WIT world — generated Rust types for
-//! every WIT type, a `Host` trait per imported interface, typed calls into
-//! the exports — and the conversions between its types and the shared
+//! The latest contract, `ledger-sync:plugin@0.4.0` (`wit/since_v0.4.0`):
+//! generated Rust types for every WIT type, a `Host` trait per imported
+//! interface (the host's imports implement these), typed calls into the
+//! exports — and the conversions between its types and the shared
 //! [`ledger_sync_vocabulary`], so the rest of the host speaks the vocabulary.
 
 wasmtime::component::bindgen!({
-    path: "../wit",
+    path: "../wit/since_v0.4.0",
     world: "reconciliation-plugin",
     imports: {
         // A plugin that passes the host's cap on pending timers is trapped.

@@ -1,0 +1,94 @@
+//! The host's window of contract versions: a plugin built for 0.3.0 (kept
+//! as a test artifact, `tests/artifacts/`) runs beside today's 0.4.0 one,
+//! each through its own version's bindings.
+
+use ledger_sync_host::PluginRuntime;
+use ledger_sync_tests::*;
+use ledger_sync_vocabulary::FlowError;
+use std::path::Path;
+
+fn old_plugin() -> std::sync::Arc<PluginRuntime> {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("artifacts/ledger-sync-plugin-0.3.0.wasm");
+    PluginRuntime::from_file(&path).expect("a 0.3.0 plugin loads")
+}
+
+#[test]
+fn each_plugin_is_known_by_its_contract_version_and_its_own_name() {
+    let old = old_plugin();
+    assert_eq!(old.contract_version(), "0.3.0");
+    assert_eq!(old.info().name, "ledger-sync");
+    assert_eq!(
+        old.info().version,
+        "0.3.0",
+        "0.3.0 had no describe: the host answers"
+    );
+    assert_eq!(old.config_file_name(), "ledger-sync-0.3.0.conf");
+    let new = ledger_sync_sim::builtin_plugin().unwrap();
+    assert_eq!(new.contract_version(), "0.4.0");
+    assert_eq!(new.info().name, "ledger-sync");
+    assert_eq!(
+        new.info().version,
+        env!("CARGO_PKG_VERSION"),
+        "from describe"
+    );
+    assert_eq!(new.config_file_name(), ledger_sync_node_config_file());
+    assert!(
+        old.imports()
+            .iter()
+            .any(|i| i == "ledger-sync:plugin/vault@0.3.0")
+            && new
+                .imports()
+                .iter()
+                .any(|i| i == "ledger-sync:plugin/vault@0.4.0"),
+        "each imports its own version: {:?} / {:?}",
+        old.imports(),
+        new.imports()
+    );
+}
+
+/// The file the node writes for the built-in plugin.
+fn ledger_sync_node_config_file() -> String {
+    format!("ledger-sync-{}.conf", env!("CARGO_PKG_VERSION"))
+}
+
+/// A runs the 0.3.0 plugin, B today's: each reconciles with the other and
+/// finds exactly what it lost, and the flows, statuses and metrics of the
+/// old one come back through the adapter.
+#[test]
+fn a_0_3_0_plugin_and_a_0_4_0_plugin_reconcile_with_each_other() {
+    let mut cluster = Cluster::new();
+    // Both hold 0..20; A lost 20..25, B lost 25..28.
+    let mut a_vault = shared(0, 20, A, B);
+    a_vault.extend(shared(25, 3, A, B));
+    let mut b_vault = shared(0, 20, A, B);
+    b_vault.extend(shared(20, 5, A, B));
+    let options = cluster.options(A, &a_vault);
+    cluster.net.add_node_running(old_plugin(), options).unwrap();
+    cluster.add(B, &b_vault).settle();
+    assert_eq!(cluster.net.node(A).contract_version(), "0.3.0");
+    assert_eq!(cluster.net.node(B).contract_version(), "0.4.0");
+
+    let a_found = cluster.reconcile(A, B);
+    assert_status(&a_found, Status::DifferencesFound);
+    assert_eq!(result_ids(&a_found), sorted((20..25).map(id).collect()));
+    let b_found = cluster.reconcile(B, A);
+    assert_status(&b_found, Status::DifferencesFound);
+    assert_eq!(result_ids(&b_found), sorted((25..28).map(id).collect()));
+
+    // The old plugin's flows and metrics, through the adapter.
+    let node = cluster.net.node(A);
+    let rows = node
+        .get_reconciliation_statuses(None, None, true)
+        .unwrap()
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    let metrics = node.metrics().unwrap();
+    assert_eq!(metrics.number_of_reconciliations_with_differences, 1);
+    assert!(metrics.ledger_graph_is_initialized);
+    let error = node.schedule_reconciliation(&[A.to_string()]).unwrap();
+    assert!(
+        matches!(error, Err(FlowError::SelfReconciliation(_))),
+        "the old plugin's flow error, in the vocabulary: {error:?}"
+    );
+}

@@ -1,26 +1,11 @@
 //! What the reconciliation core needs from its host: the plugin's imports as
-//! one Rust trait. The wasm adapter implements it with the WIT imports; unit
-//! tests implement it with in-memory fakes.
+//! one Rust trait. The component implements it with the SDK's
+//! [`ledger_sync_plugin_api::platform`]; unit tests implement it with
+//! in-memory fakes.
 
 use ledger_sync_vocabulary::{ReconciliationStatus, TransactionPage, TxId};
 
-/// Log severity.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Level {
-    Trace,
-    Debug,
-    Info,
-    Warn,
-    Error,
-}
-
-/// Why `send` refused a message.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum SendError {
-    MessageTooLarge(u32),
-    UnknownParty(String),
-    Unavailable(String),
-}
+pub use ledger_sync_plugin_api::{Level, SendError};
 
 /// The plugin's imports. See the WIT package for each function's contract.
 pub trait Host {

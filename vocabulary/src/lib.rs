@@ -14,6 +14,7 @@
 //! - [`page`]: a page of vault metadata, as `vault.read-transactions` returns
 //!   it.
 //! - [`marker`]: the log markers naming each flow.
+//! - [`metrics`]: the seed's metrics, as a plugin reports them.
 //! - [`rng`]: splitmix64, the one seeded generator everything deterministic
 //!   uses.
 //! - [`text`]: untrusted text bounded and escaped for storing and logging.
@@ -26,6 +27,7 @@
 pub mod flow_error;
 pub mod id;
 pub mod marker;
+pub mod metrics;
 pub mod page;
 pub mod rng;
 pub mod status;

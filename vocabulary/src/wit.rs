@@ -8,19 +8,22 @@
 /// binding's types: `StatusValue` and `reconciliation-status-value`,
 /// `ReconciliationStatus` (a result that is not a whole number of 32-byte
 /// ids is refused) and `reconciliation-status`, `FlowError` and
-/// `flow-error`, `TransactionPage` and `vault.transaction-page`. Give the
-/// module paths of the binding's `types`, `flows` and `vault` interfaces:
+/// `flow-error`, `TransactionPage` and `vault.transaction-page`, `Metrics`
+/// and `metrics.metrics-snapshot`. Give the module paths of the binding's
+/// `types`, `flows`, `vault` and `metrics` interfaces:
 ///
 /// ```ignore
 /// ledger_sync_vocabulary::wit_conversions!(
 ///     ledger_sync::plugin::types,
 ///     exports::ledger_sync::plugin::flows,
-///     ledger_sync::plugin::vault
+///     ledger_sync::plugin::vault,
+///     exports::ledger_sync::plugin::metrics
 /// );
 /// ```
 #[macro_export]
 macro_rules! wit_conversions {
-    ($($types:ident)::+, $($flows:ident)::+, $($vault:ident)::+) => {
+    ($($types:ident)::+, $($flows:ident)::+, $($vault:ident)::+, $($metrics:ident)::+) => {
+        $crate::wit_metrics_conversions!($($metrics)::+);
         $crate::wit_status_conversions!($($types)::+);
         $crate::wit_flow_error_conversions!($($flows)::+);
         $crate::wit_page_conversions!($($vault)::+);
@@ -201,5 +204,48 @@ macro_rules! wit_page_conversions {
             }
         }
 
+    };
+}
+
+/// The metrics part of [`wit_conversions!`](crate::wit_conversions), for a
+/// binding's `metrics` interface alone.
+#[macro_export]
+macro_rules! wit_metrics_conversions {
+    ($($metrics:ident)::+) => {
+        impl From<$($metrics)::+::MetricsSnapshot> for $crate::metrics::Metrics {
+            fn from(m: $($metrics)::+::MetricsSnapshot) -> Self {
+                $crate::metrics::Metrics {
+                    failed_parties: m.failed_parties,
+                    parties_with_difference: m.parties_with_difference,
+                    number_of_scheduled_reconciliations: m.number_of_scheduled_reconciliations,
+                    number_of_reconciliations_in_progress: m.number_of_reconciliations_in_progress,
+                    number_of_failed_reconciliations: m.number_of_failed_reconciliations,
+                    number_of_reconciliations_with_differences: m.number_of_reconciliations_with_differences,
+                    number_of_reconciliations_without_differences: m.number_of_reconciliations_without_differences,
+                    ledger_graph_is_initialized: m.ledger_graph_is_initialized,
+                    ledger_graph_is_self_consistent: m.ledger_graph_is_self_consistent,
+                    ledger_graph_errors: m.ledger_graph_errors,
+                    ledger_graph_transactions: m.ledger_graph_transactions,
+                }
+            }
+        }
+
+        impl From<$crate::metrics::Metrics> for $($metrics)::+::MetricsSnapshot {
+            fn from(m: $crate::metrics::Metrics) -> Self {
+                $($metrics)::+::MetricsSnapshot {
+                    failed_parties: m.failed_parties,
+                    parties_with_difference: m.parties_with_difference,
+                    number_of_scheduled_reconciliations: m.number_of_scheduled_reconciliations,
+                    number_of_reconciliations_in_progress: m.number_of_reconciliations_in_progress,
+                    number_of_failed_reconciliations: m.number_of_failed_reconciliations,
+                    number_of_reconciliations_with_differences: m.number_of_reconciliations_with_differences,
+                    number_of_reconciliations_without_differences: m.number_of_reconciliations_without_differences,
+                    ledger_graph_is_initialized: m.ledger_graph_is_initialized,
+                    ledger_graph_is_self_consistent: m.ledger_graph_is_self_consistent,
+                    ledger_graph_errors: m.ledger_graph_errors,
+                    ledger_graph_transactions: m.ledger_graph_transactions,
+                }
+            }
+        }
     };
 }

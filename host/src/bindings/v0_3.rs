@@ -31,6 +31,7 @@ use ledger_sync::plugin::{clock, identity, logging, messaging, status_store, tim
 
 ledger_sync_vocabulary::wit_flow_error_conversions!(exports::ledger_sync::plugin::flows);
 ledger_sync_vocabulary::wit_page_conversions!(ledger_sync::plugin::vault);
+ledger_sync_vocabulary::wit_metrics_conversions!(exports::ledger_sync::plugin::metrics);
 
 /// Who a 0.3.0 plugin is: the contract said its configuration file is
 /// `ledger-sync-0.3.0.conf`, which is what this names.
@@ -132,20 +133,7 @@ impl status_store::Host for StatusStoreImport {
     }
 }
 
-/// A 0.3.0 metrics snapshot in the latest type (the same fields).
+/// A 0.3.0 metrics snapshot in the latest type.
 pub(super) fn snapshot(m: metrics::MetricsSnapshot) -> latest_metrics::MetricsSnapshot {
-    latest_metrics::MetricsSnapshot {
-        failed_parties: m.failed_parties,
-        parties_with_difference: m.parties_with_difference,
-        number_of_scheduled_reconciliations: m.number_of_scheduled_reconciliations,
-        number_of_reconciliations_in_progress: m.number_of_reconciliations_in_progress,
-        number_of_failed_reconciliations: m.number_of_failed_reconciliations,
-        number_of_reconciliations_with_differences: m.number_of_reconciliations_with_differences,
-        number_of_reconciliations_without_differences: m
-            .number_of_reconciliations_without_differences,
-        ledger_graph_is_initialized: m.ledger_graph_is_initialized,
-        ledger_graph_is_self_consistent: m.ledger_graph_is_self_consistent,
-        ledger_graph_errors: m.ledger_graph_errors,
-        ledger_graph_transactions: m.ledger_graph_transactions,
-    }
+    ledger_sync_vocabulary::metrics::Metrics::from(m).into()
 }

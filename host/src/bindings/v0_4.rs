@@ -20,5 +20,6 @@ pub use ledger_sync::plugin::types;
 ledger_sync_vocabulary::wit_conversions!(
     ledger_sync::plugin::types,
     exports::ledger_sync::plugin::flows,
-    ledger_sync::plugin::vault
+    ledger_sync::plugin::vault,
+    exports::ledger_sync::plugin::metrics
 );

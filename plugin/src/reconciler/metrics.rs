@@ -6,21 +6,7 @@ use super::Reconciler;
 use crate::host::Host;
 use crate::status::{ReconciliationStatus, StatusValue};
 
-/// The seed's metrics; mirrors the WIT `metrics-snapshot`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Metrics {
-    pub failed_parties: Vec<String>,
-    pub parties_with_difference: Vec<String>,
-    pub number_of_scheduled_reconciliations: u32,
-    pub number_of_reconciliations_in_progress: u32,
-    pub number_of_failed_reconciliations: u32,
-    pub number_of_reconciliations_with_differences: u32,
-    pub number_of_reconciliations_without_differences: u32,
-    pub ledger_graph_is_initialized: bool,
-    pub ledger_graph_is_self_consistent: bool,
-    pub ledger_graph_errors: Vec<String>,
-    pub ledger_graph_transactions: u64,
-}
+pub use ledger_sync_vocabulary::metrics::Metrics;
 
 /// Outcome counters for the current reconciliation cycle.
 #[derive(Default)]

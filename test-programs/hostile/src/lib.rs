@@ -1,6 +1,6 @@
-//! A test guest for the `reconciliation-plugin` world that misbehaves on
-//! command, so the integration tests can break each of the sandbox's
-//! promises on purpose.
+//! A test guest that misbehaves on command, so the integration tests can
+//! break each of the sandbox's promises on purpose. Written with the plugin
+//! SDK (`ledger-sync-plugin-api`), like any plugin.
 //!
 //! `schedule-reconciliation([command, args...])` runs one command:
 //! - `spin`: loops forever (the CPU deadline must stop it);
@@ -14,28 +14,16 @@
 //!   for it, standing in for a reconciliation it runs.
 //!
 //! Like the real plugin, `start` with a `restart-reason` records every row
-//! still IN_PROGRESS as FAILED with that reason. Configured with the line
-//! `spin-on-restart`, that `start` loops forever instead.
+//! still IN_PROGRESS as FAILED with that reason (the vocabulary's rule).
+//! Configured with the line `spin-on-restart`, that `start` loops forever
+//! instead.
 
 #![cfg(target_arch = "wasm32")]
 
-wit_bindgen::generate!({
-    path: "../../wit/since_v0.3.0",
-    world: "reconciliation-plugin",
-});
-
-use exports::ledger_sync::plugin::flows::{self, FlowError};
-use exports::ledger_sync::plugin::handlers::{self, HostRequirements};
-use exports::ledger_sync::plugin::metrics::{self, MetricsSnapshot};
-use ledger_sync::plugin::types::{ReconciliationStatus, ReconciliationStatusValue as Value};
-use ledger_sync::plugin::{clock, logging, messaging, status_store, timers};
-use ledger_sync_vocabulary::ReconciliationStatus as Row;
-
-ledger_sync_vocabulary::wit_conversions!(
-    ledger_sync::plugin::types,
-    exports::ledger_sync::plugin::flows,
-    ledger_sync::plugin::vault
-);
+use ledger_sync_plugin_api::platform::{self, Level};
+use ledger_sync_plugin_api::{
+    FlowError, Metrics, Plugin, ReconciliationStatus, StatusValue, export_plugin,
+};
 
 struct Hostile;
 
@@ -45,45 +33,35 @@ fn number(args: &[String], at: usize) -> Result<usize, FlowError> {
         .ok_or_else(|| FlowError::InvalidArgument(format!("argument {at} must be a number")))
 }
 
-fn storage(e: String) -> FlowError {
-    FlowError::Storage(e)
+fn spin() -> ! {
+    let mut n: u64 = 0;
+    loop {
+        n = std::hint::black_box(n.wrapping_add(1));
+    }
 }
 
-impl handlers::Guest for Hostile {
-    fn start(config: String, restart_reason: Option<String>) -> Result<HostRequirements, String> {
+impl Plugin for Hostile {
+    const NAME: &'static str = "hostile";
+    const VERSION: &'static str = "0.1.0";
+
+    fn start(config: &str, restart_reason: Option<&str>) -> Result<Self, String> {
         if let Some(reason) = restart_reason {
             if config.lines().any(|l| l.trim() == "spin-on-restart") {
-                let mut n: u64 = 0;
-                loop {
-                    n = std::hint::black_box(n.wrapping_add(1));
-                }
+                spin();
             }
             let reason = format!("the plugin was restarted after it failed: {reason}");
-            for row in status_store::load_statuses()? {
-                let row = Row::try_from(row)?;
-                if let Some(failed) = row.interrupted(&reason, clock::now_ms()) {
-                    status_store::save_status(&(&failed).into())?;
+            for row in platform::load_statuses()? {
+                if let Some(failed) = row.interrupted(&reason, platform::now_ms()) {
+                    platform::save_status(&failed)?;
                 }
             }
         }
-        Ok(HostRequirements { vault_readers: 1 })
+        Ok(Hostile)
     }
 
-    fn on_message(_sender: String, _payload: Vec<u8>) {}
-
-    fn on_timer(_id: u64) {}
-}
-
-impl flows::Guest for Hostile {
-    fn schedule_reconciliation(args: Vec<String>) -> Result<(), FlowError> {
-        let command = args.first().map(String::as_str).unwrap_or("");
-        match command {
-            "spin" => {
-                let mut n: u64 = 0;
-                loop {
-                    n = std::hint::black_box(n.wrapping_add(1));
-                }
-            }
+    fn schedule_reconciliation(&mut self, args: &[String]) -> Result<(), FlowError> {
+        match args.first().map(String::as_str).unwrap_or("") {
+            "spin" => spin(),
             "grow" => {
                 let mut hoard: Vec<Vec<u8>> = Vec::new();
                 loop {
@@ -92,19 +70,19 @@ impl flows::Guest for Hostile {
             }
             "panic" => panic!("the hostile guest panics on purpose"),
             "log-flood" => {
-                let (count, bytes) = (number(&args, 1)?, number(&args, 2)?);
+                let (count, bytes) = (number(args, 1)?, number(args, 2)?);
                 let message = "x".repeat(bytes);
                 for _ in 0..count {
-                    logging::log(logging::Level::Info, "flood", &message);
+                    platform::log(Level::Info, "flood", &message);
                 }
             }
             "send-flood" => {
                 let peer = args.get(1).cloned().unwrap_or_default();
-                let (count, bytes) = (number(&args, 2)?, number(&args, 3)?);
+                let (count, bytes) = (number(args, 2)?, number(args, 3)?);
                 let payload = vec![7u8; bytes];
                 let (mut sent, mut refused, mut first) = (0, 0, None);
                 for _ in 0..count {
-                    match messaging::send(&peer, &payload) {
+                    match platform::send(&peer, &payload) {
                         Ok(()) => sent += 1,
                         Err(e) => {
                             refused += 1;
@@ -113,22 +91,20 @@ impl flows::Guest for Hostile {
                     }
                 }
                 let first = first.unwrap_or_default();
-                logging::log(
-                    logging::Level::Info,
-                    "",
-                    &format!("sent {sent}, refused {refused}: {first}"),
-                );
+                let line = format!("sent {sent}, refused {refused}: {first}");
+                platform::log(Level::Info, "", &line);
             }
             "timer-flood" => {
-                for id in 0..number(&args, 1)? as u64 {
-                    timers::set_timer(id, 7 * 24 * 3_600_000);
+                for id in 0..number(args, 1)? as u64 {
+                    platform::set_timer(id, 7 * 24 * 3_600_000);
                 }
             }
             _ => {
                 for party in args {
-                    let now = clock::now_ms();
-                    let row = Row::started(&party, true, format!("hostile-{now}"), now);
-                    status_store::save_status(&(&row).into()).map_err(storage)?;
+                    let now = platform::now_ms();
+                    let row =
+                        ReconciliationStatus::started(party, true, format!("hostile-{now}"), now);
+                    platform::save_status(&row).map_err(FlowError::Storage)?;
                 }
             }
         }
@@ -136,65 +112,43 @@ impl flows::Guest for Hostile {
     }
 
     fn get_reconciliation_statuses(
-        party: Option<String>,
-        status: Option<Value>,
+        &mut self,
+        party: Option<&str>,
+        status: Option<StatusValue>,
         is_requester: bool,
     ) -> Result<Vec<ReconciliationStatus>, FlowError> {
-        Ok(status_store::load_statuses()
-            .map_err(storage)?
+        Ok(platform::load_statuses()
+            .map_err(FlowError::Storage)?
             .into_iter()
             .filter(|r| r.is_requester == is_requester)
-            .filter(|r| party.as_ref().is_none_or(|p| *p == r.party_name))
+            .filter(|r| party.is_none_or(|p| p == r.party_name))
             .filter(|r| status.is_none_or(|s| s == r.last_reconciliation_status))
             .collect())
     }
 
     fn get_reconciliation_status_for_party(
-        party: String,
+        &mut self,
+        party: &str,
         is_requester: bool,
     ) -> Result<Option<ReconciliationStatus>, FlowError> {
-        Ok(Self::get_reconciliation_statuses(Some(party), None, is_requester)?.pop())
+        Ok(self
+            .get_reconciliation_statuses(Some(party), None, is_requester)?
+            .pop())
     }
 
-    fn refresh_reconciliation_statuses() -> Result<(), FlowError> {
-        Ok(())
-    }
-
-    fn stop_reconciliation_for_party(_party: String) -> Result<(), FlowError> {
-        Ok(())
-    }
-
-    fn is_reconciliation_scheduled_for_party(_party: String) -> Result<bool, FlowError> {
-        Ok(false)
-    }
-
-    fn is_responding_to_reconciliation_for_party(_party: String) -> Result<bool, FlowError> {
-        Ok(false)
-    }
-}
-
-impl metrics::Guest for Hostile {
-    fn snapshot() -> MetricsSnapshot {
-        MetricsSnapshot {
-            failed_parties: Vec::new(),
-            parties_with_difference: Vec::new(),
-            number_of_scheduled_reconciliations: 0,
-            number_of_reconciliations_in_progress: 0,
-            number_of_failed_reconciliations: 0,
-            number_of_reconciliations_with_differences: 0,
-            number_of_reconciliations_without_differences: 0,
+    fn metrics(&mut self) -> Metrics {
+        Metrics {
             ledger_graph_is_initialized: true,
             ledger_graph_is_self_consistent: true,
-            ledger_graph_errors: Vec::new(),
-            ledger_graph_transactions: 0,
+            ..Metrics::default()
         }
     }
 
-    fn party_reconciliation_status(party: String) -> Option<ReconciliationStatus> {
-        <Hostile as flows::Guest>::get_reconciliation_status_for_party(party, true)
+    fn party_reconciliation_status(&mut self, party: &str) -> Option<ReconciliationStatus> {
+        self.get_reconciliation_status_for_party(party, true)
             .ok()
             .flatten()
     }
 }
 
-export!(Hostile);
+export_plugin!(Hostile);

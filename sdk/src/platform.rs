@@ -1,0 +1,131 @@
+//! What the node gives every plugin (the WIT `platform` world), with the
+//! vocabulary's types: its vault (read only), the network, timers, the
+//! time, its name, its log, and the plugin's own status store. Each
+//! function is one call to the host; none blocks for long, none re-enters
+//! the plugin.
+
+use crate::bindings::ledger_sync::plugin::{
+    clock, identity, logging, messaging, status_store, timers, vault,
+};
+pub use crate::{Level, SendError};
+use ledger_sync_vocabulary::id::join_ids;
+use ledger_sync_vocabulary::{ReconciliationStatus, TransactionPage, TxId};
+
+/// Up to `limit` transactions recorded after `after` (a page's cursor; 0
+/// for the start of the vault). An empty page is the end.
+pub fn read_transactions(after: u64, limit: u32) -> Result<TransactionPage, String> {
+    vault::read_transactions(after, limit).map(Into::into)
+}
+
+/// Whether the vault holds each of `ids`, in order.
+pub fn contains_transactions(ids: &[TxId]) -> Result<Vec<bool>, String> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let answer = vault::contains_transactions(&join_ids(ids))?;
+    if answer.len() != ids.len() {
+        return Err(format!(
+            "the vault answered {} of {} look-ups",
+            answer.len(),
+            ids.len()
+        ));
+    }
+    Ok(answer)
+}
+
+/// The vault's handle for the party `name`, if it knows it.
+pub fn find_party(name: &str) -> Result<Option<u32>, String> {
+    vault::find_party(name)
+}
+
+/// The names of the parties with these handles, in order.
+pub fn party_names(handles: &[u32]) -> Result<Vec<String>, String> {
+    vault::party_names(handles)
+}
+
+/// The network's maximum message size, in bytes.
+pub fn max_message_size() -> u32 {
+    messaging::max_message_size()
+}
+
+/// Sends `payload` to `to`'s counterpart of this plugin. Delivery is not
+/// promised: repair loss with timers.
+pub fn send(to: &str, payload: &[u8]) -> Result<(), SendError> {
+    messaging::send(to, payload).map_err(|e| match e {
+        messaging::SendError::MessageTooLarge(max) => SendError::MessageTooLarge(max),
+        messaging::SendError::UnknownParty(party) => SendError::UnknownParty(party),
+        messaging::SendError::Unavailable(why) => SendError::Unavailable(why),
+    })
+}
+
+/// Whether `name` is a node of the network other than this one.
+pub fn is_network_party(name: &str) -> bool {
+    messaging::is_network_party(name)
+}
+
+/// Fires timer `id` after `delay_ms` (setting it again replaces it). The
+/// host caps pending timers; past the cap the instance traps.
+pub fn set_timer(id: u64, delay_ms: u64) {
+    timers::set_timer(id, delay_ms)
+}
+
+/// Forgets timer `id`, if pending.
+pub fn cancel_timer(id: u64) {
+    timers::cancel_timer(id)
+}
+
+/// The node's time, in ms since the Unix epoch.
+pub fn now_ms() -> u64 {
+    clock::now_ms()
+}
+
+/// This node's legal name.
+pub fn our_name() -> String {
+    identity::our_name()
+}
+
+/// Writes a line to the node's log under `marker` (a flow's name, or
+/// empty). The host bounds its length.
+pub fn log(level: Level, marker: &str, message: &str) {
+    let level = match level {
+        Level::Trace => logging::Level::Trace,
+        Level::Debug => logging::Level::Debug,
+        Level::Info => logging::Level::Info,
+        Level::Warn => logging::Level::Warn,
+        Level::Error => logging::Level::Error,
+    };
+    logging::log(level, marker, message)
+}
+
+/// Every status row the plugin saved. A row the store holds that is not a
+/// whole number of ids is an error naming it.
+pub fn load_statuses() -> Result<Vec<ReconciliationStatus>, String> {
+    status_store::load_statuses()?
+        .into_iter()
+        .map(ReconciliationStatus::try_from)
+        .collect()
+}
+
+/// Saves a status row (replacing the row of its party and side).
+pub fn save_status(row: &ReconciliationStatus) -> Result<(), String> {
+    status_store::save_status(&row.into())
+}
+
+/// The saved queue of scheduled parties.
+pub fn load_scheduled() -> Result<Vec<String>, String> {
+    status_store::load_scheduled()
+}
+
+/// Saves the queue of scheduled parties.
+pub fn save_scheduled(parties: &[String]) -> Result<(), String> {
+    status_store::save_scheduled(parties)
+}
+
+/// 64 random bits from the host's `wasi:random`.
+pub fn random_u64() -> u64 {
+    let mut bytes = [0u8; 8];
+    // Every component host provides wasi:random; without it no Rust
+    // component runs at all.
+    getrandom::fill(&mut bytes).expect("the host provides wasi:random");
+    u64::from_le_bytes(bytes)
+}

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 mod bench_command;
+mod plugin_command;
 
 #[derive(Parser)]
 #[command(
@@ -259,6 +260,10 @@ enum Command {
     /// profile; or another profile: `bench multi-party`, `bench cycle`,
     /// `bench record`. See BENCHMARKS.md.
     Bench(bench_command::BenchArgs),
+    /// For plugin authors: `plugin new NAME` scaffolds a plugin crate
+    /// written with the SDK; `plugin check FILE` runs a plugin component
+    /// on two simulated nodes.
+    Plugin(plugin_command::PluginArgs),
 }
 
 fn main() -> ExitCode {
@@ -276,6 +281,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Bench(args) => bench_command::run(args),
+        Command::Plugin(args) => plugin_command::run(args),
         Command::Node { dir } => {
             ledger_sync_node::serve::serve(&dir).map_err(anyhow::Error::msg)?;
             Ok(ExitCode::SUCCESS)

@@ -11,6 +11,8 @@
 //! - [`simulation`]: the seeded whole-network simulation with faults and
 //!   invariants (`ledger-sync simulate`).
 //! - [`testkit`]: a cluster of nodes for the integration tests.
+//! - [`plugin_kit`]: any plugin component run in the simulated network
+//!   (`ledger-sync plugin check`).
 
 pub mod clock;
 pub mod demo;
@@ -18,6 +20,7 @@ pub mod demo;
 /// the simulator).
 pub use ledger_sync_ledgers as ledger;
 pub mod network;
+pub mod plugin_kit;
 pub mod simulation;
 pub mod testkit;
 

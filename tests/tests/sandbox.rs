@@ -177,7 +177,9 @@ fn a_send_flood_is_refused_past_the_queued_bytes_cap() {
     command(&mut cluster, &["send-flood", A, "100", "1048576"]).expect("no trap");
     let said = cluster.net.node(H).logs().last().unwrap().message.clone();
     assert!(
-        said.starts_with("sent 8, refused 92: Unavailable(\"the host holds at most 8388608 queued bytes"),
+        said.starts_with(
+            "sent 8, refused 92: Unavailable(\"the host holds at most 8388608 queued bytes"
+        ),
         "{said}"
     );
     cluster.settle();

@@ -36,6 +36,8 @@ fn main() {
     for watched in [
         "plugin/src",
         "plugin/Cargo.toml",
+        "sdk/src",
+        "sdk/Cargo.toml",
         "vocabulary/src",
         "vocabulary/Cargo.toml",
         "test-programs",

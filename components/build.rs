@@ -17,15 +17,28 @@ use std::process::Command;
 const TARGET: &str = "wasm32-wasip2";
 
 /// (package, artifact file stem, constant in src/lib.rs, is a test guest)
-const COMPONENTS: &[(&str, &str, &str, bool)] = &[
-    ("ledger-sync-plugin", "ledger_sync_plugin", "PLUGIN", false),
-    ("test-hostile", "test_hostile", "HOSTILE_GUEST", true),
-    (
-        "test-old-contract",
-        "test_old_contract",
-        "OLD_CONTRACT_GUEST",
-        true,
-    ),
+type Component = (&'static str, &'static str, &'static str, bool);
+
+/// The components, in builds of their own: cargo unifies a dependency's
+/// features across the packages of one build, and the SDK's `plugin` and
+/// `adapter` features each embed their world in the component.
+const BUILDS: &[&[Component]] = &[
+    &[
+        ("ledger-sync-plugin", "ledger_sync_plugin", "PLUGIN", false),
+        ("test-hostile", "test_hostile", "HOSTILE_GUEST", true),
+        (
+            "test-old-contract",
+            "test_old_contract",
+            "OLD_CONTRACT_GUEST",
+            true,
+        ),
+    ],
+    &[(
+        "ledger-sync-adapter-merkle",
+        "ledger_sync_adapter_merkle",
+        "MERKLE_ADAPTER",
+        false,
+    )],
 ];
 
 fn main() {
@@ -41,6 +54,7 @@ fn main() {
         "vocabulary/src",
         "vocabulary/Cargo.toml",
         "test-programs",
+        "adapters",
         "tests/tests",
         "wit",
         "Cargo.lock",
@@ -58,17 +72,24 @@ fn main() {
 
     ensure_target_installed();
 
+    for build in BUILDS {
+        build_components(workspace, &target_dir, build);
+    }
+}
+
+/// One nested cargo build of `components`; each one's path is exported.
+fn build_components(workspace: &Path, target_dir: &Path, components: &[Component]) {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(workspace)
         .args(["build", "--release", "--locked"])
         .args(["--target", TARGET])
         .arg("--target-dir")
-        .arg(&target_dir)
+        .arg(target_dir)
         // Line tables keep guest backtraces readable; full debug info would
         // triple the component's size.
         .env("CARGO_PROFILE_RELEASE_DEBUG", "line-tables-only");
-    for (package, ..) in COMPONENTS {
+    for (package, ..) in components {
         cmd.args(["-p", package]);
     }
     // The outer build's settings are for the host, not for the guests.
@@ -92,7 +113,7 @@ fn main() {
         "building the WebAssembly components for {TARGET} failed (see the output above)"
     );
 
-    for (_, stem, constant, _) in COMPONENTS {
+    for (_, stem, constant, _) in components {
         let wasm = target_dir
             .join(TARGET)
             .join("release")
@@ -120,7 +141,7 @@ fn refuse_unused_guests(workspace: &Path) {
             }
         }
     }
-    for (package, _, constant, is_guest) in COMPONENTS {
+    for (package, _, constant, is_guest) in BUILDS.iter().copied().flatten() {
         assert!(
             !is_guest || sources.contains(constant),
             "the test guest {package} ({constant}) is used by no test in {}; \

@@ -4,6 +4,7 @@
 //! sources.
 //!
 //! - [`PLUGIN`]: the ledger-sync plugin (`plugin/`).
+//! - [`MERKLE_ADAPTER`]: a ledger adapter (`adapters/merkle`).
 //! - The test guests (`test-programs/`), each built to break one promise on
 //!   purpose. The build refuses a guest that no integration test uses.
 
@@ -13,6 +14,9 @@ pub const PLUGIN: &str = env!("LEDGER_SYNC_COMPONENT_PLUGIN");
 /// The plugin component's bytes, built into whatever links this crate (the
 /// `ledger-sync node` default plugin).
 pub const PLUGIN_BYTES: &[u8] = include_bytes!(env!("LEDGER_SYNC_COMPONENT_PLUGIN"));
+
+/// The `merkle` ledger adapter (`adapters/merkle`), written with the SDK.
+pub const MERKLE_ADAPTER: &str = env!("LEDGER_SYNC_COMPONENT_MERKLE_ADAPTER");
 
 /// A guest that misbehaves on command: spins, allocates without end,
 /// panics, floods logs, sends and timers (`test-programs/hostile`).

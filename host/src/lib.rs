@@ -18,9 +18,13 @@
 //!   operator's PostgreSQL view read in place.
 //! - [`interchange`]: the ledger interchange format (JSON lines).
 //! - [`recording`]: a ledger file into a vault, a batch at a time.
-//! - [`bindings`]: the generated WIT types and their conversions to the
-//!   shared vocabulary.
+//! - [`bindings`]: the generated WIT types of each supported contract
+//!   version, their conversions to the shared vocabulary, and [`bindings::Plugin`],
+//!   an instance of any of them.
+//! - [`adapter`]: ledger adapters — a ledger's native transaction bytes into
+//!   an id, dependencies and participants, in a sandbox of their own.
 
+pub mod adapter;
 pub mod bindings;
 pub mod capabilities;
 pub mod imports;

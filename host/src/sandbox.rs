@@ -65,7 +65,7 @@ pub struct PluginRuntime {
 }
 
 /// The engine every plugin runs on.
-fn engine() -> Result<Engine> {
+pub(crate) fn engine() -> Result<Engine> {
     let mut config = Config::new();
     config.wasm_component_model(true);
     config.epoch_interruption(true);
@@ -75,7 +75,7 @@ fn engine() -> Result<Engine> {
     Ok(Engine::new(&config)?)
 }
 
-fn compile(engine: &Engine, wasm: &[u8]) -> Result<Component> {
+pub(crate) fn compile(engine: &Engine, wasm: &[u8]) -> Result<Component> {
     Component::new(engine, wasm)
         .map_err(anyhow::Error::from)
         .context("compiling the plugin component")
@@ -279,13 +279,13 @@ impl PluginRuntime {
 }
 
 /// Arms the CPU deadline for one call of at most `timeout`.
-pub(crate) fn arm_deadline(store: &mut Store<NodeState>, timeout: Duration) {
+pub(crate) fn arm_deadline<T>(store: &mut Store<T>, timeout: Duration) {
     let ticks = (timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
     store.set_epoch_deadline(ticks);
 }
 
 /// Leaves the deadline far away between calls.
-pub(crate) fn disarm_deadline(store: &mut Store<NodeState>) {
+pub(crate) fn disarm_deadline<T>(store: &mut Store<T>) {
     store.set_epoch_deadline(u64::MAX / 2);
 }
 
@@ -444,7 +444,7 @@ pub(crate) fn wasi_context(
 
 /// Advances the engine's epoch every [`EPOCH_TICK`] for as long as the engine
 /// lives.
-fn spawn_epoch_ticker(engine: &Engine) {
+pub(crate) fn spawn_epoch_ticker(engine: &Engine) {
     let weak = engine.weak();
     std::thread::Builder::new()
         .name("ledger-sync-epoch".into())

@@ -8,10 +8,12 @@
 //!   does);
 //! - [`export_plugin!`]: the one macro that makes a type the component's
 //!   exports;
-//! - [`platform`]: what the node gives every plugin (its vault read-only,
+//! - `platform`: what the node gives every plugin (its vault read-only,
 //!   the network, timers, the time, its name, its log, its own status
 //!   store), with the shared [`vocabulary`]'s types rather than generated
-//!   ones.
+//!   ones;
+//! - `adapter` (feature `adapter`, without the default `plugin`): a
+//!   ledger adapter — the `LedgerAdapter` trait and `export_adapter!`.
 //!
 //! ```ignore
 //! use ledger_sync_plugin_api::{Plugin, export_plugin, platform};
@@ -43,15 +45,21 @@ pub use ledger_sync_vocabulary::{
     FlowError, ReconciliationStatus, StatusValue, TransactionPage, TxId,
 };
 
+#[cfg(feature = "plugin")]
 pub mod platform;
 
+#[cfg(feature = "plugin")]
 #[doc(hidden)]
 pub mod bindings;
 
+#[cfg(feature = "plugin")]
 #[doc(hidden)]
 pub mod glue;
 
-/// Why a message was not sent ([`platform::send`]).
+#[cfg(feature = "adapter")]
+pub mod adapter;
+
+/// Why a message was not sent (`platform::send`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SendError {
     /// The network's maximum message size, which the payload exceeds.
@@ -63,7 +71,7 @@ pub enum SendError {
     Unavailable(String),
 }
 
-/// A log line's level ([`platform::log`]).
+/// A log line's level (`platform::log`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Level {
     Trace,
@@ -117,7 +125,7 @@ pub trait Plugin: Sized + 'static {
         let _ = (sender, payload);
     }
 
-    /// Timer `id`, set with [`platform::set_timer`], fired.
+    /// Timer `id`, set with `platform::set_timer`, fired.
     fn on_timer(&mut self, id: u64) {
         let _ = id;
     }

@@ -1,0 +1,320 @@
+//! Ledger adapters: components of the WIT `ledger-adapter` world
+//! (`wit/since_v0.4.0/adapter.wit`) that turn a ledger's native transaction
+//! bytes into what ledger-sync needs — the id, the dependencies, the
+//! participants of each output — derived from the bytes by that ledger's
+//! rules. An adapter runs in a sandbox of its own: it imports nothing but
+//! WASI (locked down as a plugin's is), each call has a CPU deadline and the
+//! instance a memory cap, and every answer is checked before it is used. A
+//! trap is an error naming the adapter, and the next call gets a fresh
+//! instance.
+
+use crate::limits::MemoryLimiter;
+use crate::sandbox::{self, CONTRACT_PACKAGE};
+use crate::store::VaultTransaction;
+use anyhow::{Context, Result, bail};
+use ledger_sync_vocabulary::x500::LegalName;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use wasmtime::component::{Linker, ResourceTable};
+use wasmtime::{Engine, Store};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../wit/since_v0.4.0",
+        world: "ledger-adapter",
+    });
+}
+
+use bindings::LedgerAdapterPre;
+use bindings::exports::ledger_sync::plugin::adapter::DecodedTransaction;
+
+/// What one decoded transaction's metadata (dependency ids and participant
+/// names) may take, as in the interchange format: beyond it an answer is
+/// refused as absurd.
+const MAX_METADATA_BYTES: usize = 1 << 20;
+
+/// Memory an adapter instance may use.
+const MEMORY_BYTES: usize = 256 << 20;
+
+/// CPU time one `decode` may take.
+const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Who an adapter is (its `describe`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AdapterInfo {
+    pub name: String,
+    pub version: String,
+    pub format: String,
+}
+
+/// Why a transaction could not be decoded.
+#[derive(Debug, thiserror::Error)]
+pub enum AdapterError {
+    /// The adapter read the bytes and refused them: what is wrong.
+    #[error("the ledger adapter {adapter} refused the transaction: {why}")]
+    Refused { adapter: String, why: String },
+    /// The adapter trapped, ran out of CPU or memory, or answered what the
+    /// contract rules out: it is broken or hostile, not the transaction.
+    #[error("the ledger adapter {adapter} failed: {why}")]
+    Broken { adapter: String, why: String },
+}
+
+/// The store data of one adapter instance.
+struct AdapterState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limiter: MemoryLimiter,
+    stderr: MemoryOutputPipe,
+}
+
+impl WasiView for AdapterState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// A compiled ledger adapter, ready to instantiate.
+pub struct AdapterRuntime {
+    engine: Engine,
+    pre: LedgerAdapterPre<AdapterState>,
+    info: AdapterInfo,
+}
+
+impl AdapterRuntime {
+    /// Compiles the adapter component at `path`, links WASI and asks it who
+    /// it is.
+    pub fn from_file(path: &Path) -> Result<Arc<AdapterRuntime>> {
+        let wasm = std::fs::read(path)
+            .with_context(|| format!("reading the ledger adapter {}", path.display()))?;
+        Self::new(&wasm).with_context(|| format!("loading the ledger adapter {}", path.display()))
+    }
+
+    pub fn new(wasm: &[u8]) -> Result<Arc<AdapterRuntime>> {
+        let engine = sandbox::engine()?;
+        let component = sandbox::compile(&engine, wasm)?;
+        let ty = component.component_type();
+        let exports: Vec<String> = ty.exports(&engine).map(|(n, _)| n.to_string()).collect();
+        if !exports
+            .iter()
+            .any(|e| e.starts_with(&format!("{CONTRACT_PACKAGE}/adapter@")))
+        {
+            bail!(
+                "this component is not a ledger adapter: it does not export \
+                 {CONTRACT_PACKAGE}/adapter (the `ledger-adapter` world); it exports {}",
+                exports.join(", ")
+            );
+        }
+        // `types` declares types only (`party-name`): nothing to call.
+        let types = format!("{CONTRACT_PACKAGE}/types@");
+        let imports: Vec<String> = ty.imports(&engine).map(|(n, _)| n.to_string()).collect();
+        let beyond_wasi: Vec<&String> = (imports.iter())
+            .filter(|n| !n.starts_with("wasi:") && !n.starts_with(&types))
+            .collect();
+        if !beyond_wasi.is_empty() {
+            bail!(
+                "a ledger adapter imports nothing but WASI; this one imports {}",
+                beyond_wasi
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        let mut linker: Linker<AdapterState> = Linker::new(&engine);
+        for name in imports.iter().filter(|n| n.starts_with(&types)) {
+            linker.instance(name)?;
+        }
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        let pre = LedgerAdapterPre::new(linker.instantiate_pre(&component)?)
+            .map_err(anyhow::Error::from)
+            .with_context(|| {
+                format!(
+                    "this component is not a ledger adapter: it does not export \
+                 {CONTRACT_PACKAGE}/adapter@0.4.0 (the `ledger-adapter` world)"
+                )
+            })?;
+        sandbox::spawn_epoch_ticker(&engine);
+        let mut runtime = AdapterRuntime {
+            engine,
+            pre,
+            info: AdapterInfo {
+                name: String::new(),
+                version: String::new(),
+                format: String::new(),
+            },
+        };
+        runtime.info = runtime.describe()?;
+        Ok(Arc::new(runtime))
+    }
+
+    pub fn info(&self) -> &AdapterInfo {
+        &self.info
+    }
+
+    fn instantiate(&self) -> Result<(Store<AdapterState>, bindings::LedgerAdapter)> {
+        let clock: Arc<dyn crate::imports::clock::Clock> =
+            Arc::new(crate::imports::clock::SystemClock);
+        let (wasi, stderr) = sandbox::wasi_context(&clock, Some(0));
+        let state = AdapterState {
+            wasi,
+            table: ResourceTable::new(),
+            limiter: MemoryLimiter::new(MEMORY_BYTES),
+            stderr,
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limiter);
+        store.epoch_deadline_trap();
+        sandbox::disarm_deadline(&mut store);
+        let instance = self.pre.instantiate(&mut store)?;
+        Ok((store, instance))
+    }
+
+    fn describe(&self) -> Result<AdapterInfo> {
+        let (mut store, instance) = self.instantiate()?;
+        sandbox::arm_deadline(&mut store, CALL_TIMEOUT);
+        let info = instance
+            .ledger_sync_plugin_adapter()
+            .call_describe(&mut store)
+            .map_err(anyhow::Error::from)
+            .context("the ledger adapter failed to say who it is (adapter.describe)")?;
+        let name_ok = !info.name.is_empty()
+            && info.name.len() <= 64
+            && info.name.starts_with(|c: char| c.is_ascii_lowercase())
+            && (info.name.chars())
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        if !name_ok || info.format.len() > 1024 || info.version.len() > 64 {
+            bail!(
+                "the ledger adapter calls itself `{}`: a name is lower-case letters, digits and \
+                 `-`, starting with a letter, at most 64 bytes",
+                ledger_sync_vocabulary::text::bounded(&info.name, 80)
+            );
+        }
+        Ok(AdapterInfo {
+            name: info.name,
+            version: info.version,
+            format: info.format,
+        })
+    }
+
+    /// A decoder: one instance, replaced after a trap.
+    pub fn decoder(self: &Arc<Self>) -> Decoder {
+        Decoder {
+            runtime: self.clone(),
+            instance: None,
+        }
+    }
+}
+
+/// Decodes transactions with one adapter instance.
+pub struct Decoder {
+    runtime: Arc<AdapterRuntime>,
+    instance: Option<(Store<AdapterState>, bindings::LedgerAdapter)>,
+}
+
+impl Decoder {
+    /// The transaction in `bytes`, with `bytes` as its payload.
+    pub fn decode(&mut self, bytes: &[u8]) -> Result<VaultTransaction, AdapterError> {
+        let adapter = self.runtime.info.name.clone();
+        let broken = |why: String| AdapterError::Broken {
+            adapter: adapter.clone(),
+            why,
+        };
+        if self.instance.is_none() {
+            self.instance = Some(
+                self.runtime
+                    .instantiate()
+                    .map_err(|e| broken(format!("{e:#}")))?,
+            );
+        }
+        let (store, instance) = self.instance.as_mut().expect("instantiated above");
+        sandbox::arm_deadline(store, CALL_TIMEOUT);
+        let answer = instance
+            .ledger_sync_plugin_adapter()
+            .call_decode(&mut *store, bytes);
+        sandbox::disarm_deadline(store);
+        match answer {
+            Ok(Ok(decoded)) => checked(decoded, bytes).map_err(broken),
+            Ok(Err(why)) => Err(AdapterError::Refused {
+                adapter,
+                why: ledger_sync_vocabulary::text::bounded(&why, 1024),
+            }),
+            Err(trap) => {
+                let (store, _) = self.instance.take().expect("instantiated above");
+                let said = store.data().stderr.contents();
+                let said = String::from_utf8_lossy(&said);
+                let last = said
+                    .lines()
+                    .rev()
+                    .find(|l| !l.trim().is_empty())
+                    .unwrap_or("");
+                Err(broken(format!(
+                    "it trapped ({trap}){}",
+                    if last.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {}", ledger_sync_vocabulary::text::bounded(last, 512))
+                    }
+                )))
+            }
+        }
+    }
+}
+
+/// An adapter's answer, checked: a 32-byte id, whole dependency ids, and
+/// outputs within the interchange format's bounds whose participants are
+/// legal names (kept in canonical form).
+fn checked(decoded: DecodedTransaction, bytes: &[u8]) -> Result<VaultTransaction, String> {
+    let id: [u8; 32] = decoded
+        .id
+        .as_slice()
+        .try_into()
+        .map_err(|_| format!("it gave an id of {} bytes, not 32", decoded.id.len()))?;
+    let dependencies =
+        ledger_sync_vocabulary::id::split_ids(&decoded.dependencies).ok_or_else(|| {
+            format!(
+                "it gave dependencies of {} bytes, not a whole number of 32-byte ids",
+                decoded.dependencies.len()
+            )
+        })?;
+    let metadata = decoded.dependencies.len()
+        + (decoded.outputs.iter().flatten())
+            .map(|name| name.len() + 8)
+            .sum::<usize>();
+    if metadata > MAX_METADATA_BYTES {
+        return Err(format!(
+            "it gave {metadata} bytes of dependencies and participants; at most \
+             {MAX_METADATA_BYTES} are accepted"
+        ));
+    }
+    let outputs = decoded
+        .outputs
+        .into_iter()
+        .map(|participants| {
+            participants
+                .iter()
+                .map(|name| {
+                    LegalName::parse(name)
+                        .map(|n| n.to_string())
+                        .map_err(|why| {
+                            format!(
+                                "it gave a participant `{}` that is not a legal name: {why}",
+                                ledger_sync_vocabulary::text::bounded(name, 256)
+                            )
+                        })
+                })
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(VaultTransaction {
+        id,
+        dependencies,
+        outputs,
+        payload: Some(bytes.to_vec()),
+    })
+}

@@ -94,6 +94,13 @@ enum VaultCommand {
         /// The ledger file; `-` (the default) reads standard input.
         #[arg(default_value = "-")]
         file: PathBuf,
+        /// Read the ledger's native transactions instead, one base64
+        /// transaction per line, through this ledger adapter: the node's
+        /// `adapters/NAME.wasm`, or a path to an adapter component. The
+        /// adapter derives each id, its dependencies and its participants
+        /// from the bytes, which are kept as the payload.
+        #[arg(long)]
+        adapter: Option<String>,
     },
     /// Write a node's vault in the ledger interchange format to standard
     /// output (or --output), to record into another node or database.
@@ -287,8 +294,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Vault {
-            command: VaultCommand::Record { node, file },
-        } => vault_record(&node, &file),
+            command:
+                VaultCommand::Record {
+                    node,
+                    file,
+                    adapter,
+                },
+        } => vault_record(&node, &file, adapter.as_deref()),
         Command::Vault {
             command: VaultCommand::Export { node, output },
         } => vault_export(&node, output),
@@ -360,9 +372,17 @@ fn run(cli: Cli) -> Result<ExitCode> {
 }
 
 /// `vault record`: exit 1, saying why, when the recording stopped.
-fn vault_record(node: &std::path::Path, file: &std::path::Path) -> Result<ExitCode> {
+fn vault_record(
+    node: &std::path::Path,
+    file: &std::path::Path,
+    adapter: Option<&str>,
+) -> Result<ExitCode> {
     let input = ledger_sync_node::ledger::Input::open(file).map_err(anyhow::Error::msg)?;
-    match ledger_sync_node::ledger::record(node, input) {
+    let recorded = match adapter {
+        Some(adapter) => ledger_sync_node::ledger::record_native(node, input, adapter),
+        None => ledger_sync_node::ledger::record(node, input),
+    };
+    match recorded {
         Ok(summary) => {
             println!("{summary}");
             Ok(ExitCode::SUCCESS)

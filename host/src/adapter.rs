@@ -318,3 +318,100 @@ fn checked(decoded: DecodedTransaction, bytes: &[u8]) -> Result<VaultTransaction
         payload: Some(bytes.to_vec()),
     })
 }
+
+/// A ledger's native transactions — one per line, base64 (standard
+/// alphabet) — read through an adapter as the ledger interchange format
+/// ([`crate::interchange`]), one line for one line, so that an error names
+/// the native file's line. One transaction is held at a time; a line
+/// longer than `max_line_bytes` is refused without holding more.
+pub struct NativeLines<R> {
+    input: R,
+    decoder: Decoder,
+    max_line_bytes: usize,
+    line: u64,
+    native: Vec<u8>,
+    translated: Vec<u8>,
+    at: usize,
+}
+
+impl<R: std::io::BufRead> NativeLines<R> {
+    pub fn new(input: R, decoder: Decoder, max_line_bytes: usize) -> Self {
+        NativeLines {
+            input,
+            decoder,
+            max_line_bytes,
+            line: 0,
+            native: Vec::new(),
+            translated: Vec::new(),
+            at: 0,
+        }
+    }
+
+    /// Translates the next native line into `translated`; false at the end.
+    fn refill(&mut self) -> std::io::Result<bool> {
+        use base64::Engine;
+        use std::io::BufRead as _;
+        self.native.clear();
+        self.translated.clear();
+        self.at = 0;
+        let limit = self.max_line_bytes as u64 + 1;
+        let read =
+            std::io::Read::take(&mut self.input, limit).read_until(b'\n', &mut self.native)?;
+        if read == 0 {
+            return Ok(false);
+        }
+        self.line += 1;
+        let line = self.line;
+        let fail = |why: String| std::io::Error::other(format!("line {line}: {why}"));
+        if self.native.len() as u64 >= limit && !self.native.ends_with(b"\n") {
+            return Err(fail(format!(
+                "longer than {} bytes, the most a line may hold (maxPayloadBytes)",
+                self.max_line_bytes
+            )));
+        }
+        let text = self.native.trim_ascii();
+        if text.is_empty() {
+            self.translated.push(b'\n');
+            return Ok(true);
+        }
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .map_err(|e| {
+                fail(format!(
+                    "is not a base64 transaction ({e}); give one per line"
+                ))
+            })?;
+        let transaction = self
+            .decoder
+            .decode(&bytes)
+            .map_err(|e| fail(e.to_string()))?;
+        crate::interchange::write_transaction(&mut self.translated, &transaction)?;
+        Ok(true)
+    }
+}
+
+impl<R: std::io::BufRead> std::io::Read for NativeLines<R> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        use std::io::BufRead;
+        let available = self.fill_buf()?;
+        let n = available.len().min(out.len());
+        out[..n].copy_from_slice(&available[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl<R: std::io::BufRead> std::io::BufRead for NativeLines<R> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        while self.at == self.translated.len() {
+            if !self.refill()? {
+                break;
+            }
+        }
+        Ok(&self.translated[self.at..])
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.at = (self.at + n).min(self.translated.len());
+    }
+}

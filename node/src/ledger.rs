@@ -15,14 +15,16 @@
 use crate::client::Client;
 use crate::config::{NodeConfig, RECORD_PERMISSION, VaultSource};
 use crate::x500::LegalName;
+use ledger_sync_host::adapter::{AdapterRuntime, NativeLines};
 use ledger_sync_host::interchange::{self, Reader};
 use ledger_sync_host::recording::{self, Batching, Progress, Summary};
 use ledger_sync_host::store::{self, NodeStore};
 use ledger_sync_vocabulary::ReconciliationStatus;
 use ledger_sync_vocabulary::id::{TxId, from_hex, to_hex};
 use std::collections::HashSet;
-use std::io::{BufRead, IsTerminal, Write};
-use std::path::Path;
+use std::io::{BufRead, BufReader, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Transactions per admin API request (a request is one batch: see
@@ -109,7 +111,54 @@ impl Meter {
 
 /// `vault record`: records `input` into the node in `dir`; the summary.
 pub fn record(dir: &Path, input: Input) -> Result<String, String> {
+    record_through(dir, input, None)
+}
+
+/// `vault record --adapter NAME`: `input` is the ledger's native
+/// transactions, one base64 transaction per line, read through the ledger
+/// adapter NAME (`DIR/adapters/NAME.wasm`, or a path to a component).
+pub fn record_native(dir: &Path, input: Input, adapter: &str) -> Result<String, String> {
+    record_through(dir, input, Some(adapter))
+}
+
+/// The ledger adapter `name`: a path to a component, or the node's
+/// `adapters/NAME.wasm`, which must call itself NAME.
+fn load_adapter(dir: &Path, name: &str) -> Result<Arc<AdapterRuntime>, String> {
+    let by_path = name.contains('/') || name.ends_with(".wasm");
+    let path = if by_path {
+        PathBuf::from(name)
+    } else {
+        dir.join("adapters").join(format!("{name}.wasm"))
+    };
+    if !path.exists() {
+        return Err(format!(
+            "no ledger adapter {name}: {} does not exist (put the adapter's component there, \
+             or give its path)",
+            path.display()
+        ));
+    }
+    let runtime = AdapterRuntime::from_file(&path).map_err(|e| format!("{e:#}"))?;
+    if !by_path && runtime.info().name != name {
+        return Err(format!(
+            "{} calls itself `{}`, not `{name}`",
+            path.display(),
+            runtime.info().name
+        ));
+    }
+    Ok(runtime)
+}
+
+fn record_through(dir: &Path, mut input: Input, adapter: Option<&str>) -> Result<String, String> {
     let config = NodeConfig::load(dir)?;
+    if let Some(name) = adapter {
+        let runtime = load_adapter(dir, name)?;
+        let max_line = ledger_sync_host::interchange::max_line_bytes(config.max_payload_bytes);
+        input.reader = Box::new(BufReader::new(NativeLines::new(
+            input.reader,
+            runtime.decoder(),
+            max_line,
+        )));
+    }
     if let VaultSource::View(view) = &config.vault {
         return Err(format!(
             "{} reads its vault in place from vaultView {view} of {}: record into your \

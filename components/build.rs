@@ -33,12 +33,20 @@ const BUILDS: &[&[Component]] = &[
             true,
         ),
     ],
-    &[(
-        "ledger-sync-adapter-merkle",
-        "ledger_sync_adapter_merkle",
-        "MERKLE_ADAPTER",
-        false,
-    )],
+    &[
+        (
+            "ledger-sync-adapter-merkle",
+            "ledger_sync_adapter_merkle",
+            "MERKLE_ADAPTER",
+            false,
+        ),
+        (
+            "test-hostile-adapter",
+            "test_hostile_adapter",
+            "HOSTILE_ADAPTER",
+            true,
+        ),
+    ],
 ];
 
 fn main() {

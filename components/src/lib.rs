@@ -18,6 +18,10 @@ pub const PLUGIN_BYTES: &[u8] = include_bytes!(env!("LEDGER_SYNC_COMPONENT_PLUGI
 /// The `merkle` ledger adapter (`adapters/merkle`), written with the SDK.
 pub const MERKLE_ADAPTER: &str = env!("LEDGER_SYNC_COMPONENT_MERKLE_ADAPTER");
 
+/// A ledger adapter that misbehaves on command: spins, allocates without
+/// end, panics, answers a name that is not one (`test-programs/hostile-adapter`).
+pub const HOSTILE_ADAPTER: &str = env!("LEDGER_SYNC_COMPONENT_HOSTILE_ADAPTER");
+
 /// A guest that misbehaves on command: spins, allocates without end,
 /// panics, floods logs, sends and timers (`test-programs/hostile`).
 pub const HOSTILE_GUEST: &str = env!("LEDGER_SYNC_COMPONENT_HOSTILE_GUEST");

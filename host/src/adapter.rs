@@ -157,14 +157,17 @@ impl AdapterRuntime {
         &self.info
     }
 
-    fn instantiate(&self) -> Result<(Store<AdapterState>, bindings::LedgerAdapter)> {
+    fn instantiate(
+        &self,
+        memory_bytes: usize,
+    ) -> Result<(Store<AdapterState>, bindings::LedgerAdapter)> {
         let clock: Arc<dyn crate::imports::clock::Clock> =
             Arc::new(crate::imports::clock::SystemClock);
         let (wasi, stderr) = sandbox::wasi_context(&clock, Some(0));
         let state = AdapterState {
             wasi,
             table: ResourceTable::new(),
-            limiter: MemoryLimiter::new(MEMORY_BYTES),
+            limiter: MemoryLimiter::new(memory_bytes),
             stderr,
         };
         let mut store = Store::new(&self.engine, state);
@@ -176,7 +179,7 @@ impl AdapterRuntime {
     }
 
     fn describe(&self) -> Result<AdapterInfo> {
-        let (mut store, instance) = self.instantiate()?;
+        let (mut store, instance) = self.instantiate(MEMORY_BYTES)?;
         sandbox::arm_deadline(&mut store, CALL_TIMEOUT);
         let info = instance
             .ledger_sync_plugin_adapter()
@@ -202,11 +205,14 @@ impl AdapterRuntime {
         })
     }
 
-    /// A decoder: one instance, replaced after a trap.
+    /// A decoder: one instance, replaced after a trap, with the default
+    /// limits (256 MiB, 10 s of CPU per call).
     pub fn decoder(self: &Arc<Self>) -> Decoder {
         Decoder {
             runtime: self.clone(),
             instance: None,
+            memory_bytes: MEMORY_BYTES,
+            call_timeout: CALL_TIMEOUT,
         }
     }
 }
@@ -215,9 +221,20 @@ impl AdapterRuntime {
 pub struct Decoder {
     runtime: Arc<AdapterRuntime>,
     instance: Option<(Store<AdapterState>, bindings::LedgerAdapter)>,
+    memory_bytes: usize,
+    call_timeout: Duration,
 }
 
 impl Decoder {
+    /// The same decoder with other limits: memory per instance, CPU per
+    /// call.
+    pub fn with_limits(mut self, memory_bytes: usize, call_timeout: Duration) -> Decoder {
+        self.memory_bytes = memory_bytes;
+        self.call_timeout = call_timeout;
+        self.instance = None;
+        self
+    }
+
     /// The transaction in `bytes`, with `bytes` as its payload.
     pub fn decode(&mut self, bytes: &[u8]) -> Result<VaultTransaction, AdapterError> {
         let adapter = self.runtime.info.name.clone();
@@ -226,14 +243,11 @@ impl Decoder {
             why,
         };
         if self.instance.is_none() {
-            self.instance = Some(
-                self.runtime
-                    .instantiate()
-                    .map_err(|e| broken(format!("{e:#}")))?,
-            );
+            let instance = self.runtime.instantiate(self.memory_bytes);
+            self.instance = Some(instance.map_err(|e| broken(format!("{e:#}")))?);
         }
         let (store, instance) = self.instance.as_mut().expect("instantiated above");
-        sandbox::arm_deadline(store, CALL_TIMEOUT);
+        sandbox::arm_deadline(store, self.call_timeout);
         let answer = instance
             .ledger_sync_plugin_adapter()
             .call_decode(&mut *store, bytes);
@@ -246,21 +260,9 @@ impl Decoder {
             }),
             Err(trap) => {
                 let (store, _) = self.instance.take().expect("instantiated above");
-                let said = store.data().stderr.contents();
-                let said = String::from_utf8_lossy(&said);
-                let last = said
-                    .lines()
-                    .rev()
-                    .find(|l| !l.trim().is_empty())
-                    .unwrap_or("");
-                Err(broken(format!(
-                    "it trapped ({trap}){}",
-                    if last.is_empty() {
-                        String::new()
-                    } else {
-                        format!(": {}", ledger_sync_vocabulary::text::bounded(last, 512))
-                    }
-                )))
+                let stderr = store.data().stderr.contents();
+                let why = sandbox::trap_reason(&trap, self.call_timeout, &stderr);
+                Err(broken(format!("it trapped: {why}")))
             }
         }
     }

@@ -357,24 +357,8 @@ impl Node {
     }
 
     fn describe_trap(&self, trap: &wasmtime::Error) -> String {
-        let mut reason = match trap.downcast_ref::<wasmtime::Trap>() {
-            Some(wasmtime::Trap::Interrupt) => format!(
-                "the call exceeded its CPU deadline of {:?}",
-                self.options.limits.call_timeout
-            ),
-            Some(t) => t.to_string(),
-            None => format!("{trap:#}"),
-        };
-        // A Rust guest prints why it panicked or aborted (say, an allocation
-        // that failed) to stderr before trapping.
         let stderr = self.state().stderr.contents();
-        if let Some(said) = last_words(&String::from_utf8_lossy(&stderr)) {
-            reason = format!(
-                "{reason} ({})",
-                crate::imports::logging::bounded(&said, 1024)
-            );
-        }
-        reason
+        sandbox::trap_reason(trap, self.options.limits.call_timeout, &stderr)
     }
 
     fn give_up(&mut self, why: String) {
@@ -522,21 +506,6 @@ impl Node {
         let row = self.call(|p, s| p.party_reconciliation_status(s, &party))?;
         row.map(row_from_plugin).transpose()
     }
-}
-
-/// What a Rust guest printed last before trapping: its panic (location and
-/// message) or its last line, without the standard library's hints.
-fn last_words(stderr: &str) -> Option<String> {
-    let lines: Vec<&str> = stderr
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with("note: "))
-        .collect();
-    let from = lines
-        .iter()
-        .rposition(|l| l.contains(" panicked at "))
-        .unwrap_or(lines.len().checked_sub(1)?);
-    Some(lines[from..].join(" "))
 }
 
 /// A status row the plugin returned, in the vocabulary's type.

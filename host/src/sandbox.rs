@@ -442,6 +442,41 @@ pub(crate) fn wasi_context(
     (builder.build(), stderr)
 }
 
+/// Why a call trapped, in words: the CPU deadline (`call_timeout`) or the
+/// trap's own reason, with what a Rust guest printed last to `stderr`
+/// (its panic, or a failed allocation).
+pub(crate) fn trap_reason(trap: &wasmtime::Error, call_timeout: Duration, stderr: &[u8]) -> String {
+    let mut reason = match trap.downcast_ref::<wasmtime::Trap>() {
+        Some(wasmtime::Trap::Interrupt) => {
+            format!("the call exceeded its CPU deadline of {call_timeout:?}")
+        }
+        Some(t) => t.to_string(),
+        None => format!("{trap:#}"),
+    };
+    if let Some(said) = last_words(&String::from_utf8_lossy(stderr)) {
+        reason = format!(
+            "{reason} ({})",
+            crate::imports::logging::bounded(&said, 1024)
+        );
+    }
+    reason
+}
+
+/// What a Rust guest printed last before trapping: its panic (location and
+/// message) or its last line, without the standard library's hints.
+fn last_words(stderr: &str) -> Option<String> {
+    let lines: Vec<&str> = stderr
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("note: "))
+        .collect();
+    let from = lines
+        .iter()
+        .rposition(|l| l.contains(" panicked at "))
+        .unwrap_or(lines.len().checked_sub(1)?);
+    Some(lines[from..].join(" "))
+}
+
 /// Advances the engine's epoch every [`EPOCH_TICK`] for as long as the engine
 /// lives.
 pub(crate) fn spawn_epoch_ticker(engine: &Engine) {

@@ -117,3 +117,38 @@ fn a_ledger_in_its_own_format_is_recorded_and_reconciled() {
         .collect();
     assert_eq!(result_ids(&found), sorted(lost));
 }
+
+/// A broken or hostile adapter gets a clear error naming it, and the next
+/// call is served by a fresh instance: the host never goes down with it.
+#[test]
+fn a_hostile_adapter_is_stopped_and_named_and_the_next_call_served() {
+    let runtime = AdapterRuntime::from_file(Path::new(ledger_sync_components::HOSTILE_ADAPTER))
+        .expect("the hostile adapter loads");
+    let mut decoder = runtime
+        .decoder()
+        .with_limits(64 << 20, std::time::Duration::from_millis(200));
+    for (command, expected) in [
+        (&b"spin"[..], "exceeded its CPU deadline of 200ms"),
+        (b"grow", "memory allocation"),
+        (b"panic", "the hostile adapter panics on purpose"),
+    ] {
+        let error = decoder.decode(command).unwrap_err();
+        let said = error.to_string();
+        assert!(
+            matches!(error, AdapterError::Broken { .. })
+                && said.contains("the ledger adapter hostile failed: it trapped")
+                && said.contains(expected),
+            "{}: {said}",
+            String::from_utf8_lossy(command)
+        );
+        let fine = decoder.decode(b"fine").expect("a fresh instance answers");
+        assert_eq!(&fine.id[..4], b"fine");
+    }
+    let error = decoder.decode(b"stranger").unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("`PartyA` that is not a legal name"),
+        "{error}"
+    );
+}

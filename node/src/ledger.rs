@@ -158,6 +158,9 @@ fn record_through(dir: &Path, mut input: Input, adapter: Option<&str>) -> Result
             runtime.decoder(),
             max_line,
         )));
+        // Progress counts the translated lines' bytes, not the file's: show
+        // no share of a size it would overrun.
+        input.size = None;
     }
     if let VaultSource::View(view) = &config.vault {
         return Err(format!(

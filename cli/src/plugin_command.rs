@@ -79,16 +79,9 @@ fn check(file: &Path, config: Option<&Path>) -> Result<ExitCode> {
 }
 
 fn new(name: &str, dir: &Path, sdk: Option<PathBuf>) -> Result<ExitCode> {
-    let valid = name.len() <= 64
-        && name.starts_with(|c: char| c.is_ascii_lowercase())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-    if !valid {
-        bail!(
-            "`{name}` is not a plugin name: give lower-case letters, digits and `-`, starting \
-             with a letter, at most 64 bytes"
-        );
+    use ledger_sync_vocabulary::names::{NAME_RULE, is_component_name};
+    if !is_component_name(name) {
+        bail!("`{name}` is not a plugin name: give {NAME_RULE}");
     }
     let sdk = match sdk {
         Some(path) => path,

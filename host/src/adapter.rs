@@ -186,16 +186,14 @@ impl AdapterRuntime {
             .call_describe(&mut store)
             .map_err(anyhow::Error::from)
             .context("the ledger adapter failed to say who it is (adapter.describe)")?;
-        let name_ok = !info.name.is_empty()
-            && info.name.len() <= 64
-            && info.name.starts_with(|c: char| c.is_ascii_lowercase())
-            && (info.name.chars())
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-        if !name_ok || info.format.len() > 1024 || info.version.len() > 64 {
+        use ledger_sync_vocabulary::names::{NAME_RULE, is_component_name, is_version};
+        if !is_component_name(&info.name) || !is_version(&info.version) || info.format.len() > 1024
+        {
             bail!(
-                "the ledger adapter calls itself `{}`: a name is lower-case letters, digits and \
-                 `-`, starting with a letter, at most 64 bytes",
-                ledger_sync_vocabulary::text::bounded(&info.name, 80)
+                "the ledger adapter calls itself `{}` version `{}`: a name is {NAME_RULE}, a \
+                 version is X.Y.Z, and a format is at most 1024 bytes",
+                ledger_sync_vocabulary::text::bounded(&info.name, 80),
+                ledger_sync_vocabulary::text::bounded(&info.version, 40)
             );
         }
         Ok(AdapterInfo {

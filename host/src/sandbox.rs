@@ -337,16 +337,11 @@ fn describe(engine: &Engine, pre: &PluginPre) -> Result<PluginInfo> {
         .describe(&mut store)
         .map_err(anyhow::Error::from)
         .context("the plugin failed to say who it is (handlers.describe)")?;
-    let name_ok = info.name.len() <= 64
-        && info.name.starts_with(|c: char| c.is_ascii_lowercase())
-        && (info.name.chars()).all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-    let version_ok = info.version.split('.').count() == 3
-        && (info.version.split('.'))
-            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
-    if !name_ok || !version_ok {
+    use ledger_sync_vocabulary::names::{NAME_RULE, is_component_name, is_version};
+    if !is_component_name(&info.name) || !is_version(&info.version) {
         bail!(
-            "the plugin calls itself `{}` version `{}`: a name is lower-case letters, digits and \
-             `-`, starting with a letter, at most 64 bytes, and a version is X.Y.Z",
+            "the plugin calls itself `{}` version `{}`: a name is {NAME_RULE}, and a version is \
+             X.Y.Z",
             ledger_sync_vocabulary::text::bounded(&info.name, 80),
             ledger_sync_vocabulary::text::bounded(&info.version, 40)
         );

@@ -15,6 +15,8 @@
 //!   it.
 //! - [`marker`]: the log markers naming each flow.
 //! - [`metrics`]: the seed's metrics, as a plugin reports them.
+//! - [`names`]: the names and versions plugins and adapters give
+//!   themselves.
 //! - [`rng`]: splitmix64, the one seeded generator everything deterministic
 //!   uses.
 //! - [`text`]: untrusted text bounded and escaped for storing and logging.
@@ -28,6 +30,7 @@ pub mod flow_error;
 pub mod id;
 pub mod marker;
 pub mod metrics;
+pub mod names;
 pub mod page;
 pub mod rng;
 pub mod status;

@@ -34,9 +34,10 @@ enum PluginCommand {
         sdk: Option<PathBuf>,
     },
     /// Load a plugin component in the reference host and run it on two
-    /// simulated nodes: it must start, take an unexpected message and run
-    /// for two virtual minutes without trapping, and answer its flows and
-    /// metrics. Exits 0 when it passes, 1 when it does not.
+    /// simulated nodes: it must start, take an unexpected message, start
+    /// again after one node crashes, run three virtual minutes without
+    /// trapping, and answer its flows and metrics. Exits 0 when it passes,
+    /// 1 when it does not, 2 when it is refused.
     Check {
         /// The component (`target/wasm32-wasip2/release/NAME.wasm`).
         file: PathBuf,
@@ -62,7 +63,7 @@ fn check(file: &Path, config: Option<&Path>) -> Result<ExitCode> {
     let runtime = PluginRuntime::from_file(file)?;
     let report = ledger_sync_sim::plugin_kit::check(runtime, &config)?;
     println!(
-        "{} {} (contract ledger-sync:plugin@{}): started on 2 nodes, {} messages between them",
+        "{} {} (contract ledger-sync:plugin@{}): started on 2 nodes and again after a crash, {} messages between them",
         report.info.name, report.info.version, report.contract, report.messages
     );
     for line in report.logs.iter().rev().take(20).rev() {
@@ -218,8 +219,9 @@ ledger-sync plugin check target/wasm32-wasip2/release/{krate}.wasm
 ```
 
 `plugin check` loads the component in the reference host and runs it on
-two simulated nodes: it must start, take a message it cannot expect and
-run two virtual minutes without trapping, and answer its flows and metrics.
+two simulated nodes: it must start, start again from what it stored after
+one node crashes, take a message it cannot expect, run three virtual
+minutes without trapping, and answer its flows and metrics.
 
 To run it in a node, copy the component to the node's `plugins/` and
 point `node.conf`'s `plugin` at it; its configuration file is

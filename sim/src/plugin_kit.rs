@@ -1,9 +1,11 @@
 //! The plugin author's test kit: any plugin component, run in the simulated
 //! network (`ledger-sync plugin check FILE`). Two nodes sharing a small
 //! ledger each run the plugin; they start it with the given configuration,
-//! let it run a virtual minute, hand it a message it cannot expect, let it
-//! run another minute, and call its flows and metrics. The plugin passes
-//! when it starts on both and never traps nor breaks the contract.
+//! let it run a virtual minute, crash one node and start it again from what
+//! the plugin stored, let it run another minute, hand the restarted one a
+//! message it cannot expect, let it run a third minute, and call its flows
+//! and metrics. The plugin passes when it starts on both, starts again after
+//! the crash, and never traps nor breaks the contract.
 
 use crate::network::Network;
 use crate::testkit::{A, B, shared};
@@ -52,6 +54,10 @@ pub fn check(runtime: Arc<PluginRuntime>, config: &str) -> Result<KitReport> {
         net.add_node(options)
             .with_context(|| format!("the plugin did not start on node {name}"))?;
     }
+    net.run_for(60_000);
+    net.crash_node(A);
+    net.restart_node(A, None)
+        .with_context(|| format!("the plugin did not start again on node {A} after a crash"))?;
     net.run_for(60_000);
     net.inject(B, A, UNEXPECTED.to_vec());
     net.run_for(60_000);

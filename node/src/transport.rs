@@ -741,6 +741,21 @@ mod tests {
         let impostor = NodeConfig::load(&impostor_dir).unwrap();
 
         let nobody: Deliver = Arc::new(|_| true);
+        // B listens before the rogues pick free ports: none of them can be
+        // handed B's port before B has bound it.
+        let b_out = start(
+            &Identity::load(b).unwrap(),
+            Arc::new(Directory::new(&map_of(b), &b.legal_name)),
+            b.p2p_address,
+            nobody.clone(),
+        )
+        .await
+        .unwrap();
+        assert!(b_out.send(&a.legal_name.to_string(), b"from B".to_vec()));
+        assert!(
+            !b_out.send(&a.legal_name.to_string(), vec![0; 4097]),
+            "over maxMessageSize"
+        );
         let mut senders = Vec::new();
         // The rogues dial A at its real address, with their own maps that
         // pin A's real certificate.
@@ -764,19 +779,6 @@ mod tests {
             assert!(out.send(&a.legal_name.to_string(), payload.to_vec()));
             senders.push(out);
         }
-        let b_out = start(
-            &Identity::load(b).unwrap(),
-            Arc::new(Directory::new(&map_of(b), &b.legal_name)),
-            b.p2p_address,
-            nobody.clone(),
-        )
-        .await
-        .unwrap();
-        assert!(b_out.send(&a.legal_name.to_string(), b"from B".to_vec()));
-        assert!(
-            !b_out.send(&a.legal_name.to_string(), vec![0; 4097]),
-            "over maxMessageSize"
-        );
 
         let deadline = Instant::now() + Duration::from_secs(30);
         while a_out.stats().refused_connections.load(Ordering::Relaxed) < 3

@@ -8,6 +8,7 @@
 //! trap is an error naming the adapter, and the next call gets a fresh
 //! instance.
 
+use crate::interchange::MAX_METADATA_BYTES;
 use crate::limits::MemoryLimiter;
 use crate::sandbox::{self, CONTRACT_PACKAGE};
 use crate::store::VaultTransaction;
@@ -30,11 +31,6 @@ mod bindings {
 
 use bindings::LedgerAdapterPre;
 use bindings::exports::ledger_sync::plugin::adapter::DecodedTransaction;
-
-/// What one decoded transaction's metadata (dependency ids and participant
-/// names) may take, as in the interchange format: beyond it an answer is
-/// refused as absurd.
-const MAX_METADATA_BYTES: usize = 1 << 20;
 
 /// Memory an adapter instance may use.
 const MEMORY_BYTES: usize = 256 << 20;
@@ -68,6 +64,12 @@ struct AdapterState {
     table: ResourceTable,
     limiter: MemoryLimiter,
     stderr: MemoryOutputPipe,
+}
+
+impl sandbox::Limited for AdapterState {
+    fn limiter(&mut self) -> &mut MemoryLimiter {
+        &mut self.limiter
+    }
 }
 
 impl WasiView for AdapterState {
@@ -170,10 +172,7 @@ impl AdapterRuntime {
             limiter: MemoryLimiter::new(memory_bytes),
             stderr,
         };
-        let mut store = Store::new(&self.engine, state);
-        store.limiter(|s| &mut s.limiter);
-        store.epoch_deadline_trap();
-        sandbox::disarm_deadline(&mut store);
+        let mut store = sandbox::bounded_store(&self.engine, state);
         let instance = self.pre.instantiate(&mut store)?;
         Ok((store, instance))
     }

@@ -46,8 +46,9 @@ pub const VERSION: u32 = 1;
 /// The largest payload accepted unless configured otherwise (node.conf
 /// `maxPayloadBytes`, `vault record --max-payload-bytes`).
 pub const DEFAULT_MAX_PAYLOAD_BYTES: usize = 10 << 20;
-/// What a line may hold besides its payload (ids, names, punctuation).
-const MAX_METADATA_BYTES: usize = 1 << 20;
+/// What a line may hold besides its payload (ids, names, punctuation);
+/// a ledger adapter's answer is held to it too.
+pub const MAX_METADATA_BYTES: usize = 1 << 20;
 /// Distinct spellings of names remembered while reading, so each is
 /// parsed once (the seed's profile has 100,000 parties; this bounds the
 /// cache at a few tens of MB).

@@ -30,6 +30,7 @@ use crate::imports::{
     messaging::MessagingImport, status_store::StatusStoreImport, timers::TimersImport,
     vault::VaultImport,
 };
+use crate::limits::MemoryLimiter;
 use crate::state::NodeState;
 use anyhow::{Context, Result, bail};
 use ledger_sync_vocabulary::rng::SplitMix64;
@@ -269,13 +270,32 @@ impl PluginRuntime {
     /// instance in it, with no CPU deadline armed (see [`arm_deadline`]).
     /// The store comes back either way, so the node's state is never lost.
     pub(crate) fn instantiate(&self, state: NodeState) -> (Store<NodeState>, Result<Plugin>) {
-        let mut store = Store::new(&self.engine, state);
-        store.limiter(|s| &mut s.limiter);
-        store.epoch_deadline_trap();
-        disarm_deadline(&mut store);
+        let mut store = bounded_store(&self.engine, state);
         let plugin = self.pre.instantiate(&mut store);
         (store, plugin)
     }
+}
+
+/// The store data of a sandboxed instance: it holds the instance's memory
+/// limiter.
+pub(crate) trait Limited: 'static {
+    fn limiter(&mut self) -> &mut MemoryLimiter;
+}
+
+impl Limited for NodeState {
+    fn limiter(&mut self) -> &mut MemoryLimiter {
+        &mut self.limiter
+    }
+}
+
+/// A store over `state` that bounds its instance: memory by the state's
+/// limiter, CPU by the epoch deadline (disarmed until a call arms it).
+pub(crate) fn bounded_store<T: Limited>(engine: &Engine, state: T) -> Store<T> {
+    let mut store = Store::new(engine, state);
+    store.limiter(|s| s.limiter());
+    store.epoch_deadline_trap();
+    disarm_deadline(&mut store);
+    store
 }
 
 /// Arms the CPU deadline for one call of at most `timeout`.
@@ -328,9 +348,7 @@ fn contract_version(engine: &Engine, component: &Component) -> Result<String> {
 /// ([`NodeState::inert`]), and checks the answer: the name names its
 /// configuration file, log lines and metrics.
 fn describe(engine: &Engine, pre: &PluginPre) -> Result<PluginInfo> {
-    let mut store = Store::new(engine, NodeState::inert()?);
-    store.limiter(|s| &mut s.limiter);
-    store.epoch_deadline_trap();
+    let mut store = bounded_store(engine, NodeState::inert()?);
     arm_deadline(&mut store, Duration::from_secs(10));
     let plugin = pre.instantiate(&mut store)?;
     let info = plugin

@@ -79,13 +79,8 @@ macro_rules! dispatch {
 type Answer<T> = wasmtime::Result<Result<T, flows::FlowError>>;
 
 /// A 0.3.0 flow answer in the latest types.
-fn flow<T, U>(
-    answer: Result<T, v0_3::flows::FlowError>,
-    f: impl FnOnce(T) -> U,
-) -> Result<U, flows::FlowError> {
-    answer
-        .map(f)
-        .map_err(|e| ledger_sync_vocabulary::FlowError::from(e).into())
+fn flow<T>(answer: Result<T, v0_3::flows::FlowError>) -> Result<T, flows::FlowError> {
+    answer.map_err(|e| ledger_sync_vocabulary::FlowError::from(e).into())
 }
 
 impl Plugin {
@@ -154,7 +149,7 @@ impl Plugin {
             self,
             store,
             ledger_sync_plugin_flows.call_schedule_reconciliation(parties),
-            |r| flow(r, |v| v)
+            flow
         )
     }
 
@@ -169,7 +164,7 @@ impl Plugin {
             self,
             store,
             ledger_sync_plugin_flows.call_get_reconciliation_statuses(party, status, is_requester),
-            |r| flow(r, |v| v)
+            flow
         )
     }
 
@@ -184,7 +179,7 @@ impl Plugin {
             store,
             ledger_sync_plugin_flows
                 .call_get_reconciliation_status_for_party(&party.to_string(), is_requester),
-            |r| flow(r, |v| v)
+            flow
         )
     }
 
@@ -193,7 +188,7 @@ impl Plugin {
             self,
             store,
             ledger_sync_plugin_flows.call_refresh_reconciliation_statuses(),
-            |r| flow(r, |v| v)
+            flow
         )
     }
 
@@ -206,7 +201,7 @@ impl Plugin {
             self,
             store,
             ledger_sync_plugin_flows.call_stop_reconciliation_for_party(&party.to_string()),
-            |r| flow(r, |v| v)
+            flow
         )
     }
 
@@ -219,7 +214,7 @@ impl Plugin {
             self,
             store,
             ledger_sync_plugin_flows.call_is_reconciliation_scheduled_for_party(&party.to_string()),
-            |r| flow(r, |v| v)
+            flow
         )
     }
 
@@ -233,7 +228,7 @@ impl Plugin {
             store,
             ledger_sync_plugin_flows
                 .call_is_responding_to_reconciliation_for_party(&party.to_string()),
-            |r| flow(r, |v| v)
+            flow
         )
     }
 

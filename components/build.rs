@@ -32,6 +32,7 @@ const BUILDS: &[&[Component]] = &[
             "OLD_CONTRACT_GUEST",
             true,
         ),
+        ("test-neighbour", "test_neighbour", "NEIGHBOUR_GUEST", true),
     ],
     &[
         (

@@ -983,8 +983,10 @@ fn flood(
                 for k in 0..2_000u64 {
                     let session = SessionId::from_random(written, k);
                     let frame = Frame::new(session, Body::Want { from: 0, until: 16 }).encode();
-                    batch.extend_from_slice(&(frame.len() as u32).to_be_bytes());
-                    batch.extend_from_slice(&frame);
+                    batch.extend_from_slice(&ledger_sync_node::transport::frame(
+                        "ledger-sync",
+                        &frame,
+                    ));
                 }
                 if tls.write_all(&batch).await.is_err() {
                     break;

@@ -29,3 +29,8 @@ pub const HOSTILE_GUEST: &str = env!("LEDGER_SYNC_COMPONENT_HOSTILE_GUEST");
 /// A guest built against the previous contract, `ledger-sync:plugin@0.1.0`
 /// (`test-programs/old-contract`).
 pub const OLD_CONTRACT_GUEST: &str = env!("LEDGER_SYNC_COMPONENT_OLD_CONTRACT_GUEST");
+
+/// A plugin that runs beside the reconciliation plugin: pings its
+/// counterparts, reads reconciliation results through its grant, and
+/// traps, spins or floods on command (`test-programs/neighbour`).
+pub const NEIGHBOUR_GUEST: &str = env!("LEDGER_SYNC_COMPONENT_NEIGHBOUR_GUEST");

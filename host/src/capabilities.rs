@@ -22,8 +22,8 @@
 
 use crate::store::Database;
 use anyhow::Result;
-use ledger_sync_vocabulary::ReconciliationStatus;
 use ledger_sync_vocabulary::page::TransactionPage;
+use ledger_sync_vocabulary::{FlowError, ReconciliationStatus};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -127,4 +127,104 @@ impl fmt::Debug for Storage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(self, f)
     }
+}
+
+/// A capability a plugin was not given: every call is refused with why.
+/// The vault of a plugin node.conf does not grant `vault`, and both
+/// capabilities of an instance that is only asked who it is.
+pub struct Denied(pub String);
+
+impl LedgerVault for Denied {
+    fn read_page(&self, _: u64, _: u32) -> Result<TransactionPage> {
+        anyhow::bail!("{}", self.0)
+    }
+    fn contains(&self, _: &[u8]) -> Result<Vec<bool>> {
+        anyhow::bail!("{}", self.0)
+    }
+    fn find_party(&self, _: &str) -> Result<Option<u32>> {
+        anyhow::bail!("{}", self.0)
+    }
+    fn party_names(&self, _: &[u32]) -> Result<Vec<String>> {
+        anyhow::bail!("{}", self.0)
+    }
+}
+
+impl StatusStore for Denied {
+    fn load_statuses(&self) -> Result<Vec<ReconciliationStatus>> {
+        anyhow::bail!("{}", self.0)
+    }
+    fn save_status(&self, _: &ReconciliationStatus) -> Result<()> {
+        anyhow::bail!("{}", self.0)
+    }
+    fn load_scheduled(&self) -> Result<Vec<String>> {
+        anyhow::bail!("{}", self.0)
+    }
+    fn save_scheduled(&self, _: &[String]) -> Result<()> {
+        anyhow::bail!("{}", self.0)
+    }
+}
+
+/// The reconciliation plugin's results and flows, as another plugin sees
+/// them through the `reconciliation` import (`wit/since_v0.4.0/extension.wit`).
+/// The node process answers it by asking the reconciliation plugin's
+/// thread; a test may answer it directly.
+pub trait ReconciliationResults: Send + Sync {
+    /// Every status row, outgoing then incoming.
+    fn statuses(&self) -> Result<Vec<ReconciliationStatus>, FlowError>;
+    /// ScheduleReconciliationFlow.
+    fn schedule(&self, parties: &[String]) -> Result<(), FlowError>;
+}
+
+/// What node.conf grants a plugin beyond what every plugin has (the
+/// network, timers, the clock, its name, its log, its own status store).
+#[derive(Clone, Default)]
+pub struct Grants {
+    /// `vault`: read the node's vault. Without it every read is refused.
+    pub vault: bool,
+    /// `reconciliation`: the reconciliation plugin's results and flows, and
+    /// `reconciliation-ended` calls.
+    pub reconciliation: Option<Arc<dyn ReconciliationResults>>,
+}
+
+impl Grants {
+    /// What the reconciliation plugin is granted: its vault.
+    pub fn reconciliation_plugin() -> Grants {
+        Grants {
+            vault: true,
+            reconciliation: None,
+        }
+    }
+
+    /// The grants' names, as node.conf spells them.
+    pub fn names(&self) -> Vec<&'static str> {
+        let mut names = Vec::new();
+        if self.vault {
+            names.push(GRANT_VAULT);
+        }
+        if self.reconciliation.is_some() {
+            names.push(GRANT_RECONCILIATION);
+        }
+        names
+    }
+}
+
+impl fmt::Debug for Grants {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.names())
+    }
+}
+
+/// node.conf's name of the grant to read the vault.
+pub const GRANT_VAULT: &str = "vault";
+/// node.conf's name of the grant to the reconciliation plugin's results.
+pub const GRANT_RECONCILIATION: &str = "reconciliation";
+/// Every grant node.conf accepts.
+pub const GRANTS: [&str; 2] = [GRANT_VAULT, GRANT_RECONCILIATION];
+
+/// Why a plugin's call to a capability it was not granted is refused.
+pub fn not_granted(plugin: &str, grant: &str) -> String {
+    format!(
+        "the plugin {plugin} is not granted `{grant}`: add \"{grant}\" to its grants in node.conf \
+         ([[plugins]] ... grants = [\"{grant}\"]) to allow it"
+    )
 }

@@ -16,11 +16,12 @@
 use crate::bindings::Plugin;
 use crate::bindings::handlers::HostRequirements;
 use crate::bindings::metrics::MetricsSnapshot;
-use crate::capabilities::Storage;
+use crate::capabilities::{Denied, GRANT_VAULT, Grants, Storage, not_granted};
 use crate::imports::clock::{Clock, ClockImport};
 use crate::imports::identity::IdentityImport;
 use crate::imports::logging::{LogRecord, LoggingImport};
 use crate::imports::messaging::{MessagingImport, OutboundMessage, Peers};
+use crate::imports::reconciliation::ReconciliationImport;
 use crate::imports::status_store::StatusStoreImport;
 use crate::imports::timers::{TimerCommand, TimersImport};
 use crate::imports::vault::VaultImport;
@@ -29,7 +30,7 @@ use crate::sandbox::{self, PluginRuntime};
 use crate::state::NodeState;
 use crate::store::Database;
 use anyhow::{Context, Result};
-use ledger_sync_vocabulary::{FlowError, ReconciliationStatus, StatusValue};
+use ledger_sync_vocabulary::{CustomFlow, FlowError, ReconciliationStatus, StatusValue};
 use std::path::PathBuf;
 use std::sync::Arc;
 use wasmtime::Store;
@@ -62,6 +63,9 @@ pub struct NodeOptions {
     /// Status-store writes to refuse from the start (fault injection: a
     /// disk that is full before the plugin starts).
     pub storage_fault: Option<crate::imports::status_store::WriteFault>,
+    /// What the plugin may reach beyond what every plugin has (node.conf's
+    /// `grants`); the reconciliation plugin's by default: the vault.
+    pub grants: Grants,
 }
 
 impl NodeOptions {
@@ -76,6 +80,7 @@ impl NodeOptions {
             seed: None,
             capture_logs: false,
             storage_fault: None,
+            grants: Grants::reconciliation_plugin(),
         }
     }
 
@@ -97,11 +102,15 @@ impl NodeOptions {
     }
 }
 
-/// What the plugin wants done, in the order it asked.
+/// What the plugin wants done, in the order it asked, and what the host
+/// noticed it do.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Effects {
     pub messages: Vec<OutboundMessage>,
     pub timers: Vec<TimerCommand>,
+    /// Outgoing reconciliations that ended (rows saved out of
+    /// IN_PROGRESS), for the plugins granted `reconciliation`.
+    pub ended: Vec<ReconciliationStatus>,
 }
 
 /// Why a call into the plugin did not return normally.
@@ -154,8 +163,17 @@ impl Node {
         let limits = &options.limits;
         let (wasi, stderr) = sandbox::wasi_context(&clock, options.seed);
         let (vault, statuses) = options.storage.open()?;
+        let plugin_name = &runtime.info().name;
+        let vault = match options.grants.vault {
+            true => vault,
+            false => Arc::new(Denied(not_granted(plugin_name, GRANT_VAULT))),
+        };
         let state = NodeState {
             vault: VaultImport::new(vault)?,
+            reconciliation: ReconciliationImport::new(
+                plugin_name,
+                options.grants.reconciliation.clone(),
+            ),
             messaging: MessagingImport::new(
                 &options.name,
                 peers,
@@ -204,7 +222,8 @@ impl Node {
                     None => String::new(),
                 };
                 format!(
-                    "the ledger-sync plugin of {} refused its configuration{file}",
+                    "the plugin {} of {} refused its configuration{file}",
+                    node.runtime.info().name,
                     node.options.name
                 )
             })?;
@@ -305,10 +324,26 @@ impl Node {
     /// What the plugin asked for since the last take.
     pub fn take_effects(&mut self) -> Effects {
         let state = self.state_mut();
+        let (ended, dropped) = state.status_store.take_ended();
+        if dropped > 0 {
+            tracing::warn!(
+                node = %self.options.name,
+                "{dropped} ended reconciliation(s) were not passed on to the plugins granted \
+                 `reconciliation` (more than {} waiting); they read the statuses to catch up",
+                crate::imports::status_store::MAX_ENDED
+            );
+        }
+        let state = self.state_mut();
         Effects {
             messages: state.messaging.take_outbox(),
             timers: state.timers.take_commands(),
+            ended,
         }
+    }
+
+    /// Who the plugin is (`handlers.describe`).
+    pub fn plugin(&self) -> &crate::bindings::PluginInfo {
+        self.runtime.info()
     }
 
     /// Runs one call into the plugin under the CPU deadline. A trap replaces
@@ -327,7 +362,11 @@ impl Node {
             }
             Err(trap) => {
                 let reason = self.describe_trap(&trap);
-                tracing::error!(node = %self.options.name, "plugin trapped: {reason}");
+                tracing::error!(
+                    node = %self.options.name,
+                    "the plugin {} trapped: {reason}",
+                    self.runtime.info().name
+                );
                 self.consecutive_traps += 1;
                 if self.consecutive_traps >= MAX_CONSECUTIVE_TRAPS {
                     self.give_up(format!(
@@ -488,6 +527,43 @@ impl Node {
         let party = party.to_string();
         let answer = self.call(|p, s| p.is_responding_to_reconciliation_for_party(s, &party))?;
         Ok(answer.map_err(Into::into))
+    }
+
+    // ------------------------------------------------------- other plugins
+
+    /// The flows the plugin offers beyond the seven, checked
+    /// ([`ledger_sync_vocabulary::custom_flow::check_custom_flows`]).
+    pub fn custom_flows(&mut self) -> Result<Vec<CustomFlow>, PluginFailure> {
+        let offered = self.call(|p, s| p.custom_flows(s))?;
+        let flows = offered
+            .into_iter()
+            .map(|f| CustomFlow {
+                name: f.name,
+                arguments: f.arguments,
+                summary: f.summary,
+            })
+            .collect();
+        ledger_sync_vocabulary::custom_flow::check_custom_flows(flows)
+            .map_err(|why| PluginFailure::BadAnswer(format!("extension.custom-flows: {why}")))
+    }
+
+    /// Runs the plugin's own flow `name`: the shell's answer text.
+    pub fn run_flow(&mut self, name: &str, arguments: &[(String, String)]) -> FlowResult<String> {
+        let answer = self.call(|p, s| p.run_flow(s, name, arguments))?;
+        Ok(answer.map_err(Into::into))
+    }
+
+    /// Tells the plugin a reconciliation ended, if it is granted
+    /// `reconciliation` (otherwise nothing is called).
+    pub fn reconciliation_ended(
+        &mut self,
+        row: &ReconciliationStatus,
+    ) -> Result<(), PluginFailure> {
+        if !self.state().reconciliation.granted() {
+            return Ok(());
+        }
+        let row = row.into();
+        self.call(|p, s| p.reconciliation_ended(s, &row))
     }
 
     // ------------------------------------------------------------- metrics

@@ -21,14 +21,14 @@
 //!   [`NodeState`], so no import reaches another's state.
 
 use crate::bindings::ledger_sync::plugin::{
-    clock, identity, logging, messaging, status_store, timers, types, vault,
+    clock, identity, logging, messaging, reconciliation, status_store, timers, types, vault,
 };
 use crate::bindings::{Plugin, PluginInfo, PluginPre, SUPPORTED, compatible, v0_3};
 use crate::imports::clock::{Clock, WasiClock};
 use crate::imports::{
     clock::ClockImport, identity::IdentityImport, logging::LoggingImport,
-    messaging::MessagingImport, status_store::StatusStoreImport, timers::TimersImport,
-    vault::VaultImport,
+    messaging::MessagingImport, reconciliation::ReconciliationImport,
+    status_store::StatusStoreImport, timers::TimersImport, vault::VaultImport,
 };
 use crate::limits::MemoryLimiter;
 use crate::state::NodeState;
@@ -381,6 +381,9 @@ fn compatible_range(ours: &str) -> String {
 fn link(linker: &mut Linker<NodeState>) -> Result<()> {
     wasmtime_wasi::p2::add_to_linker_sync(linker)?;
     vault::add_to_linker::<_, HasSelf<VaultImport>>(linker, |s| &mut s.vault)?;
+    reconciliation::add_to_linker::<_, HasSelf<ReconciliationImport>>(linker, |s| {
+        &mut s.reconciliation
+    })?;
     messaging::add_to_linker::<_, HasSelf<MessagingImport>>(linker, |s| &mut s.messaging)?;
     timers::add_to_linker::<_, HasSelf<TimersImport>>(linker, |s| &mut s.timers)?;
     clock::add_to_linker::<_, HasSelf<ClockImport>>(linker, |s| &mut s.clock)?;

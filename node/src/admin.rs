@@ -31,7 +31,7 @@
 use crate::config::{RECORD_PERMISSION, RpcUser};
 use crate::flows::{Outcome, flow_name};
 use crate::ledger::{BatchAnswer, NAMED_MISSING_PER_REQUEST};
-use crate::runtime::Event;
+use crate::plugins::Plugins;
 use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -48,7 +48,7 @@ const MAX_LINE: usize = 1 << 20;
 
 struct AdminState {
     users: Vec<RpcUser>,
-    events: Mutex<std::sync::mpsc::Sender<Event>>,
+    plugins: Arc<Plugins>,
     recorder: Recorder,
 }
 
@@ -84,14 +84,10 @@ impl Recorder {
 }
 
 /// The admin API's routes.
-pub fn router(
-    users: Vec<RpcUser>,
-    events: std::sync::mpsc::Sender<Event>,
-    recorder: Recorder,
-) -> Router {
+pub fn router(users: Vec<RpcUser>, plugins: Arc<Plugins>, recorder: Recorder) -> Router {
     let state = Arc::new(AdminState {
         users,
-        events: Mutex::new(events),
+        plugins,
         recorder,
     });
     Router::new()
@@ -143,14 +139,14 @@ async fn flow(State(state): State<Arc<AdminState>>, headers: HeaderMap, body: St
     // The flow's name decides the permission; the arguments are parsed
     // only for a user who may start it, and off the async workers (which
     // also carry the peer-to-peer transport).
-    let flow = match crate::shell::flow_of(&body) {
+    let flow = match crate::shell::flow_of(&body, &state.plugins.catalog) {
         Ok(flow) => flow,
         Err(e) => return text(StatusCode::BAD_REQUEST, e.to_string()),
     };
     let allowed = user
         .permissions
         .iter()
-        .any(|p| p == "ALL" || p.strip_prefix("StartFlow.") == Some(flow));
+        .any(|p| p == "ALL" || p.strip_prefix("StartFlow.") == Some(flow.as_str()));
     if !allowed {
         tracing::warn!(target: "ledger_sync::admin", user = %user.username, "refused {flow}: not permitted");
         return text(
@@ -161,7 +157,9 @@ async fn flow(State(state): State<Arc<AdminState>>, headers: HeaderMap, body: St
             ),
         );
     }
-    let command = match tokio::task::spawn_blocking(move || crate::shell::parse(&body)).await {
+    let parsing = state.clone();
+    let parse = move || crate::shell::parse_in(&body, &parsing.plugins.catalog);
+    let command = match tokio::task::spawn_blocking(parse).await {
         Ok(Ok(command)) => command,
         Ok(Err(e)) => return text(StatusCode::BAD_REQUEST, e.to_string()),
         Err(_) => {
@@ -173,12 +171,7 @@ async fn flow(State(state): State<Arc<AdminState>>, headers: HeaderMap, body: St
     };
     debug_assert_eq!(flow_name(&command), flow);
     let (reply, answer) = oneshot::channel();
-    let sent = state
-        .events
-        .lock()
-        .expect("events")
-        .send(Event::Flow { command, reply });
-    if sent.is_err() {
+    if !state.plugins.flow(command, reply) {
         return text(StatusCode::SERVICE_UNAVAILABLE, "the node is shutting down");
     }
     match answer.await {

@@ -285,6 +285,7 @@ fn write_node(
         network_map: format!("../{NETWORK_MAP}"),
         plugin: "builtin".into(),
         plugin_cache: None,
+        plugins: Vec::new(),
         max_payload_bytes: None,
         vault_view: None,
         rpc_users: vec![RpcUser {

@@ -13,6 +13,10 @@
 //! networkMap = "../network-map.toml"
 //! plugin = "builtin"                 # or a path to a component
 //!
+//! [[plugins]]                         # more plugins, beside the first
+//! path = "plugins/alerts.wasm"        # relative to the node directory
+//! grants = ["reconciliation"]         # and/or "vault"; default none
+//!
 //! [[rpcUsers]]
 //! username = "admin"
 //! password = "..."
@@ -46,6 +50,10 @@ pub struct NodeConfFile {
     /// share one: an artifact is keyed by the component and the engine.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plugin_cache: Option<String>,
+    /// More plugins, each in its own sandbox beside the reconciliation
+    /// plugin (`plugin`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub plugins: Vec<PluginEntry>,
     #[serde(default)]
     pub rpc_users: Vec<RpcUser>,
     /// The largest transaction payload `vault record` accepts, in bytes
@@ -70,6 +78,47 @@ pub const RECORD_PERMISSION: &str = "RecordTransactions";
 
 fn builtin() -> String {
     "builtin".to_string()
+}
+
+/// One more plugin (`[[plugins]]`): its component and what it is granted
+/// beyond what every plugin has.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct PluginEntry {
+    /// The component, relative to the node directory.
+    pub path: String,
+    /// Of `vault` (read the node's vault) and `reconciliation` (the
+    /// reconciliation plugin's results and flows).
+    #[serde(default)]
+    pub grants: Vec<String>,
+    /// Its linear memory cap, in MiB ([`PLUGIN_MEMORY_MIB`]).
+    #[serde(
+        default,
+        rename = "maxMemoryMiB",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub max_memory_mib: Option<u64>,
+    /// Its CPU deadline per call, in milliseconds ([`PLUGIN_CALL_MILLIS`]).
+    #[serde(
+        default,
+        rename = "callTimeoutMillis",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub call_timeout_millis: Option<u64>,
+}
+
+/// `maxMemoryMiB` of a `[[plugins]]` entry: (default, least, most).
+pub const PLUGIN_MEMORY_MIB: (u64, u64, u64) = (256, 16, 4096);
+/// `callTimeoutMillis` of a `[[plugins]]` entry: (default, least, most).
+pub const PLUGIN_CALL_MILLIS: (u64, u64, u64) = (10_000, 100, 120_000);
+
+/// A `[[plugins]]` entry, checked, its path resolved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OtherPlugin {
+    pub path: PathBuf,
+    pub grants: Vec<String>,
+    pub memory_bytes: usize,
+    pub call_timeout: std::time::Duration,
 }
 
 /// An operator account on the admin API (Corda's `rpcUsers`).
@@ -116,6 +165,8 @@ pub struct NodeConfig {
     pub max_payload_bytes: usize,
     pub network_map: PathBuf,
     pub plugin: PluginSource,
+    /// The other plugins, with their grants and limits checked.
+    pub plugins: Vec<OtherPlugin>,
     /// The compiled plugin's cache directory.
     pub plugin_cache: PathBuf,
     pub rpc_users: Vec<RpcUser>,
@@ -134,13 +185,16 @@ fn check_permissions(users: &[RpcUser]) -> Result<(), String> {
         for permission in &user.permissions {
             let known = permission == "ALL"
                 || permission == RECORD_PERMISSION
-                || permission
-                    .strip_prefix("StartFlow.")
-                    .is_some_and(|f| crate::shell::FLOWS.contains(&f) || f == "killFlow");
+                || permission.strip_prefix("StartFlow.").is_some_and(|f| {
+                    crate::shell::FLOWS.contains(&f)
+                        || f == "killFlow"
+                        || crate::shell::looks_like_a_flow(f)
+                });
             if !known {
                 return Err(format!(
                     "`{permission}` (user {}) is not accepted: give ALL, {RECORD_PERMISSION} or \
-                     StartFlow.<Flow>, the flows being {} and killFlow",
+                     StartFlow.<Flow>, the flows being {}, killFlow and those the node's other \
+                     plugins offer",
                     user.username,
                     crate::shell::FLOWS.join(", ")
                 ));
@@ -148,6 +202,52 @@ fn check_permissions(users: &[RpcUser]) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// `[[plugins]]`: each grant one the node knows, each limit in its range.
+fn plugin_entries(entries: &[PluginEntry], dir: &Path) -> Result<Vec<OtherPlugin>, String> {
+    use ledger_sync_host::capabilities::GRANTS;
+    let mut checked = Vec::new();
+    for entry in entries {
+        if entry.path.trim().is_empty() {
+            return Err("a plugin's `path` is empty: give its component's path".to_string());
+        }
+        let mut grants = entry.grants.clone();
+        grants.sort();
+        grants.dedup();
+        if let Some(bad) = grants.iter().find(|g| !GRANTS.contains(&g.as_str())) {
+            return Err(format!(
+                "{}: the grant `{bad}` is not accepted; the grants are {}",
+                entry.path,
+                GRANTS.join(" and ")
+            ));
+        }
+        let in_range = |key: &str, value: Option<u64>, (default, least, most): (u64, u64, u64)| {
+            let value = value.unwrap_or(default);
+            if (least..=most).contains(&value) {
+                Ok(value)
+            } else {
+                Err(format!(
+                    "{}: {key} = {value} is not accepted: give {least} to {most} (default \
+                     {default})",
+                    entry.path
+                ))
+            }
+        };
+        let memory = in_range("maxMemoryMiB", entry.max_memory_mib, PLUGIN_MEMORY_MIB)?;
+        let millis = in_range(
+            "callTimeoutMillis",
+            entry.call_timeout_millis,
+            PLUGIN_CALL_MILLIS,
+        )?;
+        checked.push(OtherPlugin {
+            path: dir.join(&entry.path),
+            grants,
+            memory_bytes: (memory << 20) as usize,
+            call_timeout: std::time::Duration::from_millis(millis),
+        });
+    }
+    Ok(checked)
 }
 
 /// `vaultView`: a view's name, only on a PostgreSQL database.
@@ -211,6 +311,7 @@ impl NodeConfig {
             "builtin" => PluginSource::Builtin,
             other => PluginSource::File(dir.join(other)),
         };
+        let plugins = plugin_entries(&file.plugins, dir).map_err(|e| at("plugins", e))?;
         Ok(NodeConfig {
             dir: dir.to_path_buf(),
             legal_name,
@@ -222,6 +323,7 @@ impl NodeConfig {
             max_payload_bytes: max_payload_bytes as usize,
             network_map: dir.join(&file.network_map),
             plugin,
+            plugins,
             plugin_cache: dir.join(file.plugin_cache.as_deref().unwrap_or("plugins/cache")),
             rpc_users: file.rpc_users,
         })

@@ -49,8 +49,9 @@ fn status_list(rows: Vec<ReconciliationStatus>) -> String {
 }
 
 /// The flow a command starts, for permissions (`StartFlow.<name>`).
-pub fn flow_name(command: &Command) -> &'static str {
+pub fn flow_name(command: &Command) -> &str {
     match command {
+        Command::Custom { flow, .. } => flow,
         Command::ScheduleReconciliation { .. } => "ScheduleReconciliationFlow",
         Command::GetReconciliationStatuses { .. } => "GetReconciliationStatusesFlow",
         Command::GetReconciliationStatusForParty { .. } => "GetReconciliationStatusForPartyFlow",
@@ -130,6 +131,11 @@ pub fn execute(node: &mut Node, command: Command) -> Outcome {
             completed,
         ),
         Command::KillFlow { id } => kill_flow(node, &id),
+        Command::Custom {
+            flow, arguments, ..
+        } => finish(node.run_flow(&flow, &arguments), |text| {
+            Outcome::Completed(format!("Flow completed with result: {text}"))
+        }),
     }
 }
 

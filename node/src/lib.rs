@@ -35,6 +35,7 @@ pub mod flows;
 pub mod ledger;
 pub mod log_limit;
 pub mod metrics;
+pub mod plugins;
 pub mod runtime;
 pub mod serve;
 pub mod shell;

@@ -7,9 +7,10 @@
 //! stays in progress (`runtime::stop`), and exits 0.
 
 use crate::config::{NetworkMap, NodeConfig, PluginSource, VaultSource};
-use crate::runtime::{self, Event};
+use crate::plugins::{Neighbour, Plugins, Started};
+use crate::shell::Catalog;
 use crate::transport::{self, Directory, Identity};
-use ledger_sync_host::{CacheOutcome, Node, NodeOptions, PluginRuntime, Storage, SystemClock};
+use ledger_sync_host::{CacheOutcome, NodeOptions, PluginRuntime, Storage};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -31,20 +32,11 @@ pub fn serve(dir: &Path) -> Result<(), String> {
     let identity = Identity::load(&config)?;
     check_on_the_map(&config, &map)?;
     let directory = Arc::new(Directory::new(&map, &config.legal_name));
-    let plugin = load_plugin(&config)?;
-    let storage = open_storage(&config)?;
-    let mut options = NodeOptions::new(&config.legal_name.to_string(), storage);
-    options.plugin_config_dir = Some(config.plugin_config_dir());
-    options.max_message_size = map.parameters.max_message_size;
-    let node = Node::start(
-        plugin,
-        options,
-        Arc::new(SystemClock),
-        directory.clone() as Arc<dyn ledger_sync_host::Peers>,
-    )
-    .map_err(|e| format!("the plugin did not start: {e:#}"))?;
-
-    let (events, inbox) = std::sync::mpsc::channel::<Event>();
+    let peers = directory.clone() as Arc<dyn ledger_sync_host::Peers>;
+    let (reconciliation, mut others) = start_plugins(&config, &map, &peers)?;
+    let catalog = crate::plugins::catalog(&mut others)?;
+    check_flow_permissions(&config, &catalog)?;
+    let plugins = Arc::new(Plugins::new(&reconciliation, &others, catalog));
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -52,27 +44,20 @@ pub fn serve(dir: &Path) -> Result<(), String> {
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
     // Set on SIGTERM/SIGINT: the transport stops handing messages over.
     let stopping = Arc::new(AtomicBool::new(false));
-    let deliver_to = std::sync::Mutex::new(events.clone());
     let deliver_stopping = stopping.clone();
+    let routes = plugins.clone();
     let deliver: transport::Deliver = Arc::new(move |inbound| {
-        !deliver_stopping.load(Ordering::Relaxed)
-            && deliver_to
-                .lock()
-                .expect("events")
-                .send(Event::Message(inbound))
-                .is_ok()
+        !deliver_stopping.load(Ordering::Relaxed) && routes.deliver(inbound)
     });
     let outbox = tokio.block_on(transport::start(
         &identity,
         directory,
         config.p2p_address,
+        &plugins.names,
         deliver,
     ))?;
-    serve_admin_and_metrics(&tokio, &config, &events, &outbox)?;
-    let plugin_thread = std::thread::Builder::new()
-        .name("plugin".into())
-        .spawn(move || runtime::run(node, inbox, outbox))
-        .map_err(|e| format!("cannot start the plugin thread: {e}"))?;
+    serve_admin_and_metrics(&tokio, &config, &plugins, &outbox)?;
+    let threads = crate::plugins::spawn(reconciliation, others, &outbox)?;
     tracing::info!(
         target: "ledger_sync::node",
         "{} serving: peer-to-peer {}, admin {}",
@@ -87,10 +72,88 @@ pub fn serve(dir: &Path) -> Result<(), String> {
     tokio.block_on(until_told_to_stop());
     tracing::info!(target: "ledger_sync::node", "{} stopping", config.legal_name);
     stopping.store(true, Ordering::Relaxed);
-    let _ = events.send(Event::Shutdown);
-    let _ = plugin_thread.join();
+    plugins.shutdown();
+    for thread in threads {
+        let _ = thread.join();
+    }
     tokio.shutdown_timeout(std::time::Duration::from_secs(2));
     println!("{} stopped", config.legal_name);
+    Ok(())
+}
+
+/// Starts the reconciliation plugin and every other plugin node.conf
+/// lists, each in its own sandbox; a plugin named twice is refused.
+fn start_plugins(
+    config: &NodeConfig,
+    map: &NetworkMap,
+    peers: &Arc<dyn ledger_sync_host::Peers>,
+) -> Result<(Started, Vec<Started>), String> {
+    let wasm = match &config.plugin {
+        PluginSource::Builtin => std::borrow::Cow::Borrowed(ledger_sync_components::PLUGIN_BYTES),
+        PluginSource::File(path) => std::borrow::Cow::Owned(read_component(path)?),
+    };
+    let runtime = load_plugin(&wasm, &config.plugin_cache)?;
+    let storage = open_storage(config)?;
+    let (vault, _) = storage
+        .open()
+        .map_err(|e| format!("cannot open the node's vault: {e:#}"))?;
+    let mut options = NodeOptions::new(&config.legal_name.to_string(), storage);
+    options.plugin_config_dir = Some(config.plugin_config_dir());
+    options.max_message_size = map.parameters.max_message_size;
+    let reconciliation =
+        crate::plugins::start_reconciliation(runtime, options.clone(), peers.clone())?;
+    let mut others: Vec<Started> = Vec::new();
+    for other in &config.plugins {
+        let path = &other.path;
+        let runtime = load_plugin(&read_component(path)?, &config.plugin_cache)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        let name = &runtime.info().name;
+        if name == reconciliation.name() || others.iter().any(|o| o.name() == name) {
+            return Err(format!(
+                "{}: the plugin {name} is already loaded; a node runs each plugin once",
+                path.display()
+            ));
+        }
+        let neighbour = Neighbour {
+            runtime,
+            plugin: other,
+            vault: vault.clone(),
+            reconciliation: &reconciliation,
+            node_dir: &config.dir,
+        };
+        others.push(crate::plugins::start_neighbour(
+            neighbour,
+            &options,
+            peers.clone(),
+        )?);
+    }
+    Ok((reconciliation, others))
+}
+
+fn read_component(path: &Path) -> Result<Vec<u8>, String> {
+    std::fs::read(path)
+        .map_err(|e| format!("cannot load the plugin: reading {}: {e}", path.display()))
+}
+
+/// Refuses an rpcUser permission for a flow no plugin offers: node.conf
+/// is read before the plugins say which flows they offer.
+fn check_flow_permissions(config: &NodeConfig, catalog: &Catalog) -> Result<(), String> {
+    for user in &config.rpc_users {
+        for permission in &user.permissions {
+            let Some(flow) = permission.strip_prefix("StartFlow.") else {
+                continue;
+            };
+            if flow != "killFlow" && !catalog.names().contains(&flow) {
+                return Err(format!(
+                    "{}: rpcUsers.permissions: `{permission}` (user {}) names a flow no plugin \
+                     offers; the flows are {} and killFlow",
+                    config.dir.join(crate::config::NODE_CONF).display(),
+                    user.username,
+                    catalog.names().join(", ")
+                ));
+            }
+        }
+    }
     Ok(())
 }
 
@@ -98,7 +161,7 @@ pub fn serve(dir: &Path) -> Result<(), String> {
 fn serve_admin_and_metrics(
     tokio: &tokio::runtime::Runtime,
     config: &NodeConfig,
-    events: &std::sync::mpsc::Sender<Event>,
+    plugins: &Arc<Plugins>,
     outbox: &transport::Outbox,
 ) -> Result<(), String> {
     let recorder = match &config.vault {
@@ -111,7 +174,7 @@ fn serve_admin_and_metrics(
         tokio,
         "adminAddress",
         config.admin_address,
-        crate::admin::router(config.rpc_users.clone(), events.clone(), recorder),
+        crate::admin::router(config.rpc_users.clone(), plugins.clone(), recorder),
     )?;
     serve_http(
         tokio,
@@ -119,7 +182,7 @@ fn serve_admin_and_metrics(
         config.metrics_address,
         crate::metrics::router(
             crate::metrics::Metrics::new(outbox.stats().clone()),
-            events.clone(),
+            plugins.reconciliation.clone(),
         ),
     )
 }
@@ -151,30 +214,25 @@ fn check_on_the_map(config: &NodeConfig, map: &NetworkMap) -> Result<(), String>
     ))
 }
 
-/// The plugin component node.conf names, compiled or loaded from the
-/// plugin cache, saying which and how long it took.
-fn load_plugin(config: &NodeConfig) -> Result<Arc<PluginRuntime>, String> {
-    let wasm = match &config.plugin {
-        PluginSource::Builtin => std::borrow::Cow::Borrowed(ledger_sync_components::PLUGIN_BYTES),
-        PluginSource::File(path) => std::borrow::Cow::Owned(
-            std::fs::read(path)
-                .map_err(|e| format!("cannot load the plugin: reading {}: {e}", path.display()))?,
-        ),
-    };
+/// A plugin component, compiled or loaded from the plugin cache, saying
+/// which and how long it took.
+fn load_plugin(wasm: &[u8], cache: &Path) -> Result<Arc<PluginRuntime>, String> {
     let started = std::time::Instant::now();
-    let (plugin, cache) = PluginRuntime::cached(&wasm, &config.plugin_cache)
-        .map_err(|e| format!("cannot load the plugin: {e:#}"))?;
+    let (plugin, cache_outcome) =
+        PluginRuntime::cached(wasm, cache).map_err(|e| format!("cannot load the plugin: {e:#}"))?;
     let took = started.elapsed();
-    let cache_dir = config.plugin_cache.display();
+    let cache_dir = cache.display();
+    let cache = cache_outcome;
+    let name = &plugin.info().name;
     match cache {
         CacheOutcome::Loaded => {
-            tracing::info!(target: "ledger_sync::node", "loaded the compiled plugin from {cache_dir} in {took:.2?}")
+            tracing::info!(target: "ledger_sync::node", "loaded the compiled plugin {name} from {cache_dir} in {took:.2?}")
         }
         CacheOutcome::Stored | CacheOutcome::Compiled => {
-            tracing::info!(target: "ledger_sync::node", "compiled the plugin in {took:.2?} and kept it in {cache_dir}")
+            tracing::info!(target: "ledger_sync::node", "compiled the plugin {name} in {took:.2?} and kept it in {cache_dir}")
         }
         CacheOutcome::Refused(why) => {
-            tracing::warn!(target: "ledger_sync::node", "refused the compiled plugin in {cache_dir}: {why}; compiled it again in {took:.2?}")
+            tracing::warn!(target: "ledger_sync::node", "refused the compiled plugin {name} in {cache_dir}: {why}; compiled it again in {took:.2?}")
         }
     }
     Ok(plugin)

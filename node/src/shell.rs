@@ -10,23 +10,23 @@
 //! string (X.500 names contain commas, so they are quoted), a list in
 //! brackets, `true`/`false`, or a bare word (an enum constant such as
 //! `IN_PROGRESS`, a UUID). A flow is named by any part of its name that
-//! matches one flow only, ignoring case; the exact name always wins.
-//! [`parse`] turns a line into a [`Command`] or an error that says what was
-//! wrong and what is accepted.
+//! matches one flow only, ignoring case; the exact name always wins. The
+//! flows are the seven reconciliation flows and those the node's other
+//! plugins offer ([`Catalog`]); an ambiguous name lists the candidates with
+//! the plugin offering each. [`parse_in`] turns a line into a [`Command`]
+//! or an error that says what was wrong and what is accepted.
 
-use ledger_sync_vocabulary::StatusValue;
+use ledger_sync_vocabulary::{CustomFlow, StatusValue};
 use std::fmt;
 
 /// The seven flows, by their seed names.
-pub const FLOWS: [&str; 7] = [
-    "ScheduleReconciliationFlow",
-    "GetReconciliationStatusesFlow",
-    "GetReconciliationStatusForPartyFlow",
-    "RefreshReconciliationStatusesFlow",
-    "StopReconciliationForPartyFlow",
-    "IsReconciliationScheduledForPartyFlow",
-    "IsRespondingToReconciliationForPartyFlow",
-];
+pub const FLOWS: [&str; 7] = ledger_sync_vocabulary::custom_flow::RECONCILIATION_FLOWS;
+
+/// Whether `name` could be a flow another plugin offers (its permission
+/// may be given before the plugin is loaded; the node checks it then).
+pub fn looks_like_a_flow(name: &str) -> bool {
+    ledger_sync_vocabulary::custom_flow::is_flow_name(name)
+}
 
 /// Names the seed's documents print that are not a flow's name: accepted so
 /// that every example line runs as printed.
@@ -62,6 +62,59 @@ pub enum Command {
     KillFlow {
         id: String,
     },
+    /// A flow another plugin offers: its arguments as typed.
+    Custom {
+        plugin: String,
+        flow: String,
+        arguments: Vec<(String, String)>,
+    },
+}
+
+/// The flows a node's other plugins offer, by plugin: what the shell
+/// matches names against beside the seven.
+#[derive(Clone, Debug, Default)]
+pub struct Catalog {
+    flows: Vec<(CustomFlow, String)>,
+}
+
+impl Catalog {
+    /// Adds `plugin`'s flows; a name another plugin already offers is an
+    /// error naming both.
+    pub fn add(&mut self, plugin: &str, flows: Vec<CustomFlow>) -> Result<(), String> {
+        for flow in flows {
+            if let Some((_, other)) = self.find(&flow.name) {
+                return Err(format!(
+                    "the plugins {other} and {plugin} both offer {}; remove one of them from \
+                     node.conf",
+                    flow.name
+                ));
+            }
+            self.flows.push((flow, plugin.to_string()));
+        }
+        Ok(())
+    }
+
+    /// The flow called exactly `name`, and its plugin.
+    pub fn find(&self, name: &str) -> Option<(&CustomFlow, &str)> {
+        self.flows
+            .iter()
+            .find(|(f, _)| f.name == name)
+            .map(|(f, p)| (f, p.as_str()))
+    }
+
+    /// Every flow, with its plugin.
+    pub fn flows(&self) -> impl Iterator<Item = (&CustomFlow, &str)> {
+        self.flows.iter().map(|(f, p)| (f, p.as_str()))
+    }
+
+    /// Every flow name the shell accepts: the seven, then the others.
+    pub fn names(&self) -> Vec<&str> {
+        FLOWS
+            .iter()
+            .copied()
+            .chain(self.flows.iter().map(|(f, _)| f.name.as_str()))
+            .collect()
+    }
 }
 
 /// Why a line was not accepted, worded for the operator.
@@ -92,6 +145,26 @@ pub enum Value {
 }
 
 impl Value {
+    /// The value as text, as another plugin's flow receives it: a quoted
+    /// string without its quotes, a word or `true`/`false` as typed, a
+    /// list in brackets with its strings quoted.
+    fn as_text(&self) -> String {
+        match self {
+            Value::Text(t) | Value::Word(t) => t.clone(),
+            Value::Bool(b) => b.to_string(),
+            Value::List(items) => {
+                let items: Vec<String> = items
+                    .iter()
+                    .map(|item| match item {
+                        Value::Text(t) => format!("{t:?}"),
+                        other => other.as_text(),
+                    })
+                    .collect();
+                format!("[{}]", items.join(", "))
+            }
+        }
+    }
+
     fn describe(&self) -> &'static str {
         match self {
             Value::Text(_) => "a quoted string",
@@ -108,24 +181,29 @@ const MAX_LIST_DEPTH: usize = 2;
 /// The flow a line starts, read from its first words alone (the arguments
 /// are not parsed): enough to check a user's permission before the rest of
 /// the line costs anything.
-pub fn flow_of(line: &str) -> Result<&'static str, ShellError> {
+pub fn flow_of(line: &str, catalog: &Catalog) -> Result<String, ShellError> {
     let mut words = line.split_whitespace();
     match (words.next(), words.next()) {
         (Some("flow"), Some("start")) => match words.next() {
-            Some(name) => match_flow(name),
+            Some(name) => match_in(name, catalog).map(|m| m.name().to_string()),
             None => error(format!(
                 "flow start needs a flow name; the flows are: {}",
-                FLOWS.join(", ")
+                catalog.names().join(", ")
             )),
         },
-        (Some("run"), Some("killFlow")) => Ok("killFlow"),
-        _ => parse(line).map(|c| crate::flows::flow_name(&c)),
+        (Some("run"), Some("killFlow")) => Ok("killFlow".to_string()),
+        _ => parse_in(line, catalog).map(|c| crate::flows::flow_name(&c).to_string()),
     }
+}
+
+/// [`parse_in`] with the seven flows only.
+pub fn parse(line: &str) -> Result<Command, ShellError> {
+    parse_in(line, &Catalog::default())
 }
 
 /// Parses one shell line, in time linear in its length; lists nest at
 /// most [`MAX_LIST_DEPTH`] deep.
-pub fn parse(line: &str) -> Result<Command, ShellError> {
+pub fn parse_in(line: &str, catalog: &Catalog) -> Result<Command, ShellError> {
     let line = line.trim();
     let mut words = line.splitn(3, char::is_whitespace);
     let verb = words.next().unwrap_or("");
@@ -140,12 +218,15 @@ pub fn parse(line: &str) -> Result<Command, ShellError> {
             if name.is_empty() {
                 return error(format!(
                     "flow start needs a flow name; the flows are: {}",
-                    FLOWS.join(", ")
+                    catalog.names().join(", ")
                 ));
             }
-            let flow = match_flow(name)?;
+            let matched = match_in(name, catalog)?;
             let args = Arguments::parse(args)?;
-            build(flow, args)
+            match matched {
+                Matched::Reconciliation(flow) => build(flow, args),
+                Matched::Custom(flow, plugin) => custom(flow, plugin, args),
+            }
         }
         ("run", "killFlow") => {
             let mut args = Arguments::parse(rest)?;
@@ -174,34 +255,93 @@ pub fn flow_arguments(flow: &str) -> &'static [&'static str] {
     }
 }
 
-/// The flow a name (or any unambiguous part of one) stands for.
+/// A flow a name stands for: one of the seven, or another plugin's.
+enum Matched<'a> {
+    Reconciliation(&'static str),
+    Custom(&'a CustomFlow, &'a str),
+}
+
+impl Matched<'_> {
+    fn name(&self) -> &str {
+        match self {
+            Matched::Reconciliation(flow) => flow,
+            Matched::Custom(flow, _) => &flow.name,
+        }
+    }
+
+    /// The flow as an ambiguity lists it: another plugin's names its plugin.
+    fn shown(&self) -> String {
+        match self {
+            Matched::Reconciliation(flow) => flow.to_string(),
+            Matched::Custom(flow, plugin) => format!("{} (plugin {plugin})", flow.name),
+        }
+    }
+}
+
+/// The seven flows, among the seven only (see [`match_in`]).
 pub fn match_flow(name: &str) -> Result<&'static str, ShellError> {
+    match match_in(name, &Catalog::default())? {
+        Matched::Reconciliation(flow) => Ok(flow),
+        Matched::Custom(..) => unreachable!("an empty catalog offers no other flow"),
+    }
+}
+
+/// The flow a name (or any unambiguous part of one) stands for, among the
+/// seven and the catalog's.
+fn match_in<'a>(name: &str, catalog: &'a Catalog) -> Result<Matched<'a>, ShellError> {
     if let Some((_, flow)) = ALIASES
         .iter()
         .find(|(alias, _)| alias.eq_ignore_ascii_case(name))
     {
-        return Ok(flow);
+        return Ok(Matched::Reconciliation(flow));
     }
-    if let Some(flow) = FLOWS.iter().find(|f| f.eq_ignore_ascii_case(name)) {
-        return Ok(flow);
-    }
-    let lower = name.to_ascii_lowercase();
-    let candidates: Vec<&'static str> = FLOWS
+    let every = FLOWS
         .iter()
-        .copied()
-        .filter(|f| f.to_ascii_lowercase().contains(&lower))
-        .collect();
-    match candidates.as_slice() {
-        [one] => Ok(one),
-        [] => error(format!(
+        .map(|f| Matched::Reconciliation(f))
+        .chain(catalog.flows().map(|(f, p)| Matched::Custom(f, p)));
+    let lower = name.to_ascii_lowercase();
+    let mut candidates = Vec::new();
+    for flow in every {
+        if flow.name().eq_ignore_ascii_case(name) {
+            return Ok(flow);
+        }
+        if flow.name().to_ascii_lowercase().contains(&lower) {
+            candidates.push(flow);
+        }
+    }
+    match candidates.len() {
+        1 => Ok(candidates.remove(0)),
+        0 => error(format!(
             "no flow is called `{name}`; the flows are: {}",
-            FLOWS.join(", ")
+            catalog.names().join(", ")
         )),
-        many => error(format!(
+        _ => error(format!(
             "`{name}` is ambiguous: it could be {}; give more of the name",
-            many.join(" or ")
+            candidates
+                .iter()
+                .map(Matched::shown)
+                .collect::<Vec<_>>()
+                .join(" or ")
         )),
     }
+}
+
+/// A call of another plugin's flow: every key one it takes, each value
+/// passed on as typed.
+fn custom(flow: &CustomFlow, plugin: &str, args: Arguments) -> Result<Command, ShellError> {
+    let mut arguments = Vec::with_capacity(args.0.len());
+    for (key, value) in args.0 {
+        if !flow.arguments.contains(&key) {
+            let accepted: Vec<&str> = flow.arguments.iter().map(String::as_str).collect();
+            return Err(no_such_argument(&flow.name, &key, &accepted));
+        }
+        arguments.push((key, value.as_text()));
+    }
+    Ok(Command::Custom {
+        plugin: plugin.to_string(),
+        flow: flow.name.clone(),
+        arguments,
+    })
 }
 
 /// `key: value` pairs, in order.
@@ -285,16 +425,21 @@ impl Arguments {
     fn finish(self, flow: &str, accepted: &[&str]) -> Result<(), ShellError> {
         match self.0.first() {
             None => Ok(()),
-            Some((key, _)) => error(format!(
-                "{flow} takes no argument `{key}`; it takes {}",
-                if accepted.is_empty() {
-                    "no arguments".to_string()
-                } else {
-                    accepted.join(", ")
-                }
-            )),
+            Some((key, _)) => Err(no_such_argument(flow, key, accepted)),
         }
     }
+}
+
+/// The refusal of an argument `flow` does not take.
+fn no_such_argument(flow: &str, key: &str, accepted: &[&str]) -> ShellError {
+    ShellError(format!(
+        "{flow} takes no argument `{key}`; it takes {}",
+        if accepted.is_empty() {
+            "no arguments".to_string()
+        } else {
+            accepted.join(", ")
+        }
+    ))
 }
 
 fn build(flow: &'static str, mut args: Arguments) -> Result<Command, ShellError> {
@@ -751,7 +896,10 @@ mod tests {
         );
         let e = parse(&wide).unwrap_err();
         assert!(e.0.contains("`k5` is given twice"), "{e}");
-        assert_eq!(flow_of(&deep).unwrap(), "ScheduleReconciliationFlow");
+        assert_eq!(
+            flow_of(&deep, &Catalog::default()).unwrap(),
+            "ScheduleReconciliationFlow"
+        );
     }
 
     #[test]
@@ -762,5 +910,74 @@ mod tests {
                 party: "O=Quote \"Q\" Ltd, L=London, C=GB".into()
             })
         );
+    }
+
+    fn offered(name: &str, arguments: &[&str]) -> CustomFlow {
+        CustomFlow {
+            name: name.into(),
+            arguments: arguments.iter().map(|a| a.to_string()).collect(),
+            summary: String::new(),
+        }
+    }
+
+    #[test]
+    fn other_plugins_flows_are_matched_and_an_ambiguity_names_the_plugin() {
+        let mut catalog = Catalog::default();
+        catalog
+            .add(
+                "recovery",
+                vec![offered("AutomaticRecoveryFlow", &["party", "limit"])],
+            )
+            .unwrap();
+        catalog
+            .add("alerts", vec![offered("AlertReconciliationFlow", &[])])
+            .unwrap();
+        let clash = catalog.add("other", vec![offered("AlertReconciliationFlow", &[])]);
+        assert!(clash.unwrap_err().contains("alerts and other both offer"));
+
+        let line = format!(
+            "flow start automaticrecovery party: \"{}\", limit: 5",
+            party("PartyB")
+        );
+        assert_eq!(
+            parse_in(&line, &catalog).unwrap(),
+            Command::Custom {
+                plugin: "recovery".into(),
+                flow: "AutomaticRecoveryFlow".into(),
+                arguments: vec![
+                    ("party".into(), party("PartyB")),
+                    ("limit".into(), "5".into())
+                ],
+            }
+        );
+        assert_eq!(flow_of(&line, &catalog).unwrap(), "AutomaticRecoveryFlow");
+        let list = "flow start AutomaticRecoveryFlow party: [\"a\", b, true]";
+        match parse_in(list, &catalog).unwrap() {
+            Command::Custom { arguments, .. } => {
+                assert_eq!(arguments[0].1, "[\"a\", b, true]")
+            }
+            other => panic!("{other:?}"),
+        }
+        let ambiguous = parse_in("flow start Reconciliation", &catalog).unwrap_err();
+        assert!(
+            ambiguous
+                .0
+                .contains("AlertReconciliationFlow (plugin alerts)"),
+            "{ambiguous}"
+        );
+        let unknown = parse_in("flow start AutomaticRecoveryFlow count: 1", &catalog);
+        assert!(
+            unknown
+                .unwrap_err()
+                .0
+                .contains("takes no argument `count`; it takes party, limit")
+        );
+        let none = parse_in("flow start Nothing", &catalog).unwrap_err();
+        assert!(
+            none.0
+                .contains("AutomaticRecoveryFlow, AlertReconciliationFlow")
+        );
+        // Without the catalog, the seven only.
+        assert!(parse("flow start AutomaticRecoveryFlow").is_err());
     }
 }

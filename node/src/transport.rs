@@ -12,18 +12,29 @@
 //! messages from A to B travel on A's connection to B, in order. A lost
 //! connection is dialled again with back-off; the message whose write failed
 //! and those queued meanwhile beyond the queue's bound are dropped, so
-//! delivery is at most once and in order per pair, as the WIT promises. A
-//! frame is a 4-byte big-endian length and the payload; the network's
-//! `maxMessageSize` is enforced on send and on receive.
+//! delivery is at most once and in order per pair, as the WIT promises.
 //!
-//! What a peer can make this node hold is bounded: each peer may have at
-//! most [`INBOX_MESSAGES_PER_PEER`] messages and [`inbox_bytes_per_peer`]
-//! bytes waiting for the plugin thread, all its connections together. Past
-//! that, the transport stops reading that peer's connections until the
-//! plugin thread has taken some (back-pressure: TCP makes the peer wait),
-//! so a flooding peer slows only itself — the plugin thread takes events in
-//! arrival order, and every other peer and operator call has at most one
-//! bounded queue ahead of it per peer.
+//! A frame ([`frame`]) is a 4-byte big-endian length of the rest, then the
+//! name of the plugin it is for (one length byte, then the name), then the
+//! plugin's payload: a node runs several plugins, and a plugin's messages
+//! reach only the plugin of the same name on the other node. The network's
+//! `maxMessageSize` bounds the payload, on send and on receive.
+//!
+//! What a peer can make this node hold is bounded: for each plugin, each
+//! peer may have at most [`INBOX_MESSAGES_PER_PEER`] messages and
+//! [`inbox_bytes_per_peer`] bytes waiting for that plugin's thread, all its
+//! connections together. Past that, the transport stops reading that
+//! peer's connections until the plugin's thread has taken some
+//! (back-pressure: TCP makes the peer wait), so a flooding peer slows only
+//! itself — each plugin thread takes events in arrival order, and every
+//! other peer and operator call has at most one bounded queue ahead of it
+//! per peer. A frame for a plugin this node does not run is read, dropped
+//! and counted.
+//!
+//! Sending, every plugin but the first (the reconciliation plugin) may have
+//! at most [`SHARE_MESSAGES`] messages and [`SHARE_BYTES`] bytes queued
+//! for one peer: a plugin that floods a peer drops its own messages, never
+//! the reconciliation plugin's.
 
 use crate::config::{NetworkMap, NodeConfig};
 use crate::x500::LegalName;
@@ -41,9 +52,28 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
-/// Messages queued for one peer while its connection is down; past it the
-/// newest are dropped (the plugin repairs loss).
+/// Messages the first plugin may have queued for one peer while its
+/// connection is down; past it the newest are dropped (the plugin repairs
+/// loss).
 const QUEUE_PER_PEER: usize = 1024;
+/// What every other plugin may have queued for one peer: messages, bytes.
+pub const SHARE_MESSAGES: usize = 256;
+pub const SHARE_BYTES: usize = 4 << 20;
+/// The longest plugin name a frame carries (a component name's bound).
+pub const MAX_PLUGIN_NAME: usize = 64;
+
+/// A frame for `plugin`: the length of the rest (4 bytes, big-endian), the
+/// plugin name's length (1 byte), the name, the payload.
+pub fn frame(plugin: &str, payload: &[u8]) -> Vec<u8> {
+    debug_assert!(plugin.len() <= MAX_PLUGIN_NAME);
+    let rest = 1 + plugin.len() + payload.len();
+    let mut frame = Vec::with_capacity(4 + rest);
+    frame.extend_from_slice(&(rest as u32).to_be_bytes());
+    frame.push(plugin.len() as u8);
+    frame.extend_from_slice(plugin.as_bytes());
+    frame.extend_from_slice(payload);
+    frame
+}
 /// Redial back-off: from 100 ms, doubling, at most 2 s (a peer that comes
 /// back is reached well within any sane inactivity timeout).
 const BACKOFF_FIRST: Duration = Duration::from_millis(100);
@@ -262,9 +292,11 @@ impl ledger_sync_host::Peers for Directory {
     }
 }
 
-/// A message that arrived: its sender, from the verified certificate.
+/// A message that arrived: its sender, from the verified certificate, and
+/// the plugin it is for.
 pub struct Inbound {
     pub from: String,
+    pub plugin: String,
     pub payload: Vec<u8>,
     /// The sender's inbox quota this message holds until it is dropped.
     pub permit: Option<QuotaPermit>,
@@ -292,12 +324,62 @@ pub struct TransportStats {
     /// Payload bytes received from peers, and written to them.
     pub received_bytes: std::sync::atomic::AtomicU64,
     pub sent_bytes: std::sync::atomic::AtomicU64,
+    /// Messages for a plugin this node does not run, dropped.
+    pub unknown_plugin: std::sync::atomic::AtomicU64,
+    /// Messages a plugin sent past its share of a peer's queue, dropped.
+    pub over_share: std::sync::atomic::AtomicU64,
+}
+
+/// What one plugin has queued for one peer ([`SHARE_MESSAGES`],
+/// [`SHARE_BYTES`]).
+#[derive(Default)]
+struct Share {
+    messages: std::sync::atomic::AtomicUsize,
+    bytes: std::sync::atomic::AtomicUsize,
+}
+
+impl Share {
+    /// Takes room for a message of `len` bytes, if there is some.
+    fn take(self: &Arc<Share>, len: usize) -> Option<Held> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let messages = self.messages.fetch_add(1, SeqCst);
+        let bytes = self.bytes.fetch_add(len, SeqCst);
+        let held = Held {
+            share: self.clone(),
+            len,
+        };
+        (messages < SHARE_MESSAGES && bytes + len <= SHARE_BYTES).then_some(held)
+    }
+}
+
+/// A queued message's room in its plugin's share, given back when the
+/// message is written or dropped.
+struct Held {
+    share: Arc<Share>,
+    len: usize,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        use std::sync::atomic::Ordering::SeqCst;
+        self.share.messages.fetch_sub(1, SeqCst);
+        self.share.bytes.fetch_sub(self.len, SeqCst);
+    }
+}
+
+/// A frame queued for a peer.
+struct Outgoing {
+    frame: Vec<u8>,
+    payload_len: usize,
+    _held: Option<Held>,
 }
 
 /// Sends to peers; the receiving side runs on its own.
 #[derive(Clone)]
 pub struct Outbox {
-    queues: BTreeMap<String, mpsc::Sender<Vec<u8>>>,
+    queues: BTreeMap<String, mpsc::Sender<Outgoing>>,
+    /// The shares of every plugin but the first, by (peer, plugin).
+    shares: Arc<BTreeMap<(String, String), Arc<Share>>>,
     max_message_size: u32,
     stats: Arc<TransportStats>,
 }
@@ -307,15 +389,33 @@ impl Outbox {
         &self.stats
     }
 
-    /// Queues `payload` for `to`; false if `to` is unknown, the payload is
-    /// too large, or the peer's queue is full (the message is dropped).
-    pub fn send(&self, to: &str, payload: Vec<u8>) -> bool {
-        if payload.len() > self.max_message_size as usize {
+    /// Queues `payload` for `plugin` on `to`; false if `to` is unknown,
+    /// the payload is too large, the plugin has used its share of the
+    /// peer's queue or the queue is full (the message is dropped).
+    pub fn send(&self, to: &str, plugin: &str, payload: Vec<u8>) -> bool {
+        if payload.len() > self.max_message_size as usize || plugin.len() > MAX_PLUGIN_NAME {
             return false;
         }
+        let held = match self.shares.get(&(to.to_string(), plugin.to_string())) {
+            None => None,
+            Some(share) => match share.take(payload.len()) {
+                Some(held) => Some(held),
+                None => {
+                    self.stats
+                        .over_share
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    return false;
+                }
+            },
+        };
+        let outgoing = Outgoing {
+            frame: frame(plugin, &payload),
+            payload_len: payload.len(),
+            _held: held,
+        };
         self.queues
             .get(to)
-            .is_some_and(|queue| queue.try_send(payload).is_ok())
+            .is_some_and(|queue| queue.try_send(outgoing).is_ok())
     }
 }
 
@@ -335,12 +435,14 @@ impl Outbox {
     }
 }
 
-/// Starts the transport: listens on `listen`, delivers what arrives to
-/// `inbound`, and returns the outbox with one dialling task per peer.
+/// Starts the transport for the node's `plugins` (the reconciliation
+/// plugin first): listens on `listen`, delivers what arrives to `deliver`,
+/// and returns the outbox with one dialling task per peer.
 pub async fn start(
     identity: &Identity,
     directory: Arc<Directory>,
     listen: SocketAddr,
+    plugins: &[String],
     deliver: Deliver,
 ) -> Result<Outbox, String> {
     let acceptor = TlsAcceptor::from(Arc::new(identity.server_config()?));
@@ -352,14 +454,20 @@ pub async fn start(
         listener,
         acceptor,
         directory.clone(),
+        plugins.to_vec(),
         deliver,
         stats.clone(),
     ));
     let connector = TlsConnector::from(Arc::new(identity.client_config()?));
     let mut queues = BTreeMap::new();
+    let mut shares = BTreeMap::new();
+    let others = plugins.len().saturating_sub(1);
     for (name, (address, _)) in &directory.peers {
-        let (tx, rx) = mpsc::channel(QUEUE_PER_PEER);
+        let (tx, rx) = mpsc::channel(QUEUE_PER_PEER + SHARE_MESSAGES * others);
         queues.insert(name.clone(), tx);
+        for plugin in plugins.iter().skip(1) {
+            shares.insert((name.clone(), plugin.clone()), Arc::default());
+        }
         tokio::spawn(dial(
             connector.clone(),
             directory.clone(),
@@ -371,6 +479,7 @@ pub async fn start(
     }
     Ok(Outbox {
         queues,
+        shares: Arc::new(shares),
         max_message_size: directory.max_message_size,
         stats,
     })
@@ -383,16 +492,23 @@ async fn accept_loop(
     listener: TcpListener,
     acceptor: TlsAcceptor,
     directory: Arc<Directory>,
+    plugins: Vec<String>,
     deliver: Deliver,
     stats: Arc<TransportStats>,
 ) {
     let accept_dir = directory.clone();
     let accept_stats = stats;
-    let quotas: Arc<BTreeMap<String, InboxQuota>> = Arc::new(
+    let quotas: Arc<Quotas> = Arc::new(
         directory
             .peers
             .keys()
-            .map(|name| (name.clone(), InboxQuota::new(directory.max_message_size)))
+            .map(|name| {
+                let per_plugin = plugins
+                    .iter()
+                    .map(|p| (p.clone(), InboxQuota::new(directory.max_message_size)))
+                    .collect();
+                (name.clone(), per_plugin)
+            })
             .collect(),
     );
     let slots = crate::connection_slots::ConnectionSlots::new(
@@ -467,11 +583,46 @@ fn peer_certificate(connection: &rustls::CommonState) -> Result<&CertificateDer<
         .ok_or_else(|| "the peer presented no certificate".to_string())
 }
 
+/// The inbox quotas, by peer and then by plugin.
+type Quotas = BTreeMap<String, BTreeMap<String, InboxQuota>>;
+
+/// Reads a frame's header: the payload's length and the plugin it is for.
+/// `None` when the peer closed the connection.
+async fn read_header(
+    tls: &mut tokio_rustls::server::TlsStream<TcpStream>,
+    from: &str,
+    max: usize,
+) -> Result<Option<(usize, String)>, String> {
+    let Ok(rest) = tls.read_u32().await else {
+        return Ok(None);
+    };
+    let Ok(name_len) = tls.read_u8().await else {
+        return Ok(None);
+    };
+    let name_len = name_len as usize;
+    let rest = rest as usize;
+    if name_len > MAX_PLUGIN_NAME || rest < 1 + name_len || rest - 1 - name_len > max {
+        return Err(format!(
+            "{from} sent a malformed or oversize frame ({rest} bytes, a plugin name of \
+             {name_len}); a frame names a plugin in at most {MAX_PLUGIN_NAME} bytes and carries \
+             at most the network's maxMessageSize of {max}; connection closed"
+        ));
+    }
+    let mut name = vec![0u8; name_len];
+    if tls.read_exact(&mut name).await.is_err() {
+        return Ok(None);
+    }
+    Ok(Some((
+        rest - 1 - name_len,
+        String::from_utf8_lossy(&name).into_owned(),
+    )))
+}
+
 async fn serve(
     acceptor: TlsAcceptor,
     stream: TcpStream,
     directory: Arc<Directory>,
-    quotas: &BTreeMap<String, InboxQuota>,
+    quotas: &Quotas,
     deliver: Deliver,
     stats: &TransportStats,
 ) -> Result<(), String> {
@@ -481,21 +632,32 @@ async fn serve(
         .map_err(|_| "the TLS handshake timed out".to_string())?
         .map_err(|e| format!("TLS handshake: {e}"))?;
     let from = directory.identify(peer_certificate(tls.get_ref().1)?)?;
-    let quota = quotas
+    let quotas = quotas
         .get(&from)
         .ok_or_else(|| format!("{from} has no inbox quota"))?;
     let max = directory.max_message_size as usize;
+    let mut unknown = crate::log_limit::LogLimit::new(Duration::from_secs(60));
     loop {
-        let len = match tls.read_u32().await {
-            Ok(len) => len as usize,
-            Err(_) => return Ok(()), // closed
+        let Some((len, plugin)) = read_header(&mut tls, &from, max).await? else {
+            return Ok(()); // closed
         };
-        if len > max {
-            return Err(format!(
-                "{from} sent a {len}-byte message, over the network's maxMessageSize of {max}; \
-                 connection closed"
-            ));
-        }
+        let Some(quota) = quotas.get(&plugin) else {
+            // Read past it: the peer runs a plugin this node does not.
+            let mut skip = (&mut tls).take(len as u64);
+            if tokio::io::copy(&mut skip, &mut tokio::io::sink())
+                .await
+                .is_err()
+            {
+                return Ok(());
+            }
+            stats
+                .unknown_plugin
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if let Some(unlogged) = unknown.allow("unknown") {
+                tracing::warn!(target: "ledger_sync::transport", "{from} sent a message for the plugin `{}`, which this node does not run; dropped{unlogged}", ledger_sync_vocabulary::text::bounded(&plugin, MAX_PLUGIN_NAME));
+            }
+            continue;
+        };
         // Nothing more is read from this peer until its quota has room.
         let (permit, waited) = quota.acquire(len).await;
         if waited {
@@ -512,6 +674,7 @@ async fn serve(
         }
         if !deliver(Inbound {
             from: from.clone(),
+            plugin,
             payload,
             permit: Some(permit),
         }) {
@@ -560,9 +723,8 @@ async fn handshake(
 }
 
 /// A mutual-TLS connection to `peer` as `identity`, checked as the
-/// transport checks its own, on which the caller writes frames (a 4-byte
-/// big-endian length, then the payload) itself: for load generators and
-/// attack rehearsals against a node.
+/// transport checks its own, on which the caller writes frames ([`frame`])
+/// itself: for load generators and attack rehearsals against a node.
 pub async fn connect(
     identity: &Identity,
     directory: &Directory,
@@ -582,7 +744,7 @@ async fn dial(
     directory: Arc<Directory>,
     peer: String,
     address: SocketAddr,
-    mut queue: mpsc::Receiver<Vec<u8>>,
+    mut queue: mpsc::Receiver<Outgoing>,
     stats: Arc<TransportStats>,
 ) {
     let mut backoff = BACKOFF_FIRST;
@@ -615,18 +777,16 @@ async fn dial(
             }
         };
         loop {
-            let mut frame = Vec::with_capacity(4 + next.len());
-            frame.extend_from_slice(&(next.len() as u32).to_be_bytes());
-            frame.extend_from_slice(&next);
-            if let Err(e) = tls.write_all(&frame).await {
+            if let Err(e) = tls.write_all(&next.frame).await {
                 // At most once: the message whose write failed is dropped.
                 tracing::info!(target: "ledger_sync::transport", "lost the connection to {peer}: {e}");
                 break;
             }
             let _ = tls.flush().await;
-            stats
-                .sent_bytes
-                .fetch_add(next.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            stats.sent_bytes.fetch_add(
+                next.payload_len as u64,
+                std::sync::atomic::Ordering::Relaxed,
+            );
             // Wait for the next message while watching the connection: a
             // peer never writes on a connection we dialled, so anything
             // readable is its end (it stopped or restarted). Dial again with
@@ -661,6 +821,10 @@ mod tests {
     const A: &str = "O=PartyA, L=London, C=GB";
     const B: &str = "O=PartyB, L=London, C=GB";
     const C: &str = "O=PartyC, L=Paris, C=FR";
+
+    fn plugins() -> Vec<String> {
+        vec!["ledger-sync".to_string()]
+    }
 
     fn free_port() -> u16 {
         std::net::TcpListener::bind("127.0.0.1:0")
@@ -722,6 +886,7 @@ mod tests {
             &Identity::load(a).unwrap(),
             a_directory,
             a.p2p_address,
+            &plugins(),
             deliver,
         )
         .await
@@ -747,13 +912,14 @@ mod tests {
             &Identity::load(b).unwrap(),
             Arc::new(Directory::new(&map_of(b), &b.legal_name)),
             b.p2p_address,
+            &plugins(),
             nobody.clone(),
         )
         .await
         .unwrap();
-        assert!(b_out.send(&a.legal_name.to_string(), b"from B".to_vec()));
+        assert!(b_out.send(&a.legal_name.to_string(), "ledger-sync", b"from B".to_vec()));
         assert!(
-            !b_out.send(&a.legal_name.to_string(), vec![0; 4097]),
+            !b_out.send(&a.legal_name.to_string(), "ledger-sync", vec![0; 4097]),
             "over maxMessageSize"
         );
         let mut senders = Vec::new();
@@ -772,11 +938,12 @@ mod tests {
                 &Identity::load(config).unwrap(),
                 directory,
                 listen,
+                &plugins(),
                 nobody.clone(),
             )
             .await
             .unwrap();
-            assert!(out.send(&a.legal_name.to_string(), payload.to_vec()));
+            assert!(out.send(&a.legal_name.to_string(), "ledger-sync", payload.to_vec()));
             senders.push(out);
         }
 

@@ -12,7 +12,7 @@ wit_bindgen::generate!({
 
 ledger_sync_vocabulary::wit_conversions!(
     ledger_sync::plugin::types,
-    exports::ledger_sync::plugin::flows,
+    ledger_sync::plugin::types,
     ledger_sync::plugin::vault,
     exports::ledger_sync::plugin::metrics
 );

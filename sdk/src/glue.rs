@@ -2,7 +2,7 @@
 //! here from `start` on, and each export is a method call on it. Used by
 //! [`crate::export_plugin!`]; a plugin author never names it.
 
-use crate::bindings::exports::ledger_sync::plugin::{flows, handlers, metrics};
+use crate::bindings::exports::ledger_sync::plugin::{extension, flows, handlers, metrics};
 use crate::bindings::ledger_sync::plugin::types;
 use crate::{Plugin, StatusValue};
 use std::any::Any;
@@ -58,7 +58,7 @@ impl<P: Plugin> handlers::Guest for Exports<P> {
     }
 }
 
-type FlowResult<T> = Result<T, flows::FlowError>;
+type FlowResult<T> = Result<T, types::FlowError>;
 
 impl<P: Plugin> flows::Guest for Exports<P> {
     fn schedule_reconciliation(parties: Vec<String>) -> FlowResult<()> {
@@ -109,5 +109,29 @@ impl<P: Plugin> metrics::Guest for Exports<P> {
 
     fn party_reconciliation_status(party: String) -> Option<types::ReconciliationStatus> {
         with(|p: &mut P| p.party_reconciliation_status(&party)).map(|row| (&row).into())
+    }
+}
+
+impl<P: Plugin> extension::Guest for Exports<P> {
+    fn custom_flows() -> Vec<extension::FlowDescription> {
+        with(|p: &mut P| p.custom_flows())
+            .into_iter()
+            .map(|f| extension::FlowDescription {
+                name: f.name,
+                arguments: f.arguments,
+                summary: f.summary,
+            })
+            .collect()
+    }
+
+    fn run_flow(name: String, arguments: Vec<(String, String)>) -> FlowResult<String> {
+        with(|p: &mut P| p.run_flow(&name, &arguments)).map_err(Into::into)
+    }
+
+    fn reconciliation_ended(status: types::ReconciliationStatus) {
+        // A row the host sends that is not whole ids is not passed on.
+        if let Ok(row) = crate::ReconciliationStatus::try_from(status) {
+            with(|p: &mut P| p.reconciliation_ended(&row))
+        }
     }
 }

@@ -42,7 +42,7 @@
 pub use ledger_sync_vocabulary as vocabulary;
 pub use ledger_sync_vocabulary::metrics::Metrics;
 pub use ledger_sync_vocabulary::{
-    FlowError, ReconciliationStatus, StatusValue, TransactionPage, TxId,
+    CustomFlow, FlowError, ReconciliationStatus, StatusValue, TransactionPage, TxId,
 };
 
 #[cfg(feature = "plugin")]
@@ -192,6 +192,33 @@ pub trait Plugin: Sized + 'static {
     fn party_reconciliation_status(&mut self, party: &str) -> Option<ReconciliationStatus> {
         let _ = party;
         None
+    }
+
+    /// The flows this plugin offers the operator beyond the seven
+    /// reconciliation flows: the shell routes a flow of one of these names
+    /// to [`Plugin::run_flow`]. Asked once after `start`; names follow
+    /// [`vocabulary::custom_flow::FLOW_NAME_RULE`].
+    fn custom_flows(&self) -> Vec<CustomFlow> {
+        Vec::new()
+    }
+
+    /// Runs one of [`Plugin::custom_flows`] with the operator's arguments
+    /// (each key at most once, each value as typed, quotes removed): the
+    /// shell's answer text, or the refusal.
+    fn run_flow(
+        &mut self,
+        name: &str,
+        arguments: &[(String, String)],
+    ) -> Result<String, FlowError> {
+        let _ = arguments;
+        Err(not_offered::<Self>(name))
+    }
+
+    /// An outgoing reconciliation of this node ended: its row, out of
+    /// IN_PROGRESS. Called only when node.conf grants this plugin
+    /// `reconciliation`.
+    fn reconciliation_ended(&mut self, status: &ReconciliationStatus) {
+        let _ = status;
     }
 }
 

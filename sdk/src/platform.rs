@@ -1,15 +1,16 @@
 //! What the node gives every plugin (the WIT `platform` world), with the
-//! vocabulary's types: its vault (read only), the network, timers, the
-//! time, its name, its log, and the plugin's own status store. Each
+//! vocabulary's types: the network, timers, the time, its name, its log,
+//! the plugin's own status store and, where node.conf grants them, the
+//! vault (read only) and the reconciliation plugin's results. Each
 //! function is one call to the host; none blocks for long, none re-enters
 //! the plugin.
 
 use crate::bindings::ledger_sync::plugin::{
-    clock, identity, logging, messaging, status_store, timers, vault,
+    clock, identity, logging, messaging, reconciliation, status_store, timers, vault,
 };
 pub use crate::{Level, SendError};
 use ledger_sync_vocabulary::id::join_ids;
-use ledger_sync_vocabulary::{ReconciliationStatus, TransactionPage, TxId};
+use ledger_sync_vocabulary::{FlowError, ReconciliationStatus, TransactionPage, TxId};
 
 /// Up to `limit` transactions recorded after `after` (a page's cursor; 0
 /// for the start of the vault). An empty page is the end.
@@ -119,6 +120,21 @@ pub fn load_scheduled() -> Result<Vec<String>, String> {
 /// Saves the queue of scheduled parties.
 pub fn save_scheduled(parties: &[String]) -> Result<(), String> {
     status_store::save_scheduled(parties)
+}
+
+/// This node's reconciliation statuses, outgoing and incoming (grant
+/// `reconciliation`; without it, `InvalidArgument` naming the grant).
+pub fn reconciliation_statuses() -> Result<Vec<ReconciliationStatus>, FlowError> {
+    reconciliation::statuses()?
+        .into_iter()
+        .map(|row| ReconciliationStatus::try_from(row).map_err(FlowError::InvalidArgument))
+        .collect()
+}
+
+/// ScheduleReconciliationFlow on this node's reconciliation plugin (grant
+/// `reconciliation`), with its refusals.
+pub fn schedule_reconciliation(parties: &[String]) -> Result<(), FlowError> {
+    reconciliation::schedule(parties).map_err(Into::into)
 }
 
 /// 64 random bits from the host's `wasi:random`.

@@ -26,6 +26,7 @@
 //! - [`wit`]: the conversions to and from the contract's WIT types, for
 //!   every binding ([`wit_conversions!`]).
 
+pub mod custom_flow;
 pub mod flow_error;
 pub mod id;
 pub mod marker;
@@ -39,6 +40,7 @@ pub mod timers;
 pub mod wit;
 pub mod x500;
 
+pub use custom_flow::CustomFlow;
 pub use flow_error::FlowError;
 pub use id::{TX_ID_LEN, TxId};
 pub use page::TransactionPage;

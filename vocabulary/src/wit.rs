@@ -10,12 +10,13 @@
 /// ids is refused) and `reconciliation-status`, `FlowError` and
 /// `flow-error`, `TransactionPage` and `vault.transaction-page`, `Metrics`
 /// and `metrics.metrics-snapshot`. Give the module paths of the binding's
-/// `types`, `flows`, `vault` and `metrics` interfaces:
+/// `types` interface, the interface holding `flow-error` (`types` since
+/// 0.4.0, `flows` before), and its `vault` and `metrics` interfaces:
 ///
 /// ```ignore
 /// ledger_sync_vocabulary::wit_conversions!(
 ///     ledger_sync::plugin::types,
-///     exports::ledger_sync::plugin::flows,
+///     ledger_sync::plugin::types,
 ///     ledger_sync::plugin::vault,
 ///     exports::ledger_sync::plugin::metrics
 /// );

@@ -76,10 +76,10 @@ macro_rules! dispatch {
     };
 }
 
-type Answer<T> = wasmtime::Result<Result<T, flows::FlowError>>;
+type Answer<T> = wasmtime::Result<Result<T, types::FlowError>>;
 
 /// A 0.3.0 flow answer in the latest types.
-fn flow<T>(answer: Result<T, v0_3::flows::FlowError>) -> Result<T, flows::FlowError> {
+fn flow<T>(answer: Result<T, v0_3::flows::FlowError>) -> Result<T, types::FlowError> {
     answer.map_err(|e| ledger_sync_vocabulary::FlowError::from(e).into())
 }
 
@@ -230,6 +230,48 @@ impl Plugin {
                 .call_is_responding_to_reconciliation_for_party(&party.to_string()),
             flow
         )
+    }
+
+    /// `extension.custom-flows`; a 0.3.0 plugin offers none.
+    pub fn custom_flows(
+        &self,
+        store: &mut Store<NodeState>,
+    ) -> wasmtime::Result<Vec<extension::FlowDescription>> {
+        match self {
+            Plugin::V0_3(_) => Ok(Vec::new()),
+            Plugin::V0_4(p) => p.ledger_sync_plugin_extension().call_custom_flows(store),
+        }
+    }
+
+    /// `extension.run-flow`; a 0.3.0 plugin has no flow to run.
+    pub fn run_flow(
+        &self,
+        store: &mut Store<NodeState>,
+        name: &str,
+        arguments: &[(String, String)],
+    ) -> Answer<String> {
+        match self {
+            Plugin::V0_3(_) => Ok(Err(types::FlowError::InvalidArgument(format!(
+                "a 0.3.0 plugin offers no flow called {name}"
+            )))),
+            Plugin::V0_4(p) => p
+                .ledger_sync_plugin_extension()
+                .call_run_flow(store, name, arguments),
+        }
+    }
+
+    /// `extension.reconciliation-ended`; a 0.3.0 plugin is not told.
+    pub fn reconciliation_ended(
+        &self,
+        store: &mut Store<NodeState>,
+        row: &types::ReconciliationStatus,
+    ) -> wasmtime::Result<()> {
+        match self {
+            Plugin::V0_3(_) => Ok(()),
+            Plugin::V0_4(p) => p
+                .ledger_sync_plugin_extension()
+                .call_reconciliation_ended(store, row),
+        }
     }
 
     pub fn snapshot(

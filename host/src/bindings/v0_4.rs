@@ -14,12 +14,12 @@ wasmtime::component::bindgen!({
     additional_derives: [PartialEq],
 });
 
-pub use exports::ledger_sync::plugin::{flows, handlers, metrics};
+pub use exports::ledger_sync::plugin::{extension, flows, handlers, metrics};
 pub use ledger_sync::plugin::types;
 
 ledger_sync_vocabulary::wit_conversions!(
     ledger_sync::plugin::types,
-    exports::ledger_sync::plugin::flows,
+    ledger_sync::plugin::types,
     ledger_sync::plugin::vault,
     exports::ledger_sync::plugin::metrics
 );

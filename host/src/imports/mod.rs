@@ -6,6 +6,7 @@
 //! | WIT interface  | module          | owns                                        |
 //! | -------------- | --------------- | ------------------------------------------- |
 //! | `vault`        | [`vault`]       | a database connection and the reader pool   |
+//! | `reconciliation` | [`reconciliation`] | the reconciliation plugin's answers, if granted |
 //! | `messaging`    | [`messaging`]   | the outbox and the network's peer directory |
 //! | `timers`       | [`timers`]      | pending timer ids and timer commands        |
 //! | `clock`        | [`clock`]       | the node's clock                            |
@@ -17,6 +18,7 @@ pub mod clock;
 pub mod identity;
 pub mod logging;
 pub mod messaging;
+pub mod reconciliation;
 pub mod status_store;
 pub mod timers;
 pub mod vault;

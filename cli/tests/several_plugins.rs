@@ -112,7 +112,10 @@ fn two_plugins_talk_to_their_own_counterparts_and_reach_only_their_grants() {
         let c = counts(&a);
         (count(&c, "ended") == 1).then_some(c)
     });
-    assert!(told.contains(&format!("last={B}:DIFFERENCES_FOUND")), "{told}");
+    assert!(
+        told.contains(&format!("last={B}:DIFFERENCES_FOUND")),
+        "{told}"
+    );
     let statuses = flow(&a, "flow start StatusesFlow");
     assert!(statuses.contains("statuses"), "{statuses}");
     // B's is granted nothing: refused, naming the grant; never told.
@@ -156,22 +159,36 @@ fn a_trap_a_spin_and_a_flood_in_one_plugin_leave_reconciliations_untouched() {
     // Both neighbours flood each other for a few seconds, and A's traps
     // and spins to its deadline, while A reconciles with B.
     let rounds = "rounds: 400";
-    flow(&a, &format!("flow start FloodFlow party: \"{B}\", {rounds}"));
-    flow(&b, &format!("flow start FloodFlow party: \"{A}\", {rounds}"));
+    flow(
+        &a,
+        &format!("flow start FloodFlow party: \"{B}\", {rounds}"),
+    );
+    flow(
+        &b,
+        &format!("flow start FloodFlow party: \"{A}\", {rounds}"),
+    );
     schedule_b(&a);
     let trapped = a.call("flow start TrapFlow").unwrap();
     assert_eq!(trapped.status, 500, "{}", trapped.text);
-    assert!(trapped.text.contains("panics on purpose"), "{}", trapped.text);
+    assert!(
+        trapped.text.contains("panics on purpose"),
+        "{}",
+        trapped.text
+    );
     let spun = a.call("flow start SpinFlow").unwrap();
     assert_eq!(spun.status, 500, "{}", spun.text);
     assert!(spun.text.contains("deadline"), "{}", spun.text);
     found_exactly(&wait_ended(&a), &expected);
 
     // The floods were real, and the neighbour came back after its trap.
-    let flooded = poll(Duration::from_secs(30), "B's neighbour to be flooded", || {
-        let c = counts(&b);
-        (count(&c, "floods") > 0).then_some(c)
-    });
+    let flooded = poll(
+        Duration::from_secs(30),
+        "B's neighbour to be flooded",
+        || {
+            let c = counts(&b);
+            (count(&c, "floods") > 0).then_some(c)
+        },
+    );
     assert_eq!(count(&flooded, "foreign"), 0, "{flooded}");
     let after = counts(&a);
     assert_eq!(count(&after, "foreign"), 0, "{after}");
@@ -180,12 +197,23 @@ fn a_trap_a_spin_and_a_flood_in_one_plugin_leave_reconciliations_untouched() {
     schedule_b(&a);
     let again = poll(Duration::from_secs(60), "the second reconciliation", || {
         let t = a.call(&status_line(B)).ok()?.text;
-        (t.contains("lastReconciliationStatus=DIFFERENCES_FOUND")
-            && !t.contains("IN_PROGRESS"))
-        .then_some(t)
+        (t.contains("lastReconciliationStatus=DIFFERENCES_FOUND") && !t.contains("IN_PROGRESS"))
+            .then_some(t)
     });
     found_exactly(&again, &expected);
     let log = NodeProcess::log(&dirs[0]);
     assert!(log.contains("the plugin neighbour trapped"), "{log}");
     assert!(!log.contains("the plugin ledger-sync trapped"), "{log}");
+
+    // The metrics page says so, per plugin.
+    let config = ledger_sync_node::config::NodeConfig::load(&dirs[0]).unwrap();
+    let page = ledger_sync_node::client::scrape_metrics(config.metrics_address).unwrap();
+    for line in [
+        "ledger_sync_plugin_restarts_total{plugin=\"neighbour\"} 2",
+        "ledger_sync_plugin_restarts_total{plugin=\"ledger-sync\"} 0",
+        "ledger_sync_plugin_up{plugin=\"neighbour\"} 1",
+        "ledger_sync_plugin_up{plugin=\"ledger-sync\"} 1",
+    ] {
+        assert!(page.contains(line), "{line} not in\n{page}");
+    }
 }

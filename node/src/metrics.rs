@@ -27,6 +27,8 @@
 //! | — | `ledger_sync_ledger_graph_transactions` |
 //! | — | `ledger_sync_reconciliations_completed_total{status="..."}`, `ledger_sync_reconciliation_duration_seconds` (outgoing, seen at scrape time from the status rows) |
 //! | — | `process_cpu_seconds_total`, `process_resident_memory_bytes`, `process_virtual_memory_bytes`, `process_open_fds`, `process_max_fds`, `process_start_time_seconds` (from `/proc/self`) |
+//! | — | `ledger_sync_plugin_up{plugin="..."}`, `ledger_sync_plugin_restarts_total{plugin="..."}`, `ledger_sync_plugin_memory_bytes{plugin="..."}`, `ledger_sync_plugin_events_total{plugin="..."}`: each plugin of the node, kept by its thread (read without asking it) |
+//! | — | `ledger_sync_transport_unknown_plugin_messages_total`, `ledger_sync_transport_over_share_messages_total` |
 //! | — | `ledger_sync_transport_refused_connections_total`, `ledger_sync_transport_delivered_messages_total`, `ledger_sync_transport_received_bytes_total`, `ledger_sync_transport_sent_bytes_total`, `ledger_sync_transport_inbound_paused_total`, `ledger_sync_transport_over_capacity_connections_total` |
 
 use crate::runtime::Event;
@@ -172,6 +174,7 @@ struct Reading {
 /// last read saw of each outgoing row.
 pub struct Metrics {
     transport: Arc<TransportStats>,
+    plugins: Vec<Arc<crate::runtime::Health>>,
     /// Outgoing reconciliations ended, by status.
     completed: BTreeMap<&'static str, u64>,
     /// Duration histogram: cumulative counts per bucket, sum, count.
@@ -184,9 +187,13 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    pub fn new(transport: Arc<TransportStats>) -> Metrics {
+    pub fn new(
+        transport: Arc<TransportStats>,
+        plugins: Vec<Arc<crate::runtime::Health>>,
+    ) -> Metrics {
         Metrics {
             transport,
+            plugins,
             completed: BTreeMap::new(),
             buckets: [0; DURATION_BUCKETS.len()],
             duration_sum: 0.0,
@@ -237,6 +244,7 @@ impl Metrics {
             seed_metrics(&mut page, &reading.snapshot);
         }
         self.outcomes(&mut page);
+        self.plugin_health(&mut page);
         self.transport_counters(&mut page);
         process_metrics(&mut page);
         page.finish()
@@ -281,6 +289,43 @@ impl Metrics {
         );
     }
 
+    /// Each plugin's health, one series per plugin.
+    fn plugin_health(&self, page: &mut Page) {
+        type Read = fn(&crate::runtime::Health) -> f64;
+        let families: [(&str, &str, &str, Read); 4] = [
+            (
+                "ledger_sync_plugin_up",
+                "gauge",
+                "1 while the plugin runs, 0 once it trapped too often to restart",
+                |h| f64::from(u8::from(h.up.load(Ordering::Relaxed))),
+            ),
+            (
+                "ledger_sync_plugin_restarts",
+                "counter",
+                "Instances of the plugin replaced after a trap",
+                |h| h.restarts.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "ledger_sync_plugin_memory_bytes",
+                "gauge",
+                "The plugin's linear memory",
+                |h| h.memory_bytes.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "ledger_sync_plugin_events",
+                "counter",
+                "Events handed to the plugin: messages, flow calls, reads, ended reconciliations",
+                |h| h.events.load(Ordering::Relaxed) as f64,
+            ),
+        ];
+        for (name, kind, help, read) in families {
+            let sample = page.family(name, kind, help);
+            for health in &self.plugins {
+                page.sample(&sample, &[("plugin", &health.plugin)], read(health));
+            }
+        }
+    }
+
     /// The transport's counters.
     fn transport_counters(&self, page: &mut Page) {
         let t = &self.transport;
@@ -312,6 +357,16 @@ impl Metrics {
                  waiting for the plugin (back-pressure on a peer sending faster than the node \
                  handles)",
                 &t.inbound_paused,
+            ),
+            (
+                "ledger_sync_transport_unknown_plugin_messages",
+                "Messages for a plugin this node does not run, dropped",
+                &t.unknown_plugin,
+            ),
+            (
+                "ledger_sync_transport_over_share_messages",
+                "Messages a plugin sent past its share of a peer's send queue, dropped",
+                &t.over_share,
             ),
             (
                 "ledger_sync_transport_over_capacity_connections",

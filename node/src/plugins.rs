@@ -13,7 +13,7 @@
 //! flow to the plugin that offers it (the seven reconciliation flows to the
 //! reconciliation plugin, any other by the [`Catalog`]).
 
-use crate::runtime::{self, Event, Listener, Post};
+use crate::runtime::{self, Event, Health, Listener, Post};
 use crate::shell::{Catalog, Command};
 use crate::transport::{Inbound, Outbox};
 use ledger_sync_host::capabilities::{GRANT_RECONCILIATION, GRANT_VAULT, Grants};
@@ -38,6 +38,8 @@ pub struct Plugins {
     /// Every plugin's name, the reconciliation plugin's first: the names
     /// frames carry.
     pub names: Vec<String>,
+    /// How each is doing, in the order of `names`.
+    pub health: Vec<Arc<Health>>,
 }
 
 impl Plugins {
@@ -91,6 +93,7 @@ pub struct Started {
     /// Granted `reconciliation`: told when one ends.
     listens: bool,
     pending: Arc<AtomicUsize>,
+    health: Arc<Health>,
 }
 
 impl Started {
@@ -165,6 +168,7 @@ pub fn start_reconciliation(
     .map_err(|e| format!("the plugin {name} did not start: {e:#}"))?;
     let (events, inbox) = std::sync::mpsc::channel();
     Ok(Started {
+        health: Arc::new(Health::new(&name)),
         node,
         name,
         events,
@@ -231,6 +235,7 @@ pub fn start_neighbour(
     .map_err(|e| format!("the plugin {name} did not start: {e:#}"))?;
     let (events, inbox) = std::sync::mpsc::channel();
     Ok(Started {
+        health: Arc::new(Health::new(&name)),
         node,
         name,
         events,
@@ -268,6 +273,9 @@ impl Plugins {
             names: std::iter::once(reconciliation.name.clone())
                 .chain(others.iter().map(|p| p.name.clone()))
                 .collect(),
+            health: std::iter::once(reconciliation.health.clone())
+                .chain(others.iter().map(|p| p.health.clone()))
+                .collect(),
         }
     }
 }
@@ -292,6 +300,7 @@ pub fn spawn(
     let first = std::iter::once((reconciliation, listeners));
     for (plugin, listeners) in first.chain(others.into_iter().map(|p| (p, Vec::new()))) {
         let post = Post {
+            health: plugin.health.clone(),
             plugin: plugin.name.clone(),
             reconciliation: threads.is_empty(),
             outbox: outbox.clone(),

@@ -48,8 +48,43 @@ pub struct Listener {
 /// newest are dropped and logged (the listener reads the statuses).
 pub const MAX_PENDING_ENDED: usize = 1024;
 
+/// How a plugin is doing, kept by its thread after every event and read
+/// by the metrics page without asking the thread (a plugin that spins to
+/// its deadline holds up no scrape).
+#[derive(Debug, Default)]
+pub struct Health {
+    pub plugin: String,
+    /// Instances replaced after a trap.
+    pub restarts: std::sync::atomic::AtomicU64,
+    /// Whether it runs (false once it trapped too often to restart).
+    pub up: std::sync::atomic::AtomicBool,
+    /// Its linear memory.
+    pub memory_bytes: std::sync::atomic::AtomicU64,
+    /// Events it was handed: messages, flow calls, reads, notifications.
+    pub events: std::sync::atomic::AtomicU64,
+}
+
+impl Health {
+    pub fn new(plugin: &str) -> Health {
+        Health {
+            plugin: plugin.to_string(),
+            ..Health::default()
+        }
+    }
+
+    fn update(&self, node: &Node) {
+        self.restarts
+            .store(u64::from(node.restarts()), Ordering::Relaxed);
+        self.up.store(node.dead().is_none(), Ordering::Relaxed);
+        self.memory_bytes
+            .store(node.memory_bytes() as u64, Ordering::Relaxed);
+    }
+}
+
 /// Where a plugin thread's effects go.
 pub struct Post {
+    /// Kept up to date after every event.
+    pub health: Arc<Health>,
     /// The plugin's name, which its messages carry.
     pub plugin: String,
     /// Whether it is the node's reconciliation plugin (node.conf `plugin`).
@@ -97,6 +132,7 @@ pub fn run(mut node: Node, events: Receiver<Event>, post: Post) {
             }
         }
         post.tell(effects.ended);
+        post.health.update(&node);
         if let Some(id) = timers.pop_due(now) {
             if let Err(failure) = node.on_timer(id) {
                 tracing::error!(target: "ledger_sync::node", "{failure}");
@@ -111,7 +147,10 @@ pub fn run(mut node: Node, events: Receiver<Event>, post: Post) {
             });
         match events.recv_timeout(wait) {
             Ok(Event::Shutdown) => return stop(node, &events, &post),
-            Ok(event) => handle(&mut node, event, &post),
+            Ok(event) => {
+                post.health.events.fetch_add(1, Ordering::Relaxed);
+                handle(&mut node, event, &post)
+            }
             Err(RecvTimeoutError::Disconnected) => return,
             Err(RecvTimeoutError::Timeout) => {}
         }

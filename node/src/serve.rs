@@ -181,7 +181,7 @@ fn serve_admin_and_metrics(
         "metricsAddress",
         config.metrics_address,
         crate::metrics::router(
-            crate::metrics::Metrics::new(outbox.stats().clone()),
+            crate::metrics::Metrics::new(outbox.stats().clone(), plugins.health.clone()),
             plugins.reconciliation.clone(),
         ),
     )

@@ -66,6 +66,9 @@ fn check(file: &Path, config: Option<&Path>) -> Result<ExitCode> {
         "{} {} (contract ledger-sync:plugin@{}): started on 2 nodes and again after a crash, {} messages between them",
         report.info.name, report.info.version, report.contract, report.messages
     );
+    if !report.flows.is_empty() {
+        println!("  offers {}", report.flows.join(", "));
+    }
     for line in report.logs.iter().rev().take(20).rev() {
         println!("  {line}");
     }
@@ -141,18 +144,35 @@ ledger-sync-plugin-api = {{ path = "{}" }}
     )
 }
 
+/// A plugin name as the start of its flows' names: `my-plugin` is
+/// `MyPlugin`.
+fn flow_prefix(name: &str) -> String {
+    name.split('-')
+        .map(|part| {
+            let mut chars = part.chars();
+            match chars.next() {
+                Some(first) => first.to_ascii_uppercase().to_string() + chars.as_str(),
+                None => String::new(),
+            }
+        })
+        .collect()
+}
+
 fn lib_rs(name: &str) -> String {
+    let flow = flow_prefix(name);
     format!(
-        r#"//! {name}: a ledger-sync plugin. It answers a `ping` from a party's
-//! {name} with `pong`, and counts what it was sent. Replace the logic;
-//! keep the shape: a `Plugin` impl and `export_plugin!`.
+        r#"//! {name}: a ledger-sync plugin. The operator's `{flow}PingFlow party:
+//! "..."` sends `ping` to the {name} plugin of that party, which answers
+//! `pong`; `{flow}CountFlow` says how many pongs came back. Replace the
+//! logic; keep the shape: a `Plugin` impl and `export_plugin!`.
 
 use ledger_sync_plugin_api::platform::{{self, Level}};
-use ledger_sync_plugin_api::{{Metrics, Plugin}};
+use ledger_sync_plugin_api::{{CustomFlow, FlowError, Plugin}};
 
-/// What the plugin keeps between calls.
+/// What the plugin keeps between calls (in memory: a restart starts it
+/// again; keep what must last in the status store).
 pub struct App {{
-    received: u32,
+    pongs: u32,
 }}
 
 /// The answer to a payload, if any: the plugin's logic as a plain
@@ -172,19 +192,46 @@ impl Plugin for App {{
         if let Some(why) = restart_reason {{
             platform::log(Level::Warn, "", &format!("restarted after: {{why}}"));
         }}
-        Ok(App {{ received: 0 }})
+        Ok(App {{ pongs: 0 }})
     }}
 
     fn on_message(&mut self, sender: &str, payload: &[u8]) {{
-        self.received += 1;
-        if let Some(reply) = answer(payload) {{
+        if payload == b"pong" {{
+            self.pongs += 1;
+        }} else if let Some(reply) = answer(payload) {{
             let _ = platform::send(sender, reply);
         }}
     }}
 
-    fn metrics(&mut self) -> Metrics {{
-        platform::log(Level::Info, "", &format!("{{}} messages received", self.received));
-        Metrics::default()
+    fn custom_flows(&self) -> Vec<CustomFlow> {{
+        let flow = |name: &str, arguments: &[&str], summary: &str| CustomFlow {{
+            name: name.to_string(),
+            arguments: arguments.iter().map(|a| a.to_string()).collect(),
+            summary: summary.to_string(),
+        }};
+        vec![
+            flow("{flow}PingFlow", &["party"], "Sends ping to the {name} plugin of a party"),
+            flow("{flow}CountFlow", &[], "How many pongs came back"),
+        ]
+    }}
+
+    fn run_flow(&mut self, name: &str, arguments: &[(String, String)]) -> Result<String, FlowError> {{
+        match name {{
+            "{flow}PingFlow" => {{
+                let party = arguments
+                    .iter()
+                    .find(|(key, _)| key == "party")
+                    .map(|(_, value)| value.as_str())
+                    .ok_or_else(|| FlowError::InvalidArgument(
+                        "{flow}PingFlow needs party: \"O=PartyB, L=London, C=GB\"".to_string(),
+                    ))?;
+                platform::send(party, b"ping")
+                    .map_err(|e| FlowError::InvalidArgument(format!("{{party}}: {{e:?}}")))?;
+                Ok("kotlin.Unit".to_string())
+            }}
+            "{flow}CountFlow" => Ok(self.pongs.to_string()),
+            other => Err(FlowError::InvalidArgument(format!("{name} offers no flow {{other}}"))),
+        }}
     }}
 }}
 
@@ -201,12 +248,20 @@ mod tests {{
         assert_eq!(answer(b"pong"), None);
         assert_eq!(answer(&[0xff; 100]), None);
     }}
+
+    #[test]
+    fn its_flows_keep_to_the_shells_names() {{
+        let app = App {{ pongs: 0 }};
+        let flows = app.custom_flows();
+        ledger_sync_plugin_api::vocabulary::custom_flow::check_custom_flows(flows).unwrap();
+    }}
 }}
 "#
     )
 }
 
 fn readme(name: &str, krate: &str) -> String {
+    let flow = flow_prefix(name);
     format!(
         r#"# {name}
 
@@ -223,9 +278,20 @@ two simulated nodes: it must start, start again from what it stored after
 one node crashes, take a message it cannot expect, run three virtual
 minutes without trapping, and answer its flows and metrics.
 
-To run it in a node, copy the component to the node's `plugins/` and
-point `node.conf`'s `plugin` at it; its configuration file is
-`plugins/config/{name}-0.1.0.conf` (`<name>-<version>.conf`).
+To run it in a node beside ledger-sync, copy the component to the node's
+`plugins/` and list it in `node.conf`:
+
+```toml
+[[plugins]]
+path = "plugins/{krate}.wasm"
+grants = []            # "vault", "reconciliation": only what it needs
+```
+
+Its flows are then started like ledger-sync's, from the shell or the
+admin API (`flow start {flow}PingFlow party: "O=PartyB, L=London, C=GB"`),
+and its messages reach only the {name} plugin of other nodes. Its
+configuration file is `plugins/config/{name}-0.1.0.conf`
+(`<name>-<version>.conf`).
 "#
     )
 }

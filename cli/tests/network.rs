@@ -602,7 +602,7 @@ fn the_shell_runs_lines_against_a_node_process_and_keeps_its_history() {
     // Piped, a shell whose lines did not all succeed says so by its code.
     assert_eq!(status.code(), Some(1), "{out}");
     for expected in [
-        "GetReconciliationStatusForPartyFlow\nRefreshReconciliationStatusesFlow",
+        "GetReconciliationStatusForPartyFlow party, isRequester\nRefreshReconciliationStatusesFlow\n",
         "Flow completed with result: false",
         "`Reconciliation` is ambiguous: it could be ScheduleReconciliationFlow or",
         "Flow completed with result: kotlin.Unit",

@@ -1,7 +1,13 @@
 //! For plugin authors: `ledger-sync plugin new` scaffolds a crate that
 //! builds, passes its own test and passes `ledger-sync plugin check`, which
-//! runs a component on two simulated nodes.
+//! runs a component on two simulated nodes; installed beside ledger-sync in
+//! two real node processes, its flow runs from the admin API and its
+//! messages reach its counterpart.
 
+mod common;
+
+use common::*;
+use ledger_sync_node::client::Client;
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -61,10 +67,11 @@ fn a_scaffolded_plugin_builds_passes_its_test_and_passes_the_check() {
     assert!(checked.status.success(), "{said}");
     assert!(
         said.contains("first-plugin 0.1.0 (contract ledger-sync:plugin@0.4.0)")
-            && said.contains("1 messages received")
+            && said.contains("offers FirstPluginPingFlow, FirstPluginCountFlow")
             && said.trim_end().ends_with("passed"),
         "{said}"
     );
+    installed_in_two_nodes(&component, &dir.path().join("net"));
     // A configuration it does not accept stops it, named.
     let config = dir.path().join("bad.conf");
     std::fs::write(&config, "colour = blue\n").unwrap();
@@ -81,6 +88,36 @@ fn a_scaffolded_plugin_builds_passes_its_test_and_passes_the_check() {
         "{}",
         text(&refused)
     );
+}
+
+/// The guide's last steps: the component in two nodes' `plugins/`, listed
+/// in their node.conf, its ping answered across the network.
+fn installed_in_two_nodes(component: &Path, net: &Path) {
+    let (dirs, _) = network(net, 200, 5);
+    for node in &dirs[..2] {
+        std::fs::copy(component, node.join("plugins/first_plugin.wasm")).unwrap();
+        edit_conf(node, |file| {
+            file.plugins = vec![ledger_sync_node::config::PluginEntry {
+                path: "plugins/first_plugin.wasm".into(),
+                grants: Vec::new(),
+                max_memory_mib: None,
+                call_timeout_millis: None,
+            }]
+        });
+    }
+    let _a_node = NodeProcess::start(&dirs[0]);
+    let _b_node = NodeProcess::start(&dirs[1]);
+    let a = Client::for_node(&dirs[0]).unwrap();
+    wait_up(&a);
+    wait_up(&Client::for_node(&dirs[1]).unwrap());
+    let ping = a
+        .call(&format!("flow start FirstPluginPing party: \"{B}\""))
+        .unwrap();
+    assert_eq!(ping.text, "Flow completed with result: kotlin.Unit");
+    poll(std::time::Duration::from_secs(30), "the pong", || {
+        let count = a.call("flow start FirstPluginCountFlow").ok()?;
+        (count.text == "Flow completed with result: 1").then_some(())
+    });
 }
 
 #[test]

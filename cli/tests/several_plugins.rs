@@ -133,7 +133,14 @@ fn two_plugins_talk_to_their_own_counterparts_and_reach_only_their_grants() {
     }
     assert_eq!(count(&counts(&b), "ended"), 0);
 
-    // The shell spans both plugins: an ambiguity names the plugin.
+    // The shell spans both plugins: `flow list` and an ambiguity name the
+    // plugin.
+    let list = a.call("flow list").unwrap().text;
+    assert!(
+        list.contains("ScheduleReconciliationFlow parties")
+            && list.contains("PingFlow party (plugin neighbour: Pings the neighbour plugin"),
+        "{list}"
+    );
     let ambiguous = a.call("flow start Status").unwrap();
     assert_eq!(ambiguous.status, 400);
     assert!(

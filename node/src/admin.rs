@@ -4,7 +4,8 @@
 //! logged.
 //!
 //! `POST /flow` (`ALL` or `StartFlow.<Flow>`) takes a Corda shell line as
-//! its body and answers with the shell's text:
+//! its body and answers with the shell's text (`flow list`, for any user,
+//! lists every plugin's flows):
 //!
 //! | status | when |
 //! | --- | --- |
@@ -136,6 +137,9 @@ async fn flow(State(state): State<Arc<AdminState>>, headers: HeaderMap, body: St
     let Some(user) = authenticate(&state.users, &headers) else {
         return unauthorised();
     };
+    if body.trim() == "flow list" {
+        return text(StatusCode::OK, crate::shell::list(&state.plugins.catalog));
+    }
     // The flow's name decides the permission; the arguments are parsed
     // only for a user who may start it, and off the async workers (which
     // also carry the peer-to-peer transport).

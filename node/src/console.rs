@@ -6,8 +6,10 @@
 //! the answer is printed as the Corda shell prints it.
 //!
 //! Besides the flow grammar of [`crate::shell`] the shell knows `flow list`
-//! (the flows this node runs, as in Corda's shell), `help`, and `exit`
-//! (also `bye`, `quit`, Ctrl-D).
+//! (the flows the node's plugins offer, asked of the node, as in Corda's
+//! shell), `help`, and `exit` (also `bye`, `quit`, Ctrl-D). Tab completes
+//! the seven reconciliation flows' names and keys; other plugins' flows
+//! are typed (any unambiguous part of the name will do).
 
 use crate::client::Client;
 use crate::shell::{FLOWS, flow_arguments};
@@ -28,7 +30,7 @@ const HISTORY_LINES: usize = 1000;
 
 const HELP: &str = "Commands:
   flow start <Flow> key: value, ...   start a flow; any unambiguous part of its name will do
-  flow list                           the flows this node runs
+  flow list                           the flows this node's plugins offer
   run killFlow id: <id>               stop the reconciliation with that state-machine id
   exit                                leave the shell (also bye, quit, Ctrl-D)
 Values: \"O=PartyB, L=London, C=GB\" (quoted names), [\"...\", \"...\"] (lists), true/false, IN_PROGRESS.
@@ -185,7 +187,6 @@ pub fn run(node_dir: &Path, login: Option<(String, String)>) -> Result<bool, Str
         match line {
             "exit" | "bye" | "quit" => break,
             "help" => println!("{HELP}"),
-            "flow list" => FLOWS.iter().for_each(|f| println!("{f}")),
             _ => all_ok &= call(&client, line, &user, from_conf),
         }
     }

@@ -286,6 +286,28 @@ pub fn match_flow(name: &str) -> Result<&'static str, ShellError> {
     }
 }
 
+/// `flow list`: every flow a node offers, one a line, with its argument
+/// keys; another plugin's names the plugin and says what it does.
+pub fn list(catalog: &Catalog) -> String {
+    let mut lines: Vec<String> = FLOWS
+        .iter()
+        .map(|f| format!("{f} {}", flow_arguments(f).join(", ")))
+        .collect();
+    for (flow, plugin) in catalog.flows() {
+        lines.push(format!(
+            "{} {} (plugin {plugin}: {})",
+            flow.name,
+            flow.arguments.join(", "),
+            flow.summary
+        ));
+    }
+    lines
+        .iter()
+        .map(|l| l.replace("  (", " (").trim_end().to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// The flow a name (or any unambiguous part of one) stands for, among the
 /// seven and the catalog's.
 fn match_in<'a>(name: &str, catalog: &'a Catalog) -> Result<Matched<'a>, ShellError> {

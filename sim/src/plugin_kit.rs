@@ -27,6 +27,8 @@ pub struct KitReport {
     pub contract: String,
     /// Messages the two nodes' plugins sent each other.
     pub messages: u64,
+    /// The flows it offers beyond the seven (`extension.custom-flows`).
+    pub flows: Vec<String>,
     /// Log lines the plugins wrote, as `node: [level] message`.
     pub logs: Vec<String>,
     /// Every trap or contract breach, with the node and the event.
@@ -64,12 +66,14 @@ pub fn check(runtime: Arc<PluginRuntime>, config: &str) -> Result<KitReport> {
     let mut failures: Vec<String> = (net.failures().iter())
         .map(|f| format!("{}: {}", f.node, f.failure))
         .collect();
+    let offered = net.node(A).custom_flows().unwrap_or_default();
     for name in [A, B] {
         let node = net.node(name);
         let flows = [
             node.get_reconciliation_statuses(None, None, true).err(),
             node.metrics().err(),
             node.party_reconciliation_status(B).err(),
+            node.custom_flows().err(),
         ];
         failures.extend(flows.into_iter().flatten().map(|e| format!("{name}: {e}")));
     }
@@ -88,6 +92,7 @@ pub fn check(runtime: Arc<PluginRuntime>, config: &str) -> Result<KitReport> {
         info: runtime.info().clone(),
         contract: runtime.contract_version().to_string(),
         messages: net.traffic().messages,
+        flows: offered.into_iter().map(|f| f.name).collect(),
         logs,
         failures,
     })

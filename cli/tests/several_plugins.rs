@@ -73,18 +73,49 @@ fn found_exactly(status: &str, expected: &[[u8; 32]]) {
     assert_eq!(listed, expected.len(), "{status}");
 }
 
-#[test]
-fn two_plugins_talk_to_their_own_counterparts_and_reach_only_their_grants() {
+/// A and B of a network whose A lost 40 of 2,000 transactions, each with
+/// the neighbour beside the reconciliation plugin, granted `a_grants` on A
+/// and nothing on B; running, with their clients and the lost ids.
+struct Pair {
+    // Killed (and their logs printed on failure) before the directory goes.
+    _nodes: [NodeProcess; 2],
+    _dir: tempfile::TempDir,
+    a: Client,
+    b: Client,
+    dirs: Vec<std::path::PathBuf>,
+    expected: Vec<[u8; 32]>,
+}
+
+fn pair(a_grants: &[&str]) -> Pair {
     let dir = tempfile::tempdir().unwrap();
     let (dirs, expected) = network(dir.path(), 2_000, 40);
-    install_neighbour(&dirs[0], &["reconciliation"]);
+    install_neighbour(&dirs[0], a_grants);
     install_neighbour(&dirs[1], &[]);
-    let _a_node = NodeProcess::start(&dirs[0]);
-    let _b_node = NodeProcess::start(&dirs[1]);
+    let nodes = [NodeProcess::start(&dirs[0]), NodeProcess::start(&dirs[1])];
     let a = Client::for_node(&dirs[0]).unwrap();
     let b = Client::for_node(&dirs[1]).unwrap();
     wait_up(&a);
     wait_up(&b);
+    Pair {
+        _nodes: nodes,
+        _dir: dir,
+        a,
+        b,
+        dirs,
+        expected,
+    }
+}
+
+#[test]
+fn two_plugins_talk_to_their_own_counterparts_and_reach_only_their_grants() {
+    let Pair {
+        a,
+        b,
+        expected,
+        _nodes,
+        _dir,
+        ..
+    } = pair(&["reconciliation"]);
 
     // Pings cross while A reconciles with B: two plugins' messages on one
     // connection, each to its own plugin.
@@ -152,16 +183,8 @@ fn two_plugins_talk_to_their_own_counterparts_and_reach_only_their_grants() {
 
 #[test]
 fn a_trap_a_spin_and_a_flood_in_one_plugin_leave_reconciliations_untouched() {
-    let dir = tempfile::tempdir().unwrap();
-    let (dirs, expected) = network(dir.path(), 2_000, 40);
-    install_neighbour(&dirs[0], &[]);
-    install_neighbour(&dirs[1], &[]);
-    let _a_node = NodeProcess::start(&dirs[0]);
-    let _b_node = NodeProcess::start(&dirs[1]);
-    let a = Client::for_node(&dirs[0]).unwrap();
-    let b = Client::for_node(&dirs[1]).unwrap();
-    wait_up(&a);
-    wait_up(&b);
+    let pair = pair(&[]);
+    let (a, b, expected, dirs) = (&pair.a, &pair.b, &pair.expected, &pair.dirs);
 
     // Both neighbours flood each other for a few seconds, and A's traps
     // and spins to its deadline, while A reconciles with B.

@@ -158,24 +158,32 @@ pub fn start_reconciliation(
     options: NodeOptions,
     peers: Arc<dyn ledger_sync_host::Peers>,
 ) -> Result<Started, String> {
-    let name = runtime.info().name.clone();
-    let node = Node::start(
-        runtime,
-        options,
-        Arc::new(ledger_sync_host::SystemClock),
-        peers,
-    )
-    .map_err(|e| format!("the plugin {name} did not start: {e:#}"))?;
-    let (events, inbox) = std::sync::mpsc::channel();
-    Ok(Started {
-        health: Arc::new(Health::new(&name)),
-        node,
-        name,
-        events,
-        inbox,
-        listens: false,
-        pending: Arc::default(),
-    })
+    Started::start(runtime, options, peers)
+}
+
+impl Started {
+    /// Starts `runtime` with `options` on the wall clock.
+    fn start(
+        runtime: Arc<PluginRuntime>,
+        options: NodeOptions,
+        peers: Arc<dyn ledger_sync_host::Peers>,
+    ) -> Result<Started, String> {
+        let name = runtime.info().name.clone();
+        let listens = options.grants.reconciliation.is_some();
+        let clock = Arc::new(ledger_sync_host::SystemClock);
+        let node = Node::start(runtime, options, clock, peers)
+            .map_err(|e| format!("the plugin {name} did not start: {e:#}"))?;
+        let (events, inbox) = std::sync::mpsc::channel();
+        Ok(Started {
+            health: Arc::new(Health::new(&name)),
+            node,
+            name,
+            events,
+            inbox,
+            listens,
+            pending: Arc::default(),
+        })
+    }
 }
 
 /// What another plugin starts with: the reconciliation plugin's options
@@ -224,25 +232,7 @@ pub fn start_neighbour(
             )) as Arc<dyn ledger_sync_host::capabilities::ReconciliationResults>
         }),
     };
-    let listens = options.grants.reconciliation.is_some();
-    let runtime = neighbour.runtime;
-    let node = Node::start(
-        runtime,
-        options,
-        Arc::new(ledger_sync_host::SystemClock),
-        peers,
-    )
-    .map_err(|e| format!("the plugin {name} did not start: {e:#}"))?;
-    let (events, inbox) = std::sync::mpsc::channel();
-    Ok(Started {
-        health: Arc::new(Health::new(&name)),
-        node,
-        name,
-        events,
-        inbox,
-        listens,
-        pending: Arc::default(),
-    })
+    Started::start(neighbour.runtime, options, peers)
 }
 
 /// The flows every plugin but the first offers, checked against each

@@ -189,15 +189,9 @@ fn a_trap_a_spin_and_a_flood_in_one_plugin_leave_reconciliations_untouched() {
     // Both neighbours flood each other for a few seconds, and A's traps
     // and spins to its deadline, while A reconciles with B.
     let rounds = "rounds: 400";
-    flow(
-        &a,
-        &format!("flow start FloodFlow party: \"{B}\", {rounds}"),
-    );
-    flow(
-        &b,
-        &format!("flow start FloodFlow party: \"{A}\", {rounds}"),
-    );
-    schedule_b(&a);
+    flow(a, &format!("flow start FloodFlow party: \"{B}\", {rounds}"));
+    flow(b, &format!("flow start FloodFlow party: \"{A}\", {rounds}"));
+    schedule_b(a);
     let trapped = a.call("flow start TrapFlow").unwrap();
     assert_eq!(trapped.status, 500, "{}", trapped.text);
     assert!(
@@ -208,29 +202,29 @@ fn a_trap_a_spin_and_a_flood_in_one_plugin_leave_reconciliations_untouched() {
     let spun = a.call("flow start SpinFlow").unwrap();
     assert_eq!(spun.status, 500, "{}", spun.text);
     assert!(spun.text.contains("deadline"), "{}", spun.text);
-    found_exactly(&wait_ended(&a), &expected);
+    found_exactly(&wait_ended(a), expected);
 
     // The floods were real, and the neighbour came back after its trap.
     let flooded = poll(
         Duration::from_secs(30),
         "B's neighbour to be flooded",
         || {
-            let c = counts(&b);
+            let c = counts(b);
             (count(&c, "floods") > 0).then_some(c)
         },
     );
     assert_eq!(count(&flooded, "foreign"), 0, "{flooded}");
-    let after = counts(&a);
+    let after = counts(a);
     assert_eq!(count(&after, "foreign"), 0, "{after}");
 
     // And the reconciliation plugin runs again as if nothing happened.
-    schedule_b(&a);
+    schedule_b(a);
     let again = poll(Duration::from_secs(60), "the second reconciliation", || {
         let t = a.call(&status_line(B)).ok()?.text;
         (t.contains("lastReconciliationStatus=DIFFERENCES_FOUND") && !t.contains("IN_PROGRESS"))
             .then_some(t)
     });
-    found_exactly(&again, &expected);
+    found_exactly(&again, expected);
     let log = NodeProcess::log(&dirs[0]);
     assert!(log.contains("the plugin neighbour trapped"), "{log}");
     assert!(!log.contains("the plugin ledger-sync trapped"), "{log}");

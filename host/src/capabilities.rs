@@ -44,6 +44,13 @@ pub trait LedgerVault: Send + Sync {
     fn find_party(&self, name: &str) -> Result<Option<u32>>;
     /// The names of parties by handle; a handle never given is an error.
     fn party_names(&self, handles: &[u32]) -> Result<Vec<String>>;
+    /// Each 32-byte id's bytes in its ledger's own format, if the vault
+    /// holds the transaction with them (for recovery). A vault that keeps
+    /// no bytes need not implement it: recovery then has nothing to send.
+    fn transaction_bytes(&self, ids: &[u8]) -> Result<Vec<Option<Vec<u8>>>> {
+        let _ = ids;
+        anyhow::bail!("this vault keeps no transaction bytes; recovery cannot send from it")
+    }
 }
 
 /// Where the plugin keeps its CR_RECONCILIATION_STATUS rows and its queue
@@ -147,6 +154,9 @@ impl LedgerVault for Denied {
     fn party_names(&self, _: &[u32]) -> Result<Vec<String>> {
         anyhow::bail!("{}", self.0)
     }
+    fn transaction_bytes(&self, _: &[u8]) -> Result<Vec<Option<Vec<u8>>>> {
+        anyhow::bail!("{}", self.0)
+    }
 }
 
 impl StatusStore for Denied {
@@ -173,6 +183,34 @@ pub trait ReconciliationResults: Send + Sync {
     fn statuses(&self) -> Result<Vec<ReconciliationStatus>, FlowError>;
     /// ScheduleReconciliationFlow.
     fn schedule(&self, parties: &[String]) -> Result<(), FlowError>;
+    /// RefreshReconciliationStatusesFlow.
+    fn refresh(&self) -> Result<(), FlowError>;
+    /// Whether each 32-byte id of `ids` is in the node's reconciliation
+    /// set for `party` (`flows.shared-with`).
+    fn shared_with(&self, party: &str, ids: &[u8]) -> Result<Vec<bool>, FlowError>;
+}
+
+/// What became of one transaction a [`VerifiedRecorder`] was given.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RecordOutcome {
+    /// Recorded now; its dependencies the vault does not hold.
+    New {
+        missing: Vec<ledger_sync_vocabulary::TxId>,
+    },
+    /// Already held with the same content.
+    AlreadyHeld,
+    /// Not recorded, and why.
+    Refused(String),
+}
+
+/// Records transactions a counterparty sent, each verified first: the
+/// `recording` import (`wit/since_v0.4.0/recording.wit`), for a plugin
+/// granted `record`. The reference implementation decodes with the node's
+/// ledger adapter ([`crate::verified::VerifiedRecording`]).
+pub trait VerifiedRecorder: Send + Sync {
+    /// One outcome per (id asked for, bytes received), in order; an error
+    /// is why nothing was recorded.
+    fn record_verified(&self, transactions: &[(Vec<u8>, Vec<u8>)]) -> Result<Vec<RecordOutcome>>;
 }
 
 /// What node.conf grants a plugin beyond what every plugin has (the
@@ -184,6 +222,9 @@ pub struct Grants {
     /// `reconciliation`: the reconciliation plugin's results and flows, and
     /// `reconciliation-ended` calls.
     pub reconciliation: Option<Arc<dyn ReconciliationResults>>,
+    /// `record`: record transactions into the vault, each verified by the
+    /// node's ledger adapter.
+    pub record: Option<Arc<dyn VerifiedRecorder>>,
 }
 
 impl Grants {
@@ -192,6 +233,7 @@ impl Grants {
         Grants {
             vault: true,
             reconciliation: None,
+            record: None,
         }
     }
 
@@ -203,6 +245,9 @@ impl Grants {
         }
         if self.reconciliation.is_some() {
             names.push(GRANT_RECONCILIATION);
+        }
+        if self.record.is_some() {
+            names.push(GRANT_RECORD);
         }
         names
     }
@@ -218,8 +263,10 @@ impl fmt::Debug for Grants {
 pub const GRANT_VAULT: &str = "vault";
 /// node.conf's name of the grant to the reconciliation plugin's results.
 pub const GRANT_RECONCILIATION: &str = "reconciliation";
+/// node.conf's name of the grant to record verified transactions.
+pub const GRANT_RECORD: &str = "record";
 /// Every grant node.conf accepts.
-pub const GRANTS: [&str; 2] = [GRANT_VAULT, GRANT_RECONCILIATION];
+pub const GRANTS: [&str; 3] = [GRANT_VAULT, GRANT_RECONCILIATION, GRANT_RECORD];
 
 /// Why a plugin's call to a capability it was not granted is refused.
 pub fn not_granted(plugin: &str, grant: &str) -> String {

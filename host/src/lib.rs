@@ -35,6 +35,7 @@ pub mod recording;
 pub mod sandbox;
 pub mod state;
 pub mod store;
+pub mod verified;
 
 pub use capabilities::{LedgerVault, StatusStore, Storage};
 pub use imports::clock::{Clock, SystemClock};

@@ -22,6 +22,7 @@ use crate::imports::identity::IdentityImport;
 use crate::imports::logging::{LogRecord, LoggingImport};
 use crate::imports::messaging::{MessagingImport, OutboundMessage, Peers};
 use crate::imports::reconciliation::ReconciliationImport;
+use crate::imports::recording::RecordingImport;
 use crate::imports::status_store::StatusStoreImport;
 use crate::imports::timers::{TimerCommand, TimersImport};
 use crate::imports::vault::VaultImport;
@@ -174,6 +175,7 @@ impl Node {
                 plugin_name,
                 options.grants.reconciliation.clone(),
             ),
+            recording: RecordingImport::new(plugin_name, options.grants.record.clone()),
             messaging: MessagingImport::new(
                 &options.name,
                 peers,
@@ -550,6 +552,13 @@ impl Node {
     /// Runs the plugin's own flow `name`: the shell's answer text.
     pub fn run_flow(&mut self, name: &str, arguments: &[(String, String)]) -> FlowResult<String> {
         let answer = self.call(|p, s| p.run_flow(s, name, arguments))?;
+        Ok(answer.map_err(Into::into))
+    }
+
+    /// `flows.shared-with` of the reconciliation plugin.
+    pub fn shared_with(&mut self, party: &str, ids: &[u8]) -> FlowResult<Vec<bool>> {
+        let party = party.to_string();
+        let answer = self.call(|p, s| p.shared_with(s, &party, ids))?;
         Ok(answer.map_err(Into::into))
     }
 

@@ -21,13 +21,14 @@
 //!   [`NodeState`], so no import reaches another's state.
 
 use crate::bindings::ledger_sync::plugin::{
-    clock, identity, logging, messaging, reconciliation, status_store, timers, types, vault,
+    clock, identity, logging, messaging, reconciliation, recording, status_store, timers, types,
+    vault,
 };
 use crate::bindings::{Plugin, PluginInfo, PluginPre, SUPPORTED, compatible, v0_3};
 use crate::imports::clock::{Clock, WasiClock};
 use crate::imports::{
     clock::ClockImport, identity::IdentityImport, logging::LoggingImport,
-    messaging::MessagingImport, reconciliation::ReconciliationImport,
+    messaging::MessagingImport, reconciliation::ReconciliationImport, recording::RecordingImport,
     status_store::StatusStoreImport, timers::TimersImport, vault::VaultImport,
 };
 use crate::limits::MemoryLimiter;
@@ -384,6 +385,7 @@ fn link(linker: &mut Linker<NodeState>) -> Result<()> {
     reconciliation::add_to_linker::<_, HasSelf<ReconciliationImport>>(linker, |s| {
         &mut s.reconciliation
     })?;
+    recording::add_to_linker::<_, HasSelf<RecordingImport>>(linker, |s| &mut s.recording)?;
     messaging::add_to_linker::<_, HasSelf<MessagingImport>>(linker, |s| &mut s.messaging)?;
     timers::add_to_linker::<_, HasSelf<TimersImport>>(linker, |s| &mut s.timers)?;
     clock::add_to_linker::<_, HasSelf<ClockImport>>(linker, |s| &mut s.clock)?;

@@ -7,6 +7,7 @@ use crate::imports::identity::IdentityImport;
 use crate::imports::logging::LoggingImport;
 use crate::imports::messaging::MessagingImport;
 use crate::imports::reconciliation::ReconciliationImport;
+use crate::imports::recording::RecordingImport;
 use crate::imports::status_store::StatusStoreImport;
 use crate::imports::timers::TimersImport;
 use crate::imports::vault::VaultImport;
@@ -19,6 +20,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 pub struct NodeState {
     pub vault: VaultImport,
     pub reconciliation: ReconciliationImport,
+    pub recording: RecordingImport,
     pub messaging: MessagingImport,
     pub timers: TimersImport,
     pub clock: ClockImport,
@@ -63,6 +65,7 @@ impl NodeState {
         Ok(NodeState {
             vault: VaultImport::new(nothing.clone())?,
             reconciliation: ReconciliationImport::new("", None),
+            recording: RecordingImport::new("", None),
             messaging: MessagingImport::new("", std::sync::Arc::new(Nothing), 0, 0),
             timers: TimersImport::new(0),
             clock: ClockImport::new(clock),

@@ -150,6 +150,15 @@ impl ledger_sync_host::capabilities::ReconciliationResults for AskTheReconciliat
         let parties = parties.to_vec();
         self.ask(move |node| node.schedule_reconciliation(&parties))
     }
+
+    fn refresh(&self) -> Result<(), FlowError> {
+        self.ask(|node| node.refresh_reconciliation_statuses())
+    }
+
+    fn shared_with(&self, party: &str, ids: &[u8]) -> Result<Vec<bool>, FlowError> {
+        let (party, ids) = (party.to_string(), ids.to_vec());
+        self.ask(move |node| node.shared_with(&party, &ids))
+    }
 }
 
 /// Starts the reconciliation plugin with `options`.
@@ -225,6 +234,7 @@ pub fn start_neighbour(
     options.limits.memory_bytes = neighbour.plugin.memory_bytes;
     options.limits.call_timeout = neighbour.plugin.call_timeout;
     options.grants = Grants {
+        record: None,
         vault: granted(GRANT_VAULT),
         reconciliation: granted(GRANT_RECONCILIATION).then(|| {
             Arc::new(AskTheReconciliationPlugin(

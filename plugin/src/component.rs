@@ -139,6 +139,10 @@ impl Plugin for LedgerSync {
     fn party_reconciliation_status(&mut self, party: &str) -> Option<ReconciliationStatus> {
         self.0.reconciliation_status(party)
     }
+
+    fn shared_with(&mut self, party: &str, ids: &[TxId]) -> Result<Vec<bool>, FlowError> {
+        self.0.shared_with(party, ids)
+    }
 }
 
 export_plugin!(LedgerSync);

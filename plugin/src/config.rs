@@ -8,8 +8,6 @@
 //! malformed duration is an error naming the key, the value given and what is
 //! accepted — the node refuses to start rather than run on a guess.
 
-use std::fmt;
-
 /// Every setting, after validation.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
@@ -65,26 +63,11 @@ impl Default for Config {
 const MINUTE_MS: u64 = 60_000;
 const HOUR_MS: u64 = 60 * MINUTE_MS;
 
-/// A configuration problem, worded for the operator.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ConfigError(pub String);
+pub use ledger_sync_vocabulary::config::{ConfigError, format_ms, parse_duration_ms};
+use ledger_sync_vocabulary::config::{Key, Kind};
 
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// What kind of value a key takes.
-enum Kind {
-    Integer { min: u64, max: u64 },
-    Duration { min_ms: u64 },
-}
-
-struct Key {
-    name: &'static str,
-    kind: Kind,
-}
+/// A duration with no maximum.
+const NO_MAX: u64 = u64::MAX;
 
 const KEYS: &[Key] = &[
     Key {
@@ -97,11 +80,17 @@ const KEYS: &[Key] = &[
     },
     Key {
         name: "maxReconciliationRetryAttemptTimeout",
-        kind: Kind::Duration { min_ms: 0 },
+        kind: Kind::Duration {
+            min_ms: 0,
+            max_ms: NO_MAX,
+        },
     },
     Key {
         name: "timeWindowForReconciliationRequestLimit",
-        kind: Kind::Duration { min_ms: 0 },
+        kind: Kind::Duration {
+            min_ms: 0,
+            max_ms: NO_MAX,
+        },
     },
     Key {
         name: "maxAllowedReconciliationRequestsPerTimeWindow",
@@ -123,11 +112,17 @@ const KEYS: &[Key] = &[
     },
     Key {
         name: "reconciliationInactivityTimeout",
-        kind: Kind::Duration { min_ms: 1_000 },
+        kind: Kind::Duration {
+            min_ms: 1_000,
+            max_ms: NO_MAX,
+        },
     },
     Key {
         name: "recurringReconciliationInterval",
-        kind: Kind::Duration { min_ms: 0 },
+        kind: Kind::Duration {
+            min_ms: 0,
+            max_ms: NO_MAX,
+        },
     },
     Key {
         name: "recurringReconciliationParties",
@@ -149,64 +144,8 @@ impl Config {
     /// Parses configuration text. Empty text gives the defaults.
     pub fn parse(text: &str) -> Result<Config, ConfigError> {
         let mut config = Config::default();
-        let mut seen: Vec<&'static str> = Vec::new();
-        for (number, raw) in text.lines().enumerate() {
-            let line = raw.trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
-            let Some((name, value)) = line.split_once('=') else {
-                return Err(ConfigError(format!(
-                    "line {}: `{line}` is not `key = value`",
-                    number + 1
-                )));
-            };
-            let (name, value) = (name.trim(), value.trim());
-            let Some(key) = KEYS.iter().find(|k| k.name == name) else {
-                let known: Vec<&str> = KEYS.iter().map(|k| k.name).collect();
-                return Err(ConfigError(format!(
-                    "unknown configuration key `{name}` (line {}); the keys are: {}",
-                    number + 1,
-                    known.join(", ")
-                )));
-            };
-            if seen.contains(&key.name) {
-                return Err(ConfigError(format!(
-                    "configuration key `{name}` is given twice (line {})",
-                    number + 1
-                )));
-            }
-            seen.push(key.name);
-            let parsed = match key.kind {
-                Kind::Integer { min, max } => parse_integer(value)
-                    .filter(|v| (min..=max).contains(v))
-                    .ok_or_else(|| {
-                        ConfigError(format!(
-                            "{name} = `{value}` is not accepted: it must be a whole number \
-                             from {min} to {max}"
-                        ))
-                    })?,
-                Kind::Duration { min_ms } => parse_duration_ms(value)
-                    .and_then(|ms| {
-                        if ms >= min_ms {
-                            Ok(ms)
-                        } else {
-                            Err(format!(
-                                "it is shorter than the minimum of {}S",
-                                min_ms / 1000
-                            ))
-                        }
-                    })
-                    .map_err(|why| {
-                        ConfigError(format!(
-                            "{name} = `{value}` is not accepted: {why}; a duration is the time \
-                             portion of ISO-8601, hours, minutes and seconds in that order, such \
-                             as `1H`, `3S`, `5H3M2S` or `1H 30M` (either case, {}S or more)",
-                            min_ms / 1000
-                        ))
-                    })?,
-            };
-            config.set(key.name, parsed);
+        for (name, value) in ledger_sync_vocabulary::config::parse(text, KEYS)? {
+            config.set(name, value);
         }
         Ok(config)
     }
@@ -238,86 +177,6 @@ impl Config {
             _ => unreachable!("every key in KEYS is handled"),
         }
     }
-}
-
-/// A duration for messages, in the configuration's notation (`1H2M3S`,
-/// milliseconds when not whole seconds).
-pub fn format_ms(ms: u64) -> String {
-    if !ms.is_multiple_of(1000) {
-        return format!("{ms}ms");
-    }
-    let s = ms / 1000;
-    let (h, m, sec) = (s / 3600, s / 60 % 60, s % 60);
-    let mut out = String::new();
-    if h > 0 {
-        out += &format!("{h}H");
-    }
-    if m > 0 {
-        out += &format!("{m}M");
-    }
-    if sec > 0 || out.is_empty() {
-        out += &format!("{sec}S");
-    }
-    out
-}
-
-fn parse_integer(value: &str) -> Option<u64> {
-    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    value.parse().ok()
-}
-
-/// Parses the time portion of an ISO-8601 duration (`5H3M2S`, `1h 30m`) into
-/// milliseconds.
-pub fn parse_duration_ms(value: &str) -> Result<u64, String> {
-    let mut total: u64 = 0;
-    let mut digits = String::new();
-    let mut last_unit = 0; // 0 none, 1 H, 2 M, 3 S: units must go down.
-    let mut any = false;
-    for c in value.chars() {
-        match c {
-            '0'..='9' => digits.push(c),
-            ' ' | '\t' => {
-                if !digits.is_empty() {
-                    return Err(format!(
-                        "a number must be followed by its unit, found `{digits} `"
-                    ));
-                }
-            }
-            'h' | 'H' | 'm' | 'M' | 's' | 'S' => {
-                let (rank, unit_ms) = match c.to_ascii_uppercase() {
-                    'H' => (1, 3_600_000u64),
-                    'M' => (2, 60_000),
-                    _ => (3, 1_000),
-                };
-                if digits.is_empty() {
-                    return Err(format!("unit `{c}` has no number before it"));
-                }
-                if rank <= last_unit {
-                    return Err(format!("unit `{c}` is repeated or out of order"));
-                }
-                let n: u64 = digits
-                    .parse()
-                    .map_err(|_| "the number is too large".to_string())?;
-                total = n
-                    .checked_mul(unit_ms)
-                    .and_then(|ms| total.checked_add(ms))
-                    .ok_or("the duration is too long")?;
-                digits.clear();
-                last_unit = rank;
-                any = true;
-            }
-            other => return Err(format!("`{other}` is not allowed")),
-        }
-    }
-    if !digits.is_empty() {
-        return Err(format!("the number `{digits}` has no unit (H, M or S)"));
-    }
-    if !any {
-        return Err("it is empty".into());
-    }
-    Ok(total)
 }
 
 #[cfg(test)]

@@ -253,6 +253,13 @@ impl LedgerGraph {
     /// this plain form is the tests' reference.
     #[cfg(test)]
     pub fn reconciliation_set(&self, party: Option<PartyHandle>) -> Vec<TxIndex> {
+        self.party_set(party).members()
+    }
+
+    /// The seed's set for `party`, for membership queries (what a recovery
+    /// responder may send `party`: `flows.shared-with`). One pass over the
+    /// graph.
+    pub fn party_set(&self, party: Option<PartyHandle>) -> TxSet {
         let mut set = SetBuilder::new(self);
         if let Some(party) = party {
             for t in 0..self.len() {
@@ -261,7 +268,7 @@ impl LedgerGraph {
                 }
             }
         }
-        set.into_set()
+        set.into_tx_set()
     }
 
     /// The responder's set for `requester` — exactly the seed's (every

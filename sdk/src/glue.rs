@@ -100,6 +100,17 @@ impl<P: Plugin> flows::Guest for Exports<P> {
     fn is_responding_to_reconciliation_for_party(party: String) -> FlowResult<bool> {
         with(|p: &mut P| p.is_responding_to_reconciliation_for_party(&party)).map_err(Into::into)
     }
+
+    fn shared_with(party: String, ids: Vec<u8>) -> FlowResult<Vec<bool>> {
+        let Some(ids) = ledger_sync_vocabulary::id::split_ids(&ids) else {
+            return Err(crate::FlowError::InvalidArgument(format!(
+                "{} bytes of ids is not a whole number of 32-byte ids",
+                ids.len()
+            ))
+            .into());
+        };
+        with(|p: &mut P| p.shared_with(&party, &ids)).map_err(Into::into)
+    }
 }
 
 impl<P: Plugin> metrics::Guest for Exports<P> {

@@ -194,6 +194,14 @@ pub trait Plugin: Sized + 'static {
         None
     }
 
+    /// Whether each of `ids` is in this node's reconciliation set for
+    /// `party` (`flows.shared-with`): answered by the reconciliation
+    /// plugin, for a recovery responder on the same node.
+    fn shared_with(&mut self, party: &str, ids: &[TxId]) -> Result<Vec<bool>, FlowError> {
+        let _ = (party, ids);
+        Err(not_offered::<Self>("shared-with"))
+    }
+
     /// The flows this plugin offers the operator beyond the seven
     /// reconciliation flows: the shell routes a flow of one of these names
     /// to [`Plugin::run_flow`]. Asked once after `start`; names follow

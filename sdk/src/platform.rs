@@ -6,7 +6,7 @@
 //! the plugin.
 
 use crate::bindings::ledger_sync::plugin::{
-    clock, identity, logging, messaging, reconciliation, status_store, timers, vault,
+    clock, identity, logging, messaging, reconciliation, recording, status_store, timers, vault,
 };
 pub use crate::{Level, SendError};
 use ledger_sync_vocabulary::id::join_ids;
@@ -135,6 +135,75 @@ pub fn reconciliation_statuses() -> Result<Vec<ReconciliationStatus>, FlowError>
 /// `reconciliation`), with its refusals.
 pub fn schedule_reconciliation(parties: &[String]) -> Result<(), FlowError> {
     reconciliation::schedule(parties).map_err(Into::into)
+}
+
+/// RefreshReconciliationStatusesFlow on this node's reconciliation plugin
+/// (grant `reconciliation`): after recording transactions a counterparty
+/// sent, every result is checked again against the vault.
+pub fn refresh_reconciliation_statuses() -> Result<(), FlowError> {
+    reconciliation::refresh().map_err(Into::into)
+}
+
+/// Whether each of `ids` is in this node's reconciliation set for `party`
+/// (grant `reconciliation`): what a recovery responder may send `party`.
+pub fn shared_with(party: &str, ids: &[TxId]) -> Result<Vec<bool>, FlowError> {
+    let answer = reconciliation::shared_with(party, &join_ids(ids))?;
+    if answer.len() != ids.len() {
+        return Err(FlowError::Storage(format!(
+            "the reconciliation plugin answered {} of {} ids",
+            answer.len(),
+            ids.len()
+        )));
+    }
+    Ok(answer)
+}
+
+/// Each of `ids`' bytes in its ledger's own format, if the vault holds it
+/// with them (grant `vault`). At most 1,000 ids a call.
+pub fn read_transaction_bytes(ids: &[TxId]) -> Result<Vec<Option<Vec<u8>>>, String> {
+    let answer = vault::read_transaction_bytes(&join_ids(ids))?;
+    if answer.len() != ids.len() {
+        return Err(format!(
+            "the vault answered {} of {} ids",
+            answer.len(),
+            ids.len()
+        ));
+    }
+    Ok(answer)
+}
+
+/// What became of a transaction given to [`record_verified`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Recorded {
+    /// Recorded now; the dependencies the vault does not hold.
+    New(Vec<TxId>),
+    /// The vault already held it.
+    AlreadyHeld,
+    /// Not recorded (the bytes do not decode, are another transaction, or
+    /// conflict with the vault): why.
+    Refused(String),
+}
+
+/// Records `transactions` — (the id asked for, the bytes received) — each
+/// verified by the node's ledger adapter first (grant `record`). One
+/// answer per transaction; an error is why none was recorded. At most
+/// 1,000 a call.
+pub fn record_verified(transactions: &[(TxId, Vec<u8>)]) -> Result<Vec<Recorded>, String> {
+    let asked: Vec<(Vec<u8>, Vec<u8>)> = transactions
+        .iter()
+        .map(|(id, bytes)| (id.to_vec(), bytes.clone()))
+        .collect();
+    let answers = recording::record_verified(&asked)?;
+    answers
+        .into_iter()
+        .map(|answer| match answer {
+            recording::Recorded::New(missing) => ledger_sync_vocabulary::id::split_ids(&missing)
+                .map(Recorded::New)
+                .ok_or_else(|| "the host named missing dependencies that are not ids".to_string()),
+            recording::Recorded::AlreadyHeld => Ok(Recorded::AlreadyHeld),
+            recording::Recorded::Refused(why) => Ok(Recorded::Refused(why)),
+        })
+        .collect()
 }
 
 /// 64 random bits from the host's `wasi:random`.

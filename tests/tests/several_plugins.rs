@@ -38,6 +38,12 @@ impl ReconciliationResults for Results {
         self.scheduled.lock().unwrap().extend_from_slice(parties);
         Ok(())
     }
+    fn refresh(&self) -> Result<(), FlowError> {
+        Ok(())
+    }
+    fn shared_with(&self, _: &str, ids: &[u8]) -> Result<Vec<bool>, FlowError> {
+        Ok(vec![false; ids.len() / 32])
+    }
 }
 
 fn start(component: &str, dir: &std::path::Path, grants: Grants) -> Node {
@@ -101,6 +107,7 @@ fn a_plugin_reaches_only_what_node_conf_grants_it() {
     let grants = Grants {
         vault: true,
         reconciliation: Some(results.clone()),
+        record: None,
     };
     let other = tempfile::tempdir().unwrap();
     let mut granted = start(component, other.path(), grants);

@@ -197,7 +197,10 @@ fn a_recorded_id_is_immutable_and_a_refused_batch_stores_nothing(backend: Backen
     first.payload = Some(vec![7; 100]);
     store.record(&[first.clone()]).unwrap();
     let (records, _) = store.read_records(0, 10).unwrap();
-    assert_eq!(records, vec![first, with_payload]);
+    assert_eq!(records, vec![first.clone(), with_payload.clone()]);
+    // Recovery reads the bytes back by id: none for an id not held.
+    let bytes = store.payloads(&[id(2), id(9), id(1)].concat()).unwrap();
+    assert_eq!(bytes, vec![with_payload.payload, None, first.payload]);
 }
 
 /// A dependency the vault lacks is recorded and reported, in order.

@@ -26,6 +26,7 @@
 //! - [`wit`]: the conversions to and from the contract's WIT types, for
 //!   every binding ([`wit_conversions!`]).
 
+pub mod config;
 pub mod custom_flow;
 pub mod flow_error;
 pub mod id;

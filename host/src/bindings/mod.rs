@@ -232,6 +232,23 @@ impl Plugin {
         )
     }
 
+    /// `flows.shared-with`; a 0.3.0 plugin does not answer it.
+    pub fn shared_with(
+        &self,
+        store: &mut Store<NodeState>,
+        party: &String,
+        ids: &[u8],
+    ) -> Answer<Vec<bool>> {
+        match self {
+            Plugin::V0_3(_) => Ok(Err(types::FlowError::InvalidArgument(
+                "a 0.3.0 reconciliation plugin does not answer shared-with".to_string(),
+            ))),
+            Plugin::V0_4(p) => p
+                .ledger_sync_plugin_flows()
+                .call_shared_with(store, party, ids),
+        }
+    }
+
     /// `extension.custom-flows`; a 0.3.0 plugin offers none.
     pub fn custom_flows(
         &self,

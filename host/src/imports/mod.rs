@@ -7,6 +7,7 @@
 //! | -------------- | --------------- | ------------------------------------------- |
 //! | `vault`        | [`vault`]       | a database connection and the reader pool   |
 //! | `reconciliation` | [`reconciliation`] | the reconciliation plugin's answers, if granted |
+//! | `recording`    | [`recording`]   | the verified recorder, if granted `record`  |
 //! | `messaging`    | [`messaging`]   | the outbox and the network's peer directory |
 //! | `timers`       | [`timers`]      | pending timer ids and timer commands        |
 //! | `clock`        | [`clock`]       | the node's clock                            |
@@ -19,6 +20,7 @@ pub mod identity;
 pub mod logging;
 pub mod messaging;
 pub mod reconciliation;
+pub mod recording;
 pub mod status_store;
 pub mod timers;
 pub mod vault;

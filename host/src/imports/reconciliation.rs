@@ -44,4 +44,14 @@ impl reconciliation::Host for ReconciliationImport {
     fn schedule(&mut self, parties: Vec<String>) -> Result<(), FlowError> {
         self.results()?.schedule(&parties).map_err(FlowError::from)
     }
+
+    fn refresh(&mut self) -> Result<(), FlowError> {
+        self.results()?.refresh().map_err(FlowError::from)
+    }
+
+    fn shared_with(&mut self, party: String, ids: Vec<u8>) -> Result<Vec<bool>, FlowError> {
+        self.results()?
+            .shared_with(&party, &ids)
+            .map_err(FlowError::from)
+    }
 }

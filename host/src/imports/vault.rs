@@ -48,6 +48,9 @@ impl VaultImport {
     }
 }
 
+/// The most ids one `read-transaction-bytes` call may name.
+pub const MAX_BYTES_IDS: usize = 1_000;
+
 fn describe(e: anyhow::Error) -> String {
     format!("{e:#}")
 }
@@ -56,6 +59,16 @@ impl vault::Host for VaultImport {
     fn read_transactions(&mut self, after: u64, limit: u32) -> Result<TransactionPage, String> {
         self.pages_read += 1;
         self.readers.read_page(after, limit.max(1)).map(Into::into)
+    }
+
+    fn read_transaction_bytes(&mut self, ids: Vec<u8>) -> Result<Vec<Option<Vec<u8>>>, String> {
+        let asked = ids.len() / ledger_sync_vocabulary::TX_ID_LEN;
+        if asked > MAX_BYTES_IDS {
+            return Err(format!(
+                "{asked} ids in one call; read-transaction-bytes takes at most {MAX_BYTES_IDS}"
+            ));
+        }
+        self.vault.transaction_bytes(&ids).map_err(describe)
     }
 
     fn contains_transactions(&mut self, ids: Vec<u8>) -> Result<Vec<bool>, String> {

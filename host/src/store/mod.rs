@@ -127,6 +127,8 @@ pub trait NodeStore: Send {
     fn read_page(&mut self, after: u64, limit: u32) -> Result<TransactionPage>;
     /// Whether each 32-byte id in `ids` is recorded.
     fn contains(&mut self, ids: &[u8]) -> Result<Vec<bool>>;
+    /// Each id's bytes (the payload), if it is recorded with them.
+    fn payloads(&mut self, ids: &[u8]) -> Result<Vec<Option<Vec<u8>>>>;
     /// The handle of a party, if any transaction involves it.
     fn find_party(&mut self, name: &str) -> Result<Option<u32>>;
     /// Names of parties by handle; an unknown handle is an error.

@@ -234,6 +234,7 @@ fn prepared(
 const READ_PAGE: &str = "SELECT seq, tx_id, dependencies, outputs FROM vault_transaction \
      WHERE seq > $1 ORDER BY seq LIMIT $2";
 const CONTAINS: &str = "SELECT tx_id FROM vault_transaction WHERE tx_id = ANY($1)";
+const PAYLOADS: &str = "SELECT tx_id, payload FROM vault_transaction WHERE tx_id = ANY($1)";
 const FIND_PARTY: &str = "SELECT handle FROM party WHERE name = $1";
 /// An upsert of one CR_RECONCILIATION_STATUS row: every column of
 /// [`COLUMNS`], the key (party, side) choosing the row.
@@ -449,12 +450,27 @@ impl NodeStore for PostgresStore {
         })
     }
 
+    fn payloads(&mut self, ids: &[u8]) -> Result<Vec<Option<Vec<u8>>>> {
+        super::vault::check_ids(ids)?;
+        let wanted: Vec<&[u8]> = ids.chunks_exact(TX_ID_LEN).collect();
+        let found = self.run("reading transactions' bytes", |client, cache| {
+            let statement = prepared(client, cache, PAYLOADS)?;
+            let mut found: HashMap<Vec<u8>, Option<Vec<u8>>> = HashMap::new();
+            for chunk in wanted.chunks(BATCH) {
+                for row in client.query(&statement, &[&chunk])? {
+                    found.insert(row.get(0), row.get(1));
+                }
+            }
+            Ok(found)
+        })?;
+        Ok(wanted
+            .iter()
+            .map(|id| found.get(*id).cloned().flatten())
+            .collect())
+    }
+
     fn contains(&mut self, ids: &[u8]) -> Result<Vec<bool>> {
-        anyhow::ensure!(
-            ids.len().is_multiple_of(TX_ID_LEN),
-            "{} bytes of ids is not a whole number of 32-byte transaction ids",
-            ids.len()
-        );
+        super::vault::check_ids(ids)?;
         let wanted: Vec<&[u8]> = ids.chunks_exact(TX_ID_LEN).collect();
         let found = self.run("looking up transactions in the vault", |client, cache| {
             let statement = prepared(client, cache, CONTAINS)?;

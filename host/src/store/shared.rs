@@ -51,6 +51,9 @@ impl LedgerVault for DatabaseVault {
     fn contains(&self, ids: &[u8]) -> Result<Vec<bool>> {
         self.with(|c| c.contains(ids))
     }
+    fn transaction_bytes(&self, ids: &[u8]) -> Result<Vec<Option<Vec<u8>>>> {
+        self.with(|c| c.payloads(ids))
+    }
     fn find_party(&self, name: &str) -> Result<Option<u32>> {
         self.with(|c| c.find_party(name))
     }

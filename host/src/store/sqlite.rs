@@ -123,6 +123,9 @@ impl NodeStore for SqliteStore {
     fn contains(&mut self, ids: &[u8]) -> Result<Vec<bool>> {
         Vault::new(&self.conn).contains(ids)
     }
+    fn payloads(&mut self, ids: &[u8]) -> Result<Vec<Option<Vec<u8>>>> {
+        Vault::new(&self.conn).payloads(ids)
+    }
     fn find_party(&mut self, name: &str) -> Result<Option<u32>> {
         Vault::new(&self.conn).find_party(name)
     }

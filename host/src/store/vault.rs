@@ -12,6 +12,16 @@ use ledger_sync_vocabulary::id::{TX_ID_LEN, TxId};
 use ledger_sync_vocabulary::page::TransactionPage;
 use rusqlite::{Connection, OptionalExtension, params};
 
+/// Refuses concatenated ids that are not whole 32-byte ids.
+pub fn check_ids(ids: &[u8]) -> Result<()> {
+    anyhow::ensure!(
+        ids.len().is_multiple_of(TX_ID_LEN),
+        "{} bytes of ids is not a whole number of 32-byte transaction ids",
+        ids.len()
+    );
+    Ok(())
+}
+
 /// A transaction to record, as a node's vault would hold its metadata.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VaultTransaction {
@@ -359,16 +369,26 @@ impl<'a> Vault<'a> {
 
     /// Whether each id is recorded.
     pub fn contains(&self, ids: &[u8]) -> Result<Vec<bool>> {
-        anyhow::ensure!(
-            ids.len().is_multiple_of(TX_ID_LEN),
-            "{} bytes of ids is not a whole number of 32-byte transaction ids",
-            ids.len()
-        );
+        check_ids(ids)?;
         let mut stmt = self
             .conn
             .prepare_cached("SELECT 1 FROM vault_transaction WHERE tx_id = ?1")?;
         ids.chunks_exact(TX_ID_LEN)
             .map(|id| Ok(stmt.exists([id])?))
+            .collect()
+    }
+
+    /// Each id's bytes, if it is recorded with them.
+    pub fn payloads(&self, ids: &[u8]) -> Result<Vec<Option<Vec<u8>>>> {
+        check_ids(ids)?;
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT payload FROM vault_transaction WHERE tx_id = ?1")?;
+        ids.chunks_exact(TX_ID_LEN)
+            .map(|id| {
+                let row: Option<Option<Vec<u8>>> = stmt.query_row([id], |r| r.get(0)).optional()?;
+                Ok(row.flatten())
+            })
             .collect()
     }
 

@@ -354,12 +354,27 @@ impl LedgerVault for ViewVault {
         Ok(page)
     }
 
-    fn contains(&self, ids: &[u8]) -> Result<Vec<bool>> {
-        anyhow::ensure!(
-            ids.len().is_multiple_of(TX_ID_LEN),
-            "{} bytes of ids is not a whole number of 32-byte transaction ids",
-            ids.len()
+    fn transaction_bytes(&self, ids: &[u8]) -> Result<Vec<Option<Vec<u8>>>> {
+        super::vault::check_ids(ids)?;
+        let wanted: Vec<&[u8]> = ids.chunks_exact(TX_ID_LEN).collect();
+        let sql = format!(
+            "SELECT tx_id, {} FROM {} WHERE tx_id = ANY($1)",
+            self.payload_column,
+            self.view.quoted()
         );
+        let mut found: HashMap<Vec<u8>, Option<Vec<u8>>> = HashMap::new();
+        for chunk in wanted.chunks(10_000) {
+            let rows = self.with(|c| Ok(c.query(&sql, &[&chunk])?))?;
+            found.extend(rows.into_iter().map(|r| (r.get(0), r.get(1))));
+        }
+        Ok(wanted
+            .iter()
+            .map(|id| found.get(*id).cloned().flatten())
+            .collect())
+    }
+
+    fn contains(&self, ids: &[u8]) -> Result<Vec<bool>> {
+        super::vault::check_ids(ids)?;
         let wanted: Vec<&[u8]> = ids.chunks_exact(TX_ID_LEN).collect();
         let sql = format!(
             "SELECT tx_id FROM {} WHERE tx_id = ANY($1)",

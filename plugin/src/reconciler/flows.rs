@@ -18,6 +18,9 @@ const MAX_PARTIES_PER_CALL: usize = 10_000;
 /// The most reconciliations the queue holds.
 const MAX_QUEUED: usize = 100_000;
 
+/// The most ids one `shared-with` question may name.
+pub const MAX_SHARED_WITH: usize = 10_000;
+
 impl<H: Host> Reconciler<H> {
     /// ScheduleReconciliationFlow.
     pub fn schedule_reconciliation(&mut self, parties: &[String]) -> Result<(), FlowError> {
@@ -276,6 +279,32 @@ impl<H: Host> Reconciler<H> {
     ) -> Result<bool, FlowError> {
         check_party_name(party)?;
         Ok(self.is_responding(party))
+    }
+}
+
+impl<H: Host> Reconciler<H> {
+    /// `flows.shared-with`: whether each of `ids` is in this node's
+    /// reconciliation set for `party`, for a recovery responder.
+    pub fn shared_with(&mut self, party: &str, ids: &[TxId]) -> Result<Vec<bool>, FlowError> {
+        check_party_name(party)?;
+        if ids.len() > MAX_SHARED_WITH {
+            return Err(FlowError::InvalidArgument(format!(
+                "{} ids were asked about; one shared-with question takes at most \
+                 {MAX_SHARED_WITH}",
+                ids.len()
+            )));
+        }
+        if !self.graph_initialised {
+            return Err(FlowError::LedgerGraphNotInitialised);
+        }
+        let mut sets = super::sets::PairSets {
+            page_size: self.config.transaction_reader_page_size,
+            graph: &mut self.graph,
+            host: &mut self.host,
+            me: &self.me,
+            party,
+        };
+        sets.shared_with(ids).map_err(FlowError::Storage)
     }
 }
 

@@ -213,6 +213,27 @@ pub trait VerifiedRecorder: Send + Sync {
     fn record_verified(&self, transactions: &[(Vec<u8>, Vec<u8>)]) -> Result<Vec<RecordOutcome>>;
 }
 
+/// CR_RECOVERY_REQUEST and CR_RECOVERY_LOG, as the `recovery-store`
+/// import needs them (`wit/since_v0.4.0/recovery-store.wit`), for a plugin
+/// granted `recovery`. ledger-sync's tables implement it
+/// ([`DatabaseRecoveryStore`](crate::store::shared::DatabaseRecoveryStore)).
+pub trait RecoveryStore: Send + Sync {
+    fn load_requests(
+        &self,
+        limit: u32,
+    ) -> Result<Vec<ledger_sync_vocabulary::recovery::RecoveryRequest>>;
+    fn save_request(
+        &self,
+        request: &ledger_sync_vocabulary::recovery::RecoveryRequest,
+    ) -> Result<()>;
+    fn append_log(&self, entry: &ledger_sync_vocabulary::recovery::RecoveryLogEntry) -> Result<()>;
+    fn load_log(
+        &self,
+        request_id: &str,
+        limit: u32,
+    ) -> Result<Vec<ledger_sync_vocabulary::recovery::RecoveryLogEntry>>;
+}
+
 /// What node.conf grants a plugin beyond what every plugin has (the
 /// network, timers, the clock, its name, its log, its own status store).
 #[derive(Clone, Default)]
@@ -225,6 +246,8 @@ pub struct Grants {
     /// `record`: record transactions into the vault, each verified by the
     /// node's ledger adapter.
     pub record: Option<Arc<dyn VerifiedRecorder>>,
+    /// `recovery`: the recovery tables.
+    pub recovery: Option<Arc<dyn RecoveryStore>>,
 }
 
 impl Grants {
@@ -234,6 +257,7 @@ impl Grants {
             vault: true,
             reconciliation: None,
             record: None,
+            recovery: None,
         }
     }
 
@@ -248,6 +272,9 @@ impl Grants {
         }
         if self.record.is_some() {
             names.push(GRANT_RECORD);
+        }
+        if self.recovery.is_some() {
+            names.push(GRANT_RECOVERY);
         }
         names
     }
@@ -265,8 +292,15 @@ pub const GRANT_VAULT: &str = "vault";
 pub const GRANT_RECONCILIATION: &str = "reconciliation";
 /// node.conf's name of the grant to record verified transactions.
 pub const GRANT_RECORD: &str = "record";
+/// node.conf's name of the grant to the recovery tables.
+pub const GRANT_RECOVERY: &str = "recovery";
 /// Every grant node.conf accepts.
-pub const GRANTS: [&str; 3] = [GRANT_VAULT, GRANT_RECONCILIATION, GRANT_RECORD];
+pub const GRANTS: [&str; 4] = [
+    GRANT_VAULT,
+    GRANT_RECONCILIATION,
+    GRANT_RECORD,
+    GRANT_RECOVERY,
+];
 
 /// Why a plugin's call to a capability it was not granted is refused.
 pub fn not_granted(plugin: &str, grant: &str) -> String {

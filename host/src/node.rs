@@ -23,6 +23,7 @@ use crate::imports::logging::{LogRecord, LoggingImport};
 use crate::imports::messaging::{MessagingImport, OutboundMessage, Peers};
 use crate::imports::reconciliation::ReconciliationImport;
 use crate::imports::recording::RecordingImport;
+use crate::imports::recovery_store::RecoveryStoreImport;
 use crate::imports::status_store::StatusStoreImport;
 use crate::imports::timers::{TimerCommand, TimersImport};
 use crate::imports::vault::VaultImport;
@@ -176,6 +177,7 @@ impl Node {
                 options.grants.reconciliation.clone(),
             ),
             recording: RecordingImport::new(plugin_name, options.grants.record.clone()),
+            recovery_store: RecoveryStoreImport::new(plugin_name, options.grants.recovery.clone()),
             messaging: MessagingImport::new(
                 &options.name,
                 peers,

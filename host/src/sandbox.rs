@@ -21,15 +21,16 @@
 //!   [`NodeState`], so no import reaches another's state.
 
 use crate::bindings::ledger_sync::plugin::{
-    clock, identity, logging, messaging, reconciliation, recording, status_store, timers, types,
-    vault,
+    clock, identity, logging, messaging, reconciliation, recording, recovery_store, status_store,
+    timers, types, vault,
 };
 use crate::bindings::{Plugin, PluginInfo, PluginPre, SUPPORTED, compatible, v0_3};
 use crate::imports::clock::{Clock, WasiClock};
 use crate::imports::{
     clock::ClockImport, identity::IdentityImport, logging::LoggingImport,
     messaging::MessagingImport, reconciliation::ReconciliationImport, recording::RecordingImport,
-    status_store::StatusStoreImport, timers::TimersImport, vault::VaultImport,
+    recovery_store::RecoveryStoreImport, status_store::StatusStoreImport, timers::TimersImport,
+    vault::VaultImport,
 };
 use crate::limits::MemoryLimiter;
 use crate::state::NodeState;
@@ -386,6 +387,9 @@ fn link(linker: &mut Linker<NodeState>) -> Result<()> {
         &mut s.reconciliation
     })?;
     recording::add_to_linker::<_, HasSelf<RecordingImport>>(linker, |s| &mut s.recording)?;
+    recovery_store::add_to_linker::<_, HasSelf<RecoveryStoreImport>>(linker, |s| {
+        &mut s.recovery_store
+    })?;
     messaging::add_to_linker::<_, HasSelf<MessagingImport>>(linker, |s| &mut s.messaging)?;
     timers::add_to_linker::<_, HasSelf<TimersImport>>(linker, |s| &mut s.timers)?;
     clock::add_to_linker::<_, HasSelf<ClockImport>>(linker, |s| &mut s.clock)?;

@@ -8,6 +8,7 @@ use crate::imports::logging::LoggingImport;
 use crate::imports::messaging::MessagingImport;
 use crate::imports::reconciliation::ReconciliationImport;
 use crate::imports::recording::RecordingImport;
+use crate::imports::recovery_store::RecoveryStoreImport;
 use crate::imports::status_store::StatusStoreImport;
 use crate::imports::timers::TimersImport;
 use crate::imports::vault::VaultImport;
@@ -21,6 +22,7 @@ pub struct NodeState {
     pub vault: VaultImport,
     pub reconciliation: ReconciliationImport,
     pub recording: RecordingImport,
+    pub recovery_store: RecoveryStoreImport,
     pub messaging: MessagingImport,
     pub timers: TimersImport,
     pub clock: ClockImport,
@@ -66,6 +68,7 @@ impl NodeState {
             vault: VaultImport::new(nothing.clone())?,
             reconciliation: ReconciliationImport::new("", None),
             recording: RecordingImport::new("", None),
+            recovery_store: RecoveryStoreImport::new("", None),
             messaging: MessagingImport::new("", std::sync::Arc::new(Nothing), 0, 0),
             timers: TimersImport::new(0),
             clock: ClockImport::new(clock),

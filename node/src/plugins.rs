@@ -235,6 +235,7 @@ pub fn start_neighbour(
     options.limits.call_timeout = neighbour.plugin.call_timeout;
     options.grants = Grants {
         record: None,
+        recovery: None,
         vault: granted(GRANT_VAULT),
         reconciliation: granted(GRANT_RECONCILIATION).then(|| {
             Arc::new(AskTheReconciliationPlugin(

@@ -16,3 +16,5 @@ ledger_sync_vocabulary::wit_conversions!(
     ledger_sync::plugin::vault,
     exports::ledger_sync::plugin::metrics
 );
+
+ledger_sync_vocabulary::wit_recovery_conversions!(ledger_sync::plugin::recovery_store);

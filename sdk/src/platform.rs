@@ -6,10 +6,12 @@
 //! the plugin.
 
 use crate::bindings::ledger_sync::plugin::{
-    clock, identity, logging, messaging, reconciliation, recording, status_store, timers, vault,
+    clock, identity, logging, messaging, reconciliation, recording, recovery_store, status_store,
+    timers, vault,
 };
 pub use crate::{Level, SendError};
 use ledger_sync_vocabulary::id::join_ids;
+use ledger_sync_vocabulary::recovery::{RecoveryLogEntry, RecoveryRequest};
 use ledger_sync_vocabulary::{FlowError, ReconciliationStatus, TransactionPage, TxId};
 
 /// Up to `limit` transactions recorded after `after` (a page's cursor; 0
@@ -204,6 +206,33 @@ pub fn record_verified(transactions: &[(TxId, Vec<u8>)]) -> Result<Vec<Recorded>
             recording::Recorded::Refused(why) => Ok(Recorded::Refused(why)),
         })
         .collect()
+}
+
+/// CR_RECOVERY_REQUEST (grant `recovery`): the requests IN_PROGRESS and
+/// the newest `limit` others, newest first.
+pub fn load_recovery_requests(limit: u32) -> Result<Vec<RecoveryRequest>, String> {
+    recovery_store::load_requests(limit)?
+        .into_iter()
+        .map(RecoveryRequest::try_from)
+        .collect()
+}
+
+/// Saves a request's row (grant `recovery`).
+pub fn save_recovery_request(request: &RecoveryRequest) -> Result<(), String> {
+    recovery_store::save_request(&request.into())
+}
+
+/// Appends a line to CR_RECOVERY_LOG (grant `recovery`).
+pub fn append_recovery_log(entry: &RecoveryLogEntry) -> Result<(), String> {
+    recovery_store::append_log(&entry.into())
+}
+
+/// A request's newest `limit` log lines, oldest first (grant `recovery`).
+pub fn load_recovery_log(request_id: &str, limit: u32) -> Result<Vec<RecoveryLogEntry>, String> {
+    Ok(recovery_store::load_log(request_id, limit)?
+        .into_iter()
+        .map(Into::into)
+        .collect())
 }
 
 /// 64 random bits from the host's `wasi:random`.

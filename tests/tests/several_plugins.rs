@@ -108,6 +108,7 @@ fn a_plugin_reaches_only_what_node_conf_grants_it() {
         vault: true,
         reconciliation: Some(results.clone()),
         record: None,
+        recovery: None,
     };
     let other = tempfile::tempdir().unwrap();
     let mut granted = start(component, other.path(), grants);

@@ -107,7 +107,7 @@ fn statuses_and_queue_round_trip(backend: Backend) {
 
 fn migrations_are_recorded_and_a_newer_schema_is_refused(backend: Backend) {
     let (_cluster, database, mut store) = fresh(backend, "versions");
-    assert_eq!(store.schema_versions().unwrap(), vec![1, 2]);
+    assert_eq!(store.schema_versions().unwrap(), vec![1, 2, 3]);
     drop(store);
     // Connecting again applies nothing twice.
     assert_eq!(
@@ -115,7 +115,7 @@ fn migrations_are_recorded_and_a_newer_schema_is_refused(backend: Backend) {
             .unwrap()
             .schema_versions()
             .unwrap(),
-        vec![1, 2]
+        vec![1, 2, 3]
     );
     execute(
         &database,
@@ -128,7 +128,7 @@ fn migrations_are_recorded_and_a_newer_schema_is_refused(backend: Backend) {
     let text = format!("{refused:#}");
     assert!(
         text.contains("the schema is version 99")
-            && text.contains("newer than this ledger-sync knows (version 2)"),
+            && text.contains("newer than this ledger-sync knows (version 3)"),
         "{text}"
     );
 }
@@ -215,7 +215,59 @@ fn a_missing_dependency_is_recorded_and_reported(backend: Backend) {
     assert!(later.missing_dependencies.is_empty());
 }
 
+/// CR_RECOVERY_REQUEST and CR_RECOVERY_LOG round-trip: every request IN
+/// PROGRESS comes back whatever the limit, the others newest first; a
+/// request's log comes back oldest first, its newest lines if limited.
+fn recovery_requests_and_logs_round_trip(backend: Backend) {
+    use ledger_sync_vocabulary::recovery::{RecoveryLogEntry, RecoveryRequest, RecoveryStatus};
+    let (_cluster, _, mut store) = fresh(backend, "recovery");
+    let mut requests = Vec::new();
+    for k in 0..4u64 {
+        let mut r = RecoveryRequest::started(
+            format!("request-{k}"),
+            "O=PartyB, L=London, C=GB",
+            "AutomaticRecoveryFlow",
+            vec![id(1), id(2), id(k as u32 + 3)],
+            1_000 + k,
+        );
+        if k != 1 {
+            r.outstanding = vec![id(2)];
+            r.recovered = 2;
+            r.bytes = 1_234;
+            r.end(RecoveryStatus::Completed, 2_000 + k, "");
+        }
+        store.save_recovery_request(&r).unwrap();
+        requests.push(r);
+    }
+    // Saved again: replaced, not added.
+    requests[3].end(RecoveryStatus::Failed, 3_000, "the party went away");
+    store.save_recovery_request(&requests[3]).unwrap();
+    let loaded = store.load_recovery_requests(1).unwrap();
+    assert_eq!(loaded, vec![requests[3].clone(), requests[1].clone()]);
+    let all = store.load_recovery_requests(100).unwrap();
+    assert_eq!(all.len(), 4);
+    assert_eq!(all[0], requests[3]);
+
+    for n in 0..5u64 {
+        store
+            .append_recovery_log(&RecoveryLogEntry {
+                request_id: "request-1".into(),
+                party_name: "O=PartyB, L=London, C=GB".into(),
+                is_requester: true,
+                time: n,
+                level: "INFO".into(),
+                message: format!("line {n}"),
+            })
+            .unwrap();
+    }
+    let log = store.load_recovery_log("request-1", 2).unwrap();
+    let lines: Vec<&str> = log.iter().map(|e| e.message.as_str()).collect();
+    assert_eq!(lines, ["line 3", "line 4"]);
+    assert!(store.load_recovery_log("request-9", 10).unwrap().is_empty());
+}
+
 on_both_backends!(
+    recovery_requests_and_logs_round_trip,
     a_recorded_id_is_immutable_and_a_refused_batch_stores_nothing,
     a_missing_dependency_is_recorded_and_reported,
     vault_pages_round_trip,
@@ -239,6 +291,10 @@ fn both_migration_sets_give_the_same_tables_and_columns() {
     };
     let on_sqlite = sort(sqlite.describe_schema().unwrap());
     let on_postgres = sort(server.describe_schema().unwrap());
-    assert_eq!(on_sqlite.len(), 5 + 2 + 11 + 2 + 3, "{on_sqlite:#?}");
+    assert_eq!(
+        on_sqlite.len(),
+        5 + 2 + 11 + 2 + 3 + 7 + 14,
+        "{on_sqlite:#?}"
+    );
     assert_eq!(on_sqlite, on_postgres);
 }

@@ -34,6 +34,7 @@ pub mod marker;
 pub mod metrics;
 pub mod names;
 pub mod page;
+pub mod recovery;
 pub mod rng;
 pub mod status;
 pub mod text;

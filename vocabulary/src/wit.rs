@@ -250,3 +250,111 @@ macro_rules! wit_metrics_conversions {
         }
     };
 }
+
+/// Implements `From`/`TryFrom` both ways between the vocabulary's recovery
+/// rows ([`crate::recovery`]) and one binding's `recovery-store` types.
+/// Give the module path of the binding's `recovery-store` interface.
+#[macro_export]
+macro_rules! wit_recovery_conversions {
+    ($($store:ident)::+) => {
+        impl From<$crate::recovery::RecoveryStatus> for $($store)::+::RecoveryStatus {
+            fn from(v: $crate::recovery::RecoveryStatus) -> Self {
+                use $crate::recovery::RecoveryStatus as V;
+                match v {
+                    V::InProgress => Self::InProgress,
+                    V::Completed => Self::Completed,
+                    V::Failed => Self::Failed,
+                    V::Stopped => Self::Stopped,
+                }
+            }
+        }
+
+        impl From<$($store)::+::RecoveryStatus> for $crate::recovery::RecoveryStatus {
+            fn from(v: $($store)::+::RecoveryStatus) -> Self {
+                use $($store)::+::RecoveryStatus as W;
+                match v {
+                    W::InProgress => Self::InProgress,
+                    W::Completed => Self::Completed,
+                    W::Failed => Self::Failed,
+                    W::Stopped => Self::Stopped,
+                }
+            }
+        }
+
+        impl From<&$crate::recovery::RecoveryRequest> for $($store)::+::RecoveryRequest {
+            fn from(r: &$crate::recovery::RecoveryRequest) -> Self {
+                $($store)::+::RecoveryRequest {
+                    request_id: r.request_id.clone(),
+                    party_name: r.party_name.clone(),
+                    is_requester: r.is_requester,
+                    flow_name: r.flow_name.clone(),
+                    status: r.status.into(),
+                    time_started: r.time_started,
+                    time_finished: r.time_finished,
+                    requested: r.requested.concat(),
+                    outstanding: r.outstanding.concat(),
+                    recovered: r.recovered,
+                    unavailable: r.unavailable,
+                    refused: r.refused,
+                    bytes: r.bytes,
+                    error: r.error.clone(),
+                }
+            }
+        }
+
+        impl TryFrom<$($store)::+::RecoveryRequest> for $crate::recovery::RecoveryRequest {
+            type Error = String;
+
+            /// Refuses id lists that are not whole 32-byte ids.
+            fn try_from(r: $($store)::+::RecoveryRequest) -> Result<Self, String> {
+                let ids = |what: &str, bytes: &[u8]| {
+                    $crate::id::split_ids(bytes).ok_or_else(|| {
+                        format!("recovery request {}: {what} is not whole 32-byte ids", r.request_id)
+                    })
+                };
+                Ok($crate::recovery::RecoveryRequest {
+                    requested: ids("requested", &r.requested)?,
+                    outstanding: ids("outstanding", &r.outstanding)?,
+                    request_id: r.request_id,
+                    party_name: r.party_name,
+                    is_requester: r.is_requester,
+                    flow_name: r.flow_name,
+                    status: r.status.into(),
+                    time_started: r.time_started,
+                    time_finished: r.time_finished,
+                    recovered: r.recovered,
+                    unavailable: r.unavailable,
+                    refused: r.refused,
+                    bytes: r.bytes,
+                    error: r.error,
+                })
+            }
+        }
+
+        impl From<&$crate::recovery::RecoveryLogEntry> for $($store)::+::RecoveryLogEntry {
+            fn from(e: &$crate::recovery::RecoveryLogEntry) -> Self {
+                $($store)::+::RecoveryLogEntry {
+                    request_id: e.request_id.clone(),
+                    party_name: e.party_name.clone(),
+                    is_requester: e.is_requester,
+                    time: e.time,
+                    level: e.level.clone(),
+                    message: e.message.clone(),
+                }
+            }
+        }
+
+        impl From<$($store)::+::RecoveryLogEntry> for $crate::recovery::RecoveryLogEntry {
+            fn from(e: $($store)::+::RecoveryLogEntry) -> Self {
+                $crate::recovery::RecoveryLogEntry {
+                    request_id: e.request_id,
+                    party_name: e.party_name,
+                    is_requester: e.is_requester,
+                    time: e.time,
+                    level: e.level,
+                    message: e.message,
+                }
+            }
+        }
+    };
+}

@@ -8,6 +8,7 @@
 //! | `vault`        | [`vault`]       | a database connection and the reader pool   |
 //! | `reconciliation` | [`reconciliation`] | the reconciliation plugin's answers, if granted |
 //! | `recording`    | [`recording`]   | the verified recorder, if granted `record`  |
+//! | `recovery-store` | [`recovery_store`] | the recovery tables, if granted `recovery` |
 //! | `messaging`    | [`messaging`]   | the outbox and the network's peer directory |
 //! | `timers`       | [`timers`]      | pending timer ids and timer commands        |
 //! | `clock`        | [`clock`]       | the node's clock                            |
@@ -21,6 +22,7 @@ pub mod logging;
 pub mod messaging;
 pub mod reconciliation;
 pub mod recording;
+pub mod recovery_store;
 pub mod status_store;
 pub mod timers;
 pub mod vault;

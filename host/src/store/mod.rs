@@ -14,6 +14,7 @@ pub mod lock;
 pub mod migrations;
 pub mod postgres;
 pub mod reader_pool;
+pub mod recovery;
 pub mod shared;
 pub mod sqlite;
 pub mod status;
@@ -148,6 +149,30 @@ pub trait NodeStore: Send {
     fn load_scheduled(&mut self) -> Result<Vec<String>>;
     /// Replaces the saved queue, atomically.
     fn save_scheduled(&mut self, parties: &[String]) -> Result<()>;
+
+    /// CR_RECOVERY_REQUEST: the requests IN_PROGRESS and the newest
+    /// `limit` others, newest first.
+    fn load_recovery_requests(
+        &mut self,
+        limit: u32,
+    ) -> Result<Vec<ledger_sync_vocabulary::recovery::RecoveryRequest>>;
+    /// Inserts or replaces a request's row.
+    fn save_recovery_request(
+        &mut self,
+        request: &ledger_sync_vocabulary::recovery::RecoveryRequest,
+    ) -> Result<()>;
+    /// Appends a CR_RECOVERY_LOG line, keeping the newest
+    /// [`recovery::KEEP_LOG_LINES`].
+    fn append_recovery_log(
+        &mut self,
+        entry: &ledger_sync_vocabulary::recovery::RecoveryLogEntry,
+    ) -> Result<()>;
+    /// A request's newest `limit` log lines, oldest first.
+    fn load_recovery_log(
+        &mut self,
+        request_id: &str,
+        limit: u32,
+    ) -> Result<Vec<ledger_sync_vocabulary::recovery::RecoveryLogEntry>>;
 
     /// The applied schema versions, in order (from the version table).
     fn schema_versions(&mut self) -> Result<Vec<u32>>;

@@ -14,6 +14,7 @@
 //! writes the row again later), leaving the stored row as it was.
 
 use super::migrations::{self, MIGRATIONS, POSTGRES_VERSION_TABLE};
+use super::recovery::{KEEP_LOG_LINES, REQUEST_COLUMNS, StoredRequest, kept_message};
 use super::status::{COLUMNS, StoredRow};
 use super::vault::{compare_stored, decode_record, encode_columns, push_row};
 use super::{NodeStore, Recorded, VaultTransaction, redact};
@@ -22,6 +23,7 @@ use hashbrown::{HashMap, HashSet};
 use ledger_sync_vocabulary::ReconciliationStatus;
 use ledger_sync_vocabulary::id::{TX_ID_LEN, TxId};
 use ledger_sync_vocabulary::page::TransactionPage;
+use ledger_sync_vocabulary::recovery::{RecoveryLogEntry, RecoveryRequest};
 use postgres::{Client, Config, NoTls, Statement};
 use std::sync::LazyLock;
 use std::time::{Duration, Instant};
@@ -596,6 +598,119 @@ impl NodeStore for PostgresStore {
                 ],
             )?;
             Ok(())
+        })
+    }
+
+    fn load_recovery_requests(&mut self, limit: u32) -> Result<Vec<RecoveryRequest>> {
+        let sql = format!(
+            "SELECT {REQUEST_COLUMNS} FROM CR_RECOVERY_REQUEST WHERE status = 'IN_PROGRESS' \
+             UNION ALL (SELECT {REQUEST_COLUMNS} FROM CR_RECOVERY_REQUEST WHERE status <> \
+             'IN_PROGRESS' ORDER BY time_started DESC LIMIT $1) ORDER BY time_started DESC"
+        );
+        let rows = self.run("loading CR_RECOVERY_REQUEST", |client, _| {
+            Ok(client.query(&sql, &[&i64::from(limit)])?)
+        })?;
+        rows.into_iter()
+            .map(|r| {
+                StoredRequest {
+                    request_id: r.get(0),
+                    party_name: r.get(1),
+                    is_requester: r.get(2),
+                    flow_name: r.get(3),
+                    status: r.get(4),
+                    time_started: r.get(5),
+                    time_finished: r.get(6),
+                    requested: r.get(7),
+                    outstanding: r.get(8),
+                    recovered: r.get(9),
+                    unavailable: r.get(10),
+                    refused: r.get(11),
+                    bytes: r.get(12),
+                    error: r.get(13),
+                }
+                .into_request()
+            })
+            .collect()
+    }
+
+    fn save_recovery_request(&mut self, request: &RecoveryRequest) -> Result<()> {
+        let r = StoredRequest::from_request(request);
+        let sql = format!(
+            "INSERT INTO CR_RECOVERY_REQUEST ({REQUEST_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, \
+             $7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT (party_name, is_requester, \
+             request_id) DO UPDATE SET flow_name = $4, status = $5, time_started = $6, \
+             time_finished = $7, requested = $8, outstanding = $9, recovered = $10, \
+             unavailable = $11, refused = $12, bytes = $13, error = $14"
+        );
+        self.run("saving a recovery request", |client, _| {
+            client.execute(
+                &sql,
+                &[
+                    &r.request_id,
+                    &r.party_name,
+                    &r.is_requester,
+                    &r.flow_name,
+                    &r.status,
+                    &r.time_started,
+                    &r.time_finished,
+                    &r.requested,
+                    &r.outstanding,
+                    &r.recovered,
+                    &r.unavailable,
+                    &r.refused,
+                    &r.bytes,
+                    &r.error,
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn append_recovery_log(&mut self, entry: &RecoveryLogEntry) -> Result<()> {
+        let message = kept_message(&entry.message);
+        self.run("appending to CR_RECOVERY_LOG", |client, _| {
+            let mut tx = client.transaction()?;
+            tx.execute(
+                "INSERT INTO CR_RECOVERY_LOG (request_id, party_name, is_requester, time, level, \
+                 message) VALUES ($1, $2, $3, $4, $5, $6)",
+                &[
+                    &entry.request_id,
+                    &entry.party_name,
+                    &entry.is_requester,
+                    &(entry.time as i64),
+                    &entry.level,
+                    &message,
+                ],
+            )?;
+            tx.execute(
+                "DELETE FROM CR_RECOVERY_LOG WHERE seq <= (SELECT MAX(seq) FROM CR_RECOVERY_LOG) \
+                 - $1",
+                &[&KEEP_LOG_LINES],
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    fn load_recovery_log(&mut self, request_id: &str, limit: u32) -> Result<Vec<RecoveryLogEntry>> {
+        self.run("loading CR_RECOVERY_LOG", |client, _| {
+            Ok(client
+                .query(
+                    "SELECT request_id, party_name, is_requester, time, level, message FROM \
+                     (SELECT * FROM CR_RECOVERY_LOG WHERE request_id = $1 ORDER BY seq DESC \
+                     LIMIT $2) AS newest ORDER BY seq",
+                    &[&request_id, &i64::from(limit)],
+                )?
+                .into_iter()
+                .map(|r| RecoveryLogEntry {
+                    request_id: r.get(0),
+                    party_name: r.get(1),
+                    is_requester: r.get(2),
+                    time: r.get::<_, i64>(3) as u64,
+                    level: r.get(4),
+                    message: r.get(5),
+                })
+                .collect())
         })
     }
 

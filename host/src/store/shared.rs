@@ -7,6 +7,7 @@ use crate::capabilities::{LedgerVault, StatusStore};
 use anyhow::Result;
 use ledger_sync_vocabulary::ReconciliationStatus;
 use ledger_sync_vocabulary::page::TransactionPage;
+use ledger_sync_vocabulary::recovery::{RecoveryLogEntry, RecoveryRequest};
 use std::sync::Mutex;
 
 /// Idle read connections kept for reuse; more are opened while more
@@ -91,5 +92,46 @@ impl StatusStore for DatabaseStatusStore {
             .lock()
             .expect("status store")
             .save_scheduled(parties)
+    }
+}
+
+/// The recovery tables, on one connection.
+pub struct DatabaseRecoveryStore {
+    conn: Mutex<Box<dyn NodeStore>>,
+}
+
+impl DatabaseRecoveryStore {
+    /// Connects to `database`, creating or migrating its schema.
+    pub fn open(database: &Database) -> Result<DatabaseRecoveryStore> {
+        Ok(DatabaseRecoveryStore {
+            conn: Mutex::new(connect(database)?),
+        })
+    }
+}
+
+impl crate::capabilities::RecoveryStore for DatabaseRecoveryStore {
+    fn load_requests(&self, limit: u32) -> Result<Vec<RecoveryRequest>> {
+        self.conn
+            .lock()
+            .expect("recovery store")
+            .load_recovery_requests(limit)
+    }
+    fn save_request(&self, request: &RecoveryRequest) -> Result<()> {
+        self.conn
+            .lock()
+            .expect("recovery store")
+            .save_recovery_request(request)
+    }
+    fn append_log(&self, entry: &RecoveryLogEntry) -> Result<()> {
+        self.conn
+            .lock()
+            .expect("recovery store")
+            .append_recovery_log(entry)
+    }
+    fn load_log(&self, request_id: &str, limit: u32) -> Result<Vec<RecoveryLogEntry>> {
+        self.conn
+            .lock()
+            .expect("recovery store")
+            .load_recovery_log(request_id, limit)
     }
 }

@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 use ledger_sync_vocabulary::ReconciliationStatus;
 use ledger_sync_vocabulary::id::TxId;
 use ledger_sync_vocabulary::page::TransactionPage;
+use ledger_sync_vocabulary::recovery::{RecoveryLogEntry, RecoveryRequest};
 use rusqlite::{Connection, OpenFlags, params};
 use std::path::Path;
 
@@ -154,6 +155,19 @@ impl NodeStore for SqliteStore {
         status::save_scheduled(&self.conn, parties)
     }
 
+    fn load_recovery_requests(&mut self, limit: u32) -> Result<Vec<RecoveryRequest>> {
+        super::recovery::load_requests(&self.conn, limit)
+    }
+    fn save_recovery_request(&mut self, request: &RecoveryRequest) -> Result<()> {
+        super::recovery::save_request(&self.conn, request)
+    }
+    fn append_recovery_log(&mut self, entry: &RecoveryLogEntry) -> Result<()> {
+        super::recovery::append_log(&mut self.conn, entry)
+    }
+    fn load_recovery_log(&mut self, request_id: &str, limit: u32) -> Result<Vec<RecoveryLogEntry>> {
+        super::recovery::load_log(&self.conn, request_id, limit)
+    }
+
     fn schema_versions(&mut self) -> Result<Vec<u32>> {
         let mut stmt = self
             .conn
@@ -209,7 +223,7 @@ mod tests {
         let path = dir.path().join("node.db");
         drop(open(&path).unwrap());
         let mut store = SqliteStore::open(&path).unwrap();
-        assert_eq!(store.schema_versions().unwrap(), vec![1, 2]);
+        assert_eq!(store.schema_versions().unwrap(), vec![1, 2, 3]);
     }
 
     #[test]
@@ -228,7 +242,7 @@ mod tests {
             .unwrap();
         }
         let mut store = SqliteStore::open(&path).unwrap();
-        assert_eq!(store.schema_versions().unwrap(), vec![1, 2]);
+        assert_eq!(store.schema_versions().unwrap(), vec![1, 2, 3]);
         assert_eq!(store.count().unwrap(), 1);
     }
 }

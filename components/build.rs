@@ -25,6 +25,12 @@ type Component = (&'static str, &'static str, &'static str, bool);
 const BUILDS: &[&[Component]] = &[
     &[
         ("ledger-sync-plugin", "ledger_sync_plugin", "PLUGIN", false),
+        (
+            "ledger-sync-recovery",
+            "ledger_sync_recovery",
+            "RECOVERY_PLUGIN",
+            false,
+        ),
         ("test-hostile", "test_hostile", "HOSTILE_GUEST", true),
         (
             "test-old-contract",
@@ -58,6 +64,8 @@ fn main() {
     for watched in [
         "plugin/src",
         "plugin/Cargo.toml",
+        "recovery/src",
+        "recovery/Cargo.toml",
         "sdk/src",
         "sdk/Cargo.toml",
         "vocabulary/src",

@@ -4,6 +4,7 @@
 //! sources.
 //!
 //! - [`PLUGIN`]: the ledger-sync plugin (`plugin/`).
+//! - [`RECOVERY_PLUGIN`]: LedgerRecover, the recovery plugin (`recovery/`).
 //! - [`MERKLE_ADAPTER`]: a ledger adapter (`adapters/merkle`).
 //! - The test guests (`test-programs/`), each built to break one promise on
 //!   purpose. The build refuses a guest that no integration test uses.
@@ -14,6 +15,17 @@ pub const PLUGIN: &str = env!("LEDGER_SYNC_COMPONENT_PLUGIN");
 /// The plugin component's bytes, built into whatever links this crate (the
 /// `ledger-sync node` default plugin).
 pub const PLUGIN_BYTES: &[u8] = include_bytes!(env!("LEDGER_SYNC_COMPONENT_PLUGIN"));
+
+/// LedgerRecover, the recovery plugin (`recovery/`).
+pub const RECOVERY_PLUGIN: &str = env!("LEDGER_SYNC_COMPONENT_RECOVERY_PLUGIN");
+
+/// The recovery plugin's bytes, built into the `ledger-sync` binary
+/// (`[[plugins]] path = "builtin:ledger-recover"`).
+pub const RECOVERY_PLUGIN_BYTES: &[u8] = include_bytes!(env!("LEDGER_SYNC_COMPONENT_RECOVERY_PLUGIN"));
+
+/// The merkle adapter's bytes, built into the `ledger-sync` binary
+/// (`ledgerAdapter = "builtin:merkle"`).
+pub const MERKLE_ADAPTER_BYTES: &[u8] = include_bytes!(env!("LEDGER_SYNC_COMPONENT_MERKLE_ADAPTER"));
 
 /// The `merkle` ledger adapter (`adapters/merkle`), written with the SDK.
 pub const MERKLE_ADAPTER: &str = env!("LEDGER_SYNC_COMPONENT_MERKLE_ADAPTER");

@@ -106,11 +106,16 @@ impl RecoveryRequest {
         }
     }
 
-    /// Ends the request with `status` at `now` (and `error`, if FAILED).
+    /// Ends the request with `status` at `now`; `error` is kept only for
+    /// FAILED.
     pub fn end(&mut self, status: RecoveryStatus, now: u64, error: &str) {
         self.status = status;
         self.time_finished = Some(now);
-        self.error = error.to_string();
+        self.error = if status == RecoveryStatus::Failed {
+            error.to_string()
+        } else {
+            String::new()
+        };
     }
 }
 

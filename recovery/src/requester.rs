@@ -1,0 +1,376 @@
+//! A recovery this node runs, as a state machine per request:
+//!
+//! - **Asking**: an `Ask` for the next batch of outstanding ids (at most
+//!   `maxAllowedTransactions`, never faster than `maxAllowedRequests` per
+//!   window) is out; transactions arriving for it are verified and recorded
+//!   as they come.
+//! - **Waiting**: the responder deferred some ids or refused for a while;
+//!   the request asks again at `retry_at`.
+//! - **Ended**: COMPLETED when nothing is outstanding (every id recorded,
+//!   or unavailable from this party), FAILED with the cause (a
+//!   transaction that did not verify; transactions not asked for; five
+//!   silences in a row), or STOPPED by the operator. At the end the
+//!   reconciliation statuses are refreshed, as the seed says.
+//!
+//! The row in CR_RECOVERY_REQUEST is saved after every step, so a restart
+//! resumes with the ids still outstanding; recording the same transaction
+//! twice is a no-op, so nothing is recorded twice.
+
+use crate::node::Node;
+use crate::protocol::{Message, Refusal, RequestId, parse_uuid, request_uuid};
+use crate::{Recoverer, TICK_MS};
+use ledger_sync_plugin_api::platform::{Level, Recorded};
+use ledger_sync_vocabulary::TxId;
+use ledger_sync_vocabulary::id::to_hex;
+use ledger_sync_vocabulary::recovery::{RecoveryRequest, RecoveryStatus};
+use std::collections::HashSet;
+
+/// Silences in a row (each `recoveryInactivityTimeout` long) after which a
+/// recovery ends FAILED.
+pub const MAX_SILENCES: u32 = 5;
+/// The longest a responder may make us wait.
+const MAX_WAIT_MS: u64 = 24 * 3_600_000;
+
+/// A recovery in progress.
+#[derive(Debug)]
+pub struct Outgoing {
+    pub row: RecoveryRequest,
+    /// The ids of the ask that is out, not yet answered.
+    asked: Vec<TxId>,
+    last_heard: u64,
+    silences: u32,
+    retry_at: Option<u64>,
+    /// Ids per ask: our `maxAllowedTransactions`, or less if the responder
+    /// allows less.
+    batch: u32,
+}
+
+impl<N: Node> Recoverer<N> {
+    /// Resumes the recoveries CR_RECOVERY_REQUEST holds IN_PROGRESS.
+    pub(crate) fn resume(&mut self) -> Result<(), String> {
+        let rows = self.node.load_requests(0)?;
+        for row in rows {
+            if !row.is_requester || row.status != RecoveryStatus::InProgress {
+                continue;
+            }
+            let Some(id) = parse_uuid(&row.request_id) else {
+                continue;
+            };
+            self.journal(&row, Level::Info, "resumed after the node restarted");
+            self.begin(id, row);
+        }
+        Ok(())
+    }
+
+    /// Starts recovering `ids` from `party`, as `flow`.
+    pub(crate) fn recover(&mut self, party: &str, flow: &str, ids: Vec<TxId>) -> RecoveryRequest {
+        let id: RequestId = {
+            let (a, b) = (self.node.random_u64(), self.node.random_u64());
+            let mut id = [0u8; 16];
+            id[..8].copy_from_slice(&a.to_le_bytes());
+            id[8..].copy_from_slice(&b.to_le_bytes());
+            id
+        };
+        let now = self.node.now_ms();
+        let row = RecoveryRequest::started(request_uuid(&id), party, flow, ids, now);
+        self.save(&row);
+        let line = format!("asking {party} for {} transactions", row.requested.len());
+        self.journal(&row, Level::Info, &line);
+        self.begin(id, row.clone());
+        row
+    }
+
+    fn begin(&mut self, id: RequestId, row: RecoveryRequest) {
+        let now = self.node.now_ms();
+        let outgoing = Outgoing {
+            row,
+            asked: Vec::new(),
+            last_heard: now,
+            silences: 0,
+            retry_at: None,
+            batch: self.config.max_allowed_transactions,
+        };
+        self.outgoing.insert(id, outgoing);
+        self.ask_next(id);
+        self.keep_ticking();
+    }
+
+    /// The running recovery with `party`, if any.
+    pub(crate) fn running_with(&self, party: &str) -> Option<&RecoveryRequest> {
+        self.outgoing
+            .values()
+            .map(|o| &o.row)
+            .find(|r| r.party_name == party)
+    }
+
+    /// Sends the next ask, unless one is out, the request waits, or our own
+    /// pace says not yet; ends the request when nothing is outstanding.
+    fn ask_next(&mut self, id: RequestId) {
+        let now = self.node.now_ms();
+        let (window, limit) = (
+            self.config.time_window_for_max_allowed_requests_ms,
+            u64::from(self.config.max_allowed_requests),
+        );
+        let Some(o) = self.outgoing.get_mut(&id) else {
+            return;
+        };
+        if !o.asked.is_empty() || o.retry_at.is_some_and(|t| t > now) {
+            return;
+        }
+        o.retry_at = None;
+        if o.row.outstanding.is_empty() {
+            return self.end(id, RecoveryStatus::Completed, "");
+        }
+        let pace = self.asks.entry(o.row.party_name.clone()).or_default();
+        if pace.left(now, window, limit) == 0 {
+            o.retry_at = Some(now + pace.wait_for(now, window, limit, 1));
+            return;
+        }
+        pace.give(now, 1);
+        o.asked = o
+            .row
+            .outstanding
+            .iter()
+            .take(o.batch as usize)
+            .copied()
+            .collect();
+        o.last_heard = now;
+        let (party, asked) = (o.row.party_name.clone(), o.asked.clone());
+        self.send_ask(&party, id, asked);
+    }
+
+    fn send_ask(&mut self, party: &str, request: RequestId, ids: Vec<TxId>) {
+        let message = Message::Ask { request, ids }.encode();
+        if let Err(why) = self.node.send(party, &message) {
+            // Lost like any message: the silence check asks again.
+            self.log(Level::Warn, &format!("could not ask {party}: {why}"));
+        }
+    }
+
+    /// An answer from `sender` to one of our asks.
+    pub(crate) fn on_answer(&mut self, sender: &str, message: Message) {
+        let id = *message.request();
+        let Some(o) = self.outgoing.get_mut(&id) else {
+            return; // a late answer to an ended recovery
+        };
+        if o.row.party_name != sender {
+            let line = format!(
+                "dropped an answer from {sender} to recovery {}, which asked {}",
+                o.row.request_id, o.row.party_name
+            );
+            return self.log(Level::Warn, &line);
+        }
+        o.last_heard = self.node.now_ms();
+        o.silences = 0;
+        match message {
+            Message::Transactions { transactions, .. } => self.received(id, transactions),
+            Message::Done {
+                unavailable,
+                deferred,
+                retry_after_ms,
+                ..
+            } => self.done(id, unavailable, deferred, retry_after_ms),
+            Message::Refused { refusal, .. } => self.refused(id, refusal),
+            Message::Ask { .. } => {}
+        }
+    }
+
+    /// Transactions arrived: each must have been asked for; each is
+    /// verified by the node's ledger adapter and recorded.
+    fn received(&mut self, id: RequestId, transactions: Vec<(TxId, Vec<u8>)>) {
+        let o = self.outgoing.get_mut(&id).expect("checked by the caller");
+        let asked: HashSet<TxId> = o.asked.iter().copied().collect();
+        if let Some((stray, _)) = transactions.iter().find(|(t, _)| !asked.contains(t)) {
+            let why = format!(
+                "{} sent transaction {}, which this recovery did not ask for (or already had)",
+                o.row.party_name,
+                to_hex(stray)
+            );
+            return self.end(id, RecoveryStatus::Failed, &why);
+        }
+        let bytes: u64 = transactions.iter().map(|(_, b)| b.len() as u64).sum();
+        let outcomes = match self.node.record_verified(&transactions) {
+            Ok(outcomes) if outcomes.len() == transactions.len() => outcomes,
+            Ok(_) => {
+                return self.end(
+                    id,
+                    RecoveryStatus::Failed,
+                    "the node answered a different number of outcomes",
+                );
+            }
+            Err(why) => {
+                let why = format!(
+                    "the node could not record what {} sent: {why}",
+                    self.outgoing[&id].row.party_name
+                );
+                return self.end(id, RecoveryStatus::Failed, &why);
+            }
+        };
+        let mut failure = None;
+        let mut notes = Vec::new();
+        let o = self.outgoing.get_mut(&id).expect("checked above");
+        o.row.bytes += bytes;
+        let answered: HashSet<TxId> = transactions.iter().map(|(t, _)| *t).collect();
+        o.asked.retain(|t| !answered.contains(t));
+        o.row.outstanding.retain(|t| !answered.contains(t));
+        for ((tx, _), outcome) in transactions.iter().zip(outcomes) {
+            match outcome {
+                Recorded::New(missing) => {
+                    o.row.recovered += 1;
+                    if !missing.is_empty() {
+                        let names: Vec<String> = missing.iter().map(to_hex).collect();
+                        notes.push(format!(
+                            "recorded {}; its dependencies {} are not in the vault yet",
+                            to_hex(tx),
+                            names.join(", ")
+                        ));
+                    }
+                }
+                Recorded::AlreadyHeld => o.row.recovered += 1,
+                Recorded::Refused(why) => {
+                    o.row.refused += 1;
+                    failure.get_or_insert(format!(
+                        "{} sent {} and it was refused: {why}",
+                        o.row.party_name,
+                        to_hex(tx)
+                    ));
+                }
+            }
+        }
+        let row = o.row.clone();
+        for note in notes {
+            self.journal(&row, Level::Warn, &note);
+        }
+        if let Some(why) = failure {
+            return self.end(id, RecoveryStatus::Failed, &why);
+        }
+        self.save(&row);
+    }
+
+    /// The answer to an ask is complete.
+    fn done(&mut self, id: RequestId, unavailable: Vec<TxId>, deferred: Vec<TxId>, wait: u64) {
+        let now = self.node.now_ms();
+        let o = self.outgoing.get_mut(&id).expect("checked by the caller");
+        let unavailable: HashSet<TxId> = unavailable.into_iter().collect();
+        let deferred: HashSet<TxId> = deferred.into_iter().collect();
+        let before = o.asked.len();
+        o.asked
+            .retain(|t| !unavailable.contains(t) && !deferred.contains(t));
+        let gone = unavailable.len().min(before);
+        o.row.outstanding.retain(|t| !unavailable.contains(t));
+        o.row.unavailable += gone as u32;
+        if !deferred.is_empty() {
+            o.retry_at = Some(now + wait.min(MAX_WAIT_MS));
+        }
+        let (row, lost) = (o.row.clone(), o.asked.clone());
+        self.save(&row);
+        if !lost.is_empty() {
+            // Sent but not received: lost on the way. Ask for them again.
+            let party = row.party_name.clone();
+            return self.send_ask(&party, id, lost);
+        }
+        if !deferred.is_empty() {
+            let line = format!(
+                "{} deferred {} transactions under its size limit; asking again in {} s",
+                row.party_name,
+                deferred.len(),
+                wait.min(MAX_WAIT_MS) / 1000
+            );
+            self.journal(&row, Level::Info, &line);
+        }
+        self.ask_next(id);
+    }
+
+    fn refused(&mut self, id: RequestId, refusal: Refusal) {
+        let now = self.node.now_ms();
+        let o = self.outgoing.get_mut(&id).expect("checked by the caller");
+        o.asked.clear();
+        let line = match refusal {
+            Refusal::TooManyTransactions { max } => {
+                o.batch = max.clamp(1, o.batch);
+                format!(
+                    "{} takes at most {max} transactions an ask; asking for fewer",
+                    o.row.party_name
+                )
+            }
+            Refusal::RequestLimit { retry_after_ms } | Refusal::NotReady { retry_after_ms } => {
+                let wait = retry_after_ms.clamp(TICK_MS, MAX_WAIT_MS);
+                o.retry_at = Some(now + wait);
+                format!(
+                    "{} is not answering yet ({refusal:?}); asking again in {} s",
+                    o.row.party_name,
+                    wait / 1000
+                )
+            }
+        };
+        let row = o.row.clone();
+        self.journal(&row, Level::Info, &line);
+        self.ask_next(id);
+    }
+
+    /// Once a second: asks again what a silent party was asked, and asks
+    /// after a wait.
+    pub(crate) fn tick(&mut self) {
+        let now = self.node.now_ms();
+        let timeout = self.config.recovery_inactivity_timeout_ms;
+        let ids: Vec<RequestId> = self.outgoing.keys().copied().collect();
+        for id in ids {
+            let Some(o) = self.outgoing.get_mut(&id) else {
+                continue;
+            };
+            if o.asked.is_empty() {
+                self.ask_next(id);
+                continue;
+            }
+            if now.saturating_sub(o.last_heard) < timeout {
+                continue;
+            }
+            o.silences += 1;
+            o.last_heard = now;
+            if o.silences > MAX_SILENCES {
+                let why = format!(
+                    "{} did not answer for {} s, {MAX_SILENCES} times in a row",
+                    o.row.party_name,
+                    timeout / 1000
+                );
+                self.end(id, RecoveryStatus::Failed, &why);
+                continue;
+            }
+            let (party, asked) = (o.row.party_name.clone(), o.asked.clone());
+            self.send_ask(&party, id, asked);
+        }
+        self.keep_ticking();
+    }
+
+    /// Ends a recovery: its row, its log, and the reconciliation statuses
+    /// refreshed against what is now recorded.
+    pub(crate) fn end(&mut self, id: RequestId, status: RecoveryStatus, why: &str) {
+        let Some(mut o) = self.outgoing.remove(&id) else {
+            return;
+        };
+        let now = self.node.now_ms();
+        o.row.end(status, now, why);
+        self.save(&o.row);
+        let line = match status {
+            RecoveryStatus::Completed => format!(
+                "completed: {} recorded, {} unavailable from {} ({} bytes)",
+                o.row.recovered, o.row.unavailable, o.row.party_name, o.row.bytes
+            ),
+            _ => format!("{status}: {why} ({} recorded before)", o.row.recovered),
+        };
+        let level = if status == RecoveryStatus::Completed {
+            Level::Info
+        } else {
+            Level::Warn
+        };
+        self.journal(&o.row, level, &line);
+        if o.row.recovered > 0
+            && let Err(e) = self.node.refresh_reconciliation_statuses()
+        {
+            self.log(
+                Level::Warn,
+                &format!("could not refresh the reconciliation statuses: {e}"),
+            );
+        }
+    }
+}

@@ -1,0 +1,289 @@
+//! Answering another node's asks. For each ask from a party:
+//!
+//! 1. its `maxAllowedRequests` per window, and `maxAllowedTransactions`
+//!    per ask, or the ask is refused whole;
+//! 2. of the ids asked, only those in this node's reconciliation set for
+//!    that party (`reconciliation.shared-with`: a transaction it takes
+//!    part in, or in the back-chain of one) and held with their bytes are
+//!    sent; every other id is answered *unavailable*, one answer for "not
+//!    held", "held without bytes" and "not yours to see", so an ask can
+//!    never be used to read or probe anything reconciliation would not
+//!    have told the party;
+//! 3. at most `maxAllowedSizeInBytes` per window go to that party; what
+//!    does not fit is *deferred*, with when to ask again;
+//! 4. the transactions go in messages under the network's maximum size,
+//!    then `Done`. Each answer is one row in CR_RECOVERY_REQUEST (the
+//!    responder's side) and one line in CR_RECOVERY_LOG.
+
+use crate::Recoverer;
+use crate::node::Node;
+use crate::protocol::{Message, Refusal, RequestId, request_uuid, transaction_overhead};
+use crate::window::Window;
+use ledger_sync_plugin_api::platform::Level;
+use ledger_sync_vocabulary::recovery::{RecoveryRequest, RecoveryStatus};
+use ledger_sync_vocabulary::{FlowError, TxId};
+use std::collections::HashMap;
+
+/// Rows of the asks served kept in memory to add to; past it the oldest
+/// is forgotten (its row stays in the table).
+const SERVED_ROWS: usize = 1_000;
+/// Ids a responder's row lists, at most (its counts keep counting).
+const SERVED_IDS: usize = 100_000;
+/// Ids read for their bytes per host call.
+const BYTES_PER_CALL: usize = 1_000;
+/// How long a party is told to wait while this node cannot answer.
+const NOT_READY_MS: u64 = 5_000;
+
+/// What this node has given each party: its windows, and the rows of the
+/// asks it served.
+#[derive(Default)]
+pub struct Served {
+    requests: HashMap<String, Window>,
+    bytes: HashMap<String, Window>,
+    rows: HashMap<(String, RequestId), RecoveryRequest>,
+    /// The window in which a party's refusal was last logged.
+    refusal_logged: HashMap<String, u64>,
+}
+
+/// What one ask gets.
+struct Answer {
+    send: Vec<(TxId, Vec<u8>)>,
+    unavailable: Vec<TxId>,
+    deferred: Vec<TxId>,
+    retry_after_ms: u64,
+}
+
+impl<N: Node> Recoverer<N> {
+    /// Answers `party`'s ask for `ids`.
+    pub(crate) fn answer(&mut self, party: &str, request: RequestId, ids: Vec<TxId>) {
+        if let Some(refusal) = self.admit(party, ids.len()) {
+            return self.refuse(party, request, refusal);
+        }
+        let answer = match self.choose(party, &ids) {
+            Ok(answer) => answer,
+            Err(refusal) => return self.refuse(party, request, refusal),
+        };
+        let sent = answer.send.len() as u32;
+        let bytes: u64 = answer.send.iter().map(|(_, b)| b.len() as u64).sum();
+        self.send_transactions(party, request, answer.send);
+        let done = Message::Done {
+            request,
+            sent,
+            unavailable: answer.unavailable.clone(),
+            deferred: answer.deferred.clone(),
+            retry_after_ms: answer.retry_after_ms,
+        };
+        let _ = self.node.send(party, &done.encode());
+        let now = self.node.now_ms();
+        let row = self.served_row(party, request, &ids, now);
+        row.recovered += sent;
+        row.unavailable += answer.unavailable.len() as u32;
+        row.bytes += bytes;
+        row.end(RecoveryStatus::Completed, now, "");
+        let row = row.clone();
+        self.save(&row);
+        let line = format!(
+            "sent {sent} of {} asked ({bytes} bytes); {} unavailable, {} deferred under the size \
+             limit",
+            ids.len(),
+            answer.unavailable.len(),
+            answer.deferred.len()
+        );
+        self.journal(&row, Level::Info, &line);
+    }
+
+    /// The party's request window and the ask's size, checked; the ask is
+    /// counted.
+    fn admit(&mut self, party: &str, asked: usize) -> Option<Refusal> {
+        let now = self.node.now_ms();
+        let (window, limit) = (
+            self.config.time_window_for_max_allowed_requests_ms,
+            u64::from(self.config.max_allowed_requests),
+        );
+        let requests = self.served.requests.entry(party.to_string()).or_default();
+        if requests.left(now, window, limit) == 0 {
+            let retry_after_ms = requests.wait_for(now, window, limit, 1);
+            return Some(Refusal::RequestLimit { retry_after_ms });
+        }
+        requests.give(now, 1);
+        let max = self.config.max_allowed_transactions;
+        (asked > max as usize).then_some(Refusal::TooManyTransactions { max })
+    }
+
+    /// Which of `ids` go to `party` now, which never, which later.
+    fn choose(&mut self, party: &str, ids: &[TxId]) -> Result<Answer, Refusal> {
+        let not_ready = |why: String, node: &mut N| {
+            node.log(
+                Level::Warn,
+                &format!("cannot answer {party}'s recovery yet: {why}"),
+            );
+            Refusal::NotReady {
+                retry_after_ms: NOT_READY_MS,
+            }
+        };
+        let shared = match self.node.shared_with(party, ids) {
+            Ok(shared) => shared,
+            Err(FlowError::LedgerGraphNotInitialised) => {
+                return Err(Refusal::NotReady {
+                    retry_after_ms: NOT_READY_MS,
+                });
+            }
+            Err(e) => return Err(not_ready(e.to_string(), &mut self.node)),
+        };
+        let mut unavailable = Vec::new();
+        let mut candidates = Vec::new();
+        for (id, shared) in ids.iter().zip(shared) {
+            if shared {
+                candidates.push(*id);
+            } else {
+                unavailable.push(*id);
+            }
+        }
+        let mut held = Vec::with_capacity(candidates.len());
+        for chunk in candidates.chunks(BYTES_PER_CALL) {
+            let bytes = self
+                .node
+                .transaction_bytes(chunk)
+                .map_err(|e| not_ready(e, &mut self.node))?;
+            held.extend(chunk.iter().copied().zip(bytes));
+        }
+        Ok(self.within_budget(party, held, unavailable))
+    }
+
+    /// Splits what is held with bytes by the party's size window.
+    fn within_budget(
+        &mut self,
+        party: &str,
+        held: Vec<(TxId, Option<Vec<u8>>)>,
+        mut unavailable: Vec<TxId>,
+    ) -> Answer {
+        let now = self.node.now_ms();
+        let (window, limit) = (
+            self.config.time_window_for_max_allowed_size_ms,
+            self.config.max_allowed_size_in_bytes,
+        );
+        let max_message = self.node.max_message_size() as usize;
+        let budget = self.served.bytes.entry(party.to_string()).or_default();
+        let mut left = budget.left(now, window, limit);
+        let (mut send, mut deferred, mut smallest) = (Vec::new(), Vec::new(), u64::MAX);
+        for (id, bytes) in held {
+            match bytes {
+                // Never sendable under this configuration or network: as
+                // good as not held.
+                Some(b) if b.len() as u64 > limit || b.len() + 64 > max_message => {
+                    unavailable.push(id)
+                }
+                Some(b) if (b.len() as u64) <= left => {
+                    left -= b.len() as u64;
+                    budget.give(now, b.len() as u64);
+                    send.push((id, b));
+                }
+                Some(b) => {
+                    smallest = smallest.min(b.len() as u64);
+                    deferred.push(id);
+                }
+                None => unavailable.push(id),
+            }
+        }
+        let retry_after_ms = if deferred.is_empty() {
+            0
+        } else {
+            budget.wait_for(now, window, limit, smallest)
+        };
+        Answer {
+            send,
+            unavailable,
+            deferred,
+            retry_after_ms,
+        }
+    }
+
+    /// Sends `transactions` in messages under the network's maximum size.
+    fn send_transactions(
+        &mut self,
+        party: &str,
+        request: RequestId,
+        transactions: Vec<(TxId, Vec<u8>)>,
+    ) {
+        let max = self.node.max_message_size() as usize;
+        let mut batch: Vec<(TxId, Vec<u8>)> = Vec::new();
+        let mut size = 64;
+        for (id, bytes) in transactions {
+            let cost = bytes.len() + transaction_overhead();
+            if !batch.is_empty() && size + cost > max {
+                self.send_batch(party, request, std::mem::take(&mut batch));
+                size = 64;
+            }
+            size += cost;
+            batch.push((id, bytes));
+        }
+        if !batch.is_empty() {
+            self.send_batch(party, request, batch);
+        }
+    }
+
+    fn send_batch(&mut self, party: &str, request: RequestId, transactions: Vec<(TxId, Vec<u8>)>) {
+        let message = Message::Transactions {
+            request,
+            transactions,
+        };
+        if let Err(why) = self.node.send(party, &message.encode()) {
+            // The requester asks again for what it did not get.
+            self.log(Level::Warn, &format!("could not send to {party}: {why}"));
+        }
+    }
+
+    fn refuse(&mut self, party: &str, request: RequestId, refusal: Refusal) {
+        let message = Message::Refused {
+            request,
+            refusal: refusal.clone(),
+        };
+        let _ = self.node.send(party, &message.encode());
+        // One line per party per window, whatever the rate of asks.
+        let now = self.node.now_ms();
+        let window = self.config.time_window_for_max_allowed_requests_ms;
+        let logged = self
+            .served
+            .refusal_logged
+            .entry(party.to_string())
+            .or_insert(0);
+        if *logged == 0 || now.saturating_sub(*logged) >= window {
+            *logged = now.max(1);
+            let line = format!(
+                "refused a recovery request from {party}: {refusal:?} (further refusals of {party} \
+                 in this window are not logged)"
+            );
+            self.log(Level::Warn, &line);
+        }
+    }
+
+    /// The responder's row of `party`'s request, made on its first ask.
+    fn served_row(
+        &mut self,
+        party: &str,
+        request: RequestId,
+        ids: &[TxId],
+        now: u64,
+    ) -> &mut RecoveryRequest {
+        let rows = &mut self.served.rows;
+        if rows.len() >= SERVED_ROWS && !rows.contains_key(&(party.to_string(), request)) {
+            let oldest = rows
+                .iter()
+                .min_by_key(|(_, r)| r.time_started)
+                .map(|(k, _)| k.clone());
+            if let Some(oldest) = oldest {
+                rows.remove(&oldest);
+            }
+        }
+        let row = rows.entry((party.to_string(), request)).or_insert_with(|| {
+            let mut row =
+                RecoveryRequest::started(request_uuid(&request), party, "Ask", Vec::new(), now);
+            row.is_requester = false;
+            row
+        });
+        let room = SERVED_IDS.saturating_sub(row.requested.len());
+        row.requested.extend(ids.iter().take(room));
+        row.outstanding.clear();
+        row
+    }
+}

@@ -21,11 +21,13 @@ pub const RECOVERY_PLUGIN: &str = env!("LEDGER_SYNC_COMPONENT_RECOVERY_PLUGIN");
 
 /// The recovery plugin's bytes, built into the `ledger-sync` binary
 /// (`[[plugins]] path = "builtin:ledger-recover"`).
-pub const RECOVERY_PLUGIN_BYTES: &[u8] = include_bytes!(env!("LEDGER_SYNC_COMPONENT_RECOVERY_PLUGIN"));
+pub const RECOVERY_PLUGIN_BYTES: &[u8] =
+    include_bytes!(env!("LEDGER_SYNC_COMPONENT_RECOVERY_PLUGIN"));
 
 /// The merkle adapter's bytes, built into the `ledger-sync` binary
 /// (`ledgerAdapter = "builtin:merkle"`).
-pub const MERKLE_ADAPTER_BYTES: &[u8] = include_bytes!(env!("LEDGER_SYNC_COMPONENT_MERKLE_ADAPTER"));
+pub const MERKLE_ADAPTER_BYTES: &[u8] =
+    include_bytes!(env!("LEDGER_SYNC_COMPONENT_MERKLE_ADAPTER"));
 
 /// The `merkle` ledger adapter (`adapters/merkle`), written with the SDK.
 pub const MERKLE_ADAPTER: &str = env!("LEDGER_SYNC_COMPONENT_MERKLE_ADAPTER");

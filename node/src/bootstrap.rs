@@ -51,6 +51,9 @@ pub struct Bootstrapped {
     /// With a demo ledger: the ids the first party lost that the second can
     /// supply, sorted — what a reconciliation must find.
     pub expected: Vec<ledger_sync_vocabulary::TxId>,
+    /// With a demo ledger: every id the first party held before the
+    /// disaster, sorted.
+    pub before: Vec<ledger_sync_vocabulary::TxId>,
 }
 
 fn io(path: &Path, e: std::io::Error) -> String {
@@ -201,14 +204,15 @@ pub fn bootstrap(options: &BootstrapOptions) -> Result<Bootstrapped, String> {
     };
     let text = toml::to_string(&map).map_err(|e| format!("cannot write the network map: {e}"))?;
     write(&options.dir.join(NETWORK_MAP), &text)?;
-    let expected = match options.demo_ledger {
+    let (expected, before) = match options.demo_ledger {
         Some((transactions, lost, seed)) if names.len() >= 2 => {
             demo_vaults(&names, &node_dirs, transactions, lost, seed)?
         }
         Some(_) => return Err("--transactions needs at least two parties".into()),
-        None => Vec::new(),
+        None => (Vec::new(), Vec::new()),
     };
     Ok(Bootstrapped {
+        before,
         node_dirs,
         expected,
     })
@@ -285,9 +289,17 @@ fn write_node(
         network_map: format!("../{NETWORK_MAP}"),
         plugin: "builtin".into(),
         plugin_cache: None,
-        plugins: Vec::new(),
         max_payload_bytes: None,
         vault_view: None,
+        ledger_adapter: Some(crate::ledger::BUILTIN_MERKLE.into()),
+        plugins: vec![crate::config::PluginEntry {
+            path: crate::config::BUILTIN_RECOVERY.into(),
+            grants: ["vault", "reconciliation", "record", "recovery"]
+                .map(String::from)
+                .to_vec(),
+            max_memory_mib: None,
+            call_timeout_millis: None,
+        }],
         rpc_users: vec![RpcUser {
             username: "admin".into(),
             password: random_secret()?,
@@ -308,18 +320,67 @@ fn write_node(
     Ok((dir, entry))
 }
 
-/// Fills the first two parties' vaults with a shared ledger; the first is
-/// restored from a backup that lacks its last `lost` transactions.
+/// The data each demo transaction's output carries, in bytes.
+const DEMO_STATE_BYTES: usize = 200;
+
+/// `ledger` as merkle-v1 transactions (`adapters/merkle`): each one's
+/// inputs are its dependencies' first outputs, its outputs the same
+/// participants, and its id the Merkle root of its bytes — so that what a
+/// counterparty sends in recovery can be verified. Dependencies come
+/// before their dependants, so each is renamed before it is spent.
+fn as_merkle(ledger: ledger_sync_ledgers::Ledger) -> ledger_sync_ledgers::Ledger {
+    use ledger_sync_adapter_merkle::format::{self, Output, StateRef, Transaction};
+    let mut renamed = std::collections::HashMap::new();
+    let mut merkle = ledger_sync_ledgers::Ledger::default();
+    for (n, mut t) in ledger.transactions.into_iter().enumerate() {
+        let dependencies: Vec<_> = t.dependencies.iter().map(|d| renamed[d]).collect();
+        let native = Transaction {
+            inputs: dependencies
+                .iter()
+                .map(|&tx| StateRef { tx, index: 0 })
+                .collect(),
+            outputs: t
+                .outputs
+                .iter()
+                .map(|participants| Output {
+                    participants: participants.clone(),
+                    data: format!("{n:>width$}", width = DEMO_STATE_BYTES).into_bytes(),
+                })
+                .collect(),
+            references: Vec::new(),
+            commands: vec![b"Move".to_vec()],
+        };
+        let bytes = format::encode(&native);
+        let id = format::id(&bytes).expect("a transaction just encoded decodes");
+        renamed.insert(t.id, id);
+        t.id = id;
+        t.dependencies = dependencies;
+        t.payload = Some(bytes);
+        merkle.push(t);
+    }
+    merkle
+}
+
+/// Fills the first two parties' vaults with a shared ledger in the
+/// merkle-v1 format; the first is restored from a backup that lacks its
+/// last `lost` transactions. Returns what a reconciliation must find and
+/// what the first party held before the disaster.
 fn demo_vaults(
     names: &[LegalName],
     dirs: &[PathBuf],
     transactions: usize,
     lost: usize,
     seed: u64,
-) -> Result<Vec<ledger_sync_vocabulary::TxId>, String> {
+) -> Result<
+    (
+        Vec<ledger_sync_vocabulary::TxId>,
+        Vec<ledger_sync_vocabulary::TxId>,
+    ),
+    String,
+> {
     use ledger_sync_ledgers::{reconciliation_set, two_party_ledger_between};
     let (a, b) = (names[0].to_string(), names[1].to_string());
-    let ledger = two_party_ledger_between(&a, &b, transactions, seed);
+    let ledger = as_merkle(two_party_ledger_between(&a, &b, transactions, seed));
     let a_vault = ledger.vault_of(&a);
     let b_vault = ledger.vault_of(&b);
     let kept = a_vault.len() - lost.min(a_vault.len());
@@ -346,7 +407,9 @@ fn demo_vaults(
         crate::ledger::record(dir, crate::ledger::Input::open(&path)?)
             .map_err(|e| format!("cannot record {}: {e}", path.display()))?;
     }
-    Ok(expected)
+    let mut before: Vec<_> = a_vault.iter().map(|t| t.id).collect();
+    before.sort_unstable();
+    Ok((expected, before))
 }
 
 #[cfg(test)]

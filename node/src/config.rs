@@ -65,6 +65,10 @@ pub struct NodeConfFile {
     /// (see the README, "An existing PostgreSQL ledger").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vault_view: Option<String>,
+    /// The ledger adapter that verifies transactions a counterparty sends
+    /// (recovery): `builtin:merkle`, a name in `adapters/`, or a path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ledger_adapter: Option<String>,
 }
 
 /// The payload bound unless node.conf sets `maxPayloadBytes`.
@@ -85,10 +89,13 @@ fn builtin() -> String {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct PluginEntry {
-    /// The component, relative to the node directory.
+    /// The component, relative to the node directory, or
+    /// `builtin:ledger-recover` for the recovery plugin built in.
     pub path: String,
-    /// Of `vault` (read the node's vault) and `reconciliation` (the
-    /// reconciliation plugin's results and flows).
+    /// Of `vault` (read the node's vault), `reconciliation` (the
+    /// reconciliation plugin's results and flows), `record` (record
+    /// transactions verified by the `ledgerAdapter`) and `recovery`
+    /// (CR_RECOVERY_REQUEST, CR_RECOVERY_LOG).
     #[serde(default)]
     pub grants: Vec<String>,
     /// Its linear memory cap, in MiB ([`PLUGIN_MEMORY_MIB`]).
@@ -106,6 +113,9 @@ pub struct PluginEntry {
     )]
     pub call_timeout_millis: Option<u64>,
 }
+
+/// A `[[plugins]]` path naming the recovery plugin built into the binary.
+pub const BUILTIN_RECOVERY: &str = "builtin:ledger-recover";
 
 /// `maxMemoryMiB` of a `[[plugins]]` entry: (default, least, most).
 pub const PLUGIN_MEMORY_MIB: (u64, u64, u64) = (256, 16, 4096);
@@ -170,6 +180,8 @@ pub struct NodeConfig {
     /// The compiled plugin's cache directory.
     pub plugin_cache: PathBuf,
     pub rpc_users: Vec<RpcUser>,
+    /// `ledgerAdapter`, as given.
+    pub ledger_adapter: Option<String>,
 }
 
 /// The node's certificate files in `certificates/`.
@@ -241,7 +253,11 @@ fn plugin_entries(entries: &[PluginEntry], dir: &Path) -> Result<Vec<OtherPlugin
             PLUGIN_CALL_MILLIS,
         )?;
         checked.push(OtherPlugin {
-            path: dir.join(&entry.path),
+            path: if entry.path == BUILTIN_RECOVERY {
+                PathBuf::from(BUILTIN_RECOVERY)
+            } else {
+                dir.join(&entry.path)
+            },
             grants,
             memory_bytes: (memory << 20) as usize,
             call_timeout: std::time::Duration::from_millis(millis),
@@ -326,6 +342,7 @@ impl NodeConfig {
             plugins,
             plugin_cache: dir.join(file.plugin_cache.as_deref().unwrap_or("plugins/cache")),
             rpc_users: file.rpc_users,
+            ledger_adapter: file.ledger_adapter,
         })
     }
 

@@ -121,9 +121,16 @@ pub fn record_native(dir: &Path, input: Input, adapter: &str) -> Result<String, 
     record_through(dir, input, Some(adapter))
 }
 
-/// The ledger adapter `name`: a path to a component, or the node's
-/// `adapters/NAME.wasm`, which must call itself NAME.
-fn load_adapter(dir: &Path, name: &str) -> Result<Arc<AdapterRuntime>, String> {
+/// The `merkle` adapter built into the binary.
+pub const BUILTIN_MERKLE: &str = "builtin:merkle";
+
+/// The ledger adapter `name`: [`BUILTIN_MERKLE`], a path to a component,
+/// or the node's `adapters/NAME.wasm`, which must call itself NAME.
+pub fn load_adapter(dir: &Path, name: &str) -> Result<Arc<AdapterRuntime>, String> {
+    if name == BUILTIN_MERKLE {
+        return AdapterRuntime::new(ledger_sync_components::MERKLE_ADAPTER_BYTES)
+            .map_err(|e| format!("{e:#}"));
+    }
     let by_path = name.contains('/') || name.ends_with(".wasm");
     let path = if by_path {
         PathBuf::from(name)

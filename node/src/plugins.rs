@@ -16,7 +16,9 @@
 use crate::runtime::{self, Event, Health, Listener, Post};
 use crate::shell::{Catalog, Command};
 use crate::transport::{Inbound, Outbox};
-use ledger_sync_host::capabilities::{GRANT_RECONCILIATION, GRANT_VAULT, Grants};
+use ledger_sync_host::capabilities::{
+    GRANT_RECONCILIATION, GRANT_RECORD, GRANT_RECOVERY, GRANT_VAULT, Grants,
+};
 use ledger_sync_host::node::PluginFailure;
 use ledger_sync_host::{Node, NodeOptions, PluginRuntime, Storage};
 use ledger_sync_vocabulary::{FlowError, ReconciliationStatus};
@@ -202,6 +204,9 @@ pub struct Neighbour<'a> {
     pub runtime: Arc<PluginRuntime>,
     /// Its node.conf entry: grants and limits.
     pub plugin: &'a crate::config::OtherPlugin,
+    /// What `record` and `recovery` open, if granted.
+    pub recorder: Arc<dyn ledger_sync_host::capabilities::VerifiedRecorder>,
+    pub recovery: Arc<dyn ledger_sync_host::capabilities::RecoveryStore>,
     /// The node's vault and the reconciliation plugin's thread.
     pub vault: Arc<dyn ledger_sync_host::capabilities::LedgerVault>,
     pub reconciliation: &'a Started,
@@ -234,8 +239,8 @@ pub fn start_neighbour(
     options.limits.memory_bytes = neighbour.plugin.memory_bytes;
     options.limits.call_timeout = neighbour.plugin.call_timeout;
     options.grants = Grants {
-        record: None,
-        recovery: None,
+        record: granted(GRANT_RECORD).then_some(neighbour.recorder),
+        recovery: granted(GRANT_RECOVERY).then_some(neighbour.recovery),
         vault: granted(GRANT_VAULT),
         reconciliation: granted(GRANT_RECONCILIATION).then(|| {
             Arc::new(AskTheReconciliationPlugin(

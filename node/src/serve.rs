@@ -103,9 +103,15 @@ fn start_plugins(
     let reconciliation =
         crate::plugins::start_reconciliation(runtime, options.clone(), peers.clone())?;
     let mut others: Vec<Started> = Vec::new();
+    let capabilities = OtherCapabilities::open(config)?;
     for other in &config.plugins {
         let path = &other.path;
-        let runtime = load_plugin(&read_component(path)?, &config.plugin_cache)
+        let wasm = if path.as_os_str() == crate::config::BUILTIN_RECOVERY {
+            std::borrow::Cow::Borrowed(ledger_sync_components::RECOVERY_PLUGIN_BYTES)
+        } else {
+            std::borrow::Cow::Owned(read_component(path)?)
+        };
+        let runtime = load_plugin(&wasm, &config.plugin_cache)
             .map_err(|e| format!("{}: {e}", path.display()))?;
         let name = &runtime.info().name;
         if name == reconciliation.name() || others.iter().any(|o| o.name() == name) {
@@ -117,6 +123,8 @@ fn start_plugins(
         let neighbour = Neighbour {
             runtime,
             plugin: other,
+            recorder: capabilities.recorder.clone(),
+            recovery: capabilities.recovery.clone(),
             vault: vault.clone(),
             reconciliation: &reconciliation,
             node_dir: &config.dir,
@@ -128,6 +136,72 @@ fn start_plugins(
         )?);
     }
     Ok((reconciliation, others))
+}
+
+/// What the `record` and `recovery` grants open, made once for every
+/// plugin granted them: the verified recorder over the node's
+/// `ledgerAdapter` and database, and the recovery tables.
+struct OtherCapabilities {
+    recorder: Arc<dyn ledger_sync_host::capabilities::VerifiedRecorder>,
+    recovery: Arc<dyn ledger_sync_host::capabilities::RecoveryStore>,
+}
+
+impl OtherCapabilities {
+    fn open(config: &NodeConfig) -> Result<OtherCapabilities, String> {
+        use ledger_sync_host::capabilities::{RecordOutcome, VerifiedRecorder};
+        /// The recorder of a node that cannot record what a peer sends,
+        /// and why.
+        struct Cannot(String);
+        impl VerifiedRecorder for Cannot {
+            fn record_verified(
+                &self,
+                _: &[(Vec<u8>, Vec<u8>)],
+            ) -> anyhow::Result<Vec<RecordOutcome>> {
+                anyhow::bail!("{}", self.0)
+            }
+        }
+        let granted = |grant: &str| {
+            config
+                .plugins
+                .iter()
+                .any(|p| p.grants.iter().any(|g| g == grant))
+        };
+        let recorder: Arc<dyn VerifiedRecorder> = match (&config.ledger_adapter, &config.vault) {
+            _ if !granted(ledger_sync_host::capabilities::GRANT_RECORD) => {
+                Arc::new(Cannot("no plugin is granted record".into()))
+            }
+            (None, _) => Arc::new(Cannot(
+                "node.conf names no ledgerAdapter, so what a counterparty sends cannot be \
+                 verified: set ledgerAdapter = \"builtin:merkle\" (or the adapter of your \
+                 ledger's format)"
+                    .into(),
+            )),
+            (Some(_), VaultSource::View(view)) => Arc::new(Cannot(format!(
+                "the vault is the view {view}, read in place: record recovered transactions \
+                 into your own ledger"
+            ))),
+            (Some(name), VaultSource::Tables) => {
+                let adapter = crate::ledger::load_adapter(&config.dir, name)
+                    .map_err(|e| format!("ledgerAdapter: {e}"))?;
+                Arc::new(ledger_sync_host::verified::VerifiedRecording::new(
+                    &adapter,
+                    config.database.clone(),
+                ))
+            }
+        };
+        let recovery =
+            ledger_sync_host::store::shared::DatabaseRecoveryStore::open(&config.database)
+                .map_err(|e| {
+                    format!(
+                        "cannot open the recovery tables in {}: {e:#}",
+                        config.database
+                    )
+                })?;
+        Ok(OtherCapabilities {
+            recorder,
+            recovery: Arc::new(recovery),
+        })
+    }
 }
 
 fn read_component(path: &Path) -> Result<Vec<u8>, String> {

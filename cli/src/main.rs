@@ -500,18 +500,41 @@ fn demo_processes(demo: DemoOptions) -> Result<ExitCode> {
         report.bytes_b_to_a,
         report.wall.as_secs_f64()
     );
-    if report.exact {
+    if !report.exact {
         println!(
-            "OK: found exactly the {} lost transactions PartyB holds",
-            report.expected
+            "WRONG: the reconciliation found {} ids, expected {}",
+            report.found, report.expected
         );
-        return Ok(ExitCode::SUCCESS);
+        return Ok(ExitCode::FAILURE);
     }
     println!(
-        "WRONG: found {} ids, expected {}",
-        report.found, report.expected
+        "OK: the reconciliation found exactly the {} lost transactions PartyB holds",
+        report.expected
     );
-    Ok(ExitCode::FAILURE)
+    if !(report.clean && report.restored && report.recovered == report.expected) {
+        println!(
+            "WRONG: recovered {} of {}; the second reconciliation {} and PartyA's vault {} what \
+             it held before the disaster, less what PartyB could not supply",
+            report.recovered,
+            report.expected,
+            if report.clean {
+                "found nothing"
+            } else {
+                "still found differences"
+            },
+            if report.restored { "is" } else { "is not" }
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    println!(
+        "OK: recovered all {} (each verified against its id by the merkle ledger adapter); the \
+         second reconciliation found nothing; PartyA holds again everything it held before the \
+         disaster that a counterparty could supply ({} transactions were PartyA's alone and are \
+         gone for good)",
+        report.recovered,
+        report.lost - report.expected
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `demo --simulated`: the simulated network, deterministic.

@@ -43,6 +43,13 @@ fn demo_runs_with_a_config_file_and_refuses_a_bad_one() {
         good.to_str().unwrap(),
     ]);
     assert!(stdout.contains("DIFFERENCES_FOUND"), "{stdout}");
+    // The whole workflow: recovered, reconciled clean, the vault restored.
+    assert!(
+        stdout.contains("flow start AutomaticRecoveryFlow")
+            && stdout.contains("lastReconciliationStatus=DIFFERENCES_NOT_FOUND")
+            && stdout.contains("OK: recovered all"),
+        "{stdout}"
+    );
 
     let bad = dir.path().join("bad.conf");
     std::fs::write(&bad, "transactionReaderPoolSize = 4\n").unwrap();

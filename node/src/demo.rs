@@ -1,12 +1,16 @@
-//! `ledger-sync demo`: the seed's disaster-recovery workflow on real node
-//! processes. It bootstraps PartyA, PartyB and a notary in a temporary
+//! `ledger-sync demo`: the seed's whole disaster-recovery workflow on real
+//! node processes. It bootstraps PartyA, PartyB and a notary in a temporary
 //! directory (PartyA restored from a backup that lost its last
-//! transactions), starts the three nodes as separate processes on loopback,
-//! runs ScheduleReconciliationFlow and then GetReconciliationStatusForPartyFlow
-//! through the admin API until the reconciliation ends — exactly the lines an
-//! operator types in the shell — prints that transcript and the bytes that
-//! crossed the network, stops the nodes with SIGTERM, and says whether the ids
-//! found are exactly the lost transactions PartyB can supply.
+//! transactions; every node running LedgerRecover beside ledger-sync),
+//! starts the three nodes as separate processes on loopback, and through
+//! the admin API — exactly the lines an operator types in the shell —
+//! reconciles PartyA with PartyB (DIFFERENCES_FOUND), recovers what was
+//! found (AutomaticRecoveryFlow, each transaction verified by the merkle
+//! ledger adapter), and reconciles again (DIFFERENCES_NOT_FOUND). It prints
+//! that transcript and the bytes that crossed the network, stops the nodes
+//! with SIGTERM, and says whether the ids found were exactly the lost
+//! transactions PartyB can supply and whether PartyA's vault is then what
+//! it held before the disaster, less what no counterparty could supply.
 
 use crate::bootstrap::{BootstrapOptions, bootstrap};
 use crate::client::Client;
@@ -33,8 +37,17 @@ pub struct DemoReport {
     /// The shell lines and their answers, as an operator would see them.
     pub transcript: Vec<String>,
     pub expected: usize,
+    /// Transactions the backup lost.
+    pub lost: usize,
     pub found: usize,
     pub exact: bool,
+    /// Transactions the recovery recorded.
+    pub recovered: usize,
+    /// The second reconciliation found nothing.
+    pub clean: bool,
+    /// PartyA's vault is what it held before the disaster, less what
+    /// PartyB could not supply.
+    pub restored: bool,
     /// Payload bytes A sent to B and B sent to A.
     pub bytes_a_to_b: u64,
     pub bytes_b_to_a: u64,
@@ -117,10 +130,24 @@ pub fn run(options: &DemoOptions) -> Result<DemoReport, String> {
         .iter()
         .map(|id| id.iter().map(|b| format!("{b:02X}")).collect())
         .collect();
+    let kept = held(&a_config)?;
+    let mut transcript = transcript;
+    let (lines, recovered) = recover(&mut nodes, dirs, &a)?;
+    transcript.extend(lines);
+    let (second, text) = reconcile(&mut nodes, dirs, &a)?;
+    transcript.extend(second);
+    let clean = text.contains("lastReconciliationStatus=DIFFERENCES_NOT_FOUND");
     let bytes_a_to_b = counter(&a_config, "ledger_sync_transport_sent_bytes_total")?;
     let bytes_b_to_a = counter(&a_config, "ledger_sync_transport_received_bytes_total")?;
     drop(nodes);
+    let mut restored: Vec<_> = kept.iter().chain(&out.expected).copied().collect();
+    restored.sort_unstable();
+    let now = held(&a_config)?;
     Ok(DemoReport {
+        lost: out.before.len() - kept.len(),
+        recovered,
+        clean,
+        restored: now == restored && now.iter().all(|id| out.before.binary_search(id).is_ok()),
         exact: found == expected,
         expected: expected.len(),
         found: found.len(),
@@ -194,6 +221,11 @@ fn reconcile(
     a: &Client,
 ) -> Result<(Vec<String>, String), String> {
     let mut transcript = Vec::new();
+    let status = format!(
+        "flow start GetReconciliationStatusForPartyFlow party: \"{PARTY_B}\", isRequester: true"
+    );
+    // The row of an earlier reconciliation is not this one's end.
+    let previous = a.call(&status).ok().and_then(|answer| run_id(&answer.text));
     let schedule = format!("flow start ScheduleReconciliationFlow parties: [\"{PARTY_B}\"]");
     let answer = a.call(&schedule)?;
     transcript.push(format!(">>> {schedule}\n{}", answer.text));
@@ -203,9 +235,6 @@ fn reconcile(
             answer.text
         ));
     }
-    let status = format!(
-        "flow start GetReconciliationStatusForPartyFlow party: \"{PARTY_B}\", isRequester: true"
-    );
     let text = poll(
         nodes,
         dirs,
@@ -213,12 +242,74 @@ fn reconcile(
         "the reconciliation to end",
         || {
             let answer = a.call(&status).ok()?;
-            (answer.ok() && !answer.text.contains("lastReconciliationStatus=IN_PROGRESS"))
-                .then_some(answer.text)
+            let ended = answer.ok()
+                && !answer.text.contains("lastReconciliationStatus=IN_PROGRESS")
+                && run_id(&answer.text) != previous;
+            ended.then_some(answer.text)
         },
     )?;
     transcript.push(format!(">>> {status}\n{text}"));
     Ok((transcript, text))
+}
+
+/// The state machine run id in a status row's text.
+fn run_id(text: &str) -> Option<String> {
+    let at = text.find("stateMachineRunId=\"")? + "stateMachineRunId=\"".len();
+    Some(text[at..].split('"').next()?.to_string())
+}
+
+/// PartyA's vault ids, sorted.
+fn held(config: &NodeConfig) -> Result<Vec<ledger_sync_vocabulary::TxId>, String> {
+    let mut ids = ledger_sync_host::store::connect_reader(&config.database)
+        .and_then(|mut db| db.all_ids())
+        .map_err(|e| format!("reading PartyA's vault: {e:#}"))?;
+    ids.sort_unstable();
+    Ok(ids)
+}
+
+/// Runs AutomaticRecoveryFlow on PartyA and waits for the recovery to end;
+/// returns the transcript and how many transactions it recorded.
+fn recover(
+    nodes: &mut [NodeProcess],
+    dirs: &[PathBuf],
+    a: &Client,
+) -> Result<(Vec<String>, usize), String> {
+    let mut transcript = Vec::new();
+    let start = format!("flow start AutomaticRecoveryFlow party: \"{PARTY_B}\"");
+    let answer = a.call(&start)?;
+    transcript.push(format!(">>> {start}\n{}", answer.text));
+    if !answer.ok() {
+        return Err(format!(
+            "AutomaticRecoveryFlow was refused: {}",
+            answer.text
+        ));
+    }
+    let list = format!("flow start GetRecoveryRequestsFlow party: \"{PARTY_B}\"");
+    let text = poll(
+        nodes,
+        dirs,
+        Duration::from_secs(600),
+        "the recovery to end",
+        || {
+            let answer = a.call(&list).ok()?;
+            (answer.ok() && !answer.text.contains("status=IN_PROGRESS")).then_some(answer.text)
+        },
+    )?;
+    transcript.push(format!(">>> {list}\n{text}"));
+    if !text.contains("status=COMPLETED") {
+        return Err(format!("the recovery did not complete:\n{text}"));
+    }
+    let recovered = text
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("recovered=")?
+                .trim_end_matches(',')
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0);
+    Ok((transcript, recovered))
 }
 
 /// If a node process has exited, why: the end of its log.

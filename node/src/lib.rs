@@ -46,3 +46,8 @@ pub mod x500;
 /// plugin and its version as its `handlers.describe` gives them (a test
 /// holds the two to each other).
 pub const PLUGIN_CONFIG_FILE: &str = concat!("ledger-sync-", env!("CARGO_PKG_VERSION"), ".conf");
+
+/// The recovery plugin's configuration file (`plugins/config/`): it is
+/// built from this workspace, so it has this version.
+pub const RECOVERY_CONFIG_FILE: &str =
+    concat!("ledger-recover-", env!("CARGO_PKG_VERSION"), ".conf");

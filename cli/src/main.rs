@@ -149,6 +149,9 @@ enum NetworkCommand {
         /// Seed of the demo ledger.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Bytes of data in each output state of the demo ledger.
+        #[arg(long, default_value_t = ledger_sync_node::bootstrap::DEFAULT_STATE_BYTES)]
+        state_bytes: usize,
     },
 }
 
@@ -319,6 +322,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     transactions,
                     lost,
                     seed,
+                    state_bytes,
                 },
         } => {
             use ledger_sync_node::bootstrap::BootstrapOptions;
@@ -329,6 +333,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 max_message_size,
                 demo_ledger: transactions.map(|n| (n, lost, seed)),
                 p2p_hosts,
+                state_bytes,
             };
             bootstrap_network(&options)
         }

@@ -312,6 +312,7 @@ fn a_foreign_ca_an_impostor_and_an_unmapped_party_are_refused_by_a_node_process(
         max_message_size: 1 << 20,
         demo_ledger: Some((200, 5, 3)),
         p2p_hosts: Vec::new(),
+        state_bytes: ledger_sync_node::bootstrap::DEFAULT_STATE_BYTES,
     })
     .unwrap();
     let (a_dir, b_dir, c_dir) = (&net.node_dirs[0], &net.node_dirs[1], &net.node_dirs[2]);
@@ -357,6 +358,7 @@ fn a_foreign_ca_an_impostor_and_an_unmapped_party_are_refused_by_a_node_process(
         max_message_size: 1 << 20,
         demo_ledger: None,
         p2p_hosts: Vec::new(),
+        state_bytes: ledger_sync_node::bootstrap::DEFAULT_STATE_BYTES,
     })
     .unwrap();
     let f_dir = &foreign.node_dirs[0];
@@ -805,6 +807,7 @@ fn the_readme_network_runs_on_two_hosts() {
         max_message_size: 10 << 20,
         demo_ledger: Some((2_000, 40, 5)),
         p2p_hosts: hosts.addresses.to_vec(),
+        state_bytes: ledger_sync_node::bootstrap::DEFAULT_STATE_BYTES,
     })
     .unwrap();
     let map =

@@ -60,6 +60,7 @@ fn bootstrapped(dir: &std::path::Path) -> ledger_sync_node::bootstrap::Bootstrap
         max_message_size: 10 << 20,
         demo_ledger: Some((2_000, 40, 7)),
         p2p_hosts: Vec::new(),
+        state_bytes: ledger_sync_node::bootstrap::DEFAULT_STATE_BYTES,
     })
     .unwrap();
     let cache = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("plugin-cache");
@@ -140,6 +141,20 @@ fn a_restored_node_recovers_what_it_lost_and_reconciles_clean() {
         again.contains("lastReconciliationStatus=DIFFERENCES_NOT_FOUND"),
         "{again}"
     );
+    // Prometheus sees it on both sides.
+    for (node, side) in [(&dirs[0], "requester"), (&dirs[1], "responder")] {
+        let config = ledger_sync_node::config::NodeConfig::load(node).unwrap();
+        let page = ledger_sync_node::client::scrape_metrics(config.metrics_address).unwrap();
+        for line in [
+            format!(
+                "ledger_sync_recovery_transactions_total{{side=\"{side}\"}} {}",
+                out.expected.len()
+            ),
+            format!("ledger_sync_recovery_requests{{side=\"{side}\",status=\"COMPLETED\"}} "),
+        ] {
+            assert!(page.contains(&line), "{line} not in\n{page}");
+        }
+    }
     drop(a_node);
     // A holds what it held before the disaster, less what B could not
     // supply: what it kept and exactly what was found.

@@ -42,7 +42,13 @@ pub struct BootstrapOptions {
     /// every node on 127.0.0.1. The admin and metrics addresses stay on
     /// 127.0.0.1 (operated from the node's own machine).
     pub p2p_hosts: Vec<std::net::IpAddr>,
+    /// Bytes of data in each output state of the demo ledger: with the
+    /// ids and participants, about what a transaction's payload weighs.
+    pub state_bytes: usize,
 }
+
+/// The demo ledger's data per output state unless asked otherwise.
+pub const DEFAULT_STATE_BYTES: usize = 200;
 
 /// What was written.
 #[derive(Clone, Debug)]
@@ -205,9 +211,12 @@ pub fn bootstrap(options: &BootstrapOptions) -> Result<Bootstrapped, String> {
     let text = toml::to_string(&map).map_err(|e| format!("cannot write the network map: {e}"))?;
     write(&options.dir.join(NETWORK_MAP), &text)?;
     let (expected, before) = match options.demo_ledger {
-        Some((transactions, lost, seed)) if names.len() >= 2 => {
-            demo_vaults(&names, &node_dirs, transactions, lost, seed)?
-        }
+        Some((transactions, lost, seed)) if names.len() >= 2 => demo_vaults(
+            &names,
+            &node_dirs,
+            (transactions, lost, seed),
+            options.state_bytes,
+        )?,
         Some(_) => return Err("--transactions needs at least two parties".into()),
         None => (Vec::new(), Vec::new()),
     };
@@ -320,15 +329,15 @@ fn write_node(
     Ok((dir, entry))
 }
 
-/// The data each demo transaction's output carries, in bytes.
-const DEMO_STATE_BYTES: usize = 200;
-
 /// `ledger` as merkle-v1 transactions (`adapters/merkle`): each one's
 /// inputs are its dependencies' first outputs, its outputs the same
 /// participants, and its id the Merkle root of its bytes — so that what a
 /// counterparty sends in recovery can be verified. Dependencies come
 /// before their dependants, so each is renamed before it is spent.
-fn as_merkle(ledger: ledger_sync_ledgers::Ledger) -> ledger_sync_ledgers::Ledger {
+fn as_merkle(
+    ledger: ledger_sync_ledgers::Ledger,
+    state_bytes: usize,
+) -> ledger_sync_ledgers::Ledger {
     use ledger_sync_adapter_merkle::format::{self, Output, StateRef, Transaction};
     let mut renamed = std::collections::HashMap::new();
     let mut merkle = ledger_sync_ledgers::Ledger::default();
@@ -344,7 +353,7 @@ fn as_merkle(ledger: ledger_sync_ledgers::Ledger) -> ledger_sync_ledgers::Ledger
                 .iter()
                 .map(|participants| Output {
                     participants: participants.clone(),
-                    data: format!("{n:>width$}", width = DEMO_STATE_BYTES).into_bytes(),
+                    data: format!("{n:>width$}", width = state_bytes).into_bytes(),
                 })
                 .collect(),
             references: Vec::new(),
@@ -368,9 +377,8 @@ fn as_merkle(ledger: ledger_sync_ledgers::Ledger) -> ledger_sync_ledgers::Ledger
 fn demo_vaults(
     names: &[LegalName],
     dirs: &[PathBuf],
-    transactions: usize,
-    lost: usize,
-    seed: u64,
+    (transactions, lost, seed): (usize, usize, u64),
+    state_bytes: usize,
 ) -> Result<
     (
         Vec<ledger_sync_vocabulary::TxId>,
@@ -380,7 +388,10 @@ fn demo_vaults(
 > {
     use ledger_sync_ledgers::{reconciliation_set, two_party_ledger_between};
     let (a, b) = (names[0].to_string(), names[1].to_string());
-    let ledger = as_merkle(two_party_ledger_between(&a, &b, transactions, seed));
+    let ledger = as_merkle(
+        two_party_ledger_between(&a, &b, transactions, seed),
+        state_bytes,
+    );
     let a_vault = ledger.vault_of(&a);
     let b_vault = ledger.vault_of(&b);
     let kept = a_vault.len() - lost.min(a_vault.len());
@@ -431,6 +442,7 @@ mod tests {
             max_message_size: 10 << 20,
             demo_ledger: Some((300, 10, 1)),
             p2p_hosts: Vec::new(),
+            state_bytes: super::DEFAULT_STATE_BYTES,
         })
         .unwrap();
         assert_eq!(out.node_dirs[1], dir.path().join("PartyB"));
@@ -493,6 +505,7 @@ mod tests {
             max_message_size: 10 << 20,
             demo_ledger: None,
             p2p_hosts: Vec::new(),
+            state_bytes: super::DEFAULT_STATE_BYTES,
         };
         assert!(
             bootstrap(&options(&["PartyA"]))

@@ -111,6 +111,7 @@ pub fn run(options: &DemoOptions) -> Result<DemoReport, String> {
         max_message_size: options.max_message_size,
         demo_ledger: Some((options.transactions, options.lost, options.seed)),
         p2p_hosts: Vec::new(),
+        state_bytes: crate::bootstrap::DEFAULT_STATE_BYTES,
     })?;
     let mut nodes = start_nodes(options, &out.node_dirs)?;
     let a_config = NodeConfig::load(&out.node_dirs[0])?;

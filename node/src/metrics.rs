@@ -29,6 +29,7 @@
 //! | — | `process_cpu_seconds_total`, `process_resident_memory_bytes`, `process_virtual_memory_bytes`, `process_open_fds`, `process_max_fds`, `process_start_time_seconds` (from `/proc/self`) |
 //! | — | `ledger_sync_plugin_up{plugin="..."}`, `ledger_sync_plugin_restarts_total{plugin="..."}`, `ledger_sync_plugin_memory_bytes{plugin="..."}`, `ledger_sync_plugin_events_total{plugin="..."}`: each plugin of the node, kept by its thread (read without asking it) |
 //! | — | `ledger_sync_transport_unknown_plugin_messages_total`, `ledger_sync_transport_over_share_messages_total` |
+//! | — | `ledger_sync_recovery_requests{side,status}`, `ledger_sync_recovery_transactions_total{side}`, `ledger_sync_recovery_bytes_total{side}`, `ledger_sync_recovery_unavailable_transactions_total{side}`, `ledger_sync_recovery_refused_transactions_total{side}`: CR_RECOVERY_REQUEST summed, when a plugin is granted `recovery` |
 //! | — | `ledger_sync_transport_refused_connections_total`, `ledger_sync_transport_delivered_messages_total`, `ledger_sync_transport_received_bytes_total`, `ledger_sync_transport_sent_bytes_total`, `ledger_sync_transport_inbound_paused_total`, `ledger_sync_transport_over_capacity_connections_total` |
 
 use crate::runtime::Event;
@@ -175,6 +176,9 @@ struct Reading {
 pub struct Metrics {
     transport: Arc<TransportStats>,
     plugins: Vec<Arc<crate::runtime::Health>>,
+    /// Where CR_RECOVERY_REQUEST is, and its totals at the last read.
+    database: Option<ledger_sync_host::store::Database>,
+    recovery: Vec<ledger_sync_host::store::recovery::RecoveryTotals>,
     /// Outgoing reconciliations ended, by status.
     completed: BTreeMap<&'static str, u64>,
     /// Duration histogram: cumulative counts per bucket, sum, count.
@@ -194,6 +198,8 @@ impl Metrics {
         Metrics {
             transport,
             plugins,
+            database: None,
+            recovery: Vec::new(),
             completed: BTreeMap::new(),
             buckets: [0; DURATION_BUCKETS.len()],
             duration_sum: 0.0,
@@ -201,6 +207,13 @@ impl Metrics {
             seen: BTreeMap::new(),
             last: None,
         }
+    }
+
+    /// Reads the recovery tables of `database` at every scrape (at most
+    /// once a second).
+    pub fn with_recovery(mut self, database: ledger_sync_host::store::Database) -> Metrics {
+        self.database = Some(database);
+        self
     }
 
     /// Counts the outgoing rows that ended since the last read.
@@ -245,6 +258,7 @@ impl Metrics {
         }
         self.outcomes(&mut page);
         self.plugin_health(&mut page);
+        self.recovery_metrics(&mut page);
         self.transport_counters(&mut page);
         process_metrics(&mut page);
         page.finish()
@@ -287,6 +301,67 @@ impl Metrics {
             &[],
             self.duration_count as f64,
         );
+    }
+
+    /// CR_RECOVERY_REQUEST's totals, by side (and status for requests).
+    fn recovery_metrics(&self, page: &mut Page) {
+        if self.database.is_none() {
+            return;
+        }
+        let side = |t: &ledger_sync_host::store::recovery::RecoveryTotals| {
+            if t.is_requester {
+                "requester"
+            } else {
+                "responder"
+            }
+        };
+        let sample = page.family(
+            "ledger_sync_recovery_requests",
+            "gauge",
+            "Recovery requests in CR_RECOVERY_REQUEST, by side and status",
+        );
+        for t in &self.recovery {
+            page.sample(
+                &sample,
+                &[("side", side(t)), ("status", &t.status)],
+                t.requests as f64,
+            );
+        }
+        type Read = fn(&ledger_sync_host::store::recovery::RecoveryTotals) -> u64;
+        let families: [(&str, &str, Read); 4] = [
+            (
+                "ledger_sync_recovery_transactions",
+                "Transactions recovered (requester: recorded; responder: sent)",
+                |t| t.transactions,
+            ),
+            (
+                "ledger_sync_recovery_bytes",
+                "Bytes of transactions recovered (requester: received; responder: sent)",
+                |t| t.bytes,
+            ),
+            (
+                "ledger_sync_recovery_unavailable_transactions",
+                "Transactions asked for that the responder would not send (not held, no bytes, or not shared with the requester)",
+                |t| t.unavailable,
+            ),
+            (
+                "ledger_sync_recovery_refused_transactions",
+                "Transactions received that did not verify against their ids, not recorded",
+                |t| t.refused,
+            ),
+        ];
+        for (name, help, read) in families {
+            let sample = page.family(name, "counter", help);
+            for s in ["requester", "responder"] {
+                let total: u64 = self
+                    .recovery
+                    .iter()
+                    .filter(|t| side(t) == s)
+                    .map(read)
+                    .sum();
+                page.sample(&sample, &[("side", s)], total as f64);
+            }
+        }
     }
 
     /// Each plugin's health, one series per plugin.
@@ -561,6 +636,15 @@ pub fn router(metrics: Metrics, events: std::sync::mpsc::Sender<Event>) -> axum:
                             let _ = reply.send(read(node));
                         },
                     )));
+                    if let Some(database) = metrics.database.clone() {
+                        let read = tokio::task::spawn_blocking(move || {
+                            ledger_sync_host::store::connect_reader(&database)
+                                .and_then(|mut db| db.recovery_totals())
+                        });
+                        if let Ok(Ok(totals)) = read.await {
+                            metrics.recovery = totals;
+                        }
+                    }
                     match (asked, answer.await) {
                         (Ok(()), Ok(Some(reading))) => metrics.update(reading),
                         _ => {

@@ -255,7 +255,20 @@ fn serve_admin_and_metrics(
         "metricsAddress",
         config.metrics_address,
         crate::metrics::router(
-            crate::metrics::Metrics::new(outbox.stats().clone(), plugins.health.clone()),
+            {
+                let metrics =
+                    crate::metrics::Metrics::new(outbox.stats().clone(), plugins.health.clone());
+                let recovery = ledger_sync_host::capabilities::GRANT_RECOVERY;
+                if config
+                    .plugins
+                    .iter()
+                    .any(|p| p.grants.iter().any(|g| g == recovery))
+                {
+                    metrics.with_recovery(config.database.clone())
+                } else {
+                    metrics
+                }
+            },
             plugins.reconciliation.clone(),
         ),
     )

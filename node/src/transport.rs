@@ -842,6 +842,7 @@ mod tests {
             max_message_size: 4096,
             demo_ledger: None,
             p2p_hosts: Vec::new(),
+            state_bytes: crate::bootstrap::DEFAULT_STATE_BYTES,
         })
         .unwrap();
         out.node_dirs

@@ -247,6 +247,20 @@ fn recovery_requests_and_logs_round_trip(backend: Backend) {
     let all = store.load_recovery_requests(100).unwrap();
     assert_eq!(all.len(), 4);
     assert_eq!(all[0], requests[3]);
+    // Summed for the metrics page: by side and status.
+    let totals = store.recovery_totals().unwrap();
+    let by: Vec<(&str, u64, u64, u64)> = totals
+        .iter()
+        .map(|t| (t.status.as_str(), t.requests, t.transactions, t.bytes))
+        .collect();
+    assert_eq!(
+        by,
+        vec![
+            ("COMPLETED", 2, 4, 2_468),
+            ("FAILED", 1, 2, 1_234),
+            ("IN_PROGRESS", 1, 0, 0)
+        ]
+    );
 
     for n in 0..5u64 {
         store

@@ -110,6 +110,7 @@ fn bootstrapped(
         max_message_size: 10 << 20,
         demo_ledger,
         p2p_hosts: Vec::new(),
+        state_bytes: ledger_sync_node::bootstrap::DEFAULT_STATE_BYTES,
     })
     .unwrap();
     let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("plugin-cache");

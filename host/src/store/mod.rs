@@ -167,6 +167,8 @@ pub trait NodeStore: Send {
         &mut self,
         entry: &ledger_sync_vocabulary::recovery::RecoveryLogEntry,
     ) -> Result<()>;
+    /// CR_RECOVERY_REQUEST summed by side and status, for metrics.
+    fn recovery_totals(&mut self) -> Result<Vec<recovery::RecoveryTotals>>;
     /// A request's newest `limit` log lines, oldest first.
     fn load_recovery_log(
         &mut self,

@@ -666,6 +666,24 @@ impl NodeStore for PostgresStore {
         })
     }
 
+    fn recovery_totals(&mut self) -> Result<Vec<super::recovery::RecoveryTotals>> {
+        let rows = self.run("summing CR_RECOVERY_REQUEST", |client, _| {
+            Ok(client.query(super::recovery::TOTALS, &[])?)
+        })?;
+        Ok(rows
+            .into_iter()
+            .map(|r| super::recovery::RecoveryTotals {
+                is_requester: r.get(0),
+                status: r.get(1),
+                requests: r.get::<_, i64>(2) as u64,
+                transactions: r.get::<_, i64>(3) as u64,
+                unavailable: r.get::<_, i64>(4) as u64,
+                refused: r.get::<_, i64>(5) as u64,
+                bytes: r.get::<_, i64>(6) as u64,
+            })
+            .collect())
+    }
+
     fn append_recovery_log(&mut self, entry: &RecoveryLogEntry) -> Result<()> {
         let message = kept_message(&entry.message);
         self.run("appending to CR_RECOVERY_LOG", |client, _| {

@@ -93,6 +93,41 @@ impl StoredRequest {
     }
 }
 
+/// CR_RECOVERY_REQUEST summed over the rows of one side and status.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RecoveryTotals {
+    pub is_requester: bool,
+    pub status: String,
+    pub requests: u64,
+    /// Transactions recorded (requester) or sent (responder).
+    pub transactions: u64,
+    pub unavailable: u64,
+    pub refused: u64,
+    pub bytes: u64,
+}
+
+/// The totals query; `CAST` keeps PostgreSQL's sums integers.
+pub const TOTALS: &str = "SELECT is_requester, status, COUNT(*), \
+     CAST(COALESCE(SUM(recovered), 0) AS BIGINT), CAST(COALESCE(SUM(unavailable), 0) AS BIGINT), \
+     CAST(COALESCE(SUM(refused), 0) AS BIGINT), CAST(COALESCE(SUM(bytes), 0) AS BIGINT) \
+     FROM CR_RECOVERY_REQUEST GROUP BY is_requester, status ORDER BY is_requester, status";
+
+pub fn totals(conn: &Connection) -> Result<Vec<RecoveryTotals>> {
+    let mut stmt = conn.prepare_cached(TOTALS)?;
+    let rows = stmt.query_map([], |r| {
+        Ok(RecoveryTotals {
+            is_requester: r.get(0)?,
+            status: r.get(1)?,
+            requests: r.get::<_, i64>(2)? as u64,
+            transactions: r.get::<_, i64>(3)? as u64,
+            unavailable: r.get::<_, i64>(4)? as u64,
+            refused: r.get::<_, i64>(5)? as u64,
+            bytes: r.get::<_, i64>(6)? as u64,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
 /// A log message cut to [`MAX_LOG_MESSAGE`] bytes.
 pub fn kept_message(message: &str) -> String {
     ledger_sync_vocabulary::text::bounded(message, MAX_LOG_MESSAGE)

@@ -161,6 +161,9 @@ impl NodeStore for SqliteStore {
     fn save_recovery_request(&mut self, request: &RecoveryRequest) -> Result<()> {
         super::recovery::save_request(&self.conn, request)
     }
+    fn recovery_totals(&mut self) -> Result<Vec<super::recovery::RecoveryTotals>> {
+        super::recovery::totals(&self.conn)
+    }
     fn append_recovery_log(&mut self, entry: &RecoveryLogEntry) -> Result<()> {
         super::recovery::append_log(&mut self.conn, entry)
     }

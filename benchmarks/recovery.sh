@@ -25,7 +25,7 @@ a="O=PartyA, L=London, C=GB"
 b="O=PartyB, L=London, C=GB"
 now() { date +%s.%N; }
 t0=$(now)
-$bin network bootstrap --dir "$work/net" --nodes "$a" "$b" --base-port 22000 \
+$bin network bootstrap --dir "$work/net" --nodes "$a" "$b" --base-port "${PORT:-22000}" \
     --transactions "$n" --lost "$lost" --state-bytes "$state" | tail -1
 t1=$(now)
 echo "bootstrap and recording: $(echo "$t1 - $t0" | bc) s"

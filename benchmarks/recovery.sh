@@ -67,6 +67,8 @@ recovered=$(echo "$row" | grep -o 'recovered=[0-9]*' | head -1 | cut -d= -f2)
 bytes=$(echo "$row" | grep -o 'bytes=[0-9]*' | head -1 | cut -d= -f2)
 secs=$(echo "$t4 - $t3" | bc)
 echo "$row" | grep -o 'status=[A-Z_]*' | head -1
+echo "$row" | grep -q 'status=COMPLETED' || { echo "$row" | grep -v '^        [0-9A-F]'; \
+    grep -i 'recover' "$work/a.log" | tail -5; }
 echo "recovery: $recovered transactions, $bytes bytes in $secs s:" \
     "$(echo "$recovered / $secs" | bc) tx/s, $(echo "$bytes / $secs / 1024" | bc) KiB/s"
 reconcile

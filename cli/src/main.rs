@@ -288,6 +288,31 @@ fn main() -> ExitCode {
     }
 }
 
+/// `network bootstrap`.
+fn network_command(command: NetworkCommand) -> Result<ExitCode> {
+    let NetworkCommand::Bootstrap {
+        dir,
+        nodes,
+        base_port,
+        p2p_hosts,
+        max_message_size,
+        transactions,
+        lost,
+        seed,
+        state_bytes,
+    } = command;
+    let options = ledger_sync_node::bootstrap::BootstrapOptions {
+        dir,
+        names: nodes,
+        base_port,
+        max_message_size,
+        demo_ledger: transactions.map(|n| (n, lost, seed)),
+        p2p_hosts,
+        state_bytes,
+    };
+    bootstrap_network(&options)
+}
+
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Bench(args) => bench_command::run(args),
@@ -311,32 +336,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Flow { words } => one_call("flow", words),
         Command::Run { words } => one_call("run", words),
         Command::Shell { node, user } => shell(&node, user),
-        Command::Network {
-            command:
-                NetworkCommand::Bootstrap {
-                    dir,
-                    nodes,
-                    base_port,
-                    p2p_hosts,
-                    max_message_size,
-                    transactions,
-                    lost,
-                    seed,
-                    state_bytes,
-                },
-        } => {
-            use ledger_sync_node::bootstrap::BootstrapOptions;
-            let options = BootstrapOptions {
-                dir,
-                names: nodes,
-                base_port,
-                max_message_size,
-                demo_ledger: transactions.map(|n| (n, lost, seed)),
-                p2p_hosts,
-                state_bytes,
-            };
-            bootstrap_network(&options)
-        }
+        Command::Network { command } => network_command(command),
         Command::Simulate {
             seeds,
             first,

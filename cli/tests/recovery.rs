@@ -41,8 +41,9 @@ fn reconcile(a: &Client) -> String {
     )
 }
 
+/// A node's vault ids, sorted (read-only: the node may be running).
 fn ids_of(node: &std::path::Path) -> Vec<[u8; 32]> {
-    let mut ids = ledger_sync_host::store::connect(&node.join("persistence.db").into())
+    let mut ids = ledger_sync_host::store::connect_reader(&node.join("persistence.db").into())
         .unwrap()
         .all_ids()
         .unwrap();
@@ -214,7 +215,7 @@ fn forged_bytes_fail_the_recovery_and_a_probe_learns_nothing() {
         "{row}"
     );
     assert!(row.contains("refused=1,"), "{row}");
-    let held = ids_of_running(&dirs[0]);
+    let held = ids_of(&dirs[0]);
     assert!(
         !held.contains(&forged),
         "the forged transaction was not recorded"
@@ -237,18 +238,8 @@ fn forged_bytes_fail_the_recovery_and_a_probe_learns_nothing() {
             "{row}"
         );
     }
-    let held = ids_of_running(&dirs[0]);
+    let held = ids_of(&dirs[0]);
     assert!(b_only.iter().all(|id| !held.contains(id)));
-}
-
-/// A's vault, read while its node runs.
-fn ids_of_running(node: &std::path::Path) -> Vec<[u8; 32]> {
-    let mut ids = ledger_sync_host::store::connect_reader(&node.join("persistence.db").into())
-        .unwrap()
-        .all_ids()
-        .unwrap();
-    ids.sort_unstable();
-    ids
 }
 
 /// A floods B with recovery asks, as a rogue holding A's key: B answers
@@ -369,5 +360,5 @@ fn a_recovery_resumes_after_either_side_was_down() {
     assert!(logs.contains("resumed after the node restarted"), "{logs}");
     let mut restored: Vec<[u8; 32]> = kept.iter().chain(&out.expected).copied().collect();
     restored.sort_unstable();
-    assert_eq!(ids_of_running(&dirs[0]), restored);
+    assert_eq!(ids_of(&dirs[0]), restored);
 }

@@ -12,6 +12,9 @@ use ledger_sync_vocabulary::recovery::{RecoveryLogEntry, RecoveryRequest};
 use rusqlite::{Connection, OpenFlags, params};
 use std::path::Path;
 
+/// How long a write waits for another connection's to finish.
+pub const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Opens (creating if needed) a node database and brings its schema up to
 /// date.
 pub fn open(path: &Path) -> Result<Connection> {
@@ -32,6 +35,11 @@ pub fn open(path: &Path) -> Result<Connection> {
     }
     let mut conn = Connection::open(path)
         .with_context(|| format!("opening node database {}", path.display()))?;
+    // Several connections write to one node database — the status store,
+    // the recovery tables, verified recording, the admin API's recorder —
+    // each from its own thread: one waits for another's write rather than
+    // failing with "database is locked".
+    conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "cache_size", -65536)?;
@@ -103,6 +111,7 @@ impl SqliteStore {
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .with_context(|| format!("opening a vault reader on {}", path.display()))?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
         conn.pragma_update(None, "cache_size", -16384)?;
         Ok(SqliteStore {
             conn,

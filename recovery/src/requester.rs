@@ -329,9 +329,11 @@ impl<N: Node> Recoverer<N> {
             o.last_heard = now;
             if o.silences > MAX_SILENCES {
                 let why = format!(
-                    "{} did not answer for {} s, {MAX_SILENCES} times in a row",
+                    "{} did not answer for {} s, {MAX_SILENCES} times in a row (is it up, and \
+                     does it run {}? its node logs a message for a plugin it does not run)",
                     o.row.party_name,
-                    timeout / 1000
+                    timeout / 1000,
+                    crate::NAME
                 );
                 self.end(id, RecoveryStatus::Failed, &why);
                 continue;

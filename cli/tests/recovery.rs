@@ -274,6 +274,7 @@ fn a_flood_of_recovery_asks_is_answered_only_up_to_the_limit() {
         for k in 0..asks {
             let ask = Message::Ask {
                 request: [(k % 250) as u8; 16],
+                ask: 1,
                 ids: out.expected.clone(),
             };
             let frame = ledger_sync_node::transport::frame("ledger-recover", &ask.encode());

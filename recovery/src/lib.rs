@@ -94,7 +94,7 @@ impl<N: Node> Recoverer<N> {
             }
         };
         match message {
-            Message::Ask { request, ids } => self.answer(sender, request, ids),
+            Message::Ask { request, ask, ids } => self.answer(sender, (request, ask), ids),
             other => self.on_answer(sender, other),
         }
     }

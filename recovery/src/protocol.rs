@@ -8,7 +8,10 @@
 //!
 //! A message is a version byte and a postcard-encoded [`Message`]. Every
 //! message names the request it belongs to (16 random bytes, chosen by the
-//! requester).
+//! requester) and the ask it answers (numbered by the requester, a new
+//! number for every ask, re-asks included): an answer to an earlier ask
+//! that arrives late — after a silence made the requester ask again — is
+//! recognised as such, not taken for the answer to the current one.
 
 use ledger_sync_vocabulary::TxId;
 use serde::{Deserialize, Serialize};
@@ -37,10 +40,15 @@ pub enum Refusal {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Message {
     /// Requester → responder: send these transactions.
-    Ask { request: RequestId, ids: Vec<TxId> },
+    Ask {
+        request: RequestId,
+        ask: u32,
+        ids: Vec<TxId>,
+    },
     /// Responder → requester: some of them, with their bytes.
     Transactions {
         request: RequestId,
+        ask: u32,
         transactions: Vec<(TxId, Vec<u8>)>,
     },
     /// Responder → requester: the answer to an ask is complete. It sent
@@ -48,6 +56,7 @@ pub enum Message {
     /// `deferred` only after `retry_after_ms` (its size limit).
     Done {
         request: RequestId,
+        ask: u32,
         sent: u32,
         unavailable: Vec<TxId>,
         deferred: Vec<TxId>,
@@ -56,6 +65,7 @@ pub enum Message {
     /// Responder → requester: the ask is refused whole.
     Refused {
         request: RequestId,
+        ask: u32,
         refusal: Refusal,
     },
 }
@@ -86,6 +96,16 @@ impl Message {
             | Message::Transactions { request, .. }
             | Message::Done { request, .. }
             | Message::Refused { request, .. } => request,
+        }
+    }
+
+    /// The ask it is or answers.
+    pub fn ask(&self) -> u32 {
+        match self {
+            Message::Ask { ask, .. }
+            | Message::Transactions { ask, .. }
+            | Message::Done { ask, .. }
+            | Message::Refused { ask, .. } => *ask,
         }
     }
 }
@@ -131,14 +151,17 @@ mod tests {
         for message in [
             Message::Ask {
                 request,
+                ask: 1,
                 ids: vec![[1; 32], [2; 32]],
             },
             Message::Transactions {
                 request,
+                ask: 1,
                 transactions: vec![([1; 32], vec![9; 100])],
             },
             Message::Done {
                 request,
+                ask: 1,
                 sent: 1,
                 unavailable: vec![[2; 32]],
                 deferred: vec![],
@@ -146,6 +169,7 @@ mod tests {
             },
             Message::Refused {
                 request,
+                ask: 2,
                 refusal: Refusal::RequestLimit {
                     retry_after_ms: 1000,
                 },

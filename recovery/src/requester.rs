@@ -15,6 +15,11 @@
 //! The row in CR_RECOVERY_REQUEST is saved after every step, so a restart
 //! resumes with the ids still outstanding; recording the same transaction
 //! twice is a no-op, so nothing is recorded twice.
+//!
+//! Every ask has a new number. An answer to an earlier ask (late, after a
+//! silence made us ask again) still records what it brings that is
+//! outstanding, but changes nothing else; a transaction this request never
+//! asked for ends it FAILED.
 
 use crate::node::Node;
 use crate::protocol::{Message, Refusal, RequestId, parse_uuid, request_uuid};
@@ -43,6 +48,10 @@ pub struct Outgoing {
     /// Ids per ask: our `maxAllowedTransactions`, or less if the responder
     /// allows less.
     batch: u32,
+    /// The number of the ask that is out (answers to others are late).
+    ask: u32,
+    /// Every id this request may ask for.
+    requested: HashSet<TxId>,
 }
 
 impl<N: Node> Recoverer<N> {
@@ -83,6 +92,8 @@ impl<N: Node> Recoverer<N> {
     fn begin(&mut self, id: RequestId, row: RecoveryRequest) {
         let now = self.node.now_ms();
         let outgoing = Outgoing {
+            requested: row.requested.iter().copied().collect(),
+            ask: 0,
             row,
             asked: Vec::new(),
             last_heard: now,
@@ -140,7 +151,12 @@ impl<N: Node> Recoverer<N> {
     }
 
     fn send_ask(&mut self, party: &str, request: RequestId, ids: Vec<TxId>) {
-        let message = Message::Ask { request, ids }.encode();
+        let Some(o) = self.outgoing.get_mut(&request) else {
+            return;
+        };
+        o.ask += 1;
+        let ask = o.ask;
+        let message = Message::Ask { request, ask, ids }.encode();
         if let Err(why) = self.node.send(party, &message) {
             // Lost like any message: the silence check asks again.
             self.log(Level::Warn, &format!("could not ask {party}: {why}"));
@@ -162,31 +178,41 @@ impl<N: Node> Recoverer<N> {
         }
         o.last_heard = self.node.now_ms();
         o.silences = 0;
+        let current = message.ask() == o.ask;
         match message {
             Message::Transactions { transactions, .. } => self.received(id, transactions),
+            Message::Done { unavailable, .. } if !current => self.unavailable(id, unavailable),
             Message::Done {
                 unavailable,
                 deferred,
                 retry_after_ms,
                 ..
             } => self.done(id, unavailable, deferred, retry_after_ms),
-            Message::Refused { refusal, .. } => self.refused(id, refusal),
-            Message::Ask { .. } => {}
+            Message::Refused { refusal, .. } if current => self.refused(id, refusal),
+            Message::Refused { .. } | Message::Ask { .. } => {}
         }
     }
 
-    /// Transactions arrived: each must have been asked for; each is
-    /// verified by the node's ledger adapter and recorded.
+    /// Transactions arrived: each must be one this request asks for; each
+    /// still outstanding is verified by the node's ledger adapter and
+    /// recorded (one already recorded, from a late answer, is skipped).
     fn received(&mut self, id: RequestId, transactions: Vec<(TxId, Vec<u8>)>) {
         let o = self.outgoing.get_mut(&id).expect("checked by the caller");
-        let asked: HashSet<TxId> = o.asked.iter().copied().collect();
-        if let Some((stray, _)) = transactions.iter().find(|(t, _)| !asked.contains(t)) {
+        if let Some((stray, _)) = transactions.iter().find(|(t, _)| !o.requested.contains(t)) {
             let why = format!(
-                "{} sent transaction {}, which this recovery did not ask for (or already had)",
+                "{} sent transaction {}, which this recovery did not ask for",
                 o.row.party_name,
                 to_hex(stray)
             );
             return self.end(id, RecoveryStatus::Failed, &why);
+        }
+        let outstanding: HashSet<TxId> = o.row.outstanding.iter().copied().collect();
+        let transactions: Vec<(TxId, Vec<u8>)> = transactions
+            .into_iter()
+            .filter(|(t, _)| outstanding.contains(t))
+            .collect();
+        if transactions.is_empty() {
+            return;
         }
         let bytes: u64 = transactions.iter().map(|(_, b)| b.len() as u64).sum();
         let outcomes = match self.node.record_verified(&transactions) {
@@ -245,6 +271,22 @@ impl<N: Node> Recoverer<N> {
             return self.end(id, RecoveryStatus::Failed, &why);
         }
         self.save(&row);
+    }
+
+    /// A late answer's `Done`: what it says is unavailable stays so; the
+    /// rest was for an ask that is no longer out.
+    fn unavailable(&mut self, id: RequestId, unavailable: Vec<TxId>) {
+        let o = self.outgoing.get_mut(&id).expect("checked by the caller");
+        let unavailable: HashSet<TxId> = unavailable.into_iter().collect();
+        let before = o.row.outstanding.len();
+        o.row.outstanding.retain(|t| !unavailable.contains(t));
+        o.asked.retain(|t| !unavailable.contains(t));
+        o.row.unavailable += (before - o.row.outstanding.len()) as u32;
+        let row = o.row.clone();
+        self.save(&row);
+        if self.outgoing[&id].asked.is_empty() {
+            self.ask_next(id);
+        }
     }
 
     /// The answer to an ask is complete.

@@ -55,19 +55,21 @@ struct Answer {
 
 impl<N: Node> Recoverer<N> {
     /// Answers `party`'s ask for `ids`.
-    pub(crate) fn answer(&mut self, party: &str, request: RequestId, ids: Vec<TxId>) {
+    pub(crate) fn answer(&mut self, party: &str, asked: (RequestId, u32), ids: Vec<TxId>) {
+        let request = asked.0;
         if let Some(refusal) = self.admit(party, ids.len()) {
-            return self.refuse(party, request, refusal);
+            return self.refuse(party, asked, refusal);
         }
         let answer = match self.choose(party, &ids) {
             Ok(answer) => answer,
-            Err(refusal) => return self.refuse(party, request, refusal),
+            Err(refusal) => return self.refuse(party, asked, refusal),
         };
         let sent = answer.send.len() as u32;
         let bytes: u64 = answer.send.iter().map(|(_, b)| b.len() as u64).sum();
-        self.send_transactions(party, request, answer.send);
+        self.send_transactions(party, asked, answer.send);
         let done = Message::Done {
             request,
+            ask: asked.1,
             sent,
             unavailable: answer.unavailable.clone(),
             deferred: answer.deferred.clone(),
@@ -202,7 +204,7 @@ impl<N: Node> Recoverer<N> {
     fn send_transactions(
         &mut self,
         party: &str,
-        request: RequestId,
+        asked: (RequestId, u32),
         transactions: Vec<(TxId, Vec<u8>)>,
     ) {
         let max = self.node.max_message_size() as usize;
@@ -211,20 +213,26 @@ impl<N: Node> Recoverer<N> {
         for (id, bytes) in transactions {
             let cost = bytes.len() + transaction_overhead();
             if !batch.is_empty() && size + cost > max {
-                self.send_batch(party, request, std::mem::take(&mut batch));
+                self.send_batch(party, asked, std::mem::take(&mut batch));
                 size = 64;
             }
             size += cost;
             batch.push((id, bytes));
         }
         if !batch.is_empty() {
-            self.send_batch(party, request, batch);
+            self.send_batch(party, asked, batch);
         }
     }
 
-    fn send_batch(&mut self, party: &str, request: RequestId, transactions: Vec<(TxId, Vec<u8>)>) {
+    fn send_batch(
+        &mut self,
+        party: &str,
+        (request, ask): (RequestId, u32),
+        transactions: Vec<(TxId, Vec<u8>)>,
+    ) {
         let message = Message::Transactions {
             request,
+            ask,
             transactions,
         };
         if let Err(why) = self.node.send(party, &message.encode()) {
@@ -233,9 +241,10 @@ impl<N: Node> Recoverer<N> {
         }
     }
 
-    fn refuse(&mut self, party: &str, request: RequestId, refusal: Refusal) {
+    fn refuse(&mut self, party: &str, (request, ask): (RequestId, u32), refusal: Refusal) {
         let message = Message::Refused {
             request,
+            ask,
             refusal: refusal.clone(),
         };
         let _ = self.node.send(party, &message.encode());

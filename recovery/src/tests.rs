@@ -336,6 +336,7 @@ fn a_flood_of_asks_is_refused_past_the_request_limit() {
     for k in 0..10u8 {
         let ask = Message::Ask {
             request: [k; 16],
+            ask: 1,
             ids: lost.clone(),
         };
         p.b.on_message(A, &ask.encode());
@@ -348,6 +349,7 @@ fn a_flood_of_asks_is_refused_past_the_request_limit() {
     assert_eq!(refused, 7);
     let too_many = Message::Ask {
         request: [42; 16],
+        ask: 1,
         ids: (0..31).map(tx).collect(),
     };
     let mut q = pair(&lost, &lost, &lost, "");
@@ -448,4 +450,31 @@ fn flows_refuse_what_they_cannot_do_in_the_shells_words() {
     assert!(listed.contains(&id), "{listed}");
     let log = run(&mut p, "GetRecoveryLogsFlow", &[("requestId", &id)]).unwrap();
     assert!(log.contains("stopped by the operator"), "{log}");
+}
+
+#[test]
+fn a_late_answer_after_a_re_ask_is_recorded_once_not_taken_for_a_stray() {
+    let lost: Vec<TxId> = (0..50).map(tx).collect();
+    let mut p = pair(&lost, &lost, &lost, "maxAllowedRequests = 1000");
+    automatic(&mut p.a);
+    // B is slow: A's first ask waits past A's inactivity timeout.
+    let first = p.world.borrow_mut().queue.pop_front().unwrap();
+    for _ in 0..31 {
+        let now = p.world.borrow().now + 1_000;
+        p.world.borrow_mut().now = now;
+        p.world.borrow_mut().timers.clear();
+        p.a.on_timer(crate::TICK);
+    }
+    let again = p.world.borrow_mut().queue.pop_front().unwrap();
+    assert!(matches!(
+        Message::decode(&again.2),
+        Ok(Message::Ask { ask: 2, .. })
+    ));
+    // Then both asks reach B, which answers both.
+    p.b.on_message(&first.0, &first.2);
+    p.b.on_message(&again.0, &again.2);
+    p.run(3_600_000);
+    let row = p.row();
+    assert_eq!(row.status, RecoveryStatus::Completed, "{row}");
+    assert_eq!((row.recovered, row.refused), (50, 0));
 }

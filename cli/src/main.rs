@@ -647,7 +647,8 @@ fn simulate(
     eprintln!("ran in {:.1} s", started.elapsed().as_secs_f64());
     println!(
         "{} seeds: {} reconciliations ended — {} completed ({:.2}%), {} failed, {} \
-         stopped; {} results checked against the oracle; {} messages, {} bytes",
+         stopped; {} results checked against the oracle; {} recoveries, each followed by a \
+         second reconciliation, checked against it; {} messages, {} bytes",
         summary.seeds,
         reconciliations,
         summary.completed,
@@ -655,6 +656,7 @@ fn simulate(
         summary.failed(),
         summary.stopped,
         summary.results_checked,
+        summary.recoveries_checked,
         summary.messages,
         summary.bytes
     );

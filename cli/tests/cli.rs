@@ -196,6 +196,14 @@ fn simulate_passes_a_few_hundred_seeds() {
         stdout.contains("every invariant held on every seed: 0 wrong, 0 stuck, 0 traps"),
         "{stdout}"
     );
+    // The last step of each seed: recovery, then a second reconciliation.
+    let recoveries: u64 = stdout
+        .split(" recoveries, each followed by a second reconciliation")
+        .next()
+        .and_then(|head| head.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(recoveries > 100, "{stdout}");
     for kind in [
         "random loss",
         "crash and restart",

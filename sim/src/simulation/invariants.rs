@@ -16,7 +16,7 @@ use std::rc::Rc;
 pub const MEMORY_BOUND_BYTES: usize = 64 << 20;
 
 /// The oracle: what `requester` lacks of what `party` holds for it.
-fn expected_missing(
+pub(super) fn expected_missing(
     requester: &str,
     party: &str,
     held: &BTreeMap<String, HashSet<TxId>>,

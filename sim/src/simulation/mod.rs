@@ -43,6 +43,7 @@ use std::collections::BTreeMap;
 mod faults;
 mod hostile;
 mod invariants;
+mod recovery;
 mod runner;
 mod scenario;
 
@@ -72,6 +73,8 @@ pub struct SeedReport {
     pub stopped: u64,
     /// Results checked against the oracle.
     pub results_checked: u64,
+    /// Recoveries run and checked against the oracle (the last step).
+    pub recoveries_checked: u64,
     pub faults: BTreeMap<&'static str, u64>,
     /// Invariant violations: empty when the seed passed.
     pub violations: Vec<String>,
@@ -103,6 +106,7 @@ pub struct Summary {
     pub failed_by_cause: BTreeMap<String, u64>,
     pub stopped: u64,
     pub results_checked: u64,
+    pub recoveries_checked: u64,
     pub faults: BTreeMap<&'static str, u64>,
     pub messages: u64,
     pub bytes: u64,
@@ -120,6 +124,7 @@ impl Summary {
         }
         self.stopped += report.stopped;
         self.results_checked += report.results_checked;
+        self.recoveries_checked += report.recoveries_checked;
         for (kind, n) in &report.faults {
             *self.faults.entry(kind).or_default() += n;
         }

@@ -56,9 +56,11 @@ pub fn run_seed(runtime: &Arc<PluginRuntime>, seed: u64, mix: FaultMix) -> Resul
     for (kind, n) in &run.faults.borrow().counts {
         *report.faults.entry(kind).or_default() += n;
     }
+    // The reconciliations' figures, before recovery adds its own traffic.
     report.traffic_digest = run.faults.borrow().digest;
     report.messages = run.net.traffic().messages;
     report.bytes = run.net.traffic().bytes;
+    super::recovery::recovery_step(&mut run, &scenario, dir.path(), &mut report)?;
     Ok(report)
 }
 

@@ -40,7 +40,12 @@ impl Scenario {
         let ledger = multi_party_ledger(&parties, n, seed, r);
         let mut vaults: BTreeMap<String, Vec<VaultTransaction>> = BTreeMap::new();
         for p in &parties {
-            vaults.insert(p.clone(), ledger.vault_of(p));
+            let mut vault = ledger.vault_of(p);
+            // Each transaction's bytes, for recovery to send and check.
+            for tx in &mut vault {
+                tx.payload = Some(super::recovery::sim_bytes(tx));
+            }
+            vaults.insert(p.clone(), vault);
         }
         // Party 0 restores from a backup: it lost the last `lost`
         // transactions it had recorded.

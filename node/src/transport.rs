@@ -378,8 +378,9 @@ struct Outgoing {
 #[derive(Clone)]
 pub struct Outbox {
     queues: BTreeMap<String, mpsc::Sender<Outgoing>>,
-    /// The shares of every plugin but the first, by (peer, plugin).
-    shares: Arc<BTreeMap<(String, String), Arc<Share>>>,
+    /// The shares of every plugin but the first, by peer, then plugin
+    /// (looked up by `&str`: no allocation per message).
+    shares: Arc<BTreeMap<String, BTreeMap<String, Arc<Share>>>>,
     max_message_size: u32,
     stats: Arc<TransportStats>,
 }
@@ -396,7 +397,7 @@ impl Outbox {
         if payload.len() > self.max_message_size as usize || plugin.len() > MAX_PLUGIN_NAME {
             return false;
         }
-        let held = match self.shares.get(&(to.to_string(), plugin.to_string())) {
+        let held = match self.shares.get(to).and_then(|of_peer| of_peer.get(plugin)) {
             None => None,
             Some(share) => match share.take(payload.len()) {
                 Some(held) => Some(held),
@@ -465,9 +466,10 @@ pub async fn start(
     for (name, (address, _)) in &directory.peers {
         let (tx, rx) = mpsc::channel(QUEUE_PER_PEER + SHARE_MESSAGES * others);
         queues.insert(name.clone(), tx);
-        for plugin in plugins.iter().skip(1) {
-            shares.insert((name.clone(), plugin.clone()), Arc::default());
-        }
+        let of_peer: BTreeMap<String, Arc<Share>> = (plugins.iter().skip(1))
+            .map(|plugin| (plugin.clone(), Arc::default()))
+            .collect();
+        shares.insert(name.clone(), of_peer);
         tokio::spawn(dial(
             connector.clone(),
             directory.clone(),

@@ -73,6 +73,17 @@ fn bootstrapped(dir: &std::path::Path) -> ledger_sync_node::bootstrap::Bootstrap
     out
 }
 
+/// Starts A's and B's node processes and waits until both answer; A's
+/// client.
+fn start_a_and_b(dirs: &[std::path::PathBuf]) -> (NodeProcess, NodeProcess, Client) {
+    let a_node = NodeProcess::start(&dirs[0]);
+    let b_node = NodeProcess::start(&dirs[1]);
+    let a = Client::for_node(&dirs[0]).unwrap();
+    wait_up(&a);
+    wait_up(&Client::for_node(&dirs[1]).unwrap());
+    (a_node, b_node, a)
+}
+
 /// Writes a node's recovery configuration.
 fn recovery_config(node: &std::path::Path, text: &str) {
     let file = node
@@ -103,11 +114,7 @@ fn a_restored_node_recovers_what_it_lost_and_reconciles_clean() {
     let out = bootstrapped(dir.path());
     let dirs = &out.node_dirs;
     let kept = ids_of(&dirs[0]);
-    let a_node = NodeProcess::start(&dirs[0]);
-    let _b_node = NodeProcess::start(&dirs[1]);
-    let a = Client::for_node(&dirs[0]).unwrap();
-    wait_up(&a);
-    wait_up(&Client::for_node(&dirs[1]).unwrap());
+    let (a_node, _b_node, a) = start_a_and_b(dirs);
 
     let found = reconcile(&a);
     assert!(
@@ -196,11 +203,7 @@ fn forged_bytes_fail_the_recovery_and_a_probe_learns_nothing() {
         .take(5)
         .collect();
     assert_eq!(b_only.len(), 5, "B has transactions A never saw");
-    let _a_node = NodeProcess::start(&dirs[0]);
-    let _b_node = NodeProcess::start(&dirs[1]);
-    let a = Client::for_node(&dirs[0]).unwrap();
-    wait_up(&a);
-    wait_up(&Client::for_node(&dirs[1]).unwrap());
+    let (_a_node, _b_node, a) = start_a_and_b(dirs);
     reconcile(&a);
 
     let row = recovered(
@@ -321,11 +324,7 @@ fn a_recovery_resumes_after_either_side_was_down() {
     let dirs = &out.node_dirs;
     recovery_config(&dirs[0], "recoveryInactivityTimeout = 1S\n");
     let kept = ids_of(&dirs[0]);
-    let b_node = NodeProcess::start(&dirs[1]);
-    let a_node = NodeProcess::start(&dirs[0]);
-    let a = Client::for_node(&dirs[0]).unwrap();
-    wait_up(&a);
-    wait_up(&Client::for_node(&dirs[1]).unwrap());
+    let (a_node, b_node, a) = start_a_and_b(dirs);
     reconcile(&a);
     drop(b_node);
     let started = flow(

@@ -87,10 +87,20 @@ impl Storage {
             Storage::Database(database) => {
                 // The status store's connection migrates the schema first.
                 let statuses = crate::store::shared::DatabaseStatusStore::open(database)?;
-                let vault = crate::store::shared::DatabaseVault::new(database.clone());
-                Ok((Arc::new(vault), Arc::new(statuses)))
+                Ok((self.vault(), Arc::new(statuses)))
             }
             Storage::Provided { vault, statuses } => Ok((vault.clone(), statuses.clone())),
+        }
+    }
+
+    /// The vault capability alone, for another plugin of the same node:
+    /// no status store is opened (nor the schema migrated) for it.
+    pub fn vault(&self) -> Arc<dyn LedgerVault> {
+        match self {
+            Storage::Database(database) => {
+                Arc::new(crate::store::shared::DatabaseVault::new(database.clone()))
+            }
+            Storage::Provided { vault, .. } => vault.clone(),
         }
     }
 

@@ -355,6 +355,13 @@ impl NodeConfig {
         }
     }
 
+    /// Whether any plugin of `[[plugins]]` is granted `grant`.
+    pub fn grants_any(&self, grant: &str) -> bool {
+        self.plugins
+            .iter()
+            .any(|p| p.grants.iter().any(|g| g == grant))
+    }
+
     /// The plugin configuration directory (Corda's `cordapps/config`).
     pub fn plugin_config_dir(&self) -> PathBuf {
         self.dir.join("plugins").join("config")

@@ -163,18 +163,10 @@ impl ledger_sync_host::capabilities::ReconciliationResults for AskTheReconciliat
     }
 }
 
-/// Starts the reconciliation plugin with `options`.
-pub fn start_reconciliation(
-    runtime: Arc<PluginRuntime>,
-    options: NodeOptions,
-    peers: Arc<dyn ledger_sync_host::Peers>,
-) -> Result<Started, String> {
-    Started::start(runtime, options, peers)
-}
-
 impl Started {
-    /// Starts `runtime` with `options` on the wall clock.
-    fn start(
+    /// Starts `runtime` with `options` on the wall clock: the
+    /// reconciliation plugin, or (through [`start_neighbour`]) another.
+    pub fn start(
         runtime: Arc<PluginRuntime>,
         options: NodeOptions,
         peers: Arc<dyn ledger_sync_host::Peers>,

@@ -94,14 +94,11 @@ fn start_plugins(
     };
     let runtime = load_plugin(&wasm, &config.plugin_cache)?;
     let storage = open_storage(config)?;
-    let (vault, _) = storage
-        .open()
-        .map_err(|e| format!("cannot open the node's vault: {e:#}"))?;
+    let vault = storage.vault();
     let mut options = NodeOptions::new(&config.legal_name.to_string(), storage);
     options.plugin_config_dir = Some(config.plugin_config_dir());
     options.max_message_size = map.parameters.max_message_size;
-    let reconciliation =
-        crate::plugins::start_reconciliation(runtime, options.clone(), peers.clone())?;
+    let reconciliation = Started::start(runtime, options.clone(), peers.clone())?;
     let mut others: Vec<Started> = Vec::new();
     let capabilities = OtherCapabilities::open(config)?;
     for other in &config.plugins {
@@ -160,14 +157,8 @@ impl OtherCapabilities {
                 anyhow::bail!("{}", self.0)
             }
         }
-        let granted = |grant: &str| {
-            config
-                .plugins
-                .iter()
-                .any(|p| p.grants.iter().any(|g| g == grant))
-        };
         let recorder: Arc<dyn VerifiedRecorder> = match (&config.ledger_adapter, &config.vault) {
-            _ if !granted(ledger_sync_host::capabilities::GRANT_RECORD) => {
+            _ if !config.grants_any(ledger_sync_host::capabilities::GRANT_RECORD) => {
                 Arc::new(Cannot("no plugin is granted record".into()))
             }
             (None, _) => Arc::new(Cannot(
@@ -258,12 +249,7 @@ fn serve_admin_and_metrics(
             {
                 let metrics =
                     crate::metrics::Metrics::new(outbox.stats().clone(), plugins.health.clone());
-                let recovery = ledger_sync_host::capabilities::GRANT_RECOVERY;
-                if config
-                    .plugins
-                    .iter()
-                    .any(|p| p.grants.iter().any(|g| g == recovery))
-                {
+                if config.grants_any(ledger_sync_host::capabilities::GRANT_RECOVERY) {
                     metrics.with_recovery(config.database.clone())
                 } else {
                     metrics

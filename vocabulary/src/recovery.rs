@@ -79,6 +79,13 @@ pub struct RecoveryRequest {
     pub error: String,
 }
 
+/// One of a request's id lists (`column`), from concatenated 32-byte ids,
+/// or an error naming the request and the column.
+pub fn request_ids(request_id: &str, column: &str, bytes: &[u8]) -> Result<Vec<TxId>, String> {
+    crate::id::split_ids(bytes)
+        .ok_or_else(|| format!("recovery request {request_id}: {column} is not whole 32-byte ids"))
+}
+
 impl RecoveryRequest {
     /// A request started now by this node.
     pub fn started(

@@ -308,9 +308,7 @@ macro_rules! wit_recovery_conversions {
             /// Refuses id lists that are not whole 32-byte ids.
             fn try_from(r: $($store)::+::RecoveryRequest) -> Result<Self, String> {
                 let ids = |what: &str, bytes: &[u8]| {
-                    $crate::id::split_ids(bytes).ok_or_else(|| {
-                        format!("recovery request {}: {what} is not whole 32-byte ids", r.request_id)
-                    })
+                    $crate::recovery::request_ids(&r.request_id, what, bytes)
                 };
                 Ok($crate::recovery::RecoveryRequest {
                     requested: ids("requested", &r.requested)?,

@@ -4,8 +4,9 @@
 //! and `postgres.rs`.
 
 use anyhow::{Result, bail};
-use ledger_sync_vocabulary::id::split_ids;
-use ledger_sync_vocabulary::recovery::{RecoveryLogEntry, RecoveryRequest, RecoveryStatus};
+use ledger_sync_vocabulary::recovery::{
+    RecoveryLogEntry, RecoveryRequest, RecoveryStatus, request_ids,
+};
 use rusqlite::{Connection, params};
 
 /// Lines the log keeps, in all (the oldest go first).
@@ -67,12 +68,8 @@ impl StoredRequest {
             );
         };
         let ids = |column: &str, bytes: &[u8]| {
-            split_ids(bytes).ok_or_else(|| {
-                anyhow::anyhow!(
-                    "CR_RECOVERY_REQUEST {}: {column} is not whole 32-byte ids",
-                    self.request_id
-                )
-            })
+            request_ids(&self.request_id, column, bytes)
+                .map_err(|why| anyhow::anyhow!("CR_RECOVERY_REQUEST: {why}"))
         };
         Ok(RecoveryRequest {
             requested: ids("requested", &self.requested)?,

@@ -143,6 +143,16 @@ impl Refusal {
     pub fn is_lost_session(&self) -> bool {
         matches!(self, Refusal::UnknownSession)
     }
+
+    /// Whether the stream reached one of the responder's bounds before the
+    /// difference decoded, so that the requester may start again under a
+    /// new salt (a rateless code's rare tail is not the next salt's).
+    pub fn is_decoding_bound(&self) -> bool {
+        matches!(
+            self,
+            Refusal::StreamLimitReached { .. } | Refusal::BatchLimitReached { .. }
+        )
+    }
 }
 
 impl fmt::Display for Refusal {

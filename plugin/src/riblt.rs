@@ -368,6 +368,13 @@ impl Encoder {
         self.cursor = self.cursor.min(index);
     }
 
+    /// Moves to symbol `index`, back or forward, within what was produced
+    /// (a peer that holds the stream up to `index`); past that, to the
+    /// furthest symbol produced.
+    pub fn seek(&mut self, index: u32) {
+        self.cursor = index.min(self.history.len() as u32);
+    }
+
     /// How many items the set has.
     pub fn set_size(&self) -> usize {
         self.set_size

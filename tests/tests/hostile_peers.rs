@@ -951,3 +951,173 @@ fn a_huge_set_size_claim_opens_no_more_than_our_own_set() {
     assert!(sent <= 300 + 64, "{sent} symbols streamed on a claim");
     assert!(sent >= 128, "{sent}: the stream did start");
 }
+
+/// A requester that heard nothing repeats its request, and its `Want` for
+/// what follows the symbols it did get crosses that repeat on the wire:
+/// the responder has rewound its stream to the start when the `Want`
+/// arrives. Frames crossing are not a violation: the responder skips
+/// ahead to where the requester is and serves the rest.
+#[test]
+fn a_want_crossing_a_repeated_request_is_served_not_called_a_violation() {
+    let mut cluster = Cluster::new();
+    cluster
+        .add_with(
+            B,
+            &shared(0, 50, B, MALLORY),
+            "reconciliationInactivityTimeout = 1M\nmaxNumberOfIbfFilterFlows = 15",
+        )
+        .settle();
+    cluster.net.add_external_party(MALLORY);
+    let session = SessionId::from_random(5, 6);
+    cluster
+        .net
+        .inject(MALLORY, B, request(session, 9, 16).encode());
+    let mut crossed = false;
+    let frames = run_script(&mut cluster.net, MALLORY, |_, frame| {
+        let Body::Symbols { start, symbols, .. } = &frame.body else {
+            return vec![];
+        };
+        let end = *start + (symbols.len() / WIRE_SYMBOL_LEN) as u32;
+        match end {
+            16 if !crossed => {
+                crossed = true;
+                // The repeat and the next `Want`, back to back: B rewinds
+                // on the first and reads the second before it has streamed
+                // the first 16 symbols again.
+                vec![
+                    request(session, 9, 16),
+                    Frame::new(
+                        session,
+                        Body::Want {
+                            from: 16,
+                            until: 64,
+                        },
+                    ),
+                ]
+            }
+            64 => vec![Frame::new(session, Body::Done)],
+            _ => vec![],
+        }
+    });
+    assert!(crossed);
+    let aborts: Vec<&Frame> = frames
+        .iter()
+        .filter(|f| matches!(f.body, Body::Abort { .. } | Body::Refused(_)))
+        .collect();
+    assert!(
+        aborts.is_empty(),
+        "B aborted an honest requester: {aborts:?}"
+    );
+    let row = cluster.status(B, MALLORY, false).expect("B's row");
+    assert_ne!(
+        row.last_reconciliation_status,
+        Status::Failed,
+        "{}",
+        row.last_reconciliation_error
+    );
+    assert!(cluster.net.failures().is_empty(), "no trap");
+}
+
+/// Mallory answers every ask of A's with frames past the first symbols but
+/// "loses" those first symbols four times before it sends them. A party
+/// that answers is never timed out for silence: A keeps asking for the gap
+/// itself and finds exactly Mallory's set.
+#[test]
+fn a_party_that_keeps_answering_past_a_gap_is_not_timed_out() {
+    let theirs: Vec<_> = (500..530).map(id).collect();
+    let row = answer_past_the_gap(&theirs, 4);
+    assert_status(&row, Status::DifferencesFound);
+    assert_eq!(result_ids(&row), sorted(theirs.to_vec()));
+}
+
+/// The same party never sending the gap: answering without progress ends
+/// the reconciliation FAILED, naming the index asked for, within a bounded
+/// time — talking is not a way to hold a requester's slot for ever.
+#[test]
+fn a_party_that_answers_without_progress_ends_failed_naming_the_gap() {
+    let theirs: Vec<_> = (500..530).map(id).collect();
+    let row = answer_past_the_gap(&theirs, u32::MAX);
+    assert_status(&row, Status::Failed);
+    let error = &row.last_reconciliation_error;
+    assert!(error.contains("kept answering"), "{error}");
+    assert!(error.contains("from index 0"), "{error}");
+}
+
+/// Runs A (inactivity timeout 30 s) against Mallory streaming `theirs`,
+/// whose answers to A's first `lose` asks leave out the symbols asked for
+/// and send only the ones after them; A's row at the end.
+fn answer_past_the_gap(
+    theirs: &[[u8; 32]],
+    lose: u32,
+) -> ledger_sync_vocabulary::ReconciliationStatus {
+    let mut cluster = Cluster::new();
+    cluster
+        .add_with(
+            A,
+            &shared(0, 10, A, MALLORY),
+            "reconciliationInactivityTimeout = 30S\nmaxNumberOfIbfFilterFlows = 15",
+        )
+        .settle();
+    cluster.net.add_external_party(MALLORY);
+    cluster.schedule(A, &[MALLORY]);
+    let mut salt = 0;
+    let mut asks = 0u32;
+    run_script(&mut cluster.net, MALLORY, |_, frame| {
+        let (from, until) = match frame.body {
+            Body::Request { salt: s, until, .. } => {
+                salt = s;
+                (0, until)
+            }
+            Body::Want { from, until } => (from, until),
+            _ => return vec![],
+        };
+        asks += 1;
+        let skip = if asks <= lose { 4 } else { 0 };
+        let start = (from + skip).min(until);
+        if start == until {
+            return vec![];
+        }
+        vec![honest_symbols(theirs, frame.session, salt, start, until)]
+    });
+    assert!(cluster.net.failures().is_empty(), "no trap");
+    cluster.status(A, MALLORY, true).expect("a row")
+}
+
+/// The first stream ends at Mallory's stream limit before the difference
+/// decodes — a rateless code's rare tail. A starts again under a new salt
+/// (a new session) instead of recording FAILED, and finds exactly
+/// Mallory's set.
+#[test]
+fn a_stream_limit_before_decoding_is_retried_under_a_new_salt() {
+    let mut cluster = Cluster::new();
+    cluster.add(A, &shared(0, 10, A, MALLORY)).settle();
+    cluster.net.add_external_party(MALLORY);
+    cluster.schedule(A, &[MALLORY]);
+    let theirs: Vec<_> = (500..530).map(id).collect();
+    let mut sessions: Vec<(SessionId, u64)> = Vec::new();
+    run_script(&mut cluster.net, MALLORY, |_, frame| match frame.body {
+        Body::Request { salt, until, .. } => {
+            if !sessions.iter().any(|(s, _)| *s == frame.session) {
+                sessions.push((frame.session, salt));
+            }
+            if sessions.len() == 1 {
+                let refusal = Refusal::StreamLimitReached { limit: until };
+                vec![Frame::new(frame.session, Body::Refused(refusal))]
+            } else {
+                vec![honest_symbols(&theirs, frame.session, salt, 0, until)]
+            }
+        }
+        Body::Want { from, until } => {
+            let salt = sessions.last().map_or(0, |(_, salt)| *salt);
+            vec![honest_symbols(&theirs, frame.session, salt, from, until)]
+        }
+        _ => vec![],
+    });
+    assert_eq!(sessions.len(), 2, "one new session: {sessions:?}");
+    assert_ne!(sessions[0].1, sessions[1].1, "under a new salt");
+    let row = cluster.status(A, MALLORY, true).expect("a row");
+    assert_status(&row, Status::DifferencesFound);
+    assert_eq!(result_ids(&row), sorted(theirs.to_vec()));
+    assert_eq!(row.state_machine_id, sessions[1].0.to_string());
+    assert!(cluster.net.failures().is_empty(), "no trap");
+}

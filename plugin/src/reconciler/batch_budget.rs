@@ -142,6 +142,12 @@ pub(super) fn frame_size(start: u32, per_message: u32, left: u32) -> u32 {
         .min(left)
 }
 
+/// The smallest network maximum message size a reconciliation runs
+/// under: one coded symbol with the widest frame header (the WIT's
+/// `messaging.max-message-size` states it). Below it a responder refuses
+/// with `MessageSizeTooSmall`.
+pub const SMALLEST_MAX_MESSAGE_SIZE: u32 = 81;
+
 /// How many symbols fit in one `Symbols` message under `max_message_size`,
 /// or 0 if not even one does.
 pub fn symbols_per_message(session: SessionId, max_message_size: u32) -> usize {
@@ -166,6 +172,16 @@ pub fn symbols_per_message(session: SessionId, max_message_size: u32) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_smallest_message_size_fits_exactly_one_symbol() {
+        let session = SessionId([0xff; 16]);
+        assert_eq!(symbols_per_message(session, SMALLEST_MAX_MESSAGE_SIZE), 1);
+        assert_eq!(
+            symbols_per_message(session, SMALLEST_MAX_MESSAGE_SIZE - 1),
+            0
+        );
+    }
 
     #[test]
     fn messages_respect_the_size_limit() {

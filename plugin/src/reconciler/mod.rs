@@ -74,7 +74,7 @@ mod status_rows;
 #[cfg(test)]
 mod tests;
 
-pub use batch_budget::next_batch;
+pub use batch_budget::{SMALLEST_MAX_MESSAGE_SIZE, next_batch};
 use metrics::Cycle;
 pub use metrics::Metrics;
 use requester::RequesterSession;
@@ -174,6 +174,10 @@ pub struct Reconciler<H: Host> {
     /// Undecodable messages by party (only parties on the network get
     /// here, so this is bounded by the network map).
     undecodable: HashMap<String, Undecodable>,
+    /// Parties the vault names but the network map does not, that the
+    /// recurring reconciliation skipped and said so (bounded by
+    /// [`scheduler::MAX_OFF_MAP_LOGGED`]).
+    off_map_logged: hashbrown::HashSet<String>,
     cycle: Cycle,
 }
 
@@ -216,6 +220,7 @@ impl<H: Host> Reconciler<H> {
             accepted_by_party: HashMap::new(),
             strangers: HashMap::new(),
             undecodable: HashMap::new(),
+            off_map_logged: hashbrown::HashSet::new(),
             recently_ended: VecDeque::new(),
             unsaved: BTreeMap::new(),
             queue_unsaved: false,

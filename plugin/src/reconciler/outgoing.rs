@@ -3,7 +3,7 @@
 //! carrying out its steps, and recording how it ended — after re-checking
 //! the vault for what it found.
 
-use super::requester::{RequesterEnd, RequesterSession, RequesterSets};
+use super::requester::{MAX_RESALTS, RequesterEnd, RequesterSession, RequesterSets};
 use super::session::{Context, Role, SessionKey, Step};
 use super::sets::PairSets;
 use super::status_book::Transition;
@@ -19,14 +19,35 @@ impl<H: Host> Reconciler<H> {
     /// our set and sends the request (or records it FAILED if the graph is
     /// not ready or the set cannot be built).
     pub(super) fn start_outgoing(&mut self, party: String) {
+        self.start_outgoing_salted(party, 0);
+    }
+
+    /// [`Self::start_outgoing`], after `resalts` earlier salts did not
+    /// decode the difference within the bounds.
+    fn start_outgoing_salted(&mut self, party: String, resalts: u32) {
         let key = self.new_session(&party);
         let now = self.host.now_ms();
+        let previous = self.book.get(&party, true).cloned().map(|row| {
+            let unsaved = self.unsaved.contains_key(&(party.clone(), true));
+            (row, unsaved)
+        });
         self.transition_at(
             &party,
             Role::Requester,
             Transition::Began { session: key.id },
             now,
         );
+        if !self.began_stored(&party, previous) {
+            self.log(
+                Level::Warn,
+                marker::RECONCILE_WITH_PARTY,
+                &format!(
+                    "reconciliation with {party} waits: its IN_PROGRESS row was not stored, and \
+                     no reconciliation starts until the status store takes writes again"
+                ),
+            );
+            return;
+        }
         self.log(
             Level::Info,
             marker::RECONCILE_WITH_PARTY,
@@ -52,7 +73,7 @@ impl<H: Host> Reconciler<H> {
             config: &self.config,
         };
         let (session, step) =
-            RequesterSession::start(key.clone(), self.me.clone(), core, salt, &cx);
+            RequesterSession::start(key.clone(), self.me.clone(), core, (salt, resalts), &cx);
         self.outgoing.insert(key.clone(), live(session));
         self.carry_out_outgoing(&key, step);
     }
@@ -110,6 +131,7 @@ impl<H: Host> Reconciler<H> {
             None => {}
             Some(RequesterEnd::Decoded { said_done }) => self.finish_outgoing(key, said_done),
             Some(RequesterEnd::Failed(reason)) => self.fail_outgoing(key, &reason),
+            Some(RequesterEnd::Undecoded(reason)) => self.resalt_outgoing(key, &reason),
             Some(RequesterEnd::Silent { silent_ms }) => {
                 let now = self.host.now_ms();
                 let reason = self.silence_reason(&key.party, now, silent_ms);
@@ -176,6 +198,32 @@ impl<H: Host> Reconciler<H> {
         self.recently_ended.push_back((key.clone(), decoded));
         self.drop_timers(&live);
         true
+    }
+
+    /// The difference with the party did not decode within the bounds,
+    /// for `reason`: a rateless code's rare tail, which another salt does
+    /// not share. The job starts again at once as a new session under a
+    /// new salt (its row stays IN_PROGRESS, naming the new session), up to
+    /// [`MAX_RESALTS`] times; then it ends FAILED with `reason`.
+    fn resalt_outgoing(&mut self, key: &SessionKey, reason: &str) {
+        let Some(resalts) = self.outgoing.get(key).map(|l| l.session.resalts()) else {
+            return;
+        };
+        if resalts >= MAX_RESALTS {
+            let reason = format!("{reason} (and under {} salts before)", resalts);
+            return self.fail_outgoing(key, &reason);
+        }
+        self.remove_outgoing(key, false);
+        self.log(
+            Level::Info,
+            marker::RECONCILE_WITH_PARTY,
+            &format!(
+                "reconciliation {key}: {reason}; starting again under a new salt ({} of \
+                 {MAX_RESALTS})",
+                resalts + 1
+            ),
+        );
+        self.start_outgoing_salted(key.party.clone(), resalts + 1);
     }
 
     /// Ends an outgoing session FAILED with `reason`.

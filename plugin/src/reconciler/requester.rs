@@ -25,6 +25,26 @@ use crate::root_filter::{RootFilter, RootMatcher, bits_for};
 /// responder lost the session (it restarted) before it gives up.
 const MAX_RESTARTS: u32 = 3;
 
+/// How many times a reconciliation whose difference did not decode within
+/// its bounds starts again under a new salt before it is recorded FAILED.
+/// A rateless code's tail is rare (about 1 run in 10,000 needs more than
+/// the stream limit) and independent between salts, so two fresh draws
+/// leave about 1 in 10^12.
+pub(super) const MAX_RESALTS: u32 = 2;
+
+/// A party that keeps answering without sending what we asked for again —
+/// the symbols that fill a gap, or the first ones — is given up on after
+/// this many inactivity timeouts without progress. (Answering at all
+/// resets the inactivity timeout itself.)
+const STALL_TIMEOUTS: u64 = 2;
+
+/// The symbols behind a gap are asked for again at most once per this
+/// fraction of [`resend_after_ms`] while frames past the gap keep
+/// arriving: often enough that a loss of the `Want` or of its answer is
+/// repaired before the inactivity timeout, seldom enough that each re-ask
+/// has had its round trip.
+const GAP_REASKS_PER_RESEND: u64 = 4;
+
 /// The first retry after a busy refusal waits about this long; each
 /// further retry waits up to twice as long as the one before, up to
 /// [`RETRY_MAX_MS`], with random jitter so that requesters refused together
@@ -72,6 +92,11 @@ pub(super) enum RequesterEnd {
     Decoded { said_done: bool },
     /// Failed with this reason.
     Failed(String),
+    /// The difference did not decode within the bounds (the symbol cap,
+    /// the party's stream limit, the batches): the reconciler starts it
+    /// again under a new salt, up to [`MAX_RESALTS`] times, then records
+    /// FAILED with this reason.
+    Undecoded(String),
     /// The party was silent for the whole inactivity timeout (`Abort` was
     /// said); the reconciler words the reason, naming what it heard.
     Silent { silent_ms: u64 },
@@ -89,8 +114,12 @@ pub(super) struct RequesterSession {
     /// Keys the responder's symbols; sent again with each repeated request.
     salt: u64,
     started_ms: u64,
-    /// When the party last sent us anything new for this session.
+    /// When the party last sent us any frame for this session (what the
+    /// inactivity timeout counts from).
     last_heard_ms: u64,
+    /// When the party last sent us something that moved the session on:
+    /// new symbols, its roots, or the session began again.
+    last_progress_ms: u64,
     /// When we last asked the party for anything.
     last_asked_ms: u64,
     /// Requests refused as busy so far.
@@ -109,6 +138,9 @@ pub(super) struct RequesterSession {
     gap_asked_from: Option<u32>,
     /// Times the responder lost the session and we started again.
     restarts: u32,
+    /// Times this reconciliation started again under a new salt because
+    /// its difference did not decode within the bounds.
+    resalts: u32,
     /// Our transactions outside our set that a roots filter would test.
     candidates: u64,
     /// Our set before the roots filter, kept to be extended by the
@@ -132,11 +164,12 @@ fn roots_bits_for(candidates: u64) -> u8 {
 impl RequesterSession {
     /// A session over our set `ids` (with `candidates` outside it), keyed
     /// by `salt`; the step arms the silence timer and sends the request.
+    /// `resalts` is how many salts were tried before this one.
     pub(super) fn start(
         key: SessionKey,
         me: String,
         (ids, core): (Vec<TxId>, RequesterCore),
-        salt: u64,
+        (salt, resalts): (u64, u32),
         cx: &Context,
     ) -> (Self, Step<RequesterEnd>) {
         let now = cx.now;
@@ -150,6 +183,7 @@ impl RequesterSession {
             salt,
             started_ms: now,
             last_heard_ms: now,
+            last_progress_ms: now,
             last_asked_ms: now,
             busy_refusals: 0,
             header: None,
@@ -158,6 +192,7 @@ impl RequesterSession {
             moments: CountMoments::default(),
             gap_asked_from: None,
             restarts: 0,
+            resalts,
             candidates: core.candidates.len() as u64,
             core: RequesterCore::keep(core),
             reported: 0,
@@ -180,6 +215,17 @@ impl RequesterSession {
 
     pub(super) fn started_ms(&self) -> u64 {
         self.started_ms
+    }
+
+    /// How many salts were tried before this session's.
+    pub(super) fn resalts(&self) -> u32 {
+        self.resalts
+    }
+
+    /// Notes that the party moved the session on now.
+    fn progressed(&mut self, now: u64) {
+        self.last_heard_ms = now;
+        self.last_progress_ms = now;
     }
 
     /// Symbols received, and batches asked for, so far.
@@ -228,6 +274,12 @@ impl RequesterSession {
         step.abort(true, reason.clone(), RequesterEnd::Failed(reason));
     }
 
+    /// Ends the session undecoded after telling the responder why; the
+    /// reconciler decides whether a new salt is tried.
+    fn give_up_undecoded(&self, reason: String, step: &mut Step<RequesterEnd>) {
+        step.abort(true, reason.clone(), RequesterEnd::Undecoded(reason));
+    }
+
     fn violation(&self, what: String, step: &mut Step<RequesterEnd>) {
         self.abort(
             format!("protocol violation by {}: {what}", self.key.party),
@@ -250,6 +302,9 @@ impl RequesterSession {
             self.back_off(&refusal, jitter, cx, &mut step);
         } else if refusal.is_lost_session() && self.restarts < MAX_RESTARTS {
             self.restart(sets, cx.now, &mut step);
+        } else if refusal.is_decoding_bound() {
+            let reason = format!("{} refused: {refusal}", self.key.party);
+            step.end(RequesterEnd::Undecoded(reason));
         } else {
             let reason = format!("{} refused: {refusal}", self.key.party);
             step.end(RequesterEnd::Failed(reason));
@@ -317,7 +372,7 @@ impl RequesterSession {
             return step;
         }
         self.phase = self.resume;
-        self.last_heard_ms = cx.now;
+        self.progressed(cx.now);
         step.set_timer(SessionTimer::Silence, resend_after_ms(cx.config));
         self.request(cx.now, &mut step);
         step
@@ -347,7 +402,7 @@ impl RequesterSession {
         self.batches = 1;
         self.moments = CountMoments::default();
         self.gap_asked_from = None;
-        self.last_heard_ms = now;
+        self.progressed(now);
         step.log(
             Level::Info,
             format!(
@@ -359,17 +414,20 @@ impl RequesterSession {
         self.request(now, step);
     }
 
-    /// The silence timer fired: give up after the inactivity timeout;
-    /// before that, after a shorter silence, ask again for what we are
-    /// missing, in case a message was lost.
+    /// The silence timer fired: give up after the inactivity timeout
+    /// without a frame, or after [`STALL_TIMEOUTS`] of them with frames
+    /// but no progress; before that, once nothing has moved on for a
+    /// shorter while, ask again for what we are missing, in case a message
+    /// was lost.
     pub(super) fn on_silence_timer(&mut self, cx: &Context) -> Step<RequesterEnd> {
         let now = cx.now;
         let timeout = cx.config.reconciliation_inactivity_timeout_ms;
+        let stall_limit = timeout.saturating_mul(STALL_TIMEOUTS);
         let resend_after = resend_after_ms(cx.config);
         let mut step = Step::default();
         if self.phase == Phase::BackingOff {
             // Waiting to retry a busy party: nothing is expected meanwhile.
-            self.last_heard_ms = now;
+            self.progressed(now);
             self.last_asked_ms = now;
             step.set_timer(SessionTimer::Silence, timeout);
             return step;
@@ -380,8 +438,23 @@ impl RequesterSession {
             step.abort(true, reason, RequesterEnd::Silent { silent_ms: silent });
             return step;
         }
+        let stalled = now.saturating_sub(self.last_progress_ms);
+        if stalled >= stall_limit {
+            let reason = format!(
+                "{} kept answering for {} without sending the coded symbols asked for again \
+                 (from index {}): the party is faulty, or every answer was lost \
+                 (reconciliationInactivityTimeout = {}, and {STALL_TIMEOUTS} of them without \
+                 progress end a reconciliation)",
+                self.key.party,
+                format_ms(stalled),
+                self.decoder.received(),
+                format_ms(timeout),
+            );
+            self.abort(reason, &mut step);
+            return step;
+        }
         let ask_due = self.last_asked_ms.saturating_add(resend_after);
-        if now >= ask_due && silent >= resend_after {
+        if now >= ask_due && stalled >= resend_after {
             if self.phase == Phase::Requested {
                 self.request(now, &mut step);
             } else {
@@ -391,6 +464,7 @@ impl RequesterSession {
         let next = self
             .last_heard_ms
             .saturating_add(timeout)
+            .min(self.last_progress_ms.saturating_add(stall_limit))
             .min(self.last_asked_ms.saturating_add(resend_after))
             .max(now + 1);
         step.set_timer(SessionTimer::Silence, next - now);
@@ -421,14 +495,18 @@ impl RequesterSession {
             self.violation(what, &mut step);
             return step;
         }
-        // Only a frame that adds to what we hold counts as hearing from the
-        // party: frames past a gap or duplicates (a responder re-sending its
-        // last symbol while it waits) must not keep our silence timer from
-        // asking again for what was lost.
+        // Any frame of this session is the party answering: the inactivity
+        // timeout counts from it. Only one that adds to what we hold is
+        // progress (see `on_silence_timer`).
+        self.last_heard_ms = now;
         if start > received {
-            // A frame was lost: ask again from the index we hold, once per
-            // gap (the frames behind it are dropped as they arrive).
-            if self.gap_asked_from != Some(received) {
+            // A frame was lost: ask again from the index we hold — at once
+            // for a new gap, and again while frames past it keep coming
+            // and the gap stays (our `Want` or its answer was lost too).
+            let again_due = self
+                .last_asked_ms
+                .saturating_add(resend_after_ms(cx.config) / GAP_REASKS_PER_RESEND);
+            if self.gap_asked_from != Some(received) || now >= again_due {
                 self.gap_asked_from = Some(received);
                 self.want(received, now, &mut step);
             }
@@ -437,7 +515,7 @@ impl RequesterSession {
         if end <= received as u64 {
             return step; // a duplicate of symbols we hold
         }
-        self.last_heard_ms = now;
+        self.last_progress_ms = now;
         if start == 0 && self.header.is_none() {
             self.header = header;
         }
@@ -486,7 +564,7 @@ impl RequesterSession {
                 "the difference with {party} was not decoded within {max_batches} coded-symbol \
                  batches ({received} symbols; maxNumberOfIbfFilterFlows = {max_batches})",
             );
-            return self.abort(reason, step);
+            return self.give_up_undecoded(reason, step);
         }
         let cap = requester_symbol_cap(self.set_size, self.header, max_differences);
         if received >= cap {
@@ -502,7 +580,7 @@ impl RequesterSession {
                     None => "the party never sent the first frame of its stream".to_string(),
                 }
             );
-            return self.abort(reason, step);
+            return self.give_up_undecoded(reason, step);
         }
         let credit = next_batch(
             received,
@@ -552,7 +630,7 @@ impl RequesterSession {
         let core = self.core.take().unwrap_or_default();
         let (added, passed) = sets.add_roots(core, &matcher);
         self.phase = Phase::Filtered;
-        self.last_heard_ms = now;
+        self.progressed(now);
         self.set_size += added.len() as u64;
         self.decoder.extend(added);
         step.log(

@@ -265,21 +265,25 @@ impl ResponderSession {
 
     /// The next batch when `until` is past what the requester asked before,
     /// symbols it lost when `from` is before what was sent.
+    ///
+    /// `from` is checked against the furthest symbol ever sent, not where
+    /// the stream is now: a repeated request rewinds the stream to its
+    /// start, and the requester's `Want` sent before it heard the rewind
+    /// crosses it on the wire. Such a `from` says the requester holds the
+    /// stream up to there, so the stream skips ahead to it.
     fn want(&mut self, from: u32, until: u32, cx: &Context, step: &mut Step<ResponderEnd>) {
         let max_batches = cx.config.max_number_of_ibf_filter_flows;
         self.last_heard_ms = cx.now;
-        let produced = self.encoder.produced();
-        if from <= produced {
-            self.acked = self.acked.max(from);
-        }
-        if from > until || from > produced {
+        let sent = self.encoder.produced_most();
+        if from > until || from > sent {
             let reason = format!(
                 "protocol violation by {}: asked for coded symbols [{from}, {until}) when \
-                 {produced} were sent",
+                 {sent} were sent",
                 self.key.party
             );
             return step.abort(false, reason.clone(), ResponderEnd::Failed(reason));
         }
+        self.acked = self.acked.max(from);
         let limit = self.stream_limit;
         if until > limit && from >= limit {
             return Self::refuse(Refusal::StreamLimitReached { limit }, step);
@@ -293,7 +297,8 @@ impl ResponderSession {
             self.granted = until;
             self.phase = Phase::Streaming;
         }
-        if from < produced {
+        let at = self.encoder.produced();
+        if from < at {
             let again = self
                 .granted
                 .min(from.saturating_add(in_flight_window(from)))
@@ -306,9 +311,11 @@ impl ResponderSession {
             // Whatever was queued on the pacing timer continues from `from`.
             return self.stream(cx, step);
         }
-        if produced == from {
-            self.stream(cx, step);
+        if from > at {
+            // It holds what we were about to send again.
+            self.encoder.seek(from);
         }
+        self.stream(cx, step);
     }
 
     /// The requester has received symbols `[0, received)`: the window
@@ -316,10 +323,13 @@ impl ResponderSession {
     pub(super) fn on_progress(&mut self, received: u32, cx: &Context) -> Step<ResponderEnd> {
         let mut step = Step::default();
         self.last_heard_ms = cx.now;
-        let produced = self.encoder.produced();
-        let was_waiting = produced >= self.window_end();
+        let was_waiting = self.encoder.produced() >= self.window_end();
         // A claim past what was sent is taken as what was sent.
-        self.acked = self.acked.max(received.min(produced));
+        self.acked = self.acked.max(received.min(self.encoder.produced_most()));
+        if self.encoder.produced() < self.acked {
+            // A rewound stream need not send again what has arrived.
+            self.encoder.seek(self.acked);
+        }
         if was_waiting {
             self.stream(cx, &mut step);
         }

@@ -7,7 +7,12 @@ use super::{Reconciler, timer};
 use crate::host::{Host, Level};
 use hashbrown::HashSet;
 use ledger_sync_vocabulary::marker;
+use ledger_sync_vocabulary::text::bounded;
 use std::collections::VecDeque;
+
+/// Names the recurring reconciliation skipped as off the network map are
+/// logged once each, for at most this many names.
+pub(super) const MAX_OFF_MAP_LOGGED: usize = 64;
 
 impl<H: Host> Reconciler<H> {
     /// Reconciliations holding a pool slot: a requester waiting to retry a
@@ -20,8 +25,11 @@ impl<H: Host> Reconciler<H> {
             + self.incoming.len()
     }
 
+    /// Starts queued jobs while the pool has room — none while the status
+    /// store refuses writes (a job starts only once its IN_PROGRESS row is
+    /// stored; the store retry wakes the scheduler when it takes them).
     pub(super) fn scheduler_tick(&mut self) {
-        if !self.graph_initialised {
+        if !self.graph_initialised || self.store_retry_ms != 0 {
             return;
         }
         let limit = self.config.max_number_of_parallel_reconciliation_requests as usize;
@@ -32,6 +40,9 @@ impl<H: Host> Reconciler<H> {
             };
             changed = true;
             self.start_outgoing(party);
+            if self.store_retry_ms != 0 {
+                break;
+            }
         }
         if changed && let Err(e) = self.save_queue() {
             self.log(Level::Error, marker::SCHEDULE_RECONCILIATION, &e);
@@ -64,6 +75,25 @@ impl<H: Host> Reconciler<H> {
             .into_iter()
             .filter(|p| *p != self.me && !self.is_scheduled(p) && !self.is_responding(p))
             .collect();
+        // A party the vault names but the network map does not (it left
+        // the network, or a transaction names it wrongly) is skipped, said
+        // once per name: it must not hold up every other party's run.
+        candidates.retain(|p| {
+            let known = self.host.is_network_party(p);
+            if !known
+                && self.off_map_logged.len() < MAX_OFF_MAP_LOGGED
+                && self.off_map_logged.insert(p.clone())
+            {
+                let line = format!(
+                    "recurring reconciliation skips {}: the vault names it but the network \
+                     map does not (further runs skip it without a log line)",
+                    bounded(p, 256)
+                );
+                self.host
+                    .log(Level::Warn, marker::SCHEDULE_RECONCILIATION, &line);
+            }
+            known
+        });
         let k = self.config.recurring_reconciliation_parties as usize;
         if k > 0 && k < candidates.len() {
             // A partial Fisher-Yates shuffle picks k uniformly.

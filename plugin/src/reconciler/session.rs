@@ -60,15 +60,6 @@ impl Role {
     pub(super) fn is_requester(self) -> bool {
         self == Role::Requester
     }
-
-    /// The role of a status row's side.
-    pub(super) fn of_row(is_requester: bool) -> Role {
-        if is_requester {
-            Role::Requester
-        } else {
-            Role::Responder
-        }
-    }
 }
 
 impl Role {

@@ -117,7 +117,7 @@ fn requester(core: Vec<TxId>, candidates: u64, config: &Config) -> RequesterSess
         key(),
         "O=PartyA, L=London, C=GB".into(),
         core_of(core, candidates),
-        SALT,
+        (SALT, 0),
         &cx(config, 0),
     );
     assert_eq!(session.phase(), requester::Phase::Requested);
@@ -218,7 +218,7 @@ fn a_roots_filter_moves_requested_to_filtered_and_asks_for_the_stream() {
         key(),
         String::new(),
         core_of(ids(0..10), 3),
-        SALT,
+        (SALT, 0),
         &cx(&config, 0),
     );
     let [Body::Request { roots_bits, .. }] = sends(&step)[..] else {

@@ -18,30 +18,52 @@ const STORE_RETRY_MAX_MS: u64 = 60_000;
 impl<H: Host> Reconciler<H> {
     /// Loads the stored rows at start-up. A row still IN_PROGRESS was
     /// interrupted (by a trap or a restart): it is recorded FAILED with
-    /// `reason`, and an outgoing one is queued again (once). A write the
-    /// store refuses here does not stop the start: the row and the queue
-    /// are kept in memory and written again until the store takes them
-    /// (and until then the stored row stays IN_PROGRESS, so a further
-    /// restart recovers it again).
+    /// `reason`, and an outgoing one is queued again (once).
+    ///
+    /// The queue is written first, and the FAILED rows by
+    /// [`Self::record`], which holds an outgoing job's outcome until a
+    /// queue is stored: until then the stored row stays IN_PROGRESS, so a
+    /// further restart finds the job again by the same rule. (Written the
+    /// other way round, a FAILED row that landed beside a refused queue
+    /// left a job neither queued nor in progress.) A write the store
+    /// refuses does not stop the start: rows and queue are kept in memory
+    /// and written again until the store takes them, in the same order.
     pub(super) fn recover_interrupted(&mut self, rows: Vec<ReconciliationStatus>, reason: &str) {
         let keys: Vec<(String, bool)> = rows
             .iter()
             .map(|r| (r.party_name.clone(), r.is_requester))
             .collect();
         self.book = StatusBook::loaded(rows);
-        for (party, is_requester) in keys {
-            if self.transition(
-                &party,
-                Role::of_row(is_requester),
-                Transition::Interrupted { reason },
-            ) && is_requester
-            {
-                self.queue.push_back(party);
-            }
+        let now = self.host.now_ms();
+        let interrupted: Vec<ReconciliationStatus> = keys
+            .iter()
+            .filter_map(|(party, is_requester)| {
+                let transition = Transition::Interrupted { reason };
+                self.book.next(party, *is_requester, transition, now)
+            })
+            .collect();
+        for row in interrupted.iter().filter(|row| row.is_requester) {
+            self.queue.push_back(row.party_name.clone());
         }
         if let Err(e) = self.save_queue() {
             self.log(Level::Error, marker::SCHEDULE_RECONCILIATION, &e);
         }
+        for row in interrupted {
+            self.record(row);
+        }
+    }
+
+    /// Whether `row` must wait for the saved queue before it is written:
+    /// an outgoing job's outcome (any outgoing row but IN_PROGRESS) while
+    /// the last queue write was refused. The stored queue may still hold
+    /// the job then, and an outcome stored beside it would make a restart
+    /// run the job a second time; held back, the stored row stays as it
+    /// was (IN_PROGRESS, or the job's previous outcome with the job still
+    /// queued), and a restart runs the job once, by the restart rule.
+    fn waits_for_queue(&self, row: &ReconciliationStatus) -> bool {
+        self.queue_unsaved
+            && row.is_requester
+            && row.last_reconciliation_status != crate::status::StatusValue::InProgress
     }
 
     /// Applies `transition` to the row of `party` on our side `role` now
@@ -83,6 +105,12 @@ impl<H: Host> Reconciler<H> {
     /// previous value, never a half-written one.
     pub(super) fn record(&mut self, row: ReconciliationStatus) {
         let key = (row.party_name.clone(), row.is_requester);
+        if self.waits_for_queue(&row) {
+            self.unsaved.insert(key, ());
+            self.arm_store_retry();
+            self.book.put(row);
+            return;
+        }
         match self.save(&row) {
             Ok(()) => {
                 self.unsaved.remove(&key);
@@ -96,19 +124,41 @@ impl<H: Host> Reconciler<H> {
         self.book.put(row);
     }
 
-    /// The queue as it is saved: the parties waiting to run, then those
-    /// whose outgoing row the store has not taken yet. A job leaves the
-    /// saved queue only once its row is stored (IN_PROGRESS or its end), so
-    /// a restart meanwhile runs it again rather than losing it.
+    /// The queue as it is saved: the parties waiting to run. A job leaves
+    /// it when it starts, which it does only once its IN_PROGRESS row is
+    /// stored (see [`Self::began_stored`]), and its outcome is written only
+    /// once a queue without it is stored ([`Self::waits_for_queue`]). So a
+    /// restart finds every job exactly once: queued, or IN_PROGRESS (and
+    /// run again by the restart rule, its outcome never stored), or ended.
     fn saved_queue(&self) -> Vec<String> {
-        let mut parties: Vec<String> = self.queue.iter().cloned().collect();
-        parties.extend(
-            self.unsaved
-                .keys()
-                .filter(|(party, is_requester)| *is_requester && !self.queue.contains(party))
-                .map(|(party, _)| party.clone()),
-        );
-        parties
+        self.queue.iter().cloned().collect()
+    }
+
+    /// Whether the IN_PROGRESS row just recorded for `party` was stored.
+    /// If the store refused it, the job does not start: its row goes back
+    /// to `previous` (what the store still holds, or held unsaved before),
+    /// the party back to the front of the queue, and no job starts until
+    /// the store takes writes again (the store retry wakes the scheduler).
+    pub(super) fn began_stored(
+        &mut self,
+        party: &str,
+        previous: Option<(ReconciliationStatus, bool)>,
+    ) -> bool {
+        let key = (party.to_string(), true);
+        if !self.unsaved.contains_key(&key) {
+            return true;
+        }
+        self.unsaved.remove(&key);
+        if let Some((row, was_unsaved)) = previous {
+            if was_unsaved {
+                self.unsaved.insert(key, ());
+            }
+            self.book.put(row);
+        } else {
+            self.book.forget(party, true);
+        }
+        self.queue.insert_at(0, party.to_string());
+        false
     }
 
     pub(super) fn save_queue(&mut self) -> Result<(), String> {
@@ -133,8 +183,15 @@ impl<H: Host> Reconciler<H> {
         }
     }
 
-    /// Writes again every row and the queue a storage failure left unsaved.
+    /// Writes again every row and the queue a storage failure left unsaved:
+    /// the queue first, then the rows — an outgoing job's outcome only once
+    /// that queue is stored (see [`Self::waits_for_queue`]). Once all is
+    /// written, the scheduler starts jobs again.
     pub(super) fn retry_unsaved(&mut self) {
+        if self.queue_unsaved {
+            let parties = self.saved_queue();
+            self.queue_unsaved = self.host.save_scheduled(&parties).is_err();
+        }
         let keys: Vec<(String, bool)> = self.unsaved.keys().cloned().collect();
         for key in keys {
             let row = self
@@ -142,15 +199,12 @@ impl<H: Host> Reconciler<H> {
                 .get(&key.0, key.1)
                 .expect("an unsaved row is in the book")
                 .clone();
+            if self.waits_for_queue(&row) {
+                continue;
+            }
             if self.save(&row).is_ok() {
                 self.unsaved.remove(&key);
-                // Its party no longer needs to stay in the saved queue.
-                self.queue_unsaved |= key.1;
             }
-        }
-        if self.queue_unsaved {
-            let parties = self.saved_queue();
-            self.queue_unsaved = self.host.save_scheduled(&parties).is_err();
         }
         if self.unsaved.is_empty() && !self.queue_unsaved {
             self.store_retry_ms = 0;
@@ -159,6 +213,7 @@ impl<H: Host> Reconciler<H> {
                 marker::RECONCILE_WITH_PARTY,
                 "the status store accepts writes again; every unsaved row is written",
             );
+            self.host.set_timer(timer::SCHEDULER, 0);
             return;
         }
         self.store_retry_ms = (self.store_retry_ms * 2).min(STORE_RETRY_MAX_MS);

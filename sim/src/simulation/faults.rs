@@ -5,11 +5,12 @@ use super::SeedReport;
 use super::hostile::MALLORY;
 use crate::network::{Envelope, Fate, Network};
 use anyhow::Result;
+use ledger_sync_host::WriteFault;
 use ledger_sync_plugin::protocol::{Body, Frame, SessionId};
-use ledger_sync_vocabulary::StatusValue;
 use ledger_sync_vocabulary::rng::{SplitMix64, mix64};
+use ledger_sync_vocabulary::{ReconciliationStatus, StatusValue};
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
 /// What the fault hook consults: the rates a seed picked and the partition
@@ -106,48 +107,139 @@ impl FaultState {
     }
 }
 
-/// Parties a node has queued or running outgoing, from its database and
-/// its rows: what must be scheduled again after a crash.
-pub(super) fn pending_jobs(net: &mut Network, node: &str) -> Result<Vec<String>> {
+/// What a node held when it crashed, to check its restart against.
+#[derive(Default)]
+pub(super) struct AtCrash {
+    /// Parties it had queued or running outgoing, as the plugin itself saw
+    /// them (a job whose writes the store refused is still its job):
+    /// each must be scheduled again after the restart.
+    pending: BTreeSet<String>,
+    /// Parties whose outgoing row the store held differently from the
+    /// plugin (the outcome, or the start, was not stored): running such a
+    /// job again is the restart rule, not a second run. `None` when the
+    /// plugin could not be asked (it had failed): then nothing is known.
+    unstored: Option<BTreeSet<String>>,
+}
+
+/// What `node` holds before it crashes: its jobs from the plugin's own
+/// view (or, if the plugin cannot answer, from its database: the saved
+/// queue and the outgoing rows IN_PROGRESS), and which outgoing rows its
+/// store held otherwise than the plugin.
+pub(super) fn at_crash(net: &mut Network, node: &str, parties: &[String]) -> Result<AtCrash> {
     let mut store = ledger_sync_host::store::connect(
         net.node(node)
             .database()
             .expect("the simulation keeps each vault in a database"),
     )?;
-    let mut jobs = store.load_scheduled()?;
-    for row in store.load_statuses()? {
-        if row.is_requester && row.last_reconciliation_status == StatusValue::InProgress {
-            jobs.push(row.party_name);
+    let stored: BTreeMap<String, ReconciliationStatus> = store
+        .load_statuses()?
+        .into_iter()
+        .filter(|row| row.is_requester)
+        .map(|row| (row.party_name.clone(), row))
+        .collect();
+    let mut seen = AtCrash::default();
+    let mut unstored = BTreeSet::new();
+    let live = net.node(node).get_reconciliation_statuses(None, None, true);
+    for party in parties.iter().filter(|p| *p != node) {
+        match net.node(node).is_reconciliation_scheduled_for_party(party) {
+            Ok(Ok(true)) => {
+                seen.pending.insert(party.clone());
+            }
+            Ok(Ok(false)) => {}
+            _ => return from_database(&mut store, stored),
         }
     }
-    Ok(jobs)
+    let Ok(Ok(rows)) = live else {
+        return from_database(&mut store, stored);
+    };
+    for row in rows.into_iter().filter(|row| row.is_requester) {
+        let same = stored.get(&row.party_name).is_some_and(|s| {
+            s.state_machine_id == row.state_machine_id
+                && s.last_reconciliation_status == row.last_reconciliation_status
+                && s.last_reconciliation_time_finished == row.last_reconciliation_time_finished
+        });
+        if !same {
+            unstored.insert(row.party_name);
+        }
+    }
+    seen.unstored = Some(unstored);
+    Ok(seen)
 }
 
+/// A failed plugin's jobs, from its database alone.
+fn from_database(
+    store: &mut Box<dyn ledger_sync_host::store::NodeStore>,
+    stored: BTreeMap<String, ReconciliationStatus>,
+) -> Result<AtCrash> {
+    let mut pending: BTreeSet<String> = store.load_scheduled()?.into_iter().collect();
+    pending.extend(
+        stored
+            .into_values()
+            .filter(|row| row.last_reconciliation_status == StatusValue::InProgress)
+            .map(|row| row.party_name),
+    );
+    Ok(AtCrash {
+        pending,
+        unstored: None,
+    })
+}
+
+/// Crashes `node`, noting what it held.
+pub(super) fn crash(
+    net: &mut Network,
+    node: &str,
+    parties: &[String],
+    at_crash: &mut QueuedAtCrash,
+) -> Result<()> {
+    let seen = self::at_crash(net, node, parties)?;
+    net.crash_node(node);
+    at_crash.insert(node.to_string(), seen);
+    Ok(())
+}
+
+/// Starts a crashed node again and checks the restart rule: every job it
+/// held is scheduled again, and no job whose outcome was stored runs a
+/// second time.
 pub(super) fn restart(
     net: &mut Network,
     node: &str,
-    queued_at_crash: &mut BTreeMap<String, Vec<String>>,
+    parties: &[String],
+    queued_at_crash: &mut BTreeMap<String, AtCrash>,
     report: &mut SeedReport,
 ) -> Result<()> {
     net.restart_node(node, None)?;
-    for party in queued_at_crash.remove(node).unwrap_or_default() {
-        let scheduled = net
+    let seen = queued_at_crash.remove(node).unwrap_or_default();
+    let mut scheduled = BTreeSet::new();
+    for party in parties.iter().filter(|p| *p != node) {
+        let is = net
             .node(node)
-            .is_reconciliation_scheduled_for_party(&party)
+            .is_reconciliation_scheduled_for_party(party)
             .map_err(|e| anyhow::anyhow!("{e:?}"))?
             .unwrap_or(false);
-        if !scheduled {
-            report.violation(format!(
-                "{node} lost its job for {party} across a restart (queued or running at the crash)"
-            ));
+        if is {
+            scheduled.insert(party.clone());
+        }
+    }
+    for party in seen.pending.difference(&scheduled) {
+        report.violation(format!(
+            "{node} lost its job for {party} across a restart (queued or running at the crash)"
+        ));
+    }
+    if let Some(unstored) = &seen.unstored {
+        for party in scheduled.difference(&seen.pending) {
+            if !unstored.contains(party) {
+                report.violation(format!(
+                    "{node} runs its job for {party} twice: its outcome was stored and it was \
+                     neither queued nor running at the crash, yet it is queued after the restart"
+                ));
+            }
         }
     }
     Ok(())
 }
 
-/// Jobs each crashed node had queued or running, to find scheduled again
-/// after its restart.
-pub(super) type QueuedAtCrash = BTreeMap<String, Vec<String>>;
+/// What each crashed node held, to check after its restart.
+pub(super) type QueuedAtCrash = BTreeMap<String, AtCrash>;
 
 /// The fault of one step, if `roll` names one (a crash, a restart, a
 /// partition, a storage failure or its end, a clock jump, a targeted loss,
@@ -165,15 +257,13 @@ pub(super) fn step_fault(
     match roll {
         17..=18 if run.all_faults && net.is_running(node) => {
             report.fault("crash and restart");
-            let queue = pending_jobs(net, node)?;
-            net.crash_node(node);
-            queued_at_crash.insert(node.to_string(), queue);
+            crash(net, node, parties, queued_at_crash)?;
             if r.chance(0.5) {
-                restart(net, node, queued_at_crash, report)?;
+                restart(net, node, parties, queued_at_crash, report)?;
             }
         }
         19..=20 if run.all_faults && !net.is_running(node) => {
-            restart(net, node, queued_at_crash, report)?;
+            restart(net, node, parties, queued_at_crash, report)?;
         }
         21 if run.all_faults => {
             let other = parties[r.below(parties.len() as u64) as usize].clone();
@@ -190,7 +280,7 @@ pub(super) fn step_fault(
             report.fault("storage failure");
             net.set_storage_fault(node, Some("simulated disk failure".into()));
         }
-        23..=25 if run.all_faults => net.set_storage_fault(node, None),
+        23..=25 if run.all_faults => net.set_write_fault(node, None),
         26 if run.all_faults => {
             report.fault("clock jump");
             let jump = r.below(2 * run.max_timeout) as i64 - run.max_timeout as i64;
@@ -200,6 +290,26 @@ pub(super) fn step_fault(
             report.fault("targeted loss");
             let kind = ["request", "symbols", "want", "done", "refused"][r.below(5) as usize];
             run.faults.borrow_mut().lose_next = Some(kind);
+        }
+        34 if run.all_faults => {
+            // One kind of write refused — rows or the queue — and kept
+            // across restarts, as a full disk is.
+            report.fault("storage failure of one kind");
+            let rows = r.chance(0.5);
+            let fault = WriteFault {
+                message: "simulated disk failure".into(),
+                rows,
+                queue: !rows,
+            };
+            net.set_write_fault(node, Some(fault));
+        }
+        35..=36 if run.all_faults && net.is_running(node) => {
+            // Restarts in a row, each before the store retry could run.
+            report.fault("repeated restarts");
+            for _ in 0..2 + r.below(2) {
+                crash(net, node, parties, queued_at_crash)?;
+                restart(net, node, parties, queued_at_crash, report)?;
+            }
         }
         28..=33 if run.all_faults => {
             super::hostile::hostile(net, node, r, &run.faults, report);

@@ -144,9 +144,9 @@ fn settle(
     }
     for p in &scenario.parties {
         if !run.net.is_running(p) {
-            restart(&mut run.net, p, queued_at_crash, report)?;
+            restart(&mut run.net, p, &scenario.parties, queued_at_crash, report)?;
         }
-        run.net.set_storage_fault(p, None);
+        run.net.set_write_fault(p, None);
     }
     let mut quiet = 0;
     while quiet < 3 {

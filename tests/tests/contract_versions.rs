@@ -92,3 +92,51 @@ fn a_0_3_0_plugin_and_a_0_4_0_plugin_reconcile_with_each_other() {
         "the old plugin's flow error, in the vocabulary: {error:?}"
     );
 }
+
+/// A published contract version's text is frozen: every file of every
+/// `wit/since_vX.Y.Z/` is exactly what `wit/PUBLISHED.sha256` records, and
+/// every version directory is listed there. A change — even to a doc
+/// comment — belongs in a new version; a new version's files are added to
+/// the list when it is published. (0.3.0's handlers, status-store, timers
+/// and vault were edited after publication without a version change; this
+/// test stops that from happening again.)
+#[test]
+fn published_contract_versions_are_frozen() {
+    use sha2::{Digest, Sha256};
+    let wit = Path::new(env!("CARGO_MANIFEST_DIR")).join("../wit");
+    let listed = std::fs::read_to_string(wit.join("PUBLISHED.sha256")).expect("the list");
+    let mut recorded = std::collections::BTreeMap::new();
+    for line in listed.lines().filter(|l| !l.trim().is_empty()) {
+        let (hash, file) = line.split_once("  ").expect("`<sha256>  <path>` lines");
+        recorded.insert(file.to_string(), hash.to_string());
+    }
+    let mut found = std::collections::BTreeMap::new();
+    for dir in std::fs::read_dir(&wit).expect("wit/") {
+        let dir = dir.expect("an entry").path();
+        if !dir.is_dir() {
+            continue;
+        }
+        let version = dir.file_name().unwrap().to_string_lossy().to_string();
+        for file in std::fs::read_dir(&dir).expect("a version directory") {
+            let path = file.expect("an entry").path();
+            let text = std::fs::read(&path).expect("a WIT file");
+            let name = format!("{version}/{}", path.file_name().unwrap().to_string_lossy());
+            found.insert(name, format!("{:x}", Sha256::digest(&text)));
+        }
+    }
+    for (file, hash) in &found {
+        match recorded.get(file) {
+            Some(h) => assert_eq!(
+                h, hash,
+                "wit/{file} changed after it was published: put the change in a new version"
+            ),
+            None => panic!("wit/{file} is not in wit/PUBLISHED.sha256"),
+        }
+    }
+    for file in recorded.keys() {
+        assert!(
+            found.contains_key(file),
+            "wit/{file} was published and is gone"
+        );
+    }
+}

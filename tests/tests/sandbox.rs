@@ -227,28 +227,48 @@ fn a_plugin_built_for_another_contract_is_refused() {
 }
 
 /// The WASI interfaces the component imports are exactly those the WIT
-/// documentation lists for host implementers.
+/// documentation lists for host implementers, and every other plugin the
+/// workspace builds (LedgerRecover) imports only interfaces the WASI
+/// section tells a host to link.
 #[test]
 fn the_plugin_imports_exactly_the_documented_wasi_interfaces() {
+    let wasi_of = |runtime: &ledger_sync_host::PluginRuntime| {
+        let mut imported: Vec<String> = runtime
+            .imports()
+            .iter()
+            .filter(|n| n.starts_with("wasi:"))
+            .map(|n| n.split('@').next().unwrap().to_string())
+            .collect();
+        imported.sort();
+        imported
+    };
+    let named = |text: &str| {
+        let mut names: Vec<String> = text
+            .split('`')
+            .filter(|w| w.starts_with("wasi:") && w.contains('/'))
+            .map(str::to_string)
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    };
     let runtime = ledger_sync_sim::builtin_plugin().unwrap();
-    let mut imported: Vec<String> = runtime
-        .imports()
-        .iter()
-        .filter(|n| n.starts_with("wasi:"))
-        .map(|n| n.split('@').next().unwrap().to_string())
-        .collect();
-    imported.sort();
     let world = include_str!("../../wit/since_v0.4.0/world.wit");
     let section = world.split("/// # WASI").nth(1).unwrap();
     let section = section.split("/// # Limits").next().unwrap();
-    let mut documented: Vec<String> = section
-        .split('`')
-        .filter(|w| w.starts_with("wasi:") && w.contains('/'))
-        .map(str::to_string)
-        .collect();
-    documented.sort();
-    documented.dedup();
-    assert_eq!(imported, documented);
+    let (own_list, rest) = section
+        .split_once("(a reference test checks")
+        .expect("the reconciliation plugin's list, then the rest");
+    assert_eq!(wasi_of(&runtime), named(own_list));
+    let to_link = named(section);
+    let recovery = ledger_sync_sim::component(ledger_sync_components::RECOVERY_PLUGIN).unwrap();
+    for name in wasi_of(&recovery) {
+        assert!(
+            to_link.contains(&name),
+            "LedgerRecover imports {name}, which the WASI section does not tell a host to link"
+        );
+    }
+    assert!(named(rest).contains(&"wasi:random/insecure-seed".to_string()));
     let own = runtime
         .imports()
         .iter()

@@ -27,6 +27,11 @@ pub struct Limits {
     pub max_queued_bytes: usize,
     /// Timers pending at once; setting one more traps the instance.
     pub max_pending_timers: usize,
+    /// Log lines a plugin may write per minute of the node's clock, with a
+    /// burst of as many: past it lines are dropped, and the next line
+    /// written says how many were. The host bounds what any plugin can log,
+    /// whatever the plugin itself limits.
+    pub max_log_lines_per_minute: u64,
 }
 
 impl Default for Limits {
@@ -38,6 +43,7 @@ impl Default for Limits {
             max_captured_logs: 10_000,
             max_queued_bytes: 64 << 20,
             max_pending_timers: 10_000,
+            max_log_lines_per_minute: 12_000,
         }
     }
 }

@@ -196,6 +196,8 @@ impl Node {
                 &options.name,
                 limits.max_log_message_bytes,
                 options.capture_logs.then_some(limits.max_captured_logs),
+                clock.clone(),
+                limits.max_log_lines_per_minute,
             ),
             limiter: MemoryLimiter::new(limits.memory_bytes),
             wasi,
@@ -318,6 +320,12 @@ impl Node {
     /// Makes the status-store writes `fault` names fail until cleared.
     pub fn set_write_fault(&mut self, fault: Option<crate::imports::status_store::WriteFault>) {
         self.state_mut().status_store.set_write_fault(fault);
+    }
+
+    /// Log lines the plugin wrote past its rate, dropped, in all (this
+    /// instance's).
+    pub fn dropped_log_lines(&self) -> u64 {
+        self.state().logging.dropped_lines()
     }
 
     /// Captured plugin logs, oldest first.

@@ -26,6 +26,10 @@ pub struct Config {
     /// what it is waiting for; after five silences the recovery ends
     /// FAILED.
     pub recovery_inactivity_timeout_ms: u64,
+    /// *Ours.* The longest one recovery may run, from when it was started
+    /// (restarts included); past it the recovery ends FAILED, saying what
+    /// was recorded and what is still outstanding.
+    pub max_recovery_duration_ms: u64,
 }
 
 impl Default for Config {
@@ -37,6 +41,7 @@ impl Default for Config {
             max_allowed_requests: 30,
             time_window_for_max_allowed_requests_ms: HOUR_MS,
             recovery_inactivity_timeout_ms: 30_000,
+            max_recovery_duration_ms: 7 * 24 * HOUR_MS,
         }
     }
 }
@@ -78,6 +83,13 @@ const KEYS: &[Key] = &[
             max_ms: HOUR_MS,
         },
     },
+    Key {
+        name: "maxRecoveryDuration",
+        kind: Kind::Duration {
+            min_ms: MINUTE_MS,
+            max_ms: 90 * 24 * HOUR_MS,
+        },
+    },
 ];
 
 impl Config {
@@ -95,6 +107,7 @@ impl Config {
                     config.time_window_for_max_allowed_requests_ms = value
                 }
                 "recoveryInactivityTimeout" => config.recovery_inactivity_timeout_ms = value,
+                "maxRecoveryDuration" => config.max_recovery_duration_ms = value,
                 _ => unreachable!("every key in KEYS is handled"),
             }
         }

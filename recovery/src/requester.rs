@@ -9,7 +9,12 @@
 //! - **Ended**: COMPLETED when nothing is outstanding (every id recorded,
 //!   or unavailable from this party), FAILED with the cause (a
 //!   transaction that did not verify; transactions not asked for; five
-//!   silences in a row), or STOPPED by the operator. At the end the
+//!   silences in a row; five answers in a row that moved nothing on;
+//!   `maxRecoveryDuration` passed), or STOPPED by the operator.
+//!
+//! Every ask — a first ask and asking again for what an answer left out
+//! — keeps to our own pace window (`maxAllowedRequests` per
+//! `timeWindowForMaxAllowedRequests`), whatever the responder answers. At the end the
 //!   reconciliation statuses are refreshed, as the seed says.
 //!
 //! The row in CR_RECOVERY_REQUEST is saved after every step, so a restart
@@ -35,6 +40,10 @@ use std::collections::HashSet;
 pub const MAX_SILENCES: u32 = 5;
 /// The longest a responder may make us wait.
 const MAX_WAIT_MS: u64 = 24 * 3_600_000;
+/// Answers in a row that record, defer or rule out nothing asked for,
+/// after which a recovery ends FAILED: a counterparty that answers without
+/// progress is not asked for ever.
+pub const MAX_FRUITLESS_ANSWERS: u32 = 5;
 
 /// A recovery in progress.
 #[derive(Debug)]
@@ -52,6 +61,11 @@ pub struct Outgoing {
     ask: u32,
     /// Every id this request may ask for.
     requested: HashSet<TxId>,
+    /// Whether the answer to the ask that is out has moved anything on
+    /// (recorded, deferred or ruled out an id).
+    progressed: bool,
+    /// Answers in a row that moved nothing on.
+    fruitless: u32,
 }
 
 impl<N: Node> Recoverer<N> {
@@ -100,6 +114,8 @@ impl<N: Node> Recoverer<N> {
             silences: 0,
             retry_at: None,
             batch: self.config.max_allowed_transactions,
+            progressed: false,
+            fruitless: 0,
         };
         self.outgoing.insert(id, outgoing);
         self.ask_next(id);
@@ -138,6 +154,7 @@ impl<N: Node> Recoverer<N> {
             return;
         }
         pace.give(now, 1);
+        o.progressed = false;
         o.asked = o
             .row
             .outstanding
@@ -237,6 +254,7 @@ impl<N: Node> Recoverer<N> {
         let o = self.outgoing.get_mut(&id).expect("checked above");
         o.row.bytes += bytes;
         let answered: HashSet<TxId> = transactions.iter().map(|(t, _)| *t).collect();
+        o.progressed = true;
         o.asked.retain(|t| !answered.contains(t));
         o.row.outstanding.retain(|t| !answered.contains(t));
         for ((tx, _), outcome) in transactions.iter().zip(outcomes) {
@@ -289,33 +307,48 @@ impl<N: Node> Recoverer<N> {
         }
     }
 
-    /// The answer to an ask is complete.
+    /// The answer to an ask is complete. What it left out — sent but not
+    /// received, or never sent — is asked for again by the next ask, at
+    /// our own pace; an answer that moved nothing on counts towards
+    /// [`MAX_FRUITLESS_ANSWERS`]. The row is saved only when it changed.
     fn done(&mut self, id: RequestId, unavailable: Vec<TxId>, deferred: Vec<TxId>, wait: u64) {
         let now = self.node.now_ms();
         let o = self.outgoing.get_mut(&id).expect("checked by the caller");
         let unavailable: HashSet<TxId> = unavailable.into_iter().collect();
         let deferred: HashSet<TxId> = deferred.into_iter().collect();
-        let before = o.asked.len();
-        o.asked
-            .retain(|t| !unavailable.contains(t) && !deferred.contains(t));
-        let gone = unavailable.len().min(before);
-        o.row.outstanding.retain(|t| !unavailable.contains(t));
+        let asked: HashSet<TxId> = o.asked.iter().copied().collect();
+        let before = o.row.outstanding.len();
+        o.row
+            .outstanding
+            .retain(|t| !(unavailable.contains(t) && asked.contains(t)));
+        let gone = before - o.row.outstanding.len();
         o.row.unavailable += gone as u32;
-        if !deferred.is_empty() {
+        let deferred_asked = deferred.iter().filter(|t| asked.contains(*t)).count();
+        if deferred_asked > 0 {
             o.retry_at = Some(now + wait.min(MAX_WAIT_MS));
         }
-        let (row, lost) = (o.row.clone(), o.asked.clone());
-        self.save(&row);
-        if !lost.is_empty() {
-            // Sent but not received: lost on the way. Ask for them again.
-            let party = row.party_name.clone();
-            return self.send_ask(&party, id, lost);
-        }
-        if !deferred.is_empty() {
-            let line = format!(
-                "{} deferred {} transactions under its size limit; asking again in {} s",
+        let moved = o.progressed || gone > 0 || deferred_asked > 0;
+        o.fruitless = if moved { 0 } else { o.fruitless + 1 };
+        o.asked.clear();
+        let (row, fruitless) = (o.row.clone(), o.fruitless);
+        if fruitless >= MAX_FRUITLESS_ANSWERS {
+            let why = format!(
+                "{} answered {fruitless} asks in a row without sending, deferring or ruling out \
+                 any transaction asked for ({} still outstanding): it is faulty, or does not \
+                 hold what its reconciliation answer said",
                 row.party_name,
-                deferred.len(),
+                row.outstanding.len()
+            );
+            return self.end(id, RecoveryStatus::Failed, &why);
+        }
+        if gone > 0 {
+            self.save(&row);
+        }
+        if deferred_asked > 0 {
+            let line = format!(
+                "{} deferred {deferred_asked} transactions under its size limit; asking again \
+                 in {} s",
+                row.party_name,
                 wait.min(MAX_WAIT_MS) / 1000
             );
             self.journal(&row, Level::Info, &line);
@@ -355,11 +388,23 @@ impl<N: Node> Recoverer<N> {
     pub(crate) fn tick(&mut self) {
         let now = self.node.now_ms();
         let timeout = self.config.recovery_inactivity_timeout_ms;
+        let deadline = self.config.max_recovery_duration_ms;
         let ids: Vec<RequestId> = self.outgoing.keys().copied().collect();
         for id in ids {
             let Some(o) = self.outgoing.get_mut(&id) else {
                 continue;
             };
+            if now.saturating_sub(o.row.time_started) >= deadline {
+                let why = format!(
+                    "not completed within maxRecoveryDuration = {} h: {} recorded, {} still \
+                     outstanding (start InitiateManualRecoveryFlow or a new recovery for the rest)",
+                    deadline / 3_600_000,
+                    o.row.recovered,
+                    o.row.outstanding.len()
+                );
+                self.end(id, RecoveryStatus::Failed, &why);
+                continue;
+            }
             if o.asked.is_empty() {
                 self.ask_next(id);
                 continue;

@@ -25,12 +25,16 @@ struct World {
     lose_every: u64,
     sent: u64,
     asks: Vec<usize>,
+    /// Bytes of transactions read from the vaults.
+    bytes_read: u64,
 }
 
 #[derive(Default)]
 struct Store {
     requests: Vec<RecoveryRequest>,
     log: Vec<RecoveryLogEntry>,
+    /// Rows saved in all.
+    saves: u64,
 }
 
 struct Fake {
@@ -116,7 +120,10 @@ impl Node for Fake {
     }
     fn transaction_bytes(&mut self, ids: &[TxId]) -> Result<Vec<Option<Vec<u8>>>, String> {
         let vault = self.vault.borrow();
-        Ok(ids.iter().map(|id| vault.get(id).cloned()).collect())
+        let read: Vec<Option<Vec<u8>>> = ids.iter().map(|id| vault.get(id).cloned()).collect();
+        let bytes: usize = read.iter().flatten().map(Vec::len).sum();
+        self.world.borrow_mut().bytes_read += bytes as u64;
+        Ok(read)
     }
     fn record_verified(&mut self, txs: &[(TxId, Vec<u8>)]) -> Result<Vec<Recorded>, String> {
         let mut vault = self.vault.borrow_mut();
@@ -142,6 +149,7 @@ impl Node for Fake {
             .requests
             .retain(|o| (&o.request_id, o.is_requester) != (&r.request_id, r.is_requester));
         store.requests.push(r.clone());
+        store.saves += 1;
         Ok(())
     }
     fn append_log(&mut self, e: &RecoveryLogEntry) -> Result<(), String> {
@@ -477,4 +485,118 @@ fn a_late_answer_after_a_re_ask_is_recorded_once_not_taken_for_a_stray() {
     let row = p.row();
     assert_eq!(row.status, RecoveryStatus::Completed, "{row}");
     assert_eq!((row.recovered, row.refused), (50, 0));
+}
+
+/// B answers every ask with an empty `Done{}`: nothing sent, deferred or
+/// ruled out. A asks again only at its own pace — never at once, as it
+/// used to (2,500 asks a second, the whole row saved each time) — and
+/// after five answers that moved nothing on ends FAILED with that cause,
+/// its row saved no more often than it changed.
+#[test]
+fn a_party_answering_every_ask_with_nothing_is_paced_then_failed() {
+    let lost: Vec<TxId> = (0..50).map(tx).collect();
+    let mut p = pair(&lost, &lost, &lost, "maxAllowedRequests = 3");
+    automatic(&mut p.a);
+    let saves_before = p.a_store.borrow().saves;
+    let mut asks_seen = Vec::new();
+    for _ in 0..10_000 {
+        let next = p.world.borrow_mut().queue.pop_front();
+        if let Some((_, to, payload)) = next {
+            assert_eq!(to, B, "only A asks");
+            let Ok(Message::Ask { request, ask, .. }) = Message::decode(&payload) else {
+                panic!("an ask");
+            };
+            asks_seen.push(p.world.borrow().now);
+            let done = Message::Done {
+                request,
+                ask,
+                sent: 0,
+                unavailable: vec![],
+                deferred: vec![],
+                retry_after_ms: 0,
+            };
+            p.a.on_message(B, &done.encode());
+            continue;
+        }
+        let mut world = p.world.borrow_mut();
+        world.timers.sort();
+        if world.timers.is_empty() || p.row().status != RecoveryStatus::InProgress {
+            break;
+        }
+        let (due, node, id) = world.timers.remove(0);
+        world.now = world.now.max(due);
+        drop(world);
+        if node == A {
+            p.a.on_timer(id);
+        }
+    }
+    let row = p.row();
+    assert_eq!(row.status, RecoveryStatus::Failed, "{row}");
+    assert!(row.error.contains("5 asks in a row"), "{}", row.error);
+    assert_eq!(asks_seen.len(), 5, "asks: {asks_seen:?}");
+    // Three asks an hour: the fourth waits for the window.
+    assert!(
+        asks_seen[3] - asks_seen[0] >= 3_600_000,
+        "asks at {asks_seen:?}"
+    );
+    // The end is the one save: nothing else changed.
+    let saves = p.a_store.borrow().saves - saves_before;
+    assert!(saves <= 1, "{saves} saves of a row that did not change");
+}
+
+/// A recovery that cannot finish — the party defers everything, forever —
+/// ends FAILED at `maxRecoveryDuration`, saying what is still outstanding.
+#[test]
+fn a_recovery_ends_at_its_overall_deadline() {
+    let lost: Vec<TxId> = (0..5).map(tx).collect();
+    let mut p = pair(
+        &lost,
+        &lost,
+        &lost,
+        "maxAllowedSizeInBytes = 1500\nmaxRecoveryDuration = 2H",
+    );
+    automatic(&mut p.a);
+    p.run(3 * 3_600_000);
+    let row = p.row();
+    assert_eq!(row.status, RecoveryStatus::Failed, "{row}");
+    assert!(
+        row.error.contains("maxRecoveryDuration = 2 h"),
+        "{}",
+        row.error
+    );
+    assert!(row.error.contains("still outstanding"), "{}", row.error);
+    assert!(row.recovered < 5, "{row}");
+}
+
+/// A responder reads no more transactions' bytes than it may send, give or
+/// take one small read: once the party's size window is spent, the rest of
+/// an ask is deferred unread. (It read every asked transaction first: 30
+/// asks of 9 MB transactions exhausted the guest's memory.)
+#[test]
+fn a_responder_reads_no_more_bytes_than_its_size_window_sends() {
+    let lost: Vec<TxId> = (0..30).map(tx).collect();
+    let mut p = pair(
+        &lost,
+        &lost,
+        &lost,
+        "maxAllowedTransactions = 30\nmaxAllowedSizeInBytes = 3000",
+    );
+    automatic(&mut p.a);
+    // Deliver the first ask only, and B's answer.
+    let ask = p.world.borrow_mut().queue.pop_front().unwrap();
+    p.b.on_message(&ask.0, &ask.2);
+    let read = p.world.borrow().bytes_read;
+    // Each transaction is 1,032 bytes; two fit the window, and one read is
+    // at most eight transactions.
+    assert!(read <= 8 * 1_032, "{read} bytes read to send at most 3,000");
+    let mut sent = 0;
+    let mut deferred = 0;
+    while let Some((_, _, payload)) = p.world.borrow_mut().queue.pop_front() {
+        match Message::decode(&payload).unwrap() {
+            Message::Transactions { transactions, .. } => sent += transactions.len(),
+            Message::Done { deferred: d, .. } => deferred = d.len(),
+            _ => {}
+        }
+    }
+    assert_eq!((sent, deferred), (2, 28));
 }

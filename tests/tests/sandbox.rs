@@ -170,6 +170,43 @@ fn a_log_flood_is_cut_and_its_capture_bounded() {
     }
 }
 
+/// The host, not each plugin, bounds how many lines a plugin writes: a
+/// guest logging 20,000 lines at one instant gets its burst (the rate per
+/// minute) written and the rest dropped and counted; a minute later of the
+/// node's clock it may write again, and that line says how many were
+/// dropped. (LedgerRecover logged a line per undecodable message: 605,000
+/// lines, 125 MB, in 10 s.)
+#[test]
+fn a_log_flood_is_bounded_in_lines_per_minute_by_the_host() {
+    let mut cluster = cluster_with_hostile(|o| {
+        o.limits.max_captured_logs = 100_000;
+        o.limits.max_log_lines_per_minute = 500;
+    });
+    let before = cluster.net.node(H).logs().len();
+    command(&mut cluster, &["log-flood", "20000", "10"]).expect("no trap");
+    let node = cluster.net.node(H);
+    let written = node.logs().len() - before;
+    assert!(written <= 500, "{written} lines written at once");
+    assert!(
+        node.dropped_log_lines() >= 19_500,
+        "{}",
+        node.dropped_log_lines()
+    );
+    cluster.net.run_for(60_000);
+    command(&mut cluster, &["log-flood", "1", "10"]).expect("no trap");
+    let logs = cluster.net.node(H).logs();
+    let note = logs
+        .iter()
+        .rev()
+        .find(|l| l.message.contains("were dropped before this one"))
+        .expect("the next line written says how many were dropped");
+    assert!(
+        note.message.contains("it may write 500 a minute"),
+        "{}",
+        note.message
+    );
+}
+
 #[test]
 fn a_send_flood_is_refused_past_the_queued_bytes_cap() {
     let mut cluster = cluster_with_hostile(|o| o.limits.max_queued_bytes = 8 << 20);

@@ -4,13 +4,17 @@
 //! `RUST_LOG='ledger_sync::plugin[{marker=ReconcileWithPartyFlow}]=debug'`
 //! selects one flow's logs.
 //!
-//! A guest cannot make the host hold much: a message is cut at
+//! A guest cannot make the host hold or write much: a message is cut at
 //! [`crate::Limits::max_log_message_bytes`], control characters (a peer's
-//! text may be quoted) are escaped so one call is one log line, and captured
-//! lines are a ring of [`crate::Limits::max_captured_logs`].
+//! text may be quoted) are escaped so one call is one log line, lines past
+//! [`crate::Limits::max_log_lines_per_minute`] (a token bucket on the
+//! node's clock) are dropped and counted, and captured lines are a ring of
+//! [`crate::Limits::max_captured_logs`].
 
 use crate::bindings::ledger_sync::plugin::logging::{self, Level};
+use crate::imports::clock::Clock;
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 /// The tracing target of plugin logs.
 pub const TARGET: &str = "ledger_sync::plugin";
@@ -33,16 +37,73 @@ pub struct LoggingImport {
     /// Captured lines (tests), oldest first, at most `capture_limit`.
     captured: Option<VecDeque<LogRecord>>,
     capture_limit: usize,
+    rate: LineRate,
+}
+
+/// A token bucket of log lines on the node's clock.
+struct LineRate {
+    clock: Arc<dyn Clock>,
+    per_minute: u64,
+    /// Lines that may be written now (thousandths of a line).
+    tokens_milli: u64,
+    /// When the bucket was last filled.
+    filled_ms: u64,
+    /// Lines dropped since the last one written, and in all.
+    dropped: u64,
+    dropped_total: u64,
+}
+
+impl LineRate {
+    /// Whether a line may be written now; if so, how many were dropped
+    /// before it.
+    fn take(&mut self) -> Option<u64> {
+        let now = self.clock.now_ms();
+        let full = self.per_minute.saturating_mul(1000);
+        let elapsed = now.saturating_sub(self.filled_ms);
+        // per_minute lines per 60,000 ms: per_minute thousandths per 60 ms.
+        let refill = elapsed.saturating_mul(self.per_minute) / 60;
+        self.tokens_milli = self.tokens_milli.saturating_add(refill).min(full);
+        self.filled_ms = now.max(self.filled_ms);
+        if self.tokens_milli < 1000 {
+            self.dropped += 1;
+            self.dropped_total += 1;
+            return None;
+        }
+        self.tokens_milli -= 1000;
+        Some(std::mem::take(&mut self.dropped))
+    }
 }
 
 impl LoggingImport {
-    pub fn new(node: &str, max_message_bytes: usize, capture: Option<usize>) -> Self {
+    /// `lines_per_minute` bounds what the plugin may write (see
+    /// [`crate::Limits::max_log_lines_per_minute`]), on `clock`.
+    pub fn new(
+        node: &str,
+        max_message_bytes: usize,
+        capture: Option<usize>,
+        clock: Arc<dyn Clock>,
+        lines_per_minute: u64,
+    ) -> Self {
+        let filled_ms = clock.now_ms();
         LoggingImport {
             node: node.to_string(),
             max_message_bytes,
             captured: capture.map(|_| VecDeque::new()),
             capture_limit: capture.unwrap_or(0),
+            rate: LineRate {
+                clock,
+                per_minute: lines_per_minute,
+                tokens_milli: lines_per_minute.saturating_mul(1000),
+                filled_ms,
+                dropped: 0,
+                dropped_total: 0,
+            },
         }
+    }
+
+    /// Lines the plugin wrote past its rate, dropped, in all.
+    pub fn dropped_lines(&self) -> u64 {
+        self.rate.dropped_total
     }
 
     /// Captured log lines, oldest first (empty unless capturing).
@@ -55,7 +116,17 @@ pub use ledger_sync_vocabulary::text::bounded;
 
 impl logging::Host for LoggingImport {
     fn log(&mut self, level: Level, marker: String, message: String) {
-        let message = bounded(&message, self.max_message_bytes);
+        let Some(dropped) = self.rate.take() else {
+            return;
+        };
+        let mut message = bounded(&message, self.max_message_bytes);
+        if dropped > 0 {
+            message.push_str(&format!(
+                " ({dropped} lines of this plugin were dropped before this one: it may write \
+                 {} a minute)",
+                self.rate.per_minute
+            ));
+        }
         let marker = bounded(&marker, MAX_MARKER_BYTES);
         let node = self.node.as_str();
         let marker_field = marker.as_str();

@@ -101,6 +101,12 @@ pub fn inbox_bytes_per_peer(max_message_size: u32) -> u32 {
 struct InboxQuota {
     messages: Arc<tokio::sync::Semaphore>,
     bytes: Arc<tokio::sync::Semaphore>,
+    /// Whether a full quota holds the connection until it has room (the
+    /// reconciliation plugin's: back-pressure), or drops the message (any
+    /// other plugin's: a plugin that cannot keep up loses its own messages
+    /// and never holds up the reconciliation plugin's on the same
+    /// connection).
+    waits: bool,
 }
 
 /// What a waiting message holds of its peer's quota; released when the
@@ -111,8 +117,9 @@ pub struct QuotaPermit {
 }
 
 impl InboxQuota {
-    fn new(max_message_size: u32) -> InboxQuota {
+    fn new(max_message_size: u32, waits: bool) -> InboxQuota {
         InboxQuota {
+            waits,
             messages: Arc::new(tokio::sync::Semaphore::new(
                 INBOX_MESSAGES_PER_PEER as usize,
             )),
@@ -120,6 +127,20 @@ impl InboxQuota {
                 inbox_bytes_per_peer(max_message_size) as usize,
             )),
         }
+    }
+
+    /// Room for a message of `len` bytes now, if there is.
+    fn try_acquire(&self, len: usize) -> Option<QuotaPermit> {
+        let message = self.messages.clone().try_acquire_owned().ok()?;
+        let bytes = self
+            .bytes
+            .clone()
+            .try_acquire_many_owned(len.max(1) as u32)
+            .ok()?;
+        Some(QuotaPermit {
+            _message: message,
+            _bytes: bytes,
+        })
     }
 
     /// Waits for room for a message of `len` bytes (`len` is at most
@@ -328,6 +349,9 @@ pub struct TransportStats {
     pub unknown_plugin: std::sync::atomic::AtomicU64,
     /// Messages a plugin sent past its share of a peer's queue, dropped.
     pub over_share: std::sync::atomic::AtomicU64,
+    /// Messages for a plugin other than the reconciliation plugin that
+    /// arrived while its inbox quota for the peer was full, dropped.
+    pub over_inbox_quota: std::sync::atomic::AtomicU64,
 }
 
 /// What one plugin has queued for one peer ([`SHARE_MESSAGES`],
@@ -505,9 +529,14 @@ async fn accept_loop(
             .peers
             .keys()
             .map(|name| {
+                // The first plugin is the reconciliation plugin.
                 let per_plugin = plugins
                     .iter()
-                    .map(|p| (p.clone(), InboxQuota::new(directory.max_message_size)))
+                    .enumerate()
+                    .map(|(i, p)| {
+                        let quota = InboxQuota::new(directory.max_message_size, i == 0);
+                        (p.clone(), quota)
+                    })
                     .collect();
                 (name.clone(), per_plugin)
             })
@@ -660,13 +689,36 @@ async fn serve(
             }
             continue;
         };
-        // Nothing more is read from this peer until its quota has room.
-        let (permit, waited) = quota.acquire(len).await;
-        if waited {
+        let permit = if quota.waits {
+            // Nothing more is read from this peer until its quota has room.
+            let (permit, waited) = quota.acquire(len).await;
+            if waited {
+                stats
+                    .inbound_paused
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            permit
+        } else if let Some(permit) = quota.try_acquire(len) {
+            permit
+        } else {
+            // Another plugin's quota is full: its message is read past and
+            // dropped (delivery is at most once), and the connection goes
+            // on for the rest.
+            let mut skip = (&mut tls).take(len as u64);
+            if tokio::io::copy(&mut skip, &mut tokio::io::sink())
+                .await
+                .is_err()
+            {
+                return Ok(());
+            }
             stats
-                .inbound_paused
+                .over_inbox_quota
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        }
+            if let Some(unlogged) = unknown.allow(&plugin) {
+                tracing::warn!(target: "ledger_sync::transport", "{from} sent the plugin `{}` more than its inbox quota holds while it is busy; dropped{unlogged}", ledger_sync_vocabulary::text::bounded(&plugin, MAX_PLUGIN_NAME));
+            }
+            continue;
+        };
         let mut payload = vec![0u8; len];
         if let Err(e) = tls.read_exact(&mut payload).await {
             // A peer that stops mid-frame (killed, restarted) is not a

@@ -259,3 +259,34 @@ fn a_responder_limits_requests_per_sliding_window_with_a_fair_share_per_party() 
     assert_status(&cluster.reconcile(A, B), Status::DifferencesFound);
     assert_status(&cluster.reconcile(A, B), Status::Failed);
 }
+
+/// A's vault names a party the network map does not know (it left the
+/// network). The recurring reconciliation skips it, says so once, and
+/// reconciles with every other party — the whole schedule used to be
+/// refused, every run, for every party.
+#[test]
+fn a_party_off_the_network_map_is_skipped_by_the_recurring_run() {
+    const GONE: &str = "O=Gone, L=Nowhere, C=GB";
+    let mut vault = shared(0, 10, A, B);
+    vault.extend(shared(10, 5, A, GONE));
+    let mut theirs = shared(0, 10, A, B);
+    theirs.extend(shared(20, 2, A, B));
+    let mut cluster = Cluster::new();
+    cluster
+        .add_with(A, &vault, "recurringReconciliationInterval = 1H")
+        .add(B, &theirs)
+        .settle();
+    cluster.net.run_for(2 * 3_600_000 + 1);
+    let row = cluster.status(A, B, true).expect("B reconciled");
+    assert_status(&row, Status::DifferencesFound);
+    assert_eq!(result_ids(&row), vec![id(20), id(21)]);
+    assert!(cluster.status(A, GONE, true).is_none());
+    let skipped = cluster
+        .net
+        .node(A)
+        .logs()
+        .iter()
+        .filter(|l| l.message.contains("recurring reconciliation skips O=Gone"))
+        .count();
+    assert_eq!(skipped, 1, "said once over two runs");
+}

@@ -23,6 +23,25 @@ const COUNTRIES: &str = "AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB B
 /// The most characters an attribute's value may have.
 const MAX_VALUE: usize = 128;
 
+/// Unicode's invisible format characters (category Cf) that change how
+/// text around them reads: bidirectional overrides and isolates (U+202E
+/// shows `txt.exe` as `exe.txt`), zero-width characters, the soft hyphen
+/// and the byte-order mark.
+fn is_format_character(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{061C}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206F}'
+            | '\u{FEFF}'
+            | '\u{FFF9}'..='\u{FFFB}'
+    )
+}
+
 /// Checks one attribute's value: what Corda's legal-name rules refuse, and
 /// for O (which names the node's directory) what a directory name cannot
 /// be.
@@ -39,6 +58,14 @@ fn check_value(text: &str, key: &str, value: &str) -> Result<(), String> {
         return Err(format!(
             "`{text}`: {key} holds {c:?}, which a legal name may not (no quotes, `$`, `=`, \
              slashes or control characters)"
+        ));
+    }
+    if let Some(c) = value.chars().find(|c| is_format_character(*c)) {
+        return Err(format!(
+            "`{}`: {key} holds the invisible format character U+{:04X}, which a legal name may \
+             not (it reorders or hides what logs and directory names show)",
+            text.escape_unicode(),
+            c as u32
         ));
     }
     if key == "O" && value.starts_with('.') {
@@ -136,6 +163,20 @@ impl fmt::Display for LegalName {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn invisible_format_characters_are_refused_by_code_point() {
+        for c in ['\u{202E}', '\u{200B}', '\u{2066}', '\u{FEFF}'] {
+            let name = format!("O=Party{c}A, L=London, C=GB");
+            let err = LegalName::parse(&name).unwrap_err();
+            assert!(err.contains(&format!("U+{:04X}", c as u32)), "{err}");
+            assert!(
+                !err.contains(c),
+                "the error shows the character escaped: {err}"
+            );
+        }
+        assert!(LegalName::parse("O=Société Générale, L=Paris, C=FR").is_ok());
+    }
 
     #[test]
     fn names_parse_compare_by_attributes_and_print_canonically() {

@@ -1548,6 +1548,101 @@ fn idle_and_slow_connections_are_capped_and_closed() {
     );
 }
 
+/// Strangers that never finish a TLS handshake, from 17 loopback addresses,
+/// 16 connections each — more than A's 256 inbound slots — and opened again
+/// as soon as A closes them, cannot keep B (on the network map) out: A
+/// evicts the oldest handshake to make room, so B's answers get in and A's
+/// reconciliation with B ends while the strangers are still at it. (With
+/// the strangers holding every slot, an honest reconciliation was still
+/// IN_PROGRESS after 55 s.)
+#[test]
+fn strangers_stuck_in_the_handshake_never_keep_a_mapped_peer_out() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let dir = tempfile::tempdir().unwrap();
+    let (dirs, expected) = network(dir.path(), 300, 10);
+    let _a = NodeProcess::start(&dirs[0]);
+    let _b = NodeProcess::start(&dirs[1]);
+    let a = Client::for_node(&dirs[0]).unwrap();
+    wait_up(&a);
+    wait_up(&Client::for_node(&dirs[1]).unwrap());
+    let config = ledger_sync_node::config::NodeConfig::load(&dirs[0]).unwrap();
+    let target = config.p2p_address;
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let strangers = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let connect = |from: [u8; 4]| -> Option<std::net::TcpStream> {
+                let socket =
+                    socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+                        .ok()?;
+                socket
+                    .bind(&std::net::SocketAddr::from((from, 0)).into())
+                    .ok()?;
+                socket
+                    .connect_timeout(&target.into(), Duration::from_secs(2))
+                    .ok()?;
+                let stream: std::net::TcpStream = socket.into();
+                stream.set_nonblocking(true).ok()?;
+                Some(stream)
+            };
+            let open = |s: &std::net::TcpStream| {
+                let mut buf = [0u8; 64];
+                match std::io::Read::read(&mut &*s, &mut buf) {
+                    Ok(0) => false,
+                    Ok(_) => true,
+                    Err(e) => e.kind() == std::io::ErrorKind::WouldBlock,
+                }
+            };
+            let mut held: Vec<([u8; 4], Option<std::net::TcpStream>)> = (1..=17u8)
+                .flat_map(|host| (0..16).map(move |_| ([127, 0, 1, host], None)))
+                .collect();
+            let deadline = Instant::now() + Duration::from_secs(90);
+            let mut opened = 0u64;
+            while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+                for (from, stream) in held.iter_mut() {
+                    if !stream.as_ref().is_some_and(open) {
+                        *stream = connect(*from);
+                        opened += 1;
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            opened
+        })
+    };
+    // Let the strangers take their places first.
+    std::thread::sleep(Duration::from_millis(500));
+    let schedule = format!("flow start ScheduleReconciliationFlow parties: [\"{B}\"]");
+    let answer = a.call(&schedule).unwrap();
+    assert!(answer.ok(), "{}", answer.text);
+    let text = poll(
+        Duration::from_secs(45),
+        "A's reconciliation with B to end",
+        || {
+            let answer = a.call(&status_line(B)).ok()?;
+            (answer.ok()
+                && !answer.text.contains("lastReconciliationStatus=IN_PROGRESS")
+                && answer.text.contains("ReconciliationStatus("))
+            .then_some(answer.text)
+        },
+    );
+    let still_at_it = !strangers.is_finished();
+    stop.store(true, Ordering::Relaxed);
+    let opened = strangers.join().unwrap();
+    assert!(
+        still_at_it,
+        "the strangers stopped before the reconciliation ended"
+    );
+    assert!(text.contains(&hex_ids(&expected)[0]), "{text}");
+    assert!(opened >= 272, "{opened} stranger connections");
+    let page = scrape(&dirs[0]);
+    assert!(
+        counter(&page, "ledger_sync_transport_evicted_handshakes_total") > 0.0,
+        "{page}\n{}",
+        NodeProcess::log(&dirs[0])
+    );
+}
+
 /// Starts a node with `env` (and no RUST_LOG unless given) and `args`
 /// after `node --dir`, its standard error to `file` (not a terminal).
 fn start_logging_node(dir: &Path, file: &Path, env: &[(&str, &str)], args: &[&str]) -> NodeProcess {

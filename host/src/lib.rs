@@ -44,4 +44,4 @@ pub use imports::status_store::WriteFault;
 pub use imports::timers::TimerCommand;
 pub use limits::Limits;
 pub use node::{Effects, Node, NodeOptions, PluginFailure};
-pub use sandbox::{CacheOutcome, PluginRuntime};
+pub use sandbox::{CacheKey, CacheOutcome, PluginRuntime};

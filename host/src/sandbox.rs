@@ -98,10 +98,90 @@ pub enum CacheOutcome {
     Refused(String),
 }
 
-/// The cached artifact's name: the component's SHA-256 and the engine's
-/// compatibility hash, so that another plugin or another wasmtime build
-/// (version, settings, CPU features) never picks it up.
-fn artifact_name(engine: &Engine, wasm: &[u8]) -> String {
+/// A node's own key for its compiled-plugin cache. Every artifact is
+/// bound by a MAC (HMAC-SHA256 under this key) to the SHA-256 of the
+/// component it was compiled from: an artifact copied under another
+/// component's name, written by another node, or altered is refused before
+/// wasmtime sees it (it would be loaded as native code). Keep the key in
+/// the node's own directory, never beside the cache or shared: a cache
+/// directory two nodes share only makes each refuse the other's artifacts.
+pub struct CacheKey([u8; 32]);
+
+impl CacheKey {
+    /// The key in `path` (64 hex digits), created owner-only from the
+    /// operating system's randomness if there is none.
+    pub fn load_or_create(path: &Path) -> Result<CacheKey> {
+        use std::io::{Read, Write};
+        match std::fs::read_to_string(path) {
+            Ok(text) => {
+                let text = text.trim();
+                let key = ledger_sync_vocabulary::id::from_hex(text).with_context(|| {
+                    format!(
+                        "{}: the plugin cache key must be 64 hexadecimal digits; delete the file \
+                         to make a new one (the cache is then compiled again)",
+                        path.display()
+                    )
+                })?;
+                Ok(CacheKey(key))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let mut key = [0u8; 32];
+                std::fs::File::open("/dev/urandom")
+                    .and_then(|mut f| f.read_exact(&mut key))
+                    .context(
+                        "reading the operating system's randomness for the plugin cache key",
+                    )?;
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir)?;
+                }
+                let mut options = std::fs::OpenOptions::new();
+                options.write(true).create_new(true);
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::OpenOptionsExt;
+                    options.mode(0o600);
+                }
+                let mut file = options
+                    .open(path)
+                    .with_context(|| format!("creating the plugin cache key {}", path.display()))?;
+                file.write_all(ledger_sync_vocabulary::id::to_hex(&key).as_bytes())?;
+                file.sync_all()?;
+                Ok(CacheKey(key))
+            }
+            Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+        }
+    }
+
+    /// A key for tests and one-off runs, from its bytes.
+    pub fn from_bytes(key: [u8; 32]) -> CacheKey {
+        CacheKey(key)
+    }
+
+    /// HMAC-SHA256 of `parts`, concatenated, under the key.
+    fn mac(&self, parts: &[&[u8]]) -> [u8; 32] {
+        use sha2::{Digest, Sha256};
+        let (mut inner_pad, mut outer_pad) = ([0x36u8; 64], [0x5cu8; 64]);
+        for (i, b) in self.0.iter().enumerate() {
+            inner_pad[i] ^= b;
+            outer_pad[i] ^= b;
+        }
+        let mut inner = Sha256::new();
+        inner.update(inner_pad);
+        for part in parts {
+            inner.update(part);
+        }
+        let mut outer = Sha256::new();
+        outer.update(outer_pad);
+        outer.update(inner.finalize());
+        outer.finalize().into()
+    }
+}
+
+/// The cached artifact's name: the component's SHA-256, the engine's
+/// compatibility hash and the cache key's fingerprint, so that another
+/// plugin, another wasmtime build (version, settings, CPU features) or
+/// another node never picks it up by name.
+fn artifact_name(engine: &Engine, wasm: &[u8], key: &CacheKey) -> String {
     use sha2::{Digest, Sha256};
     use std::hash::{Hash, Hasher};
     let mut compatibility = std::collections::hash_map::DefaultHasher::new();
@@ -111,27 +191,40 @@ fn artifact_name(engine: &Engine, wasm: &[u8]) -> String {
     let mut hash = Sha256::new();
     hash.update(wasm);
     hash.update(compatibility.finish().to_le_bytes());
+    hash.update(key.mac(&[b"artifact name"]));
     let digest = hash.finalize();
     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
     format!("plugin-{hex}.cwasm")
 }
 
-/// Loads a cached artifact: its first 32 bytes are the SHA-256 of the rest,
-/// so a truncated or altered file is refused before wasmtime sees it;
-/// wasmtime then refuses an artifact of another engine.
-fn load_artifact(engine: &Engine, path: &Path) -> Result<Option<Component>, String> {
+/// Loads a cached artifact: its first 32 bytes are the MAC, under the
+/// node's key, of the component's SHA-256 and the rest, so an artifact of
+/// another component, another node's, or a truncated or altered one is
+/// refused before wasmtime sees it; wasmtime then refuses an artifact of
+/// another engine.
+fn load_artifact(
+    engine: &Engine,
+    (wasm, key): (&[u8], &CacheKey),
+    path: &Path,
+) -> Result<Option<Component>, String> {
     use sha2::{Digest, Sha256};
     let bytes = match std::fs::read(path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(format!("cannot read it: {e}")),
     };
-    if bytes.len() < 32 || Sha256::digest(&bytes[32..]).as_slice() != &bytes[..32] {
-        return Err("its checksum does not match its contents (truncated or altered)".into());
+    let component = Sha256::digest(wasm);
+    if bytes.len() < 32 || key.mac(&[&component, &bytes[32..]]) != bytes[..32] {
+        return Err(
+            "its MAC does not match this component and this node's cache key (another \
+             component's or another node's artifact, or truncated or altered)"
+                .into(),
+        );
     }
-    // SAFETY: the artifact is one this host wrote (the cache directory is
-    // the node's own, owner-only) and its checksum matches what was written;
-    // wasmtime checks that it was compiled for this engine.
+    // SAFETY: the artifact's MAC under this node's key, which never leaves
+    // the node, binds it to this component: only this node wrote it, for
+    // this component, and it is whole; wasmtime checks that it was compiled
+    // for this engine.
     unsafe { Component::deserialize(engine, &bytes[32..]) }
         .map(Some)
         .map_err(|e| format!("wasmtime refused it: {e}"))
@@ -139,7 +232,7 @@ fn load_artifact(engine: &Engine, path: &Path) -> Result<Option<Component>, Stri
 
 /// Writes an artifact owner-only, atomically (a new file renamed into
 /// place), so a concurrent reader sees the old file or the whole new one.
-fn store_artifact(engine: &Engine, wasm: &[u8], path: &Path) -> Result<()> {
+fn store_artifact(engine: &Engine, (wasm, key): (&[u8], &CacheKey), path: &Path) -> Result<()> {
     use sha2::{Digest, Sha256};
     use std::io::Write;
     let artifact = engine
@@ -166,7 +259,7 @@ fn store_artifact(engine: &Engine, wasm: &[u8], path: &Path) -> Result<()> {
         options.mode(0o600);
     }
     let mut file = options.open(&temporary)?;
-    file.write_all(&Sha256::digest(&artifact))?;
+    file.write_all(&key.mac(&[&Sha256::digest(wasm), &artifact]))?;
     file.write_all(&artifact)?;
     file.sync_all()?;
     std::fs::rename(&temporary, path)?;
@@ -186,13 +279,16 @@ impl PluginRuntime {
     /// so that the next start loads it instead of compiling (Cranelift
     /// takes seconds; loading, milliseconds). An artifact is used only for
     /// the same component on the same engine, and only if its checksum
-    /// holds; any other is refused (saying why), compiled again and
-    /// replaced. The cache is as trusted as the directory holding it: keep
-    /// it the node's own (it is created owner-only).
-    pub fn cached(wasm: &[u8], cache_dir: &Path) -> Result<(Arc<Self>, CacheOutcome)> {
+    /// holds under the node's `key` (see [`CacheKey`]); any other is
+    /// refused (saying why), compiled again and replaced.
+    pub fn cached(
+        wasm: &[u8],
+        cache_dir: &Path,
+        key: &CacheKey,
+    ) -> Result<(Arc<Self>, CacheOutcome)> {
         let engine = engine()?;
-        let path = cache_dir.join(artifact_name(&engine, wasm));
-        let refused = match load_artifact(&engine, &path) {
+        let path = cache_dir.join(artifact_name(&engine, wasm, key));
+        let refused = match load_artifact(&engine, (wasm, key), &path) {
             Ok(Some(component)) => {
                 return Ok((Self::link(engine, component)?, CacheOutcome::Loaded));
             }
@@ -200,7 +296,7 @@ impl PluginRuntime {
             Err(why) => Some(why),
         };
         let component = compile(&engine, wasm)?;
-        let outcome = match (store_artifact(&engine, wasm, &path), refused) {
+        let outcome = match (store_artifact(&engine, (wasm, key), &path), refused) {
             (Ok(()), None) => CacheOutcome::Stored,
             (Ok(()), Some(why)) => CacheOutcome::Refused(why),
             (Err(e), why) => CacheOutcome::Refused(format!(

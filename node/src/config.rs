@@ -366,6 +366,12 @@ impl NodeConfig {
     pub fn plugin_config_dir(&self) -> PathBuf {
         self.dir.join("plugins").join("config")
     }
+
+    /// The node's own key for its compiled-plugin cache (in the node's
+    /// directory, never in the cache: see `ledger_sync_host::CacheKey`).
+    pub fn plugin_cache_key(&self) -> PathBuf {
+        self.dir.join("certificates").join("plugin-cache.key")
+    }
 }
 
 /// The network map: who is on the network, where, and with which

@@ -30,7 +30,7 @@
 //! | — | `ledger_sync_plugin_up{plugin="..."}`, `ledger_sync_plugin_restarts_total{plugin="..."}`, `ledger_sync_plugin_memory_bytes{plugin="..."}`, `ledger_sync_plugin_events_total{plugin="..."}`: each plugin of the node, kept by its thread (read without asking it) |
 //! | — | `ledger_sync_transport_unknown_plugin_messages_total`, `ledger_sync_transport_over_share_messages_total` |
 //! | — | `ledger_sync_recovery_requests{side,status}`, `ledger_sync_recovery_transactions_total{side}`, `ledger_sync_recovery_bytes_total{side}`, `ledger_sync_recovery_unavailable_transactions_total{side}`, `ledger_sync_recovery_refused_transactions_total{side}`: CR_RECOVERY_REQUEST summed, when a plugin is granted `recovery` |
-//! | — | `ledger_sync_transport_refused_connections_total`, `ledger_sync_transport_delivered_messages_total`, `ledger_sync_transport_received_bytes_total`, `ledger_sync_transport_sent_bytes_total`, `ledger_sync_transport_inbound_paused_total`, `ledger_sync_transport_over_capacity_connections_total`, `ledger_sync_transport_over_inbox_quota_messages_total` |
+//! | — | `ledger_sync_transport_refused_connections_total`, `ledger_sync_transport_delivered_messages_total`, `ledger_sync_transport_received_bytes_total`, `ledger_sync_transport_sent_bytes_total`, `ledger_sync_transport_inbound_paused_total`, `ledger_sync_transport_over_capacity_connections_total`, `ledger_sync_transport_over_inbox_quota_messages_total`, `ledger_sync_transport_evicted_handshakes_total` |
 
 use crate::runtime::Event;
 use crate::transport::TransportStats;
@@ -442,6 +442,12 @@ impl Metrics {
                 "ledger_sync_transport_over_share_messages",
                 "Messages a plugin sent past its share of a peer's send queue, dropped",
                 &t.over_share,
+            ),
+            (
+                "ledger_sync_transport_evicted_handshakes",
+                "Inbound connections closed in their TLS handshake to make room for a newer one \
+                 (strangers that never finish a handshake never keep a peer out)",
+                &t.evicted_handshakes,
             ),
             (
                 "ledger_sync_transport_over_inbox_quota_messages",

@@ -92,7 +92,9 @@ fn start_plugins(
         PluginSource::Builtin => std::borrow::Cow::Borrowed(ledger_sync_components::PLUGIN_BYTES),
         PluginSource::File(path) => std::borrow::Cow::Owned(read_component(path)?),
     };
-    let runtime = load_plugin(&wasm, &config.plugin_cache)?;
+    let key = ledger_sync_host::CacheKey::load_or_create(&config.plugin_cache_key())
+        .map_err(|e| format!("{e:#}"))?;
+    let runtime = load_plugin(&wasm, &config.plugin_cache, &key)?;
     let storage = open_storage(config)?;
     let vault = storage.vault();
     let mut options = NodeOptions::new(&config.legal_name.to_string(), storage);
@@ -108,7 +110,7 @@ fn start_plugins(
         } else {
             std::borrow::Cow::Owned(read_component(path)?)
         };
-        let runtime = load_plugin(&wasm, &config.plugin_cache)
+        let runtime = load_plugin(&wasm, &config.plugin_cache, &key)
             .map_err(|e| format!("{}: {e}", path.display()))?;
         let name = &runtime.info().name;
         if name == reconciliation.name() || others.iter().any(|o| o.name() == name) {
@@ -289,10 +291,14 @@ fn check_on_the_map(config: &NodeConfig, map: &NetworkMap) -> Result<(), String>
 
 /// A plugin component, compiled or loaded from the plugin cache, saying
 /// which and how long it took.
-fn load_plugin(wasm: &[u8], cache: &Path) -> Result<Arc<PluginRuntime>, String> {
+fn load_plugin(
+    wasm: &[u8],
+    cache: &Path,
+    key: &ledger_sync_host::CacheKey,
+) -> Result<Arc<PluginRuntime>, String> {
     let started = std::time::Instant::now();
-    let (plugin, cache_outcome) =
-        PluginRuntime::cached(wasm, cache).map_err(|e| format!("cannot load the plugin: {e:#}"))?;
+    let (plugin, cache_outcome) = PluginRuntime::cached(wasm, cache, key)
+        .map_err(|e| format!("cannot load the plugin: {e:#}"))?;
     let took = started.elapsed();
     let cache_dir = cache.display();
     let cache = cache_outcome;

@@ -86,6 +86,12 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// a handful per address.
 pub const MAX_INBOUND_CONNECTIONS: usize = 256;
 pub const MAX_INBOUND_PER_ADDRESS: usize = 16;
+/// Inbound connections still in their TLS handshake (not yet known to be a
+/// peer of the network map) at once. One more evicts the oldest, so
+/// strangers that never finish a handshake hold at most this many of the
+/// slots above and never keep a mapped peer out: the rest are left for
+/// connections that authenticated.
+pub const MAX_PENDING_HANDSHAKES: usize = 64;
 
 /// Messages one peer may have waiting for the plugin thread.
 pub const INBOX_MESSAGES_PER_PEER: u32 = 64;
@@ -352,6 +358,43 @@ pub struct TransportStats {
     /// Messages for a plugin other than the reconciliation plugin that
     /// arrived while its inbox quota for the peer was full, dropped.
     pub over_inbox_quota: std::sync::atomic::AtomicU64,
+    /// Inbound connections closed in their handshake to make room for a
+    /// newer one ([`MAX_PENDING_HANDSHAKES`]).
+    pub evicted_handshakes: std::sync::atomic::AtomicU64,
+}
+
+/// The inbound connections still in their handshake, oldest first, each
+/// with the signal that ends it.
+#[derive(Default)]
+struct PendingHandshakes {
+    next: u64,
+    pending: std::collections::VecDeque<(u64, Arc<tokio::sync::Notify>)>,
+}
+
+impl PendingHandshakes {
+    /// Admits a new handshake: its id and its eviction signal, and the
+    /// oldest's signal when that one must make room.
+    fn admit(
+        &mut self,
+    ) -> (
+        u64,
+        Arc<tokio::sync::Notify>,
+        Option<Arc<tokio::sync::Notify>>,
+    ) {
+        let evicted = (self.pending.len() >= MAX_PENDING_HANDSHAKES)
+            .then(|| self.pending.pop_front().map(|(_, signal)| signal))
+            .flatten();
+        let id = self.next;
+        self.next += 1;
+        let signal = Arc::new(tokio::sync::Notify::new());
+        self.pending.push_back((id, signal.clone()));
+        (id, signal, evicted)
+    }
+
+    /// The handshake `id` ended, one way or another.
+    fn done(&mut self, id: u64) {
+        self.pending.retain(|(i, _)| *i != id);
+    }
 }
 
 /// What one plugin has queued for one peer ([`SHARE_MESSAGES`],
@@ -563,8 +606,24 @@ async fn accept_loop(
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         },
     );
+    let pending = Arc::new(std::sync::Mutex::new(PendingHandshakes::default()));
     loop {
         let (stream, remote, slot) = listener.accept().await;
+        let (id, evict, evicted) = pending.lock().expect("pending handshakes").admit();
+        if let Some(oldest) = evicted {
+            // notify_one keeps the signal if the task is not waiting yet.
+            oldest.notify_one();
+            accept_stats
+                .evicted_handshakes
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        let handshake = Handshake {
+            evict,
+            ended: {
+                let pending = pending.clone();
+                Box::new(move || pending.lock().expect("pending handshakes").done(id))
+            },
+        };
         let acceptor = acceptor.clone();
         let directory = accept_dir.clone();
         let deliver = deliver.clone();
@@ -573,7 +632,15 @@ async fn accept_loop(
         let refused_log = refused_log.clone();
         tokio::spawn(async move {
             let _slot = slot;
-            let served = serve(acceptor, stream, directory, &quotas, deliver, &stats).await;
+            let served = serve(
+                (acceptor, handshake),
+                stream,
+                directory,
+                &quotas,
+                deliver,
+                &stats,
+            )
+            .await;
             if let Err(why) = served {
                 stats
                     .refused_connections
@@ -649,8 +716,15 @@ async fn read_header(
     )))
 }
 
+/// An inbound connection's place among the pending handshakes: the signal
+/// that evicts it, and what to call once its handshake has ended.
+struct Handshake {
+    evict: Arc<tokio::sync::Notify>,
+    ended: Box<dyn FnOnce() + Send>,
+}
+
 async fn serve(
-    acceptor: TlsAcceptor,
+    (acceptor, handshake): (TlsAcceptor, Handshake),
     stream: TcpStream,
     directory: Arc<Directory>,
     quotas: &Quotas,
@@ -658,8 +732,18 @@ async fn serve(
     stats: &TransportStats,
 ) -> Result<(), String> {
     keep_alive(&stream);
-    let mut tls = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream))
-        .await
+    let accepted = tokio::select! {
+        accepted = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)) => accepted,
+        () = handshake.evict.notified() => {
+            (handshake.ended)();
+            return Err(format!(
+                "closed in its TLS handshake to make room for a newer connection (at most \
+                 {MAX_PENDING_HANDSHAKES} handshakes at once)"
+            ));
+        }
+    };
+    (handshake.ended)();
+    let mut tls = accepted
         .map_err(|_| "the TLS handshake timed out".to_string())?
         .map_err(|e| format!("TLS handshake: {e}"))?;
     let from = directory.identify(peer_certificate(tls.get_ref().1)?)?;

@@ -332,15 +332,25 @@ fn a_bad_configuration_is_refused_at_start_up() {
 /// The compiled plugin is kept between starts and loaded instead of
 /// compiled again; the loaded plugin reconciles like a compiled one. An
 /// artifact that was altered is refused with the reason, compiled again and
-/// replaced; another component never picks up this one's artifact.
+/// replaced; another component never picks up this one's artifact — not
+/// even copied under its name — and another node's key refuses it.
 #[test]
 fn the_compiled_plugin_is_cached_and_an_altered_artifact_is_refused() {
-    use ledger_sync_host::{CacheOutcome, PluginRuntime};
+    use ledger_sync_host::{CacheKey, CacheOutcome, PluginRuntime};
     let cache = tempfile::tempdir().unwrap();
+    let node_dir = tempfile::tempdir().unwrap();
+    let key_path = node_dir.path().join("plugin-cache.key");
+    let key = CacheKey::load_or_create(&key_path).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key_path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "the key is the node's alone");
+    }
     let plugin = ledger_sync_components::PLUGIN_BYTES;
-    let (_, first) = PluginRuntime::cached(plugin, cache.path()).unwrap();
+    let (_, first) = PluginRuntime::cached(plugin, cache.path(), &key).unwrap();
     assert_eq!(first, CacheOutcome::Stored);
-    let (loaded, second) = PluginRuntime::cached(plugin, cache.path()).unwrap();
+    let (loaded, second) = PluginRuntime::cached(plugin, cache.path(), &key).unwrap();
     assert_eq!(second, CacheOutcome::Loaded);
 
     // The loaded plugin runs a reconciliation.
@@ -362,16 +372,59 @@ fn the_compiled_plugin_is_cached_and_an_altered_artifact_is_refused() {
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0x40;
     std::fs::write(&artifact, bytes).unwrap();
-    let (_, altered) = PluginRuntime::cached(plugin, cache.path()).unwrap();
+    let (_, altered) = PluginRuntime::cached(plugin, cache.path(), &key).unwrap();
     assert!(
-        matches!(&altered, CacheOutcome::Refused(why) if why.contains("checksum")),
+        matches!(&altered, CacheOutcome::Refused(why) if why.contains("MAC")),
         "{altered:?}"
     );
-    let (_, again) = PluginRuntime::cached(plugin, cache.path()).unwrap();
+    let (_, again) = PluginRuntime::cached(plugin, cache.path(), &key).unwrap();
     assert_eq!(again, CacheOutcome::Loaded);
 
     // Another component has an artifact of its own.
     let hostile = std::fs::read(ledger_sync_components::HOSTILE_GUEST).unwrap();
-    let (_, other) = PluginRuntime::cached(&hostile, cache.path()).unwrap();
+    let (_, other) = PluginRuntime::cached(&hostile, cache.path(), &key).unwrap();
     assert_eq!(other, CacheOutcome::Stored);
+
+    // The other component's artifact copied under this one's name: it is
+    // self-consistent and compiled for this engine, but bound to the other
+    // component, so it is refused, never loaded as this plugin's code.
+    let artifacts: Vec<std::path::PathBuf> = std::fs::read_dir(cache.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "cwasm"))
+        .collect();
+    assert_eq!(artifacts.len(), 2);
+    let (ours, theirs) = if artifacts[0] == artifact {
+        (&artifacts[0], &artifacts[1])
+    } else {
+        (&artifacts[1], &artifacts[0])
+    };
+    std::fs::copy(theirs, ours).unwrap();
+    let (_, swapped) = PluginRuntime::cached(plugin, cache.path(), &key).unwrap();
+    assert!(
+        matches!(&swapped, CacheOutcome::Refused(why) if why.contains("another component")),
+        "{swapped:?}"
+    );
+
+    // Another node's key: its artifacts are its own.
+    let other_node = CacheKey::from_bytes([7; 32]);
+    let (_, elsewhere) = PluginRuntime::cached(plugin, cache.path(), &other_node).unwrap();
+    assert_eq!(
+        elsewhere,
+        CacheOutcome::Stored,
+        "another name, another artifact"
+    );
+    let theirs_named_ours = cache.path().join(
+        std::fs::read_dir(cache.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.extension().is_some_and(|e| e == "cwasm") && p != ours && p != theirs)
+            .unwrap(),
+    );
+    std::fs::copy(&theirs_named_ours, ours).unwrap();
+    let (_, foreign) = PluginRuntime::cached(plugin, cache.path(), &key).unwrap();
+    assert!(
+        matches!(&foreign, CacheOutcome::Refused(why) if why.contains("another node")),
+        "{foreign:?}"
+    );
 }

@@ -234,6 +234,18 @@ impl Decoder {
 
     /// The transaction in `bytes`, with `bytes` as its payload.
     pub fn decode(&mut self, bytes: &[u8]) -> Result<VaultTransaction, AdapterError> {
+        self.decode_within(bytes, self.call_timeout)
+    }
+
+    /// [`Self::decode`] with at most `limit` of CPU (and never more than
+    /// the decoder's own limit per call): what is left of a caller's
+    /// budget.
+    pub fn decode_within(
+        &mut self,
+        bytes: &[u8],
+        limit: Duration,
+    ) -> Result<VaultTransaction, AdapterError> {
+        let call_timeout = limit.min(self.call_timeout);
         let adapter = self.runtime.info.name.clone();
         let broken = |why: String| AdapterError::Broken {
             adapter: adapter.clone(),
@@ -244,7 +256,7 @@ impl Decoder {
             self.instance = Some(instance.map_err(|e| broken(format!("{e:#}")))?);
         }
         let (store, instance) = self.instance.as_mut().expect("instantiated above");
-        sandbox::arm_deadline(store, self.call_timeout);
+        sandbox::arm_deadline(store, call_timeout);
         let answer = instance
             .ledger_sync_plugin_adapter()
             .call_decode(&mut *store, bytes);
@@ -258,7 +270,7 @@ impl Decoder {
             Err(trap) => {
                 let (store, _) = self.instance.take().expect("instantiated above");
                 let stderr = store.data().stderr.contents();
-                let why = sandbox::trap_reason(&trap, self.call_timeout, &stderr);
+                let why = sandbox::trap_reason(&trap, call_timeout, &stderr);
                 Err(broken(format!("it trapped: {why}")))
             }
         }

@@ -5,10 +5,15 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-/// Kinds (or sources) remembered at most; past it the oldest are forgotten
-/// (a stranger cycling addresses gets one line per interval per address
-/// it still holds, never unbounded memory).
+/// Kinds (or sources) remembered at most. When the table is full, kinds
+/// whose interval has passed are forgotten first (their next line would be
+/// written anyway); if none has, a new kind shares one overflow entry with
+/// every other new kind, so a stranger cycling through more addresses than
+/// this gets one line per interval in all, never one per address.
 const MAX_KEYS: usize = 4096;
+
+/// The entry new kinds share once the table is full.
+const OVERFLOW: &str = "\u{0}overflow";
 
 /// When each kind was last logged and how many were left out since.
 pub struct LogLimit {
@@ -46,14 +51,15 @@ impl LogLimit {
             return Some(suffix);
         }
         if self.seen.len() >= MAX_KEYS {
-            let oldest = self
-                .seen
-                .iter()
-                .min_by_key(|(_, (at, _))| *at)
-                .map(|(k, _)| k.clone());
-            if let Some(oldest) = oldest {
-                self.seen.remove(&oldest);
-            }
+            let every = self.every;
+            self.seen.retain(|k, (at, unlogged)| {
+                k == OVERFLOW || *unlogged > 0 || now.duration_since(*at) < every
+            });
+        }
+        if self.seen.len() >= MAX_KEYS && kind != OVERFLOW {
+            return self
+                .allow_at(OVERFLOW, now)
+                .map(|suffix| format!("{suffix} (and other sources, the node tracks {MAX_KEYS})"));
         }
         self.seen.insert(kind.to_string(), (now, 0));
         Some(String::new())
@@ -79,5 +85,26 @@ mod tests {
         );
         let next = limit.allow_at("a", at(60)).unwrap();
         assert!(next.contains("2 more like it"), "{next}");
+    }
+
+    /// A stranger cycling through more sources than the table holds gets
+    /// one line per interval for all the sources past it, not one each.
+    #[test]
+    fn sources_past_the_table_share_one_line_per_interval() {
+        let start = Instant::now();
+        let mut limit = LogLimit::new(Duration::from_secs(60));
+        let written = (0..3 * MAX_KEYS)
+            .filter(|n| limit.allow_at(&format!("10.0.{n}"), start).is_some())
+            .count();
+        assert_eq!(
+            written,
+            MAX_KEYS + 1,
+            "the table's sources, then one for the rest"
+        );
+        let later = start + Duration::from_secs(61);
+        let again = (0..3 * MAX_KEYS)
+            .filter(|n| limit.allow_at(&format!("10.1.{n}"), later).is_some())
+            .count();
+        assert!(again <= MAX_KEYS + 1, "{again} lines");
     }
 }

@@ -607,6 +607,11 @@ async fn accept_loop(
         },
     );
     let pending = Arc::new(std::sync::Mutex::new(PendingHandshakes::default()));
+    // One line a minute per peer and kind of dropped message, across all
+    // of a peer's connections (a peer reconnecting does not reset it).
+    let dropped_log = Arc::new(std::sync::Mutex::new(crate::log_limit::LogLimit::new(
+        Duration::from_secs(60),
+    )));
     loop {
         let (stream, remote, slot) = listener.accept().await;
         let (id, evict, evicted) = pending.lock().expect("pending handshakes").admit();
@@ -630,13 +635,14 @@ async fn accept_loop(
         let stats = accept_stats.clone();
         let quotas = quotas.clone();
         let refused_log = refused_log.clone();
+        let dropped_log = dropped_log.clone();
         tokio::spawn(async move {
             let _slot = slot;
             let served = serve(
                 (acceptor, handshake),
                 stream,
                 directory,
-                &quotas,
+                (&quotas, &dropped_log),
                 deliver,
                 &stats,
             )
@@ -727,7 +733,7 @@ async fn serve(
     (acceptor, handshake): (TlsAcceptor, Handshake),
     stream: TcpStream,
     directory: Arc<Directory>,
-    quotas: &Quotas,
+    (quotas, dropped_log): (&Quotas, &std::sync::Mutex<crate::log_limit::LogLimit>),
     deliver: Deliver,
     stats: &TransportStats,
 ) -> Result<(), String> {
@@ -751,7 +757,6 @@ async fn serve(
         .get(&from)
         .ok_or_else(|| format!("{from} has no inbox quota"))?;
     let max = directory.max_message_size as usize;
-    let mut unknown = crate::log_limit::LogLimit::new(Duration::from_secs(60));
     loop {
         let Some((len, plugin)) = read_header(&mut tls, &from, max).await? else {
             return Ok(()); // closed
@@ -768,7 +773,11 @@ async fn serve(
             stats
                 .unknown_plugin
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            if let Some(unlogged) = unknown.allow("unknown") {
+            let unlogged = dropped_log
+                .lock()
+                .expect("log limit")
+                .allow(&format!("{from} unknown"));
+            if let Some(unlogged) = unlogged {
                 tracing::warn!(target: "ledger_sync::transport", "{from} sent a message for the plugin `{}`, which this node does not run; dropped{unlogged}", ledger_sync_vocabulary::text::bounded(&plugin, MAX_PLUGIN_NAME));
             }
             continue;
@@ -798,7 +807,11 @@ async fn serve(
             stats
                 .over_inbox_quota
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            if let Some(unlogged) = unknown.allow(&plugin) {
+            let unlogged = dropped_log
+                .lock()
+                .expect("log limit")
+                .allow(&format!("{from} quota {plugin}"));
+            if let Some(unlogged) = unlogged {
                 tracing::warn!(target: "ledger_sync::transport", "{from} sent the plugin `{}` more than its inbox quota holds while it is busy; dropped{unlogged}", ledger_sync_vocabulary::text::bounded(&plugin, MAX_PLUGIN_NAME));
             }
             continue;

@@ -129,3 +129,35 @@ fn only_bytes_that_hash_to_the_id_asked_for_are_recorded() {
     assert!(bytes[1].is_some());
     assert_eq!(bytes[2], None, "the forged bytes were never recorded");
 }
+
+/// A hostile ledger adapter that spins on every transaction gets one CPU
+/// budget per `record-verified` call, all its transactions together: the
+/// first is stopped at what is left of the budget and named, the rest are
+/// refused unverified, saying the budget was spent — the call returns well
+/// within a plugin's own deadline instead of taking the adapter's 10 s per
+/// transaction (5 took 51 s, and LedgerRecover trapped). Nothing is
+/// recorded.
+#[test]
+fn a_slow_adapter_has_one_budget_per_call_not_one_per_transaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = ledger_sync_host::store::Database::Sqlite(dir.path().join("node.db"));
+    ledger_sync_host::store::connect(&database).unwrap();
+    let adapter =
+        AdapterRuntime::from_file(Path::new(ledger_sync_components::HOSTILE_ADAPTER)).unwrap();
+    let recorder = VerifiedRecording::new(&adapter, database.clone());
+    let asked: Vec<(Vec<u8>, Vec<u8>)> =
+        (0..5u8).map(|n| (vec![n; 32], b"spin".to_vec())).collect();
+    let outcomes = recorder.record_verified(&asked).unwrap();
+    let RecordOutcome::Refused(first) = &outcomes[0] else {
+        panic!("{:?}", outcomes[0]);
+    };
+    assert!(first.contains("CPU deadline"), "{first}");
+    for outcome in &outcomes[1..] {
+        let RecordOutcome::Refused(why) = outcome else {
+            panic!("{outcome:?}");
+        };
+        assert!(why.contains("used this call's budget"), "{why}");
+    }
+    let mut store = ledger_sync_host::store::connect(&database).unwrap();
+    assert_eq!(store.contains(&[0u8; 32]).unwrap(), vec![false]);
+}

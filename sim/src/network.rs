@@ -63,6 +63,12 @@ pub enum Fate {
     /// Delivered this many ms later than the link's latency (but never
     /// before an earlier message between the same pair).
     Delay(u64),
+    /// Delivered, and delivered again this many ms later — as a transport
+    /// that reconnects re-sends what it was not sure had arrived: in order,
+    /// so the copy holds back the pair's later messages until it arrives.
+    /// Frames then cross on the wire: the copy of a request reaches the
+    /// responder after the requester's next `Want` was sent.
+    Duplicate(u64),
 }
 
 /// Decides the fate of each message as it is sent.
@@ -414,7 +420,19 @@ impl Network {
                 return;
             }
             Fate::Delay(ms) => ms,
+            Fate::Duplicate(after_ms) => {
+                let copy = envelope.clone();
+                self.queue_for_delivery(envelope, 0);
+                self.queue_for_delivery(copy, after_ms);
+                return;
+            }
         };
+        self.queue_for_delivery(envelope, extra);
+    }
+
+    /// Puts `envelope` in flight, due after the latency and `extra`, never
+    /// before an earlier message between the same pair.
+    fn queue_for_delivery(&mut self, envelope: Envelope, extra: u64) {
         let pair = (envelope.from.clone(), envelope.to.clone());
         let earliest = self.pair_arrival.get(&pair).copied().unwrap_or(0);
         let due = (self.now_ms() + self.latency_ms + extra).max(earliest);

@@ -18,6 +18,8 @@ use std::rc::Rc;
 pub(super) struct FaultState {
     pub(super) rng: SplitMix64,
     pub(super) loss: f64,
+    /// Messages delivered twice, the copy later (see `Fate::Duplicate`).
+    pub(super) duplicate: f64,
     pub(super) jitter_ms: u64,
     /// Pairs cut until the given time.
     pub(super) partitions: Vec<(String, String, u64)>,
@@ -95,6 +97,10 @@ impl FaultState {
         if self.loss > 0.0 && self.rng.chance(self.loss) {
             *self.counts.entry("random loss").or_default() += 1;
             return Fate::Drop;
+        }
+        if self.duplicate > 0.0 && self.rng.chance(self.duplicate) {
+            *self.counts.entry("duplicate, the copy later").or_default() += 1;
+            return Fate::Duplicate(1 + self.rng.below(3_000));
         }
         if self.jitter_ms > 0 {
             let delay = self.rng.below(self.jitter_ms + 1);

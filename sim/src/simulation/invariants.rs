@@ -119,6 +119,17 @@ pub(super) fn final_checks(
                     }
                 ));
             }
+            // Honest nodes never call each other violators, whatever the
+            // network does to their frames (loss, delay, duplicates that
+            // cross on the wire).
+            if row.party_name != MALLORY
+                && row.last_reconciliation_error.contains("protocol violation")
+            {
+                report.violation(format!(
+                    "{p} recorded a protocol violation with {}, an honest node: {}",
+                    row.party_name, row.last_reconciliation_error
+                ));
+            }
             if row.last_reconciliation_status == StatusValue::InProgress {
                 report.violation(format!(
                     "STUCK: {p}'s row for {} (requester: {}) is IN_PROGRESS after the network \

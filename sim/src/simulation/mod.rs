@@ -22,7 +22,9 @@
 //! - `Done` carries nothing (the responder learns nothing of the requester's
 //!   gaps);
 //! - every job queued or running when a node crashes is scheduled again
-//!   after its restart.
+//!   after its restart, and none whose outcome was stored runs again;
+//! - no honest node records a protocol violation with another, whatever
+//!   the network does to their frames.
 //!
 //! The same seed replays byte for byte: nothing here reads the wall clock or
 //! the system's randomness.

@@ -98,6 +98,12 @@ impl Run {
             }
             FaultMix::LossOnly(p) => (p, 0, false),
         };
+        // Duplicates (frames crossing on the wire) in every-fault runs.
+        let duplicate = if all_faults {
+            [0.0, 0.0, 0.01, 0.03][r.below(4) as usize]
+        } else {
+            0.0
+        };
         let latency = [0, 1, 10, 100][r.below(4) as usize];
         net.set_latency(latency);
         let mut max_timeout = 0;
@@ -132,6 +138,7 @@ impl Run {
         let faults = Rc::new(RefCell::new(FaultState {
             rng: rng(seed ^ 0xfa_017),
             loss,
+            duplicate,
             jitter_ms: jitter,
             partitions: Vec::new(),
             lose_next: None,

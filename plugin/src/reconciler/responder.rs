@@ -270,18 +270,40 @@ impl ResponderSession {
     /// the stream is now: a repeated request rewinds the stream to its
     /// start, and the requester's `Want` sent before it heard the rewind
     /// crosses it on the wire. Such a `from` says the requester holds the
-    /// stream up to there, so the stream skips ahead to it.
+    /// stream up to there, so the stream skips ahead to it. A `from` past
+    /// anything sent is an earlier session's (this node restarted, and a
+    /// copy of the request opened this one): the requester is told to
+    /// start again (`UnknownSession`).
     fn want(&mut self, from: u32, until: u32, cx: &Context, step: &mut Step<ResponderEnd>) {
         let max_batches = cx.config.max_number_of_ibf_filter_flows;
         self.last_heard_ms = cx.now;
         let sent = self.encoder.produced_most();
-        if from > until || from > sent {
+        if from > until {
             let reason = format!(
-                "protocol violation by {}: asked for coded symbols [{from}, {until}) when \
-                 {sent} were sent",
+                "protocol violation by {}: asked for coded symbols [{from}, {until}), an empty \
+                 range",
                 self.key.party
             );
             return step.abort(false, reason.clone(), ResponderEnd::Failed(reason));
+        }
+        if from > sent {
+            // Past anything this session sent: the requester holds a stream
+            // of an earlier session under this id, which this node lost (it
+            // restarted) before a copy of the request made this one. Not a
+            // violation: the requester is told this stream is unknown, and
+            // starts again from the first symbol (its repeated request
+            // rewinds this session).
+            step.log(
+                Level::Info,
+                format!(
+                    "reconciliation {}: asked for coded symbols from {from}, past the {sent} this \
+                     session has sent (the requester's stream is an earlier session's); told \
+                     it to start again",
+                    self.key
+                ),
+            );
+            step.tell(Body::Refused(Refusal::UnknownSession));
+            return;
         }
         self.acked = self.acked.max(from);
         let limit = self.stream_limit;

@@ -408,18 +408,21 @@ fn with_roots_the_responder_waits_for_the_want_and_repeats_its_roots() {
     ));
 }
 
+/// A `Want` from past anything this session sent holds an earlier
+/// session's stream (this node restarted and a copy of the request opened
+/// this one): the requester is told to start again, and the session goes
+/// on. An empty range is a violation.
 #[test]
-fn a_want_from_past_what_was_sent_is_a_protocol_violation() {
+fn a_want_from_past_what_was_sent_restarts_the_requester() {
     let config = Config::default();
     let (mut session, _) = responder(ids(0..50), vec![], request(50, 0, None), &config);
     let step = session.on_want(10_000, 10_001, &cx(&config, 1));
     assert!(matches!(
         sends(&step)[..],
-        [Body::Abort {
-            to_responder: false,
-            ..
-        }]
+        [Body::Refused(Refusal::UnknownSession)]
     ));
+    assert!(step.end.is_none(), "the session goes on");
+    let step = session.on_want(20, 10, &cx(&config, 1));
     assert!(
         matches!(step.end, Some(ResponderEnd::Failed(ref r)) if r.contains("protocol violation"))
     );

@@ -4,8 +4,10 @@
 //! A seed names everything: a random multi-party ledger with back-chains, a
 //! node restored from a backup, each node's configuration, the flows the
 //! operators start and when, and the faults — message loss (random and
-//! targeted), delay and jitter that keep per-pair order, partitions and
-//! heals, crashes and restarts at any event, storage write failures, clock
+//! targeted), delay and jitter that keep per-pair order, duplicates (the
+//! copy later, so frames cross on the wire), partitions and heals, crashes
+//! and restarts at any event (several in a row), storage write failures
+//! (all writes, or rows or the queue only, kept across restarts), clock
 //! jumps, and a hostile peer sending garbage, replays, forged sessions,
 //! oversize claims and floods. The real component runs in every node.
 //!

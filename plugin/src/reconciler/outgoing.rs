@@ -27,17 +27,7 @@ impl<H: Host> Reconciler<H> {
     fn start_outgoing_salted(&mut self, party: String, resalts: u32) {
         let key = self.new_session(&party);
         let now = self.host.now_ms();
-        let previous = self.book.get(&party, true).cloned().map(|row| {
-            let unsaved = self.unsaved.contains_key(&(party.clone(), true));
-            (row, unsaved)
-        });
-        self.transition_at(
-            &party,
-            Role::Requester,
-            Transition::Began { session: key.id },
-            now,
-        );
-        if !self.began_stored(&party, previous) {
+        if !self.record_began(&party, key.id, now) {
             self.log(
                 Level::Warn,
                 marker::RECONCILE_WITH_PARTY,

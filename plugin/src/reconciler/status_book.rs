@@ -68,11 +68,6 @@ impl StatusBook {
         self.rows.values()
     }
 
-    /// Drops the row of (`party`, `is_requester`).
-    pub(super) fn forget(&mut self, party: &str, is_requester: bool) {
-        self.rows.remove(&(party.to_string(), is_requester));
-    }
-
     /// Keeps `row` as (its party, its side)'s.
     pub(super) fn put(&mut self, row: ReconciliationStatus) {
         self.rows

@@ -7,6 +7,7 @@ use super::session::Role;
 use super::status_book::{StatusBook, Transition};
 use super::{Reconciler, timer};
 use crate::host::{Host, Level};
+use crate::protocol::SessionId;
 use crate::status::ReconciliationStatus;
 use ledger_sync_vocabulary::marker;
 
@@ -126,7 +127,7 @@ impl<H: Host> Reconciler<H> {
 
     /// The queue as it is saved: the parties waiting to run. A job leaves
     /// it when it starts, which it does only once its IN_PROGRESS row is
-    /// stored (see [`Self::began_stored`]), and its outcome is written only
+    /// stored (see [`Self::record_began`]), and its outcome is written only
     /// once a queue without it is stored ([`Self::waits_for_queue`]). So a
     /// restart finds every job exactly once: queued, or IN_PROGRESS (and
     /// run again by the restart rule, its outcome never stored), or ended.
@@ -134,31 +135,26 @@ impl<H: Host> Reconciler<H> {
         self.queue.iter().cloned().collect()
     }
 
-    /// Whether the IN_PROGRESS row just recorded for `party` was stored.
-    /// If the store refused it, the job does not start: its row goes back
-    /// to `previous` (what the store still holds, or held unsaved before),
-    /// the party back to the front of the queue, and no job starts until
-    /// the store takes writes again (the store retry wakes the scheduler).
-    pub(super) fn began_stored(
-        &mut self,
-        party: &str,
-        previous: Option<(ReconciliationStatus, bool)>,
-    ) -> bool {
-        let key = (party.to_string(), true);
-        if !self.unsaved.contains_key(&key) {
-            return true;
+    /// Records a job's IN_PROGRESS row as `session` at `now`, only if the
+    /// store takes it: whether it did. If the store refuses it, the job
+    /// does not start: the book keeps the row it had (what the store still
+    /// holds, or held unsaved before), the party goes back to the front of
+    /// the queue, and no job starts until the store takes writes again
+    /// (the store retry wakes the scheduler).
+    pub(super) fn record_began(&mut self, party: &str, session: SessionId, now: u64) -> bool {
+        let began = self
+            .book
+            .next(party, true, Transition::Began { session }, now)
+            .expect("a job's start always makes a row");
+        if let Err(e) = self.save(&began) {
+            self.log(Level::Error, marker::RECONCILE_WITH_PARTY, &e);
+            self.arm_store_retry();
+            self.queue.insert_at(0, party.to_string());
+            return false;
         }
-        self.unsaved.remove(&key);
-        if let Some((row, was_unsaved)) = previous {
-            if was_unsaved {
-                self.unsaved.insert(key, ());
-            }
-            self.book.put(row);
-        } else {
-            self.book.forget(party, true);
-        }
-        self.queue.insert_at(0, party.to_string());
-        false
+        self.unsaved.remove(&(party.to_string(), true));
+        self.book.put(began);
+        true
     }
 
     pub(super) fn save_queue(&mut self) -> Result<(), String> {

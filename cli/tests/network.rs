@@ -1479,18 +1479,7 @@ fn idle_and_slow_connections_are_capped_and_closed() {
     wait_up(&Client::for_node(&dirs[1]).unwrap());
     let before = open_fds(&dirs[0]);
     let config = ledger_sync_node::config::NodeConfig::load(&dirs[0]).unwrap();
-    // A connection to `to` from the loopback address `from`.
-    let connect_from = |from: [u8; 4], to: std::net::SocketAddr| -> std::net::TcpStream {
-        let socket =
-            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-        socket
-            .bind(&std::net::SocketAddr::from((from, 0)).into())
-            .unwrap();
-        socket
-            .connect_timeout(&to.into(), Duration::from_secs(5))
-            .unwrap();
-        socket.into()
-    };
+    let connect_from = |from, to| connect_from(from, to, Duration::from_secs(5)).unwrap();
     // Idle connections to the peer-to-peer port, from 127.0.0.2.
     let idle: Vec<std::net::TcpStream> = (0..300)
         .map(|_| connect_from([127, 0, 0, 2], config.p2p_address))
@@ -1548,6 +1537,29 @@ fn idle_and_slow_connections_are_capped_and_closed() {
     );
 }
 
+/// A TCP connection to `to` from the loopback address `from`, made within
+/// `within`.
+fn connect_from(
+    from: [u8; 4],
+    to: std::net::SocketAddr,
+    within: Duration,
+) -> std::io::Result<std::net::TcpStream> {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
+    socket.bind(&std::net::SocketAddr::from((from, 0)).into())?;
+    socket.connect_timeout(&to.into(), within)?;
+    Ok(socket.into())
+}
+
+/// Sets its flag when dropped: a helper thread stops on every path out of
+/// a test, a failed assertion included.
+struct StopOnDrop(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// Strangers that never finish a TLS handshake, from 17 loopback addresses,
 /// 16 connections each — more than A's 256 inbound slots — and opened again
 /// as soon as A closes them, cannot keep B (on the network map) out: A
@@ -1568,20 +1580,13 @@ fn strangers_stuck_in_the_handshake_never_keep_a_mapped_peer_out() {
     let config = ledger_sync_node::config::NodeConfig::load(&dirs[0]).unwrap();
     let target = config.p2p_address;
     let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let stopping = StopOnDrop(stop.clone());
+    let opened = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let strangers = {
-        let stop = stop.clone();
+        let (stop, opened) = (stop.clone(), opened.clone());
         std::thread::spawn(move || {
             let connect = |from: [u8; 4]| -> Option<std::net::TcpStream> {
-                let socket =
-                    socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
-                        .ok()?;
-                socket
-                    .bind(&std::net::SocketAddr::from((from, 0)).into())
-                    .ok()?;
-                socket
-                    .connect_timeout(&target.into(), Duration::from_secs(2))
-                    .ok()?;
-                let stream: std::net::TcpStream = socket.into();
+                let stream = connect_from(from, target, Duration::from_secs(2)).ok()?;
                 stream.set_nonblocking(true).ok()?;
                 Some(stream)
             };
@@ -1597,38 +1602,29 @@ fn strangers_stuck_in_the_handshake_never_keep_a_mapped_peer_out() {
                 .flat_map(|host| (0..16).map(move |_| ([127, 0, 1, host], None)))
                 .collect();
             let deadline = Instant::now() + Duration::from_secs(90);
-            let mut opened = 0u64;
             while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
                 for (from, stream) in held.iter_mut() {
                     if !stream.as_ref().is_some_and(open) {
                         *stream = connect(*from);
-                        opened += 1;
+                        opened.fetch_add(1, Ordering::Relaxed);
                     }
                 }
                 std::thread::sleep(Duration::from_millis(50));
             }
-            opened
         })
     };
-    // Let the strangers take their places first.
-    std::thread::sleep(Duration::from_millis(500));
+    // The strangers take their places first.
+    poll(Duration::from_secs(30), "the strangers to connect", || {
+        (opened.load(Ordering::Relaxed) >= 272).then_some(())
+    });
     let schedule = format!("flow start ScheduleReconciliationFlow parties: [\"{B}\"]");
     let answer = a.call(&schedule).unwrap();
     assert!(answer.ok(), "{}", answer.text);
-    let text = poll(
-        Duration::from_secs(45),
-        "A's reconciliation with B to end",
-        || {
-            let answer = a.call(&status_line(B)).ok()?;
-            (answer.ok()
-                && !answer.text.contains("lastReconciliationStatus=IN_PROGRESS")
-                && answer.text.contains("ReconciliationStatus("))
-            .then_some(answer.text)
-        },
-    );
+    let text = wait_ended_within(&a, Duration::from_secs(45));
     let still_at_it = !strangers.is_finished();
-    stop.store(true, Ordering::Relaxed);
-    let opened = strangers.join().unwrap();
+    drop(stopping);
+    strangers.join().unwrap();
+    let opened = opened.load(Ordering::Relaxed);
     assert!(
         still_at_it,
         "the strangers stopped before the reconciliation ended"

@@ -135,6 +135,23 @@ impl InboxQuota {
         }
     }
 
+    /// Room for a message of `len` bytes: waited for when this quota
+    /// [`waits`](Self::waits) (counting the pause in `stats`), else taken
+    /// now if there is room; `None` when the message must be dropped.
+    async fn admit(&self, len: usize, stats: &TransportStats) -> Option<QuotaPermit> {
+        if !self.waits {
+            return self.try_acquire(len);
+        }
+        // Nothing more is read from this peer until its quota has room.
+        let (permit, waited) = self.acquire(len).await;
+        if waited {
+            stats
+                .inbound_paused
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        Some(permit)
+    }
+
     /// Room for a message of `len` bytes now, if there is.
     fn try_acquire(&self, len: usize) -> Option<QuotaPermit> {
         let message = self.messages.clone().try_acquire_owned().ok()?;
@@ -395,6 +412,24 @@ impl PendingHandshakes {
     fn done(&mut self, id: u64) {
         self.pending.retain(|(i, _)| *i != id);
     }
+
+    /// A newly accepted connection's place among `pending`: it is admitted,
+    /// the oldest evicted (and counted in `stats`) when they are too many.
+    fn begin(pending: &Arc<std::sync::Mutex<Self>>, stats: &TransportStats) -> Handshake {
+        let (id, evict, evicted) = pending.lock().expect("pending handshakes").admit();
+        if let Some(oldest) = evicted {
+            // notify_one keeps the signal if the task is not waiting yet.
+            oldest.notify_one();
+            stats
+                .evicted_handshakes
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        let pending = pending.clone();
+        Handshake {
+            evict,
+            ended: Box::new(move || pending.lock().expect("pending handshakes").done(id)),
+        }
+    }
 }
 
 /// What one plugin has queued for one peer ([`SHARE_MESSAGES`],
@@ -567,24 +602,7 @@ async fn accept_loop(
 ) {
     let accept_dir = directory.clone();
     let accept_stats = stats;
-    let quotas: Arc<Quotas> = Arc::new(
-        directory
-            .peers
-            .keys()
-            .map(|name| {
-                // The first plugin is the reconciliation plugin.
-                let per_plugin = plugins
-                    .iter()
-                    .enumerate()
-                    .map(|(i, p)| {
-                        let quota = InboxQuota::new(directory.max_message_size, i == 0);
-                        (p.clone(), quota)
-                    })
-                    .collect();
-                (name.clone(), per_plugin)
-            })
-            .collect(),
-    );
+    let quotas = Arc::new(inbox_quotas(&directory, &plugins));
     let slots = crate::connection_slots::ConnectionSlots::new(
         MAX_INBOUND_CONNECTIONS,
         MAX_INBOUND_PER_ADDRESS,
@@ -614,21 +632,7 @@ async fn accept_loop(
     )));
     loop {
         let (stream, remote, slot) = listener.accept().await;
-        let (id, evict, evicted) = pending.lock().expect("pending handshakes").admit();
-        if let Some(oldest) = evicted {
-            // notify_one keeps the signal if the task is not waiting yet.
-            oldest.notify_one();
-            accept_stats
-                .evicted_handshakes
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        }
-        let handshake = Handshake {
-            evict,
-            ended: {
-                let pending = pending.clone();
-                Box::new(move || pending.lock().expect("pending handshakes").done(id))
-            },
-        };
+        let handshake = PendingHandshakes::begin(&pending, &accept_stats);
         let acceptor = acceptor.clone();
         let directory = accept_dir.clone();
         let deliver = deliver.clone();
@@ -722,11 +726,85 @@ async fn read_header(
     )))
 }
 
+/// Every mapped peer's inbox quotas, one per plugin; the first plugin is
+/// the reconciliation plugin, whose quota waits (see [`InboxQuota`]).
+fn inbox_quotas(directory: &Directory, plugins: &[String]) -> Quotas {
+    directory
+        .peers
+        .keys()
+        .map(|name| {
+            let per_plugin = plugins
+                .iter()
+                .enumerate()
+                .map(|(i, p)| {
+                    let quota = InboxQuota::new(directory.max_message_size, i == 0);
+                    (p.clone(), quota)
+                })
+                .collect();
+            (name.clone(), per_plugin)
+        })
+        .collect()
+}
+
 /// An inbound connection's place among the pending handshakes: the signal
 /// that evicts it, and what to call once its handshake has ended.
 struct Handshake {
     evict: Arc<tokio::sync::Notify>,
     ended: Box<dyn FnOnce() + Send>,
+}
+
+impl Handshake {
+    /// The TLS handshake, within [`HANDSHAKE_TIMEOUT`] unless a newer
+    /// connection evicts it first; either way it leaves the pending ones.
+    async fn accept(
+        self,
+        acceptor: &TlsAcceptor,
+        stream: TcpStream,
+    ) -> Result<tokio_rustls::server::TlsStream<TcpStream>, String> {
+        let accepted = tokio::select! {
+            accepted = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)) => accepted,
+            () = self.evict.notified() => {
+                (self.ended)();
+                return Err(format!(
+                    "closed in its TLS handshake to make room for a newer connection (at most \
+                     {MAX_PENDING_HANDSHAKES} handshakes at once)"
+                ));
+            }
+        };
+        (self.ended)();
+        accepted
+            .map_err(|_| "the TLS handshake timed out".to_string())?
+            .map_err(|e| format!("TLS handshake: {e}"))
+    }
+}
+
+/// Reads past a frame's `len` payload bytes and drops it, counting it in
+/// `counter` and logging `why` at most once a minute per `kind` (a peer
+/// and a reason, across all the peer's connections); false if the
+/// connection closed meanwhile.
+async fn drop_frame(
+    tls: &mut tokio_rustls::server::TlsStream<TcpStream>,
+    len: usize,
+    (counter, dropped_log): (
+        &std::sync::atomic::AtomicU64,
+        &std::sync::Mutex<crate::log_limit::LogLimit>,
+    ),
+    kind: String,
+    why: impl FnOnce() -> String,
+) -> bool {
+    let mut skip = tls.take(len as u64);
+    if tokio::io::copy(&mut skip, &mut tokio::io::sink())
+        .await
+        .is_err()
+    {
+        return false;
+    }
+    counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let unlogged = dropped_log.lock().expect("log limit").allow(&kind);
+    if let Some(unlogged) = unlogged {
+        tracing::warn!(target: "ledger_sync::transport", "{}; dropped{unlogged}", why());
+    }
+    true
 }
 
 async fn serve(
@@ -738,20 +816,7 @@ async fn serve(
     stats: &TransportStats,
 ) -> Result<(), String> {
     keep_alive(&stream);
-    let accepted = tokio::select! {
-        accepted = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)) => accepted,
-        () = handshake.evict.notified() => {
-            (handshake.ended)();
-            return Err(format!(
-                "closed in its TLS handshake to make room for a newer connection (at most \
-                 {MAX_PENDING_HANDSHAKES} handshakes at once)"
-            ));
-        }
-    };
-    (handshake.ended)();
-    let mut tls = accepted
-        .map_err(|_| "the TLS handshake timed out".to_string())?
-        .map_err(|e| format!("TLS handshake: {e}"))?;
+    let mut tls = handshake.accept(&acceptor, stream).await?;
     let from = directory.identify(peer_certificate(tls.get_ref().1)?)?;
     let quotas = quotas
         .get(&from)
@@ -761,58 +826,34 @@ async fn serve(
         let Some((len, plugin)) = read_header(&mut tls, &from, max).await? else {
             return Ok(()); // closed
         };
-        let Some(quota) = quotas.get(&plugin) else {
-            // Read past it: the peer runs a plugin this node does not.
-            let mut skip = (&mut tls).take(len as u64);
-            if tokio::io::copy(&mut skip, &mut tokio::io::sink())
-                .await
-                .is_err()
-            {
-                return Ok(());
-            }
-            stats
-                .unknown_plugin
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let unlogged = dropped_log
-                .lock()
-                .expect("log limit")
-                .allow(&format!("{from} unknown"));
-            if let Some(unlogged) = unlogged {
-                tracing::warn!(target: "ledger_sync::transport", "{from} sent a message for the plugin `{}`, which this node does not run; dropped{unlogged}", ledger_sync_vocabulary::text::bounded(&plugin, MAX_PLUGIN_NAME));
-            }
-            continue;
+        let permit = match quotas.get(&plugin) {
+            Some(quota) => quota.admit(len, stats).await,
+            None => None,
         };
-        let permit = if quota.waits {
-            // Nothing more is read from this peer until its quota has room.
-            let (permit, waited) = quota.acquire(len).await;
-            if waited {
-                stats
-                    .inbound_paused
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            }
-            permit
-        } else if let Some(permit) = quota.try_acquire(len) {
-            permit
-        } else {
-            // Another plugin's quota is full: its message is read past and
-            // dropped (delivery is at most once), and the connection goes
-            // on for the rest.
-            let mut skip = (&mut tls).take(len as u64);
-            if tokio::io::copy(&mut skip, &mut tokio::io::sink())
-                .await
-                .is_err()
-            {
+        let Some(permit) = permit else {
+            // Read past it: the peer runs a plugin this node does not, or
+            // another plugin's quota is full (delivery is at most once);
+            // the connection goes on for the rest.
+            let full = quotas.contains_key(&plugin);
+            let (counter, kind) = match full {
+                true => (&stats.over_inbox_quota, format!("{from} quota {plugin}")),
+                false => (&stats.unknown_plugin, format!("{from} unknown")),
+            };
+            let why = || {
+                let shown = ledger_sync_vocabulary::text::bounded(&plugin, MAX_PLUGIN_NAME);
+                match full {
+                    true => format!(
+                        "{from} sent the plugin `{shown}` more than its inbox quota holds while \
+                         it is busy"
+                    ),
+                    false => format!(
+                        "{from} sent a message for the plugin `{shown}`, which this node does not \
+                         run"
+                    ),
+                }
+            };
+            if !drop_frame(&mut tls, len, (counter, dropped_log), kind, why).await {
                 return Ok(());
-            }
-            stats
-                .over_inbox_quota
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let unlogged = dropped_log
-                .lock()
-                .expect("log limit")
-                .allow(&format!("{from} quota {plugin}"));
-            if let Some(unlogged) = unlogged {
-                tracing::warn!(target: "ledger_sync::transport", "{from} sent the plugin `{}` more than its inbox quota holds while it is busy; dropped{unlogged}", ledger_sync_vocabulary::text::bounded(&plugin, MAX_PLUGIN_NAME));
             }
             continue;
         };

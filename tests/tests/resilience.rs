@@ -483,11 +483,7 @@ fn a_failed_status_write_is_written_again_when_the_store_recovers() {
     let mut cluster = Cluster::new();
     cluster.add(A, &vault[..40]).add(B, &vault).settle();
     cluster.schedule(A, &[B]);
-    cluster.step_until(|net| {
-        stored_statuses(net, A)
-            .iter()
-            .any(|r| r.last_reconciliation_status == Status::InProgress)
-    });
+    step_until_in_progress_is_stored(&mut cluster, A);
     cluster
         .net
         .set_storage_fault(A, Some("disk full".to_string()));
@@ -516,6 +512,24 @@ fn rows_refused() -> ledger_sync_host::WriteFault {
         rows: true,
         queue: false,
     }
+}
+
+/// The store takes status rows but refuses the queue.
+fn queue_refused() -> ledger_sync_host::WriteFault {
+    ledger_sync_host::WriteFault {
+        message: "disk full".to_string(),
+        rows: false,
+        queue: true,
+    }
+}
+
+/// Steps until `node` has an outgoing row stored IN_PROGRESS.
+fn step_until_in_progress_is_stored(cluster: &mut Cluster, node: &'static str) {
+    cluster.step_until(|net| {
+        stored_statuses(net, node)
+            .iter()
+            .any(|r| r.last_reconciliation_status == Status::InProgress)
+    });
 }
 
 /// A job whose IN_PROGRESS row the store refuses does not start: it stays
@@ -557,12 +571,7 @@ fn a_job_whose_in_progress_row_was_refused_survives_a_restart() {
     );
     // Now the rows are taken and the queue refused: the job runs, and its
     // outcome may be stored only beside a queue without it.
-    let queue_refused = ledger_sync_host::WriteFault {
-        message: "disk full".into(),
-        rows: false,
-        queue: true,
-    };
-    cluster.net.set_write_fault(A, Some(queue_refused));
+    cluster.net.set_write_fault(A, Some(queue_refused()));
     cluster.step_until(|net| {
         net.node(A)
             .get_reconciliation_status_for_party(B, true)
@@ -611,11 +620,7 @@ fn a_node_starts_while_its_store_refuses_writes_and_runs_the_interrupted_job() {
         let mut cluster = Cluster::new();
         cluster.add(A, &vault[..40]).add(B, &vault).settle();
         cluster.schedule(A, &[B]);
-        cluster.step_until(|net| {
-            stored_statuses(net, A)
-                .iter()
-                .any(|r| r.last_reconciliation_status == Status::InProgress)
-        });
+        step_until_in_progress_is_stored(&mut cluster, A);
         cluster.net.crash_node(A);
         cluster.net.set_write_fault(A, Some(fault.clone()));
         cluster.net.restart_node(A, None).expect("A starts");
@@ -706,17 +711,8 @@ fn an_interrupted_job_survives_two_restarts_while_its_queue_is_refused() {
     let mut cluster = Cluster::new();
     cluster.add(A, &vault[..40]).add(B, &vault).settle();
     cluster.schedule(A, &[B]);
-    cluster.step_until(|net| {
-        stored_statuses(net, A)
-            .iter()
-            .any(|r| r.last_reconciliation_status == Status::InProgress)
-    });
-    let queue_refused = ledger_sync_host::WriteFault {
-        message: "disk full".into(),
-        rows: false,
-        queue: true,
-    };
-    cluster.net.set_write_fault(A, Some(queue_refused));
+    step_until_in_progress_is_stored(&mut cluster, A);
+    cluster.net.set_write_fault(A, Some(queue_refused()));
     for restart in 1..=2 {
         cluster.net.crash_node(A);
         cluster.net.restart_node(A, None).expect("A starts");

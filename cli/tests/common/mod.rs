@@ -145,7 +145,12 @@ pub fn status_line(party: &str) -> String {
 
 /// Waits until A's reconciliation with B has ended; returns its text.
 pub fn wait_ended(client: &Client) -> String {
-    poll(Duration::from_secs(60), "the reconciliation to end", || {
+    wait_ended_within(client, Duration::from_secs(60))
+}
+
+/// [`wait_ended`], for at most `limit`.
+pub fn wait_ended_within(client: &Client, limit: Duration) -> String {
+    poll(limit, "the reconciliation to end", || {
         let answer = client.call(&status_line(B)).ok()?;
         (answer.ok()
             && !answer.text.contains("lastReconciliationStatus=IN_PROGRESS")

@@ -90,19 +90,15 @@ impl Run {
         dir: &Path,
     ) -> Result<Run> {
         let mut net = Network::new(runtime.clone());
-        let (loss, jitter, all_faults) = match mix {
+        let (loss, jitter, duplicate, all_faults) = match mix {
             FaultMix::All => {
                 let loss = [0.0, 0.0, 0.01, 0.05, 0.1][r.below(5) as usize];
                 let jitter = [0, 0, 5, 50, 2_000][r.below(5) as usize];
-                (loss, jitter, true)
+                // Duplicates: frames that cross on the wire.
+                let duplicate = [0.0, 0.0, 0.01, 0.03][r.below(4) as usize];
+                (loss, jitter, duplicate, true)
             }
-            FaultMix::LossOnly(p) => (p, 0, false),
-        };
-        // Duplicates (frames crossing on the wire) in every-fault runs.
-        let duplicate = if all_faults {
-            [0.0, 0.0, 0.01, 0.03][r.below(4) as usize]
-        } else {
-            0.0
+            FaultMix::LossOnly(p) => (p, 0, 0.0, false),
         };
         let latency = [0, 1, 10, 100][r.below(4) as usize];
         net.set_latency(latency);

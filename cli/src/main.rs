@@ -110,6 +110,25 @@ enum VaultCommand {
         #[arg(long)]
         output: Option<PathBuf>,
     },
+    /// List the transactions recovery verified but holds aside, outside
+    /// the vault, until the vault has their dependencies: one line each,
+    /// `<id> waits-on <dependency>,...`.
+    Held {
+        #[arg(long)]
+        node: PathBuf,
+    },
+    /// Forget held-aside transactions: the ids given, or every one with
+    /// --all (a back-chain no counterparty can supply).
+    DropHeld {
+        #[arg(long)]
+        node: PathBuf,
+        /// Every held-aside transaction.
+        #[arg(long, conflicts_with = "ids")]
+        all: bool,
+        /// Transaction ids (64 hexadecimal digits).
+        #[arg(required_unless_present = "all")]
+        ids: Vec<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -332,6 +351,29 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Vault {
             command: VaultCommand::Export { node, output },
         } => vault_export(&node, output),
+        Command::Vault {
+            command: VaultCommand::Held { node },
+        } => {
+            ledger_sync_node::ledger::held(
+                &node,
+                &mut std::io::stdout().lock(),
+                &mut std::io::stderr().lock(),
+            )
+            .map_err(anyhow::Error::msg)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Vault {
+            command: VaultCommand::DropHeld { node, all, ids },
+        } => {
+            let ids = (!all).then_some(ids.as_slice());
+            let dropped =
+                ledger_sync_node::ledger::drop_held(&node, ids).map_err(anyhow::Error::msg)?;
+            eprintln!(
+                "dropped {dropped} held-aside transaction{}",
+                if dropped == 1 { "" } else { "s" }
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Status { node, party, json } => status(&node, party, json),
         Command::Flow { words } => one_call("flow", words),
         Command::Run { words } => one_call("run", words),

@@ -640,6 +640,7 @@ fn merkle_chain(n: usize) -> Vec<(Vec<u8>, String)> {
             }],
             references: vec![],
             commands: vec![b"Move".to_vec()],
+            signatures: vec![],
         };
         let bytes = format::encode(&tx);
         let id = hex::encode_upper(format::id(&bytes).unwrap());

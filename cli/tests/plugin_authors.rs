@@ -66,7 +66,7 @@ fn a_scaffolded_plugin_builds_passes_its_test_and_passes_the_check() {
     let said = text(&checked);
     assert!(checked.status.success(), "{said}");
     assert!(
-        said.contains("first-plugin 0.1.0 (contract ledger-sync:plugin@0.4.0)")
+        said.contains("first-plugin 0.1.0 (contract ledger-sync:plugin@0.5.0)")
             && said.contains("offers FirstPluginPingFlow, FirstPluginCountFlow")
             && said.trim_end().ends_with("passed"),
         "{said}"

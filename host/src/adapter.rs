@@ -1,8 +1,10 @@
 //! Ledger adapters: components of the WIT `ledger-adapter` world
-//! (`wit/since_v0.4.0/adapter.wit`) that turn a ledger's native transaction
+//! (`wit/since_v0.5.0/adapter.wit`) that turn a ledger's native transaction
 //! bytes into what ledger-sync needs — the id, the dependencies, the
-//! participants of each output — derived from the bytes by that ledger's
-//! rules. An adapter runs in a sandbox of its own: it imports nothing but
+//! participants of each output, and (since 0.5.0) who must sign it and the
+//! signatures it carries — derived from the bytes by that ledger's rules.
+//! An adapter built for 0.4.0 still loads; what it decodes says nothing of
+//! signatures ([`Signed::required_signers`] is `None`). An adapter runs in a sandbox of its own: it imports nothing but
 //! WASI (locked down as a plugin's is), each call has a CPU deadline and the
 //! instance a memory cap, and every answer is checked before it is used. A
 //! trap is an error naming the adapter, and the next call gets a fresh
@@ -22,15 +24,111 @@ use wasmtime::{Engine, Store};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
+/// The latest `ledger-adapter` world.
 mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../wit/since_v0.5.0",
+        world: "ledger-adapter",
+    });
+}
+
+/// The 0.4.0 `ledger-adapter` world: no signers, no signatures.
+mod bindings_v0_4 {
     wasmtime::component::bindgen!({
         path: "../wit/since_v0.4.0",
         world: "ledger-adapter",
     });
 }
 
-use bindings::LedgerAdapterPre;
-use bindings::exports::ledger_sync::plugin::adapter::DecodedTransaction;
+/// The adapter versions this host loads, oldest first.
+pub const SUPPORTED: [&str; 2] = ["0.4.0", "0.5.0"];
+
+/// A compiled adapter of either version, ready to instantiate.
+enum AdapterPre {
+    V0_4(bindings_v0_4::LedgerAdapterPre<AdapterState>),
+    V0_5(bindings::LedgerAdapterPre<AdapterState>),
+}
+
+/// One adapter instance of either version.
+enum Instance {
+    V0_4(bindings_v0_4::LedgerAdapter),
+    V0_5(bindings::LedgerAdapter),
+}
+
+/// One answer of `decode`, whichever version gave it.
+struct DecodedTransaction {
+    id: Vec<u8>,
+    dependencies: Vec<u8>,
+    outputs: Vec<Vec<String>>,
+    required_signers: Option<Vec<String>>,
+    signatures: Vec<(String, Vec<u8>)>,
+}
+
+impl Instance {
+    fn describe(
+        &self,
+        store: &mut Store<AdapterState>,
+    ) -> wasmtime::Result<(String, String, String)> {
+        Ok(match self {
+            Instance::V0_4(i) => {
+                let info = i.ledger_sync_plugin_adapter().call_describe(store)?;
+                (info.name, info.version, info.format)
+            }
+            Instance::V0_5(i) => {
+                let info = i.ledger_sync_plugin_adapter().call_describe(store)?;
+                (info.name, info.version, info.format)
+            }
+        })
+    }
+
+    fn decode(
+        &self,
+        store: &mut Store<AdapterState>,
+        bytes: &[u8],
+    ) -> wasmtime::Result<Result<DecodedTransaction, String>> {
+        Ok(match self {
+            Instance::V0_4(i) => i
+                .ledger_sync_plugin_adapter()
+                .call_decode(store, bytes)?
+                .map(|d| DecodedTransaction {
+                    id: d.id,
+                    dependencies: d.dependencies,
+                    outputs: d.outputs,
+                    required_signers: None,
+                    signatures: Vec::new(),
+                }),
+            Instance::V0_5(i) => i
+                .ledger_sync_plugin_adapter()
+                .call_decode(store, bytes)?
+                .map(|d| DecodedTransaction {
+                    id: d.id,
+                    dependencies: d.dependencies,
+                    outputs: d.outputs,
+                    required_signers: Some(d.required_signers),
+                    signatures: (d.signatures.into_iter())
+                        .map(|s| (s.signer, s.signature))
+                        .collect(),
+                }),
+        })
+    }
+}
+
+/// What a transaction's bytes say of who signed it, as its adapter read
+/// them (checked for shape, not verified: see [`crate::verified`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Signed {
+    /// Whose signatures the ledger's rules require, each once, legal names
+    /// in canonical form; `None` when the adapter is built for contract
+    /// 0.4.0, which cannot say.
+    pub required_signers: Option<Vec<String>>,
+    /// (signer's legal name in canonical form, signature) as the bytes
+    /// carry them.
+    pub signatures: Vec<(String, Vec<u8>)>,
+}
+
+/// The most signatures one transaction may carry, and the longest one.
+const MAX_SIGNATURES: usize = 1_024;
+const MAX_SIGNATURE_BYTES: usize = 512;
 
 /// Memory an adapter instance may use.
 const MEMORY_BYTES: usize = 256 << 20;
@@ -84,8 +182,9 @@ impl WasiView for AdapterState {
 /// A compiled ledger adapter, ready to instantiate.
 pub struct AdapterRuntime {
     engine: Engine,
-    pre: LedgerAdapterPre<AdapterState>,
+    pre: AdapterPre,
     info: AdapterInfo,
+    contract_version: String,
 }
 
 impl AdapterRuntime {
@@ -102,16 +201,25 @@ impl AdapterRuntime {
         let component = sandbox::compile(&engine, wasm)?;
         let ty = component.component_type();
         let exports: Vec<String> = ty.exports(&engine).map(|(n, _)| n.to_string()).collect();
-        if !exports
-            .iter()
-            .any(|e| e.starts_with(&format!("{CONTRACT_PACKAGE}/adapter@")))
-        {
+        let prefix = format!("{CONTRACT_PACKAGE}/adapter@");
+        let Some(version) = exports.iter().find_map(|e| e.strip_prefix(&prefix)) else {
             bail!(
                 "this component is not a ledger adapter: it does not export \
                  {CONTRACT_PACKAGE}/adapter (the `ledger-adapter` world); it exports {}",
                 exports.join(", ")
             );
-        }
+        };
+        let version = version.to_string();
+        let Some(supported) = SUPPORTED
+            .iter()
+            .find(|s| crate::bindings::compatible(&version, s))
+        else {
+            bail!(
+                "this ledger adapter is built for {CONTRACT_PACKAGE}@{version}; this host loads \
+                 adapters built for {}",
+                SUPPORTED.join(" or ")
+            );
+        };
         // `types` declares types only (`party-name`): nothing to call.
         let types = format!("{CONTRACT_PACKAGE}/types@");
         let imports: Vec<String> = ty.imports(&engine).map(|(n, _)| n.to_string()).collect();
@@ -133,18 +241,24 @@ impl AdapterRuntime {
             linker.instance(name)?;
         }
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
-        let pre = LedgerAdapterPre::new(linker.instantiate_pre(&component)?)
-            .map_err(anyhow::Error::from)
-            .with_context(|| {
-                format!(
-                    "this component is not a ledger adapter: it does not export \
-                 {CONTRACT_PACKAGE}/adapter@0.4.0 (the `ledger-adapter` world)"
-                )
-            })?;
+        let instance_pre = linker.instantiate_pre(&component)?;
+        let pre = if *supported == SUPPORTED[0] {
+            bindings_v0_4::LedgerAdapterPre::new(instance_pre).map(AdapterPre::V0_4)
+        } else {
+            bindings::LedgerAdapterPre::new(instance_pre).map(AdapterPre::V0_5)
+        }
+        .map_err(anyhow::Error::from)
+        .with_context(|| {
+            format!(
+                "this component is not a ledger adapter: it does not export \
+                 {CONTRACT_PACKAGE}/adapter@{supported} as the `ledger-adapter` world says"
+            )
+        })?;
         sandbox::spawn_epoch_ticker(&engine);
         let mut runtime = AdapterRuntime {
             engine,
             pre,
+            contract_version: version,
             info: AdapterInfo {
                 name: String::new(),
                 version: String::new(),
@@ -159,10 +273,12 @@ impl AdapterRuntime {
         &self.info
     }
 
-    fn instantiate(
-        &self,
-        memory_bytes: usize,
-    ) -> Result<(Store<AdapterState>, bindings::LedgerAdapter)> {
+    /// The contract version the adapter is built for (`X.Y.Z`).
+    pub fn contract_version(&self) -> &str {
+        &self.contract_version
+    }
+
+    fn instantiate(&self, memory_bytes: usize) -> Result<(Store<AdapterState>, Instance)> {
         let clock: Arc<dyn crate::imports::clock::Clock> =
             Arc::new(crate::imports::clock::SystemClock);
         let (wasi, stderr) = sandbox::wasi_context(&clock, Some(0));
@@ -173,18 +289,25 @@ impl AdapterRuntime {
             stderr,
         };
         let mut store = sandbox::bounded_store(&self.engine, state);
-        let instance = self.pre.instantiate(&mut store)?;
+        let instance = match &self.pre {
+            AdapterPre::V0_4(pre) => Instance::V0_4(pre.instantiate(&mut store)?),
+            AdapterPre::V0_5(pre) => Instance::V0_5(pre.instantiate(&mut store)?),
+        };
         Ok((store, instance))
     }
 
     fn describe(&self) -> Result<AdapterInfo> {
         let (mut store, instance) = self.instantiate(MEMORY_BYTES)?;
         sandbox::arm_deadline(&mut store, CALL_TIMEOUT);
-        let info = instance
-            .ledger_sync_plugin_adapter()
-            .call_describe(&mut store)
+        let (name, version, format) = instance
+            .describe(&mut store)
             .map_err(anyhow::Error::from)
             .context("the ledger adapter failed to say who it is (adapter.describe)")?;
+        let info = AdapterInfo {
+            name,
+            version,
+            format,
+        };
         use ledger_sync_vocabulary::names::{NAME_RULE, is_component_name, is_version};
         if !is_component_name(&info.name) || !is_version(&info.version) || info.format.len() > 1024
         {
@@ -217,7 +340,7 @@ impl AdapterRuntime {
 /// Decodes transactions with one adapter instance.
 pub struct Decoder {
     runtime: Arc<AdapterRuntime>,
-    instance: Option<(Store<AdapterState>, bindings::LedgerAdapter)>,
+    instance: Option<(Store<AdapterState>, Instance)>,
     memory_bytes: usize,
     call_timeout: Duration,
 }
@@ -245,6 +368,16 @@ impl Decoder {
         bytes: &[u8],
         limit: Duration,
     ) -> Result<VaultTransaction, AdapterError> {
+        self.decode_signed_within(bytes, limit).map(|(tx, _)| tx)
+    }
+
+    /// [`Self::decode_within`], with who must sign the transaction and the
+    /// signatures its bytes carry.
+    pub fn decode_signed_within(
+        &mut self,
+        bytes: &[u8],
+        limit: Duration,
+    ) -> Result<(VaultTransaction, Signed), AdapterError> {
         let call_timeout = limit.min(self.call_timeout);
         let adapter = self.runtime.info.name.clone();
         let broken = |why: String| AdapterError::Broken {
@@ -257,9 +390,7 @@ impl Decoder {
         }
         let (store, instance) = self.instance.as_mut().expect("instantiated above");
         sandbox::arm_deadline(store, call_timeout);
-        let answer = instance
-            .ledger_sync_plugin_adapter()
-            .call_decode(&mut *store, bytes);
+        let answer = instance.decode(&mut *store, bytes);
         sandbox::disarm_deadline(store);
         match answer {
             Ok(Ok(decoded)) => checked(decoded, bytes).map_err(broken),
@@ -280,7 +411,10 @@ impl Decoder {
 /// An adapter's answer, checked: a 32-byte id, whole dependency ids, and
 /// outputs within the interchange format's bounds whose participants are
 /// legal names (kept in canonical form).
-fn checked(decoded: DecodedTransaction, bytes: &[u8]) -> Result<VaultTransaction, String> {
+fn checked(
+    decoded: DecodedTransaction,
+    bytes: &[u8],
+) -> Result<(VaultTransaction, Signed), String> {
     let id: [u8; 32] = decoded
         .id
         .as_slice()
@@ -303,31 +437,63 @@ fn checked(decoded: DecodedTransaction, bytes: &[u8]) -> Result<VaultTransaction
              {MAX_METADATA_BYTES} are accepted"
         ));
     }
+    let legal = |name: &String, what: &str| {
+        LegalName::parse(name)
+            .map(|n| n.to_string())
+            .map_err(|why| {
+                format!(
+                    "it gave a {what} `{}` that is not a legal name: {why}",
+                    ledger_sync_vocabulary::text::bounded(name, 256)
+                )
+            })
+    };
     let outputs = decoded
         .outputs
         .into_iter()
         .map(|participants| {
-            participants
-                .iter()
-                .map(|name| {
-                    LegalName::parse(name)
-                        .map(|n| n.to_string())
-                        .map_err(|why| {
-                            format!(
-                                "it gave a participant `{}` that is not a legal name: {why}",
-                                ledger_sync_vocabulary::text::bounded(name, 256)
-                            )
-                        })
-                })
+            (participants.iter())
+                .map(|name| legal(name, "participant"))
                 .collect::<Result<Vec<_>, _>>()
         })
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(VaultTransaction {
-        id,
-        dependencies,
-        outputs,
-        payload: Some(bytes.to_vec()),
-    })
+    if decoded.signatures.len() > MAX_SIGNATURES
+        || (decoded.required_signers.iter().flatten().count()) > MAX_SIGNATURES
+    {
+        return Err(format!(
+            "it gave more than {MAX_SIGNATURES} signers or signatures for one transaction"
+        ));
+    }
+    let required_signers = match decoded.required_signers {
+        None => None,
+        Some(names) => Some(
+            (names.iter())
+                .map(|name| legal(name, "required signer"))
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+    };
+    let signatures = (decoded.signatures.into_iter())
+        .map(|(signer, signature)| {
+            if signature.len() > MAX_SIGNATURE_BYTES {
+                return Err(format!(
+                    "it gave a signature of {} bytes; at most {MAX_SIGNATURE_BYTES} are accepted",
+                    signature.len()
+                ));
+            }
+            Ok((legal(&signer, "signer")?, signature))
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    Ok((
+        VaultTransaction {
+            id,
+            dependencies,
+            outputs,
+            payload: Some(bytes.to_vec()),
+        },
+        Signed {
+            required_signers,
+            signatures,
+        },
+    ))
 }
 
 /// A ledger's native transactions — one per line, base64 (standard

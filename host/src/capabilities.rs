@@ -203,18 +203,24 @@ pub trait ReconciliationResults: Send + Sync {
 /// What became of one transaction a [`VerifiedRecorder`] was given.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RecordOutcome {
-    /// Recorded now; its dependencies the vault does not hold.
-    New {
-        missing: Vec<ledger_sync_vocabulary::TxId>,
-    },
+    /// Recorded now, with every transaction it depends on in the vault.
+    New,
     /// Already held with the same content.
     AlreadyHeld,
+    /// Verified, but held aside (CR_HELD_ASIDE) until the vault holds
+    /// these dependencies.
+    HeldAside {
+        missing: Vec<ledger_sync_vocabulary::TxId>,
+    },
+    /// Not verified: the ledger adapter's budget for the call ran out
+    /// before it; worth sending again.
+    NotVerified(String),
     /// Not recorded, and why.
     Refused(String),
 }
 
 /// Records transactions a counterparty sent, each verified first: the
-/// `recording` import (`wit/since_v0.4.0/recording.wit`), for a plugin
+/// `recording` import (`wit/since_v0.5.0/recording.wit`), for a plugin
 /// granted `record`. The reference implementation decodes with the node's
 /// ledger adapter ([`crate::verified::VerifiedRecording`]).
 pub trait VerifiedRecorder: Send + Sync {

@@ -24,7 +24,7 @@ use crate::bindings::ledger_sync::plugin::{
     clock, identity, logging, messaging, reconciliation, recording, recovery_store, status_store,
     timers, types, vault,
 };
-use crate::bindings::{Plugin, PluginInfo, PluginPre, SUPPORTED, compatible, v0_3};
+use crate::bindings::{Plugin, PluginInfo, PluginPre, SUPPORTED, compatible, v0_3, v0_4};
 use crate::imports::clock::{Clock, WasiClock};
 use crate::imports::{
     clock::ClockImport, identity::IdentityImport, logging::LoggingImport,
@@ -493,7 +493,32 @@ fn link(linker: &mut Linker<NodeState>) -> Result<()> {
     identity::add_to_linker::<_, HasSelf<IdentityImport>>(linker, |s| &mut s.identity)?;
     logging::add_to_linker::<_, HasSelf<LoggingImport>>(linker, |s| &mut s.logging)?;
     types::add_to_linker::<_, HasSelf<NodeState>>(linker, |s| s)?;
+    link_v0_4(linker)?;
     link_v0_3(linker)
+}
+
+/// The 0.4.0 imports, served by the same state (see [`v0_4`]). Its `types`
+/// is the latest module, so its instance is added by name.
+fn link_v0_4(linker: &mut Linker<NodeState>) -> Result<()> {
+    use v0_4::ledger_sync::plugin as old;
+    old::vault::add_to_linker::<_, HasSelf<VaultImport>>(linker, |s| &mut s.vault)?;
+    old::reconciliation::add_to_linker::<_, HasSelf<ReconciliationImport>>(linker, |s| {
+        &mut s.reconciliation
+    })?;
+    old::recording::add_to_linker::<_, HasSelf<RecordingImport>>(linker, |s| &mut s.recording)?;
+    old::recovery_store::add_to_linker::<_, HasSelf<RecoveryStoreImport>>(linker, |s| {
+        &mut s.recovery_store
+    })?;
+    old::messaging::add_to_linker::<_, HasSelf<MessagingImport>>(linker, |s| &mut s.messaging)?;
+    old::timers::add_to_linker::<_, HasSelf<TimersImport>>(linker, |s| &mut s.timers)?;
+    old::clock::add_to_linker::<_, HasSelf<ClockImport>>(linker, |s| &mut s.clock)?;
+    old::status_store::add_to_linker::<_, HasSelf<StatusStoreImport>>(linker, |s| {
+        &mut s.status_store
+    })?;
+    old::identity::add_to_linker::<_, HasSelf<IdentityImport>>(linker, |s| &mut s.identity)?;
+    old::logging::add_to_linker::<_, HasSelf<LoggingImport>>(linker, |s| &mut s.logging)?;
+    linker.instance(&format!("{CONTRACT_PACKAGE}/types@{}", SUPPORTED[1]))?;
+    Ok(())
 }
 
 /// The 0.3.0 imports, served by the same state (see [`v0_3`]). Its `types`
@@ -631,6 +656,7 @@ mod tests {
         let worlds = [
             include_str!("../../wit/since_v0.3.0/world.wit"),
             include_str!("../../wit/since_v0.4.0/world.wit"),
+            include_str!("../../wit/since_v0.5.0/world.wit"),
         ];
         assert_eq!(worlds.len(), SUPPORTED.len());
         for (world, version) in worlds.iter().zip(SUPPORTED) {

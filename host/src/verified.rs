@@ -3,15 +3,25 @@
 //! bytes are decoded by the node's ledger adapter, in its own sandbox
 //! ([`crate::adapter`]); its id, dependencies and participants are what the
 //! adapter derives from the bytes, never what the sender said; and it is
-//! recorded only if the derived id is the one asked for. The transactions
-//! that verify are recorded in one database transaction.
+//! recorded only if the derived id is the one asked for and every signer
+//! the ledger's rules require signed it with the key the network map pins
+//! for that party ([`SignerKeys`]): a counterparty cannot make up a
+//! transaction naming anyone but itself. The transactions
+//! that verify are recorded in one database transaction, dependencies
+//! first; one whose dependencies the vault lacks is held aside
+//! ([`crate::store::held`]) and recorded by the call that completes them,
+//! so the vault never holds a transaction without its back-chain.
 
-use crate::adapter::{AdapterRuntime, Decoder};
+use crate::adapter::{AdapterRuntime, Decoder, Signed};
 use crate::capabilities::{RecordOutcome, VerifiedRecorder};
-use crate::store::{ConflictingTransaction, Database, NodeStore, VaultTransaction};
+use crate::store::{
+    ConflictingTransaction, Database, HeldAside, HeldChanges, NodeStore, VaultTransaction,
+};
 use anyhow::Result;
+use hashbrown::{HashMap, HashSet};
 use ledger_sync_vocabulary::TxId;
 use ledger_sync_vocabulary::id::to_hex;
+use ledger_sync_vocabulary::x500::LegalName;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -23,19 +33,90 @@ use std::time::{Duration, Instant};
 /// LedgerRecover trapped).
 pub const ADAPTER_BUDGET_PER_CALL: Duration = Duration::from_secs(4);
 
-/// Verifies with one ledger adapter and records into one database.
+/// The keys that vouch for parties' ledger signatures, as the network map
+/// pins them: legal name → Ed25519 public key.
+#[derive(Clone, Debug, Default)]
+pub struct SignerKeys(HashMap<String, [u8; 32]>);
+
+impl SignerKeys {
+    /// `keys` by legal name (compared as names, not as text); a name that
+    /// is not a legal name is left out.
+    pub fn new(keys: impl IntoIterator<Item = (String, [u8; 32])>) -> SignerKeys {
+        SignerKeys(
+            keys.into_iter()
+                .filter_map(|(name, key)| Some((LegalName::parse(&name).ok()?.to_string(), key)))
+                .collect(),
+        )
+    }
+
+    /// Whether every signer the ledger's rules require signed `id` with
+    /// the key pinned for it; if not, which one did not, and why.
+    pub fn check(&self, id: &TxId, signed: &Signed, adapter: &str) -> Result<(), String> {
+        let Some(required) = &signed.required_signers else {
+            return Err(format!(
+                "not recorded: the ledger adapter {adapter} is built for contract 0.4.0 and \
+                 reports no signatures, and recovery records only what every required signer \
+                 signed; use an adapter built for 0.5.0"
+            ));
+        };
+        if required.is_empty() {
+            return Err(
+                "not recorded: the ledger's rules require no party's signature on it, so \
+                 nothing vouches for it"
+                    .to_string(),
+            );
+        }
+        for signer in required {
+            let Some(key) = self.0.get(signer) else {
+                return Err(format!(
+                    "not recorded: {signer} must sign it, and the network map pins no ledger \
+                     key for {signer} (its `ledgerKey`)"
+                ));
+            };
+            let key = ring::signature::UnparsedPublicKey::new(&ring::signature::ED25519, key);
+            let by_signer: Vec<&Vec<u8>> = (signed.signatures.iter())
+                .filter(|(name, _)| name == signer)
+                .map(|(_, signature)| signature)
+                .collect();
+            if by_signer.is_empty() {
+                return Err(format!(
+                    "not recorded: it is not signed by {signer}, a required signer (made up, or \
+                     its signatures stripped)"
+                ));
+            }
+            if !by_signer.iter().any(|s| key.verify(id, s).is_ok()) {
+                return Err(format!(
+                    "not recorded: the signature of {signer} does not verify against the ledger \
+                     key the network map pins for it (forged, or made with another key)"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Verifies with one ledger adapter and the parties' pinned keys, and
+/// records into one database.
 pub struct VerifiedRecording {
     decoder: Mutex<Decoder>,
+    adapter: String,
+    keys: SignerKeys,
     database: Database,
     store: Mutex<Option<Box<dyn NodeStore>>>,
 }
 
 impl VerifiedRecording {
-    /// Verifies with `adapter`, records into `database` (connected on first
-    /// use, and again after a failure).
-    pub fn new(adapter: &Arc<AdapterRuntime>, database: Database) -> VerifiedRecording {
+    /// Verifies with `adapter` and `keys`, records into `database`
+    /// (connected on first use, and again after a failure).
+    pub fn new(
+        adapter: &Arc<AdapterRuntime>,
+        keys: SignerKeys,
+        database: Database,
+    ) -> VerifiedRecording {
         VerifiedRecording {
             decoder: Mutex::new(adapter.decoder()),
+            adapter: adapter.info().name.clone(),
+            keys,
             database,
             store: Mutex::new(None),
         }
@@ -52,11 +133,11 @@ impl VerifiedRecording {
         let asked: TxId = asked
             .try_into()
             .map_err(|_| format!("an id of {} bytes was asked for, not 32", asked.len()))?;
-        let decoded = self
+        let (decoded, signed) = self
             .decoder
             .lock()
             .expect("decoder")
-            .decode_within(bytes, limit)
+            .decode_signed_within(bytes, limit)
             .map_err(|e| e.to_string())?;
         if decoded.id != asked {
             return Err(format!(
@@ -66,6 +147,7 @@ impl VerifiedRecording {
                 to_hex(&decoded.id)
             ));
         }
+        self.keys.check(&decoded.id, &signed, &self.adapter)?;
         Ok(decoded)
     }
 
@@ -90,7 +172,7 @@ impl VerifiedRecorder for VerifiedRecording {
         for (asked, bytes) in transactions {
             let left = ADAPTER_BUDGET_PER_CALL.saturating_sub(started.elapsed());
             if left.is_zero() {
-                outcomes.push(RecordOutcome::Refused(format!(
+                outcomes.push(RecordOutcome::NotVerified(format!(
                     "not verified: the ledger adapter used this call's budget of {} s on the \
                      transactions before it (a slow or faulty adapter); ask for it again in a \
                      smaller batch",
@@ -106,49 +188,227 @@ impl VerifiedRecorder for VerifiedRecording {
                 Err(why) => outcomes.push(RecordOutcome::Refused(why)),
             }
         }
-        self.with_store(|store| {
-            let ids: Vec<u8> = verified.iter().flat_map(|(_, tx)| tx.id).collect();
-            let held = store.contains(&ids)?;
-            let mut fresh: Vec<(usize, VaultTransaction)> = (verified.into_iter().zip(held))
-                .filter(|(_, held)| !held)
-                .map(|(tx, _)| tx)
-                .collect();
-            record_all_but_conflicts(store, &mut fresh, &mut outcomes)?;
-            for (at, tx) in &fresh {
-                let present = store.contains(&tx.dependencies.concat())?;
-                let missing = (tx.dependencies.iter().zip(present))
-                    .filter(|(_, present)| !present)
-                    .map(|(d, _)| *d)
-                    .collect();
-                outcomes[*at] = RecordOutcome::New { missing };
-            }
-            Ok(())
-        })?;
+        self.with_store(|store| record_in_back_chain_order(store, verified, &mut outcomes))?;
         Ok(outcomes)
     }
 }
 
-/// Records `fresh` in one database transaction. A transaction the vault
+/// Records `verified` — transactions that verified, each with its place
+/// among `outcomes` — so that the vault never holds one without its
+/// dependencies: dependencies first, in one database transaction; what
+/// lacks a dependency is held aside ([`crate::store::held`]); what this
+/// completes of the held-aside transactions is recorded with it. Sets each
+/// one's outcome. Any verifier uses it (the reference one decodes with the
+/// node's ledger adapter; the simulation checks against its generated
+/// ledger).
+pub fn record_in_back_chain_order(
+    store: &mut dyn NodeStore,
+    verified: Vec<(usize, VaultTransaction)>,
+    outcomes: &mut [RecordOutcome],
+) -> Result<()> {
+    let ids: Vec<u8> = verified.iter().flat_map(|(_, tx)| tx.id).collect();
+    let held = store.contains(&ids)?;
+    let mut fresh = Vec::with_capacity(verified.len());
+    for ((at, tx), held) in verified.into_iter().zip(held) {
+        if held {
+            outcomes[at] = RecordOutcome::AlreadyHeld;
+        } else {
+            fresh.push((at, tx));
+        }
+    }
+    let mut plan = Plan::make(store, fresh)?;
+    plan.bound_held_aside(store, outcomes)?;
+    record_all_but_conflicts(store, &mut plan, outcomes)?;
+    for (at, _) in &plan.record {
+        if let Some(at) = at {
+            outcomes[*at] = RecordOutcome::New;
+        }
+    }
+    for (at, held) in plan.hold.iter().zip(&plan.changes.hold) {
+        outcomes[*at] = RecordOutcome::HeldAside {
+            missing: held.missing.clone(),
+        };
+    }
+    Ok(())
+}
+
+/// What one call records and holds aside: the vault never holds a
+/// transaction without its dependencies (`recording.wit`, 0.5.0).
+struct Plan {
+    /// To record, dependencies first: each with its place among the
+    /// call's outcomes, or `None` for a held-aside transaction this call
+    /// completes.
+    record: Vec<(Option<usize>, VaultTransaction)>,
+    /// The outcome places of `changes.hold`, in the same order.
+    hold: Vec<usize>,
+    changes: HeldChanges,
+}
+
+impl Plan {
+    /// Orders `fresh` (transactions the vault does not hold) so that each
+    /// comes after its dependencies; holds aside those whose dependencies
+    /// are neither in the vault nor recordable now; and takes in every
+    /// held-aside transaction that what is recorded completes, and those
+    /// that they complete in turn.
+    fn make(store: &mut dyn NodeStore, fresh: Vec<(usize, VaultTransaction)>) -> Result<Plan> {
+        let mut plan = Plan {
+            record: Vec::with_capacity(fresh.len()),
+            hold: Vec::new(),
+            changes: HeldChanges::default(),
+        };
+        let mut recordable: HashSet<TxId> = HashSet::new();
+        let pending: Vec<(Option<usize>, VaultTransaction)> =
+            fresh.into_iter().map(|(at, tx)| (Some(at), tx)).collect();
+        let mut pending = plan.admit(store, pending, &mut recordable)?;
+        // Held-aside transactions this call completes, round by round: each
+        // round looks up what waits on the transactions the last one added.
+        let mut looked_up = 0;
+        while looked_up < plan.record.len() {
+            let newly: Vec<TxId> = (plan.record[looked_up..].iter())
+                .map(|(_, tx)| tx.id)
+                .collect();
+            looked_up = plan.record.len();
+            let waiting: Vec<(Option<usize>, VaultTransaction)> = (store
+                .held_waiting_on(&newly)?)
+            .into_iter()
+            .filter(|h| !recordable.contains(&h.transaction.id))
+            .filter(|h| !pending.iter().any(|(_, tx)| tx.id == h.transaction.id))
+            .map(|h| (None, h.transaction))
+            .collect();
+            let before = plan.record.len();
+            // One not completed yet stays held as it is.
+            plan.admit(store, waiting, &mut recordable)?;
+            let released = plan.record[before..].iter().map(|(_, tx)| tx.id);
+            plan.changes.release.extend(released);
+            // This call's transactions that wait on one released now.
+            pending = plan.admit(store, pending, &mut recordable)?;
+        }
+        // One of this call's transactions may be held aside already (sent
+        // before its dependencies, and again now): it leaves CR_HELD_ASIDE
+        // whether it is recorded now or held again (replaced).
+        if store.held_aside(0)?.0 > 0 {
+            let ours = (plan.record.iter())
+                .filter(|(at, _)| at.is_some())
+                .map(|(_, tx)| tx.id);
+            plan.changes.release.extend(ours);
+        }
+        for (at, tx) in pending {
+            let missing: Vec<TxId> = {
+                let outside: Vec<TxId> = (tx.dependencies.iter())
+                    .filter(|d| !recordable.contains(*d))
+                    .copied()
+                    .collect();
+                let present = store.contains(&outside.concat())?;
+                (outside.into_iter().zip(present))
+                    .filter(|(_, present)| !present)
+                    .map(|(d, _)| d)
+                    .collect()
+            };
+            plan.hold
+                .push(at.expect("only this call's transactions are pending"));
+            plan.changes.hold.push(HeldAside {
+                transaction: tx,
+                missing,
+            });
+        }
+        Ok(plan)
+    }
+
+    /// Moves every transaction of `pending` whose dependencies are all in
+    /// the vault or recordable into `record`, in an order that puts
+    /// dependencies first; returns the rest.
+    fn admit(
+        &mut self,
+        store: &mut dyn NodeStore,
+        mut pending: Vec<(Option<usize>, VaultTransaction)>,
+        recordable: &mut HashSet<TxId>,
+    ) -> Result<Vec<(Option<usize>, VaultTransaction)>> {
+        let mut outside: Vec<TxId> = (pending.iter())
+            .flat_map(|(_, tx)| tx.dependencies.iter().copied())
+            .collect();
+        outside.sort_unstable();
+        outside.dedup();
+        let present = store.contains(&outside.concat())?;
+        let in_vault: HashSet<TxId> = (outside.into_iter().zip(present))
+            .filter(|(_, present)| *present)
+            .map(|(d, _)| d)
+            .collect();
+        loop {
+            let before = pending.len();
+            let mut rest = Vec::with_capacity(pending.len());
+            for (at, tx) in pending {
+                let ready = (tx.dependencies.iter())
+                    .all(|d| in_vault.contains(d) || recordable.contains(d));
+                if ready {
+                    recordable.insert(tx.id);
+                    self.record.push((at, tx));
+                } else {
+                    rest.push((at, tx));
+                }
+            }
+            pending = rest;
+            if pending.len() == before || pending.is_empty() {
+                return Ok(pending);
+            }
+        }
+    }
+
+    /// Refuses, saying so, what would take the held-aside transactions
+    /// past [`MAX_HELD_ASIDE`].
+    fn bound_held_aside(
+        &mut self,
+        store: &mut dyn NodeStore,
+        outcomes: &mut [RecordOutcome],
+    ) -> Result<()> {
+        if self.changes.hold.is_empty() {
+            return Ok(());
+        }
+        let (count, _) = store.held_aside(0)?;
+        let room = MAX_HELD_ASIDE.saturating_sub(count) as usize;
+        if self.changes.hold.len() <= room {
+            return Ok(());
+        }
+        for at in self.hold.drain(room..) {
+            outcomes[at] = RecordOutcome::Refused(format!(
+                "not recorded: its dependencies are not in the vault, and the node already \
+                 holds {count} transactions aside waiting for theirs (the most it holds, \
+                 {MAX_HELD_ASIDE}); record their dependencies or drop them \
+                 (`ledger-sync vault held`, `vault drop-held`), then ask for it again"
+            ));
+        }
+        self.changes.hold.truncate(room);
+        Ok(())
+    }
+}
+
+/// The most transactions a node holds aside (CR_HELD_ASIDE): what a
+/// counterparty can make it keep outside the vault is bounded.
+pub const MAX_HELD_ASIDE: u64 = 100_000;
+
+/// Records the plan in one database transaction. A transaction the vault
 /// holds under its id with other content (ids are immutable) is taken out
 /// and refused, naming the difference, and the rest recorded.
 fn record_all_but_conflicts(
     store: &mut dyn NodeStore,
-    fresh: &mut Vec<(usize, VaultTransaction)>,
+    plan: &mut Plan,
     outcomes: &mut [RecordOutcome],
 ) -> Result<()> {
     loop {
-        let batch: Vec<VaultTransaction> = fresh.iter().map(|(_, tx)| tx.clone()).collect();
-        match store.record(&batch) {
+        let batch: Vec<VaultTransaction> = plan.record.iter().map(|(_, tx)| tx.clone()).collect();
+        match store.record_holding(&batch, &plan.changes) {
             Ok(_) => return Ok(()),
             Err(e) => {
                 let Some(conflict) = e.downcast_ref::<ConflictingTransaction>() else {
                     return Err(e);
                 };
-                let Some(k) = fresh.iter().position(|(_, tx)| tx.id == conflict.id) else {
+                let Some(k) = plan.record.iter().position(|(_, tx)| tx.id == conflict.id) else {
                     return Err(e);
                 };
-                let (at, _) = fresh.remove(k);
-                outcomes[at] = RecordOutcome::Refused(conflict.to_string());
+                // A held-aside copy that conflicts with the vault is
+                // forgotten (it is in `release`).
+                if let (Some(at), _) = plan.record.remove(k) {
+                    outcomes[at] = RecordOutcome::Refused(conflict.to_string());
+                }
             }
         }
     }

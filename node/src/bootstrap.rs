@@ -75,6 +75,16 @@ fn write(path: &Path, text: &str) -> Result<(), String> {
 /// renamed over `path` — a link at `path` is replaced, not followed, and
 /// the secret is never readable by others, not even for a moment.
 fn write_secret(path: &Path, text: &str) -> Result<(), String> {
+    write_secret_bytes(path, text.as_bytes())
+}
+
+/// A public key as the network map writes it: lower-case hex.
+fn hex_key(key: &[u8]) -> String {
+    key.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// [`write_secret`] for bytes.
+fn write_secret_bytes(path: &Path, bytes: &[u8]) -> Result<(), String> {
     use std::io::Write;
     let name = path
         .file_name()
@@ -90,10 +100,7 @@ fn write_secret(path: &Path, text: &str) -> Result<(), String> {
     }
     let written = options
         .open(&temporary)
-        .and_then(|mut file| {
-            file.write_all(text.as_bytes())
-                .and_then(|()| file.sync_all())
-        })
+        .and_then(|mut file| file.write_all(bytes).and_then(|()| file.sync_all()))
         .and_then(|()| std::fs::rename(&temporary, path));
     if let Err(e) = written {
         let _ = std::fs::remove_file(&temporary);
@@ -197,10 +204,12 @@ pub fn bootstrap(options: &BootstrapOptions) -> Result<Bootstrapped, String> {
     let issuer = Issuer::new(ca, ca_key);
     let mut entries = Vec::new();
     let mut node_dirs = Vec::new();
+    let mut ledger_keys = LedgerKeys::new();
     for (i, name) in names.iter().enumerate() {
-        let (dir, entry) = write_node(options, i, name, &issuer, &ca_cert.pem())?;
+        let (dir, entry, key) = write_node(options, i, name, &issuer, &ca_cert.pem())?;
         entries.push(entry);
         node_dirs.push(dir);
+        ledger_keys.insert(name.to_string(), key);
     }
     let map = NetworkMap {
         parameters: NetworkParameters {
@@ -215,7 +224,7 @@ pub fn bootstrap(options: &BootstrapOptions) -> Result<Bootstrapped, String> {
             &names,
             &node_dirs,
             (transactions, lost, seed),
-            options.state_bytes,
+            (options.state_bytes, &ledger_keys),
         )?,
         Some(_) => return Err("--transactions needs at least two parties".into()),
         None => (Vec::new(), Vec::new()),
@@ -263,17 +272,32 @@ fn check_names(options: &BootstrapOptions) -> Result<Vec<LegalName>, String> {
     Ok(names)
 }
 
+/// Each party's ledger key pair, by legal name: what signs its
+/// transactions (the network map pins the public half).
+pub type LedgerKeys = std::collections::HashMap<String, ring::signature::Ed25519KeyPair>;
+
+/// A new Ed25519 ledger key pair, and its PKCS#8 document.
+fn ledger_key() -> Result<(ring::signature::Ed25519KeyPair, Vec<u8>), String> {
+    let rng = ring::rand::SystemRandom::new();
+    let pkcs8 = ring::signature::Ed25519KeyPair::generate_pkcs8(&rng)
+        .map_err(|_| "cannot make a ledger key: no randomness".to_string())?;
+    let pair = ring::signature::Ed25519KeyPair::from_pkcs8(pkcs8.as_ref())
+        .map_err(|_| "cannot read the ledger key just made".to_string())?;
+    Ok((pair, pkcs8.as_ref().to_vec()))
+}
+
 /// Writes the `i`th node's directory — its certificates (issued by the
-/// root CA `issuer`, whose certificate is `ca_pem`), node.conf with a
-/// random admin password, and an empty plugin configuration — and returns
-/// it with its network-map entry.
+/// root CA `issuer`, whose certificate is `ca_pem`), its ledger key
+/// (`certificates/ledger-key.pk8`, owner-only), node.conf with a random
+/// admin password, and an empty plugin configuration — and returns it with
+/// its network-map entry and its ledger key pair.
 fn write_node(
     options: &BootstrapOptions,
     i: usize,
     name: &LegalName,
     issuer: &Issuer<'_, KeyPair>,
     ca_pem: &str,
-) -> Result<(PathBuf, NetworkMapEntry), String> {
+) -> Result<(PathBuf, NetworkMapEntry, ring::signature::Ed25519KeyPair), String> {
     let dir = options.dir.join(name.organisation());
     let certs = dir.join("certificates");
     let plugin_config = dir.join("plugins").join("config");
@@ -284,6 +308,8 @@ fn write_node(
     write(&certs.join("root-ca.pem"), ca_pem)?;
     write(&certs.join("node.pem"), &cert.pem())?;
     write_secret(&certs.join("node-key.pem"), &key.serialize_pem())?;
+    let (ledger, pkcs8) = ledger_key()?;
+    write_secret_bytes(&certs.join("ledger-key.pk8"), &pkcs8)?;
     let port = options.base_port + 3 * i as u16;
     let conf = NodeConfFile {
         my_legal_name: name.to_string(),
@@ -321,24 +347,28 @@ fn write_node(
         &plugin_config.join(crate::PLUGIN_CONFIG_FILE),
         "# ledger-sync plugin configuration: `key = value` lines (see the README).\n",
     )?;
+    use ring::signature::KeyPair as _;
     let entry = NetworkMapEntry {
         legal_name: name.to_string(),
         address: conf.p2p_address.clone(),
         certificate_sha256: fingerprint(cert.der()),
+        ledger_key: Some(hex_key(ledger.public_key().as_ref())),
     };
-    Ok((dir, entry))
+    Ok((dir, entry, ledger))
 }
 
 /// `ledger` as merkle-v1 transactions (`adapters/merkle`): each one's
 /// inputs are its dependencies' first outputs, its outputs the same
-/// participants, and its id the Merkle root of its bytes — so that what a
+/// participants, its id the Merkle root of its bytes, and each signed over
+/// its id by every participant with a key in `keys` — so that what a
 /// counterparty sends in recovery can be verified. Dependencies come
 /// before their dependants, so each is renamed before it is spent.
 fn as_merkle(
     ledger: ledger_sync_ledgers::Ledger,
     state_bytes: usize,
+    keys: &LedgerKeys,
 ) -> ledger_sync_ledgers::Ledger {
-    use ledger_sync_adapter_merkle::format::{self, Output, StateRef, Transaction};
+    use ledger_sync_adapter_merkle::format::{self, Output, Signature, StateRef, Transaction};
     let mut renamed = std::collections::HashMap::new();
     let mut merkle = ledger_sync_ledgers::Ledger::default();
     for (n, mut t) in ledger.transactions.into_iter().enumerate() {
@@ -358,9 +388,20 @@ fn as_merkle(
                 .collect(),
             references: Vec::new(),
             commands: vec![b"Move".to_vec()],
+            signatures: Vec::new(),
         };
-        let bytes = format::encode(&native);
+        let mut bytes = format::encode(&native);
         let id = format::id(&bytes).expect("a transaction just encoded decodes");
+        let signatures: Vec<Signature> = (native.required_signers().into_iter())
+            .filter_map(|signer| {
+                let signature = keys.get(&signer)?.sign(&id);
+                Some(Signature {
+                    signer,
+                    signature: signature.as_ref().try_into().expect("64 bytes"),
+                })
+            })
+            .collect();
+        format::append_signatures(&mut bytes, &signatures);
         renamed.insert(t.id, id);
         t.id = id;
         t.dependencies = dependencies;
@@ -378,7 +419,7 @@ fn demo_vaults(
     names: &[LegalName],
     dirs: &[PathBuf],
     (transactions, lost, seed): (usize, usize, u64),
-    state_bytes: usize,
+    (state_bytes, keys): (usize, &LedgerKeys),
 ) -> Result<
     (
         Vec<ledger_sync_vocabulary::TxId>,
@@ -391,6 +432,7 @@ fn demo_vaults(
     let ledger = as_merkle(
         two_party_ledger_between(&a, &b, transactions, seed),
         state_bytes,
+        keys,
     );
     let a_vault = ledger.vault_of(&a);
     let b_vault = ledger.vault_of(&b);

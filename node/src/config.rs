@@ -398,6 +398,32 @@ pub struct NetworkMapEntry {
     pub address: String,
     /// SHA-256 of the node's certificate (DER), lower-case hex.
     pub certificate_sha256: String,
+    /// The party's ledger key: the Ed25519 public key (32 bytes, hex) its
+    /// transactions' signatures verify against. Recovery records a
+    /// transaction only if every party its ledger's rules require signed
+    /// it with this key; a party without one cannot vouch for any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ledger_key: Option<String>,
+}
+
+impl NetworkMapEntry {
+    /// The ledger key as bytes, if the entry pins one.
+    pub fn ledger_key_bytes(&self) -> Option<[u8; 32]> {
+        let hex = self.ledger_key.as_deref()?;
+        parse_key(hex)
+    }
+}
+
+/// 64 hexadecimal digits as 32 bytes.
+fn parse_key(hex: &str) -> Option<[u8; 32]> {
+    if hex.len() != 64 || !hex.is_ascii() {
+        return None;
+    }
+    let mut key = [0u8; 32];
+    for (k, byte) in key.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&hex[2 * k..2 * k + 2], 16).ok()?;
+    }
+    Some(key)
 }
 
 impl NetworkMap {
@@ -416,6 +442,14 @@ impl NetworkMap {
                     entry.address
                 )
             })?;
+            if entry.ledger_key.is_some() && entry.ledger_key_bytes().is_none() {
+                return Err(format!(
+                    "{}: nodes.ledgerKey of {}: not an Ed25519 public key; 64 hexadecimal \
+                     digits are accepted",
+                    path.display(),
+                    entry.legal_name
+                ));
+            }
         }
         if map.parameters.max_message_size < 1024 {
             return Err(format!(
@@ -425,6 +459,14 @@ impl NetworkMap {
             ));
         }
         Ok(map)
+    }
+
+    /// Every party's pinned ledger key, for verifying what a counterparty
+    /// sends in recovery.
+    pub fn signer_keys(&self) -> ledger_sync_host::verified::SignerKeys {
+        ledger_sync_host::verified::SignerKeys::new(
+            (self.nodes.iter()).filter_map(|e| Some((e.legal_name.clone(), e.ledger_key_bytes()?))),
+        )
     }
 
     /// The entry for a legal name (compared as names, not as text).

@@ -418,6 +418,64 @@ pub fn export(dir: &Path, out: &mut dyn Write) -> Result<u64, String> {
     Ok(count)
 }
 
+/// How many held-aside transactions `vault held` lists one by one.
+const LISTED_HELD: u32 = 1_000;
+
+/// `vault held`: the transactions recovery verified but holds aside until
+/// the vault has their dependencies (CR_HELD_ASIDE), one line each — the
+/// id, then the dependencies it waits on — after a count to `notes`.
+pub fn held(dir: &Path, out: &mut dyn Write, notes: &mut dyn Write) -> Result<u64, String> {
+    let config = NodeConfig::load(dir)?;
+    let mut db = reader_of(&config.database).map_err(|e| format!("{e:#}"))?;
+    let (count, listed) = db
+        .held_aside(LISTED_HELD)
+        .map_err(|e| format!("reading what {} holds aside: {e:#}", config.legal_name))?;
+    let write = |e: std::io::Error| format!("writing the list: {e}");
+    writeln!(
+        notes,
+        "{count} transaction{} held aside (verified, waiting for dependencies the vault lacks){}",
+        if count == 1 { "" } else { "s" },
+        if count > listed.len() as u64 {
+            format!("; the first {} by id:", listed.len())
+        } else {
+            String::new()
+        }
+    )
+    .map_err(write)?;
+    for h in &listed {
+        let waits: Vec<String> = h.missing.iter().map(to_hex).collect();
+        writeln!(
+            out,
+            "{} waits-on {}",
+            to_hex(&h.transaction.id),
+            waits.join(",")
+        )
+        .map_err(write)?;
+    }
+    Ok(count)
+}
+
+/// `vault drop-held`: forgets held-aside transactions (`None`: every
+/// one); how many were held. An id not held is not an error.
+pub fn drop_held(dir: &Path, ids: Option<&[String]>) -> Result<u64, String> {
+    let config = NodeConfig::load(dir)?;
+    let ids: Option<Vec<TxId>> = match ids {
+        None => None,
+        Some(ids) => Some(
+            ids.iter()
+                .map(|t| {
+                    from_hex(t).ok_or_else(|| {
+                        format!("`{t}` is not a transaction id: 64 hexadecimal digits are accepted")
+                    })
+                })
+                .collect::<Result<_, _>>()?,
+        ),
+    };
+    let mut db = store::connect(&config.database).map_err(|e| format!("{e:#}"))?;
+    db.drop_held(ids.as_deref())
+        .map_err(|e| format!("dropping what {} holds aside: {e:#}", config.legal_name))
+}
+
 /// One party's row as `status --json` prints it (the seed's field names).
 #[derive(serde::Serialize)]
 #[serde(rename_all = "camelCase")]

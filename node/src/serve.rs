@@ -102,7 +102,7 @@ fn start_plugins(
     options.max_message_size = map.parameters.max_message_size;
     let reconciliation = Started::start(runtime, options.clone(), peers.clone())?;
     let mut others: Vec<Started> = Vec::new();
-    let capabilities = OtherCapabilities::open(config)?;
+    let capabilities = OtherCapabilities::open(config, map)?;
     for other in &config.plugins {
         let path = &other.path;
         let wasm = if path.as_os_str() == crate::config::BUILTIN_RECOVERY {
@@ -146,7 +146,7 @@ struct OtherCapabilities {
 }
 
 impl OtherCapabilities {
-    fn open(config: &NodeConfig) -> Result<OtherCapabilities, String> {
+    fn open(config: &NodeConfig, network_map: &NetworkMap) -> Result<OtherCapabilities, String> {
         use ledger_sync_host::capabilities::{RecordOutcome, VerifiedRecorder};
         /// The recorder of a node that cannot record what a peer sends,
         /// and why.
@@ -178,6 +178,7 @@ impl OtherCapabilities {
                     .map_err(|e| format!("ledgerAdapter: {e}"))?;
                 Arc::new(ledger_sync_host::verified::VerifiedRecording::new(
                     &adapter,
+                    network_map.signer_keys(),
                     config.database.clone(),
                 ))
             }

@@ -66,6 +66,34 @@ pub struct Outgoing {
     progressed: bool,
     /// Answers in a row that moved nothing on.
     fruitless: u32,
+    /// Transactions the node holds aside (they arrived before their
+    /// dependencies): recorded once those are, by this or any recording.
+    held: HashSet<TxId>,
+}
+
+/// The most ids a request may come to ask for, its first ids and the
+/// back-chains of what was held aside together: a counterparty cannot
+/// make a request grow without bound.
+pub const MAX_REQUESTED: usize = 1_000_000;
+
+impl Outgoing {
+    /// Adds the dependencies a held-aside transaction lacks to what this
+    /// request asks for (its party holds them if it holds the transaction
+    /// and answers honestly); returns how many were new to it.
+    fn ask_back_chain(&mut self, missing: &[TxId]) -> usize {
+        let mut added = 0;
+        for d in missing {
+            if self.requested.len() >= MAX_REQUESTED {
+                break;
+            }
+            if self.requested.insert(*d) {
+                self.row.requested.push(*d);
+                self.row.outstanding.push(*d);
+                added += 1;
+            }
+        }
+        added
+    }
 }
 
 impl<N: Node> Recoverer<N> {
@@ -116,6 +144,7 @@ impl<N: Node> Recoverer<N> {
             batch: self.config.max_allowed_transactions,
             progressed: false,
             fruitless: 0,
+            held: HashSet::new(),
         };
         self.outgoing.insert(id, outgoing);
         self.ask_next(id);
@@ -259,18 +288,27 @@ impl<N: Node> Recoverer<N> {
         o.row.outstanding.retain(|t| !answered.contains(t));
         for ((tx, _), outcome) in transactions.iter().zip(outcomes) {
             match outcome {
-                Recorded::New(missing) => {
-                    o.row.recovered += 1;
-                    if !missing.is_empty() {
-                        let names: Vec<String> = missing.iter().map(to_hex).collect();
-                        notes.push(format!(
-                            "recorded {}; its dependencies {} are not in the vault yet",
-                            to_hex(tx),
-                            names.join(", ")
-                        ));
-                    }
+                Recorded::New | Recorded::AlreadyHeld => o.row.recovered += 1,
+                Recorded::HeldAside(missing) => {
+                    o.held.insert(*tx);
+                    let asked = o.ask_back_chain(&missing);
+                    let names: Vec<String> = missing.iter().map(to_hex).collect();
+                    notes.push(format!(
+                        "held {} aside: the vault lacks its dependencies {}; {}",
+                        to_hex(tx),
+                        names.join(", "),
+                        if asked > 0 {
+                            format!("asking {} for {asked} of them", o.row.party_name)
+                        } else {
+                            "they were asked for already".to_string()
+                        }
+                    ));
                 }
-                Recorded::AlreadyHeld => o.row.recovered += 1,
+                Recorded::NotVerified(why) => {
+                    // Nothing is known against it: asked for again.
+                    o.row.outstanding.push(*tx);
+                    notes.push(format!("{} not verified yet: {why}", to_hex(tx)));
+                }
                 Recorded::Refused(why) => {
                     o.row.refused += 1;
                     failure.get_or_insert(format!(
@@ -283,7 +321,7 @@ impl<N: Node> Recoverer<N> {
         }
         let row = o.row.clone();
         for note in notes {
-            self.journal(&row, Level::Warn, &note);
+            self.journal(&row, Level::Info, &note);
         }
         if let Some(why) = failure {
             return self.end(id, RecoveryStatus::Failed, &why);
@@ -437,17 +475,39 @@ impl<N: Node> Recoverer<N> {
         let Some(mut o) = self.outgoing.remove(&id) else {
             return;
         };
+        let still_held = self.settle_held(&mut o);
         let now = self.node.now_ms();
         o.row.end(status, now, why);
         self.save(&o.row);
+        let held = if still_held.is_empty() {
+            String::new()
+        } else {
+            let names: Vec<String> = still_held.iter().take(10).map(to_hex).collect();
+            format!(
+                "; {} held aside, waiting for dependencies {} did not supply (the vault stays \
+                 consistent without them; they are recorded when those arrive, from another \
+                 recovery, or dropped with `ledger-sync vault drop-held`): {}{}",
+                still_held.len(),
+                o.row.party_name,
+                names.join(", "),
+                if still_held.len() > names.len() {
+                    ", ..."
+                } else {
+                    ""
+                }
+            )
+        };
         let line = match status {
             RecoveryStatus::Completed => format!(
-                "completed: {} recorded, {} unavailable from {} ({} bytes)",
+                "completed: {} recorded, {} unavailable from {} ({} bytes){held}",
                 o.row.recovered, o.row.unavailable, o.row.party_name, o.row.bytes
             ),
-            _ => format!("{status}: {why} ({} recorded before)", o.row.recovered),
+            _ => format!(
+                "{status}: {why} ({} recorded before){held}",
+                o.row.recovered
+            ),
         };
-        let level = if status == RecoveryStatus::Completed {
+        let level = if status == RecoveryStatus::Completed && still_held.is_empty() {
             Level::Info
         } else {
             Level::Warn
@@ -460,6 +520,24 @@ impl<N: Node> Recoverer<N> {
                 Level::Warn,
                 &format!("could not refresh the reconciliation statuses: {e}"),
             );
+        }
+    }
+
+    /// Counts the held-aside transactions the vault holds by now (their
+    /// back-chains arrived) as recovered; returns the ones still held.
+    fn settle_held(&mut self, o: &mut Outgoing) -> Vec<TxId> {
+        let mut held: Vec<TxId> = o.held.drain().collect();
+        held.sort_unstable();
+        match self.node.contains(&held) {
+            Ok(present) if present.len() == held.len() => {
+                let recorded = present.iter().filter(|p| **p).count();
+                o.row.recovered += recorded as u32;
+                (held.into_iter().zip(present))
+                    .filter(|(_, p)| !p)
+                    .map(|(t, _)| t)
+                    .collect()
+            }
+            _ => held,
         }
     }
 }

@@ -135,7 +135,7 @@ impl Node for Fake {
                 } else if vault.insert(*id, b.clone()).is_some() {
                     Recorded::AlreadyHeld
                 } else {
-                    Recorded::New(Vec::new())
+                    Recorded::New
                 }
             })
             .collect())

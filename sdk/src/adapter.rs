@@ -12,6 +12,11 @@ pub struct Decoded {
     pub dependencies: Vec<crate::TxId>,
     /// Each output state's participants, by legal name.
     pub outputs: Vec<Vec<String>>,
+    /// Whose signatures the ledger's rules require, each once.
+    pub required_signers: Vec<String>,
+    /// The signatures the bytes carry: (signer's legal name, Ed25519
+    /// signature over the id). The host checks them, not the adapter.
+    pub signatures: Vec<(String, Vec<u8>)>,
 }
 
 /// A ledger adapter: a pure function from a ledger's native transaction
@@ -31,7 +36,7 @@ pub trait LedgerAdapter: 'static {
 #[doc(hidden)]
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "../wit/since_v0.4.0",
+        path: "../wit/since_v0.5.0",
         world: "ledger-adapter",
         pub_export_macro: true,
         export_macro_name: "__export_ledger_adapter",
@@ -63,6 +68,10 @@ pub mod glue {
                 id: decoded.id.to_vec(),
                 dependencies: ledger_sync_vocabulary::id::join_ids(&decoded.dependencies),
                 outputs: decoded.outputs,
+                required_signers: decoded.required_signers,
+                signatures: (decoded.signatures.into_iter())
+                    .map(|(signer, signature)| adapter::Signature { signer, signature })
+                    .collect(),
             })
         }
     }

@@ -1,9 +1,9 @@
-//! The generated bindings of the `reconciliation-plugin` world (0.4.0),
+//! The generated bindings of the `reconciliation-plugin` world (0.5.0),
 //! once, for every plugin; with the conversions to the vocabulary. A plugin
 //! author uses [`crate::platform`] and [`crate::Plugin`] instead.
 
 wit_bindgen::generate!({
-    path: "../wit/since_v0.4.0",
+    path: "../wit/since_v0.5.0",
     world: "reconciliation-plugin",
     pub_export_macro: true,
     export_macro_name: "__export_reconciliation_plugin",

@@ -1,7 +1,7 @@
 //! Write a ledger-sync plugin in Rust.
 //!
-//! A plugin is a WASI component for the contract `ledger-sync:plugin@0.4.0`
-//! (`wit/since_v0.4.0`). This crate is all a plugin author needs of it:
+//! A plugin is a WASI component for the contract `ledger-sync:plugin@0.5.0`
+//! (`wit/since_v0.5.0`). This crate is all a plugin author needs of it:
 //! - [`Plugin`]: the trait a plugin implements — who it is, how it starts,
 //!   the messages and timers it is handed, and the operator's flows and
 //!   metrics (each with a default, so a small plugin writes only what it

@@ -177,12 +177,19 @@ pub fn read_transaction_bytes(ids: &[TxId]) -> Result<Vec<Option<Vec<u8>>>, Stri
 /// What became of a transaction given to [`record_verified`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Recorded {
-    /// Recorded now; the dependencies the vault does not hold.
-    New(Vec<TxId>),
+    /// Recorded now, with everything it depends on.
+    New,
     /// The vault already held it.
     AlreadyHeld,
-    /// Not recorded (the bytes do not decode, are another transaction, or
-    /// conflict with the vault): why.
+    /// Verified but held aside until the vault holds these dependencies
+    /// (then the host records it): worth recovering.
+    HeldAside(Vec<TxId>),
+    /// Not verified by this call (the ledger adapter's budget ran out
+    /// before it): send it again.
+    NotVerified(String),
+    /// Not recorded (the bytes do not decode, are another transaction,
+    /// conflict with the vault, or the node holds as many aside as it
+    /// will): why.
     Refused(String),
 }
 
@@ -199,9 +206,15 @@ pub fn record_verified(transactions: &[(TxId, Vec<u8>)]) -> Result<Vec<Recorded>
     answers
         .into_iter()
         .map(|answer| match answer {
-            recording::Recorded::New(missing) => ledger_sync_vocabulary::id::split_ids(&missing)
-                .map(Recorded::New)
-                .ok_or_else(|| "the host named missing dependencies that are not ids".to_string()),
+            recording::Recorded::New => Ok(Recorded::New),
+            recording::Recorded::HeldAside(missing) => {
+                ledger_sync_vocabulary::id::split_ids(&missing)
+                    .map(Recorded::HeldAside)
+                    .ok_or_else(|| {
+                        "the host named missing dependencies that are not ids".to_string()
+                    })
+            }
+            recording::Recorded::NotVerified(why) => Ok(Recorded::NotVerified(why)),
             recording::Recorded::AlreadyHeld => Ok(Recorded::AlreadyHeld),
             recording::Recorded::Refused(why) => Ok(Recorded::Refused(why)),
         })

@@ -33,6 +33,7 @@ fn chain(n: usize, a: &str, b: &str) -> Vec<Vec<u8>> {
                 data: format!("{k} GBP").into_bytes(),
             }],
             commands: vec![b"Move".to_vec()],
+            signatures: vec![],
         };
         out.push(format::encode(&tx));
     }

@@ -290,7 +290,7 @@ fn the_plugin_imports_exactly_the_documented_wasi_interfaces() {
         names
     };
     let runtime = ledger_sync_sim::builtin_plugin().unwrap();
-    let world = include_str!("../../wit/since_v0.4.0/world.wit");
+    let world = include_str!("../../wit/since_v0.5.0/world.wit");
     let section = world.split("/// # WASI").nth(1).unwrap();
     let section = section.split("/// # Limits").next().unwrap();
     let (own_list, rest) = section

@@ -107,7 +107,7 @@ fn statuses_and_queue_round_trip(backend: Backend) {
 
 fn migrations_are_recorded_and_a_newer_schema_is_refused(backend: Backend) {
     let (_cluster, database, mut store) = fresh(backend, "versions");
-    assert_eq!(store.schema_versions().unwrap(), vec![1, 2, 3]);
+    assert_eq!(store.schema_versions().unwrap(), vec![1, 2, 3, 4]);
     drop(store);
     // Connecting again applies nothing twice.
     assert_eq!(
@@ -115,7 +115,7 @@ fn migrations_are_recorded_and_a_newer_schema_is_refused(backend: Backend) {
             .unwrap()
             .schema_versions()
             .unwrap(),
-        vec![1, 2, 3]
+        vec![1, 2, 3, 4]
     );
     execute(
         &database,
@@ -128,7 +128,7 @@ fn migrations_are_recorded_and_a_newer_schema_is_refused(backend: Backend) {
     let text = format!("{refused:#}");
     assert!(
         text.contains("the schema is version 99")
-            && text.contains("newer than this ledger-sync knows (version 3)"),
+            && text.contains("newer than this ledger-sync knows (version 4)"),
         "{text}"
     );
 }
@@ -167,7 +167,7 @@ fn a_failed_status_write_leaves_the_stored_row_as_it_was(backend: Backend) {
 fn a_recorded_id_is_immutable_and_a_refused_batch_stores_nothing(backend: Backend) {
     let (_cluster, _, mut store) = fresh(backend, "immutable");
     let mut with_payload = tx(2, &[1], &[&["A"]]);
-    with_payload.payload = Some(vec![1, 2, 3]);
+    with_payload.payload = Some(vec![1, 2, 3, 4]);
     store
         .record(&[tx(1, &[], &[&["A"]]), with_payload.clone()])
         .unwrap();
@@ -280,7 +280,61 @@ fn recovery_requests_and_logs_round_trip(backend: Backend) {
     assert!(store.load_recovery_log("request-9", 10).unwrap().is_empty());
 }
 
+/// CR_HELD_ASIDE: a held-aside transaction is stored whole beside a
+/// recording, found by what it waits on, listed, released by the recording
+/// that records it and dropped by the operator — each change in the same
+/// database transaction as the batch it goes with.
+fn held_aside_transactions_round_trip(backend: Backend) {
+    use ledger_sync_host::store::{HeldAside, HeldChanges};
+    let (_cluster, _, mut store) = fresh(backend, "held");
+    let mut two = tx(2, &[1], &[&["A", "B"]]);
+    two.payload = Some(b"two".to_vec());
+    let mut three = tx(3, &[2, 1], &[&["A"], &["B", "C"]]);
+    three.payload = Some(b"three".to_vec());
+    let changes = HeldChanges {
+        hold: vec![
+            HeldAside {
+                transaction: two.clone(),
+                missing: vec![id(1)],
+            },
+            HeldAside {
+                transaction: three.clone(),
+                missing: vec![id(1), id(2)],
+            },
+        ],
+        release: vec![],
+    };
+    store
+        .record_holding(&[tx(9, &[], &[&["A"]])], &changes)
+        .unwrap();
+    assert_eq!(store.count().unwrap(), 1, "held aside, not in the vault");
+    let (count, listed) = store.held_aside(1).unwrap();
+    assert_eq!(count, 2);
+    assert_eq!(listed.len(), 1);
+    let mut waiting = store.held_waiting_on(&[id(2)]).unwrap();
+    assert_eq!(waiting.len(), 1);
+    let held = waiting.remove(0);
+    assert_eq!(held.transaction, three, "stored whole, payload and outputs");
+    assert_eq!(held.missing, sorted(vec![id(1), id(2)]));
+    assert_eq!(store.held_waiting_on(&[id(1)]).unwrap().len(), 2);
+
+    // Recording 1 and 2 releases 2; 3 is dropped by the operator.
+    let release = HeldChanges {
+        hold: vec![],
+        release: vec![id(2)],
+    };
+    store
+        .record_holding(&[tx(1, &[], &[&["A"]]), two], &release)
+        .unwrap();
+    assert_eq!(store.held_aside(10).unwrap().0, 1);
+    assert_eq!(store.drop_held(Some(&[id(3), id(4)])).unwrap(), 1);
+    assert_eq!(store.held_aside(10).unwrap(), (0, vec![]));
+    assert!(store.held_waiting_on(&[id(1), id(2)]).unwrap().is_empty());
+    assert_eq!(store.count().unwrap(), 3);
+}
+
 on_both_backends!(
+    held_aside_transactions_round_trip,
     recovery_requests_and_logs_round_trip,
     a_recorded_id_is_immutable_and_a_refused_batch_stores_nothing,
     a_missing_dependency_is_recorded_and_reported,
@@ -307,7 +361,7 @@ fn both_migration_sets_give_the_same_tables_and_columns() {
     let on_postgres = sort(server.describe_schema().unwrap());
     assert_eq!(
         on_sqlite.len(),
-        5 + 2 + 11 + 2 + 3 + 7 + 14,
+        5 + 2 + 11 + 2 + 3 + 7 + 14 + 5 + 2,
         "{on_sqlite:#?}"
     );
     assert_eq!(on_sqlite, on_postgres);

@@ -13,12 +13,22 @@
 //! bytes); the id is the Merkle root over the four groups' hashes. A Merkle
 //! root pads its leaves with zero hashes to a power of two and hashes each
 //! pair as SHA-256(left ‖ right).
+//!
+//! The signatures follow the groups, outside what the id covers (as a
+//! Corda transaction's do): a u32 count, then each as a u16 length and the
+//! signer's UTF-8 legal name, and its 64-byte Ed25519 signature over the
+//! id. Bytes without the section have no signatures (and the same id). The
+//! required signers are every participant of every output: every party a
+//! transaction names must have agreed to it.
 
 use ledger_sync_plugin_api::TxId;
 use sha2::{Digest, Sha256};
 
 /// The component groups, in their order.
 pub const GROUPS: usize = 4;
+
+/// The bytes of an Ed25519 signature.
+pub const SIGNATURE_LEN: usize = 64;
 
 /// At most this many components in a group, and bytes in a transaction:
 /// a decoder never allocates past what the bytes can hold anyway, this
@@ -39,6 +49,13 @@ pub struct Output {
     pub data: Vec<u8>,
 }
 
+/// One signature over a transaction's id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Signature {
+    pub signer: String,
+    pub signature: [u8; SIGNATURE_LEN],
+}
+
 /// A transaction of this ledger.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Transaction {
@@ -46,6 +63,22 @@ pub struct Transaction {
     pub outputs: Vec<Output>,
     pub references: Vec<StateRef>,
     pub commands: Vec<Vec<u8>>,
+    /// Not covered by the id.
+    pub signatures: Vec<Signature>,
+}
+
+impl Transaction {
+    /// Whose signatures this ledger's rules require: every participant of
+    /// every output, each once, in order of appearance.
+    pub fn required_signers(&self) -> Vec<String> {
+        let mut signers: Vec<String> = Vec::new();
+        for name in self.outputs.iter().flat_map(|o| &o.participants) {
+            if !signers.contains(name) {
+                signers.push(name.clone());
+            }
+        }
+        signers
+    }
 }
 
 fn state_ref(s: &StateRef) -> Vec<u8> {
@@ -84,7 +117,22 @@ pub fn encode(tx: &Transaction) -> Vec<u8> {
             out.extend_from_slice(&component);
         }
     }
+    append_signatures(&mut out, &tx.signatures);
     out
+}
+
+/// `bytes` (a transaction's, without signatures) with `signatures`
+/// appended: the id is unchanged.
+pub fn append_signatures(bytes: &mut Vec<u8>, signatures: &[Signature]) {
+    if signatures.is_empty() {
+        return;
+    }
+    bytes.extend_from_slice(&(signatures.len() as u32).to_le_bytes());
+    for s in signatures {
+        bytes.extend_from_slice(&(s.signer.len() as u16).to_le_bytes());
+        bytes.extend_from_slice(s.signer.as_bytes());
+        bytes.extend_from_slice(&s.signature);
+    }
 }
 
 /// Reads the bytes, refusing anything malformed with what is wrong.
@@ -114,8 +162,11 @@ impl<'a> Cursor<'a> {
     }
 }
 
-/// The components of each group, as they are on the wire.
-fn split(bytes: &[u8]) -> Result<[Vec<&[u8]>; GROUPS], String> {
+/// The components of each group, as they are on the wire, and the
+/// signatures after them.
+type Split<'a> = ([Vec<&'a [u8]>; GROUPS], Vec<Signature>);
+
+fn split(bytes: &[u8]) -> Result<Split<'_>, String> {
     let mut cursor = Cursor { bytes, at: 0 };
     let mut out: [Vec<&[u8]>; GROUPS] = Default::default();
     for (g, group) in out.iter_mut().enumerate() {
@@ -130,13 +181,34 @@ fn split(bytes: &[u8]) -> Result<[Vec<&[u8]>; GROUPS], String> {
             group.push(cursor.take(len, "a component")?);
         }
     }
+    let mut signatures = Vec::new();
+    if cursor.at != bytes.len() {
+        let count = cursor.u32("the signature count")?;
+        if count > MAX_COMPONENTS {
+            return Err(format!(
+                "the transaction claims {count} signatures; at most {MAX_COMPONENTS} are accepted"
+            ));
+        }
+        for k in 0..count {
+            let len = cursor.take(2, "a signer's name length")?;
+            let len = u16::from_le_bytes([len[0], len[1]]) as usize;
+            let name = cursor.take(len, "a signer's name")?;
+            let signer = std::str::from_utf8(name)
+                .map_err(|_| format!("signature {k}: the signer's name is not UTF-8"))?;
+            let signature = cursor.take(SIGNATURE_LEN, "a signature")?;
+            signatures.push(Signature {
+                signer: signer.to_string(),
+                signature: signature.try_into().expect("taken whole"),
+            });
+        }
+    }
     if cursor.at != bytes.len() {
         return Err(format!(
-            "{} bytes follow the last group",
+            "{} bytes follow the signatures",
             bytes.len() - cursor.at
         ));
     }
-    Ok(out)
+    Ok((out, signatures))
 }
 
 fn read_state_ref(c: &[u8], what: &str) -> Result<StateRef, String> {
@@ -176,7 +248,7 @@ fn read_output(c: &[u8], k: usize) -> Result<Output, String> {
 
 /// The transaction in `bytes`.
 pub fn decode(bytes: &[u8]) -> Result<Transaction, String> {
-    let [inputs, outputs, references, commands] = split(bytes)?;
+    let ([inputs, outputs, references, commands], signatures) = split(bytes)?;
     let refs = |group: Vec<&[u8]>, what: &str| -> Result<Vec<StateRef>, String> {
         (group.iter().enumerate())
             .map(|(k, c)| read_state_ref(c, &format!("{what} {k}")))
@@ -189,6 +261,7 @@ pub fn decode(bytes: &[u8]) -> Result<Transaction, String> {
             .collect::<Result<_, _>>()?,
         references: refs(references, "reference")?,
         commands: commands.into_iter().map(<[u8]>::to_vec).collect(),
+        signatures,
     })
 }
 
@@ -217,7 +290,7 @@ fn merkle_root(mut level: Vec<[u8; 32]>) -> [u8; 32] {
 
 /// The id of the transaction in `bytes`: the Merkle root over its groups.
 pub fn id(bytes: &[u8]) -> Result<TxId, String> {
-    let groups = split(bytes)?;
+    let (groups, _) = split(bytes)?;
     let hashes = groups
         .iter()
         .map(|group| merkle_root(group.iter().map(|c| sha256(&[c])).collect()))
@@ -241,6 +314,7 @@ mod tests {
             }],
             references: vec![],
             commands: vec![b"Move".to_vec()],
+            signatures: vec![],
         }
     }
 
@@ -269,13 +343,31 @@ mod tests {
             assert!(decode(&bytes[..cut]).is_err(), "cut at {cut}");
         }
         let mut extra = bytes.clone();
+        extra.extend_from_slice(&0u32.to_le_bytes());
         extra.push(0);
         assert!(
             decode(&extra)
                 .unwrap_err()
-                .contains("follow the last group")
+                .contains("follow the signatures")
         );
         let huge = u32::MAX.to_le_bytes();
         assert!(decode(&huge).unwrap_err().contains("at most 65536"));
+    }
+
+    #[test]
+    fn signatures_round_trip_outside_the_id() {
+        let unsigned = encode(&sample());
+        let mut signed = sample();
+        signed.signatures = vec![Signature {
+            signer: "O=PartyA, L=London, C=GB".into(),
+            signature: [9; SIGNATURE_LEN],
+        }];
+        let bytes = encode(&signed);
+        assert_eq!(decode(&bytes).unwrap(), signed);
+        assert_eq!(id(&bytes).unwrap(), id(&unsigned).unwrap(), "not in the id");
+        assert_eq!(signed.required_signers(), vec!["O=PartyA, L=London, C=GB"]);
+        for cut in unsigned.len() + 1..bytes.len() {
+            assert!(decode(&bytes[..cut]).is_err(), "cut at {cut}");
+        }
     }
 }

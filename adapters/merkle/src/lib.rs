@@ -15,7 +15,8 @@ impl LedgerAdapter for Merkle {
     const NAME: &'static str = "merkle";
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
     const FORMAT: &'static str = "merkle-v1: component groups (inputs, outputs, references, \
-                                  commands); id = SHA-256 Merkle root over the groups";
+                                  commands); id = SHA-256 Merkle root over the groups; \
+                                  Ed25519 signatures of every participant over the id";
 
     fn decode(transaction: &[u8]) -> Result<Decoded, String> {
         let tx = format::decode(transaction)?;
@@ -28,7 +29,11 @@ impl LedgerAdapter for Merkle {
         Ok(Decoded {
             id: format::id(transaction)?,
             dependencies,
+            required_signers: tx.required_signers(),
             outputs: tx.outputs.into_iter().map(|o| o.participants).collect(),
+            signatures: (tx.signatures.into_iter())
+                .map(|s| (s.signer, s.signature.to_vec()))
+                .collect(),
         })
     }
 }

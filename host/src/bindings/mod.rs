@@ -1,9 +1,11 @@
 //! The contract's generated bindings, one module per version of
 //! `ledger-sync:plugin` the host supports (`wit/since_vX.Y.Z/`), as Zed
 //! keeps its extension API:
-//! - [`v0_4`], the latest: what the host's imports implement; its types are
-//!   re-exported here and are what the rest of the host uses;
-//! - [`v0_3`]: the 0.3.0 contract, adapted to the latest.
+//! - [`v0_5`], the latest (not yet published): what the host's imports
+//!   implement; its types are re-exported here and are what the rest of
+//!   the host uses;
+//! - [`v0_4`] and [`v0_3`]: the 0.4.0 and 0.3.0 contracts, adapted to the
+//!   latest.
 //!
 //! [`Plugin`] is an instance of either, called the same way: each call is
 //! made in the instance's own version and its answer handed back in the
@@ -11,8 +13,9 @@
 
 pub mod v0_3;
 pub mod v0_4;
+pub mod v0_5;
 
-pub use v0_4::*;
+pub use v0_5::*;
 
 use crate::state::NodeState;
 use anyhow::Result;
@@ -23,7 +26,7 @@ use wasmtime::component::InstancePre;
 /// window's MIN) first, latest (MAX) last. A component built for a version
 /// compatible with one of them (the same major version; before 1.0, the
 /// same minor too) loads.
-pub const SUPPORTED: [&str; 2] = ["0.3.0", "0.4.0"];
+pub const SUPPORTED: [&str; 3] = ["0.3.0", "0.4.0", "0.5.0"];
 
 /// Who a plugin is, as `handlers.describe` says (see [`v0_3::PLUGIN_INFO`]
 /// for a 0.3.0 plugin).
@@ -38,12 +41,14 @@ pub struct PluginInfo {
 pub enum PluginPre {
     V0_3(v0_3::ReconciliationPluginPre<NodeState>),
     V0_4(v0_4::ReconciliationPluginPre<NodeState>),
+    V0_5(v0_5::ReconciliationPluginPre<NodeState>),
 }
 
 /// One instance of a plugin, of any supported version.
 pub enum Plugin {
     V0_3(v0_3::ReconciliationPlugin),
     V0_4(v0_4::ReconciliationPlugin),
+    V0_5(v0_5::ReconciliationPlugin),
 }
 
 impl PluginPre {
@@ -52,8 +57,10 @@ impl PluginPre {
     pub fn new(version: &str, pre: InstancePre<NodeState>) -> Result<PluginPre> {
         Ok(if compatible(version, SUPPORTED[0]) {
             PluginPre::V0_3(v0_3::ReconciliationPluginPre::new(pre)?)
-        } else {
+        } else if compatible(version, SUPPORTED[1]) {
             PluginPre::V0_4(v0_4::ReconciliationPluginPre::new(pre)?)
+        } else {
+            PluginPre::V0_5(v0_5::ReconciliationPluginPre::new(pre)?)
         })
     }
 
@@ -61,26 +68,36 @@ impl PluginPre {
         Ok(match self {
             PluginPre::V0_3(pre) => Plugin::V0_3(pre.instantiate(store)?),
             PluginPre::V0_4(pre) => Plugin::V0_4(pre.instantiate(store)?),
+            PluginPre::V0_5(pre) => Plugin::V0_5(pre.instantiate(store)?),
         })
     }
 }
 
-/// Calls export `$call` of interface `$iface` on either version; `$adapt`
-/// turns a 0.3.0 answer into the latest types.
+/// Calls export `$call` of interface `$iface` on any version; `$adapt`
+/// turns an older version's answer into the latest types (it is expanded
+/// once per version, so it may be generic).
 macro_rules! dispatch {
     ($plugin:expr, $store:expr, $iface:ident.$call:ident($($arg:expr),*), $adapt:expr) => {
         match $plugin {
             Plugin::V0_3(p) => p.$iface().$call($store, $($arg),*).map($adapt),
-            Plugin::V0_4(p) => p.$iface().$call($store, $($arg),*),
+            Plugin::V0_4(p) => p.$iface().$call($store, $($arg),*).map($adapt),
+            Plugin::V0_5(p) => p.$iface().$call($store, $($arg),*),
         }
     };
 }
 
 type Answer<T> = wasmtime::Result<Result<T, types::FlowError>>;
 
-/// A 0.3.0 flow answer in the latest types.
-fn flow<T>(answer: Result<T, v0_3::flows::FlowError>) -> Result<T, types::FlowError> {
-    answer.map_err(|e| ledger_sync_vocabulary::FlowError::from(e).into())
+/// An older version's flow answer in the latest types.
+fn flow<T, E: Into<ledger_sync_vocabulary::FlowError>>(
+    answer: Result<T, E>,
+) -> Result<T, types::FlowError> {
+    answer.map_err(|e| e.into().into())
+}
+
+/// An older version's metrics snapshot in the latest type.
+fn snapshot<M: Into<ledger_sync_vocabulary::metrics::Metrics>>(m: M) -> metrics::MetricsSnapshot {
+    m.into().into()
 }
 
 impl Plugin {
@@ -92,6 +109,13 @@ impl Plugin {
                 version: v0_3::PLUGIN_INFO.1.to_string(),
             }),
             Plugin::V0_4(p) => {
+                let info = p.ledger_sync_plugin_handlers().call_describe(store)?;
+                Ok(PluginInfo {
+                    name: info.name,
+                    version: info.version,
+                })
+            }
+            Plugin::V0_5(p) => {
                 let info = p.ledger_sync_plugin_handlers().call_describe(store)?;
                 Ok(PluginInfo {
                     name: info.name,
@@ -246,6 +270,9 @@ impl Plugin {
             Plugin::V0_4(p) => p
                 .ledger_sync_plugin_flows()
                 .call_shared_with(store, party, ids),
+            Plugin::V0_5(p) => p
+                .ledger_sync_plugin_flows()
+                .call_shared_with(store, party, ids),
         }
     }
 
@@ -256,7 +283,13 @@ impl Plugin {
     ) -> wasmtime::Result<Vec<extension::FlowDescription>> {
         match self {
             Plugin::V0_3(_) => Ok(Vec::new()),
-            Plugin::V0_4(p) => p.ledger_sync_plugin_extension().call_custom_flows(store),
+            Plugin::V0_4(p) => Ok(p
+                .ledger_sync_plugin_extension()
+                .call_custom_flows(store)?
+                .into_iter()
+                .map(v0_4::flow_description)
+                .collect()),
+            Plugin::V0_5(p) => p.ledger_sync_plugin_extension().call_custom_flows(store),
         }
     }
 
@@ -274,6 +307,9 @@ impl Plugin {
             Plugin::V0_4(p) => p
                 .ledger_sync_plugin_extension()
                 .call_run_flow(store, name, arguments),
+            Plugin::V0_5(p) => p
+                .ledger_sync_plugin_extension()
+                .call_run_flow(store, name, arguments),
         }
     }
 
@@ -288,6 +324,9 @@ impl Plugin {
             Plugin::V0_4(p) => p
                 .ledger_sync_plugin_extension()
                 .call_reconciliation_ended(store, row),
+            Plugin::V0_5(p) => p
+                .ledger_sync_plugin_extension()
+                .call_reconciliation_ended(store, row),
         }
     }
 
@@ -299,7 +338,7 @@ impl Plugin {
             self,
             store,
             ledger_sync_plugin_metrics.call_snapshot(),
-            v0_3::snapshot
+            snapshot
         )
     }
 

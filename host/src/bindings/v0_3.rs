@@ -1,13 +1,13 @@
 //! The 0.3.0 contract (`wit/since_v0.3.0`), adapted, so that a plugin built
 //! for it still loads. Its imports are served by the latest implementations:
 //! each 0.3.0 import delegates to its 0.4.0 twin (the two are the same
-//! functions; only the generated Rust types differ), and `types` *is* the
-//! latest module (unchanged since). Its exports are called through
+//! functions; only the generated Rust types differ; the 0.4.0 twin
+//! delegates in turn to the latest), and `types` *is* the latest module
+//! (unchanged since). Its exports are called through
 //! [`super::Plugin`], which converts their answers to the latest types and
 //! answers `describe` for it: 0.3.0 had none (see [`PLUGIN_INFO`]).
 
 use super::v0_4::ledger_sync::plugin as v0_4;
-use super::v0_4::metrics as latest_metrics;
 use crate::imports::{
     clock::ClockImport, identity::IdentityImport, logging::LoggingImport,
     messaging::MessagingImport, status_store::StatusStoreImport, timers::TimersImport,
@@ -22,7 +22,7 @@ wasmtime::component::bindgen!({
         "ledger-sync:plugin/timers.set-timer": trappable,
     },
     with: {
-        "ledger-sync:plugin/types@0.3.0": crate::bindings::v0_4::types,
+        "ledger-sync:plugin/types@0.3.0": crate::bindings::v0_5::types,
     },
 });
 
@@ -131,9 +131,4 @@ impl status_store::Host for StatusStoreImport {
     fn save_scheduled(&mut self, parties: Vec<String>) -> Result<(), String> {
         v0_4::status_store::Host::save_scheduled(self, parties)
     }
-}
-
-/// A 0.3.0 metrics snapshot in the latest type.
-pub(super) fn snapshot(m: metrics::MetricsSnapshot) -> latest_metrics::MetricsSnapshot {
-    ledger_sync_vocabulary::metrics::Metrics::from(m).into()
 }

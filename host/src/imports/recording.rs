@@ -46,8 +46,10 @@ impl recording::Host for RecordingImport {
         Ok(outcomes
             .into_iter()
             .map(|outcome| match outcome {
-                RecordOutcome::New { missing } => Recorded::New(missing.concat()),
+                RecordOutcome::New => Recorded::New,
                 RecordOutcome::AlreadyHeld => Recorded::AlreadyHeld,
+                RecordOutcome::HeldAside { missing } => Recorded::HeldAside(missing.concat()),
+                RecordOutcome::NotVerified(why) => Recorded::NotVerified(why),
                 RecordOutcome::Refused(why) => Recorded::Refused(why),
             })
             .collect())

@@ -162,6 +162,42 @@ pub const MIGRATIONS: &[Migration] = &[
     CREATE INDEX cr_recovery_log_request ON CR_RECOVERY_LOG (request_id);
     "#,
     },
+    Migration {
+        version: 4,
+        description: "CR_HELD_ASIDE: verified transactions waiting for their dependencies",
+        sqlite: r#"
+    -- A verified transaction the vault cannot hold yet: its dependencies
+    -- are not all recorded. Columns as vault_transaction's, outputs as a
+    -- JSON list of lists of party names (no party handle is made for it).
+    CREATE TABLE CR_HELD_ASIDE (
+        tx_id        BLOB NOT NULL PRIMARY KEY CHECK (length(tx_id) = 32),
+        dependencies BLOB NOT NULL,
+        outputs      TEXT NOT NULL,
+        payload      BLOB NOT NULL,
+        held_at_ms   INTEGER NOT NULL
+    );
+    -- Which held-aside transaction waits on which missing dependency.
+    CREATE TABLE CR_HELD_ASIDE_WAIT (
+        dependency BLOB NOT NULL,
+        tx_id      BLOB NOT NULL,
+        PRIMARY KEY (dependency, tx_id)
+    );
+    "#,
+        postgres: r#"
+    CREATE TABLE CR_HELD_ASIDE (
+        tx_id        BYTEA PRIMARY KEY CHECK (octet_length(tx_id) = 32),
+        dependencies BYTEA NOT NULL,
+        outputs      TEXT NOT NULL,
+        payload      BYTEA NOT NULL,
+        held_at_ms   BIGINT NOT NULL
+    );
+    CREATE TABLE CR_HELD_ASIDE_WAIT (
+        dependency BYTEA NOT NULL,
+        tx_id      BYTEA NOT NULL,
+        PRIMARY KEY (dependency, tx_id)
+    );
+    "#,
+    },
 ];
 
 /// The newest version this build knows.

@@ -7,9 +7,12 @@
 //!   pool, the tests and the bench ask of a database; both backends
 //!   implement it.
 //! - [`migrations`]: the schema, numbered alike for both dialects.
+//! - [`held`]: CR_HELD_ASIDE, transactions verified but waiting for their
+//!   dependencies, both dialects.
 //! - [`sqlite`] ([`vault`], [`status`] hold its queries) and [`postgres`].
 //! - [`reader_pool`]: connections that read vault pages ahead.
 
+pub mod held;
 pub mod lock;
 pub mod migrations;
 pub mod postgres;
@@ -22,6 +25,7 @@ pub mod vault;
 pub mod view;
 
 use anyhow::Result;
+pub use held::{HeldAside, HeldChanges};
 use ledger_sync_vocabulary::ReconciliationStatus;
 use ledger_sync_vocabulary::id::TxId;
 use ledger_sync_vocabulary::page::TransactionPage;
@@ -120,7 +124,23 @@ pub trait NodeStore: Send {
     /// on any error, none. One already recorded with the same content is a
     /// no-op; with other content the batch is refused with
     /// [`ConflictingTransaction`].
-    fn record(&mut self, txs: &[VaultTransaction]) -> Result<Recorded>;
+    fn record(&mut self, txs: &[VaultTransaction]) -> Result<Recorded> {
+        self.record_holding(txs, &HeldChanges::default())
+    }
+    /// [`NodeStore::record`], and in the same database transaction the
+    /// `changes` to CR_HELD_ASIDE ([`held`]).
+    fn record_holding(
+        &mut self,
+        txs: &[VaultTransaction],
+        changes: &HeldChanges,
+    ) -> Result<Recorded>;
+    /// The held-aside transactions waiting on any of `ids`.
+    fn held_waiting_on(&mut self, ids: &[TxId]) -> Result<Vec<HeldAside>>;
+    /// How many transactions are held aside, and the first `limit` by id.
+    fn held_aside(&mut self, limit: u32) -> Result<(u64, Vec<HeldAside>)>;
+    /// Forgets held-aside transactions (`None`: all of them); how many
+    /// there were.
+    fn drop_held(&mut self, ids: Option<&[TxId]>) -> Result<u64>;
     /// At most `limit` whole transactions (parties by name, payloads) after
     /// cursor `after`, with the cursor of the last (`after` when none).
     fn read_records(&mut self, after: u64, limit: u32) -> Result<(Vec<VaultTransaction>, u64)>;

@@ -13,6 +13,7 @@
 //! error goes back to the caller (the plugin records a storage error and
 //! writes the row again later), leaving the stored row as it was.
 
+use super::held::{self, HeldAside, HeldChanges};
 use super::migrations::{self, MIGRATIONS, POSTGRES_VERSION_TABLE};
 use super::recovery::{KEEP_LOG_LINES, REQUEST_COLUMNS, StoredRequest, kept_message};
 use super::status::{COLUMNS, StoredRow};
@@ -391,7 +392,11 @@ fn compare_with_stored(
 }
 
 impl NodeStore for PostgresStore {
-    fn record(&mut self, txs: &[VaultTransaction]) -> Result<Recorded> {
+    fn record_holding(
+        &mut self,
+        txs: &[VaultTransaction],
+        changes: &HeldChanges,
+    ) -> Result<Recorded> {
         // Parties first, in order of first appearance, then the rows in
         // recording order (the identity column numbers them as sent).
         let mut names: Vec<&str> = Vec::new();
@@ -410,8 +415,29 @@ impl NodeStore for PostgresStore {
             for chunk in txs.chunks(BATCH) {
                 record_chunk(&mut tx, chunk, &handles, &mut recorded)?;
             }
+            if !changes.is_empty() {
+                held::apply_postgres(&mut tx, changes, migrations::now_ms())?;
+            }
             tx.commit()?;
             Ok(recorded)
+        })
+    }
+
+    fn held_waiting_on(&mut self, ids: &[TxId]) -> Result<Vec<HeldAside>> {
+        self.run("reading held-aside transactions", |client, _| {
+            held::waiting_on_postgres(client, ids)
+        })
+    }
+
+    fn held_aside(&mut self, limit: u32) -> Result<(u64, Vec<HeldAside>)> {
+        self.run("listing held-aside transactions", |client, _| {
+            held::list_postgres(client, limit)
+        })
+    }
+
+    fn drop_held(&mut self, ids: Option<&[TxId]>) -> Result<u64> {
+        self.run("dropping held-aside transactions", |client, _| {
+            held::drop_postgres(client, ids)
         })
     }
 

@@ -2,6 +2,7 @@
 //! [`super::vault`] and [`super::status`]; this module opens and migrates
 //! the file and puts those queries behind [`NodeStore`].
 
+use super::held::{self, HeldAside, HeldChanges};
 use super::migrations::{self, MIGRATIONS, SQLITE_VERSION_TABLE};
 use super::{NodeStore, Recorded, VaultTransaction, status, vault::Vault};
 use anyhow::{Context, Result};
@@ -121,8 +122,21 @@ impl SqliteStore {
 }
 
 impl NodeStore for SqliteStore {
-    fn record(&mut self, txs: &[VaultTransaction]) -> Result<Recorded> {
-        Vault::new(&self.conn).record_with(txs, &mut self.known_parties)
+    fn record_holding(
+        &mut self,
+        txs: &[VaultTransaction],
+        changes: &HeldChanges,
+    ) -> Result<Recorded> {
+        Vault::new(&self.conn).record_with(txs, &mut self.known_parties, changes)
+    }
+    fn held_waiting_on(&mut self, ids: &[TxId]) -> Result<Vec<HeldAside>> {
+        held::waiting_on_sqlite(&self.conn, ids)
+    }
+    fn held_aside(&mut self, limit: u32) -> Result<(u64, Vec<HeldAside>)> {
+        held::list_sqlite(&self.conn, limit)
+    }
+    fn drop_held(&mut self, ids: Option<&[TxId]>) -> Result<u64> {
+        held::drop_sqlite(&self.conn, ids)
     }
     fn read_records(&mut self, after: u64, limit: u32) -> Result<(Vec<VaultTransaction>, u64)> {
         Vault::new(&self.conn).read_records(after, limit)
@@ -235,7 +249,7 @@ mod tests {
         let path = dir.path().join("node.db");
         drop(open(&path).unwrap());
         let mut store = SqliteStore::open(&path).unwrap();
-        assert_eq!(store.schema_versions().unwrap(), vec![1, 2, 3]);
+        assert_eq!(store.schema_versions().unwrap(), vec![1, 2, 3, 4]);
     }
 
     #[test]
@@ -254,7 +268,7 @@ mod tests {
             .unwrap();
         }
         let mut store = SqliteStore::open(&path).unwrap();
-        assert_eq!(store.schema_versions().unwrap(), vec![1, 2, 3]);
+        assert_eq!(store.schema_versions().unwrap(), vec![1, 2, 3, 4]);
         assert_eq!(store.count().unwrap(), 1);
     }
 }

@@ -6,6 +6,7 @@
 //! A row's `outputs` column holds each output state's participants as an
 //! [`OutputsBlob`]; this module is the only place that writes or reads it.
 
+use super::HeldChanges;
 use anyhow::{Context, Result};
 use hashbrown::HashMap;
 use ledger_sync_vocabulary::id::{TX_ID_LEN, TxId};
@@ -253,15 +254,17 @@ impl<'a> Vault<'a> {
     /// content is a no-op; with other content the batch is refused
     /// ([`ConflictingTransaction`]).
     pub fn record(&self, txs: &[VaultTransaction]) -> Result<Recorded> {
-        self.record_with(txs, &mut HashMap::new())
+        self.record_with(txs, &mut HashMap::new(), &HeldChanges::default())
     }
 
     /// [`Vault::record`], with `known` parties' handles remembered across
-    /// calls (only those of committed batches are added to it).
+    /// calls (only those of committed batches are added to it), and the
+    /// `held` changes to CR_HELD_ASIDE in the same database transaction.
     pub fn record_with(
         &self,
         txs: &[VaultTransaction],
         known: &mut HashMap<String, u32>,
+        held: &HeldChanges,
     ) -> Result<Recorded> {
         let tx = self.conn.unchecked_transaction()?;
         let mut recorded = Recorded::default();
@@ -314,6 +317,9 @@ impl<'a> Vault<'a> {
                 }
                 batch.insert(&t.id);
             }
+        }
+        if !held.is_empty() {
+            super::held::apply_sqlite(&tx, held, super::migrations::now_ms())?;
         }
         tx.commit().context("recording transactions in the vault")?;
         if known.len() + fresh.len() <= MAX_KNOWN_PARTIES {

@@ -26,6 +26,7 @@ use ledger_sync_host::capabilities::{
 use ledger_sync_host::store::Database;
 use ledger_sync_host::store::shared::{DatabaseRecoveryStore, DatabaseStatusStore, DatabaseVault};
 use ledger_sync_host::store::vault::VaultTransaction;
+use ledger_sync_host::verified::record_in_back_chain_order;
 use ledger_sync_host::{NodeOptions, PluginRuntime, Storage};
 use ledger_sync_vocabulary::recovery::RecoveryStatus;
 use ledger_sync_vocabulary::{FlowError, ReconciliationStatus, StatusValue, TxId};
@@ -106,6 +107,7 @@ impl VerifiedRecorder for Truth {
     fn record_verified(&self, txs: &[(Vec<u8>, Vec<u8>)]) -> Result<Vec<RecordOutcome>> {
         let mut store = ledger_sync_host::store::connect(&self.database)?;
         let mut outcomes = Vec::new();
+        let mut verified = Vec::new();
         for (asked, bytes) in txs {
             let truth = <TxId>::try_from(asked.as_slice())
                 .ok()
@@ -114,21 +116,12 @@ impl VerifiedRecorder for Truth {
                 outcomes.push(RecordOutcome::Refused("not the ledger's bytes".into()));
                 continue;
             };
-            let held = store.contains(&tx.id)?[0];
             let mut recorded = tx.clone();
             recorded.payload = Some(bytes.clone());
-            store.record(&[recorded])?;
-            let present = store.contains(&tx.dependencies.concat())?;
-            let missing = (tx.dependencies.iter().zip(present))
-                .filter(|(_, p)| !p)
-                .map(|(d, _)| *d)
-                .collect();
-            outcomes.push(if held {
-                RecordOutcome::AlreadyHeld
-            } else {
-                RecordOutcome::New { missing }
-            });
+            verified.push((outcomes.len(), recorded));
+            outcomes.push(RecordOutcome::AlreadyHeld);
         }
+        record_in_back_chain_order(store.as_mut(), verified, &mut outcomes)?;
         Ok(outcomes)
     }
 }

@@ -27,6 +27,8 @@ impl LedgerAdapter for Hostile {
             id,
             dependencies: Vec::new(),
             outputs: vec![vec!["O=PartyA, L=London, C=GB".to_string()]],
+            required_signers: Vec::new(),
+            signatures: Vec::new(),
         };
         match transaction {
             b"spin" => {

@@ -736,3 +736,60 @@ fn a_native_ledger_recorded_through_its_adapter_reconciles_to_the_lost_ids() {
     let lost: BTreeSet<String> = ledger[25..].iter().map(|(_, id)| id.clone()).collect();
     assert_eq!(found_by(a_dir), lost);
 }
+
+/// A batch trickled into `POST /vault/record` (an rpcUser's headers, a
+/// few bytes, then silence) is dropped with 408 once it falls behind the
+/// slowest rate a batch may arrive at, and holds no other recording back:
+/// an operator's `vault record` meanwhile completes. (Round 4: the
+/// recording turn was taken before the body was read, and a slow body kept
+/// every other recording waiting for as long as it liked.)
+#[test]
+fn a_trickled_batch_is_dropped_and_holds_no_other_recording_back() {
+    use base64::Engine;
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let dirs = empty_network(dir.path());
+    let a_dir = dirs[0].clone();
+    let _a = NodeProcess::start(&a_dir);
+    wait_up(&Client::for_node(&a_dir).unwrap());
+    let config = ledger_sync_node::config::NodeConfig::load(&a_dir).unwrap();
+    let user = &config.rpc_users[0];
+    let credentials = base64::engine::general_purpose::STANDARD
+        .encode(format!("{}:{}", user.username, user.password));
+    let mut slow = std::net::TcpStream::connect(config.admin_address).unwrap();
+    write!(
+        slow,
+        "POST /vault/record HTTP/1.1\r\nHost: node\r\nAuthorization: Basic {credentials}\r\n\
+         Content-Length: 1000000\r\n\r\n{{\"ledger\": "
+    )
+    .unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(120)))
+        .unwrap();
+    let answer = std::thread::spawn(move || {
+        let mut answer = vec![0u8; 4096];
+        let n = slow.read(&mut answer).unwrap_or(0);
+        String::from_utf8_lossy(&answer[..n]).to_string()
+    });
+    // The slow batch holds the turn now; an honest recording waits for it.
+    let file = ledger_file(dir.path(), "a.jsonl", &["t1", "t2", "t3"]);
+    let honest = std::thread::spawn({
+        let a_dir = a_dir.clone();
+        move || record(&a_dir, &file)
+    });
+    poll(Duration::from_secs(90), "the honest recording", || {
+        honest.is_finished().then_some(())
+    });
+    let out = honest.join().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("recorded 3 new transactions"),
+        "{}",
+        text(&out)
+    );
+    let answer = answer.join().unwrap();
+    assert!(
+        answer.starts_with("HTTP/1.1 408") && answer.contains("arrived too slowly"),
+        "{answer}"
+    );
+    assert!(NodeProcess::log(&a_dir).contains("arrived too slowly"));
+}

@@ -231,14 +231,26 @@ async fn record(
         return text(StatusCode::SERVICE_UNAVAILABLE, "the node is shutting down");
     };
     let limit = Recorder::max_body(max_payload_bytes);
-    let bytes = match axum::body::to_bytes(body, limit).await {
+    let bytes = match read_body(body, limit).await {
         Ok(bytes) => bytes,
-        Err(_) => {
+        Err(BodyError::TooLarge) => {
             return text(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 format!(
                     "a request holds at most {limit} bytes (or it was cut short); send the ledger \
                      in batches, as `ledger-sync vault record` does"
+                ),
+            );
+        }
+        Err(BodyError::TooSlow { received }) => {
+            tracing::warn!(target: "ledger_sync::admin", user = %user.username, received, "a batch to record arrived too slowly; dropped");
+            return text(
+                StatusCode::REQUEST_TIMEOUT,
+                format!(
+                    "the batch arrived too slowly ({received} bytes in time): a batch must \
+                     arrive within {} s plus 1 s per {} KiB; nothing was recorded",
+                    BODY_GRACE.as_secs(),
+                    BODY_MIN_RATE / 1024
                 ),
             );
         }
@@ -255,6 +267,48 @@ async fn record(
             StatusCode::INTERNAL_SERVER_ERROR,
             "recording the batch failed",
         ),
+    }
+}
+
+/// How long a batch's body may take beyond [`BODY_MIN_RATE`]: only one
+/// batch is read at a time, so a sender that trickles its body would hold
+/// every other recording back (round 4: a slow body held the recorder for
+/// as long as it liked).
+const BODY_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+/// The slowest a batch may arrive, on average, in bytes a second.
+const BODY_MIN_RATE: u64 = 256 * 1024;
+
+enum BodyError {
+    TooLarge,
+    TooSlow { received: usize },
+}
+
+/// The whole body, if it holds at most `limit` bytes and arrives within
+/// [`BODY_GRACE`] plus a second per [`BODY_MIN_RATE`] bytes received.
+async fn read_body(mut body: axum::body::Body, limit: usize) -> Result<Vec<u8>, BodyError> {
+    use axum::body::HttpBody;
+    let started = tokio::time::Instant::now();
+    let mut out = Vec::new();
+    loop {
+        let allowed = BODY_GRACE
+            + std::time::Duration::from_secs_f64(out.len() as f64 / BODY_MIN_RATE as f64);
+        let next = std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx));
+        let frame = match tokio::time::timeout_at(started + allowed, next).await {
+            Err(_) => {
+                return Err(BodyError::TooSlow {
+                    received: out.len(),
+                });
+            }
+            Ok(None) => return Ok(out),
+            Ok(Some(Err(_))) => return Err(BodyError::TooLarge),
+            Ok(Some(Ok(frame))) => frame,
+        };
+        if let Ok(data) = frame.into_data() {
+            if out.len() + data.len() > limit {
+                return Err(BodyError::TooLarge);
+            }
+            out.extend_from_slice(&data);
+        }
     }
 }
 

@@ -80,6 +80,7 @@ impl<N: Node> Recoverer<N> {
             recoverer.log(Level::Warn, &format!("restarted after a failure: {why}"));
         }
         recoverer.resume()?;
+        recoverer.restore_windows()?;
         Ok(recoverer)
     }
 

@@ -372,6 +372,86 @@ fn a_flood_of_asks_is_refused_past_the_request_limit() {
     ));
 }
 
+/// A responder's windows survive its restart (or a trap): asks answered
+/// before count after. Round 4: 29 + 30 asks were answered in one window
+/// of 30 an hour, across a restart.
+#[test]
+fn a_restarted_responder_keeps_its_windows() {
+    let lost: Vec<TxId> = (0..5).map(tx).collect();
+    let config =
+        "maxAllowedRequests = 3\nmaxAllowedSizeInBytes = 2500\ntimeWindowForMaxAllowedSize = 24H";
+    let mut p = pair(&lost, &lost, &lost, config);
+    let flood = |b: &mut Recoverer<Fake>, from: u8| {
+        for k in from..from + 5 {
+            let ask = Message::Ask {
+                request: [k; 16],
+                ask: 1,
+                ids: lost.clone(),
+            };
+            b.on_message(A, &ask.encode());
+        }
+    };
+    let answered = |world: &Rc<RefCell<World>>| {
+        let queue = std::mem::take(&mut world.borrow_mut().queue);
+        let done: Vec<Message> = (queue.iter())
+            .filter_map(|(_, _, m)| Message::decode(m).ok())
+            .filter(|m| matches!(m, Message::Done { .. }))
+            .collect();
+        let sent: u32 = (done.iter())
+            .map(|m| match m {
+                Message::Done { sent, .. } => *sent,
+                _ => 0,
+            })
+            .sum();
+        (done.len(), sent)
+    };
+    flood(&mut p.b, 0);
+    assert_eq!(answered(&p.world), (3, 2), "3 asks answered, 2 KB sent");
+    // B restarts (a new instance over the same store), in the same window.
+    let b = p.b.node_mut();
+    let again = Fake {
+        name: b.name.clone(),
+        world: b.world.clone(),
+        vault: b.vault.clone(),
+        shared: b.shared.clone(),
+        found: b.found.clone(),
+        store: b.store.clone(),
+        seed: b.seed + 1,
+    };
+    p.b = Recoverer::start(again, config, Some("restarted")).unwrap();
+    p.world.borrow_mut().now += 60_000;
+    flood(&mut p.b, 10);
+    assert_eq!(answered(&p.world), (0, 0), "the window is still spent");
+    // An hour on, the request window has room again, and the size window
+    // (a day here) still counts the 2 KB sent before the restart.
+    p.world.borrow_mut().now += 3_600_000;
+    flood(&mut p.b, 20);
+    assert_eq!(answered(&p.world), (3, 0), "asks answered, bytes deferred");
+}
+
+/// A responder's row, saved after every ask, lists at most the first
+/// 1,000 ids asked while its counts count on: what each ask rewrites is
+/// bounded (round 4: 100,000 ids, 3.2 MB rewritten per ask).
+#[test]
+fn a_responders_row_lists_a_bounded_number_of_ids() {
+    let asked: Vec<TxId> = (0..1_000).map(tx).collect();
+    let config = "maxAllowedTransactions = 1000\nmaxAllowedRequests = 10";
+    let mut p = pair(&[], &[], &[], config);
+    for k in 0..3u32 {
+        let ask = Message::Ask {
+            request: [7; 16],
+            ask: k,
+            ids: asked.clone(),
+        };
+        p.b.on_message(A, &ask.encode());
+    }
+    let store = p.b.node_mut().store.clone();
+    let store = store.borrow();
+    let row = store.requests.iter().find(|r| !r.is_requester).unwrap();
+    assert_eq!(row.requested.len(), 1_000);
+    assert_eq!(row.unavailable, 3_000, "counts count on");
+}
+
 #[test]
 fn a_restarted_requester_resumes_what_is_outstanding() {
     let lost: Vec<TxId> = (0..50).map(tx).collect();

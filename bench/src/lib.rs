@@ -20,6 +20,8 @@
 //!   on the set the seed defines for it.
 //! - [`multi_party`]: the multi-party profile, where the two sides' sets
 //!   differ by more than what was lost.
+//! - [`real_ledger`]: the bootstrap ledger (the seed's disaster scenario),
+//!   where they differ even when nothing was lost.
 //! - [`plot`]: bytes per difference against d, as SVG.
 
 pub mod cycle;
@@ -30,6 +32,7 @@ pub mod multi_party;
 pub mod native;
 pub mod negentropy_peer;
 pub mod plot;
+pub mod real_ledger;
 pub mod recording;
 
 use crate::generator::{Profile, VaultWriter};

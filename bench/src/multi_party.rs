@@ -152,7 +152,7 @@ pub fn run(
 
 /// The network for one `d`: party 0 on its `backup`, every other party on
 /// its whole vault, each in an SQLite file under `run_dir` (made afresh).
-fn network(
+pub(crate) fn network(
     run_dir: &Path,
     names: &[String],
     vaults: &[Vec<VaultTransaction>],
@@ -179,7 +179,7 @@ fn network(
 
 /// One reconciliation of `requester` with `responder`, which must find
 /// exactly `expected`; what it found and its wall time in seconds.
-fn reconcile(
+pub(crate) fn reconcile(
     net: &mut Network,
     requester: &str,
     responder: &String,

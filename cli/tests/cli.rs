@@ -137,6 +137,27 @@ fn bench_multi_party_reports_bytes_per_id_found() {
     assert!(stdout.contains(r#""already_held":"#), "{stdout}");
 }
 
+/// `bench real` reconciles PartyA, restored without its last d
+/// transactions, with PartyB on the bootstrap ledger, fails unless the
+/// result is exactly what the set definition finds, and reports bytes
+/// against the issue's targets.
+#[test]
+fn bench_real_reports_bytes_against_the_targets() {
+    let stdout = ledger_sync_ok(&["bench", "real", "--n", "3000", "--d", "0,30", "--json"]);
+    assert_eq!(
+        stdout.matches(r#"{"case":"real","n":3000,"#).count(),
+        2,
+        "{stdout}"
+    );
+    for d in [0, 30] {
+        assert!(
+            stdout.contains(&format!(r#""d":{d},"found":"#)),
+            "d = {d}: {stdout}"
+        );
+    }
+    assert!(stdout.contains(r#""target_ratio":"#), "{stdout}");
+}
+
 /// `bench cycle`: the node reconciles with every counterparty, each on
 /// the set the seed defines for it, through the real component; every
 /// result is checked exactly (the bench fails otherwise), the peers run on

@@ -76,7 +76,77 @@ pub struct Outgoing {
 /// make a request grow without bound.
 pub const MAX_REQUESTED: usize = 1_000_000;
 
+/// How many examples a log line about many transactions names.
+const NAMED_IN_A_LINE: usize = 5;
+
 impl Outgoing {
+    /// Counts what became of each transaction received: the cause of a
+    /// refusal (which ends the recovery), and the log lines — one for all
+    /// held aside, one for all not verified, however many.
+    fn account(
+        &mut self,
+        transactions: &[(TxId, Vec<u8>)],
+        outcomes: Vec<Recorded>,
+    ) -> (Option<String>, Vec<String>) {
+        let mut failure = None;
+        let (mut held, mut asked, mut unverified) = (Vec::new(), 0, Vec::new());
+        for ((tx, _), outcome) in transactions.iter().zip(outcomes) {
+            match outcome {
+                Recorded::New | Recorded::AlreadyHeld => self.row.recovered += 1,
+                Recorded::HeldAside(missing) => {
+                    self.held.insert(*tx);
+                    asked += self.ask_back_chain(&missing);
+                    held.push((*tx, missing));
+                }
+                Recorded::NotVerified(why) => {
+                    // Nothing is known against it: asked for again.
+                    self.row.outstanding.push(*tx);
+                    unverified.push((*tx, why));
+                }
+                Recorded::Refused(why) => {
+                    self.row.refused += 1;
+                    failure.get_or_insert(format!(
+                        "{} sent {} and it was refused: {why}",
+                        self.row.party_name,
+                        to_hex(tx)
+                    ));
+                }
+            }
+        }
+        let mut notes = Vec::new();
+        if !held.is_empty() {
+            let named: Vec<String> = (held.iter().take(NAMED_IN_A_LINE))
+                .map(|(tx, missing)| {
+                    let waits: Vec<String> = missing.iter().map(to_hex).collect();
+                    format!("{} waits on {}", to_hex(tx), waits.join(", "))
+                })
+                .collect();
+            notes.push(format!(
+                "held {} aside until the vault has their dependencies ({}); {}{}",
+                held.len(),
+                if asked > 0 {
+                    format!("asking {} for {asked} of them", self.row.party_name)
+                } else {
+                    "all asked for already".to_string()
+                },
+                named.join("; "),
+                if held.len() > named.len() {
+                    "; ..."
+                } else {
+                    ""
+                }
+            ));
+        }
+        if let Some((tx, why)) = unverified.first() {
+            notes.push(format!(
+                "{} not verified yet, asked for again (first, {}: {why})",
+                unverified.len(),
+                to_hex(tx)
+            ));
+        }
+        (failure, notes)
+    }
+
     /// Adds the dependencies a held-aside transaction lacks to what this
     /// request asks for (its party holds them if it holds the transaction
     /// and answers honestly); returns how many were new to it.
@@ -278,47 +348,13 @@ impl<N: Node> Recoverer<N> {
                 return self.end(id, RecoveryStatus::Failed, &why);
             }
         };
-        let mut failure = None;
-        let mut notes = Vec::new();
         let o = self.outgoing.get_mut(&id).expect("checked above");
         o.row.bytes += bytes;
         let answered: HashSet<TxId> = transactions.iter().map(|(t, _)| *t).collect();
         o.progressed = true;
         o.asked.retain(|t| !answered.contains(t));
         o.row.outstanding.retain(|t| !answered.contains(t));
-        for ((tx, _), outcome) in transactions.iter().zip(outcomes) {
-            match outcome {
-                Recorded::New | Recorded::AlreadyHeld => o.row.recovered += 1,
-                Recorded::HeldAside(missing) => {
-                    o.held.insert(*tx);
-                    let asked = o.ask_back_chain(&missing);
-                    let names: Vec<String> = missing.iter().map(to_hex).collect();
-                    notes.push(format!(
-                        "held {} aside: the vault lacks its dependencies {}; {}",
-                        to_hex(tx),
-                        names.join(", "),
-                        if asked > 0 {
-                            format!("asking {} for {asked} of them", o.row.party_name)
-                        } else {
-                            "they were asked for already".to_string()
-                        }
-                    ));
-                }
-                Recorded::NotVerified(why) => {
-                    // Nothing is known against it: asked for again.
-                    o.row.outstanding.push(*tx);
-                    notes.push(format!("{} not verified yet: {why}", to_hex(tx)));
-                }
-                Recorded::Refused(why) => {
-                    o.row.refused += 1;
-                    failure.get_or_insert(format!(
-                        "{} sent {} and it was refused: {why}",
-                        o.row.party_name,
-                        to_hex(tx)
-                    ));
-                }
-            }
-        }
+        let (failure, notes) = o.account(&transactions, outcomes);
         let row = o.row.clone();
         for note in notes {
             self.journal(&row, Level::Info, &note);

@@ -257,6 +257,13 @@ fn a_transaction_whose_back_chain_is_withheld_is_held_aside_not_recorded() {
             .any(|l| l.contains("held aside, waiting for dependencies")),
         "{log:#?}"
     );
+    let held_lines = (log.iter())
+        .filter(|l| l.starts_with("held 1 aside until the vault has"))
+        .count();
+    assert_eq!(
+        held_lines, 1,
+        "one line per message, however many held: {log:#?}"
+    );
 
     let mut store = ledger_sync_host::store::connect(&a.vault).unwrap();
     assert_eq!(

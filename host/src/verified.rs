@@ -242,6 +242,10 @@ struct Plan {
     /// The outcome places of `changes.hold`, in the same order.
     hold: Vec<usize>,
     changes: HeldChanges,
+    /// Whether the vault holds an id, for every dependency looked up so
+    /// far: nothing is recorded while a plan is made, so each is looked up
+    /// once however many rounds ask.
+    in_vault: HashMap<TxId, bool>,
 }
 
 impl Plan {
@@ -255,6 +259,7 @@ impl Plan {
             record: Vec::with_capacity(fresh.len()),
             hold: Vec::new(),
             changes: HeldChanges::default(),
+            in_vault: HashMap::new(),
         };
         let mut recordable: HashSet<TxId> = HashSet::new();
         let pending: Vec<(Option<usize>, VaultTransaction)> =
@@ -268,11 +273,12 @@ impl Plan {
                 .map(|(_, tx)| tx.id)
                 .collect();
             looked_up = plan.record.len();
+            let ours: HashSet<TxId> = pending.iter().map(|(_, tx)| tx.id).collect();
             let waiting: Vec<(Option<usize>, VaultTransaction)> = (store
                 .held_waiting_on(&newly)?)
             .into_iter()
             .filter(|h| !recordable.contains(&h.transaction.id))
-            .filter(|h| !pending.iter().any(|(_, tx)| tx.id == h.transaction.id))
+            .filter(|h| !ours.contains(&h.transaction.id))
             .map(|h| (None, h.transaction))
             .collect();
             let before = plan.record.len();
@@ -293,17 +299,11 @@ impl Plan {
             plan.changes.release.extend(ours);
         }
         for (at, tx) in pending {
-            let missing: Vec<TxId> = {
-                let outside: Vec<TxId> = (tx.dependencies.iter())
-                    .filter(|d| !recordable.contains(*d))
-                    .copied()
-                    .collect();
-                let present = store.contains(&outside.concat())?;
-                (outside.into_iter().zip(present))
-                    .filter(|(_, present)| !present)
-                    .map(|(d, _)| d)
-                    .collect()
-            };
+            // Every dependency of a pending transaction was looked up.
+            let missing: Vec<TxId> = (tx.dependencies.iter())
+                .filter(|d| !recordable.contains(*d) && plan.in_vault.get(*d) != Some(&true))
+                .copied()
+                .collect();
             plan.hold
                 .push(at.expect("only this call's transactions are pending"));
             plan.changes.hold.push(HeldAside {
@@ -323,22 +323,21 @@ impl Plan {
         mut pending: Vec<(Option<usize>, VaultTransaction)>,
         recordable: &mut HashSet<TxId>,
     ) -> Result<Vec<(Option<usize>, VaultTransaction)>> {
-        let mut outside: Vec<TxId> = (pending.iter())
+        let mut unknown: Vec<TxId> = (pending.iter())
             .flat_map(|(_, tx)| tx.dependencies.iter().copied())
+            .filter(|d| !self.in_vault.contains_key(d))
             .collect();
-        outside.sort_unstable();
-        outside.dedup();
-        let present = store.contains(&outside.concat())?;
-        let in_vault: HashSet<TxId> = (outside.into_iter().zip(present))
-            .filter(|(_, present)| *present)
-            .map(|(d, _)| d)
-            .collect();
+        unknown.sort_unstable();
+        unknown.dedup();
+        let present = store.contains(&unknown.concat())?;
+        self.in_vault.extend(unknown.into_iter().zip(present));
+        let in_vault = &self.in_vault;
         loop {
             let before = pending.len();
             let mut rest = Vec::with_capacity(pending.len());
             for (at, tx) in pending {
                 let ready = (tx.dependencies.iter())
-                    .all(|d| in_vault.contains(d) || recordable.contains(d));
+                    .all(|d| in_vault.get(d) == Some(&true) || recordable.contains(d));
                 if ready {
                     recordable.insert(tx.id);
                     self.record.push((at, tx));

@@ -176,12 +176,15 @@ pub const MIGRATIONS: &[Migration] = &[
         payload      BLOB NOT NULL,
         held_at_ms   INTEGER NOT NULL
     );
-    -- Which held-aside transaction waits on which missing dependency.
+    -- Which held-aside transaction waits on which missing dependency:
+    -- looked up by dependency (what a recording completes) and by
+    -- transaction (reading, releasing or dropping one).
     CREATE TABLE CR_HELD_ASIDE_WAIT (
         dependency BLOB NOT NULL,
         tx_id      BLOB NOT NULL,
         PRIMARY KEY (dependency, tx_id)
     );
+    CREATE INDEX cr_held_aside_wait_tx ON CR_HELD_ASIDE_WAIT (tx_id);
     "#,
         postgres: r#"
     CREATE TABLE CR_HELD_ASIDE (
@@ -196,6 +199,7 @@ pub const MIGRATIONS: &[Migration] = &[
         tx_id      BYTEA NOT NULL,
         PRIMARY KEY (dependency, tx_id)
     );
+    CREATE INDEX cr_held_aside_wait_tx ON CR_HELD_ASIDE_WAIT (tx_id);
     "#,
     },
 ];

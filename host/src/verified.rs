@@ -217,7 +217,7 @@ pub fn record_in_back_chain_order(
         }
     }
     let mut plan = Plan::make(store, fresh)?;
-    plan.bound_held_aside(store, outcomes)?;
+    plan.bound_held_aside(outcomes);
     record_all_but_conflicts(store, &mut plan, outcomes)?;
     for (at, _) in &plan.record {
         if let Some(at) = at {
@@ -242,6 +242,8 @@ struct Plan {
     /// The outcome places of `changes.hold`, in the same order.
     hold: Vec<usize>,
     changes: HeldChanges,
+    /// How many transactions CR_HELD_ASIDE held when the plan was made.
+    held_before: u64,
     /// Whether the vault holds an id, for every dependency looked up so
     /// far: nothing is recorded while a plan is made, so each is looked up
     /// once however many rounds ask.
@@ -259,6 +261,7 @@ impl Plan {
             record: Vec::with_capacity(fresh.len()),
             hold: Vec::new(),
             changes: HeldChanges::default(),
+            held_before: store.held_aside(0)?.0,
             in_vault: HashMap::new(),
         };
         let mut recordable: HashSet<TxId> = HashSet::new();
@@ -292,7 +295,7 @@ impl Plan {
         // One of this call's transactions may be held aside already (sent
         // before its dependencies, and again now): it leaves CR_HELD_ASIDE
         // whether it is recorded now or held again (replaced).
-        if store.held_aside(0)?.0 > 0 {
+        if plan.held_before > 0 {
             let ours = (plan.record.iter())
                 .filter(|(at, _)| at.is_some())
                 .map(|(_, tx)| tx.id);
@@ -354,18 +357,14 @@ impl Plan {
 
     /// Refuses, saying so, what would take the held-aside transactions
     /// past [`MAX_HELD_ASIDE`].
-    fn bound_held_aside(
-        &mut self,
-        store: &mut dyn NodeStore,
-        outcomes: &mut [RecordOutcome],
-    ) -> Result<()> {
+    fn bound_held_aside(&mut self, outcomes: &mut [RecordOutcome]) {
         if self.changes.hold.is_empty() {
-            return Ok(());
+            return;
         }
-        let (count, _) = store.held_aside(0)?;
+        let count = self.held_before;
         let room = MAX_HELD_ASIDE.saturating_sub(count) as usize;
         if self.changes.hold.len() <= room {
-            return Ok(());
+            return;
         }
         for at in self.hold.drain(room..) {
             outcomes[at] = RecordOutcome::Refused(format!(
@@ -376,7 +375,6 @@ impl Plan {
             ));
         }
         self.changes.hold.truncate(room);
-        Ok(())
     }
 }
 

@@ -78,11 +78,6 @@ fn write_secret(path: &Path, text: &str) -> Result<(), String> {
     write_secret_bytes(path, text.as_bytes())
 }
 
-/// A public key as the network map writes it: lower-case hex.
-fn hex_key(key: &[u8]) -> String {
-    key.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// [`write_secret`] for bytes.
 fn write_secret_bytes(path: &Path, bytes: &[u8]) -> Result<(), String> {
     use std::io::Write;
@@ -352,7 +347,7 @@ fn write_node(
         legal_name: name.to_string(),
         address: conf.p2p_address.clone(),
         certificate_sha256: fingerprint(cert.der()),
-        ledger_key: Some(hex_key(ledger.public_key().as_ref())),
+        ledger_key: Some(hex::encode(ledger.public_key().as_ref())),
     };
     Ok((dir, entry, ledger))
 }

@@ -409,21 +409,9 @@ pub struct NetworkMapEntry {
 impl NetworkMapEntry {
     /// The ledger key as bytes, if the entry pins one.
     pub fn ledger_key_bytes(&self) -> Option<[u8; 32]> {
-        let hex = self.ledger_key.as_deref()?;
-        parse_key(hex)
+        // 64 hex digits, as a transaction id is written.
+        ledger_sync_vocabulary::id::from_hex(self.ledger_key.as_deref()?)
     }
-}
-
-/// 64 hexadecimal digits as 32 bytes.
-fn parse_key(hex: &str) -> Option<[u8; 32]> {
-    if hex.len() != 64 || !hex.is_ascii() {
-        return None;
-    }
-    let mut key = [0u8; 32];
-    for (k, byte) in key.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(&hex[2 * k..2 * k + 2], 16).ok()?;
-    }
-    Some(key)
 }
 
 impl NetworkMap {

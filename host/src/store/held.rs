@@ -12,7 +12,7 @@
 
 use super::VaultTransaction;
 use anyhow::{Context, Result};
-use ledger_sync_vocabulary::id::{TX_ID_LEN, TxId};
+use ledger_sync_vocabulary::id::{TxId, split_ids};
 use rusqlite::params;
 
 /// A held-aside transaction: everything the vault would record of it, and
@@ -48,15 +48,12 @@ fn ids_blob(ids: &[TxId]) -> Vec<u8> {
 }
 
 fn split(blob: &[u8], what: &str) -> Result<Vec<TxId>> {
-    anyhow::ensure!(
-        blob.len().is_multiple_of(TX_ID_LEN),
-        "a held-aside transaction's {what} column is corrupt ({} bytes)",
-        blob.len()
-    );
-    Ok(blob
-        .chunks_exact(TX_ID_LEN)
-        .map(|c| c.try_into().expect("32 bytes"))
-        .collect())
+    split_ids(blob).with_context(|| {
+        format!(
+            "a held-aside transaction's {what} column is corrupt ({} bytes)",
+            blob.len()
+        )
+    })
 }
 
 /// One stored row, read back.

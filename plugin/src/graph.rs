@@ -340,6 +340,30 @@ impl LedgerGraph {
         (set, candidates)
     }
 
+    /// Adds to `set` what our set for the pair with `responder` gained from
+    /// transaction `from` on: each transaction there involving both `me`
+    /// and the responder (any involving the responder, without `me` in the
+    /// graph), with its back-chain. One pass over the transactions from
+    /// `from`, not the whole graph.
+    pub fn add_pair_since(
+        &self,
+        set: &mut SetBuilder<'_>,
+        responder: Option<PartyHandle>,
+        me: Option<PartyHandle>,
+        from: usize,
+    ) {
+        let Some(responder) = responder else {
+            return;
+        };
+        for t in from..self.len() {
+            match self.involves(t, responder, me) {
+                (true, true) => set.add_with_back_chain(TxIndex(t as u32)),
+                (true, false) if me.is_none() => set.add_with_back_chain(TxIndex(t as u32)),
+                _ => {}
+            }
+        }
+    }
+
     /// Bytes the graph has reserved, by the graph's own accounting (the host
     /// measures linear memory, which also counts allocator overhead).
     pub fn reserved_bytes(&self) -> usize {
@@ -374,6 +398,35 @@ impl TxSet {
 
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// Adds `t`; false if it was a member already.
+    pub fn insert(&mut self, t: TxIndex) -> bool {
+        let (word, bit) = (t.0 as usize / 64, t.0 % 64);
+        if self.visited.len() <= word {
+            self.visited.resize(word + 1, 0);
+        }
+        let was = self.visited[word] & (1 << bit) != 0;
+        self.visited[word] |= 1 << bit;
+        self.len += usize::from(!was);
+        !was
+    }
+
+    /// Takes `t` out; false if it was not a member.
+    pub fn remove(&mut self, t: TxIndex) -> bool {
+        let (word, bit) = (t.0 as usize / 64, t.0 % 64);
+        let Some(bits) = self.visited.get_mut(word) else {
+            return false;
+        };
+        let was = *bits & (1 << bit) != 0;
+        *bits &= !(1 << bit);
+        self.len -= usize::from(was);
+        was
+    }
+
+    /// Bytes the bitmap holds.
+    pub fn reserved_bytes(&self) -> usize {
+        self.visited.capacity() * 8
     }
 
     /// The members, in recording order, read off the bitmap.

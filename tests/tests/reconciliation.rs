@@ -152,6 +152,116 @@ fn on_a_multi_party_ledger_bytes_follow_what_was_lost() {
     }
 }
 
+/// The ledger among `names` drawn from `seed`, as it stood after its first
+/// `k` transactions: each party's vault then.
+fn vaults_after(
+    names: &[String],
+    n: usize,
+    seed: u64,
+    k: usize,
+) -> Vec<Vec<ledger_sync_host::store::vault::VaultTransaction>> {
+    let whole = ledger::multi_party_ledger(names, n, seed, &mut ledger::rng(seed));
+    let mut then = ledger::Ledger::default();
+    for tx in whole.transactions.into_iter().take(k) {
+        then.push(tx);
+    }
+    names.iter().map(|p| then.vault_of(p)).collect()
+}
+
+/// What `later` holds that `earlier` does not, in `later`'s recording order
+/// (each transaction after its dependencies).
+fn recorded_since(
+    earlier: &[ledger_sync_host::store::vault::VaultTransaction],
+    later: &[ledger_sync_host::store::vault::VaultTransaction],
+) -> Vec<ledger_sync_host::store::vault::VaultTransaction> {
+    let had: std::collections::HashSet<TxId> = earlier.iter().map(|t| t.id).collect();
+    later
+        .iter()
+        .filter(|t| !had.contains(&t.id))
+        .cloned()
+        .collect()
+}
+
+/// A routine check costs what changed: once a reconciliation with B has
+/// decoded, A keeps B's set for it as it then was, and the next
+/// reconciliation starts from that set instead of A's own. With nothing
+/// changed, B answers `Identical` to the first message — no roots filter
+/// (which the first reconciliation needed, B's set holding A's dealings
+/// with others), no symbol, under 100 B both ways. After both record 300
+/// more transactions of the ledger (A's own new transactions with B join
+/// the set it starts from), and A loses the last few of its own, the next
+/// check finds exactly what A lost from B's set.
+#[test]
+fn a_routine_check_starts_from_the_partys_set_as_last_reconciled() {
+    let names: Vec<String> = (0..5)
+        .map(|k| format!("O=Trader{k}, L=London, C=GB"))
+        .collect();
+    let (a, b) = (&names[0], &names[1]);
+    let then = vaults_after(&names, 3_300, 11, 3_000);
+    let now = vaults_after(&names, 3_300, 11, 3_300);
+    let mut cluster = Cluster::new();
+    cluster.add(a, &then[0]).add(b, &then[1]).settle();
+
+    let kinds = transcript(&mut cluster);
+    let first = cluster.reconcile(a, b);
+    assert_status(&first, Status::DifferencesNotFound);
+    assert!(
+        kinds.borrow().contains(&"roots"),
+        "B's set for A holds roots beyond the pair: {:?}",
+        kinds.borrow()
+    );
+
+    let kinds = transcript(&mut cluster);
+    cluster.net.reset_traffic();
+    let again = cluster.reconcile(a, b);
+    assert_status(&again, Status::DifferencesNotFound);
+    assert_eq!(*kinds.borrow(), ["request", "identical"]);
+    let bytes = cluster.net.traffic().bytes;
+    assert!(bytes < 100, "{bytes} B for a check with nothing changed");
+
+    // Three hundred transactions later; A lost its last 8.
+    let lost = 8;
+    let a_new = recorded_since(&then[0], &now[0]);
+    let (a_kept, a_lost) = a_new.split_at(a_new.len() - lost);
+    cluster.record(a, a_kept);
+    cluster.record(b, &recorded_since(&then[1], &now[1]));
+    let b_set = reconciliation_set(&now[1], a);
+    let expected = sorted(
+        a_lost
+            .iter()
+            .map(|t| t.id)
+            .filter(|id| b_set.contains(id))
+            .collect(),
+    );
+    assert!(!expected.is_empty(), "B holds some of what A lost");
+    let kinds = transcript(&mut cluster);
+    cluster.net.reset_traffic();
+    let later = cluster.reconcile(a, b);
+    let recurring = cluster.net.traffic().bytes;
+    assert_eq!(result_ids(&later), expected);
+    assert!(
+        !kinds.borrow().contains(&"roots"),
+        "no roots filter: {:?}",
+        kinds.borrow()
+    );
+
+    // The same check by a node that never reconciled with B.
+    let mut fresh = Cluster::new();
+    let a_vault: Vec<_> = then[0].iter().chain(a_kept).cloned().collect();
+    fresh.add(a, &a_vault).add(b, &now[1]).settle();
+    let kinds = transcript(&mut fresh);
+    fresh.net.reset_traffic();
+    let first_time = fresh.reconcile(a, b);
+    let from_scratch = fresh.net.traffic().bytes;
+    assert_eq!(result_ids(&first_time), expected);
+    assert!(kinds.borrow().contains(&"roots"));
+    eprintln!(
+        "nothing changed: {bytes} B; {} found after 1,000 more transactions: {recurring} B \
+         (from scratch: {from_scratch} B)",
+        expected.len()
+    );
+}
+
 /// A lost `Roots` answer: the requester hears nothing, asks again with the
 /// same request, and the responder sends its roots again (it holds the
 /// stream until the requester's `Want`); the result is exact.

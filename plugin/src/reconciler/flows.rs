@@ -297,14 +297,9 @@ impl<H: Host> Reconciler<H> {
         if !self.graph_initialised {
             return Err(FlowError::LedgerGraphNotInitialised);
         }
-        let mut sets = super::sets::PairSets {
-            page_size: self.config.transaction_reader_page_size,
-            graph: &mut self.graph,
-            host: &mut self.host,
-            me: &self.me,
-            party,
-        };
-        sets.shared_with(ids).map_err(FlowError::Storage)
+        self.pair_sets(party)
+            .shared_with(ids)
+            .map_err(FlowError::Storage)
     }
 }
 

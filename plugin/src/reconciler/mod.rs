@@ -12,6 +12,7 @@
 //! | [`scheduler`]      | the pool, the queue, recurring runs                        |
 //! | [`batch_budget`]   | how many coded symbols to ask for, send and fit per message |
 //! | [`sets`]           | the sets a reconciliation runs over                        |
+//! | [`known_sets`]     | each party's set as last reconciled, where the next reconciliation starts |
 //! | [`graph_catch_up`] | building the ledger graph and reading the vault into it    |
 //! | [`flows`]          | the seven operator flows                                   |
 //! | [`status_book`]    | every status row and the rules of its transitions          |
@@ -60,6 +61,7 @@ mod batch_budget;
 mod flows;
 mod graph_catch_up;
 mod incoming;
+mod known_sets;
 mod metrics;
 mod outgoing;
 mod requester;
@@ -148,6 +150,9 @@ pub struct Reconciler<H: Host> {
     graph: LedgerGraph,
     graph_initialised: bool,
     graph_error: Option<String>,
+    /// Each party's set as last reconciled: the next reconciliation with
+    /// it starts from there.
+    known_sets: known_sets::KnownSets,
     /// Every status row; [`status_book`] owns their transitions.
     book: StatusBook,
     queue: JobQueue,
@@ -215,6 +220,7 @@ impl<H: Host> Reconciler<H> {
             graph: LedgerGraph::new(salt),
             graph_initialised: false,
             graph_error: None,
+            known_sets: known_sets::KnownSets::default(),
             book: StatusBook::default(),
             queue: JobQueue::from(queued),
             outgoing: HashMap::new(),

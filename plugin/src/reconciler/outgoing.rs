@@ -5,12 +5,12 @@
 
 use super::requester::{MAX_RESALTS, RequesterEnd, RequesterSession, RequesterSets};
 use super::session::{Context, Role, SessionKey, Step};
-use super::sets::PairSets;
+use super::sets::{Origin, PairSets};
 use super::status_book::Transition;
 use super::{RECENTLY_ENDED, Reconciler, timer};
 use crate::host::{Host, Level};
 use crate::protocol::{Body, StreamHeader};
-use crate::riblt::WIRE_SYMBOL_LEN;
+use crate::riblt::{Side, WIRE_SYMBOL_LEN};
 use crate::status::StatusValue;
 use ledger_sync_vocabulary::marker;
 
@@ -54,6 +54,20 @@ impl<H: Host> Reconciler<H> {
                 return;
             }
         };
+        if core.1.origin == Origin::LastReconciled {
+            let (bytes, parties) = self.known_sets.usage();
+            self.log(
+                Level::Debug,
+                marker::RECONCILE_WITH_PARTY,
+                &format!(
+                    "reconciliation {key} starts from {party}'s set as last reconciled ({} \
+                     transactions, {} of them not in our vault then; {bytes} bytes kept for \
+                     {parties} parties)",
+                    core.1.set.len(),
+                    core.1.set.lacked.len()
+                ),
+            );
+        }
         let salt = self.host.random_u64();
         let max_message = self.host.max_message_size();
         let live = self.new_live(&key, Role::Requester);
@@ -76,6 +90,7 @@ impl<H: Host> Reconciler<H> {
             host: &mut self.host,
             me: &self.me,
             party,
+            known: &self.known_sets,
         }
     }
 
@@ -106,6 +121,7 @@ impl<H: Host> Reconciler<H> {
             host: &mut self.host,
             me: &self.me,
             party: &key.party,
+            known: &self.known_sets,
         };
         let step = event(&mut live.session, &mut sets, &cx);
         self.carry_out_outgoing(key, step);
@@ -204,6 +220,9 @@ impl<H: Host> Reconciler<H> {
             return self.fail_outgoing(key, &reason);
         }
         self.remove_outgoing(key, false);
+        // The party's set may have moved far from the one we kept: start
+        // again from our own.
+        self.known_sets.forget(&key.party);
         self.log(
             Level::Info,
             marker::RECONCILE_WITH_PARTY,
@@ -224,17 +243,29 @@ impl<H: Host> Reconciler<H> {
     }
 
     /// Records a decoded outgoing reconciliation's outcome: what the
-    /// responder holds that we lack, less what has reached the vault in the
-    /// meantime or is held outside the set we reconciled.
+    /// responder's set holds that we lack — what was decoded, and what its
+    /// set as last reconciled held that we still lack — less what has
+    /// reached the vault in the meantime. The responder's set, now known,
+    /// is kept for the next reconciliation with it.
     fn finish_outgoing(&mut self, key: &SessionKey, said_done: bool) {
-        let Some(session) = self.outgoing.get(key).map(|live| &live.session) else {
+        let Some(live) = self.outgoing.get_mut(key) else {
             return;
         };
-        let mut missing = session.remote_only();
+        let session = &mut live.session;
         let started_ms = session.started_ms();
         let (received, batches) = session.effort();
+        let origin = session.origin();
+        let (mut party_set, decoded) = session.take_outcome();
+        let carried = party_set.lacked.len();
+        let decoded_remote = decoded
+            .iter()
+            .filter(|(_, side)| *side == Side::RemoteOnly)
+            .count();
+        party_set.apply(&self.graph, decoded);
         self.remove_outgoing(key, said_done);
-        let decoded_remote = missing.len();
+        let mut missing = party_set.lacked.clone();
+        missing.sort_unstable();
+        self.known_sets.keep(&key.party, party_set);
         match self.host.contains_transactions(&missing) {
             Ok(held) => {
                 let mut held = held.into_iter();
@@ -251,7 +282,14 @@ impl<H: Host> Reconciler<H> {
         } else {
             StatusValue::DifferencesFound
         };
-        let found = missing.len() as u64;
+        let found = missing.len();
+        let already = decoded_remote + carried - found;
+        let since = match origin {
+            Origin::Pair => String::new(),
+            Origin::LastReconciled => format!(
+                "; from the party's set as last reconciled, {carried} of it still missing then"
+            ),
+        };
         let reconciled = Transition::Reconciled {
             missing,
             started_ms,
@@ -267,9 +305,8 @@ impl<H: Host> Reconciler<H> {
             marker::RECONCILE_WITH_PARTY,
             &format!(
                 "reconciliation {key} finished: {status}, {found} transactions missing \
-                 ({decoded_remote} decoded, {} already in the vault) after {received} coded \
-                 symbols in {batches} batches",
-                decoded_remote as u64 - found,
+                 ({decoded_remote} decoded, {already} already in the vault) after {received} \
+                 coded symbols in {batches} batches{since}",
             ),
         );
         self.host.set_timer(timer::SCHEDULER, 0);

@@ -11,10 +11,12 @@
 //! [`requester_symbol_cap`], the batches under `maxNumberOfIbfFilterFlows`.
 
 use super::batch_budget::{FIRST_BATCH, merge, next_batch, progress_due, requester_symbol_cap};
+use super::known_sets::ReconciledSet;
 use super::resend_after_ms;
 use super::session::{Action, Context, SessionKey, SessionTimer, Step};
-use super::sets::RequesterCore;
+use super::sets::{Origin, RequesterCore};
 use crate::config::format_ms;
+use crate::graph::TxIndex;
 use crate::host::Level;
 use crate::id::TxId;
 use crate::protocol::{Body, Refusal, StreamHeader, unpack_symbols};
@@ -55,14 +57,20 @@ const RETRY_MAX_MS: u64 = 5 * 60_000;
 /// Where a requester's set comes from: the ledger graph (see
 /// [`super::sets`]).
 pub(super) trait RequesterSets {
-    /// Our set for the party before any roots filter (the graph caught up
-    /// with the vault first): its ids, and the set with its candidates, to
-    /// keep until the roots arrive.
+    /// The set to start from (the graph caught up with the vault first):
+    /// the party's set as last reconciled if one is kept, else ours for
+    /// the pair with the candidates a roots filter would test. Its ids,
+    /// and the set.
     fn core(&mut self) -> Result<(Vec<TxId>, RequesterCore), String>;
-    /// Adds to `core` the candidates that pass the responder's `roots`,
+    /// Adds to `ours` the `candidates` that pass the responder's `roots`,
     /// each with its back-chain: the ids added, and how many candidates
     /// passed.
-    fn add_roots(&mut self, core: RequesterCore, roots: &RootMatcher) -> (Vec<TxId>, usize);
+    fn add_roots(
+        &mut self,
+        ours: &mut ReconciledSet,
+        candidates: Vec<TxIndex>,
+        roots: &RootMatcher,
+    ) -> (Vec<TxId>, usize);
 }
 
 /// Where an outgoing reconciliation is in the protocol.
@@ -143,9 +151,15 @@ pub(super) struct RequesterSession {
     resalts: u32,
     /// Our transactions outside our set that a roots filter would test.
     candidates: u64,
-    /// Our set before the roots filter, kept to be extended by the
-    /// responder's roots (taken when they are applied).
-    core: Option<RequesterCore>,
+    /// Those candidates, kept until the responder's roots test them (taken
+    /// then, or dropped once symbols arrive).
+    untested: Vec<TxIndex>,
+    /// The set we reconcile, as the graph's members and ids it lacks: once
+    /// the difference is decoded, it becomes the party's set as last
+    /// reconciled ([`super::known_sets`]).
+    ours: ReconciledSet,
+    /// Where it started from.
+    origin: Origin,
     /// The last index we told the responder we received (`Progress`, or a
     /// `Want`'s `from`): its stream runs at most a window past it.
     reported: u32,
@@ -194,7 +208,9 @@ impl RequesterSession {
             restarts: 0,
             resalts,
             candidates: core.candidates.len() as u64,
-            core: RequesterCore::keep(core),
+            untested: core.candidates,
+            ours: core.set,
+            origin: core.origin,
             reported: 0,
         };
         let mut step = Step::default();
@@ -233,18 +249,15 @@ impl RequesterSession {
         (self.decoder.received(), self.batches)
     }
 
-    /// The ids the responder holds that our set lacks, sorted: what a
-    /// decoded session found.
-    pub(super) fn remote_only(&self) -> Vec<TxId> {
-        let mut missing: Vec<TxId> = self
-            .decoder
-            .decoded()
-            .iter()
-            .filter(|(_, side)| *side == Side::RemoteOnly)
-            .map(|(id, _)| *id)
-            .collect();
-        missing.sort_unstable();
-        missing
+    /// Where our set started from.
+    pub(super) fn origin(&self) -> Origin {
+        self.origin
+    }
+
+    /// What a decoded session learnt: the set we reconciled (taken), and
+    /// the difference decoded, each id with its side.
+    pub(super) fn take_outcome(&mut self) -> (ReconciledSet, &[(TxId, Side)]) {
+        (std::mem::take(&mut self.ours), self.decoder.decoded())
     }
 
     /// Sends (or sends again) the request.
@@ -388,7 +401,9 @@ impl RequesterSession {
         };
         self.restarts += 1;
         self.candidates = core.candidates.len() as u64;
-        self.core = RequesterCore::keep(core);
+        self.untested = core.candidates;
+        self.ours = core.set;
+        self.origin = core.origin;
         // A stale refusal may find the session backing off: it stays so,
         // and asks again from the start when the retry timer fires.
         match self.phase {
@@ -522,7 +537,7 @@ impl RequesterSession {
         self.gap_asked_from = None;
         self.phase = Phase::Streaming;
         // Roots no longer count once symbols arrive.
-        self.core = None;
+        self.untested = Vec::new();
         let skip = (received - start) as usize * WIRE_SYMBOL_LEN;
         let m = self.decoder.add_symbols(&unpack_symbols(&bytes[skip..]));
         self.moments = merge(self.moments, m);
@@ -627,8 +642,8 @@ impl RequesterSession {
                 return step;
             }
         };
-        let core = self.core.take().unwrap_or_default();
-        let (added, passed) = sets.add_roots(core, &matcher);
+        let untested = std::mem::take(&mut self.untested);
+        let (added, passed) = sets.add_roots(&mut self.ours, untested, &matcher);
         self.phase = Phase::Filtered;
         self.progressed(now);
         self.set_size += added.len() as u64;

@@ -3,13 +3,14 @@
 //! actions it answers with.
 
 use super::batch_budget::FIRST_BATCH;
+use super::known_sets::ReconciledSet;
 use super::requester::{self, RETRY_BASE_MS, RequesterEnd, RequesterSession, RequesterSets};
 use super::resend_after_ms;
 use super::responder::{self, Answer, Request, ResponderEnd, ResponderSession};
 use super::session::{Action, Context, SessionKey, SessionTimer, Step};
-use super::sets::RequesterCore;
+use super::sets::{Origin, RequesterCore};
 use crate::config::Config;
-use crate::graph::{TxIndex, TxSet};
+use crate::graph::TxIndex;
 use crate::id::TxId;
 use crate::protocol::{Body, Refusal, SessionId, pack_symbols};
 use crate::riblt::Encoder;
@@ -53,7 +54,8 @@ struct FixedSets {
 /// A core with `candidates` candidates (their indices do not matter here).
 fn core_of(ids: Vec<TxId>, candidates: u64) -> (Vec<TxId>, RequesterCore) {
     let core = RequesterCore {
-        set: TxSet::default(),
+        set: ReconciledSet::default(),
+        origin: Origin::Pair,
         candidates: (0..candidates as u32).map(TxIndex).collect(),
     };
     (ids, core)
@@ -64,7 +66,12 @@ impl RequesterSets for FixedSets {
         Ok(core_of(self.core.clone(), self.candidates))
     }
 
-    fn add_roots(&mut self, _: RequesterCore, _: &RootMatcher) -> (Vec<TxId>, usize) {
+    fn add_roots(
+        &mut self,
+        _: &mut ReconciledSet,
+        _: Vec<TxIndex>,
+        _: &RootMatcher,
+    ) -> (Vec<TxId>, usize) {
         (self.extra.clone(), self.extra.len())
     }
 }
@@ -154,7 +161,14 @@ fn streaming_decodes_what_the_responder_holds_and_says_done() {
     assert_eq!(session.phase(), requester::Phase::Streaming);
     assert_eq!(step.end, Some(RequesterEnd::Decoded { said_done: true }));
     assert!(matches!(sends(&step)[..], [Body::Done]));
-    assert_eq!(session.remote_only(), ids(100..103));
+    let (_, decoded) = session.take_outcome();
+    let mut found: Vec<TxId> = decoded
+        .iter()
+        .filter(|(_, side)| *side == crate::riblt::Side::RemoteOnly)
+        .map(|(id, _)| *id)
+        .collect();
+    found.sort_unstable();
+    assert_eq!(found, ids(100..103));
 }
 
 #[test]

@@ -7,33 +7,40 @@
 //!   candidates a filter would test ([`LedgerGraph::requester_core`]);
 //! - the requester's set once the responder's roots are applied: the set
 //!   before the filter is kept by the session ([`RequesterCore`]) and
-//!   extended, not built again.
+//!   extended, not built again;
+//! - or, instead of the last two, the responder's set as last reconciled
+//!   ([`super::known_sets`]), when a reconciliation with it has decoded
+//!   since this plugin started.
 //!
 //! The graph itself is built in [`super::graph_catch_up`]; the keyed hash
 //! the sets are coded under is [`crate::keyed_hash`].
 
 use super::graph_catch_up::read_vault;
+use super::known_sets::{KnownSets, ReconciledSet};
 use super::requester::RequesterSets;
-use crate::graph::{LedgerGraph, PartyHandle, SetBuilder, TxIndex, TxSet};
+use crate::graph::{LedgerGraph, PartyHandle, SetBuilder, TxIndex};
 use crate::host::Host;
 use crate::id::TxId;
 use crate::root_filter::RootMatcher;
 
-/// A requester's set before the roots filter, kept by its session until
-/// the responder's roots arrive: the set, and the candidates (our
-/// transactions outside it that a roots filter tests), newest first.
-#[derive(Debug, Default)]
-pub(super) struct RequesterCore {
-    pub(super) set: TxSet,
-    pub(super) candidates: Vec<TxIndex>,
+/// Where a requester's set starts from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Origin {
+    /// Our set for the pair (transactions involving both, with
+    /// back-chains), which the party's roots filter may extend.
+    Pair,
+    /// The party's set as last reconciled ([`super::known_sets`]).
+    LastReconciled,
 }
 
-impl RequesterCore {
-    /// The core, if a roots filter may extend it: only when there are
-    /// candidates to test (else no filter is asked for).
-    pub(super) fn keep(core: RequesterCore) -> Option<RequesterCore> {
-        (!core.candidates.is_empty()).then_some(core)
-    }
+/// A requester's set as it starts: the set, where it comes from, and the
+/// candidates a roots filter would test (our transactions outside it),
+/// newest first — none when it is the party's set as last reconciled.
+#[derive(Debug)]
+pub(super) struct RequesterCore {
+    pub(super) set: ReconciledSet,
+    pub(super) origin: Origin,
+    pub(super) candidates: Vec<TxIndex>,
 }
 
 /// The sets between this node (`me`) and one `party`, read from the graph
@@ -45,6 +52,8 @@ pub(super) struct PairSets<'a, H: Host> {
     pub(super) party: &'a str,
     /// `transactionReaderPageSize`, for the catch-up.
     pub(super) page_size: u32,
+    /// The parties' sets as last reconciled.
+    pub(super) known: &'a KnownSets,
 }
 
 impl<H: Host> PairSets<'_, H> {
@@ -89,22 +98,48 @@ impl<H: Host> PairSets<'_, H> {
 impl<H: Host> RequesterSets for PairSets<'_, H> {
     fn core(&mut self) -> Result<(Vec<TxId>, RequesterCore), String> {
         let (responder, me) = self.handles()?;
-        let (set, candidates) = self.graph.requester_core(responder, me);
-        let set = set.into_tx_set();
-        let ids = self.ids(set.members());
-        Ok((ids, RequesterCore { set, candidates }))
+        let core = match self.known.get(self.party, self.graph) {
+            Some((mut set, since)) => {
+                // What our set for the pair gained since is added: the
+                // party holds it too, unless it lost it.
+                let mut builder = SetBuilder::extend(self.graph, std::mem::take(&mut set.members));
+                self.graph
+                    .add_pair_since(&mut builder, responder, me, since);
+                set.members = builder.into_tx_set();
+                RequesterCore {
+                    set,
+                    origin: Origin::LastReconciled,
+                    candidates: Vec::new(),
+                }
+            }
+            None => {
+                let (set, candidates) = self.graph.requester_core(responder, me);
+                RequesterCore {
+                    set: ReconciledSet::of(set.into_tx_set(), self.graph),
+                    origin: Origin::Pair,
+                    candidates,
+                }
+            }
+        };
+        Ok((core.set.ids(self.graph), core))
     }
 
-    fn add_roots(&mut self, core: RequesterCore, roots: &RootMatcher) -> (Vec<TxId>, usize) {
-        let mut set = SetBuilder::extend(self.graph, core.set);
+    fn add_roots(
+        &mut self,
+        ours: &mut ReconciledSet,
+        candidates: Vec<TxIndex>,
+        roots: &RootMatcher,
+    ) -> (Vec<TxId>, usize) {
+        let mut set = SetBuilder::extend(self.graph, std::mem::take(&mut ours.members));
         let mut passed = 0;
-        for t in core.candidates {
+        for t in candidates {
             if !set.contains(t) && roots.contains(&self.graph.id(t)) {
                 set.add_with_back_chain(t);
                 passed += 1;
             }
         }
-        let (_, added) = set.into_added();
+        let (members, added) = set.into_added();
+        ours.members = members;
         (self.ids(added), passed)
     }
 }

@@ -174,6 +174,7 @@ mod tests {
                     digest: None,
                     roots_bits: 3,
                     set_size: 0,
+                    since: None,
                 },
             ),
             Frame::new(
@@ -207,6 +208,7 @@ mod tests {
                     header: Some(StreamHeader {
                         responder_set_size: 1 << 31,
                         stream_limit: u32::MAX,
+                        cursor: None,
                     }),
                     symbols: vec![7; WIRE_SYMBOL_LEN * 3],
                 },

@@ -364,6 +364,28 @@ impl LedgerGraph {
         }
     }
 
+    /// Our transactions a roots filter from `responder` would test against
+    /// `set`: those involving `me` but not the responder, outside `set`,
+    /// newest first (none without `me` in the graph).
+    pub fn candidates_outside(
+        &self,
+        set: &TxSet,
+        responder: Option<PartyHandle>,
+        me: Option<PartyHandle>,
+    ) -> Vec<TxIndex> {
+        let (Some(responder), Some(me)) = (responder, me) else {
+            return Vec::new();
+        };
+        (0..self.len())
+            .rev()
+            .map(|t| TxIndex(t as u32))
+            .filter(|&t| {
+                !set.contains(t)
+                    && self.involves(t.0 as usize, me, Some(responder)) == (true, false)
+            })
+            .collect()
+    }
+
     /// Bytes the graph has reserved, by the graph's own accounting (the host
     /// measures linear memory, which also counts allocator overhead).
     pub fn reserved_bytes(&self) -> usize {

@@ -4,14 +4,16 @@
 //! ```text
 //! requester                                   responder
 //!   Request{salt, until, digest,      ──▶  builds its set for the requester
-//!           roots_bits, set_size}
-//!                                     ◀──  Identical    (same digest: done)
-//!                                     ◀──  Roots{filter}
+//!           roots_bits, set_size,
+//!           since}
+//!                                     ◀──  Identical{cursor}  (same digest: done)
+//!                                     ◀──  Roots{filter}  (only roots recorded
+//!                                           since `since`, when it is given)
 //!   (only when the responder's set has roots beyond the pair and the
 //!   requester has candidates to test: it adds the ones that pass, with their
 //!   back-chains, and always goes on with:)
 //!                 Want{0, until}      ──▶
-//!                                     ◀──  Symbols{start: 0, header}, Symbols, ...
+//!                                     ◀──  Symbols{start: 0, header{cursor}}, Symbols, ...
 //!   peels each frame as it arrives;        (streams symbols [0, until), never
 //!                                           more than a window past what the
 //!                                           requester said it received)
@@ -56,9 +58,21 @@ use crate::root_filter::RootFilter;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// The protocol version this plugin speaks. Frames of any other version are
-/// refused with [`Refusal::UnsupportedProtocol`].
-pub const PROTOCOL_VERSION: u16 = 5;
+/// The protocol version this plugin speaks. It also speaks
+/// [`OLDEST_PROTOCOL_VERSION`] with a party that does (a session answers
+/// in the version of the request that opened it); frames of any other
+/// version are refused with [`Refusal::UnsupportedProtocol`].
+///
+/// Version 6 is version 5 with a *cursor* after the body of three frames
+/// (see [`Frame::encode`]): a responder's first answer (`Identical`, or
+/// the first frame of its stream) carries an opaque token for where its
+/// set stood, and a request from the responder's set as last reconciled
+/// hands it back (`since`), so that the responder's roots filter names
+/// only the roots it gained since.
+pub const PROTOCOL_VERSION: u16 = 6;
+
+/// The oldest protocol version this plugin still speaks.
+pub const OLDEST_PROTOCOL_VERSION: u16 = 5;
 
 /// Identifies one reconciliation (its state machine) on both nodes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -185,8 +199,8 @@ impl fmt::Display for Refusal {
             ),
             Refusal::UnsupportedProtocol { supported } => write!(
                 f,
-                "the party speaks reconciliation protocol version {supported}, this node \
-                 speaks {PROTOCOL_VERSION}"
+                "the party speaks reconciliation protocol version {supported} at most, this \
+                 node speaks {OLDEST_PROTOCOL_VERSION} to {PROTOCOL_VERSION}"
             ),
             Refusal::MessageSizeTooSmall { max_message_size } => write!(
                 f,
@@ -231,6 +245,9 @@ pub struct StreamHeader {
     pub responder_set_size: u64,
     /// The most symbols the responder will stream in this reconciliation.
     pub stream_limit: u32,
+    /// Version 6: where the responder's set stood (see [`Body::Identical`]).
+    #[serde(skip)]
+    pub cursor: Option<u64>,
 }
 
 /// What a frame says.
@@ -257,6 +274,11 @@ pub enum Body {
         /// streams enough symbols for a difference as large as both sets,
         /// within its own maxReconciliationDifferences.
         set_size: u64,
+        /// Version 6: the responder's cursor from the reconciliation the
+        /// requester's set was learnt from. A roots filter then names only
+        /// the roots the responder recorded since; `None` asks for all.
+        #[serde(skip)]
+        since: Option<u64>,
     },
     /// Responder → requester, instead of the first symbols: the
     /// transactions in the responder's set that involve the requester but
@@ -271,7 +293,14 @@ pub enum Body {
     /// Responder → requester: the request's digest is the responder's own,
     /// so the two sets are identical and there is nothing to stream. It ends
     /// the reconciliation on both sides.
-    Identical,
+    Identical {
+        /// Version 6: an opaque token for where the responder's set stood
+        /// (its own, sealed under a key only it holds): the requester hands
+        /// it back in its next request, as `since`. The first frame of a
+        /// stream carries one in its [`StreamHeader`].
+        #[serde(skip)]
+        cursor: Option<u64>,
+    },
     /// Responder → requester: consecutive coded symbols (one frame of a
     /// batch), paced so that `Done` stops a stream part-way.
     Symbols {
@@ -302,6 +331,37 @@ pub enum Body {
     Abort { to_responder: bool, reason: String },
 }
 
+impl Body {
+    /// The cursor a version-6 frame carries after this body: a request's
+    /// `since`, an `Identical`'s or a stream header's `cursor`.
+    pub fn cursor(&self) -> Option<u64> {
+        match self {
+            Body::Request { since, .. } => *since,
+            Body::Identical { cursor } => *cursor,
+            Body::Symbols {
+                header: Some(header),
+                ..
+            } => header.cursor,
+            _ => None,
+        }
+    }
+
+    /// Puts a decoded cursor in its place; false if this body has none
+    /// (and the cursor is not `None`).
+    fn set_cursor(&mut self, cursor: Option<u64>) -> bool {
+        match self {
+            Body::Request { since, .. } => *since = cursor,
+            Body::Identical { cursor: slot } => *slot = cursor,
+            Body::Symbols {
+                header: Some(header),
+                ..
+            } => header.cursor = cursor,
+            _ => return cursor.is_none(),
+        }
+        true
+    }
+}
+
 /// A protocol frame.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Frame {
@@ -329,7 +389,7 @@ impl fmt::Display for DecodeError {
             DecodeError::UnsupportedVersion { version, .. } => write!(
                 f,
                 "reconciliation message of protocol version {version}; this node speaks \
-                 {PROTOCOL_VERSION}"
+                 {OLDEST_PROTOCOL_VERSION} to {PROTOCOL_VERSION}"
             ),
         }
     }
@@ -344,22 +404,50 @@ impl Frame {
         }
     }
 
+    /// A frame in `protocol` (a version this plugin speaks): in version 5
+    /// the body's cursor is not sent.
+    pub fn in_version(protocol: u16, session: SessionId, body: Body) -> Self {
+        Frame {
+            protocol,
+            session,
+            body,
+        }
+    }
+
+    /// The frame's bytes: its postcard encoding and, from version 6 on,
+    /// the cursor of its body ([`Body::cursor`]) as a postcard
+    /// `Option<u64>` after it.
     pub fn encode(&self) -> Vec<u8> {
-        postcard::to_allocvec(self).expect("frames always serialise")
+        let mut bytes = postcard::to_allocvec(self).expect("frames always serialise");
+        if self.protocol >= 6 {
+            let cursor = postcard::to_allocvec(&self.body.cursor()).expect("a cursor serialises");
+            bytes.extend_from_slice(&cursor);
+        }
+        bytes
     }
 
     /// Decodes a payload from a peer, which may be anything at all.
     pub fn decode(payload: &[u8]) -> Result<Frame, DecodeError> {
         let (version, rest) = postcard::take_from_bytes::<u16>(payload)
             .map_err(|e| DecodeError::Malformed(format!("no protocol version ({e})")))?;
-        if version != PROTOCOL_VERSION {
+        if !(OLDEST_PROTOCOL_VERSION..=PROTOCOL_VERSION).contains(&version) {
             let session = postcard::take_from_bytes::<SessionId>(rest)
                 .ok()
                 .map(|(s, _)| s);
             return Err(DecodeError::UnsupportedVersion { version, session });
         }
-        let (frame, rest) = postcard::take_from_bytes::<Frame>(payload)
+        let (mut frame, mut rest) = postcard::take_from_bytes::<Frame>(payload)
             .map_err(|e| DecodeError::Malformed(e.to_string()))?;
+        if version >= 6 {
+            let (cursor, after) = postcard::take_from_bytes::<Option<u64>>(rest)
+                .map_err(|e| DecodeError::Malformed(format!("no cursor after the body ({e})")))?;
+            rest = after;
+            if !frame.body.set_cursor(cursor) {
+                return Err(DecodeError::Malformed(
+                    "a cursor after a body that carries none".to_string(),
+                ));
+            }
+        }
         if !rest.is_empty() {
             return Err(DecodeError::Malformed(format!(
                 "{} unexpected bytes after the frame",
@@ -411,6 +499,7 @@ mod tests {
         ));
         let mut future = Frame::new(session, Body::Done);
         future.protocol = 9;
+        assert!(Frame::decode(&Frame::in_version(4, session, Body::Done).encode()).is_err());
         assert_eq!(
             Frame::decode(&future.encode()),
             Err(DecodeError::UnsupportedVersion {
@@ -418,6 +507,31 @@ mod tests {
                 session: Some(session)
             })
         );
+    }
+
+    #[test]
+    fn version_6_carries_cursors_and_version_5_frames_still_decode() {
+        let session = SessionId::from_random(5, 6);
+        let identical = Frame::new(session, Body::Identical { cursor: Some(77) });
+        assert_eq!(Frame::decode(&identical.encode()), Ok(identical.clone()));
+        // Version 5 has no cursor: the same body, its cursor dropped.
+        let old = Frame::in_version(5, session, Body::Identical { cursor: Some(77) });
+        let mut bytes = vec![5u8];
+        bytes.extend_from_slice(&session.0);
+        bytes.push(2); // `Identical`, the third variant, as version 5 wrote it
+        assert_eq!(old.encode(), bytes);
+        assert_eq!(
+            Frame::decode(&bytes).map(|f| f.body),
+            Ok(Body::Identical { cursor: None })
+        );
+        // A cursor after a body that carries none is refused.
+        let mut want = Frame::new(session, Body::Want { from: 0, until: 1 }).encode();
+        *want.last_mut().unwrap() = 1;
+        want.push(9);
+        assert!(matches!(
+            Frame::decode(&want),
+            Err(DecodeError::Malformed(_))
+        ));
     }
 
     #[test]

@@ -68,7 +68,8 @@ fn a_0_4_0_plugin_and_a_0_5_0_plugin_reconcile_with_each_other() {
 }
 
 /// A runs the plugin built for `version`, B today's: each reconciles with
-/// the other and finds exactly what it lost, and the flows, statuses and
+/// the other and finds exactly what it lost (today's in the old plugin's
+/// protocol, 5, after its refusal of 6), and the flows, statuses and
 /// metrics of the old one come back through its version's adapter.
 fn an_old_plugin_and_todays_reconcile_with_each_other(version: &str) {
     let mut cluster = Cluster::new();
@@ -86,12 +87,26 @@ fn an_old_plugin_and_todays_reconcile_with_each_other(version: &str) {
     assert_eq!(cluster.net.node(A).contract_version(), version);
     assert_eq!(cluster.net.node(B).contract_version(), "0.5.0");
 
-    let a_found = cluster.reconcile(A, B);
-    assert_status(&a_found, Status::DifferencesFound);
-    assert_eq!(result_ids(&a_found), sorted((20..25).map(id).collect()));
+    // Today's asks first, in protocol 6; the old plugin speaks 5, says so,
+    // and is asked again in it.
     let b_found = cluster.reconcile(B, A);
     assert_status(&b_found, Status::DifferencesFound);
     assert_eq!(result_ids(&b_found), sorted((25..28).map(id).collect()));
+    assert!(
+        cluster
+            .net
+            .node(B)
+            .logs()
+            .iter()
+            .any(|r| r.message.contains("speaks reconciliation protocol 5; asking again in it")),
+        "B fell back to protocol 5"
+    );
+    let a_found = cluster.reconcile(A, B);
+    assert_status(&a_found, Status::DifferencesFound);
+    assert_eq!(result_ids(&a_found), sorted((20..25).map(id).collect()));
+    // And again, each from the other's set as last reconciled.
+    assert_status(&cluster.reconcile(B, A), Status::DifferencesFound);
+    assert_status(&cluster.reconcile(A, B), Status::DifferencesFound);
 
     // The old plugin's flows and metrics, through the adapter.
     let node = cluster.net.node(A);

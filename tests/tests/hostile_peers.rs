@@ -48,6 +48,7 @@ fn request(session: SessionId, salt: u64, until: u32) -> Frame {
             digest: None,
             roots_bits: 0,
             set_size: 0,
+            since: None,
         },
     )
 }
@@ -157,6 +158,7 @@ fn a_responder_claiming_a_huge_set_cannot_exhaust_a_requester() {
                         header: (start == 0).then_some(StreamHeader {
                             responder_set_size: 1 << 31,
                             stream_limit: u32::MAX,
+                            cursor: None,
                         }),
                         symbols: pack_symbols(&symbols),
                     },
@@ -379,6 +381,7 @@ fn the_responder_cannot_probe_the_requesters_vault() {
                     header: Some(StreamHeader {
                         responder_set_size: 1,
                         stream_limit: 70,
+                        cursor: None,
                     }),
                     symbols: pack_symbols(&symbols),
                 },
@@ -400,6 +403,78 @@ fn the_responder_cannot_probe_the_requesters_vault() {
             .iter()
             .any(|p| Frame::decode(p).unwrap().body == Body::Done)
     );
+}
+
+/// A routine check starts from the responder's set as last reconciled
+/// (what its symbols described), not from the requester's vault. Mallory
+/// plants an id of A's dealings with C in its stream; A holds it or not.
+/// Everything A sends in the first reconciliation and in the next one —
+/// whose request is made from the set Mallory described — is the same
+/// byte for byte either way; only A's own rows differ.
+#[test]
+fn the_responder_cannot_probe_the_requesters_vault_through_a_set_as_last_reconciled() {
+    let probe = tx(900, &[], &[&[A, C]]);
+    let run = |holds_probe: bool| -> (Vec<Vec<u8>>, Vec<Status>) {
+        let mut cluster = Cluster::new();
+        let mut vault = shared(0, 10, A, C);
+        if holds_probe {
+            vault.push(probe.clone());
+        }
+        cluster.add(A, &vault).settle();
+        cluster.net.add_external_party(MALLORY);
+        let mut payloads = Vec::new();
+        let mut statuses = Vec::new();
+        for round in 0..2 {
+            cluster.schedule(A, &[MALLORY]);
+            run_script(&mut cluster.net, MALLORY, |_, frame| {
+                payloads.push(frame.encode());
+                let (salt, until) = match frame.body {
+                    Body::Request { salt, until, .. } => (salt, until),
+                    _ => return vec![],
+                };
+                if round == 1 {
+                    return vec![Frame::new(frame.session, Body::Identical { cursor: None })];
+                }
+                let mut encoder = Encoder::new([id(900)], salt);
+                let symbols = encoder.produce(until);
+                vec![Frame::new(
+                    frame.session,
+                    Body::Symbols {
+                        start: 0,
+                        header: Some(StreamHeader {
+                            responder_set_size: 1,
+                            stream_limit: 70,
+                            cursor: None,
+                        }),
+                        symbols: pack_symbols(&symbols),
+                    },
+                )]
+            });
+            let row = cluster.status(A, MALLORY, true).expect("a row");
+            statuses.push(row.last_reconciliation_status);
+        }
+        (payloads, statuses)
+    };
+    let (with_probe, statuses_with) = run(true);
+    let (without, statuses_without) = run(false);
+    assert_eq!(
+        statuses_with,
+        [Status::DifferencesNotFound, Status::DifferencesNotFound]
+    );
+    assert_eq!(
+        statuses_without,
+        [Status::DifferencesFound, Status::DifferencesFound],
+        "what Mallory's set held and A lacks is still reported"
+    );
+    assert_eq!(
+        with_probe, without,
+        "the responder hears the same either way, in both reconciliations"
+    );
+    let requests = with_probe
+        .iter()
+        .filter(|p| matches!(Frame::decode(p).unwrap().body, Body::Request { .. }))
+        .count();
+    assert!(requests >= 2, "{requests} requests");
 }
 
 /// A requester asking past the responder's stream limit is refused with the
@@ -571,6 +646,7 @@ fn honest_symbols(
             header: (from == 0).then_some(StreamHeader {
                 responder_set_size: theirs.len() as u64,
                 stream_limit: 1_000,
+                cursor: None,
             }),
             symbols: pack_symbols(&encoder.produce(until)[from as usize..]),
         },
@@ -592,8 +668,11 @@ fn an_identical_claim_after_symbols_is_ignored() {
     let theirs: Vec<_> = (500..530).map(id).collect();
     claims_after_symbols_are_ignored(&mut cluster, &theirs, |session, _| {
         vec![
-            Frame::new(session, Body::Identical),
-            Frame::new(SessionId::from_random(7, 7), Body::Identical),
+            Frame::new(session, Body::Identical { cursor: None }),
+            Frame::new(
+                SessionId::from_random(7, 7),
+                Body::Identical { cursor: None },
+            ),
         ]
     });
 }
@@ -941,6 +1020,7 @@ fn a_huge_set_size_claim_opens_no_more_than_our_own_set() {
             digest: None,
             roots_bits: 0,
             set_size: u64::MAX,
+            since: None,
         },
     );
     cluster.net.inject(MALLORY, B, claim.encode());

@@ -55,7 +55,7 @@ fn transcript(cluster: &mut Cluster) -> std::rc::Rc<std::cell::RefCell<Vec<&'sta
                 Ok(Body::Want { .. }) => "want",
                 Ok(Body::Progress { .. }) => "progress",
                 Ok(Body::Done) => "done",
-                Ok(Body::Identical) => "identical",
+                Ok(Body::Identical { .. }) => "identical",
                 _ => "other",
             });
     });
@@ -182,6 +182,19 @@ fn recorded_since(
         .collect()
 }
 
+/// How many roots beyond the pair `responder`'s last filter named, from
+/// its log ("first sending N roots beyond the pair"); `None` if its last
+/// answer sent none.
+fn roots_sent(cluster: &mut Cluster, responder: &str) -> Option<u64> {
+    let logs = cluster.net.node(responder).logs();
+    let line = logs
+        .iter()
+        .rev()
+        .find(|r| r.message.starts_with("responding to reconciliation"))?;
+    let (_, after) = line.message.split_once("first sending ")?;
+    after.split(' ').next()?.parse().ok()
+}
+
 /// A routine check costs what changed: once a reconciliation with B has
 /// decoded, A keeps B's set for it as it then was, and the next
 /// reconciliation starts from that set instead of A's own. With nothing
@@ -190,7 +203,10 @@ fn recorded_since(
 /// with others), no symbol, under 100 B both ways. After both record 300
 /// more transactions of the ledger (A's own new transactions with B join
 /// the set it starts from), and A loses the last few of its own, the next
-/// check finds exactly what A lost from B's set.
+/// check finds exactly what A lost from B's set, within 4 × 32 B per id
+/// found + 1 KiB, and B's roots filter names only the roots it recorded
+/// since the cursor it gave A last time (6 here, against 46 for a node that
+/// never reconciled with B).
 #[test]
 fn a_routine_check_starts_from_the_partys_set_as_last_reconciled() {
     let names: Vec<String> = (0..5)
@@ -239,25 +255,29 @@ fn a_routine_check_starts_from_the_partys_set_as_last_reconciled() {
     let later = cluster.reconcile(a, b);
     let recurring = cluster.net.traffic().bytes;
     assert_eq!(result_ids(&later), expected);
-    assert!(
-        !kinds.borrow().contains(&"roots"),
-        "no roots filter: {:?}",
-        kinds.borrow()
-    );
+    let later_kinds = kinds.borrow().clone();
+    let roots_now = roots_sent(&mut cluster, b);
+    let budget = 4 * 32 * expected.len() as u64 + 1024;
+    assert!(recurring <= budget, "{recurring} B: {later_kinds:?}");
 
-    // The same check by a node that never reconciled with B.
+    // The same check by a node that never reconciled with B: B's filter
+    // names all its roots beyond the pair.
     let mut fresh = Cluster::new();
     let a_vault: Vec<_> = then[0].iter().chain(a_kept).cloned().collect();
     fresh.add(a, &a_vault).add(b, &now[1]).settle();
-    let kinds = transcript(&mut fresh);
     fresh.net.reset_traffic();
     let first_time = fresh.reconcile(a, b);
     let from_scratch = fresh.net.traffic().bytes;
     assert_eq!(result_ids(&first_time), expected);
-    assert!(kinds.borrow().contains(&"roots"));
+    let roots_all = roots_sent(&mut fresh, b);
+    assert!(
+        roots_now.is_some_and(|now| now * 4 < roots_all.unwrap_or(0)),
+        "B's filter named {roots_now:?} roots for a check from its cursor, {roots_all:?} for \
+         a first one"
+    );
     eprintln!(
-        "nothing changed: {bytes} B; {} found after 1,000 more transactions: {recurring} B \
-         (from scratch: {from_scratch} B)",
+        "nothing changed: {bytes} B; {} found after 300 more transactions: {recurring} B, \
+         {roots_now:?} roots (from scratch: {from_scratch} B, {roots_all:?} roots)",
         expected.len()
     );
 }
@@ -328,7 +348,7 @@ fn identical_ledgers_have_no_differences() {
         let body = Frame::decode(&envelope.payload).map(|f| f.body);
         seen.borrow_mut().push(match body {
             Ok(Body::Request { digest, .. }) => format!("request (digest {})", digest.is_some()),
-            Ok(Body::Identical) => "identical".to_string(),
+            Ok(Body::Identical { .. }) => "identical".to_string(),
             other => format!("{other:?}"),
         });
     });

@@ -271,7 +271,7 @@ fn transactions_arriving_during_a_reconciliation_are_not_reported() {
     assert!(
         logs.iter().any(|l| l
             .message
-            .contains("3 transactions missing (5 decoded, 2 already in the vault)")),
+            .contains("3 transactions missing (5 decoded, 2 already in the vault;")),
         "{logs:#?}"
     );
 }

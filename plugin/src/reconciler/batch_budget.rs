@@ -146,7 +146,7 @@ pub(super) fn frame_size(start: u32, per_message: u32, left: u32) -> u32 {
 /// under: one coded symbol with the widest frame header (the WIT's
 /// `messaging.max-message-size` states it). Below it a responder refuses
 /// with `MessageSizeTooSmall`.
-pub const SMALLEST_MAX_MESSAGE_SIZE: u32 = 81;
+pub const SMALLEST_MAX_MESSAGE_SIZE: u32 = 92;
 
 /// How many symbols fit in one `Symbols` message under `max_message_size`,
 /// or 0 if not even one does.
@@ -158,6 +158,7 @@ pub fn symbols_per_message(session: SessionId, max_message_size: u32) -> usize {
             header: Some(StreamHeader {
                 responder_set_size: u64::MAX,
                 stream_limit: u32::MAX,
+                cursor: Some(u64::MAX),
             }),
             symbols: Vec::new(),
         },
@@ -195,6 +196,7 @@ mod tests {
                 header: Some(StreamHeader {
                     responder_set_size: u64::MAX,
                     stream_limit: u32::MAX,
+                    cursor: Some(u64::MAX),
                 }),
                 symbols: vec![0; per * WIRE_SYMBOL_LEN],
             },
@@ -254,12 +256,14 @@ mod tests {
         let claim = StreamHeader {
             responder_set_size: 1 << 31,
             stream_limit: u32::MAX,
+            cursor: None,
         };
         assert_eq!(requester_symbol_cap(10, Some(claim), 1000), 2064);
         assert_eq!(requester_symbol_cap(10, None, 1000), 2064);
         let honest = StreamHeader {
             responder_set_size: 20,
             stream_limit: 184,
+            cursor: None,
         };
         assert_eq!(requester_symbol_cap(10, Some(honest), 1000), 124);
     }

@@ -5,7 +5,7 @@
 //! requester's frames and its timers, carrying out its steps, and recording
 //! how it ended.
 
-use super::responder::{Answer, Request, ResponderEnd, ResponderSession};
+use super::responder::{Answer, Request, ResponderEnd, ResponderSession, ResponderSet};
 use super::session::{Context, Role, SessionKey, Step};
 use super::status_book::Transition;
 use super::{Reconciler, timer};
@@ -41,8 +41,16 @@ impl<H: Host> Reconciler<H> {
     /// Builds our set for the requester, records IN_PROGRESS and answers an
     /// admitted request (see [`ResponderSession::answer`]).
     fn begin_incoming(&mut self, key: SessionKey, request: Request) {
-        let sets = match self.pair_sets(&key.party).responder_sets() {
-            Ok(sets) => sets,
+        let since = request
+            .since
+            .and_then(|token| self.cursor_key.open(&key.party, token));
+        let cursor_key = self.cursor_key;
+        let sets = match self.pair_sets(&key.party).responder_sets(since) {
+            Ok((ids, roots, position)) => ResponderSet {
+                ids,
+                roots,
+                cursor: Some(cursor_key.seal(&key.party, position)),
+            },
             Err(reason) => {
                 let body = Body::Abort {
                     to_responder: false,
@@ -67,7 +75,7 @@ impl<H: Host> Reconciler<H> {
             config: &self.config,
         };
         match ResponderSession::answer(key.clone(), request, sets, &cx) {
-            Answer::Identical { set_size } => {
+            Answer::Identical { set_size, cursor } => {
                 self.log(
                     Level::Info,
                     marker::RECONCILE_WITH_PARTY,
@@ -76,7 +84,7 @@ impl<H: Host> Reconciler<H> {
                          transactions); nothing to stream"
                     ),
                 );
-                let _ = self.send(&key.party, key.id, Body::Identical);
+                let _ = self.send(&key.party, key.id, Body::Identical { cursor });
                 self.record_incoming_end(&key.party, StatusValue::DifferencesNotFound, "");
             }
             Answer::Session(session, step) => {

@@ -126,6 +126,8 @@ struct Known {
     lacked: Vec<TxId>,
     /// [`ReconciledSet::built_at`] of the set it was learnt from.
     built_at: usize,
+    /// The party's cursor then (protocol 6), if it gave one.
+    cursor: Option<u64>,
     /// When it was kept, in reconciliations ended (for eviction).
     kept_at: u64,
 }
@@ -150,9 +152,14 @@ pub(super) struct KnownSets {
 
 impl KnownSets {
     /// The party's set as last reconciled, if one is kept, with what the
-    /// graph has gained since moved into its members; and the length of
-    /// the graph when the set it was learnt from was built.
-    pub(super) fn get(&self, party: &str, graph: &LedgerGraph) -> Option<(ReconciledSet, usize)> {
+    /// graph has gained since moved into its members; the length of the
+    /// graph when the set it was learnt from was built; and the party's
+    /// cursor then.
+    pub(super) fn get(
+        &self,
+        party: &str,
+        graph: &LedgerGraph,
+    ) -> Option<(ReconciledSet, usize, Option<u64>)> {
         let known = self.by_party.get(party)?;
         let members = match &known.members {
             Members::Bitmap(set) => set.clone(),
@@ -170,12 +177,13 @@ impl KnownSets {
             built_at: graph.len(),
         };
         set.settle(graph);
-        Some((set, known.built_at))
+        Some((set, known.built_at, known.cursor))
     }
 
-    /// Keeps `set` as the party's, in the smaller of the two forms, then
-    /// drops the oldest sets until all fit in [`MAX_KNOWN_SET_BYTES`].
-    pub(super) fn keep(&mut self, party: &str, set: ReconciledSet) {
+    /// Keeps `set` as the party's, with the party's `cursor` for it, in
+    /// the smaller of the two forms, then drops the oldest sets until all
+    /// fit in [`MAX_KNOWN_SET_BYTES`].
+    pub(super) fn keep(&mut self, party: &str, set: ReconciledSet, cursor: Option<u64>) {
         self.forget(party);
         let ReconciledSet {
             members,
@@ -193,6 +201,7 @@ impl KnownSets {
             members,
             lacked,
             built_at,
+            cursor,
             kept_at: self.kept,
         };
         let bytes = known.bytes();
@@ -243,9 +252,9 @@ mod tests {
             lacked: vec![[9; 32]],
             built_at: 800,
         };
-        known.keep("P", set);
-        let (back, built_at) = known.get("P", &graph).expect("kept");
-        assert_eq!(built_at, 800);
+        known.keep("P", set, Some(5));
+        let (back, built_at, cursor) = known.get("P", &graph).expect("kept");
+        assert_eq!((built_at, cursor), (800, Some(5)));
         assert_eq!(back.members.members(), [TxIndex(3), TxIndex(700)]);
         assert_eq!(back.lacked, [[9; 32]]);
         assert_eq!(known.usage().1, 1);

@@ -12,6 +12,7 @@
 //! | [`scheduler`]      | the pool, the queue, recurring runs                        |
 //! | [`batch_budget`]   | how many coded symbols to ask for, send and fit per message |
 //! | [`sets`]           | the sets a reconciliation runs over                        |
+//! | [`cursor`]         | the opaque token a responder gives for where its set stood |
 //! | [`known_sets`]     | each party's set as last reconciled, where the next reconciliation starts |
 //! | [`graph_catch_up`] | building the ledger graph and reading the vault into it    |
 //! | [`flows`]          | the seven operator flows                                   |
@@ -49,7 +50,7 @@
 use crate::config::{Config, format_ms};
 use crate::graph::LedgerGraph;
 use crate::host::{Host, Level, SendError};
-use crate::protocol::{Body, DecodeError, Frame, Refusal, SessionId};
+use crate::protocol::{Body, DecodeError, Frame, PROTOCOL_VERSION, Refusal, SessionId};
 use crate::status::StatusValue;
 use hashbrown::HashMap;
 use ledger_sync_vocabulary::text::bounded;
@@ -58,6 +59,7 @@ use std::collections::{BTreeMap, VecDeque};
 pub use ledger_sync_vocabulary::{FlowError, marker};
 
 mod batch_budget;
+mod cursor;
 mod flows;
 mod graph_catch_up;
 mod incoming;
@@ -153,6 +155,12 @@ pub struct Reconciler<H: Host> {
     /// Each party's set as last reconciled: the next reconciliation with
     /// it starts from there.
     known_sets: known_sets::KnownSets,
+    /// Seals the cursors this node gives requesters (drawn at start).
+    cursor_key: cursor::CursorKey,
+    /// The protocol version each party last spoke to us (only parties on
+    /// the network get here): what we send it in. A party never heard
+    /// from is sent [`PROTOCOL_VERSION`] first.
+    spoken: HashMap<String, u16>,
     /// Every status row; [`status_book`] owns their transitions.
     book: StatusBook,
     queue: JobQueue,
@@ -207,6 +215,7 @@ impl<H: Host> Reconciler<H> {
         let config = Config::parse(config_text).map_err(|e| e.0)?;
         let me = host.our_name();
         let salt = host.random_u64();
+        let cursor_key = cursor::CursorKey::new(host.random_u64());
         let rows = host
             .load_statuses()
             .map_err(|e| format!("could not load CR_RECONCILIATION_STATUS: {e}"))?;
@@ -221,6 +230,8 @@ impl<H: Host> Reconciler<H> {
             graph_initialised: false,
             graph_error: None,
             known_sets: known_sets::KnownSets::default(),
+            cursor_key,
+            spoken: HashMap::new(),
             book: StatusBook::default(),
             queue: JobQueue::from(queued),
             outgoing: HashMap::new(),
@@ -355,8 +366,10 @@ impl<H: Host> Reconciler<H> {
         Ok(())
     }
 
+    /// Sends `body` to `to`, in the protocol version it last spoke to us.
     fn send(&mut self, to: &str, session: SessionId, body: Body) -> Result<(), String> {
-        let payload = Frame::new(session, body).encode();
+        let protocol = self.protocol_of(to);
+        let payload = Frame::in_version(protocol, session, body).encode();
         self.host.send(to, &payload).map_err(|e| match e {
             SendError::MessageTooLarge(max) => format!(
                 "MaxMessageSizeExceededException: a {}-byte reconciliation message exceeds the network's \
@@ -403,8 +416,17 @@ impl<H: Host> Reconciler<H> {
         let Some(frame) = self.decode(sender, payload) else {
             return;
         };
+        if self.spoken.get(sender) != Some(&frame.protocol) {
+            self.spoken.insert(sender.to_string(), frame.protocol);
+        }
         let key = SessionKey::new(sender, frame.session);
         self.route(key, frame.body);
+    }
+
+    /// The protocol version we speak with `party`: the one it last spoke
+    /// to us, or ours.
+    fn protocol_of(&self, party: &str) -> u16 {
+        self.spoken.get(party).copied().unwrap_or(PROTOCOL_VERSION)
     }
 
     /// Hands a frame's body to the session it is for (or, for a request,
@@ -417,6 +439,7 @@ impl<H: Host> Reconciler<H> {
                 digest,
                 roots_bits,
                 set_size,
+                since,
             } => self.on_request(
                 key,
                 Request {
@@ -425,10 +448,11 @@ impl<H: Host> Reconciler<H> {
                     digest,
                     roots_bits,
                     set_size,
+                    since,
                 },
             ),
-            Body::Identical => {
-                self.drive_outgoing(&key, |s, _, _| s.on_identical());
+            Body::Identical { cursor } => {
+                self.drive_outgoing(&key, |s, _, _| s.on_identical(cursor));
             }
             Body::Roots { filter } => {
                 self.drive_outgoing(&key, |s, sets, cx| s.on_roots(filter, sets, cx));
@@ -483,15 +507,15 @@ impl<H: Host> Reconciler<H> {
                     sender,
                     "version",
                     format!(
-                        "reconciliation protocol version {version}, not {}",
-                        crate::protocol::PROTOCOL_VERSION
+                        "reconciliation protocol version {version}, not {}–{PROTOCOL_VERSION}",
+                        crate::protocol::OLDEST_PROTOCOL_VERSION
                     ),
                 );
                 let _ = self.send(
                     sender,
                     session,
                     Body::Refused(Refusal::UnsupportedProtocol {
-                        supported: crate::protocol::PROTOCOL_VERSION,
+                        supported: PROTOCOL_VERSION,
                     }),
                 );
                 None

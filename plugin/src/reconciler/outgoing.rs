@@ -76,8 +76,15 @@ impl<H: Host> Reconciler<H> {
             max_message,
             config: &self.config,
         };
-        let (session, step) =
-            RequesterSession::start(key.clone(), self.me.clone(), core, (salt, resalts), &cx);
+        let protocol = self.protocol_of(&party);
+        let (session, step) = RequesterSession::start(
+            key.clone(),
+            self.me.clone(),
+            core,
+            (salt, resalts),
+            protocol,
+            &cx,
+        );
         self.outgoing.insert(key.clone(), live(session));
         self.carry_out_outgoing(&key, step);
     }
@@ -255,17 +262,19 @@ impl<H: Host> Reconciler<H> {
         let started_ms = session.started_ms();
         let (received, batches) = session.effort();
         let origin = session.origin();
+        let cursor = session.cursor();
         let (mut party_set, decoded) = session.take_outcome();
         let carried = party_set.lacked.len();
         let decoded_remote = decoded
             .iter()
             .filter(|(_, side)| *side == Side::RemoteOnly)
             .count();
+        let decoded_local = decoded.len() - decoded_remote;
         party_set.apply(&self.graph, decoded);
         self.remove_outgoing(key, said_done);
         let mut missing = party_set.lacked.clone();
         missing.sort_unstable();
-        self.known_sets.keep(&key.party, party_set);
+        self.known_sets.keep(&key.party, party_set, cursor);
         match self.host.contains_transactions(&missing) {
             Ok(held) => {
                 let mut held = held.into_iter();
@@ -305,8 +314,9 @@ impl<H: Host> Reconciler<H> {
             marker::RECONCILE_WITH_PARTY,
             &format!(
                 "reconciliation {key} finished: {status}, {found} transactions missing \
-                 ({decoded_remote} decoded, {already} already in the vault) after {received} \
-                 coded symbols in {batches} batches{since}",
+                 ({decoded_remote} decoded, {already} already in the vault; {decoded_local} of \
+                 ours the party lacks) after {received} coded symbols in {batches} \
+                 batches{since}",
             ),
         );
         self.host.set_timer(timer::SCHEDULER, 0);

@@ -19,7 +19,7 @@ use crate::config::format_ms;
 use crate::graph::TxIndex;
 use crate::host::Level;
 use crate::id::TxId;
-use crate::protocol::{Body, Refusal, StreamHeader, unpack_symbols};
+use crate::protocol::{Body, OLDEST_PROTOCOL_VERSION, Refusal, StreamHeader, unpack_symbols};
 use crate::riblt::{CountMoments, Decoder, Side, WIRE_SYMBOL_LEN};
 use crate::root_filter::{RootFilter, RootMatcher, bits_for};
 
@@ -160,6 +160,16 @@ pub(super) struct RequesterSession {
     ours: ReconciledSet,
     /// Where it started from.
     origin: Origin,
+    /// The protocol version asked in: ours, or the older one the party
+    /// said it speaks (see [`RequesterSession::on_refused`]).
+    protocol: u16,
+    /// The party's cursor from the reconciliation `ours` was learnt from
+    /// (protocol 6): sent with the request, so that its roots filter names
+    /// only the roots it gained since.
+    since: Option<u64>,
+    /// The party's cursor for where its set stands now, from its
+    /// `Identical` or its stream's header: kept with its set.
+    cursor: Option<u64>,
     /// The last index we told the responder we received (`Progress`, or a
     /// `Want`'s `from`): its stream runs at most a window past it.
     reported: u32,
@@ -184,6 +194,7 @@ impl RequesterSession {
         me: String,
         (ids, core): (Vec<TxId>, RequesterCore),
         (salt, resalts): (u64, u32),
+        protocol: u16,
         cx: &Context,
     ) -> (Self, Step<RequesterEnd>) {
         let now = cx.now;
@@ -211,6 +222,9 @@ impl RequesterSession {
             untested: core.candidates,
             ours: core.set,
             origin: core.origin,
+            protocol,
+            since: core.since,
+            cursor: None,
             reported: 0,
         };
         let mut step = Step::default();
@@ -260,6 +274,17 @@ impl RequesterSession {
         (std::mem::take(&mut self.ours), self.decoder.decoded())
     }
 
+    /// The roots-filter width we ask for: none from the party's set as
+    /// last reconciled without its cursor (protocol 5 has none), since the
+    /// filter would name all its roots again.
+    fn roots_bits(&self) -> u8 {
+        let cursor = self.protocol >= 6 && self.since.is_some();
+        match self.origin {
+            Origin::LastReconciled if !cursor => 0,
+            _ => roots_bits_for(self.candidates),
+        }
+    }
+
     /// Sends (or sends again) the request.
     fn request(&mut self, now: u64, step: &mut Step<RequesterEnd>) {
         self.last_asked_ms = now;
@@ -267,9 +292,15 @@ impl RequesterSession {
             salt: self.salt,
             until: self.granted,
             digest: Some(self.decoder.digest()),
-            roots_bits: roots_bits_for(self.candidates),
+            roots_bits: self.roots_bits(),
             set_size: self.set_size,
+            since: self.since,
         });
+    }
+
+    /// The party's cursor for where its set stood, once it gave one.
+    pub(super) fn cursor(&self) -> Option<u64> {
+        self.cursor
     }
 
     /// Asks the responder for symbols `[from, granted)`.
@@ -313,6 +344,11 @@ impl RequesterSession {
         let mut step = Step::default();
         if refusal.is_busy() {
             self.back_off(&refusal, jitter, cx, &mut step);
+        } else if let Refusal::UnsupportedProtocol { supported } = refusal
+            && (OLDEST_PROTOCOL_VERSION..self.protocol).contains(&supported)
+            && self.phase == Phase::Requested
+        {
+            self.speak(supported, cx.now, &mut step);
         } else if refusal.is_lost_session() && self.restarts < MAX_RESTARTS {
             self.restart(sets, cx.now, &mut step);
         } else if refusal.is_decoding_bound() {
@@ -323,6 +359,23 @@ impl RequesterSession {
             step.end(RequesterEnd::Failed(reason));
         }
         step
+    }
+
+    /// The party speaks only an older protocol version that we also speak:
+    /// ask again in it (the reconciler sends in the version the party last
+    /// spoke, which its refusal was written in).
+    fn speak(&mut self, protocol: u16, now: u64, step: &mut Step<RequesterEnd>) {
+        self.protocol = protocol;
+        step.log(
+            Level::Info,
+            format!(
+                "{} speaks reconciliation protocol {protocol}; asking again in it for \
+                 reconciliation {}",
+                self.key.party, self.key.id
+            ),
+        );
+        self.progressed(now);
+        self.request(now, step);
     }
 
     /// The party refused our request because its pool is full: wait a
@@ -404,6 +457,7 @@ impl RequesterSession {
         self.untested = core.candidates;
         self.ours = core.set;
         self.origin = core.origin;
+        self.since = core.since;
         // A stale refusal may find the session backing off: it stays so,
         // and asks again from the start when the retry timer fires.
         match self.phase {
@@ -533,6 +587,7 @@ impl RequesterSession {
         self.last_progress_ms = now;
         if start == 0 && self.header.is_none() {
             self.header = header;
+            self.cursor = header.and_then(|h| h.cursor);
         }
         self.gap_asked_from = None;
         self.phase = Phase::Streaming;
@@ -626,7 +681,7 @@ impl RequesterSession {
         if self.phase != Phase::Requested {
             return step;
         }
-        let asked = roots_bits_for(self.candidates);
+        let asked = self.roots_bits();
         if filter.bits != asked {
             let what = format!(
                 "a roots filter of {} remainder bits, when {asked} were asked for",
@@ -663,10 +718,13 @@ impl RequesterSession {
     }
 
     /// The responder holds exactly our set: the reconciliation is over, with
-    /// nothing found. Only an answer to a request with no symbols yet counts.
-    pub(super) fn on_identical(&mut self) -> Step<RequesterEnd> {
+    /// nothing found but what the set holds that the vault lacks. Only an
+    /// answer to a request with no symbols yet counts. `cursor` is the
+    /// party's, for where its set stands.
+    pub(super) fn on_identical(&mut self, cursor: Option<u64>) -> Step<RequesterEnd> {
         let mut step = Step::default();
         if matches!(self.phase, Phase::Requested | Phase::Filtered) {
+            self.cursor = cursor;
             step.end(RequesterEnd::Decoded { said_done: false });
         }
         step

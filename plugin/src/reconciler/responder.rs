@@ -27,6 +27,19 @@ pub(super) struct Request {
     pub(super) digest: Option<u64>,
     pub(super) roots_bits: u8,
     pub(super) set_size: u64,
+    /// Our cursor from the reconciliation the requester's set was learnt
+    /// from (protocol 6), still sealed.
+    pub(super) since: Option<u64>,
+}
+
+/// Our set for a requester, as a session answers from it: its ids, our
+/// roots beyond the pair (only those recorded since the requester's
+/// cursor, when it gave one that opens), and our cursor for where the set
+/// stands now.
+pub(super) struct ResponderSet {
+    pub(super) ids: Vec<TxId>,
+    pub(super) roots: Vec<TxId>,
+    pub(super) cursor: Option<u64>,
 }
 
 /// Bytes of a `Roots` frame besides its filter's data: version, session
@@ -61,8 +74,12 @@ pub(super) enum ResponderEnd {
 /// How a responder answers an admitted request.
 pub(super) enum Answer {
     /// The requester's digest says it holds exactly our set, of this many
-    /// transactions: nothing to stream, no session kept.
-    Identical { set_size: usize },
+    /// transactions: nothing to stream, no session kept; `Identical` with
+    /// our cursor is the answer.
+    Identical {
+        set_size: usize,
+        cursor: Option<u64>,
+    },
     /// A session, and its first step.
     Session(Box<ResponderSession>, Step<ResponderEnd>),
 }
@@ -97,6 +114,8 @@ pub(super) struct ResponderSession {
     /// The `Roots` answer sent instead of the first symbols, kept to send
     /// again if the request is repeated before the requester's `Want`.
     roots: Option<Body>,
+    /// Our cursor, for the stream's header.
+    cursor: Option<u64>,
 }
 
 /// Our roots beyond the pair as a filter, when the requester has
@@ -119,7 +138,7 @@ impl ResponderSession {
     pub(super) fn answer(
         key: SessionKey,
         request: Request,
-        (ids, roots): (Vec<TxId>, Vec<TxId>),
+        ResponderSet { ids, roots, cursor }: ResponderSet,
         cx: &Context,
     ) -> Answer {
         let Request {
@@ -128,6 +147,7 @@ impl ResponderSession {
             digest,
             roots_bits,
             set_size,
+            since: _,
         } = request;
         let stream_limit = responder_stream_limit(
             ids.len() as u64,
@@ -138,6 +158,7 @@ impl ResponderSession {
         if digest == Some(encoder.digest()) {
             return Answer::Identical {
                 set_size: encoder.set_size(),
+                cursor,
             };
         }
         let roots = roots_answer(&roots, salt, roots_bits, cx.max_message);
@@ -187,6 +208,7 @@ impl ResponderSession {
             sent: 0,
             last_heard_ms: cx.now,
             roots: roots.clone(),
+            cursor,
         };
         step.set_timer(SessionTimer::Silence, resend_after_ms(cx.config));
         match roots {
@@ -388,6 +410,7 @@ impl ResponderSession {
         let header = (start == 0).then_some(StreamHeader {
             responder_set_size: self.encoder.set_size() as u64,
             stream_limit: self.stream_limit,
+            cursor: self.cursor,
         });
         step.send(Body::Symbols {
             start,

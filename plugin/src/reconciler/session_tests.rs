@@ -6,7 +6,7 @@ use super::batch_budget::FIRST_BATCH;
 use super::known_sets::ReconciledSet;
 use super::requester::{self, RETRY_BASE_MS, RequesterEnd, RequesterSession, RequesterSets};
 use super::resend_after_ms;
-use super::responder::{self, Answer, Request, ResponderEnd, ResponderSession};
+use super::responder::{self, Answer, Request, ResponderEnd, ResponderSession, ResponderSet};
 use super::session::{Action, Context, SessionKey, SessionTimer, Step};
 use super::sets::{Origin, RequesterCore};
 use crate::config::Config;
@@ -57,6 +57,7 @@ fn core_of(ids: Vec<TxId>, candidates: u64) -> (Vec<TxId>, RequesterCore) {
         set: ReconciledSet::default(),
         origin: Origin::Pair,
         candidates: (0..candidates as u32).map(TxIndex).collect(),
+        since: None,
     };
     (ids, core)
 }
@@ -125,6 +126,7 @@ fn requester(core: Vec<TxId>, candidates: u64, config: &Config) -> RequesterSess
         "O=PartyA, L=London, C=GB".into(),
         core_of(core, candidates),
         (SALT, 0),
+        crate::protocol::PROTOCOL_VERSION,
         &cx(config, 0),
     );
     assert_eq!(session.phase(), requester::Phase::Requested);
@@ -143,7 +145,7 @@ fn requester(core: Vec<TxId>, candidates: u64, config: &Config) -> RequesterSess
 fn requested_then_identical_ends_decoded_without_done() {
     let config = Config::default();
     let mut session = requester(ids(0..10), 0, &config);
-    let step = session.on_identical();
+    let step = session.on_identical(Some(3));
     assert_eq!(step.end, Some(RequesterEnd::Decoded { said_done: false }));
     assert!(
         sends(&step).is_empty(),
@@ -233,6 +235,7 @@ fn a_roots_filter_moves_requested_to_filtered_and_asks_for_the_stream() {
         String::new(),
         core_of(ids(0..10), 3),
         (SALT, 0),
+        crate::protocol::PROTOCOL_VERSION,
         &cx(&config, 0),
     );
     let [Body::Request { roots_bits, .. }] = sends(&step)[..] else {
@@ -354,6 +357,15 @@ fn request(set_size: u64, roots_bits: u8, digest: Option<u64>) -> Request {
         digest,
         roots_bits,
         set_size,
+        since: None,
+    }
+}
+
+fn set(ids: Vec<TxId>, roots: Vec<TxId>) -> ResponderSet {
+    ResponderSet {
+        ids,
+        roots,
+        cursor: Some(11),
     }
 }
 
@@ -363,7 +375,7 @@ fn responder(
     request: Request,
     config: &Config,
 ) -> (ResponderSession, Step<ResponderEnd>) {
-    match ResponderSession::answer(key(), request, (ours, roots), &cx(config, 0)) {
+    match ResponderSession::answer(key(), request, set(ours, roots), &cx(config, 0)) {
         Answer::Session(session, step) => (*session, step),
         Answer::Identical { .. } => panic!("not identical"),
     }
@@ -376,10 +388,16 @@ fn a_request_holding_our_set_is_answered_identical() {
     let answer = ResponderSession::answer(
         key(),
         request(10, 0, Some(digest)),
-        (ids(0..10), vec![]),
+        set(ids(0..10), vec![]),
         &cx(&config, 0),
     );
-    assert!(matches!(answer, Answer::Identical { set_size: 10 }));
+    assert!(matches!(
+        answer,
+        Answer::Identical {
+            set_size: 10,
+            cursor: Some(11)
+        }
+    ));
 }
 
 #[test]
@@ -469,7 +487,7 @@ fn a_message_size_too_small_for_a_symbol_is_refused() {
         config: &config,
     };
     let Answer::Session(_, step) =
-        ResponderSession::answer(key(), request(10, 0, None), (ids(0..50), vec![]), &tiny)
+        ResponderSession::answer(key(), request(10, 0, None), set(ids(0..50), vec![]), &tiny)
     else {
         panic!("a session");
     };

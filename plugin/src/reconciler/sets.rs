@@ -33,14 +33,17 @@ pub(super) enum Origin {
     LastReconciled,
 }
 
-/// A requester's set as it starts: the set, where it comes from, and the
+/// A requester's set as it starts: the set, where it comes from, the
 /// candidates a roots filter would test (our transactions outside it),
-/// newest first — none when it is the party's set as last reconciled.
+/// newest first, and — from the party's set as last reconciled — the
+/// party's cursor then, so that its filter names only roots it gained
+/// since.
 #[derive(Debug)]
 pub(super) struct RequesterCore {
     pub(super) set: ReconciledSet,
     pub(super) origin: Origin,
     pub(super) candidates: Vec<TxIndex>,
+    pub(super) since: Option<u64>,
 }
 
 /// The sets between this node (`me`) and one `party`, read from the graph
@@ -86,12 +89,21 @@ impl<H: Host> PairSets<'_, H> {
             .collect())
     }
 
-    /// The responder's set for the party (the requester), and the ids of
-    /// its roots beyond the pair.
-    pub(super) fn responder_sets(&mut self) -> Result<(Vec<TxId>, Vec<TxId>), String> {
+    /// The responder's set for the party (the requester), the ids of its
+    /// roots beyond the pair — only those from graph position `since` on,
+    /// when the requester's cursor gave one — and the graph's length (the
+    /// position to give it as our cursor).
+    pub(super) fn responder_sets(
+        &mut self,
+        since: Option<u32>,
+    ) -> Result<(Vec<TxId>, Vec<TxId>, u32), String> {
         let (requester, me) = self.handles()?;
-        let (set, roots) = self.graph.responder_sets(requester, me);
-        Ok((self.ids(set), self.ids(roots)))
+        let (set, mut roots) = self.graph.responder_sets(requester, me);
+        if let Some(since) = since {
+            roots.retain(|t| t.0 >= since);
+        }
+        let position = self.graph.len() as u32;
+        Ok((self.ids(set), self.ids(roots), position))
     }
 }
 
@@ -99,17 +111,25 @@ impl<H: Host> RequesterSets for PairSets<'_, H> {
     fn core(&mut self) -> Result<(Vec<TxId>, RequesterCore), String> {
         let (responder, me) = self.handles()?;
         let core = match self.known.get(self.party, self.graph) {
-            Some((mut set, since)) => {
+            Some((mut set, built_at, cursor)) => {
                 // What our set for the pair gained since is added: the
                 // party holds it too, unless it lost it.
                 let mut builder = SetBuilder::extend(self.graph, std::mem::take(&mut set.members));
                 self.graph
-                    .add_pair_since(&mut builder, responder, me, since);
+                    .add_pair_since(&mut builder, responder, me, built_at);
                 set.members = builder.into_tx_set();
+                // Without the party's cursor its filter would name all its
+                // roots again: none is asked for, and the roots it gained
+                // cross as symbols.
+                let candidates = match cursor {
+                    Some(_) => self.graph.candidates_outside(&set.members, responder, me),
+                    None => Vec::new(),
+                };
                 RequesterCore {
                     set,
                     origin: Origin::LastReconciled,
-                    candidates: Vec::new(),
+                    candidates,
+                    since: cursor,
                 }
             }
             None => {
@@ -118,6 +138,7 @@ impl<H: Host> RequesterSets for PairSets<'_, H> {
                     set: ReconciledSet::of(set.into_tx_set(), self.graph),
                     origin: Origin::Pair,
                     candidates,
+                    since: None,
                 }
             }
         };

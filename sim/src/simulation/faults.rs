@@ -44,7 +44,7 @@ fn kind_of(payload: &[u8]) -> &'static str {
         Ok(Body::Want { .. }) => "want",
         Ok(Body::Progress { .. }) => "progress",
         Ok(Body::Done) => "done",
-        Ok(Body::Identical) => "identical",
+        Ok(Body::Identical { .. }) => "identical",
         Ok(Body::Roots { .. }) => "roots",
         Ok(Body::Refused(_)) => "refused",
         Ok(Body::Abort { .. }) => "abort",

@@ -64,6 +64,7 @@ pub(super) fn hostile(
                         digest: None,
                         roots_bits: 0,
                         set_size: 0,
+                        since: None,
                     },
                 );
                 net.inject(MALLORY, node, frame.encode());
@@ -109,6 +110,7 @@ fn oversize_body(r: &mut SplitMix64) -> Body {
             digest: Some(r.next_u64()),
             roots_bits: u8::MAX,
             set_size: u64::MAX,
+            since: None,
         }
     } else if r.chance(0.5) {
         Body::Roots {
@@ -124,6 +126,7 @@ fn oversize_body(r: &mut SplitMix64) -> Body {
             header: Some(StreamHeader {
                 responder_set_size: 1 << 31,
                 stream_limit: u32::MAX,
+                cursor: None,
             }),
             symbols: vec![1; 37 * 100],
         }
@@ -138,6 +141,7 @@ fn plain_request(session: SessionId) -> Vec<u8> {
         digest: None,
         roots_bits: 0,
         set_size: 0,
+        since: None,
     };
     Frame::new(session, body).encode()
 }

@@ -10,10 +10,18 @@
 //! what the seed's set definition finds (B's set for A, less A's backup).
 //! Reported beside the issue's target: bytes both ways against
 //! 1.3 × 32·found + 1 KiB, and for `d` = 0 against 100 B.
+//!
+//! The routine checks ([`run_routine`]) measure what a node that has
+//! reconciled with B before pays: A and B reconciled when the ledger stood
+//! `since` transactions ago, both recorded what came since, A lost the
+//! last `d` of its own, and A checks again (from B's set as last
+//! reconciled, with B's cursor).
 
 use crate::multi_party::{network, reconcile};
-use anyhow::{Result, ensure};
+use anyhow::{Context, Result, ensure};
 use hashbrown::HashSet;
+use ledger_sync_host::store::Database;
+use ledger_sync_host::store::vault::VaultTransaction;
 use ledger_sync_ledgers::{reconciliation_set, two_party_ledger_between};
 use ledger_sync_vocabulary::TxId;
 use std::path::Path;
@@ -102,6 +110,146 @@ pub fn run(
             found: found.len() as u64,
             bytes: traffic.bytes,
             messages: traffic.messages,
+            target_ratio: traffic.bytes as f64 / target,
+            wall_s,
+        };
+        drop(net);
+        let _ = std::fs::remove_dir_all(&run_dir);
+        emit(&row);
+        rows.push(row);
+    }
+    Ok(rows)
+}
+
+/// A routine check on the real ledger (`case` "real-routine" in JSON): A
+/// and B reconciled once when the ledger stood `since` transactions ago;
+/// both have recorded those since, but A lost the last `d` of its own.
+/// The check starts from B's set as last reconciled, with B's cursor.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(tag = "case", rename = "real-routine")]
+pub struct RoutineRow {
+    /// Transactions in the whole ledger now.
+    pub n: u64,
+    /// Ledger transactions since the last reconciliation.
+    pub since: u64,
+    /// Of A's transactions since, how many it lost.
+    pub d: u64,
+    /// Of those, the ids B's set for A holds: what must be found.
+    pub found: u64,
+    /// Bytes both ways, and messages, of the routine check.
+    pub bytes: u64,
+    pub messages: u64,
+    /// The first reconciliation's bytes, when the ledger stood `since`
+    /// transactions ago (with nothing lost): what every check cost before.
+    pub first_bytes: u64,
+    /// bytes / (1.3 × 32 × found + 1 KiB); for found = 0, bytes / 100.
+    pub target_ratio: f64,
+    /// The routine check's wall time on the simulated network.
+    pub wall_s: f64,
+}
+
+impl RoutineRow {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("a row serialises")
+    }
+
+    pub fn to_table_line(&self) -> String {
+        format!(
+            "routine since={:<6} d={:<5} found {:<5} {:>8} B in {:>3} messages = {:.2} × the \
+             target (a first reconciliation: {} B); {:.3} s",
+            self.since,
+            self.d,
+            self.found,
+            self.bytes,
+            self.messages,
+            self.target_ratio,
+            self.first_bytes,
+            self.wall_s
+        )
+    }
+}
+
+/// The ledger `ledger` as it stood after its first `k` transactions.
+fn prefix(ledger: &ledger_sync_ledgers::Ledger, k: usize) -> ledger_sync_ledgers::Ledger {
+    let mut then = ledger_sync_ledgers::Ledger::default();
+    for tx in ledger.transactions.iter().take(k) {
+        then.push(tx.clone());
+    }
+    then
+}
+
+/// Runs a routine check for each `(since, d)` on a ledger of `n`
+/// transactions drawn from `seed`.
+pub fn run_routine(
+    n: u64,
+    checks: &[(u64, u64)],
+    seed: u64,
+    dir: &Path,
+    mut emit: impl FnMut(&RoutineRow),
+) -> Result<Vec<RoutineRow>> {
+    let names = [
+        "O=PartyA, L=London, C=GB".to_string(),
+        "O=PartyB, L=New York, C=US".to_string(),
+    ];
+    let ledger = two_party_ledger_between(&names[0], &names[1], n as usize, seed);
+    let now = [ledger.vault_of(&names[0]), ledger.vault_of(&names[1])];
+    let b_set = reconciliation_set(&now[1], &names[0]);
+    let mut rows = Vec::new();
+    for &(since, d) in checks {
+        ensure!(
+            since < n,
+            "a check since {since} transactions needs n above it"
+        );
+        let then_ledger = prefix(&ledger, (n - since) as usize);
+        let then = [
+            then_ledger.vault_of(&names[0]),
+            then_ledger.vault_of(&names[1]),
+        ];
+        let new = |k: usize| -> Vec<VaultTransaction> {
+            let had: HashSet<TxId> = then[k].iter().map(|t| t.id).collect();
+            now[k]
+                .iter()
+                .filter(|t| !had.contains(&t.id))
+                .cloned()
+                .collect()
+        };
+        let (a_new, b_new) = (new(0), new(1));
+        ensure!(
+            d as usize <= a_new.len(),
+            "d = {d} is more than A's {} transactions since",
+            a_new.len()
+        );
+        let (a_kept, a_lost) = a_new.split_at(a_new.len() - d as usize);
+        let expected: HashSet<TxId> = a_lost
+            .iter()
+            .map(|t| t.id)
+            .filter(|id| b_set.contains(id))
+            .collect();
+        let run_dir = dir.join(format!("routine-{n}-{seed}-{since}-{d}"));
+        let mut net = network(&run_dir, &names, &then, &then[0], seed)?;
+        reconcile(&mut net, &names[0], &names[1], 0, &HashSet::new())?;
+        let first_bytes = net.traffic().bytes;
+        for (k, txs) in [(0, a_kept), (1, &b_new[..])] {
+            let database = Database::Sqlite(run_dir.join(format!("party{k}.db")));
+            ledger_sync_host::store::connect(&database)?
+                .record(txs)
+                .with_context(|| format!("recording what {} holds since", names[k]))?;
+        }
+        let (found, wall_s) = reconcile(&mut net, &names[0], &names[1], d, &expected)?;
+        let traffic = net.traffic();
+        let target = if found.is_empty() {
+            100.0
+        } else {
+            1.3 * 32.0 * found.len() as f64 + 1024.0
+        };
+        let row = RoutineRow {
+            n,
+            since,
+            d,
+            found: found.len() as u64,
+            bytes: traffic.bytes,
+            messages: traffic.messages,
+            first_bytes,
             target_ratio: traffic.bytes as f64 / target,
             wall_s,
         };

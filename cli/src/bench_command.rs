@@ -31,7 +31,8 @@ enum Profile {
     /// differs from A's even when nothing was lost. A, restored without
     /// the last d transactions of its vault, reconciles with B; bytes
     /// against the targets (≤ 100 B at d = 0, ≤ 1.3 × 32·found +
-    /// 1 KiB).
+    /// 1 KiB). Then the routine checks of a node that reconciled with B
+    /// before (--routine).
     Real(RealArgs),
     /// A whole reconciliation cycle: a node of --n transactions, restored
     /// from a backup that lacks a few transactions per counterparty,
@@ -134,8 +135,27 @@ struct RealArgs {
     /// Transactions A's backup lacks, one run each.
     #[arg(long, value_delimiter = ',', default_values_t = [0, 1, 10, 100, 1_000, 10_000])]
     d: Vec<u64>,
+    /// Routine checks, as SINCE:D: A reconciled with B when the ledger
+    /// stood SINCE transactions ago, both recorded those since, A lost the
+    /// last D of its own, and A checks again. One run each.
+    #[arg(long, value_delimiter = ',', value_parser = since_and_d,
+          default_values = ["0:0", "1000:0", "1000:10", "10000:100"])]
+    routine: Vec<(u64, u64)>,
     #[command(flatten)]
     common: Common,
+}
+
+/// A routine check's `SINCE:D`.
+fn since_and_d(text: &str) -> Result<(u64, u64), String> {
+    let (since, d) = text
+        .split_once(':')
+        .ok_or_else(|| format!("{text:?}: a routine check is SINCE:D, such as 1000:10"))?;
+    let number = |s: &str| {
+        s.trim()
+            .parse::<u64>()
+            .map_err(|e| format!("{text:?}: {s:?} is not a count of transactions ({e})"))
+    };
+    Ok((number(since)?, number(d)?))
 }
 
 #[derive(Args)]
@@ -228,6 +248,9 @@ fn real(a: RealArgs) -> Result<ExitCode> {
         a.n, c.seed
     ));
     bench::real_ledger::run(a.n, &a.d, c.seed, &dir, |row| {
+        c.print(row.to_json(), row.to_table_line())
+    })?;
+    bench::real_ledger::run_routine(a.n, &a.routine, c.seed, &dir, |row| {
         c.print(row.to_json(), row.to_table_line())
     })?;
     Ok(ExitCode::SUCCESS)

@@ -93,12 +93,9 @@ fn an_old_plugin_and_todays_reconcile_with_each_other(version: &str) {
     assert_status(&b_found, Status::DifferencesFound);
     assert_eq!(result_ids(&b_found), sorted((25..28).map(id).collect()));
     assert!(
-        cluster
-            .net
-            .node(B)
-            .logs()
-            .iter()
-            .any(|r| r.message.contains("speaks reconciliation protocol 5; asking again in it")),
+        cluster.net.node(B).logs().iter().any(|r| r
+            .message
+            .contains("speaks reconciliation protocol 5; asking again in it")),
         "B fell back to protocol 5"
     );
     let a_found = cluster.reconcile(A, B);

@@ -65,7 +65,28 @@ pub trait StatusStore: Send + Sync {
     fn load_scheduled(&self) -> Result<Vec<String>>;
     /// Replaces the saved queue.
     fn save_scheduled(&self, parties: &[String]) -> Result<()>;
+    /// The plugin's value under `key`, if any (`status-store.load-value`).
+    /// A store that keeps no values need not implement it: `None`.
+    fn load_value(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        let _ = key;
+        Ok(None)
+    }
+    /// Saves the plugin's `value` under `key`, or deletes the key (`None`).
+    /// The import has checked the key's and the value's size; a store
+    /// refuses a new key past [`MAX_VALUE_KEYS`]. A store that keeps no
+    /// values need not implement it: every save is refused, saying so.
+    fn save_value(&self, key: &str, value: Option<&[u8]>) -> Result<()> {
+        let _ = (key, value);
+        anyhow::bail!("this node's status store keeps no plugin values")
+    }
 }
+
+/// The most keys a plugin may keep values under (`status-store.save-value`).
+pub const MAX_VALUE_KEYS: u64 = 4_096;
+/// The longest key, in bytes.
+pub const MAX_VALUE_KEY_LEN: usize = 128;
+/// The largest value, in bytes.
+pub const MAX_VALUE_LEN: usize = 16 << 20;
 
 /// Where a node's vault and status store are.
 #[derive(Clone)]
@@ -180,6 +201,12 @@ impl StatusStore for Denied {
         anyhow::bail!("{}", self.0)
     }
     fn save_scheduled(&self, _: &[String]) -> Result<()> {
+        anyhow::bail!("{}", self.0)
+    }
+    fn load_value(&self, _: &str) -> Result<Option<Vec<u8>>> {
+        anyhow::bail!("{}", self.0)
+    }
+    fn save_value(&self, _: &str, _: Option<&[u8]>) -> Result<()> {
         anyhow::bail!("{}", self.0)
     }
 }

@@ -54,6 +54,12 @@ impl Host for PlatformHost {
     fn save_scheduled(&mut self, parties: &[String]) -> Result<(), String> {
         platform::save_scheduled(parties)
     }
+    fn load_value(&mut self, key: &str) -> Result<Option<Vec<u8>>, String> {
+        platform::load_value(key)
+    }
+    fn save_value(&mut self, key: &str, value: Option<&[u8]>) -> Result<(), String> {
+        platform::save_value(key, value)
+    }
     fn our_name(&mut self) -> String {
         platform::our_name()
     }

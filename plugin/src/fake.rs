@@ -162,6 +162,8 @@ pub struct FakeHost {
     pub timers: TimerTable<u64>,
     pub statuses: BTreeMap<(String, bool), ReconciliationStatus>,
     pub scheduled: Vec<String>,
+    /// The plugin's values (`status-store.save-value`).
+    pub values: BTreeMap<String, Vec<u8>>,
     /// Every log line: (level, marker, message).
     pub logs: Vec<(Level, String, String)>,
     /// The network's nodes; `send` to anyone else is `unknown-party`.
@@ -183,6 +185,7 @@ impl FakeHost {
             timers: TimerTable::default(),
             statuses: BTreeMap::new(),
             scheduled: Vec::new(),
+            values: BTreeMap::new(),
             logs: Vec::new(),
             peers: BTreeSet::new(),
             failing_store: None,
@@ -257,6 +260,17 @@ impl Host for FakeHost {
     fn save_scheduled(&mut self, parties: &[String]) -> Result<(), String> {
         self.store_write()?;
         self.scheduled = parties.to_vec();
+        Ok(())
+    }
+    fn load_value(&mut self, key: &str) -> Result<Option<Vec<u8>>, String> {
+        Ok(self.values.get(key).cloned())
+    }
+    fn save_value(&mut self, key: &str, value: Option<&[u8]>) -> Result<(), String> {
+        self.store_write()?;
+        match value {
+            Some(value) => self.values.insert(key.to_string(), value.to_vec()),
+            None => self.values.remove(key),
+        };
         Ok(())
     }
     fn our_name(&mut self) -> String {

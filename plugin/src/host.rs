@@ -24,6 +24,8 @@ pub trait Host {
     fn save_status(&mut self, status: &ReconciliationStatus) -> Result<(), String>;
     fn load_scheduled(&mut self) -> Result<Vec<String>, String>;
     fn save_scheduled(&mut self, parties: &[String]) -> Result<(), String>;
+    fn load_value(&mut self, key: &str) -> Result<Option<Vec<u8>>, String>;
+    fn save_value(&mut self, key: &str, value: Option<&[u8]>) -> Result<(), String>;
     fn our_name(&mut self) -> String;
     fn log(&mut self, level: Level, marker: &str, message: &str);
     /// Unpredictable bits for session ids and hash salts.

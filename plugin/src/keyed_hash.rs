@@ -4,6 +4,18 @@
 use crate::id::TxId;
 use ledger_sync_vocabulary::rng::mix64;
 
+/// A keyed 64-bit hash of a name (a party's legal name): where a value
+/// about that party is kept, and what binds a cursor to its requester.
+pub fn keyed_name_hash(name: &str, key: u64) -> u64 {
+    let mut h = key ^ 0x243f_6a88_85a3_08d3;
+    for chunk in name.as_bytes().chunks(8) {
+        let mut word = [0u8; 8];
+        word[..chunk.len()].copy_from_slice(chunk);
+        h = mix64(h ^ u64::from_le_bytes(word));
+    }
+    mix64(h ^ name.len() as u64)
+}
+
 /// A keyed 64-bit hash of an id. The key (the session's salt, chosen by the
 /// requester) keeps a hostile peer from precomputing colliding ids.
 #[inline]

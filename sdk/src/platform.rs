@@ -124,6 +124,17 @@ pub fn save_scheduled(parties: &[String]) -> Result<(), String> {
     status_store::save_scheduled(parties)
 }
 
+/// The plugin's own value under `key`, if it saved one (kept beside its
+/// status rows, restored with them).
+pub fn load_value(key: &str) -> Result<Option<Vec<u8>>, String> {
+    status_store::load_value(key)
+}
+
+/// Saves the plugin's own `value` under `key`, or deletes it (`None`).
+pub fn save_value(key: &str, value: Option<&[u8]>) -> Result<(), String> {
+    status_store::save_value(key, value)
+}
+
 /// This node's reconciliation statuses, outgoing and incoming (grant
 /// `reconciliation`; without it, `InvalidArgument` naming the grant).
 pub fn reconciliation_statuses() -> Result<Vec<ReconciliationStatus>, FlowError> {

@@ -282,6 +282,78 @@ fn a_routine_check_starts_from_the_partys_set_as_last_reconciled() {
     );
 }
 
+/// The seed's disaster, for a node that checks routinely: A reconciled
+/// with B, then a backup of A's database was taken; both recorded 300 more
+/// transactions; A was restored from the backup (losing all of its own
+/// since) and B restarted. A's first reconciliation after the restore
+/// starts from B's set as A kept it beside its status rows at the backup,
+/// with B's cursor then — which still opens, B having kept its key beside
+/// its own rows — so B's filter names only the roots it recorded since,
+/// and A finds exactly what it lost from B's set.
+#[test]
+fn a_node_restored_from_a_backup_starts_from_the_sets_it_kept_then() {
+    let names: Vec<String> = (0..5)
+        .map(|k| format!("O=Trader{k}, L=London, C=GB"))
+        .collect();
+    let (a, b) = (&names[0], &names[1]);
+    let then = vaults_after(&names, 3_300, 11, 3_000);
+    let now = vaults_after(&names, 3_300, 11, 3_300);
+    let mut cluster = Cluster::new();
+    cluster.add(a, &then[0]).add(b, &then[1]).settle();
+    assert_status(&cluster.reconcile(a, b), Status::DifferencesNotFound);
+    let roots_first = roots_sent(&mut cluster, b).expect("a first filter");
+
+    // The backup, taken while A runs.
+    let ledger_sync_host::store::Database::Sqlite(path) =
+        cluster.net.node(a).database().cloned().expect("a database")
+    else {
+        panic!("the cluster keeps SQLite databases");
+    };
+    let backup = cluster.dir().join("backup-of-a.db");
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute("VACUUM INTO ?1", [backup.to_str().unwrap()])
+        .unwrap();
+
+    let a_new = recorded_since(&then[0], &now[0]);
+    cluster.record(a, &a_new);
+    cluster.record(b, &recorded_since(&then[1], &now[1]));
+    cluster.settle();
+
+    // The disaster: A restored from the backup; B restarted meanwhile.
+    cluster.net.crash_node(a);
+    for suffix in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    std::fs::copy(&backup, &path).unwrap();
+    cluster.net.restart_node(a, None).unwrap();
+    cluster.net.crash_node(b);
+    cluster.net.restart_node(b, None).unwrap();
+
+    let b_set = reconciliation_set(&now[1], a);
+    let expected = sorted(
+        a_new
+            .iter()
+            .map(|t| t.id)
+            .filter(|id| b_set.contains(id))
+            .collect(),
+    );
+    assert!(!expected.is_empty());
+    let row = cluster.reconcile(a, b);
+    assert_eq!(result_ids(&row), expected);
+    let log = cluster.net.node(a).logs();
+    assert!(
+        log.iter()
+            .any(|r| r.message.contains("set as last reconciled (")),
+        "A started from the set it kept"
+    );
+    let roots_after = roots_sent(&mut cluster, b).unwrap_or(0);
+    assert!(
+        roots_after * 4 < roots_first,
+        "B's filter after the restore named {roots_after} roots, a first one {roots_first}"
+    );
+}
+
 /// A lost `Roots` answer: the requester hears nothing, asks again with the
 /// same request, and the responder sends its roots again (it holds the
 /// stream until the requester's `Want`); the result is exact.

@@ -105,9 +105,50 @@ fn statuses_and_queue_round_trip(backend: Backend) {
     assert!(store.load_scheduled().unwrap().is_empty());
 }
 
+/// A plugin's values (`status-store.save-value`): saved, replaced,
+/// deleted, each key on its own; a new key past the most a node keeps is
+/// refused and stores nothing, while an existing key is still replaced.
+fn plugin_values_round_trip(backend: Backend) {
+    use ledger_sync_host::capabilities::MAX_VALUE_KEYS;
+    let sqlite = matches!(backend, Backend::Sqlite);
+    let (_cluster, database, mut store) = fresh(backend, "values");
+    assert_eq!(store.load_value("known-set:1").unwrap(), None);
+    store.save_value("known-set:1", Some(&[1, 2, 3])).unwrap();
+    store.save_value("cursor-key", Some(&[9; 8])).unwrap();
+    store.save_value("known-set:1", Some(&[4])).unwrap();
+    assert_eq!(store.load_value("known-set:1").unwrap(), Some(vec![4]));
+    assert_eq!(store.load_value("cursor-key").unwrap(), Some(vec![9; 8]));
+    store.save_value("known-set:1", None).unwrap();
+    assert_eq!(store.load_value("known-set:1").unwrap(), None);
+    store.save_value("never-saved", None).unwrap();
+    // Fill up to the bound with one statement, then ask for one more.
+    let fill = if sqlite {
+        format!(
+            "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < {}) \
+             INSERT INTO CR_PLUGIN_VALUE (key, value) SELECT 'k' || n, x'00' FROM c",
+            MAX_VALUE_KEYS - 1
+        )
+    } else {
+        format!(
+            "INSERT INTO CR_PLUGIN_VALUE (key, value) \
+             SELECT 'k' || n, '\\x00'::bytea FROM generate_series(1, {}) AS n",
+            MAX_VALUE_KEYS - 1
+        )
+    };
+    execute(&database, &fill);
+    let refused = store.save_value("one-too-many", Some(&[1])).unwrap_err();
+    assert!(
+        format!("{refused:#}").contains("the most a node keeps (4096)"),
+        "{refused:#}"
+    );
+    assert_eq!(store.load_value("one-too-many").unwrap(), None);
+    store.save_value("cursor-key", Some(&[7])).unwrap();
+    assert_eq!(store.load_value("cursor-key").unwrap(), Some(vec![7]));
+}
+
 fn migrations_are_recorded_and_a_newer_schema_is_refused(backend: Backend) {
     let (_cluster, database, mut store) = fresh(backend, "versions");
-    assert_eq!(store.schema_versions().unwrap(), vec![1, 2, 3, 4]);
+    assert_eq!(store.schema_versions().unwrap(), vec![1, 2, 3, 4, 5]);
     drop(store);
     // Connecting again applies nothing twice.
     assert_eq!(
@@ -115,7 +156,7 @@ fn migrations_are_recorded_and_a_newer_schema_is_refused(backend: Backend) {
             .unwrap()
             .schema_versions()
             .unwrap(),
-        vec![1, 2, 3, 4]
+        vec![1, 2, 3, 4, 5]
     );
     execute(
         &database,
@@ -128,7 +169,7 @@ fn migrations_are_recorded_and_a_newer_schema_is_refused(backend: Backend) {
     let text = format!("{refused:#}");
     assert!(
         text.contains("the schema is version 99")
-            && text.contains("newer than this ledger-sync knows (version 4)"),
+            && text.contains("newer than this ledger-sync knows (version 5)"),
         "{text}"
     );
 }
@@ -167,7 +208,7 @@ fn a_failed_status_write_leaves_the_stored_row_as_it_was(backend: Backend) {
 fn a_recorded_id_is_immutable_and_a_refused_batch_stores_nothing(backend: Backend) {
     let (_cluster, _, mut store) = fresh(backend, "immutable");
     let mut with_payload = tx(2, &[1], &[&["A"]]);
-    with_payload.payload = Some(vec![1, 2, 3, 4]);
+    with_payload.payload = Some(vec![1, 2, 3, 4, 5]);
     store
         .record(&[tx(1, &[], &[&["A"]]), with_payload.clone()])
         .unwrap();
@@ -334,6 +375,7 @@ fn held_aside_transactions_round_trip(backend: Backend) {
 }
 
 on_both_backends!(
+    plugin_values_round_trip,
     held_aside_transactions_round_trip,
     recovery_requests_and_logs_round_trip,
     a_recorded_id_is_immutable_and_a_refused_batch_stores_nothing,
@@ -361,7 +403,7 @@ fn both_migration_sets_give_the_same_tables_and_columns() {
     let on_postgres = sort(server.describe_schema().unwrap());
     assert_eq!(
         on_sqlite.len(),
-        5 + 2 + 11 + 2 + 3 + 7 + 14 + 5 + 2,
+        5 + 2 + 11 + 2 + 3 + 7 + 14 + 5 + 2 + 2,
         "{on_sqlite:#?}"
     );
     assert_eq!(on_sqlite, on_postgres);

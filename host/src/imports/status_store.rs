@@ -7,7 +7,7 @@
 
 use crate::bindings::ledger_sync::plugin::status_store;
 use crate::bindings::types::ReconciliationStatus;
-use crate::capabilities::StatusStore;
+use crate::capabilities::{MAX_VALUE_KEY_LEN, MAX_VALUE_LEN, StatusStore};
 use ledger_sync_vocabulary::StatusValue;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -129,4 +129,42 @@ impl status_store::Host for StatusStoreImport {
         self.check_write(true)?;
         self.store.save_scheduled(&parties).map_err(describe)
     }
+
+    fn load_value(&mut self, key: String) -> Result<Option<Vec<u8>>, String> {
+        check_key(&key)?;
+        self.store.load_value(&key).map_err(describe)
+    }
+
+    fn save_value(&mut self, key: String, value: Option<Vec<u8>>) -> Result<(), String> {
+        check_key(&key)?;
+        if let Some(value) = &value
+            && value.len() > MAX_VALUE_LEN
+        {
+            return Err(format!(
+                "a value of {} bytes under {key:?} is past the {MAX_VALUE_LEN} a plugin may save",
+                value.len()
+            ));
+        }
+        self.check_write(false)?;
+        self.store
+            .save_value(&key, value.as_deref())
+            .map_err(describe)
+    }
+}
+
+/// A value's key: not empty, at most [`MAX_VALUE_KEY_LEN`] bytes.
+fn check_key(key: &str) -> Result<(), String> {
+    if key.is_empty() || key.len() > MAX_VALUE_KEY_LEN {
+        return Err(format!(
+            "a value's key must be 1 to {MAX_VALUE_KEY_LEN} bytes; {:?} is {}",
+            bounded(key),
+            key.len()
+        ));
+    }
+    Ok(())
+}
+
+/// A key cut for an error message.
+fn bounded(key: &str) -> String {
+    key.chars().take(64).collect()
 }

@@ -202,6 +202,24 @@ pub const MIGRATIONS: &[Migration] = &[
     CREATE INDEX cr_held_aside_wait_tx ON CR_HELD_ASIDE_WAIT (tx_id);
     "#,
     },
+    Migration {
+        version: 5,
+        description: "CR_PLUGIN_VALUE: a plugin's own values beside its status rows",
+        sqlite: r#"
+    -- status-store.save-value: the plugin's state beside its rows (the
+    -- reconciliation plugin's parties' sets as last reconciled).
+    CREATE TABLE CR_PLUGIN_VALUE (
+        key   TEXT NOT NULL PRIMARY KEY,
+        value BLOB NOT NULL
+    );
+    "#,
+        postgres: r#"
+    CREATE TABLE CR_PLUGIN_VALUE (
+        key   TEXT NOT NULL PRIMARY KEY,
+        value BYTEA NOT NULL
+    );
+    "#,
+    },
 ];
 
 /// The newest version this build knows.

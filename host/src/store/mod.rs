@@ -169,6 +169,11 @@ pub trait NodeStore: Send {
     fn load_scheduled(&mut self) -> Result<Vec<String>>;
     /// Replaces the saved queue, atomically.
     fn save_scheduled(&mut self, parties: &[String]) -> Result<()>;
+    /// CR_PLUGIN_VALUE: the value under `key`, if any.
+    fn load_value(&mut self, key: &str) -> Result<Option<Vec<u8>>>;
+    /// Saves `value` under `key` or deletes the key (`None`), atomically;
+    /// a new key past [`crate::capabilities::MAX_VALUE_KEYS`] is refused.
+    fn save_value(&mut self, key: &str, value: Option<&[u8]>) -> Result<()>;
 
     /// CR_RECOVERY_REQUEST: the requests IN_PROGRESS and the newest
     /// `limit` others, newest first.

@@ -19,6 +19,7 @@ use super::recovery::{KEEP_LOG_LINES, REQUEST_COLUMNS, StoredRequest, kept_messa
 use super::status::{COLUMNS, StoredRow};
 use super::vault::{compare_stored, decode_record, encode_columns, push_row};
 use super::{NodeStore, Recorded, VaultTransaction, redact};
+use crate::capabilities::MAX_VALUE_KEYS;
 use anyhow::{Context, Result};
 use hashbrown::{HashMap, HashSet};
 use ledger_sync_vocabulary::ReconciliationStatus;
@@ -780,6 +781,50 @@ impl NodeStore for PostgresStore {
                  SELECT n, p FROM unnest($1::text[]) WITH ORDINALITY AS t(p, n)",
                 &[&parties],
             )?;
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    fn load_value(&mut self, key: &str) -> Result<Option<Vec<u8>>> {
+        self.run("loading CR_PLUGIN_VALUE", |client, _| {
+            Ok(client
+                .query_opt("SELECT value FROM CR_PLUGIN_VALUE WHERE key = $1", &[&key])?
+                .map(|row| row.get(0)))
+        })
+    }
+
+    fn save_value(&mut self, key: &str, value: Option<&[u8]>) -> Result<()> {
+        self.run("saving CR_PLUGIN_VALUE", |client, _| {
+            let mut tx = client.transaction()?;
+            match value {
+                None => {
+                    tx.execute("DELETE FROM CR_PLUGIN_VALUE WHERE key = $1", &[&key])?;
+                }
+                Some(value) => {
+                    // Serialises concurrent saves of new keys (the count).
+                    tx.execute(
+                        "LOCK TABLE CR_PLUGIN_VALUE IN SHARE ROW EXCLUSIVE MODE",
+                        &[],
+                    )?;
+                    let row = tx.query_one(
+                        "SELECT count(*), coalesce(bool_or(key = $1), false) FROM CR_PLUGIN_VALUE",
+                        &[&key],
+                    )?;
+                    let (keys, exists): (i64, bool) = (row.get(0), row.get(1));
+                    if !exists && keys as u64 >= MAX_VALUE_KEYS {
+                        anyhow::bail!(
+                            "the plugin keeps values under {keys} keys, the most a node keeps \
+                             ({MAX_VALUE_KEYS}); {key:?} was not saved"
+                        );
+                    }
+                    tx.execute(
+                        "INSERT INTO CR_PLUGIN_VALUE (key, value) VALUES ($1, $2) \
+                         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                        &[&key, &value],
+                    )?;
+                }
+            }
             tx.commit()?;
             Ok(())
         })

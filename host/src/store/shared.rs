@@ -93,6 +93,15 @@ impl StatusStore for DatabaseStatusStore {
             .expect("status store")
             .save_scheduled(parties)
     }
+    fn load_value(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        self.conn.lock().expect("status store").load_value(key)
+    }
+    fn save_value(&self, key: &str, value: Option<&[u8]>) -> Result<()> {
+        self.conn
+            .lock()
+            .expect("status store")
+            .save_value(key, value)
+    }
 }
 
 /// The recovery tables, on one connection.

@@ -177,6 +177,12 @@ impl NodeStore for SqliteStore {
     fn save_scheduled(&mut self, parties: &[String]) -> Result<()> {
         status::save_scheduled(&self.conn, parties)
     }
+    fn load_value(&mut self, key: &str) -> Result<Option<Vec<u8>>> {
+        status::load_value(&self.conn, key)
+    }
+    fn save_value(&mut self, key: &str, value: Option<&[u8]>) -> Result<()> {
+        status::save_value(&self.conn, key, value)
+    }
 
     fn load_recovery_requests(&mut self, limit: u32) -> Result<Vec<RecoveryRequest>> {
         super::recovery::load_requests(&self.conn, limit)
@@ -249,7 +255,7 @@ mod tests {
         let path = dir.path().join("node.db");
         drop(open(&path).unwrap());
         let mut store = SqliteStore::open(&path).unwrap();
-        assert_eq!(store.schema_versions().unwrap(), vec![1, 2, 3, 4]);
+        assert_eq!(store.schema_versions().unwrap(), vec![1, 2, 3, 4, 5]);
     }
 
     #[test]
@@ -268,7 +274,7 @@ mod tests {
             .unwrap();
         }
         let mut store = SqliteStore::open(&path).unwrap();
-        assert_eq!(store.schema_versions().unwrap(), vec![1, 2, 3, 4]);
+        assert_eq!(store.schema_versions().unwrap(), vec![1, 2, 3, 4, 5]);
         assert_eq!(store.count().unwrap(), 1);
     }
 }

@@ -2,6 +2,7 @@
 //! shared vocabulary's types (status spellings come from
 //! [`StatusValue::as_str`], nowhere else).
 
+use crate::capabilities::MAX_VALUE_KEYS;
 use anyhow::{Context, Result};
 use ledger_sync_vocabulary::id::{join_ids, split_ids};
 use ledger_sync_vocabulary::{ReconciliationStatus, StatusValue};
@@ -136,6 +137,47 @@ pub fn load_scheduled(conn: &Connection) -> Result<Vec<String>> {
         .query_map([], |r| r.get(0))?
         .collect::<rusqlite::Result<Vec<String>>>()?;
     Ok(parties)
+}
+
+/// CR_PLUGIN_VALUE: the value under `key`, if any.
+pub fn load_value(conn: &Connection, key: &str) -> Result<Option<Vec<u8>>> {
+    let mut stmt = conn.prepare_cached("SELECT value FROM CR_PLUGIN_VALUE WHERE key = ?1")?;
+    let mut rows = stmt.query(params![key])?;
+    Ok(match rows.next()? {
+        Some(row) => Some(row.get(0)?),
+        None => None,
+    })
+}
+
+/// Saves `value` under `key`, or deletes the key, atomically; a new key
+/// past [`MAX_VALUE_KEYS`] is refused.
+pub fn save_value(conn: &Connection, key: &str, value: Option<&[u8]>) -> Result<()> {
+    let tx = conn.unchecked_transaction()?;
+    match value {
+        None => {
+            tx.execute("DELETE FROM CR_PLUGIN_VALUE WHERE key = ?1", params![key])?;
+        }
+        Some(value) => {
+            let (keys, exists): (i64, bool) = tx.query_row(
+                "SELECT count(*), coalesce(max(key = ?1), 0) FROM CR_PLUGIN_VALUE",
+                params![key],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            if !exists && keys as u64 >= MAX_VALUE_KEYS {
+                anyhow::bail!(
+                    "the plugin keeps values under {keys} keys, the most a node keeps \
+                     ({MAX_VALUE_KEYS}); {key:?} was not saved"
+                );
+            }
+            tx.execute(
+                "INSERT INTO CR_PLUGIN_VALUE (key, value) VALUES (?1, ?2) \
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                params![key, value],
+            )?;
+        }
+    }
+    tx.commit()
+        .with_context(|| format!("saving the plugin value {key:?}"))
 }
 
 /// Replaces the saved queue, atomically.

@@ -4,16 +4,22 @@
 //!
 //! The position (how many transactions the responder's ledger graph held)
 //! is sealed with a 64-bit block cipher under a key drawn when the plugin
-//! starts, with a tag bound to the requester: the requester learns nothing
+//! first starts and kept beside the status rows (`cursor-key`), with a tag
+//! bound to the requester: the requester learns nothing
 //! of the responder's vault from it (neither its size nor how fast it
-//! grows), and a token from before a restart, for another requester or
-//! made up fails to open — the responder then sends all its roots, as to a
+//! grows), and a token from another node, for another requester or made
+//! up fails to open — the responder then sends all its roots, as to a
 //! first reconciliation. A token that opens to a wrong position (the
 //! responder's vault was restored since) costs bytes, never correctness:
 //! the coded-symbol stream reconciles the whole sets whatever the filter
 //! named.
 
+use crate::host::Host;
+use crate::keyed_hash::keyed_name_hash;
 use ledger_sync_vocabulary::rng::mix64;
+
+/// Where the key is kept (`status-store.save-value`).
+const VALUE_KEY: &str = "cursor-key";
 
 /// Rounds of the Feistel network (four make a pseudo-random permutation).
 const ROUNDS: u64 = 4;
@@ -23,19 +29,22 @@ const ROUNDS: u64 = 4;
 pub(super) struct CursorKey(u64);
 
 impl CursorKey {
-    pub(super) fn new(key: u64) -> Self {
-        CursorKey(key)
+    /// The node's key: the one kept beside the status rows, or a new one,
+    /// kept there if the store takes it (else cursors given before a
+    /// restart no longer open after it, and cost a full roots filter).
+    pub(super) fn kept_or_new(host: &mut impl Host) -> CursorKey {
+        let kept = host.load_value(VALUE_KEY).ok().flatten();
+        if let Some(key) = kept.and_then(|bytes| <[u8; 8]>::try_from(bytes).ok()) {
+            return CursorKey(u64::from_le_bytes(key));
+        }
+        let key = CursorKey(host.random_u64());
+        let _ = host.save_value(VALUE_KEY, Some(&key.0.to_le_bytes()));
+        key
     }
 
     /// 32 bits that bind a token to `requester`.
     fn tag(&self, requester: &str) -> u32 {
-        let mut h = self.0 ^ 0x243f_6a88_85a3_08d3;
-        for chunk in requester.as_bytes().chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            h = mix64(h ^ u64::from_le_bytes(word));
-        }
-        mix64(h ^ requester.len() as u64) as u32
+        keyed_name_hash(requester, self.0) as u32
     }
 
     fn round(&self, round: u64, half: u32) -> u32 {
@@ -68,14 +77,11 @@ mod tests {
 
     #[test]
     fn a_cursor_opens_only_under_its_key_for_its_requester() {
-        let key = CursorKey::new(42);
+        let key = CursorKey(42);
         let token = key.seal("O=PartyA, L=London, C=GB", 1_000_000);
         assert_eq!(key.open("O=PartyA, L=London, C=GB", token), Some(1_000_000));
         assert_eq!(key.open("O=PartyC, L=Paris, C=FR", token), None);
-        assert_eq!(
-            CursorKey::new(43).open("O=PartyA, L=London, C=GB", token),
-            None
-        );
+        assert_eq!(CursorKey(43).open("O=PartyA, L=London, C=GB", token), None);
         assert_eq!(key.open("O=PartyA, L=London, C=GB", token ^ 1), None);
         // Positions close together give unrelated tokens.
         let next = key.seal("O=PartyA, L=London, C=GB", 1_000_001);

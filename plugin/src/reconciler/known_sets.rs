@@ -29,7 +29,9 @@
 //! filter again.
 
 use crate::graph::{LedgerGraph, TxIndex, TxSet};
+use crate::host::Host;
 use crate::id::TxId;
+use crate::keyed_hash::keyed_name_hash;
 use crate::riblt::Side;
 use hashbrown::HashMap;
 
@@ -140,26 +142,171 @@ impl Known {
         };
         members + self.lacked.capacity() * 32
     }
+
+    fn of(set: ReconciledSet, cursor: Option<u64>, kept_at: u64) -> Known {
+        let ReconciledSet {
+            members,
+            mut lacked,
+            built_at,
+        } = set;
+        lacked.shrink_to_fit();
+        let members = if members.len() * 4 < members.reserved_bytes() {
+            Members::Sorted(members.members())
+        } else {
+            Members::Bitmap(members)
+        };
+        Known {
+            members,
+            lacked,
+            built_at,
+            cursor,
+            kept_at,
+        }
+    }
 }
 
-/// The parties' sets as last reconciled, by party.
+/// A party's set as last reconciled, as it is kept beside the status rows
+/// (`status-store.save-value`, postcard): with the length of the graph it
+/// was saved over and the id of its last transaction, so that a set saved
+/// over another vault (restored from an older backup, or replaced) is
+/// told apart and not used.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Saved {
+    format: u8,
+    party: String,
+    graph_len: u32,
+    last_id: Option<TxId>,
+    built_at: u32,
+    cursor: Option<u64>,
+    members: SavedMembers,
+    lacked: Vec<TxId>,
+}
+
+/// [`Saved::format`] this build writes and reads.
+const SAVED_FORMAT: u8 = 1;
+
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+enum SavedMembers {
+    /// Sorted graph indices as gaps (the first from 0): a byte or two each
+    /// when the set is sparse.
+    Gaps(Vec<u32>),
+    /// A bitmap over the graph, 64 members to 8 little-endian bytes.
+    Bitmap(Vec<u8>),
+}
+
+impl SavedMembers {
+    fn of(members: &Members) -> SavedMembers {
+        let sorted = match members {
+            Members::Sorted(list) => list.clone(),
+            Members::Bitmap(set) => set.members(),
+        };
+        let bitmap_bytes = sorted.last().map_or(0, |t| t.0 as usize / 8 + 1);
+        // A gap under 128 takes one byte, under 16,384 two.
+        if sorted.len() * 2 <= bitmap_bytes {
+            let mut last = 0;
+            SavedMembers::Gaps(
+                sorted
+                    .iter()
+                    .map(|t| {
+                        let gap = t.0 - last;
+                        last = t.0;
+                        gap
+                    })
+                    .collect(),
+            )
+        } else {
+            let mut bytes = vec![0u8; bitmap_bytes];
+            for t in sorted {
+                bytes[t.0 as usize / 8] |= 1 << (t.0 % 8);
+            }
+            SavedMembers::Bitmap(bytes)
+        }
+    }
+
+    /// The members, each under `len`; `None` if one is not.
+    fn members(&self, len: u32) -> Option<TxSet> {
+        let mut set = TxSet::default();
+        match self {
+            SavedMembers::Gaps(gaps) => {
+                let mut at = 0u32;
+                for &gap in gaps {
+                    at = at.checked_add(gap)?;
+                    if at >= len {
+                        return None;
+                    }
+                    set.insert(TxIndex(at));
+                }
+            }
+            SavedMembers::Bitmap(bytes) => {
+                for (i, &byte) in bytes.iter().enumerate() {
+                    for bit in 0..8 {
+                        if byte & (1 << bit) != 0 {
+                            let t = u32::try_from(i * 8 + bit).ok().filter(|&t| t < len)?;
+                            set.insert(TxIndex(t));
+                        }
+                    }
+                }
+            }
+        }
+        Some(set)
+    }
+}
+
+/// The key a party's set is kept under: a hash of its name (a legal name
+/// can be longer than a key may be); the value names the party.
+fn value_key(party: &str) -> String {
+    format!(
+        "known-set/{:016x}",
+        keyed_name_hash(party, 0x6b6e_6f77_6e2d_7365)
+    )
+}
+
+/// The parties' sets as last reconciled, by party: in memory, and kept
+/// beside the status rows so that they outlive a restart.
 #[derive(Debug, Default)]
 pub(super) struct KnownSets {
     by_party: HashMap<String, Known>,
     bytes: usize,
     kept: u64,
+    /// Parties whose kept value was read since the plugin started (or
+    /// written): for them memory is what is kept. Bounded by the parties
+    /// reconciled with.
+    read: hashbrown::HashSet<String>,
 }
 
 impl KnownSets {
-    /// The party's set as last reconciled, if one is kept, with what the
-    /// graph has gained since moved into its members; the length of the
-    /// graph when the set it was learnt from was built; and the party's
-    /// cursor then.
+    /// The party's set as last reconciled, if one is kept (read from the
+    /// status store the first time), with what the graph has gained since
+    /// moved into its members; the length of the graph when the set it was
+    /// learnt from was built; and the party's cursor then. A kept value
+    /// that does not match the graph is dropped, and said so in `notes`.
     pub(super) fn get(
-        &self,
+        &mut self,
         party: &str,
         graph: &LedgerGraph,
+        host: &mut impl Host,
+        notes: &mut Vec<String>,
     ) -> Option<(ReconciledSet, usize, Option<u64>)> {
+        if !self.read.contains(party) {
+            self.read.insert(party.to_string());
+            match host.load_value(&value_key(party)) {
+                Ok(Some(bytes)) => match restore(party, &bytes, graph) {
+                    Ok(set) => self.insert(party, set),
+                    Err(why) => {
+                        notes.push(format!(
+                            "the set of {party} as last reconciled, kept beside the statuses, \
+                             is not used: {why}; this reconciliation starts from our own set"
+                        ));
+                        let _ = host.save_value(&value_key(party), None);
+                    }
+                },
+                Ok(None) => {}
+                Err(e) => notes.push(format!(
+                    "could not read the set of {party} as last reconciled from the status \
+                     store ({e}); this reconciliation starts from our own set"
+                )),
+            }
+        }
         let known = self.by_party.get(party)?;
         let members = match &known.members {
             Members::Bitmap(set) => set.clone(),
@@ -180,30 +327,29 @@ impl KnownSets {
         Some((set, known.built_at, known.cursor))
     }
 
-    /// Keeps `set` as the party's, with the party's `cursor` for it, in
-    /// the smaller of the two forms, then drops the oldest sets until all
-    /// fit in [`MAX_KNOWN_SET_BYTES`].
-    pub(super) fn keep(&mut self, party: &str, set: ReconciledSet, cursor: Option<u64>) {
-        self.forget(party);
-        let ReconciledSet {
-            members,
-            mut lacked,
-            built_at,
-        } = set;
-        lacked.shrink_to_fit();
-        let members = if members.len() * 4 < members.reserved_bytes() {
-            Members::Sorted(members.members())
-        } else {
-            Members::Bitmap(members)
-        };
+    /// Keeps `set` as the party's, with the party's `cursor` for it: in
+    /// memory, in the smaller of the two forms (dropping the oldest sets
+    /// until all fit in [`MAX_KNOWN_SET_BYTES`]), and beside the status
+    /// rows. An error says why it could not be saved there (memory still
+    /// has it).
+    pub(super) fn keep(
+        &mut self,
+        party: &str,
+        set: ReconciledSet,
+        cursor: Option<u64>,
+        graph: &LedgerGraph,
+        host: &mut impl Host,
+    ) -> Result<(), String> {
         self.kept += 1;
-        let known = Known {
-            members,
-            lacked,
-            built_at,
-            cursor,
-            kept_at: self.kept,
-        };
+        let known = Known::of(set, cursor, self.kept);
+        let saved = save(party, &known, graph);
+        self.read.insert(party.to_string());
+        self.insert(party, known);
+        host.save_value(&value_key(party), Some(&saved))
+    }
+
+    fn insert(&mut self, party: &str, known: Known) {
+        self.drop_from_memory(party);
         let bytes = known.bytes();
         if bytes > MAX_KNOWN_SET_BYTES {
             return;
@@ -215,7 +361,11 @@ impl KnownSets {
                 .min_by_key(|(_, k)| k.kept_at)
                 .map(|(p, _)| p.clone());
             match oldest {
-                Some(oldest) => self.forget(&oldest),
+                // Read again from the store when next needed.
+                Some(oldest) => {
+                    self.drop_from_memory(&oldest);
+                    self.read.remove(&oldest);
+                }
                 None => break,
             }
         }
@@ -223,42 +373,164 @@ impl KnownSets {
         self.by_party.insert(party.to_string(), known);
     }
 
-    /// Drops the party's set: its next reconciliation starts from ours.
-    pub(super) fn forget(&mut self, party: &str) {
+    fn drop_from_memory(&mut self, party: &str) {
         if let Some(known) = self.by_party.remove(party) {
             self.bytes -= known.bytes();
         }
     }
 
-    /// Bytes the kept sets take, and how many parties they are for.
+    /// Drops the party's set, in memory and beside the status rows: its
+    /// next reconciliation starts from ours.
+    pub(super) fn forget(&mut self, party: &str, host: &mut impl Host) -> Result<(), String> {
+        self.drop_from_memory(party);
+        self.read.insert(party.to_string());
+        host.save_value(&value_key(party), None)
+    }
+
+    /// Bytes the kept sets take in memory, and how many parties they are
+    /// for.
     pub(super) fn usage(&self) -> (usize, usize) {
         (self.bytes, self.by_party.len())
     }
 }
 
+/// The value a set is kept as.
+fn save(party: &str, known: &Known, graph: &LedgerGraph) -> Vec<u8> {
+    let graph_len = graph.len() as u32;
+    let saved = Saved {
+        format: SAVED_FORMAT,
+        party: party.to_string(),
+        graph_len,
+        last_id: graph_len.checked_sub(1).map(|t| graph.id(TxIndex(t))),
+        built_at: known.built_at as u32,
+        cursor: known.cursor,
+        members: SavedMembers::of(&known.members),
+        lacked: known.lacked.clone(),
+    };
+    postcard::to_allocvec(&saved).expect("a set serialises")
+}
+
+/// A kept value back as a set, if it was saved for `party` over the graph
+/// as it stands (the same transactions up to the length it was saved at).
+fn restore(party: &str, bytes: &[u8], graph: &LedgerGraph) -> Result<Known, String> {
+    let saved: Saved =
+        postcard::from_bytes(bytes).map_err(|e| format!("it cannot be read ({e})"))?;
+    if saved.format != SAVED_FORMAT {
+        return Err(format!(
+            "it was written in format {}, this plugin reads {SAVED_FORMAT}",
+            saved.format
+        ));
+    }
+    if saved.party != party {
+        return Err(format!("it is {}'s", saved.party));
+    }
+    let len = saved.graph_len;
+    let same_graph = (len as usize) <= graph.len()
+        && saved.last_id == len.checked_sub(1).map(|t| graph.id(TxIndex(t)));
+    if !same_graph || saved.built_at > len {
+        return Err(format!(
+            "it was saved over a vault of {len} transactions that this one ({}) does not \
+             begin with (restored from an older backup, or replaced)",
+            graph.len()
+        ));
+    }
+    let members = saved
+        .members
+        .members(len)
+        .ok_or("it names a transaction past the vault it was saved over")?;
+    Ok(Known::of(
+        ReconciledSet {
+            members,
+            lacked: saved.lacked,
+            built_at: saved.built_at as usize,
+        },
+        saved.cursor,
+        0,
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fake::{FakeHost, FakeVault};
 
-    #[test]
-    fn a_kept_set_comes_back_with_what_the_graph_gained() {
-        let graph = LedgerGraph::new(1);
-        let mut known = KnownSets::default();
+    /// A graph of `n` transactions with no dependencies.
+    fn graph(n: u32) -> LedgerGraph {
+        let mut vault = FakeVault::default();
+        for k in 0..n {
+            let mut id = [0u8; 32];
+            id[..4].copy_from_slice(&k.to_be_bytes());
+            vault.record(id, &[], &[&["A"]]);
+        }
+        let mut graph = LedgerGraph::new(1);
+        graph.ingest(&vault.read(0, n)).expect("a page");
+        graph
+    }
+
+    fn a_set() -> ReconciledSet {
         let mut members = TxSet::default();
         members.insert(TxIndex(3));
-        members.insert(TxIndex(700));
-        let set = ReconciledSet {
+        members.insert(TxIndex(70));
+        ReconciledSet {
             members,
-            lacked: vec![[9; 32]],
-            built_at: 800,
-        };
-        known.keep("P", set, Some(5));
-        let (back, built_at, cursor) = known.get("P", &graph).expect("kept");
-        assert_eq!((built_at, cursor), (800, Some(5)));
-        assert_eq!(back.members.members(), [TxIndex(3), TxIndex(700)]);
-        assert_eq!(back.lacked, [[9; 32]]);
+            lacked: vec![[200; 32]],
+            built_at: 60,
+        }
+    }
+
+    #[test]
+    fn a_kept_set_outlives_a_restart_over_the_same_vault_only() {
+        let mut host = FakeHost::new("A", 1);
+        let g = graph(80);
+        let mut known = KnownSets::default();
+        known.keep("P", a_set(), Some(5), &g, &mut host).unwrap();
         assert_eq!(known.usage().1, 1);
-        known.forget("P");
-        assert_eq!(known.usage(), (0, 0));
+
+        // A restarted plugin reads it back.
+        let mut notes = Vec::new();
+        let mut again = KnownSets::default();
+        let (back, built_at, cursor) = again.get("P", &g, &mut host, &mut notes).expect("kept");
+        assert_eq!(back.members.members(), [TxIndex(3), TxIndex(70)]);
+        assert_eq!(back.lacked, [[200; 32]]);
+        assert_eq!((built_at, cursor), (60, Some(5)));
+        assert!(notes.is_empty(), "{notes:?}");
+        assert!(again.get("Q", &g, &mut host, &mut notes).is_none());
+
+        // Over a vault that does not begin with the one it was saved over
+        // (a backup older than the set), it is dropped and said so.
+        let mut older = KnownSets::default();
+        assert!(older.get("P", &graph(50), &mut host, &mut notes).is_none());
+        assert!(
+            notes[0].contains("restored from an older backup"),
+            "{notes:?}"
+        );
+        assert!(host.values.is_empty(), "the kept value is deleted");
+    }
+
+    #[test]
+    fn a_dense_set_is_kept_as_a_bitmap_and_a_sparse_one_as_gaps() {
+        let mut dense = TxSet::default();
+        let mut sparse = TxSet::default();
+        for t in 0..1000 {
+            dense.insert(TxIndex(t));
+        }
+        sparse.insert(TxIndex(5));
+        sparse.insert(TxIndex(999));
+        let of = |members: TxSet| {
+            SavedMembers::of(
+                &Known::of(
+                    ReconciledSet {
+                        members,
+                        lacked: Vec::new(),
+                        built_at: 0,
+                    },
+                    None,
+                    0,
+                )
+                .members,
+            )
+        };
+        assert!(matches!(of(dense), SavedMembers::Bitmap(b) if b.len() == 125));
+        assert!(matches!(of(sparse), SavedMembers::Gaps(g) if g == [5, 994]));
     }
 }

@@ -215,13 +215,13 @@ impl<H: Host> Reconciler<H> {
         let config = Config::parse(config_text).map_err(|e| e.0)?;
         let me = host.our_name();
         let salt = host.random_u64();
-        let cursor_key = cursor::CursorKey::new(host.random_u64());
         let rows = host
             .load_statuses()
             .map_err(|e| format!("could not load CR_RECONCILIATION_STATUS: {e}"))?;
         let queued = host
             .load_scheduled()
             .map_err(|e| format!("could not load the scheduled reconciliations: {e}"))?;
+        let cursor_key = cursor::CursorKey::kept_or_new(&mut host);
         let mut service = Reconciler {
             host,
             config,

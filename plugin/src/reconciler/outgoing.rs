@@ -97,7 +97,7 @@ impl<H: Host> Reconciler<H> {
             host: &mut self.host,
             me: &self.me,
             party,
-            known: &self.known_sets,
+            known: &mut self.known_sets,
         }
     }
 
@@ -128,7 +128,7 @@ impl<H: Host> Reconciler<H> {
             host: &mut self.host,
             me: &self.me,
             party: &key.party,
-            known: &self.known_sets,
+            known: &mut self.known_sets,
         };
         let step = event(&mut live.session, &mut sets, &cx);
         self.carry_out_outgoing(key, step);
@@ -229,7 +229,7 @@ impl<H: Host> Reconciler<H> {
         self.remove_outgoing(key, false);
         // The party's set may have moved far from the one we kept: start
         // again from our own.
-        self.known_sets.forget(&key.party);
+        let _ = self.known_sets.forget(&key.party, &mut self.host);
         self.log(
             Level::Info,
             marker::RECONCILE_WITH_PARTY,
@@ -274,7 +274,20 @@ impl<H: Host> Reconciler<H> {
         self.remove_outgoing(key, said_done);
         let mut missing = party_set.lacked.clone();
         missing.sort_unstable();
-        self.known_sets.keep(&key.party, party_set, cursor);
+        let kept = self
+            .known_sets
+            .keep(&key.party, party_set, cursor, &self.graph, &mut self.host);
+        if let Err(e) = kept {
+            self.log(
+                Level::Debug,
+                marker::RECONCILE_WITH_PARTY,
+                &format!(
+                    "could not keep the set of {} as last reconciled beside the statuses ({e}); \
+                     after a restart the next reconciliation with it starts from our own set",
+                    key.party
+                ),
+            );
+        }
         match self.host.contains_transactions(&missing) {
             Ok(held) => {
                 let mut held = held.into_iter();

@@ -19,9 +19,10 @@ use super::graph_catch_up::read_vault;
 use super::known_sets::{KnownSets, ReconciledSet};
 use super::requester::RequesterSets;
 use crate::graph::{LedgerGraph, PartyHandle, SetBuilder, TxIndex};
-use crate::host::Host;
+use crate::host::{Host, Level};
 use crate::id::TxId;
 use crate::root_filter::RootMatcher;
+use ledger_sync_vocabulary::marker;
 
 /// Where a requester's set starts from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,7 +57,7 @@ pub(super) struct PairSets<'a, H: Host> {
     /// `transactionReaderPageSize`, for the catch-up.
     pub(super) page_size: u32,
     /// The parties' sets as last reconciled.
-    pub(super) known: &'a KnownSets,
+    pub(super) known: &'a mut KnownSets,
 }
 
 impl<H: Host> PairSets<'_, H> {
@@ -110,7 +111,15 @@ impl<H: Host> PairSets<'_, H> {
 impl<H: Host> RequesterSets for PairSets<'_, H> {
     fn core(&mut self) -> Result<(Vec<TxId>, RequesterCore), String> {
         let (responder, me) = self.handles()?;
-        let core = match self.known.get(self.party, self.graph) {
+        let mut notes = Vec::new();
+        let kept = self
+            .known
+            .get(self.party, self.graph, self.host, &mut notes);
+        for note in notes {
+            self.host
+                .log(Level::Info, marker::RECONCILE_WITH_PARTY, &note);
+        }
+        let core = match kept {
             Some((mut set, built_at, cursor)) => {
                 // What our set for the pair gained since is added: the
                 // party holds it too, unless it lost it.

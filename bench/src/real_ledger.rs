@@ -125,6 +125,9 @@ pub fn run(
 /// and B reconciled once when the ledger stood `since` transactions ago;
 /// both have recorded those since, but A lost the last `d` of its own.
 /// The check starts from B's set as last reconciled, with B's cursor.
+/// `restored`: the seed's disaster instead — A restarts from its database
+/// as it stood after that reconciliation (a backup), so it lost all of its
+/// own since, and starts from the set it kept beside its status rows.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 #[serde(tag = "case", rename = "real-routine")]
 pub struct RoutineRow {
@@ -134,6 +137,8 @@ pub struct RoutineRow {
     pub since: u64,
     /// Of A's transactions since, how many it lost.
     pub d: u64,
+    /// A restarted from a backup taken after the last reconciliation.
+    pub restored: bool,
     /// Of those, the ids B's set for A holds: what must be found.
     pub found: u64,
     /// Bytes both ways, and messages, of the routine check.
@@ -155,10 +160,11 @@ impl RoutineRow {
 
     pub fn to_table_line(&self) -> String {
         format!(
-            "routine since={:<6} d={:<5} found {:<5} {:>8} B in {:>3} messages = {:.2} × the \
-             target (a first reconciliation: {} B); {:.3} s",
+            "routine since={:<6} d={:<5}{} found {:<5} {:>8} B in {:>3} messages = {:.2} × \
+             the target (a first reconciliation: {} B); {:.3} s",
             self.since,
             self.d,
+            if self.restored { " (restored)" } else { "" },
             self.found,
             self.bytes,
             self.messages,
@@ -178,11 +184,22 @@ fn prefix(ledger: &ledger_sync_ledgers::Ledger, k: usize) -> ledger_sync_ledgers
     then
 }
 
-/// Runs a routine check for each `(since, d)` on a ledger of `n`
+/// One routine check of [`run_routine`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Check {
+    /// A and B reconciled `since` ledger transactions ago; A lost the last
+    /// `d` of its own since.
+    Lost { since: u64, d: u64 },
+    /// A and B reconciled `since` ledger transactions ago; A was then
+    /// restored from a backup of that time.
+    Restored { since: u64 },
+}
+
+/// Runs a routine check for each of `checks` on a ledger of `n`
 /// transactions drawn from `seed`.
 pub fn run_routine(
     n: u64,
-    checks: &[(u64, u64)],
+    checks: &[Check],
     seed: u64,
     dir: &Path,
     mut emit: impl FnMut(&RoutineRow),
@@ -195,7 +212,11 @@ pub fn run_routine(
     let now = [ledger.vault_of(&names[0]), ledger.vault_of(&names[1])];
     let b_set = reconciliation_set(&now[1], &names[0]);
     let mut rows = Vec::new();
-    for &(since, d) in checks {
+    for &check in checks {
+        let (since, restored) = match check {
+            Check::Lost { since, .. } => (since, false),
+            Check::Restored { since } => (since, true),
+        };
         ensure!(
             since < n,
             "a check since {since} transactions needs n above it"
@@ -214,6 +235,10 @@ pub fn run_routine(
                 .collect()
         };
         let (a_new, b_new) = (new(0), new(1));
+        let d = match check {
+            Check::Lost { d, .. } => d,
+            Check::Restored { .. } => a_new.len() as u64,
+        };
         ensure!(
             d as usize <= a_new.len(),
             "d = {d} is more than A's {} transactions since",
@@ -229,6 +254,13 @@ pub fn run_routine(
         let mut net = network(&run_dir, &names, &then, &then[0], seed)?;
         reconcile(&mut net, &names[0], &names[1], 0, &HashSet::new())?;
         let first_bytes = net.traffic().bytes;
+        if restored {
+            // A's database is what it was after the reconciliation: the
+            // node restarts from it, as from a backup.
+            net.crash_node(&names[0]);
+            net.restart_node(&names[0], None)?;
+            net.run_until_idle();
+        }
         for (k, txs) in [(0, a_kept), (1, &b_new[..])] {
             let database = Database::Sqlite(run_dir.join(format!("party{k}.db")));
             ledger_sync_host::store::connect(&database)?
@@ -246,6 +278,7 @@ pub fn run_routine(
             n,
             since,
             d,
+            restored,
             found: found.len() as u64,
             bytes: traffic.bytes,
             messages: traffic.messages,

@@ -137,25 +137,35 @@ struct RealArgs {
     d: Vec<u64>,
     /// Routine checks, as SINCE:D: A reconciled with B when the ledger
     /// stood SINCE transactions ago, both recorded those since, A lost the
-    /// last D of its own, and A checks again. One run each.
-    #[arg(long, value_delimiter = ',', value_parser = since_and_d,
-          default_values = ["0:0", "1000:0", "1000:10", "10000:100"])]
-    routine: Vec<(u64, u64)>,
+    /// last D of its own, and A checks again. SINCE:restored is the seed's
+    /// disaster after a routine check: A restarts from a backup of that
+    /// time, losing all of its own since. One run each.
+    #[arg(long, value_delimiter = ',', value_parser = routine_check,
+          default_values = ["0:0", "1000:0", "1000:10", "10000:100", "1000:restored"])]
+    routine: Vec<bench::real_ledger::Check>,
     #[command(flatten)]
     common: Common,
 }
 
-/// A routine check's `SINCE:D`.
-fn since_and_d(text: &str) -> Result<(u64, u64), String> {
-    let (since, d) = text
-        .split_once(':')
-        .ok_or_else(|| format!("{text:?}: a routine check is SINCE:D, such as 1000:10"))?;
+/// A routine check's `SINCE:D` or `SINCE:restored`.
+fn routine_check(text: &str) -> Result<bench::real_ledger::Check, String> {
+    use bench::real_ledger::Check;
+    let (since, d) = text.split_once(':').ok_or_else(|| {
+        format!("{text:?}: a routine check is SINCE:D or SINCE:restored, such as 1000:10")
+    })?;
     let number = |s: &str| {
         s.trim()
             .parse::<u64>()
             .map_err(|e| format!("{text:?}: {s:?} is not a count of transactions ({e})"))
     };
-    Ok((number(since)?, number(d)?))
+    let since = number(since)?;
+    Ok(match d.trim() {
+        "restored" => Check::Restored { since },
+        d => Check::Lost {
+            since,
+            d: number(d)?,
+        },
+    })
 }
 
 #[derive(Args)]

@@ -375,12 +375,43 @@ impl Rig {
         Ok(())
     }
 
+    /// Makes the requester's next reconciliation a first one, on both
+    /// rigs: it restarts without the responder's set as last reconciled
+    /// (deleted from its status store), so it starts from its own set and
+    /// asks for the roots filter, as a node with no history does. What the
+    /// routine check costs is `bench real --routine`'s to measure.
+    fn forget_history(&mut self) -> Result<()> {
+        let key = ledger_sync_plugin::reconciler::known_set_key(&self.responder);
+        let database = self
+            .net
+            .node(&self.requester)
+            .database()
+            .cloned()
+            .context("the requester keeps its rows in a database")?;
+        self.net.crash_node(&self.requester);
+        ledger_sync_host::store::connect(&database)?.save_value(&key, None)?;
+        self.net.restart_node(&self.requester, None)?;
+        self.net.run_until_idle();
+        self.native
+            .node(&self.requester)
+            .host_mut()
+            .values
+            .remove(&key);
+        self.native
+            .restart(&self.requester, None)
+            .map_err(|e| anyhow::anyhow!(e))?;
+        self.native.run_until_idle();
+        Ok(())
+    }
+
     /// One reconciliation at difference `d`, through the component and
-    /// natively, `runs` times; each must find exactly `lost`.
+    /// natively, `runs` times; each must find exactly `lost`, and each is a
+    /// first reconciliation ([`Rig::forget_history`]).
     fn measure(&mut self, d: u64, lost: &HashSet<TxId>) -> Result<Row> {
         let (mut walls, mut native_walls) = (Vec::new(), Vec::new());
         let (mut bytes, mut round_trips) = (0, 0);
         for _ in 0..self.runs {
+            self.forget_history()?;
             self.net.reset_traffic();
             self.sent_by_requester.set(0);
             let started = Instant::now();

@@ -252,9 +252,11 @@ impl SavedMembers {
     }
 }
 
-/// The key a party's set is kept under: a hash of its name (a legal name
-/// can be longer than a key may be); the value names the party.
-fn value_key(party: &str) -> String {
+/// The key a party's set is kept under (`status-store.save-value`): a
+/// hash of its name (a legal name can be longer than a key may be); the
+/// value names the party. Deleting it makes the next reconciliation with
+/// the party after a restart a first one (the benches do, to measure one).
+pub fn value_key(party: &str) -> String {
     format!(
         "known-set/{:016x}",
         keyed_name_hash(party, 0x6b6e_6f77_6e2d_7365)

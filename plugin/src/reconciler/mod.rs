@@ -79,6 +79,7 @@ mod status_rows;
 mod tests;
 
 pub use batch_budget::{SMALLEST_MAX_MESSAGE_SIZE, next_batch};
+pub use known_sets::value_key as known_set_key;
 use metrics::Cycle;
 pub use metrics::Metrics;
 use requester::RequesterSession;

@@ -48,8 +48,9 @@
 //! symmetric difference between the two sets), whether the requester's set
 //! equals its own (the digest tests that and nothing else), how many of its
 //! own transactions outside the pair's the requester would test against a
-//! roots filter, to within a power of two (`roots_bits`), and nothing else —
-//! not which
+//! roots filter, to within a power of two (`roots_bits`), whether the
+//! requester starts from the responder's set as last reconciled (its
+//! `since` is the responder's own cursor), and nothing else — not which
 //! transactions differ, not how many the requester lacks, and nothing about
 //! transactions outside the set (`Done` carries no count).
 

@@ -195,6 +195,15 @@ pub enum Check {
     Restored { since: u64 },
 }
 
+impl Check {
+    /// Ledger transactions since the last reconciliation.
+    pub fn since(&self) -> u64 {
+        match *self {
+            Check::Lost { since, .. } | Check::Restored { since } => since,
+        }
+    }
+}
+
 /// Runs a routine check for each of `checks` on a ledger of `n`
 /// transactions drawn from `seed`.
 pub fn run_routine(
@@ -219,7 +228,8 @@ pub fn run_routine(
         };
         ensure!(
             since < n,
-            "a check since {since} transactions needs n above it"
+            "a routine check since {since} transactions needs a ledger of more than {since} \
+             (--n {n})"
         );
         let then_ledger = prefix(&ledger, (n - since) as usize);
         let then = [

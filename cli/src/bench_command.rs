@@ -139,10 +139,11 @@ struct RealArgs {
     /// stood SINCE transactions ago, both recorded those since, A lost the
     /// last D of its own, and A checks again. SINCE:restored is the seed's
     /// disaster after a routine check: A restarts from a backup of that
-    /// time, losing all of its own since. One run each.
-    #[arg(long, value_delimiter = ',', value_parser = routine_check,
-          default_values = ["0:0", "1000:0", "1000:10", "10000:100", "1000:restored"])]
-    routine: Vec<bench::real_ledger::Check>,
+    /// time, losing all of its own since. One run each. [default:
+    /// 0:0,1000:0,1000:10,10000:100,1000:restored, those with SINCE under
+    /// --n]
+    #[arg(long, value_delimiter = ',', value_parser = routine_check)]
+    routine: Option<Vec<bench::real_ledger::Check>>,
     #[command(flatten)]
     common: Common,
 }
@@ -260,7 +261,21 @@ fn real(a: RealArgs) -> Result<ExitCode> {
     bench::real_ledger::run(a.n, &a.d, c.seed, &dir, |row| {
         c.print(row.to_json(), row.to_table_line())
     })?;
-    bench::real_ledger::run_routine(a.n, &a.routine, c.seed, &dir, |row| {
+    let routine = a.routine.unwrap_or_else(|| {
+        use bench::real_ledger::Check::{Lost, Restored};
+        let defaults = [
+            Lost { since: 0, d: 0 },
+            Lost { since: 1000, d: 0 },
+            Lost { since: 1000, d: 10 },
+            Lost {
+                since: 10_000,
+                d: 100,
+            },
+            Restored { since: 1000 },
+        ];
+        defaults.into_iter().filter(|c| c.since() < a.n).collect()
+    });
+    bench::real_ledger::run_routine(a.n, &routine, c.seed, &dir, |row| {
         c.print(row.to_json(), row.to_table_line())
     })?;
     Ok(ExitCode::SUCCESS)

@@ -156,6 +156,37 @@ fn bench_real_reports_bytes_against_the_targets() {
         );
     }
     assert!(stdout.contains(r#""target_ratio":"#), "{stdout}");
+    // The routine checks that fit a ledger of 3,000: a check with nothing
+    // changed is `Identical` at the first message, under 100 B.
+    assert_eq!(
+        stdout
+            .matches(r#"{"case":"real-routine","n":3000,"#)
+            .count(),
+        4,
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            r#"{"case":"real-routine","n":3000,"since":0,"d":0,"restored":false,"found":0,"bytes":82,"messages":2,"#
+        ),
+        "{stdout}"
+    );
+    let refused = ledger_sync(&[
+        "bench",
+        "real",
+        "--n",
+        "3000",
+        "--d",
+        "0",
+        "--routine",
+        "5000:1",
+    ]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success());
+    assert!(
+        stderr.contains("needs a ledger of more than 5000"),
+        "{stderr}"
+    );
 }
 
 /// `bench cycle`: the node reconciles with every counterparty, each on

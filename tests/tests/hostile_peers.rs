@@ -477,6 +477,68 @@ fn the_responder_cannot_probe_the_requesters_vault_through_a_set_as_last_reconci
     assert!(requests >= 2, "{requests} requests");
 }
 
+/// A requester's cursor (protocol 6) is only a hint to the responder: a
+/// made-up one, or one sealed for another requester, does not open, and
+/// the responder sends all its roots beyond the pair, as to a first
+/// reconciliation; the one it gave Mallory itself opens, and with nothing
+/// recorded since, no filter is sent. Nothing traps.
+#[test]
+fn a_made_up_cursor_gets_all_roots_and_the_responders_own_gets_new_ones() {
+    // B holds Mallory's dealings with C as the back-chain of its own with
+    // C: two roots beyond the pair for Mallory.
+    let vault = vec![
+        tx(1, &[], &[&[MALLORY, C]]),
+        tx(2, &[], &[&[MALLORY, C]]),
+        tx(3, &[1, 2], &[&[B, C]]),
+        tx(4, &[], &[&[B, MALLORY]]),
+    ];
+    let mut cluster = Cluster::new();
+    cluster.add(B, &vault).settle();
+    cluster.net.add_external_party(MALLORY);
+    let ask = |cluster: &mut Cluster, k: u64, since: Option<u64>| -> Vec<Frame> {
+        let session = SessionId::from_random(k, k);
+        let body = Body::Request {
+            salt: k,
+            until: 16,
+            digest: None,
+            roots_bits: 4,
+            set_size: 1,
+            since,
+        };
+        cluster
+            .net
+            .inject(MALLORY, B, Frame::new(session, body).encode());
+        run_script(&mut cluster.net, MALLORY, |_, frame| match &frame.body {
+            Body::Roots { .. } => {
+                vec![Frame::new(frame.session, Body::Want { from: 0, until: 16 })]
+            }
+            Body::Symbols { .. } => vec![Frame::new(frame.session, Body::Done)],
+            _ => vec![],
+        })
+    };
+    let roots = |frames: &[Frame]| {
+        frames.iter().find_map(|f| match &f.body {
+            Body::Roots { filter } => Some(filter.count),
+            _ => None,
+        })
+    };
+    let cursor = |frames: &[Frame]| {
+        frames.iter().find_map(|f| match &f.body {
+            Body::Symbols {
+                header: Some(h), ..
+            } => h.cursor,
+            _ => None,
+        })
+    };
+    let made_up = ask(&mut cluster, 1, Some(0x0bad_c0de_0bad_c0de));
+    assert_eq!(roots(&made_up), Some(2), "a made-up cursor gets all roots");
+    let given = cursor(&made_up).expect("the stream's header carries B's cursor");
+    let again = ask(&mut cluster, 2, Some(given));
+    assert_eq!(roots(&again), None, "nothing recorded since B's own cursor");
+    assert!(cursor(&again).is_some());
+    assert!(cluster.net.failures().is_empty(), "no trap");
+}
+
 /// A requester asking past the responder's stream limit is refused with the
 /// cause; a real requester whose difference with a responder is past what
 /// the responder's maxReconciliationDifferences allows records the

@@ -213,6 +213,36 @@ mod tests {
                     symbols: vec![7; WIRE_SYMBOL_LEN * 3],
                 },
             ),
+            // Protocol 6's cursors (written in version 5 they are dropped).
+            Frame::new(
+                s,
+                Body::Request {
+                    salt: 9,
+                    until: 16,
+                    digest: Some(3),
+                    roots_bits: 0,
+                    set_size: 10,
+                    since: Some(u64::MAX),
+                },
+            ),
+            Frame::new(
+                s,
+                Body::Identical {
+                    cursor: Some(1 << 40),
+                },
+            ),
+            Frame::new(
+                s,
+                Body::Symbols {
+                    start: 0,
+                    header: Some(StreamHeader {
+                        responder_set_size: 7,
+                        stream_limit: 70,
+                        cursor: Some(5),
+                    }),
+                    symbols: vec![9; WIRE_SYMBOL_LEN],
+                },
+            ),
         ]
     }
 
@@ -226,8 +256,10 @@ mod tests {
             std::fs::create_dir_all(&dir).unwrap();
             std::fs::write(dir.join(name), bytes).unwrap();
         };
-        for (i, frame) in frames().iter().enumerate() {
-            write("frame_decoder", format!("frame-{i}"), &frame.encode());
+        for (i, frame) in frames().into_iter().enumerate() {
+            let v5 = Frame::in_version(5, frame.session, frame.body.clone());
+            write("frame_decoder", format!("frame-{i}"), &v5.encode());
+            write("frame_decoder", format!("frame-v6-{i}"), &frame.encode());
         }
         write("frame_decoder", "garbage".into(), &[2, 0xff, 0xff, 0xff]);
         write("symbol_decoder", "zeros".into(), &[0; WIRE_SYMBOL_LEN * 4]);

@@ -364,6 +364,18 @@ impl LedgerGraph {
         }
     }
 
+    /// Adds to `set` what the seed's set for `party` gained from
+    /// transaction `from` on: each transaction there with `party` among its
+    /// participants, with its back-chain. One pass over the transactions
+    /// from `from`.
+    pub fn add_party_since(&self, set: &mut SetBuilder<'_>, party: PartyHandle, from: usize) {
+        for t in from..self.len() {
+            if self.involves(t, party, None).0 {
+                set.add_with_back_chain(TxIndex(t as u32));
+            }
+        }
+    }
+
     /// Our transactions a roots filter from `responder` would test against
     /// `set`: those involving `me` but not the responder, outside `set`,
     /// newest first (none without `me` in the graph).

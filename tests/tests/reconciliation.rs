@@ -200,7 +200,9 @@ fn roots_sent(cluster: &mut Cluster, responder: &str) -> Option<u64> {
 /// reconciliation starts from that set instead of A's own. With nothing
 /// changed, B answers `Identical` to the first message — no roots filter
 /// (which the first reconciliation needed, B's set holding A's dealings
-/// with others), no symbol, under 100 B both ways. After both record 300
+/// with others), no symbol, under 100 B both ways, and (A keying its
+/// request under the salt its kept set's digest is under) B answers from
+/// the set it served A last, brought up to date, without a pass over it. After both record 300
 /// more transactions of the ledger (A's own new transactions with B join
 /// the set it starts from), and A loses the last few of its own, the next
 /// check finds exactly what A lost from B's set, within 4 × 32 B per id
@@ -234,6 +236,14 @@ fn a_routine_check_starts_from_the_partys_set_as_last_reconciled() {
     assert_eq!(*kinds.borrow(), ["request", "identical"]);
     let bytes = cluster.net.traffic().bytes;
     assert!(bytes < 100, "{bytes} B for a check with nothing changed");
+    // Neither side made a pass over its set: A sent the digest it kept, B
+    // answered from the set it served A last.
+    assert!(
+        cluster.net.node(b).logs().iter().any(|r| r
+            .message
+            .contains("equals ours, as we served it last and brought up to date")),
+        "B answered from the set it served"
+    );
 
     // Three hundred transactions later; A lost its last 8.
     let lost = 8;

@@ -39,18 +39,31 @@ impl<H: Host> Reconciler<H> {
     }
 
     /// Builds our set for the requester, records IN_PROGRESS and answers an
-    /// admitted request (see [`ResponderSession::answer`]).
+    /// admitted request (see [`ResponderSession::answer`]) — at once, from
+    /// the set we served it last, when that is what its digest says it
+    /// holds (a routine check with nothing changed).
     fn begin_incoming(&mut self, key: SessionKey, request: Request) {
+        if self.identical_to_served(&key, &request) {
+            return;
+        }
         let since = request
             .since
             .and_then(|token| self.cursor_key.open(&key.party, token));
         let cursor_key = self.cursor_key;
-        let sets = match self.pair_sets(&key.party).responder_sets(since) {
-            Ok((ids, roots, position)) => ResponderSet {
-                ids,
-                roots,
-                cursor: Some(cursor_key.seal(&key.party, position)),
-            },
+        let (salt, served) = (
+            request.salt,
+            self.pair_sets(&key.party).responder_sets(since),
+        );
+        let (sets, members, position) = match served {
+            Ok((ids, roots, position, members)) => (
+                ResponderSet {
+                    ids,
+                    roots,
+                    cursor: Some(cursor_key.seal(&key.party, position)),
+                },
+                members,
+                position,
+            ),
             Err(reason) => {
                 let body = Body::Abort {
                     to_responder: false,
@@ -74,25 +87,75 @@ impl<H: Host> Reconciler<H> {
             max_message,
             config: &self.config,
         };
-        match ResponderSession::answer(key.clone(), request, sets, &cx) {
-            Answer::Identical { set_size, cursor } => {
-                self.log(
-                    Level::Info,
-                    marker::RECONCILE_WITH_PARTY,
-                    &format!(
-                        "reconciliation {key}: the requester's set equals ours ({set_size} \
-                         transactions); nothing to stream"
-                    ),
-                );
-                let _ = self.send(&key.party, key.id, Body::Identical { cursor });
-                self.record_incoming_end(&key.party, StatusValue::DifferencesNotFound, "");
-            }
+        let answer = ResponderSession::answer(key.clone(), request, sets, &cx);
+        let digest = match &answer {
+            Answer::Identical { digest, .. } => *digest,
+            Answer::Session(session, _) => session.running_digest(),
+        };
+        debug_assert_eq!(digest.salt(), salt);
+        self.served
+            .keep(&key.party, members, position as usize, digest);
+        match answer {
+            Answer::Identical {
+                set_size, cursor, ..
+            } => self.answer_identical(&key, set_size, cursor, ""),
             Answer::Session(session, step) => {
                 let live = self.new_live(&key, Role::Responder);
                 self.incoming.insert(key.clone(), live(*session));
                 self.carry_out_incoming(&key, step);
             }
         }
+    }
+
+    /// Answers a routine check at once when its digest is that of the set
+    /// we served the requester last under the same salt, brought up to date
+    /// with what the graph gained since (`served_sets`): true if it did.
+    fn identical_to_served(&mut self, key: &SessionKey, request: &Request) -> bool {
+        let Some(digest) = request.digest else {
+            return false;
+        };
+        let requester = match self.pair_sets(&key.party).requester_handle() {
+            Ok(handle) => handle,
+            Err(_) => return false,
+        };
+        let served = self
+            .served
+            .digest(&key.party, request.salt, requester, &self.graph);
+        if served != Some(digest) {
+            return false;
+        }
+        let now = self.host.now_ms();
+        self.transition_at(
+            &key.party,
+            Role::Responder,
+            Transition::Began { session: key.id },
+            now,
+        );
+        let cursor = Some(self.cursor_key.seal(&key.party, self.graph.len() as u32));
+        let how = ", as we served it last and brought up to date";
+        self.answer_identical(key, request.set_size as usize, cursor, how);
+        true
+    }
+
+    /// Tells the requester its set equals ours (`how` we know, for the
+    /// log), and records the row.
+    fn answer_identical(
+        &mut self,
+        key: &SessionKey,
+        set_size: usize,
+        cursor: Option<u64>,
+        how: &str,
+    ) {
+        self.log(
+            Level::Info,
+            marker::RECONCILE_WITH_PARTY,
+            &format!(
+                "reconciliation {key}: the requester's set equals ours{how} ({set_size} \
+                 transactions); nothing to stream"
+            ),
+        );
+        let _ = self.send(&key.party, key.id, Body::Identical { cursor });
+        self.record_incoming_end(&key.party, StatusValue::DifferencesNotFound, "");
     }
 
     /// Why a new request from `party` is refused, if it is: the graph is

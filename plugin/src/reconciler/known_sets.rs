@@ -32,7 +32,7 @@ use crate::graph::{LedgerGraph, TxIndex, TxSet};
 use crate::host::Host;
 use crate::id::TxId;
 use crate::keyed_hash::keyed_name_hash;
-use crate::riblt::Side;
+use crate::riblt::{RunningDigest, Side};
 use hashbrown::HashMap;
 
 /// All the parties' sets kept take at most this many bytes.
@@ -93,23 +93,30 @@ impl ReconciledSet {
 
     /// The party's set, from ours and the difference decoded: ids it holds
     /// that we did not are added, ids we held that it does not are taken
-    /// out.
-    pub(super) fn apply(&mut self, graph: &LedgerGraph, decoded: &[(TxId, Side)]) {
+    /// out, and `digest` (of ours) follows.
+    pub(super) fn apply(
+        &mut self,
+        graph: &LedgerGraph,
+        decoded: &[(TxId, Side)],
+        digest: &mut RunningDigest,
+    ) {
         for (id, side) in decoded {
-            match (side, graph.find(id)) {
-                (Side::RemoteOnly, Some(t)) => {
-                    self.members.insert(t);
+            let changed = match (side, graph.find(id)) {
+                (Side::RemoteOnly, Some(t)) => self.members.insert(t),
+                (Side::RemoteOnly, None) => {
+                    self.lacked.push(*id);
+                    true
                 }
-                (Side::RemoteOnly, None) => self.lacked.push(*id),
                 (Side::LocalOnly, found) => {
                     let before = self.lacked.len();
                     self.lacked.retain(|held| held != id);
-                    if self.lacked.len() == before
-                        && let Some(t) = found
-                    {
-                        self.members.remove(t);
-                    }
+                    self.lacked.len() != before || found.is_some_and(|t| self.members.remove(t))
                 }
+            };
+            match (changed, side) {
+                (true, Side::RemoteOnly) => digest.insert(id),
+                (true, Side::LocalOnly) => digest.remove(id),
+                _ => {}
             }
         }
     }
@@ -130,8 +137,23 @@ struct Known {
     built_at: usize,
     /// The party's cursor then (protocol 6), if it gave one.
     cursor: Option<u64>,
+    /// The set's digest under the salt it was learnt with.
+    digest: Option<RunningDigest>,
+    /// How many of our transactions a roots filter would test, as last
+    /// counted (sizes the next filter asked for).
+    candidates: u64,
     /// When it was kept, in reconciliations ended (for eviction).
     kept_at: u64,
+}
+
+/// A kept set as a reconciliation starts from it (see [`KnownSets::get`]).
+pub(super) struct Kept {
+    pub(super) set: ReconciledSet,
+    /// The graph's length when the set it was learnt from was built.
+    pub(super) built_at: usize,
+    pub(super) cursor: Option<u64>,
+    pub(super) digest: Option<RunningDigest>,
+    pub(super) candidates: u64,
 }
 
 impl Known {
@@ -143,7 +165,7 @@ impl Known {
         members + self.lacked.capacity() * 32
     }
 
-    fn of(set: ReconciledSet, cursor: Option<u64>, kept_at: u64) -> Known {
+    fn of(set: ReconciledSet, learnt: Learnt, kept_at: u64) -> Known {
         let ReconciledSet {
             members,
             mut lacked,
@@ -159,10 +181,21 @@ impl Known {
             members,
             lacked,
             built_at,
-            cursor,
+            cursor: learnt.cursor,
+            digest: learnt.digest,
+            candidates: learnt.candidates,
             kept_at,
         }
     }
+}
+
+/// What a reconciliation learnt beside the party's set: its cursor, the
+/// set's digest, and our candidates' count.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Learnt {
+    pub(super) cursor: Option<u64>,
+    pub(super) digest: Option<RunningDigest>,
+    pub(super) candidates: u64,
 }
 
 /// A party's set as last reconciled, as it is kept beside the status rows
@@ -178,6 +211,9 @@ struct Saved {
     last_id: Option<TxId>,
     built_at: u32,
     cursor: Option<u64>,
+    /// [`RunningDigest::parts`].
+    digest: Option<(u64, TxId, u32, u8, u64)>,
+    candidates: u64,
     members: SavedMembers,
     lacked: Vec<TxId>,
 }
@@ -288,7 +324,7 @@ impl KnownSets {
         graph: &LedgerGraph,
         host: &mut impl Host,
         notes: &mut Vec<String>,
-    ) -> Option<(ReconciledSet, usize, Option<u64>)> {
+    ) -> Option<Kept> {
         if !self.read.contains(party) {
             self.read.insert(party.to_string());
             match host.load_value(&value_key(party)) {
@@ -326,10 +362,16 @@ impl KnownSets {
             built_at: graph.len(),
         };
         set.settle(graph);
-        Some((set, known.built_at, known.cursor))
+        Some(Kept {
+            set,
+            built_at: known.built_at,
+            cursor: known.cursor,
+            digest: known.digest,
+            candidates: known.candidates,
+        })
     }
 
-    /// Keeps `set` as the party's, with the party's `cursor` for it: in
+    /// Keeps `set` as the party's, with what was `learnt` beside it: in
     /// memory, in the smaller of the two forms (dropping the oldest sets
     /// until all fit in [`MAX_KNOWN_SET_BYTES`]), and beside the status
     /// rows. An error says why it could not be saved there (memory still
@@ -338,12 +380,12 @@ impl KnownSets {
         &mut self,
         party: &str,
         set: ReconciledSet,
-        cursor: Option<u64>,
+        learnt: Learnt,
         graph: &LedgerGraph,
         host: &mut impl Host,
     ) -> Result<(), String> {
         self.kept += 1;
-        let known = Known::of(set, cursor, self.kept);
+        let known = Known::of(set, learnt, self.kept);
         let saved = save(party, &known, graph);
         self.read.insert(party.to_string());
         self.insert(party, known);
@@ -406,6 +448,8 @@ fn save(party: &str, known: &Known, graph: &LedgerGraph) -> Vec<u8> {
         last_id: graph_len.checked_sub(1).map(|t| graph.id(TxIndex(t))),
         built_at: known.built_at as u32,
         cursor: known.cursor,
+        digest: known.digest.map(|d| d.parts()),
+        candidates: known.candidates,
         members: SavedMembers::of(&known.members),
         lacked: known.lacked.clone(),
     };
@@ -446,7 +490,11 @@ fn restore(party: &str, bytes: &[u8], graph: &LedgerGraph) -> Result<Known, Stri
             lacked: saved.lacked,
             built_at: saved.built_at as usize,
         },
-        saved.cursor,
+        Learnt {
+            cursor: saved.cursor,
+            digest: saved.digest.map(RunningDigest::from_parts),
+            candidates: saved.candidates,
+        },
         0,
     ))
 }
@@ -485,16 +533,25 @@ mod tests {
         let mut host = FakeHost::new("A", 1);
         let g = graph(80);
         let mut known = KnownSets::default();
-        known.keep("P", a_set(), Some(5), &g, &mut host).unwrap();
+        let learnt = Learnt {
+            cursor: Some(5),
+            digest: Some(RunningDigest::new(9)),
+            candidates: 12,
+        };
+        known.keep("P", a_set(), learnt, &g, &mut host).unwrap();
         assert_eq!(known.usage().1, 1);
 
         // A restarted plugin reads it back.
         let mut notes = Vec::new();
         let mut again = KnownSets::default();
-        let (back, built_at, cursor) = again.get("P", &g, &mut host, &mut notes).expect("kept");
-        assert_eq!(back.members.members(), [TxIndex(3), TxIndex(70)]);
-        assert_eq!(back.lacked, [[200; 32]]);
-        assert_eq!((built_at, cursor), (60, Some(5)));
+        let kept = again.get("P", &g, &mut host, &mut notes).expect("kept");
+        assert_eq!(kept.set.members.members(), [TxIndex(3), TxIndex(70)]);
+        assert_eq!(kept.set.lacked, [[200; 32]]);
+        assert_eq!(
+            (kept.built_at, kept.cursor, kept.candidates),
+            (60, Some(5), 12)
+        );
+        assert_eq!(kept.digest, Some(RunningDigest::new(9)));
         assert!(notes.is_empty(), "{notes:?}");
         assert!(again.get("Q", &g, &mut host, &mut notes).is_none());
 
@@ -526,7 +583,7 @@ mod tests {
                         lacked: Vec::new(),
                         built_at: 0,
                     },
-                    None,
+                    Learnt::default(),
                     0,
                 )
                 .members,

@@ -12,6 +12,7 @@
 //! | [`scheduler`]      | the pool, the queue, recurring runs                        |
 //! | [`batch_budget`]   | how many coded symbols to ask for, send and fit per message |
 //! | [`sets`]           | the sets a reconciliation runs over                        |
+//! | [`served_sets`]    | our set for each requester as last served, for a routine check's `Identical` |
 //! | [`cursor`]         | the opaque token a responder gives for where its set stood |
 //! | [`known_sets`]     | each party's set as last reconciled, where the next reconciliation starts |
 //! | [`graph_catch_up`] | building the ledger graph and reading the vault into it    |
@@ -69,6 +70,7 @@ mod outgoing;
 mod requester;
 mod responder;
 mod scheduler;
+mod served_sets;
 mod session;
 #[cfg(test)]
 mod session_tests;
@@ -156,6 +158,8 @@ pub struct Reconciler<H: Host> {
     /// Each party's set as last reconciled: the next reconciliation with
     /// it starts from there.
     known_sets: known_sets::KnownSets,
+    /// Our set for each requester as last served, with its digest.
+    served: served_sets::ServedSets,
     /// Seals the cursors this node gives requesters (drawn at start).
     cursor_key: cursor::CursorKey,
     /// The protocol version each party last spoke to us (only parties on
@@ -232,6 +236,7 @@ impl<H: Host> Reconciler<H> {
             graph_error: None,
             known_sets: known_sets::KnownSets::default(),
             cursor_key,
+            served: served_sets::ServedSets::default(),
             spoken: HashMap::new(),
             book: StatusBook::default(),
             queue: JobQueue::from(queued),

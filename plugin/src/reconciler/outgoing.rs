@@ -3,6 +3,7 @@
 //! carrying out its steps, and recording how it ended — after re-checking
 //! the vault for what it found.
 
+use super::known_sets::Learnt;
 use super::requester::{MAX_RESALTS, RequesterEnd, RequesterSession, RequesterSets};
 use super::session::{Context, Role, SessionKey, Step};
 use super::sets::{Origin, PairSets};
@@ -68,7 +69,12 @@ impl<H: Host> Reconciler<H> {
                 ),
             );
         }
-        let salt = self.host.random_u64();
+        // A routine check keys its symbols under the salt its set's digest
+        // was kept under (a new one after a resalt, which forgot the set).
+        let salt = match core.1.digest {
+            Some(digest) => digest.salt(),
+            None => self.host.random_u64(),
+        };
         let max_message = self.host.max_message_size();
         let live = self.new_live(&key, Role::Requester);
         let cx = Context {
@@ -162,7 +168,9 @@ impl<H: Host> Reconciler<H> {
         header: Option<StreamHeader>,
         bytes: &[u8],
     ) {
-        let ran = self.drive_outgoing(key, |s, _, cx| s.on_symbols(start, header, bytes, cx));
+        let ran = self.drive_outgoing(key, |s, sets, cx| {
+            s.on_symbols(start, header, bytes, sets, cx)
+        });
         if !ran {
             self.on_symbols_without_session(key, header, bytes);
         }
@@ -263,20 +271,26 @@ impl<H: Host> Reconciler<H> {
         let (received, batches) = session.effort();
         let origin = session.origin();
         let cursor = session.cursor();
-        let (mut party_set, decoded) = session.take_outcome();
+        let candidates = session.candidates();
+        let (mut party_set, decoded, mut digest) = session.take_outcome();
         let carried = party_set.lacked.len();
         let decoded_remote = decoded
             .iter()
             .filter(|(_, side)| *side == Side::RemoteOnly)
             .count();
         let decoded_local = decoded.len() - decoded_remote;
-        party_set.apply(&self.graph, decoded);
+        party_set.apply(&self.graph, decoded, &mut digest);
         self.remove_outgoing(key, said_done);
         let mut missing = party_set.lacked.clone();
         missing.sort_unstable();
+        let learnt = Learnt {
+            cursor,
+            digest: Some(digest),
+            candidates,
+        };
         let kept = self
             .known_sets
-            .keep(&key.party, party_set, cursor, &self.graph, &mut self.host);
+            .keep(&key.party, party_set, learnt, &self.graph, &mut self.host);
         if let Err(e) = kept {
             self.log(
                 Level::Debug,

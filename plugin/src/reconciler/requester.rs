@@ -14,13 +14,12 @@ use super::batch_budget::{FIRST_BATCH, merge, next_batch, progress_due, requeste
 use super::known_sets::ReconciledSet;
 use super::resend_after_ms;
 use super::session::{Action, Context, SessionKey, SessionTimer, Step};
-use super::sets::{Origin, RequesterCore};
+use super::sets::{Candidates, Origin, RequesterCore};
 use crate::config::format_ms;
-use crate::graph::TxIndex;
 use crate::host::Level;
 use crate::id::TxId;
 use crate::protocol::{Body, OLDEST_PROTOCOL_VERSION, Refusal, StreamHeader, unpack_symbols};
-use crate::riblt::{CountMoments, Decoder, Side, WIRE_SYMBOL_LEN};
+use crate::riblt::{CountMoments, Decoder, RunningDigest, Side, WIRE_SYMBOL_LEN};
 use crate::root_filter::{RootFilter, RootMatcher, bits_for};
 
 /// How many times a requester starts again from scratch because the
@@ -61,16 +60,20 @@ pub(super) trait RequesterSets {
     /// the party's set as last reconciled if one is kept, else ours for
     /// the pair with the candidates a roots filter would test. Its ids,
     /// and the set.
-    fn core(&mut self) -> Result<(Vec<TxId>, RequesterCore), String>;
-    /// Adds to `ours` the `candidates` that pass the responder's `roots`,
-    /// each with its back-chain: the ids added, and how many candidates
-    /// passed.
+    fn core(&mut self) -> Result<(Option<Vec<TxId>>, RequesterCore), String>;
+    /// The ids of `set` (the members' in recording order, then those the
+    /// graph lacks).
+    fn ids(&mut self, set: &ReconciledSet) -> Vec<TxId>;
+    /// Adds to `ours` the `candidates` (listed now if they were only
+    /// counted) that pass the responder's `roots`, each with its
+    /// back-chain: the ids added, how many candidates passed, and how many
+    /// there were.
     fn add_roots(
         &mut self,
         ours: &mut ReconciledSet,
-        candidates: Vec<TxIndex>,
+        candidates: Candidates,
         roots: &RootMatcher,
-    ) -> (Vec<TxId>, usize);
+    ) -> (Vec<TxId>, usize, u64);
 }
 
 /// Where an outgoing reconciliation is in the protocol.
@@ -118,7 +121,13 @@ pub(super) struct RequesterSession {
     phase: Phase,
     /// The phase a busy refusal interrupted, resumed after the back-off.
     resume: Phase,
-    decoder: Decoder,
+    /// Peels the stream; built only when the first roots or symbols
+    /// arrive when the session starts from the party's set as last
+    /// reconciled with its digest (an `Identical` then never walks the
+    /// set).
+    decoder: Option<Decoder>,
+    /// The digest of `ours` under `salt`, kept up to date.
+    digest: RunningDigest,
     /// Keys the responder's symbols; sent again with each repeated request.
     salt: u64,
     started_ms: u64,
@@ -132,7 +141,6 @@ pub(super) struct RequesterSession {
     last_asked_ms: u64,
     /// Requests refused as busy so far.
     busy_refusals: u32,
-    set_size: u64,
     /// What the responder's first frame said.
     header: Option<StreamHeader>,
     /// End of the symbols asked for so far.
@@ -153,7 +161,7 @@ pub(super) struct RequesterSession {
     candidates: u64,
     /// Those candidates, kept until the responder's roots test them (taken
     /// then, or dropped once symbols arrive).
-    untested: Vec<TxIndex>,
+    untested: Candidates,
     /// The set we reconcile, as the graph's members and ids it lacks: once
     /// the difference is decoded, it becomes the party's set as last
     /// reconciled ([`super::known_sets`]).
@@ -192,19 +200,20 @@ impl RequesterSession {
     pub(super) fn start(
         key: SessionKey,
         me: String,
-        (ids, core): (Vec<TxId>, RequesterCore),
+        (ids, core): (Option<Vec<TxId>>, RequesterCore),
         (salt, resalts): (u64, u32),
         protocol: u16,
         cx: &Context,
     ) -> (Self, Step<RequesterEnd>) {
         let now = cx.now;
+        let (decoder, digest) = Self::decoder_for(ids, &core, salt);
         let mut session = RequesterSession {
             key,
             me,
             phase: Phase::Requested,
             resume: Phase::Requested,
-            set_size: ids.len() as u64,
-            decoder: Decoder::new(ids, salt),
+            decoder,
+            digest,
             salt,
             started_ms: now,
             last_heard_ms: now,
@@ -218,7 +227,7 @@ impl RequesterSession {
             gap_asked_from: None,
             restarts: 0,
             resalts,
-            candidates: core.candidates.len() as u64,
+            candidates: core.candidates.count(),
             untested: core.candidates,
             ours: core.set,
             origin: core.origin,
@@ -231,6 +240,38 @@ impl RequesterSession {
         step.set_timer(SessionTimer::Silence, resend_after_ms(cx.config));
         session.request(now, &mut step);
         (session, step)
+    }
+
+    /// The decoder and digest a session over `core` starts with: from the
+    /// kept digest (no decoder yet) when it is keyed under `salt`, else a
+    /// decoder over `ids`.
+    fn decoder_for(
+        ids: Option<Vec<TxId>>,
+        core: &RequesterCore,
+        salt: u64,
+    ) -> (Option<Decoder>, RunningDigest) {
+        match (ids, core.digest) {
+            (None, Some(digest)) if digest.salt() == salt => (None, digest),
+            (ids, _) => {
+                let decoder = Decoder::new(ids.unwrap_or_default(), salt);
+                let digest = decoder.running_digest();
+                (Some(decoder), digest)
+            }
+        }
+    }
+
+    /// The decoder, built over our set now if it was not yet.
+    fn decoder(&mut self, sets: &mut dyn RequesterSets) -> &mut Decoder {
+        if self.decoder.is_none() {
+            let ids = sets.ids(&self.ours);
+            self.decoder = Some(Decoder::new(ids, self.salt));
+        }
+        self.decoder.as_mut().expect("built above")
+    }
+
+    /// Symbols received so far.
+    fn received(&self) -> u32 {
+        self.decoder.as_ref().map_or(0, Decoder::received)
     }
 
     #[cfg(test)]
@@ -260,7 +301,7 @@ impl RequesterSession {
 
     /// Symbols received, and batches asked for, so far.
     pub(super) fn effort(&self) -> (u32, u32) {
-        (self.decoder.received(), self.batches)
+        (self.received(), self.batches)
     }
 
     /// Where our set started from.
@@ -268,10 +309,22 @@ impl RequesterSession {
         self.origin
     }
 
-    /// What a decoded session learnt: the set we reconciled (taken), and
-    /// the difference decoded, each id with its side.
-    pub(super) fn take_outcome(&mut self) -> (ReconciledSet, &[(TxId, Side)]) {
-        (std::mem::take(&mut self.ours), self.decoder.decoded())
+    /// How many of our transactions outside our set a roots filter would
+    /// test (counted when the set was built, or when the filter came).
+    pub(super) fn candidates(&self) -> u64 {
+        self.candidates
+    }
+
+    /// What a decoded session learnt: the set we reconciled (taken), the
+    /// difference decoded, each id with its side, and the digest of the
+    /// set we reconciled.
+    pub(super) fn take_outcome(&mut self) -> (ReconciledSet, &[(TxId, Side)], RunningDigest) {
+        let digest = self
+            .decoder
+            .as_ref()
+            .map_or(self.digest, Decoder::running_digest);
+        let decoded = self.decoder.as_ref().map_or(&[][..], Decoder::decoded);
+        (std::mem::take(&mut self.ours), decoded, digest)
     }
 
     /// The roots-filter width we ask for: none from the party's set as
@@ -291,9 +344,9 @@ impl RequesterSession {
         step.send(Body::Request {
             salt: self.salt,
             until: self.granted,
-            digest: Some(self.decoder.digest()),
+            digest: Some(self.digest.value()),
             roots_bits: self.roots_bits(),
-            set_size: self.set_size,
+            set_size: self.digest.len(),
             since: self.since,
         });
     }
@@ -452,8 +505,9 @@ impl RequesterSession {
             Ok(core) => core,
             Err(reason) => return step.end(RequesterEnd::Failed(reason)),
         };
+        (self.decoder, self.digest) = Self::decoder_for(ids, &core, self.salt);
         self.restarts += 1;
-        self.candidates = core.candidates.len() as u64;
+        self.candidates = core.candidates.count();
         self.untested = core.candidates;
         self.ours = core.set;
         self.origin = core.origin;
@@ -464,8 +518,6 @@ impl RequesterSession {
             Phase::BackingOff => self.resume = Phase::Requested,
             _ => self.phase = Phase::Requested,
         }
-        self.set_size = ids.len() as u64;
-        self.decoder = Decoder::new(ids, self.salt);
         self.header = None;
         self.granted = FIRST_BATCH;
         self.batches = 1;
@@ -516,7 +568,7 @@ impl RequesterSession {
                  progress end a reconciliation)",
                 self.key.party,
                 format_ms(stalled),
-                self.decoder.received(),
+                self.received(),
                 format_ms(timeout),
             );
             self.abort(reason, &mut step);
@@ -527,7 +579,7 @@ impl RequesterSession {
             if self.phase == Phase::Requested {
                 self.request(now, &mut step);
             } else {
-                self.want(self.decoder.received(), now, &mut step);
+                self.want(self.received(), now, &mut step);
             }
         }
         let next = self
@@ -546,6 +598,7 @@ impl RequesterSession {
         start: u32,
         header: Option<StreamHeader>,
         bytes: &[u8],
+        sets: &mut dyn RequesterSets,
         cx: &Context,
     ) -> Step<RequesterEnd> {
         let now = cx.now;
@@ -553,7 +606,7 @@ impl RequesterSession {
         if self.phase == Phase::BackingOff {
             return step;
         }
-        let received = self.decoder.received();
+        let received = self.received();
         let count = (bytes.len() / WIRE_SYMBOL_LEN) as u32;
         let end = start as u64 + count as u64;
         if end > self.granted as u64 {
@@ -592,18 +645,24 @@ impl RequesterSession {
         self.gap_asked_from = None;
         self.phase = Phase::Streaming;
         // Roots no longer count once symbols arrive.
-        self.untested = Vec::new();
+        self.untested = Candidates::Listed(Vec::new());
         let skip = (received - start) as usize * WIRE_SYMBOL_LEN;
-        let m = self.decoder.add_symbols(&unpack_symbols(&bytes[skip..]));
+        let decoder = self.decoder(sets);
+        let m = decoder.add_symbols(&unpack_symbols(&bytes[skip..]));
+        let (inconsistent, decoded, received) = (
+            decoder.is_inconsistent(),
+            decoder.is_decoded(),
+            decoder.received(),
+        );
         self.moments = merge(self.moments, m);
-        if self.decoder.is_inconsistent() {
+        if inconsistent {
             let what = "its coded symbols cannot come from any set (an id decoded twice); \
                         forged or corrupt";
             self.violation(what.to_string(), &mut step);
-        } else if self.decoder.is_decoded() {
+        } else if decoded {
             step.tell(Body::Done);
             step.end(RequesterEnd::Decoded { said_done: true });
-        } else if self.decoder.received() < self.granted {
+        } else if received < self.granted {
             self.report_progress(&mut step);
         } else {
             self.ask_for_more(cx, &mut step);
@@ -614,7 +673,7 @@ impl RequesterSession {
     /// Tells the responder how far the stream has arrived, when it is
     /// time to (see [`progress_due`]).
     fn report_progress(&mut self, step: &mut Step<RequesterEnd>) {
-        let received = self.decoder.received();
+        let received = self.received();
         if progress_due(self.reported, received) {
             self.reported = received;
             step.send(Body::Progress { received });
@@ -627,7 +686,7 @@ impl RequesterSession {
     fn ask_for_more(&mut self, cx: &Context, step: &mut Step<RequesterEnd>) {
         let max_differences = cx.config.max_reconciliation_differences;
         let max_batches = cx.config.max_number_of_ibf_filter_flows;
-        let received = self.decoder.received();
+        let received = self.received();
         let party = &self.key.party;
         if self.batches >= max_batches {
             let reason = format!(
@@ -636,7 +695,7 @@ impl RequesterSession {
             );
             return self.give_up_undecoded(reason, step);
         }
-        let cap = requester_symbol_cap(self.set_size, self.header, max_differences);
+        let cap = requester_symbol_cap(self.digest.len(), self.header, max_differences);
         if received >= cap {
             let reason = format!(
                 "the difference with {party} was not decoded within {cap} coded symbols, the most \
@@ -655,7 +714,7 @@ impl RequesterSession {
         let credit = next_batch(
             received,
             &self.moments,
-            self.decoder.decoded().len(),
+            self.decoder.as_ref().map_or(0, |d| d.decoded().len()),
             max_batches - self.batches,
             cap,
         );
@@ -697,12 +756,18 @@ impl RequesterSession {
                 return step;
             }
         };
-        let untested = std::mem::take(&mut self.untested);
-        let (added, passed) = sets.add_roots(&mut self.ours, untested, &matcher);
+        // The decoder holds our set as it was before the roots: they are
+        // added to both below.
+        self.decoder(sets);
+        let untested = std::mem::replace(&mut self.untested, Candidates::Listed(Vec::new()));
+        let (added, passed, listed) = sets.add_roots(&mut self.ours, untested, &matcher);
+        self.candidates = listed;
         self.phase = Phase::Filtered;
         self.progressed(now);
-        self.set_size += added.len() as u64;
-        self.decoder.extend(added);
+        for id in &added {
+            self.digest.insert(id);
+        }
+        self.decoder(sets).extend(added);
         step.log(
             Level::Debug,
             format!(

@@ -17,7 +17,7 @@ use super::session::{Context, SessionKey, SessionTimer, Step};
 use crate::host::Level;
 use crate::id::TxId;
 use crate::protocol::{Body, Refusal, StreamHeader, pack_symbols};
-use crate::riblt::Encoder;
+use crate::riblt::{Encoder, RunningDigest};
 use crate::root_filter::RootFilter;
 
 /// What a requester's `Request` asks for (see [`Body::Request`]).
@@ -79,6 +79,7 @@ pub(super) enum Answer {
     Identical {
         set_size: usize,
         cursor: Option<u64>,
+        digest: RunningDigest,
     },
     /// A session, and its first step.
     Session(Box<ResponderSession>, Step<ResponderEnd>),
@@ -159,6 +160,7 @@ impl ResponderSession {
             return Answer::Identical {
                 set_size: encoder.set_size(),
                 cursor,
+                digest: encoder.running_digest(),
             };
         }
         let roots = roots_answer(&roots, salt, roots_bits, cx.max_message);
@@ -217,6 +219,11 @@ impl ResponderSession {
             None => session.want(0, until, cx, &mut step),
         }
         Answer::Session(Box::new(session), step)
+    }
+
+    /// Our set's digest under the requester's salt.
+    pub(super) fn running_digest(&self) -> RunningDigest {
+        self.encoder.running_digest()
     }
 
     #[cfg(test)]

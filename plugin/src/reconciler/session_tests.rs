@@ -8,12 +8,12 @@ use super::requester::{self, RETRY_BASE_MS, RequesterEnd, RequesterSession, Requ
 use super::resend_after_ms;
 use super::responder::{self, Answer, Request, ResponderEnd, ResponderSession, ResponderSet};
 use super::session::{Action, Context, SessionKey, SessionTimer, Step};
-use super::sets::{Origin, RequesterCore};
+use super::sets::{Candidates, Origin, RequesterCore};
 use crate::config::Config;
 use crate::graph::TxIndex;
 use crate::id::TxId;
 use crate::protocol::{Body, Refusal, SessionId, pack_symbols};
-use crate::riblt::Encoder;
+use crate::riblt::{Encoder, RunningDigest};
 use crate::root_filter::{RootFilter, RootMatcher};
 
 const PARTY: &str = "O=PartyB, L=London, C=GB";
@@ -44,36 +44,55 @@ fn cx(config: &Config, now: u64) -> Context<'_> {
 }
 
 /// A requester's sets, fixed: `core` with `candidates` outside it, and
-/// `extra` added when a roots filter is applied.
+/// `extra` added when a roots filter is applied; `walks` counts the passes
+/// over the set (`ids`).
 struct FixedSets {
     core: Vec<TxId>,
     candidates: u64,
     extra: Vec<TxId>,
+    walks: u32,
+}
+
+impl FixedSets {
+    fn new(core: Vec<TxId>, candidates: u64, extra: Vec<TxId>) -> Self {
+        FixedSets {
+            core,
+            candidates,
+            extra,
+            walks: 0,
+        }
+    }
 }
 
 /// A core with `candidates` candidates (their indices do not matter here).
-fn core_of(ids: Vec<TxId>, candidates: u64) -> (Vec<TxId>, RequesterCore) {
+fn core_of(ids: Vec<TxId>, candidates: u64) -> (Option<Vec<TxId>>, RequesterCore) {
     let core = RequesterCore {
         set: ReconciledSet::default(),
         origin: Origin::Pair,
-        candidates: (0..candidates as u32).map(TxIndex).collect(),
+        candidates: Candidates::Listed((0..candidates as u32).map(TxIndex).collect()),
         since: None,
+        digest: None,
     };
-    (ids, core)
+    (Some(ids), core)
 }
 
 impl RequesterSets for FixedSets {
-    fn core(&mut self) -> Result<(Vec<TxId>, RequesterCore), String> {
+    fn core(&mut self) -> Result<(Option<Vec<TxId>>, RequesterCore), String> {
         Ok(core_of(self.core.clone(), self.candidates))
+    }
+
+    fn ids(&mut self, _: &ReconciledSet) -> Vec<TxId> {
+        self.walks += 1;
+        self.core.clone()
     }
 
     fn add_roots(
         &mut self,
         _: &mut ReconciledSet,
-        _: Vec<TxIndex>,
+        _: Candidates,
         _: &RootMatcher,
-    ) -> (Vec<TxId>, usize) {
-        (self.extra.clone(), self.extra.len())
+    ) -> (Vec<TxId>, usize, u64) {
+        (self.extra.clone(), self.extra.len(), self.candidates)
     }
 }
 
@@ -117,7 +136,8 @@ fn feed(session: &mut RequesterSession, body: Body, config: &Config) -> Step<Req
     else {
         panic!("not symbols: {body:?}");
     };
-    session.on_symbols(start, header, &symbols, &cx(config, 10))
+    let mut sets = FixedSets::new(Vec::new(), 0, Vec::new());
+    session.on_symbols(start, header, &symbols, &mut sets, &cx(config, 10))
 }
 
 fn requester(core: Vec<TxId>, candidates: u64, config: &Config) -> RequesterSession {
@@ -153,6 +173,52 @@ fn requested_then_identical_ends_decoded_without_done() {
     );
 }
 
+/// A routine check starts from a kept digest: its request carries the
+/// set's digest without a pass over the set, an `Identical` ends it still
+/// without one, and only symbols make it build its decoder (once).
+#[test]
+fn a_routine_check_from_a_kept_digest_walks_its_set_only_for_symbols() {
+    let config = Config::default();
+    let mine = ids(0..100);
+    let start = |sets: &mut FixedSets| {
+        let core = RequesterCore {
+            set: ReconciledSet::default(),
+            origin: Origin::LastReconciled,
+            candidates: Candidates::Counted(0),
+            since: None,
+            digest: Some(RunningDigest::of(&mine, SALT)),
+        };
+        let (session, step) = RequesterSession::start(
+            key(),
+            String::new(),
+            (None, core),
+            (SALT, 0),
+            crate::protocol::PROTOCOL_VERSION,
+            &cx(&config, 0),
+        );
+        let [Body::Request { digest, .. }] = sends(&step)[..] else {
+            panic!("a request: {step:?}");
+        };
+        assert_eq!(*digest, Some(Encoder::new(mine.clone(), SALT).digest()));
+        assert_eq!(sets.walks, 0, "no pass over the set for the request");
+        session
+    };
+    let mut sets = FixedSets::new(mine.clone(), 0, Vec::new());
+    let mut session = start(&mut sets);
+    let step = session.on_identical(None);
+    assert_eq!(step.end, Some(RequesterEnd::Decoded { said_done: false }));
+    assert_eq!(sets.walks, 0, "nor for an Identical");
+
+    let mut session = start(&mut sets);
+    let theirs = ids(0..102);
+    let Body::Symbols { symbols, .. } = symbols(&theirs, 0, FIRST_BATCH) else {
+        unreachable!()
+    };
+    let step = session.on_symbols(0, None, &symbols, &mut sets, &cx(&config, 10));
+    assert_eq!(step.end, Some(RequesterEnd::Decoded { said_done: true }));
+    assert_eq!(sets.walks, 1, "one pass, when the symbols came");
+}
+
 #[test]
 fn streaming_decodes_what_the_responder_holds_and_says_done() {
     let config = Config::default();
@@ -163,7 +229,7 @@ fn streaming_decodes_what_the_responder_holds_and_says_done() {
     assert_eq!(session.phase(), requester::Phase::Streaming);
     assert_eq!(step.end, Some(RequesterEnd::Decoded { said_done: true }));
     assert!(matches!(sends(&step)[..], [Body::Done]));
-    let (_, decoded) = session.take_outcome();
+    let (_, decoded, _) = session.take_outcome();
     let mut found: Vec<TxId> = decoded
         .iter()
         .filter(|(_, side)| *side == crate::riblt::Side::RemoteOnly)
@@ -242,11 +308,7 @@ fn a_roots_filter_moves_requested_to_filtered_and_asks_for_the_stream() {
         panic!("a request: {step:?}");
     };
     assert!(*roots_bits > 0, "three candidates ask for a filter");
-    let mut sets = FixedSets {
-        core: ids(0..10),
-        candidates: 3,
-        extra: ids(10..12),
-    };
+    let mut sets = FixedSets::new(ids(0..10), 3, ids(10..12));
     let filter = RootFilter::build(&ids(10..12), SALT, *roots_bits, 1 << 20);
     let step = session.on_roots(filter.clone(), &mut sets, &cx(&config, 5));
     assert_eq!(session.phase(), requester::Phase::Filtered);
@@ -260,11 +322,7 @@ fn a_roots_filter_moves_requested_to_filtered_and_asks_for_the_stream() {
 fn a_roots_filter_of_another_width_is_refused() {
     let config = Config::default();
     let mut session = requester(ids(0..10), 3, &config);
-    let mut sets = FixedSets {
-        core: ids(0..10),
-        candidates: 3,
-        extra: vec![],
-    };
+    let mut sets = FixedSets::new(ids(0..10), 3, vec![]);
     let filter = RootFilter::build(&ids(10..12), SALT, 1, 1 << 20);
     let step = session.on_roots(filter, &mut sets, &cx(&config, 5));
     assert!(matches!(step.end, Some(RequesterEnd::Failed(ref r)) if r.contains("remainder bits")));
@@ -274,11 +332,7 @@ fn a_roots_filter_of_another_width_is_refused() {
 fn a_busy_refusal_backs_off_holding_no_slot_then_asks_again() {
     let config = Config::default();
     let mut session = requester(ids(0..10), 0, &config);
-    let mut sets = FixedSets {
-        core: ids(0..10),
-        candidates: 0,
-        extra: vec![],
-    };
+    let mut sets = FixedSets::new(ids(0..10), 0, vec![]);
     let busy = Refusal::MaxIncomingSessionsExceeded;
     let step = session.on_refused(busy, &mut sets, 7, &cx(&config, 100));
     assert_eq!(session.phase(), requester::Phase::BackingOff);
@@ -306,11 +360,7 @@ fn a_busy_refusal_backs_off_holding_no_slot_then_asks_again() {
 fn a_busy_refusal_past_the_retry_timeout_fails() {
     let config = Config::parse("maxReconciliationRetryAttemptTimeout = 10s").unwrap();
     let mut session = requester(ids(0..10), 0, &config);
-    let mut sets = FixedSets {
-        core: ids(0..10),
-        candidates: 0,
-        extra: vec![],
-    };
+    let mut sets = FixedSets::new(ids(0..10), 0, vec![]);
     let busy = Refusal::MaxIncomingSessionsExceeded;
     let step = session.on_refused(busy, &mut sets, 7, &cx(&config, 10_000));
     assert!(matches!(step.end, Some(RequesterEnd::Failed(ref r)) if r.contains("gave up after 1")));
@@ -320,11 +370,7 @@ fn a_busy_refusal_past_the_retry_timeout_fails() {
 fn a_lost_session_starts_again_a_bounded_number_of_times() {
     let config = Config::default();
     let mut session = requester(ids(0..10), 0, &config);
-    let mut sets = FixedSets {
-        core: ids(0..12),
-        candidates: 0,
-        extra: vec![],
-    };
+    let mut sets = FixedSets::new(ids(0..12), 0, vec![]);
     for _ in 0..3 {
         let step = session.on_refused(Refusal::UnknownSession, &mut sets, 0, &cx(&config, 1));
         let [Body::Request { set_size, .. }] = sends(&step)[..] else {
@@ -395,7 +441,8 @@ fn a_request_holding_our_set_is_answered_identical() {
         answer,
         Answer::Identical {
             set_size: 10,
-            cursor: Some(11)
+            cursor: Some(11),
+            ..
         }
     ));
 }

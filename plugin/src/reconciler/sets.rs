@@ -18,9 +18,10 @@
 use super::graph_catch_up::read_vault;
 use super::known_sets::{KnownSets, ReconciledSet};
 use super::requester::RequesterSets;
-use crate::graph::{LedgerGraph, PartyHandle, SetBuilder, TxIndex};
+use crate::graph::{LedgerGraph, PartyHandle, SetBuilder, TxIndex, TxSet};
 use crate::host::{Host, Level};
 use crate::id::TxId;
+use crate::riblt::RunningDigest;
 use crate::root_filter::RootMatcher;
 use ledger_sync_vocabulary::marker;
 
@@ -34,17 +35,38 @@ pub(super) enum Origin {
     LastReconciled,
 }
 
+/// Our transactions a roots filter would test (those outside our set),
+/// newest first: listed — a first reconciliation finds them as it builds
+/// its set — or only counted: a routine check lists them only if the
+/// party's filter of new roots comes, so that an `Identical` never makes
+/// the pass over the graph.
+#[derive(Clone, Debug)]
+pub(super) enum Candidates {
+    Listed(Vec<TxIndex>),
+    Counted(u64),
+}
+
+impl Candidates {
+    pub(super) fn count(&self) -> u64 {
+        match self {
+            Candidates::Listed(list) => list.len() as u64,
+            Candidates::Counted(count) => *count,
+        }
+    }
+}
+
 /// A requester's set as it starts: the set, where it comes from, the
-/// candidates a roots filter would test (our transactions outside it),
-/// newest first, and — from the party's set as last reconciled — the
-/// party's cursor then, so that its filter names only roots it gained
-/// since.
+/// candidates a roots filter would test, and — from the party's set as
+/// last reconciled — the party's cursor then (so that its filter names
+/// only roots it gained since) and the set's digest under the salt it was
+/// learnt with (so that the request needs no pass over the set).
 #[derive(Debug)]
 pub(super) struct RequesterCore {
     pub(super) set: ReconciledSet,
     pub(super) origin: Origin,
-    pub(super) candidates: Vec<TxIndex>,
+    pub(super) candidates: Candidates,
     pub(super) since: Option<u64>,
+    pub(super) digest: Option<RunningDigest>,
 }
 
 /// The sets between this node (`me`) and one `party`, read from the graph
@@ -74,7 +96,7 @@ impl<H: Host> PairSets<'_, H> {
         Ok((find(self.party)?, find(self.me)?))
     }
 
-    fn ids(&self, set: impl IntoIterator<Item = TxIndex>) -> Vec<TxId> {
+    fn ids_of(&self, set: impl IntoIterator<Item = TxIndex>) -> Vec<TxId> {
         set.into_iter().map(|i| self.graph.id(i)).collect()
     }
 
@@ -97,19 +119,29 @@ impl<H: Host> PairSets<'_, H> {
     pub(super) fn responder_sets(
         &mut self,
         since: Option<u32>,
-    ) -> Result<(Vec<TxId>, Vec<TxId>, u32), String> {
+    ) -> Result<(Vec<TxId>, Vec<TxId>, u32, TxSet), String> {
         let (requester, me) = self.handles()?;
         let (set, mut roots) = self.graph.responder_sets(requester, me);
         if let Some(since) = since {
             roots.retain(|t| t.0 >= since);
         }
         let position = self.graph.len() as u32;
-        Ok((self.ids(set), self.ids(roots), position))
+        let mut members = TxSet::default();
+        for &t in &set {
+            members.insert(t);
+        }
+        Ok((self.ids_of(set), self.ids_of(roots), position, members))
+    }
+
+    /// The party's graph handle, after catching the graph up with the
+    /// vault.
+    pub(super) fn requester_handle(&mut self) -> Result<Option<PartyHandle>, String> {
+        Ok(self.handles()?.0)
     }
 }
 
 impl<H: Host> RequesterSets for PairSets<'_, H> {
-    fn core(&mut self) -> Result<(Vec<TxId>, RequesterCore), String> {
+    fn core(&mut self) -> Result<(Option<Vec<TxId>>, RequesterCore), String> {
         let (responder, me) = self.handles()?;
         let mut notes = Vec::new();
         let kept = self
@@ -120,25 +152,34 @@ impl<H: Host> RequesterSets for PairSets<'_, H> {
                 .log(Level::Info, marker::RECONCILE_WITH_PARTY, &note);
         }
         let core = match kept {
-            Some((mut set, built_at, cursor)) => {
+            Some(kept) => {
+                let mut set = kept.set;
                 // What our set for the pair gained since is added: the
                 // party holds it too, unless it lost it.
                 let mut builder = SetBuilder::extend(self.graph, std::mem::take(&mut set.members));
                 self.graph
-                    .add_pair_since(&mut builder, responder, me, built_at);
-                set.members = builder.into_tx_set();
+                    .add_pair_since(&mut builder, responder, me, kept.built_at);
+                let (members, added) = builder.into_added();
+                set.members = members;
+                let mut digest = kept.digest;
+                if let Some(digest) = &mut digest {
+                    for &t in &added {
+                        digest.insert(&self.graph.id(t));
+                    }
+                }
                 // Without the party's cursor its filter would name all its
                 // roots again: none is asked for, and the roots it gained
                 // cross as symbols.
-                let candidates = match cursor {
-                    Some(_) => self.graph.candidates_outside(&set.members, responder, me),
-                    None => Vec::new(),
+                let candidates = match kept.cursor {
+                    Some(_) => kept.candidates,
+                    None => 0,
                 };
                 RequesterCore {
                     set,
                     origin: Origin::LastReconciled,
-                    candidates,
-                    since: cursor,
+                    candidates: Candidates::Counted(candidates),
+                    since: kept.cursor,
+                    digest,
                 }
             }
             None => {
@@ -146,20 +187,39 @@ impl<H: Host> RequesterSets for PairSets<'_, H> {
                 RequesterCore {
                     set: ReconciledSet::of(set.into_tx_set(), self.graph),
                     origin: Origin::Pair,
-                    candidates,
+                    candidates: Candidates::Listed(candidates),
                     since: None,
+                    digest: None,
                 }
             }
         };
-        Ok((core.set.ids(self.graph), core))
+        let ids = match core.digest {
+            Some(_) => None,
+            None => Some(core.set.ids(self.graph)),
+        };
+        Ok((ids, core))
+    }
+
+    fn ids(&mut self, set: &ReconciledSet) -> Vec<TxId> {
+        set.ids(self.graph)
     }
 
     fn add_roots(
         &mut self,
         ours: &mut ReconciledSet,
-        candidates: Vec<TxIndex>,
+        candidates: Candidates,
         roots: &RootMatcher,
-    ) -> (Vec<TxId>, usize) {
+    ) -> (Vec<TxId>, usize, u64) {
+        let candidates = match candidates {
+            Candidates::Listed(list) => list,
+            Candidates::Counted(_) => {
+                let host = &mut *self.host;
+                let mut find = |name: &str| host.find_party(name).ok().flatten().map(PartyHandle);
+                let (responder, me) = (find(self.party), find(self.me));
+                self.graph.candidates_outside(&ours.members, responder, me)
+            }
+        };
+        let listed = candidates.len() as u64;
         let mut set = SetBuilder::extend(self.graph, std::mem::take(&mut ours.members));
         let mut passed = 0;
         for t in candidates {
@@ -170,6 +230,6 @@ impl<H: Host> RequesterSets for PairSets<'_, H> {
         }
         let (members, added) = set.into_added();
         ours.members = members;
-        (self.ids(added), passed)
+        (self.ids_of(added), passed, listed)
     }
 }

@@ -292,6 +292,35 @@ fn a_routine_check_starts_from_the_partys_set_as_last_reconciled() {
     );
 }
 
+/// Both sides brought up to date without a pass over their sets: after a
+/// first reconciliation, A and B record 50 more transactions between them
+/// (and B one with C alone). A adds its new ones to B's set as it kept it,
+/// keeping its digest; B adds them to the set it served A, keeping its
+/// digest; the digests agree, so the check is `Identical` at the first
+/// message, answered from the served set.
+#[test]
+fn transactions_recorded_on_both_sides_keep_a_routine_check_identical() {
+    let first = [shared(0, 40, A, B), shared(100, 10, B, C)].concat();
+    let mut cluster = Cluster::new();
+    cluster.add(A, &first[..40]).add(B, &first).settle();
+    assert_status(&cluster.reconcile(A, B), Status::DifferencesNotFound);
+
+    let both = shared(40, 50, A, B);
+    cluster.record(A, &both);
+    cluster.record(B, &[both.clone(), shared(110, 1, B, C)].concat());
+    let kinds = transcript(&mut cluster);
+    cluster.net.reset_traffic();
+    assert_status(&cluster.reconcile(A, B), Status::DifferencesNotFound);
+    assert_eq!(*kinds.borrow(), ["request", "identical"]);
+    assert!(cluster.net.traffic().bytes < 100);
+    assert!(
+        cluster.net.node(B).logs().iter().any(|r| r
+            .message
+            .contains("equals ours, as we served it last and brought up to date (90")),
+        "B answered from the set it served, 90 transactions now"
+    );
+}
+
 /// The seed's disaster, for a node that checks routinely: A reconciled
 /// with B, then a backup of A's database was taken; both recorded 300 more
 /// transactions; A was restored from the backup (losing all of its own

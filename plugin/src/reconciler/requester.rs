@@ -206,6 +206,10 @@ impl RequesterSession {
         cx: &Context,
     ) -> (Self, Step<RequesterEnd>) {
         let now = cx.now;
+        debug_assert!(
+            ids.is_some() || core.digest.is_some_and(|d| d.salt() == salt),
+            "a session without ids starts under its kept digest's salt"
+        );
         let (decoder, digest) = Self::decoder_for(ids, &core, salt);
         let mut session = RequesterSession {
             key,
@@ -501,10 +505,15 @@ impl RequesterSession {
     /// first symbol, with the set rebuilt, since the responder's set — and so
     /// its stream — may have changed.
     fn restart(&mut self, sets: &mut dyn RequesterSets, now: u64, step: &mut Step<RequesterEnd>) {
-        let (ids, core) = match sets.core() {
+        let (mut ids, core) = match sets.core() {
             Ok(core) => core,
             Err(reason) => return step.end(RequesterEnd::Failed(reason)),
         };
+        if ids.is_none() && core.digest.map(|d| d.salt()) != Some(self.salt) {
+            // A kept digest under another salt than this session's: walk
+            // the set after all.
+            ids = Some(sets.ids(&core.set));
+        }
         (self.decoder, self.digest) = Self::decoder_for(ids, &core, self.salt);
         self.restarts += 1;
         self.candidates = core.candidates.count();

@@ -144,6 +144,8 @@ struct Known {
     candidates: u64,
     /// When it was kept, in reconciliations ended (for eviction).
     kept_at: u64,
+    /// Whether the status store holds it (as read, or as last saved).
+    stored: bool,
 }
 
 /// A kept set as a reconciliation starts from it (see [`KnownSets::get`]).
@@ -185,7 +187,19 @@ impl Known {
             digest: learnt.digest,
             candidates: learnt.candidates,
             kept_at,
+            stored: false,
         }
+    }
+
+    /// Whether `self` holds the same ids, digest and cursor as `other`
+    /// (only how they are held, `built_at` or the candidates' count may
+    /// differ): the value stored for `other` serves for `self` too.
+    fn same_as_stored(&self, other: &Known) -> bool {
+        other.stored
+            && self.cursor == other.cursor
+            && self.digest.is_some()
+            && self.digest == other.digest
+            && self.lacked.len() <= other.lacked.len()
     }
 }
 
@@ -385,11 +399,24 @@ impl KnownSets {
         host: &mut impl Host,
     ) -> Result<(), String> {
         self.kept += 1;
-        let known = Known::of(set, learnt, self.kept);
-        let saved = save(party, &known, graph);
+        let mut known = Known::of(set, learnt, self.kept);
         self.read.insert(party.to_string());
+        // A check that changed nothing (the set's digest and the party's
+        // cursor as stored) writes nothing: what is stored serves after a
+        // restart as well (its older `built_at` only rescans a little).
+        let unchanged = self
+            .by_party
+            .get(party)
+            .is_some_and(|old| known.same_as_stored(old));
+        let result = if unchanged {
+            Ok(())
+        } else {
+            let saved = save(party, &known, graph);
+            host.save_value(&value_key(party), Some(&saved))
+        };
+        known.stored = result.is_ok();
         self.insert(party, known);
-        host.save_value(&value_key(party), Some(&saved))
+        result
     }
 
     fn insert(&mut self, party: &str, known: Known) {
@@ -497,6 +524,10 @@ fn restore(party: &str, bytes: &[u8], graph: &LedgerGraph) -> Result<Known, Stri
         },
         0,
     ))
+    .map(|mut known| {
+        known.stored = true;
+        known
+    })
 }
 
 #[cfg(test)]
@@ -564,6 +595,30 @@ mod tests {
             "{notes:?}"
         );
         assert!(host.values.is_empty(), "the kept value is deleted");
+    }
+
+    #[test]
+    fn a_check_that_changed_nothing_writes_nothing() {
+        let mut host = FakeHost::new("A", 1);
+        let g = graph(80);
+        let mut known = KnownSets::default();
+        let learnt = |salt| Learnt {
+            cursor: Some(5),
+            digest: Some(RunningDigest::of(&[[1; 32]], salt)),
+            candidates: 3,
+        };
+        known.keep("P", a_set(), learnt(9), &g, &mut host).unwrap();
+        // The store now refuses writes: the same set again needs none.
+        host.failing_store = Some("the disk is full".into());
+        known.keep("P", a_set(), learnt(9), &g, &mut host).unwrap();
+        // Another set must be written, and the refusal is said.
+        let refused = known.keep("P", a_set(), learnt(10), &g, &mut host);
+        assert_eq!(refused, Err("the disk is full".to_string()));
+        // Until it is stored, the next keep writes again.
+        host.failing_store = None;
+        known.keep("P", a_set(), learnt(10), &g, &mut host).unwrap();
+        let saved: Saved = postcard::from_bytes(&host.values[&value_key("P")]).unwrap();
+        assert_eq!(saved.digest.map(|d| d.0), Some(10));
     }
 
     #[test]

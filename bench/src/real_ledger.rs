@@ -11,7 +11,7 @@
 //! Reported beside the issue's target: bytes both ways against
 //! 1.3 × 32·found + 1 KiB, and for `d` = 0 against 100 B.
 //!
-//! The routine checks ([`run_routine`]) measure what a node that has
+//! The routine checks ([`RealLedger::run_routine`]) measure what a node that has
 //! reconciled with B before pays: A and B reconciled when the ledger stood
 //! `since` transactions ago, both recorded what came since, A lost the
 //! last `d` of its own, and A checks again (from B's set as last
@@ -63,62 +63,99 @@ impl RealLedgerRow {
     }
 }
 
-/// Runs the profile at each `d` on a ledger of `n` transactions drawn from
-/// `seed`.
-pub fn run(
+/// The bootstrap ledger between PartyA and PartyB, generated once for
+/// both families of rows: the whole ledger, each party's vault, and B's set
+/// for A (what A can find).
+pub struct RealLedger {
     n: u64,
-    ds: &[u64],
     seed: u64,
-    dir: &Path,
-    mut emit: impl FnMut(&RealLedgerRow),
-) -> Result<Vec<RealLedgerRow>> {
-    let names = [
-        "O=PartyA, L=London, C=GB".to_string(),
-        "O=PartyB, L=New York, C=US".to_string(),
-    ];
-    let ledger = two_party_ledger_between(&names[0], &names[1], n as usize, seed);
-    let vaults = [ledger.vault_of(&names[0]), ledger.vault_of(&names[1])];
-    let b_set = reconciliation_set(&vaults[1], &names[0]);
-    let mut rows = Vec::new();
-    for &d in ds {
-        let full = &vaults[0];
-        ensure!(
-            d as usize <= full.len(),
-            "d = {d} is more than A's {} transactions",
-            full.len()
-        );
-        let backup = &full[..full.len() - d as usize];
-        let expected: HashSet<TxId> = full[backup.len()..]
-            .iter()
-            .map(|t| t.id)
-            .filter(|id| b_set.contains(id))
-            .collect();
-        let run_dir = dir.join(format!("real-{n}-{seed}-{d}"));
-        let mut net = network(&run_dir, &names, &vaults, backup, seed)?;
-        let (found, wall_s) = reconcile(&mut net, &names[0], &names[1], d, &expected)?;
-        let traffic = net.traffic();
-        let target = if found.is_empty() {
-            100.0
-        } else {
-            1.3 * 32.0 * found.len() as f64 + 1024.0
-        };
-        let row = RealLedgerRow {
+    names: [String; 2],
+    ledger: ledger_sync_ledgers::Ledger,
+    vaults: [Vec<VaultTransaction>; 2],
+    b_set: HashSet<TxId>,
+}
+
+/// The issue's target for what a reconciliation that found `found` ids
+/// may cost: 1.3 × 32 B per id + 1 KiB, or 100 B when it found nothing;
+/// `bytes` as a ratio of it.
+fn target_ratio(bytes: u64, found: usize) -> f64 {
+    let target = if found == 0 {
+        100.0
+    } else {
+        1.3 * 32.0 * found as f64 + 1024.0
+    };
+    bytes as f64 / target
+}
+
+impl RealLedger {
+    /// The ledger of `n` transactions drawn from `seed`.
+    pub fn new(n: u64, seed: u64) -> Self {
+        let names = [
+            "O=PartyA, L=London, C=GB".to_string(),
+            "O=PartyB, L=New York, C=US".to_string(),
+        ];
+        let ledger = two_party_ledger_between(&names[0], &names[1], n as usize, seed);
+        let vaults = [ledger.vault_of(&names[0]), ledger.vault_of(&names[1])];
+        let b_set = reconciliation_set(&vaults[1], &names[0]);
+        RealLedger {
             n,
-            a_holds: full.len() as u64,
-            b_holds: vaults[1].len() as u64,
-            d,
-            found: found.len() as u64,
-            bytes: traffic.bytes,
-            messages: traffic.messages,
-            target_ratio: traffic.bytes as f64 / target,
-            wall_s,
-        };
-        drop(net);
-        let _ = std::fs::remove_dir_all(&run_dir);
-        emit(&row);
-        rows.push(row);
+            seed,
+            names,
+            ledger,
+            vaults,
+            b_set,
+        }
     }
-    Ok(rows)
+
+    /// The ids of `lost` in B's set for A: what A must find.
+    fn findable(&self, lost: &[VaultTransaction]) -> HashSet<TxId> {
+        lost.iter()
+            .map(|t| t.id)
+            .filter(|id| self.b_set.contains(id))
+            .collect()
+    }
+
+    /// A restored without the last `d` transactions of its vault, once per
+    /// `d`.
+    pub fn run(
+        &self,
+        ds: &[u64],
+        dir: &Path,
+        mut emit: impl FnMut(&RealLedgerRow),
+    ) -> Result<Vec<RealLedgerRow>> {
+        let (n, seed, names) = (self.n, self.seed, &self.names);
+        let mut rows = Vec::new();
+        for &d in ds {
+            let full = &self.vaults[0];
+            ensure!(
+                d as usize <= full.len(),
+                "d = {d} is more than A's {} transactions",
+                full.len()
+            );
+            let (backup, lost) = full.split_at(full.len() - d as usize);
+            let expected = self.findable(lost);
+            let run_dir = dir.join(format!("real-{n}-{seed}-{d}"));
+            let mut net = network(&run_dir, names, &self.vaults, backup, seed)?;
+            let (found, wall_s) = reconcile(&mut net, &names[0], &names[1], d, &expected)?;
+            let traffic = net.traffic();
+            let row = RealLedgerRow {
+                n,
+                a_holds: full.len() as u64,
+                b_holds: self.vaults[1].len() as u64,
+                d,
+                found: found.len() as u64,
+                bytes: traffic.bytes,
+                messages: traffic.messages,
+                target_ratio: target_ratio(traffic.bytes, found.len()),
+                wall_s,
+            };
+            drop(net);
+            let _ = std::fs::remove_dir_all(&run_dir);
+            emit(&row);
+            rows.push(row);
+        }
+        Ok(rows)
+    }
 }
 
 /// A routine check on the real ledger (`case` "real-routine" in JSON): A
@@ -204,102 +241,87 @@ impl Check {
     }
 }
 
-/// Runs a routine check for each of `checks` on a ledger of `n`
-/// transactions drawn from `seed`.
-pub fn run_routine(
-    n: u64,
-    checks: &[Check],
-    seed: u64,
-    dir: &Path,
-    mut emit: impl FnMut(&RoutineRow),
-) -> Result<Vec<RoutineRow>> {
-    let names = [
-        "O=PartyA, L=London, C=GB".to_string(),
-        "O=PartyB, L=New York, C=US".to_string(),
-    ];
-    let ledger = two_party_ledger_between(&names[0], &names[1], n as usize, seed);
-    let now = [ledger.vault_of(&names[0]), ledger.vault_of(&names[1])];
-    let b_set = reconciliation_set(&now[1], &names[0]);
-    let mut rows = Vec::new();
-    for &check in checks {
-        let (since, restored) = match check {
-            Check::Lost { since, .. } => (since, false),
-            Check::Restored { since } => (since, true),
-        };
-        ensure!(
-            since < n,
-            "a routine check since {since} transactions needs a ledger of more than {since} \
-             (--n {n})"
-        );
-        let then_ledger = prefix(&ledger, (n - since) as usize);
-        let then = [
-            then_ledger.vault_of(&names[0]),
-            then_ledger.vault_of(&names[1]),
-        ];
-        let new = |k: usize| -> Vec<VaultTransaction> {
-            let had: HashSet<TxId> = then[k].iter().map(|t| t.id).collect();
-            now[k]
-                .iter()
-                .filter(|t| !had.contains(&t.id))
-                .cloned()
-                .collect()
-        };
-        let (a_new, b_new) = (new(0), new(1));
-        let d = match check {
-            Check::Lost { d, .. } => d,
-            Check::Restored { .. } => a_new.len() as u64,
-        };
-        ensure!(
-            d as usize <= a_new.len(),
-            "d = {d} is more than A's {} transactions since",
-            a_new.len()
-        );
-        let (a_kept, a_lost) = a_new.split_at(a_new.len() - d as usize);
-        let expected: HashSet<TxId> = a_lost
-            .iter()
-            .map(|t| t.id)
-            .filter(|id| b_set.contains(id))
-            .collect();
-        let run_dir = dir.join(format!("routine-{n}-{seed}-{since}-{d}"));
-        let mut net = network(&run_dir, &names, &then, &then[0], seed)?;
-        reconcile(&mut net, &names[0], &names[1], 0, &HashSet::new())?;
-        let first_bytes = net.traffic().bytes;
-        if restored {
-            // A's database is what it was after the reconciliation: the
-            // node restarts from it, as from a backup.
-            net.crash_node(&names[0]);
-            net.restart_node(&names[0], None)?;
-            net.run_until_idle();
+impl RealLedger {
+    /// A routine check for each of `checks`.
+    pub fn run_routine(
+        &self,
+        checks: &[Check],
+        dir: &Path,
+        mut emit: impl FnMut(&RoutineRow),
+    ) -> Result<Vec<RoutineRow>> {
+        let (n, seed, names) = (self.n, self.seed, &self.names);
+        let mut rows = Vec::new();
+        for &check in checks {
+            let (since, restored) = match check {
+                Check::Lost { since, .. } => (since, false),
+                Check::Restored { since } => (since, true),
+            };
+            ensure!(
+                since < n,
+                "a routine check since {since} transactions needs a ledger of more than {since} \
+                 (--n {n})"
+            );
+            let then_ledger = prefix(&self.ledger, (n - since) as usize);
+            let then = [
+                then_ledger.vault_of(&names[0]),
+                then_ledger.vault_of(&names[1]),
+            ];
+            let new = |k: usize| -> Vec<VaultTransaction> {
+                let had: HashSet<TxId> = then[k].iter().map(|t| t.id).collect();
+                self.vaults[k]
+                    .iter()
+                    .filter(|t| !had.contains(&t.id))
+                    .cloned()
+                    .collect()
+            };
+            let (a_new, b_new) = (new(0), new(1));
+            let d = match check {
+                Check::Lost { d, .. } => d,
+                Check::Restored { .. } => a_new.len() as u64,
+            };
+            ensure!(
+                d as usize <= a_new.len(),
+                "d = {d} is more than A's {} transactions since",
+                a_new.len()
+            );
+            let (a_kept, a_lost) = a_new.split_at(a_new.len() - d as usize);
+            let expected = self.findable(a_lost);
+            let run_dir = dir.join(format!("routine-{n}-{seed}-{since}-{d}"));
+            let mut net = network(&run_dir, names, &then, &then[0], seed)?;
+            reconcile(&mut net, &names[0], &names[1], 0, &HashSet::new())?;
+            let first_bytes = net.traffic().bytes;
+            if restored {
+                // A's database is what it was after the reconciliation: the
+                // node restarts from it, as from a backup.
+                net.crash_node(&names[0]);
+                net.restart_node(&names[0], None)?;
+                net.run_until_idle();
+            }
+            for (k, txs) in [(0, a_kept), (1, &b_new[..])] {
+                let database = Database::Sqlite(run_dir.join(format!("party{k}.db")));
+                ledger_sync_host::store::connect(&database)?
+                    .record(txs)
+                    .with_context(|| format!("recording what {} holds since", names[k]))?;
+            }
+            let (found, wall_s) = reconcile(&mut net, &names[0], &names[1], d, &expected)?;
+            let traffic = net.traffic();
+            let row = RoutineRow {
+                n,
+                since,
+                d,
+                restored,
+                found: found.len() as u64,
+                bytes: traffic.bytes,
+                messages: traffic.messages,
+                first_bytes,
+                target_ratio: target_ratio(traffic.bytes, found.len()),
+                wall_s,
+            };
+            drop(net);
+            let _ = std::fs::remove_dir_all(&run_dir);
+            emit(&row);
+            rows.push(row);
         }
-        for (k, txs) in [(0, a_kept), (1, &b_new[..])] {
-            let database = Database::Sqlite(run_dir.join(format!("party{k}.db")));
-            ledger_sync_host::store::connect(&database)?
-                .record(txs)
-                .with_context(|| format!("recording what {} holds since", names[k]))?;
-        }
-        let (found, wall_s) = reconcile(&mut net, &names[0], &names[1], d, &expected)?;
-        let traffic = net.traffic();
-        let target = if found.is_empty() {
-            100.0
-        } else {
-            1.3 * 32.0 * found.len() as f64 + 1024.0
-        };
-        let row = RoutineRow {
-            n,
-            since,
-            d,
-            restored,
-            found: found.len() as u64,
-            bytes: traffic.bytes,
-            messages: traffic.messages,
-            first_bytes,
-            target_ratio: traffic.bytes as f64 / target,
-            wall_s,
-        };
-        drop(net);
-        let _ = std::fs::remove_dir_all(&run_dir);
-        emit(&row);
-        rows.push(row);
+        Ok(rows)
     }
-    Ok(rows)
 }

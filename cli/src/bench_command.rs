@@ -258,7 +258,8 @@ fn real(a: RealArgs) -> Result<ExitCode> {
          {}; bytes both ways",
         a.n, c.seed
     ));
-    bench::real_ledger::run(a.n, &a.d, c.seed, &dir, |row| {
+    let ledger = bench::real_ledger::RealLedger::new(a.n, c.seed);
+    ledger.run(&a.d, &dir, |row| {
         c.print(row.to_json(), row.to_table_line())
     })?;
     let routine = a.routine.unwrap_or_else(|| {
@@ -275,7 +276,7 @@ fn real(a: RealArgs) -> Result<ExitCode> {
         ];
         defaults.into_iter().filter(|c| c.since() < a.n).collect()
     });
-    bench::real_ledger::run_routine(a.n, &routine, c.seed, &dir, |row| {
+    ledger.run_routine(&routine, &dir, |row| {
         c.print(row.to_json(), row.to_table_line())
     })?;
     Ok(ExitCode::SUCCESS)

@@ -350,34 +350,38 @@ fn a_stranger_gets_no_row_and_one_log_line() {
     }
 }
 
-/// The responder plants an id the requester holds outside the set they
-/// reconcile (or does not hold). What the requester sends back is the same
-/// byte for byte either way: the responder cannot probe its vault.
-#[test]
-fn the_responder_cannot_probe_the_requesters_vault() {
-    let probe = tx(900, &[], &[&[A, C]]);
-    let run = |holds_probe: bool| -> (Vec<Vec<u8>>, Status) {
-        let mut cluster = Cluster::new();
-        let mut vault = shared(0, 10, A, C);
-        if holds_probe {
-            vault.push(probe.clone());
-        }
-        cluster.add(A, &vault).settle();
-        cluster.net.add_external_party(MALLORY);
+/// A's vault — ten of its dealings with C, and probe 900 (another) if
+/// `holds_probe` — and what A sends Mallory over `rounds` reconciliations:
+/// Mallory streams the symbols of a set holding only the probe the first
+/// time, and answers `Identical` after. Every frame A sent, and A's row
+/// after each round.
+fn probed(holds_probe: bool, rounds: usize) -> (Vec<Vec<u8>>, Vec<Status>) {
+    let mut cluster = Cluster::new();
+    let mut vault = shared(0, 10, A, C);
+    if holds_probe {
+        vault.push(tx(900, &[], &[&[A, C]]));
+    }
+    cluster.add(A, &vault).settle();
+    cluster.net.add_external_party(MALLORY);
+    let mut payloads = Vec::new();
+    let mut statuses = Vec::new();
+    for round in 0..rounds {
         cluster.schedule(A, &[MALLORY]);
-        let mut payloads = Vec::new();
         run_script(&mut cluster.net, MALLORY, |_, frame| {
             payloads.push(frame.encode());
-            let (salt, from, until) = match frame.body {
-                Body::Request { salt, until, .. } => (salt, 0, until),
+            let (salt, until) = match frame.body {
+                Body::Request { salt, until, .. } => (salt, until),
                 _ => return vec![],
             };
+            if round > 0 {
+                return vec![Frame::new(frame.session, Body::Identical { cursor: None })];
+            }
             let mut encoder = Encoder::new([id(900)], salt);
             let symbols = encoder.produce(until);
             vec![Frame::new(
                 frame.session,
                 Body::Symbols {
-                    start: from,
+                    start: 0,
                     header: Some(StreamHeader {
                         responder_set_size: 1,
                         stream_limit: 70,
@@ -388,12 +392,20 @@ fn the_responder_cannot_probe_the_requesters_vault() {
             )]
         });
         let row = cluster.status(A, MALLORY, true).expect("a row");
-        (payloads, row.last_reconciliation_status)
-    };
-    let (with_probe, status_with) = run(true);
-    let (without, status_without) = run(false);
-    assert_eq!(status_with, Status::DifferencesNotFound);
-    assert_eq!(status_without, Status::DifferencesFound);
+        statuses.push(row.last_reconciliation_status);
+    }
+    (payloads, statuses)
+}
+
+/// The responder plants an id the requester holds outside the set they
+/// reconcile (or does not hold). What the requester sends back is the same
+/// byte for byte either way: the responder cannot probe its vault.
+#[test]
+fn the_responder_cannot_probe_the_requesters_vault() {
+    let (with_probe, status_with) = probed(true, 1);
+    let (without, status_without) = probed(false, 1);
+    assert_eq!(status_with, [Status::DifferencesNotFound]);
+    assert_eq!(status_without, [Status::DifferencesFound]);
     assert_eq!(
         with_probe, without,
         "the responder hears the same either way"
@@ -413,50 +425,8 @@ fn the_responder_cannot_probe_the_requesters_vault() {
 /// byte for byte either way; only A's own rows differ.
 #[test]
 fn the_responder_cannot_probe_the_requesters_vault_through_a_set_as_last_reconciled() {
-    let probe = tx(900, &[], &[&[A, C]]);
-    let run = |holds_probe: bool| -> (Vec<Vec<u8>>, Vec<Status>) {
-        let mut cluster = Cluster::new();
-        let mut vault = shared(0, 10, A, C);
-        if holds_probe {
-            vault.push(probe.clone());
-        }
-        cluster.add(A, &vault).settle();
-        cluster.net.add_external_party(MALLORY);
-        let mut payloads = Vec::new();
-        let mut statuses = Vec::new();
-        for round in 0..2 {
-            cluster.schedule(A, &[MALLORY]);
-            run_script(&mut cluster.net, MALLORY, |_, frame| {
-                payloads.push(frame.encode());
-                let (salt, until) = match frame.body {
-                    Body::Request { salt, until, .. } => (salt, until),
-                    _ => return vec![],
-                };
-                if round == 1 {
-                    return vec![Frame::new(frame.session, Body::Identical { cursor: None })];
-                }
-                let mut encoder = Encoder::new([id(900)], salt);
-                let symbols = encoder.produce(until);
-                vec![Frame::new(
-                    frame.session,
-                    Body::Symbols {
-                        start: 0,
-                        header: Some(StreamHeader {
-                            responder_set_size: 1,
-                            stream_limit: 70,
-                            cursor: None,
-                        }),
-                        symbols: pack_symbols(&symbols),
-                    },
-                )]
-            });
-            let row = cluster.status(A, MALLORY, true).expect("a row");
-            statuses.push(row.last_reconciliation_status);
-        }
-        (payloads, statuses)
-    };
-    let (with_probe, statuses_with) = run(true);
-    let (without, statuses_without) = run(false);
+    let (with_probe, statuses_with) = probed(true, 2);
+    let (without, statuses_without) = probed(false, 2);
     assert_eq!(
         statuses_with,
         [Status::DifferencesNotFound, Status::DifferencesNotFound]

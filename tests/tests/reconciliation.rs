@@ -152,34 +152,67 @@ fn on_a_multi_party_ledger_bytes_follow_what_was_lost() {
     }
 }
 
-/// The ledger among `names` drawn from `seed`, as it stood after its first
-/// `k` transactions: each party's vault then.
-fn vaults_after(
-    names: &[String],
-    n: usize,
-    seed: u64,
-    k: usize,
-) -> Vec<Vec<ledger_sync_host::store::vault::VaultTransaction>> {
-    let whole = ledger::multi_party_ledger(names, n, seed, &mut ledger::rng(seed));
-    let mut then = ledger::Ledger::default();
-    for tx in whole.transactions.into_iter().take(k) {
-        then.push(tx);
-    }
-    names.iter().map(|p| then.vault_of(p)).collect()
+type Vault = Vec<ledger_sync_host::store::vault::VaultTransaction>;
+
+/// The routine checks' scene: five traders' ledger of 3,300 transactions
+/// (seed 11), A's (Trader0) and B's (Trader1) vaults as they stood after
+/// the first 3,000 (`then`) and now.
+struct Scene {
+    a: String,
+    b: String,
+    then: [Vault; 2],
+    now: [Vault; 2],
 }
 
-/// What `later` holds that `earlier` does not, in `later`'s recording order
-/// (each transaction after its dependencies).
-fn recorded_since(
-    earlier: &[ledger_sync_host::store::vault::VaultTransaction],
-    later: &[ledger_sync_host::store::vault::VaultTransaction],
-) -> Vec<ledger_sync_host::store::vault::VaultTransaction> {
-    let had: std::collections::HashSet<TxId> = earlier.iter().map(|t| t.id).collect();
-    later
-        .iter()
-        .filter(|t| !had.contains(&t.id))
-        .cloned()
-        .collect()
+impl Scene {
+    /// The scene, and a cluster of A and B on their vaults then.
+    fn new() -> (Scene, Cluster) {
+        let names: Vec<String> = (0..5)
+            .map(|k| format!("O=Trader{k}, L=London, C=GB"))
+            .collect();
+        let whole = ledger::multi_party_ledger(&names, 3_300, 11, &mut ledger::rng(11));
+        let mut then_ledger = ledger::Ledger::default();
+        for tx in whole.transactions.iter().take(3_000) {
+            then_ledger.push(tx.clone());
+        }
+        let vaults = |l: &ledger::Ledger| [l.vault_of(&names[0]), l.vault_of(&names[1])];
+        let (then, now) = (vaults(&then_ledger), vaults(&whole));
+        let mut cluster = Cluster::new();
+        cluster
+            .add(&names[0], &then[0])
+            .add(&names[1], &then[1])
+            .settle();
+        let scene = Scene {
+            a: names[0].clone(),
+            b: names[1].clone(),
+            then,
+            now,
+        };
+        (scene, cluster)
+    }
+
+    /// What A (`k` = 0) or B (1) recorded since then, in recording order
+    /// (each transaction after its dependencies).
+    fn since(&self, k: usize) -> Vault {
+        let had: std::collections::HashSet<TxId> = self.then[k].iter().map(|t| t.id).collect();
+        self.now[k]
+            .iter()
+            .filter(|t| !had.contains(&t.id))
+            .cloned()
+            .collect()
+    }
+
+    /// The ids of `lost` that B's set for A holds now, sorted: what A
+    /// must find.
+    fn findable(&self, lost: &[ledger_sync_host::store::vault::VaultTransaction]) -> Vec<TxId> {
+        let b_set = reconciliation_set(&self.now[1], &self.a);
+        sorted(
+            lost.iter()
+                .map(|t| t.id)
+                .filter(|id| b_set.contains(id))
+                .collect(),
+        )
+    }
 }
 
 /// How many roots beyond the pair `responder`'s last filter named, from
@@ -202,23 +235,18 @@ fn roots_sent(cluster: &mut Cluster, responder: &str) -> Option<u64> {
 /// (which the first reconciliation needed, B's set holding A's dealings
 /// with others), no symbol, under 100 B both ways, and (A keying its
 /// request under the salt its kept set's digest is under) B answers from
-/// the set it served A last, brought up to date, without a pass over it. After both record 300
-/// more transactions of the ledger (A's own new transactions with B join
-/// the set it starts from), and A loses the last few of its own, the next
+/// the set it served A last, brought up to date, without a pass over it.
+/// After both record 300 more transactions of the ledger (A's own new
+/// transactions with B join the set it starts from), and A loses the last
+/// few of its own, the next
 /// check finds exactly what A lost from B's set, within 4 × 32 B per id
 /// found + 1 KiB, and B's roots filter names only the roots it recorded
 /// since the cursor it gave A last time (6 here, against 46 for a node that
 /// never reconciled with B).
 #[test]
 fn a_routine_check_starts_from_the_partys_set_as_last_reconciled() {
-    let names: Vec<String> = (0..5)
-        .map(|k| format!("O=Trader{k}, L=London, C=GB"))
-        .collect();
-    let (a, b) = (&names[0], &names[1]);
-    let then = vaults_after(&names, 3_300, 11, 3_000);
-    let now = vaults_after(&names, 3_300, 11, 3_300);
-    let mut cluster = Cluster::new();
-    cluster.add(a, &then[0]).add(b, &then[1]).settle();
+    let (scene, mut cluster) = Scene::new();
+    let (a, b) = (&scene.a, &scene.b);
 
     let kinds = transcript(&mut cluster);
     let first = cluster.reconcile(a, b);
@@ -247,18 +275,11 @@ fn a_routine_check_starts_from_the_partys_set_as_last_reconciled() {
 
     // Three hundred transactions later; A lost its last 8.
     let lost = 8;
-    let a_new = recorded_since(&then[0], &now[0]);
+    let a_new = scene.since(0);
     let (a_kept, a_lost) = a_new.split_at(a_new.len() - lost);
     cluster.record(a, a_kept);
-    cluster.record(b, &recorded_since(&then[1], &now[1]));
-    let b_set = reconciliation_set(&now[1], a);
-    let expected = sorted(
-        a_lost
-            .iter()
-            .map(|t| t.id)
-            .filter(|id| b_set.contains(id))
-            .collect(),
-    );
+    cluster.record(b, &scene.since(1));
+    let expected = scene.findable(a_lost);
     assert!(!expected.is_empty(), "B holds some of what A lost");
     let kinds = transcript(&mut cluster);
     cluster.net.reset_traffic();
@@ -273,8 +294,8 @@ fn a_routine_check_starts_from_the_partys_set_as_last_reconciled() {
     // The same check by a node that never reconciled with B: B's filter
     // names all its roots beyond the pair.
     let mut fresh = Cluster::new();
-    let a_vault: Vec<_> = then[0].iter().chain(a_kept).cloned().collect();
-    fresh.add(a, &a_vault).add(b, &now[1]).settle();
+    let a_vault: Vec<_> = scene.then[0].iter().chain(a_kept).cloned().collect();
+    fresh.add(a, &a_vault).add(b, &scene.now[1]).settle();
     fresh.net.reset_traffic();
     let first_time = fresh.reconcile(a, b);
     let from_scratch = fresh.net.traffic().bytes;
@@ -331,14 +352,8 @@ fn transactions_recorded_on_both_sides_keep_a_routine_check_identical() {
 /// and A finds exactly what it lost from B's set.
 #[test]
 fn a_node_restored_from_a_backup_starts_from_the_sets_it_kept_then() {
-    let names: Vec<String> = (0..5)
-        .map(|k| format!("O=Trader{k}, L=London, C=GB"))
-        .collect();
-    let (a, b) = (&names[0], &names[1]);
-    let then = vaults_after(&names, 3_300, 11, 3_000);
-    let now = vaults_after(&names, 3_300, 11, 3_300);
-    let mut cluster = Cluster::new();
-    cluster.add(a, &then[0]).add(b, &then[1]).settle();
+    let (scene, mut cluster) = Scene::new();
+    let (a, b) = (&scene.a, &scene.b);
     assert_status(&cluster.reconcile(a, b), Status::DifferencesNotFound);
     let roots_first = roots_sent(&mut cluster, b).expect("a first filter");
 
@@ -354,9 +369,9 @@ fn a_node_restored_from_a_backup_starts_from_the_sets_it_kept_then() {
         .execute("VACUUM INTO ?1", [backup.to_str().unwrap()])
         .unwrap();
 
-    let a_new = recorded_since(&then[0], &now[0]);
+    let a_new = scene.since(0);
     cluster.record(a, &a_new);
-    cluster.record(b, &recorded_since(&then[1], &now[1]));
+    cluster.record(b, &scene.since(1));
     cluster.settle();
 
     // The disaster: A restored from the backup; B restarted meanwhile.
@@ -369,14 +384,7 @@ fn a_node_restored_from_a_backup_starts_from_the_sets_it_kept_then() {
     cluster.net.crash_node(b);
     cluster.net.restart_node(b, None).unwrap();
 
-    let b_set = reconciliation_set(&now[1], a);
-    let expected = sorted(
-        a_new
-            .iter()
-            .map(|t| t.id)
-            .filter(|id| b_set.contains(id))
-            .collect(),
-    );
+    let expected = scene.findable(&a_new);
     assert!(!expected.is_empty());
     let row = cluster.reconcile(a, b);
     assert_eq!(result_ids(&row), expected);

@@ -221,7 +221,7 @@ fn prefix(ledger: &ledger_sync_ledgers::Ledger, k: usize) -> ledger_sync_ledgers
     then
 }
 
-/// One routine check of [`run_routine`].
+/// One routine check of [`RealLedger::run_routine`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Check {
     /// A and B reconciled `since` ledger transactions ago; A lost the last

@@ -282,7 +282,7 @@ impl LedgerGraph {
         &self,
         requester: Option<PartyHandle>,
         me: Option<PartyHandle>,
-    ) -> (Vec<TxIndex>, Vec<TxIndex>) {
+    ) -> (TxSet, Vec<TxIndex>) {
         let mut set = SetBuilder::new(self);
         let mut beyond = Vec::new();
         if let Some(requester) = requester {
@@ -306,7 +306,7 @@ impl LedgerGraph {
                 set.add_with_back_chain(t);
             }
         }
-        (set.into_set(), roots)
+        (set.into_tx_set(), roots)
     }
 
     /// The requester's set for `responder` before it hears the responder's
@@ -652,6 +652,7 @@ mod tests {
             v
         };
         let (set, roots) = g.responder_sets(Some(PartyHandle(10)), Some(PartyHandle(30)));
+        let set = set.members();
         assert_eq!(ids(&set), ids(&g.reconciliation_set(Some(PartyHandle(10)))));
         assert_eq!(ids(&set), vec![1, 2, 5]);
         assert_eq!(

@@ -50,11 +50,7 @@ impl<H: Host> Reconciler<H> {
             .since
             .and_then(|token| self.cursor_key.open(&key.party, token));
         let cursor_key = self.cursor_key;
-        let (salt, served) = (
-            request.salt,
-            self.pair_sets(&key.party).responder_sets(since),
-        );
-        let (sets, members, position) = match served {
+        let (sets, members, position) = match self.pair_sets(&key.party).responder_sets(since) {
             Ok((ids, roots, position, members)) => (
                 ResponderSet {
                     ids,
@@ -74,14 +70,8 @@ impl<H: Host> Reconciler<H> {
                 return;
             }
         };
-        let now = self.host.now_ms();
+        let now = self.record_began_incoming(&key);
         let max_message = self.host.max_message_size();
-        self.transition_at(
-            &key.party,
-            Role::Responder,
-            Transition::Began { session: key.id },
-            now,
-        );
         let cx = Context {
             now,
             max_message,
@@ -92,7 +82,6 @@ impl<H: Host> Reconciler<H> {
             Answer::Identical { digest, .. } => *digest,
             Answer::Session(session, _) => session.running_digest(),
         };
-        debug_assert_eq!(digest.salt(), salt);
         self.served
             .keep(&key.party, members, position as usize, digest);
         match answer {
@@ -124,17 +113,20 @@ impl<H: Host> Reconciler<H> {
         if served != Some(digest) {
             return false;
         }
-        let now = self.host.now_ms();
-        self.transition_at(
-            &key.party,
-            Role::Responder,
-            Transition::Began { session: key.id },
-            now,
-        );
+        self.record_began_incoming(key);
         let cursor = Some(self.cursor_key.seal(&key.party, self.graph.len() as u32));
         let how = ", as we served it last and brought up to date";
         self.answer_identical(key, request.set_size as usize, cursor, how);
         true
+    }
+
+    /// Records the requester's row IN_PROGRESS for session `key`, now
+    /// (returned).
+    fn record_began_incoming(&mut self, key: &SessionKey) -> u64 {
+        let now = self.host.now_ms();
+        let began = Transition::Began { session: key.id };
+        self.transition_at(&key.party, Role::Responder, began, now);
+        now
     }
 
     /// Tells the requester its set equals ours (`how` we know, for the

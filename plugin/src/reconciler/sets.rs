@@ -121,16 +121,17 @@ impl<H: Host> PairSets<'_, H> {
         since: Option<u32>,
     ) -> Result<(Vec<TxId>, Vec<TxId>, u32, TxSet), String> {
         let (requester, me) = self.handles()?;
-        let (set, mut roots) = self.graph.responder_sets(requester, me);
+        let (members, mut roots) = self.graph.responder_sets(requester, me);
         if let Some(since) = since {
             roots.retain(|t| t.0 >= since);
         }
         let position = self.graph.len() as u32;
-        let mut members = TxSet::default();
-        for &t in &set {
-            members.insert(t);
-        }
-        Ok((self.ids_of(set), self.ids_of(roots), position, members))
+        Ok((
+            self.ids_of(members.members()),
+            self.ids_of(roots),
+            position,
+            members,
+        ))
     }
 
     /// The party's graph handle, after catching the graph up with the

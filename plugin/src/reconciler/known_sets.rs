@@ -28,12 +28,12 @@
 //! across a restart: the first reconciliation after one pays the roots
 //! filter again.
 
+use super::by_party::{ByParty, Weighed};
 use crate::graph::{LedgerGraph, TxIndex, TxSet};
 use crate::host::Host;
 use crate::id::TxId;
 use crate::keyed_hash::keyed_name_hash;
 use crate::riblt::{RunningDigest, Side};
-use hashbrown::HashMap;
 
 /// All the parties' sets kept take at most this many bytes.
 pub(super) const MAX_KNOWN_SET_BYTES: usize = 64 << 20;
@@ -142,8 +142,6 @@ struct Known {
     /// How many of our transactions a roots filter would test, as last
     /// counted (sizes the next filter asked for).
     candidates: u64,
-    /// When it was kept, in reconciliations ended (for eviction).
-    kept_at: u64,
     /// Whether the status store holds it (as read, or as last saved).
     stored: bool,
 }
@@ -158,7 +156,7 @@ pub(super) struct Kept {
     pub(super) candidates: u64,
 }
 
-impl Known {
+impl Weighed for Known {
     fn bytes(&self) -> usize {
         let members = match &self.members {
             Members::Bitmap(set) => set.reserved_bytes(),
@@ -166,8 +164,10 @@ impl Known {
         };
         members + self.lacked.capacity() * 32
     }
+}
 
-    fn of(set: ReconciledSet, learnt: Learnt, kept_at: u64) -> Known {
+impl Known {
+    fn of(set: ReconciledSet, learnt: Learnt) -> Known {
         let ReconciledSet {
             members,
             mut lacked,
@@ -186,7 +186,6 @@ impl Known {
             cursor: learnt.cursor,
             digest: learnt.digest,
             candidates: learnt.candidates,
-            kept_at,
             stored: false,
         }
     }
@@ -317,9 +316,7 @@ pub fn value_key(party: &str) -> String {
 /// beside the status rows so that they outlive a restart.
 #[derive(Debug, Default)]
 pub(super) struct KnownSets {
-    by_party: HashMap<String, Known>,
-    bytes: usize,
-    kept: u64,
+    sets: ByParty<Known, MAX_KNOWN_SET_BYTES>,
     /// Parties whose kept value was read since the plugin started (or
     /// written): for them memory is what is kept. Bounded by the parties
     /// reconciled with.
@@ -343,7 +340,8 @@ impl KnownSets {
             self.read.insert(party.to_string());
             match host.load_value(&value_key(party)) {
                 Ok(Some(bytes)) => match restore(party, &bytes, graph) {
-                    Ok(set) => self.insert(party, set),
+                    // As if never used: the first to go for room.
+                    Ok(set) => self.insert(party, set, false),
                     Err(why) => {
                         notes.push(format!(
                             "the set of {party} as last reconciled, kept beside the statuses, \
@@ -359,7 +357,7 @@ impl KnownSets {
                 )),
             }
         }
-        let known = self.by_party.get(party)?;
+        let known = self.sets.get(party)?;
         let members = match &known.members {
             Members::Bitmap(set) => set.clone(),
             Members::Sorted(list) => {
@@ -398,14 +396,13 @@ impl KnownSets {
         graph: &LedgerGraph,
         host: &mut impl Host,
     ) -> Result<(), String> {
-        self.kept += 1;
-        let mut known = Known::of(set, learnt, self.kept);
+        let mut known = Known::of(set, learnt);
         self.read.insert(party.to_string());
         // A check that changed nothing (the set's digest and the party's
         // cursor as stored) writes nothing: what is stored serves after a
         // restart as well (its older `built_at` only rescans a little).
         let unchanged = self
-            .by_party
+            .sets
             .get(party)
             .is_some_and(|old| known.same_as_stored(old));
         let result = if unchanged {
@@ -415,45 +412,22 @@ impl KnownSets {
             host.save_value(&value_key(party), Some(&saved))
         };
         known.stored = result.is_ok();
-        self.insert(party, known);
+        self.insert(party, known, true);
         result
     }
 
-    fn insert(&mut self, party: &str, known: Known) {
-        self.drop_from_memory(party);
-        let bytes = known.bytes();
-        if bytes > MAX_KNOWN_SET_BYTES {
-            return;
-        }
-        while self.bytes + bytes > MAX_KNOWN_SET_BYTES {
-            let oldest = self
-                .by_party
-                .iter()
-                .min_by_key(|(_, k)| k.kept_at)
-                .map(|(p, _)| p.clone());
-            match oldest {
-                // Read again from the store when next needed.
-                Some(oldest) => {
-                    self.drop_from_memory(&oldest);
-                    self.read.remove(&oldest);
-                }
-                None => break,
-            }
-        }
-        self.bytes += bytes;
-        self.by_party.insert(party.to_string(), known);
-    }
-
-    fn drop_from_memory(&mut self, party: &str) {
-        if let Some(known) = self.by_party.remove(party) {
-            self.bytes -= known.bytes();
+    /// Keeps `known` in memory; the sets dropped to make room are read
+    /// again from the store when next needed.
+    fn insert(&mut self, party: &str, known: Known, recent: bool) {
+        for dropped in self.sets.insert(party, known, recent) {
+            self.read.remove(&dropped);
         }
     }
 
     /// Drops the party's set, in memory and beside the status rows: its
     /// next reconciliation starts from ours.
     pub(super) fn forget(&mut self, party: &str, host: &mut impl Host) -> Result<(), String> {
-        self.drop_from_memory(party);
+        self.sets.remove(party);
         self.read.insert(party.to_string());
         host.save_value(&value_key(party), None)
     }
@@ -461,7 +435,7 @@ impl KnownSets {
     /// Bytes the kept sets take in memory, and how many parties they are
     /// for.
     pub(super) fn usage(&self) -> (usize, usize) {
-        (self.bytes, self.by_party.len())
+        self.sets.usage()
     }
 }
 
@@ -522,7 +496,6 @@ fn restore(party: &str, bytes: &[u8], graph: &LedgerGraph) -> Result<Known, Stri
             digest: saved.digest.map(RunningDigest::from_parts),
             candidates: saved.candidates,
         },
-        0,
     ))
     .map(|mut known| {
         known.stored = true;
@@ -639,7 +612,6 @@ mod tests {
                         built_at: 0,
                     },
                     Learnt::default(),
-                    0,
                 )
                 .members,
             )

@@ -14,6 +14,7 @@
 //! | [`sets`]           | the sets a reconciliation runs over                        |
 //! | [`served_sets`]    | our set for each requester as last served, for a routine check's `Identical` |
 //! | [`cursor`]         | the opaque token a responder gives for where its set stood |
+//! | [`by_party`]       | values kept by party within a byte budget (the two below) |
 //! | [`known_sets`]     | each party's set as last reconciled, where the next reconciliation starts |
 //! | [`graph_catch_up`] | building the ledger graph and reading the vault into it    |
 //! | [`flows`]          | the seven operator flows                                   |
@@ -60,6 +61,7 @@ use std::collections::{BTreeMap, VecDeque};
 pub use ledger_sync_vocabulary::{FlowError, marker};
 
 mod batch_budget;
+mod by_party;
 mod cursor;
 mod flows;
 mod graph_catch_up;

@@ -9,9 +9,9 @@
 //! requester served longest ago is dropped, and its next check costs the
 //! pass again. Nothing is kept across a restart.
 
+use super::by_party::{ByParty, Weighed};
 use crate::graph::{LedgerGraph, PartyHandle, SetBuilder, TxSet};
 use crate::riblt::RunningDigest;
-use hashbrown::HashMap;
 
 /// All the sets kept take at most this many bytes.
 pub(super) const MAX_SERVED_BYTES: usize = 64 << 20;
@@ -22,15 +22,18 @@ struct Served {
     /// The graph's length when `members` was last brought up to date.
     built_at: usize,
     digest: RunningDigest,
-    used: u64,
+}
+
+impl Weighed for Served {
+    fn bytes(&self) -> usize {
+        self.members.reserved_bytes()
+    }
 }
 
 /// Our sets for the requesters we served, by requester.
 #[derive(Debug, Default)]
 pub(super) struct ServedSets {
-    by_party: HashMap<String, Served>,
-    bytes: usize,
-    used: u64,
+    sets: ByParty<Served, MAX_SERVED_BYTES>,
 }
 
 impl ServedSets {
@@ -44,27 +47,24 @@ impl ServedSets {
         requester: Option<PartyHandle>,
         graph: &LedgerGraph,
     ) -> Option<u64> {
-        self.used += 1;
-        let served = self.by_party.get_mut(party)?;
-        if served.digest.salt() != salt {
+        if self.sets.get(party)?.digest.salt() != salt {
             return None;
         }
-        served.used = self.used;
-        if let Some(requester) = requester
-            && served.built_at < graph.len()
-        {
-            let before = served.members.reserved_bytes();
-            let mut set = SetBuilder::extend(graph, std::mem::take(&mut served.members));
-            graph.add_party_since(&mut set, requester, served.built_at);
-            let (members, added) = set.into_added();
-            for t in added {
-                served.digest.insert(&graph.id(t));
+        self.sets.update(party, |served| {
+            if let Some(requester) = requester
+                && served.built_at < graph.len()
+            {
+                let mut set = SetBuilder::extend(graph, std::mem::take(&mut served.members));
+                graph.add_party_since(&mut set, requester, served.built_at);
+                let (members, added) = set.into_added();
+                for t in added {
+                    served.digest.insert(&graph.id(t));
+                }
+                served.members = members;
             }
-            served.members = members;
-            self.bytes = self.bytes - before + served.members.reserved_bytes();
-        }
-        served.built_at = graph.len();
-        Some(served.digest.value())
+            served.built_at = graph.len();
+            served.digest.value()
+        })
     }
 
     /// Keeps our set for `party`, built over the graph's first `built_at`
@@ -77,34 +77,11 @@ impl ServedSets {
         built_at: usize,
         digest: RunningDigest,
     ) {
-        if let Some(old) = self.by_party.remove(party) {
-            self.bytes -= old.members.reserved_bytes();
-        }
-        let bytes = members.reserved_bytes();
-        if bytes > MAX_SERVED_BYTES {
-            return;
-        }
-        while self.bytes + bytes > MAX_SERVED_BYTES {
-            let oldest = self
-                .by_party
-                .iter()
-                .min_by_key(|(_, s)| s.used)
-                .map(|(p, _)| p.clone());
-            let Some(oldest) = oldest else { break };
-            if let Some(old) = self.by_party.remove(&oldest) {
-                self.bytes -= old.members.reserved_bytes();
-            }
-        }
-        self.used += 1;
-        self.bytes += bytes;
-        self.by_party.insert(
-            party.to_string(),
-            Served {
-                members,
-                built_at,
-                digest,
-                used: self.used,
-            },
-        );
+        let served = Served {
+            members,
+            built_at,
+            digest,
+        };
+        self.sets.insert(party, served, true);
     }
 }

@@ -131,8 +131,9 @@ pub fn run(
                 .intersection(&lost)
                 .copied()
                 .collect();
-            let (found, wall) = reconcile(&mut net, requester, responder, d, &expected)?;
-            walls.push(wall);
+            let Reconciled { found, wall_s, .. } =
+                reconcile(&mut net, requester, responder, d, &expected)?;
+            walls.push(wall_s);
             let bytes = net.traffic().bytes;
             let (decoded, held) = decoded_and_held(&net.node(requester).logs(), responder)?;
             row.found += found.len() as u64;
@@ -177,22 +178,39 @@ pub(crate) fn network(
     Ok(net)
 }
 
+/// What one reconciliation found, and what it took.
+pub(crate) struct Reconciled {
+    pub(crate) found: HashSet<TxId>,
+    /// Its wall time on the simulated network.
+    pub(crate) wall_s: f64,
+    /// Time each side spent in its plugin's calls (the requester's
+    /// `schedule-reconciliation` included): each node's guest runs on one
+    /// thread, so this is its CPU.
+    pub(crate) requester_cpu_s: f64,
+    pub(crate) responder_cpu_s: f64,
+}
+
 /// One reconciliation of `requester` with `responder`, which must find
-/// exactly `expected`; what it found and its wall time in seconds.
+/// exactly `expected`.
 pub(crate) fn reconcile(
     net: &mut Network,
     requester: &str,
     responder: &String,
     d: u64,
     expected: &HashSet<TxId>,
-) -> Result<(HashSet<TxId>, f64)> {
+) -> Result<Reconciled> {
     net.reset_traffic();
+    let busy = |net: &Network, name: &str| net.busy().get(name).copied().unwrap_or_default();
+    let before = (busy(net, requester), busy(net, responder));
     let started = Instant::now();
     net.node(requester)
         .schedule_reconciliation(std::slice::from_ref(responder))?
         .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let scheduling = started.elapsed();
     net.run_until_idle();
-    let wall = started.elapsed().as_secs_f64();
+    let wall_s = started.elapsed().as_secs_f64();
+    let requester_cpu_s = (busy(net, requester) - before.0 + scheduling).as_secs_f64();
+    let responder_cpu_s = (busy(net, responder) - before.1).as_secs_f64();
     let status = net
         .node(requester)
         .get_reconciliation_status_for_party(responder, true)??
@@ -211,7 +229,12 @@ pub(crate) fn reconcile(
         status.last_reconciliation_status,
         status.last_reconciliation_error
     );
-    Ok((found, wall))
+    Ok(Reconciled {
+        found,
+        wall_s,
+        requester_cpu_s,
+        responder_cpu_s,
+    })
 }
 
 /// From the requester's log line for its last reconciliation with `party`:

@@ -17,7 +17,7 @@
 //! last `d` of its own, and A checks again (from B's set as last
 //! reconciled, with B's cursor).
 
-use crate::multi_party::{network, reconcile};
+use crate::multi_party::{Reconciled, network, reconcile};
 use anyhow::{Context, Result, ensure};
 use hashbrown::HashSet;
 use ledger_sync_host::store::Database;
@@ -136,7 +136,8 @@ impl RealLedger {
             let expected = self.findable(lost);
             let run_dir = dir.join(format!("real-{n}-{seed}-{d}"));
             let mut net = network(&run_dir, names, &self.vaults, backup, seed)?;
-            let (found, wall_s) = reconcile(&mut net, &names[0], &names[1], d, &expected)?;
+            let Reconciled { found, wall_s, .. } =
+                reconcile(&mut net, &names[0], &names[1], d, &expected)?;
             let traffic = net.traffic();
             let row = RealLedgerRow {
                 n,
@@ -158,15 +159,17 @@ impl RealLedger {
     }
 }
 
-/// A routine check on the real ledger (`case` "real-routine" in JSON): A
-/// and B reconciled once when the ledger stood `since` transactions ago;
-/// both have recorded those since, but A lost the last `d` of its own.
-/// The check starts from B's set as last reconciled, with B's cursor.
-/// `restored`: the seed's disaster instead — A restarts from its database
-/// as it stood after that reconciliation (a backup), so it lost all of its
-/// own since, and starts from the set it kept beside its status rows.
+/// A routine check on the real ledger — a recurring reconciliation
+/// (`case` "recurring" in JSON): A and B reconciled once when the ledger
+/// stood `since` transactions ago; both have recorded those since, but A
+/// lost the last `d` of its own. The check starts from B's set as last
+/// reconciled, with B's cursor and the digest of that set (a stream of
+/// B's changes, protocol 7). `restored`: the seed's disaster instead — A
+/// restarts from its database as it stood after that reconciliation (a
+/// backup), so it lost all of its own since, and starts from the set it
+/// kept beside its status rows.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
-#[serde(tag = "case", rename = "real-routine")]
+#[serde(tag = "case", rename = "recurring")]
 pub struct RoutineRow {
     /// Transactions in the whole ledger now.
     pub n: u64,
@@ -188,6 +191,14 @@ pub struct RoutineRow {
     pub target_ratio: f64,
     /// The routine check's wall time on the simulated network.
     pub wall_s: f64,
+    /// Each side's time in its plugin's calls during the check (its CPU;
+    /// the requester's node restarted first for `restored`).
+    pub requester_cpu_s: f64,
+    pub responder_cpu_s: f64,
+    /// What keeping up costs, per transaction recorded since: both nodes'
+    /// ledger graphs catching up with their vaults before the check (an
+    /// empty `shared-with`), over the transactions they recorded.
+    pub maintenance_us_per_tx: f64,
 }
 
 impl RoutineRow {
@@ -197,8 +208,9 @@ impl RoutineRow {
 
     pub fn to_table_line(&self) -> String {
         format!(
-            "routine since={:<6} d={:<5}{} found {:<5} {:>8} B in {:>3} messages = {:.2} × \
-             the target (a first reconciliation: {} B); {:.3} s",
+            "recurring since={:<6} d={:<5}{} found {:<5} {:>8} B in {:>3} messages = {:.2} × \
+             the target (a first reconciliation: {} B); {:.3} s; CPU requester {:.4} s, \
+             responder {:.4} s; keeping up {:.2} µs/tx",
             self.since,
             self.d,
             if self.restored { " (restored)" } else { "" },
@@ -207,7 +219,10 @@ impl RoutineRow {
             self.messages,
             self.target_ratio,
             self.first_bytes,
-            self.wall_s
+            self.wall_s,
+            self.requester_cpu_s,
+            self.responder_cpu_s,
+            self.maintenance_us_per_tx
         )
     }
 }
@@ -297,13 +312,25 @@ impl RealLedger {
                 net.restart_node(&names[0], None)?;
                 net.run_until_idle();
             }
+            let mut keeping_up = std::time::Duration::ZERO;
             for (k, txs) in [(0, a_kept), (1, &b_new[..])] {
                 let database = Database::Sqlite(run_dir.join(format!("party{k}.db")));
                 ledger_sync_host::store::connect(&database)?
                     .record(txs)
                     .with_context(|| format!("recording what {} holds since", names[k]))?;
+                let started = std::time::Instant::now();
+                net.node(&names[k])
+                    .shared_with(&names[1 - k], &[])?
+                    .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+                keeping_up += started.elapsed();
             }
-            let (found, wall_s) = reconcile(&mut net, &names[0], &names[1], d, &expected)?;
+            let recorded = (a_kept.len() + b_new.len()).max(1) as f64;
+            let Reconciled {
+                found,
+                wall_s,
+                requester_cpu_s,
+                responder_cpu_s,
+            } = reconcile(&mut net, &names[0], &names[1], d, &expected)?;
             let traffic = net.traffic();
             let row = RoutineRow {
                 n,
@@ -316,6 +343,9 @@ impl RealLedger {
                 first_bytes,
                 target_ratio: target_ratio(traffic.bytes, found.len()),
                 wall_s,
+                requester_cpu_s,
+                responder_cpu_s,
+                maintenance_us_per_tx: keeping_up.as_secs_f64() * 1e6 / recorded,
             };
             drop(net);
             let _ = std::fs::remove_dir_all(&run_dir);

@@ -159,15 +159,13 @@ fn bench_real_reports_bytes_against_the_targets() {
     // The routine checks that fit a ledger of 3,000: a check with nothing
     // changed is `Identical` at the first message, under 100 B.
     assert_eq!(
-        stdout
-            .matches(r#"{"case":"real-routine","n":3000,"#)
-            .count(),
+        stdout.matches(r#"{"case":"recurring","n":3000,"#).count(),
         4,
         "{stdout}"
     );
     let nothing_changed = stdout
         .lines()
-        .find(|l| l.starts_with(r#"{"case":"real-routine","n":3000,"since":0,"d":0,"#))
+        .find(|l| l.starts_with(r#"{"case":"recurring","n":3000,"since":0,"d":0,"#))
         .unwrap_or_else(|| panic!("no check with nothing changed: {stdout}"));
     let bytes: u64 = nothing_changed
         .split(r#""bytes":"#)
@@ -179,6 +177,16 @@ fn bench_real_reports_bytes_against_the_targets() {
         bytes < 100 && nothing_changed.contains(r#""messages":2,"#),
         "{nothing_changed}"
     );
+    for field in [
+        r#""requester_cpu_s":"#,
+        r#""responder_cpu_s":"#,
+        r#""maintenance_us_per_tx":"#,
+    ] {
+        assert!(
+            nothing_changed.contains(field),
+            "{field}: {nothing_changed}"
+        );
+    }
     let refused = ledger_sync(&[
         "bench",
         "real",

@@ -175,6 +175,7 @@ mod tests {
                     roots_bits: 3,
                     set_size: 0,
                     since: None,
+                    base: None,
                 },
             ),
             Frame::new(
@@ -209,6 +210,7 @@ mod tests {
                         responder_set_size: 1 << 31,
                         stream_limit: u32::MAX,
                         cursor: None,
+                        changes: false,
                     }),
                     symbols: vec![7; WIRE_SYMBOL_LEN * 3],
                 },
@@ -223,6 +225,7 @@ mod tests {
                     roots_bits: 0,
                     set_size: 10,
                     since: Some(u64::MAX),
+                    base: None,
                 },
             ),
             Frame::new(
@@ -239,8 +242,35 @@ mod tests {
                         responder_set_size: 7,
                         stream_limit: 70,
                         cursor: Some(5),
+                        changes: false,
                     }),
                     symbols: vec![9; WIRE_SYMBOL_LEN],
+                },
+            ),
+            // Protocol 7's base and stream of changes.
+            Frame::new(
+                s,
+                Body::Request {
+                    salt: 9,
+                    until: 16,
+                    digest: Some(3),
+                    roots_bits: 2,
+                    set_size: 10,
+                    since: Some(4),
+                    base: Some(u64::MAX),
+                },
+            ),
+            Frame::new(
+                s,
+                Body::Symbols {
+                    start: 0,
+                    header: Some(StreamHeader {
+                        responder_set_size: 2,
+                        stream_limit: 20,
+                        cursor: Some(5),
+                        changes: true,
+                    }),
+                    symbols: vec![9; WIRE_SYMBOL_LEN * 2],
                 },
             ),
         ]
@@ -259,7 +289,9 @@ mod tests {
         for (i, frame) in frames().into_iter().enumerate() {
             let v5 = Frame::in_version(5, frame.session, frame.body.clone());
             write("frame_decoder", format!("frame-{i}"), &v5.encode());
-            write("frame_decoder", format!("frame-v6-{i}"), &frame.encode());
+            let v6 = Frame::in_version(6, frame.session, frame.body.clone());
+            write("frame_decoder", format!("frame-v6-{i}"), &v6.encode());
+            write("frame_decoder", format!("frame-v7-{i}"), &frame.encode());
         }
         write("frame_decoder", "garbage".into(), &[2, 0xff, 0xff, 0xff]);
         write("symbol_decoder", "zeros".into(), &[0; WIRE_SYMBOL_LEN * 4]);

@@ -364,16 +364,64 @@ impl LedgerGraph {
         }
     }
 
-    /// Adds to `set` what the seed's set for `party` gained from
-    /// transaction `from` on: each transaction there with `party` among its
-    /// participants, with its back-chain. One pass over the transactions
-    /// from `from`.
-    pub fn add_party_since(&self, set: &mut SetBuilder<'_>, party: PartyHandle, from: usize) {
+    /// Adds to `set` (the seed's set for `requester` as it stood at
+    /// transaction `from`) what it gained from there on: each transaction
+    /// with the requester among its participants, with its back-chain.
+    /// Returns the roots beyond the pair among them, newest first — those
+    /// not involving `me`, outside the back-chains of the pair's new
+    /// dealings and of newer roots — exactly what
+    /// [`responder_sets`](Self::responder_sets) would name from `from` on
+    /// (a back-chain reaching the old set goes no further: the old set
+    /// holds the rest). One pass over the transactions from `from`.
+    pub fn add_party_since(
+        &self,
+        set: &mut SetBuilder<'_>,
+        requester: PartyHandle,
+        me: Option<PartyHandle>,
+        from: usize,
+    ) -> Vec<TxIndex> {
+        let mut beyond = Vec::new();
         for t in from..self.len() {
-            if self.involves(t, party, None).0 {
-                set.add_with_back_chain(TxIndex(t as u32));
+            match self.involves(t, requester, me) {
+                (true, true) => set.add_with_back_chain(TxIndex(t as u32)),
+                (true, false) => beyond.push(TxIndex(t as u32)),
+                _ => {}
             }
         }
+        let mut roots = Vec::new();
+        for &t in beyond.iter().rev() {
+            if !set.contains(t) {
+                if me.is_some() {
+                    roots.push(t);
+                }
+                set.add_with_back_chain(t);
+            }
+        }
+        roots
+    }
+
+    /// Our transactions from graph position `from` on that a roots filter
+    /// from `responder` would test against `set`: those involving `me` but
+    /// not the responder, outside `set`, newest first (none without `me`
+    /// in the graph). One pass over the transactions from `from`.
+    pub fn candidates_since(
+        &self,
+        set: &TxSet,
+        responder: Option<PartyHandle>,
+        me: Option<PartyHandle>,
+        from: usize,
+    ) -> Vec<TxIndex> {
+        let (Some(responder), Some(me)) = (responder, me) else {
+            return Vec::new();
+        };
+        (from.min(self.len())..self.len())
+            .rev()
+            .map(|t| TxIndex(t as u32))
+            .filter(|&t| {
+                !set.contains(t)
+                    && self.involves(t.0 as usize, me, Some(responder)) == (true, false)
+            })
+            .collect()
     }
 
     /// Our transactions a roots filter from `responder` would test against
@@ -385,17 +433,7 @@ impl LedgerGraph {
         responder: Option<PartyHandle>,
         me: Option<PartyHandle>,
     ) -> Vec<TxIndex> {
-        let (Some(responder), Some(me)) = (responder, me) else {
-            return Vec::new();
-        };
-        (0..self.len())
-            .rev()
-            .map(|t| TxIndex(t as u32))
-            .filter(|&t| {
-                !set.contains(t)
-                    && self.involves(t.0 as usize, me, Some(responder)) == (true, false)
-            })
-            .collect()
+        self.candidates_since(set, responder, me, 0)
     }
 
     /// Bytes the graph has reserved, by the graph's own accounting (the host

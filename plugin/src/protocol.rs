@@ -5,8 +5,14 @@
 //! requester                                   responder
 //!   Request{salt, until, digest,      ──▶  builds its set for the requester
 //!           roots_bits, set_size,
-//!           since}
+//!           since, base}
 //!                                     ◀──  Identical{cursor}  (same digest: done)
+//!                                     ◀──  Symbols{start: 0, header{changes}}, ...
+//!                                           (`base` is the digest of the set it
+//!                                           served this requester last: it
+//!                                           streams only what it gained since,
+//!                                           and the requester peels them against
+//!                                           what it gained since; no roots)
 //!                                     ◀──  Roots{filter}  (only roots recorded
 //!                                           since `since`, when it is given)
 //!   (only when the responder's set has roots beyond the pair and the
@@ -70,7 +76,14 @@ use std::fmt;
 /// set stood, and a request from the responder's set as last reconciled
 /// hands it back (`since`), so that the responder's roots filter names
 /// only the roots it gained since.
-pub const PROTOCOL_VERSION: u16 = 6;
+///
+/// Version 7 adds a second field after the cursor of two frames: a
+/// request's `base` (the digest of the responder's set as last reconciled)
+/// and a stream header's `changes`. A responder that served the requester
+/// exactly that set streams only what its set gained since, so that a
+/// routine check costs what changed on both sides, not a pass over either
+/// set ([`StreamHeader::changes`]).
+pub const PROTOCOL_VERSION: u16 = 7;
 
 /// The oldest protocol version this plugin still speaks.
 pub const OLDEST_PROTOCOL_VERSION: u16 = 5;
@@ -242,13 +255,21 @@ impl fmt::Display for Refusal {
 /// requester about the stream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StreamHeader {
-    /// Size of the responder's set.
+    /// Size of the set the stream codes: the responder's set, or what it
+    /// gained since the request's `base` when `changes` is set.
     pub responder_set_size: u64,
     /// The most symbols the responder will stream in this reconciliation.
     pub stream_limit: u32,
     /// Version 6: where the responder's set stood (see [`Body::Identical`]).
     #[serde(skip)]
     pub cursor: Option<u64>,
+    /// Version 7: the stream codes only the transactions the responder's
+    /// set gained since the set whose digest was the request's `base` (the
+    /// set it served this requester last), so the requester peels it
+    /// against only what its own set gained since that set was learnt.
+    /// Never set for a request without a `base`.
+    #[serde(skip)]
+    pub changes: bool,
 }
 
 /// What a frame says.
@@ -280,6 +301,13 @@ pub enum Body {
         /// the roots the responder recorded since; `None` asks for all.
         #[serde(skip)]
         since: Option<u64>,
+        /// Version 7: the digest under `salt` of the responder's set as
+        /// last reconciled, which `digest` covers together with what our
+        /// set for the pair gained since. A responder that served us
+        /// exactly that set may stream only what it gained since
+        /// ([`StreamHeader::changes`]). `None` from a set of our own.
+        #[serde(skip)]
+        base: Option<u64>,
     },
     /// Responder → requester, instead of the first symbols: the
     /// transactions in the responder's set that involve the requester but
@@ -347,6 +375,18 @@ impl Body {
         }
     }
 
+    /// Version 7's field after the cursor, for the bodies that carry one.
+    fn extension(&self) -> Extension {
+        match self {
+            Body::Request { base, .. } => Extension::Base(*base),
+            Body::Symbols {
+                header: Some(header),
+                ..
+            } => Extension::Changes(header.changes),
+            _ => Extension::None,
+        }
+    }
+
     /// Puts a decoded cursor in its place; false if this body has none
     /// (and the cursor is not `None`).
     fn set_cursor(&mut self, cursor: Option<u64>) -> bool {
@@ -361,6 +401,15 @@ impl Body {
         }
         true
     }
+}
+
+/// What a version-7 frame carries after its cursor: a request's `base`,
+/// a stream header's `changes`, or nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Extension {
+    Base(Option<u64>),
+    Changes(bool),
+    None,
 }
 
 /// A protocol frame.
@@ -415,14 +464,24 @@ impl Frame {
         }
     }
 
-    /// The frame's bytes: its postcard encoding and, from version 6 on,
-    /// the cursor of its body ([`Body::cursor`]) as a postcard
-    /// `Option<u64>` after it.
+    /// The frame's bytes: its postcard encoding; from version 6 on, the
+    /// cursor of its body ([`Body::cursor`]) as a postcard `Option<u64>`
+    /// after it; from version 7 on, after that, a request's `base` (a
+    /// postcard `Option<u64>`) or a stream header's `changes` (a postcard
+    /// `bool`).
     pub fn encode(&self) -> Vec<u8> {
         let mut bytes = postcard::to_allocvec(self).expect("frames always serialise");
         if self.protocol >= 6 {
             let cursor = postcard::to_allocvec(&self.body.cursor()).expect("a cursor serialises");
             bytes.extend_from_slice(&cursor);
+        }
+        if self.protocol >= 7 {
+            let extension = match self.body.extension() {
+                Extension::Base(base) => postcard::to_allocvec(&base),
+                Extension::Changes(changes) => postcard::to_allocvec(&changes),
+                Extension::None => Ok(Vec::new()),
+            };
+            bytes.extend_from_slice(&extension.expect("an extension serialises"));
         }
         bytes
     }
@@ -449,6 +508,9 @@ impl Frame {
                 ));
             }
         }
+        if version >= 7 {
+            rest = frame.body.take_extension(rest)?;
+        }
         if !rest.is_empty() {
             return Err(DecodeError::Malformed(format!(
                 "{} unexpected bytes after the frame",
@@ -464,6 +526,33 @@ impl Frame {
             )));
         }
         Ok(frame)
+    }
+}
+
+impl Body {
+    /// Reads version 7's field after the cursor into its place, for a body
+    /// that carries one; the bytes after it.
+    fn take_extension<'a>(&mut self, rest: &'a [u8]) -> Result<&'a [u8], DecodeError> {
+        let malformed =
+            |what: &str, e: postcard::Error| DecodeError::Malformed(format!("no {what} ({e})"));
+        Ok(match self {
+            Body::Request { base, .. } => {
+                let (value, after) = postcard::take_from_bytes::<Option<u64>>(rest)
+                    .map_err(|e| malformed("base digest after the request's cursor", e))?;
+                *base = value;
+                after
+            }
+            Body::Symbols {
+                header: Some(header),
+                ..
+            } => {
+                let (value, after) = postcard::take_from_bytes::<bool>(rest)
+                    .map_err(|e| malformed("changes flag after the stream header's cursor", e))?;
+                header.changes = value;
+                after
+            }
+            _ => rest,
+        })
     }
 }
 
@@ -533,6 +622,51 @@ mod tests {
             Frame::decode(&want),
             Err(DecodeError::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn version_7_carries_a_base_and_a_stream_of_changes_and_version_6_drops_them() {
+        let session = SessionId::from_random(7, 8);
+        let request = Body::Request {
+            salt: 1,
+            until: 16,
+            digest: Some(2),
+            roots_bits: 0,
+            set_size: 3,
+            since: Some(4),
+            base: Some(u64::MAX),
+        };
+        let header = StreamHeader {
+            responder_set_size: 5,
+            stream_limit: 6,
+            cursor: Some(7),
+            changes: true,
+        };
+        let symbols = Body::Symbols {
+            start: 0,
+            header: Some(header),
+            symbols: vec![1; WIRE_SYMBOL_LEN],
+        };
+        for body in [request, symbols] {
+            let frame = Frame::new(session, body.clone());
+            assert_eq!(Frame::decode(&frame.encode()), Ok(frame.clone()));
+            let old = Frame::in_version(6, session, body).encode();
+            let decoded = Frame::decode(&old).expect("a version-6 frame").body;
+            assert_eq!(
+                decoded.extension(),
+                match decoded {
+                    Body::Request { .. } => Extension::Base(None),
+                    _ => Extension::Changes(false),
+                }
+            );
+            // A version-7 frame without its extension is malformed.
+            let mut cut = frame.encode();
+            cut.pop();
+            assert!(matches!(
+                Frame::decode(&cut),
+                Err(DecodeError::Malformed(_))
+            ));
+        }
     }
 
     #[test]

@@ -49,6 +49,7 @@ fn request(session: SessionId, salt: u64, until: u32) -> Frame {
             roots_bits: 0,
             set_size: 0,
             since: None,
+            base: None,
         },
     )
 }
@@ -159,6 +160,7 @@ fn a_responder_claiming_a_huge_set_cannot_exhaust_a_requester() {
                             responder_set_size: 1 << 31,
                             stream_limit: u32::MAX,
                             cursor: None,
+                            changes: false,
                         }),
                         symbols: pack_symbols(&symbols),
                     },
@@ -186,6 +188,55 @@ fn a_responder_claiming_a_huge_set_cannot_exhaust_a_requester() {
         "{}",
         row.last_reconciliation_error
     );
+    assert!(cluster.net.failures().is_empty(), "no trap");
+}
+
+/// Protocol 7: a stream of changes answers only a request that offered a
+/// `base` (the digest of the responder's set as the requester last
+/// reconciled it). A responder that claims one to a first reconciliation —
+/// so that the requester would peel it against an empty set and take the
+/// responder's stream for its whole set — fails it, naming the violation;
+/// no trap, and nothing recorded as found.
+#[test]
+fn a_stream_of_changes_never_offered_fails_the_reconciliation() {
+    let mut cluster = Cluster::new();
+    cluster.add(A, &shared(0, 10, A, MALLORY)).settle();
+    cluster.net.add_external_party(MALLORY);
+    cluster.schedule(A, &[MALLORY]);
+    let forged: Vec<[u8; 32]> = shared(100, 3, A, MALLORY).iter().map(|t| t.id).collect();
+    let mut offered = None;
+    run_script(&mut cluster.net, MALLORY, |_, frame| match frame.body {
+        Body::Request {
+            until, base, salt, ..
+        } => {
+            offered = Some(base);
+            let mut encoder = Encoder::new(forged.iter().copied(), salt);
+            vec![Frame::new(
+                frame.session,
+                Body::Symbols {
+                    start: 0,
+                    header: Some(StreamHeader {
+                        responder_set_size: 3,
+                        stream_limit: 100,
+                        cursor: None,
+                        changes: true,
+                    }),
+                    symbols: pack_symbols(&encoder.produce(until.min(8))),
+                },
+            )]
+        }
+        _ => vec![],
+    });
+    assert_eq!(offered, Some(None), "a first reconciliation offers no base");
+    let row = cluster.status(A, MALLORY, true).expect("a row");
+    assert_status(&row, Status::Failed);
+    assert!(
+        row.last_reconciliation_error
+            .contains("a stream of its changes since a set we did not say we hold"),
+        "{}",
+        row.last_reconciliation_error
+    );
+    assert!(row.last_successful_reconciliation_result.is_empty());
     assert!(cluster.net.failures().is_empty(), "no trap");
 }
 
@@ -350,16 +401,27 @@ fn a_stranger_gets_no_row_and_one_log_line() {
     }
 }
 
-/// A's vault — ten of its dealings with C, and probe 900 (another) if
-/// `holds_probe` — and what A sends Mallory over `rounds` reconciliations:
-/// Mallory streams the symbols of a set holding only the probe the first
-/// time, and answers `Identical` after. Every frame A sent, and A's row
-/// after each round.
-fn probed(holds_probe: bool, rounds: usize) -> (Vec<Vec<u8>>, Vec<Status>) {
+/// How Mallory answers the routine checks after the first reconciliation.
+#[derive(Clone, Copy)]
+enum Later {
+    /// `Identical`.
+    Identical,
+    /// A stream of changes (protocol 7) to the request's `base`: its set
+    /// gained probe 901 since.
+    Changes,
+}
+
+/// A's vault — ten of its dealings with C, and probes 900 and 901 (others)
+/// if `holds_probe` — and what A sends Mallory over `rounds`
+/// reconciliations: Mallory streams the symbols of a set holding only
+/// probe 900 the first time, and answers as `later` says after. Every
+/// frame A sent, and A's row after each round.
+fn probed(holds_probe: bool, rounds: usize, later: Later) -> (Vec<Vec<u8>>, Vec<Status>) {
     let mut cluster = Cluster::new();
     let mut vault = shared(0, 10, A, C);
     if holds_probe {
         vault.push(tx(900, &[], &[&[A, C]]));
+        vault.push(tx(901, &[], &[&[A, C]]));
     }
     cluster.add(A, &vault).settle();
     cluster.net.add_external_party(MALLORY);
@@ -369,14 +431,24 @@ fn probed(holds_probe: bool, rounds: usize) -> (Vec<Vec<u8>>, Vec<Status>) {
         cluster.schedule(A, &[MALLORY]);
         run_script(&mut cluster.net, MALLORY, |_, frame| {
             payloads.push(frame.encode());
-            let (salt, until) = match frame.body {
-                Body::Request { salt, until, .. } => (salt, until),
+            let (salt, until, base) = match frame.body {
+                Body::Request {
+                    salt, until, base, ..
+                } => (salt, until, base),
                 _ => return vec![],
             };
-            if round > 0 {
-                return vec![Frame::new(frame.session, Body::Identical { cursor: None })];
-            }
-            let mut encoder = Encoder::new([id(900)], salt);
+            let changes = match (round, later) {
+                (0, _) => false,
+                (_, Later::Identical) => {
+                    return vec![Frame::new(frame.session, Body::Identical { cursor: None })];
+                }
+                (_, Later::Changes) => {
+                    assert!(base.is_some(), "a routine check offers its base");
+                    true
+                }
+            };
+            let probe = if changes { id(901) } else { id(900) };
+            let mut encoder = Encoder::new([probe], salt);
             let symbols = encoder.produce(until);
             vec![Frame::new(
                 frame.session,
@@ -386,6 +458,7 @@ fn probed(holds_probe: bool, rounds: usize) -> (Vec<Vec<u8>>, Vec<Status>) {
                         responder_set_size: 1,
                         stream_limit: 70,
                         cursor: None,
+                        changes,
                     }),
                     symbols: pack_symbols(&symbols),
                 },
@@ -402,8 +475,8 @@ fn probed(holds_probe: bool, rounds: usize) -> (Vec<Vec<u8>>, Vec<Status>) {
 /// byte for byte either way: the responder cannot probe its vault.
 #[test]
 fn the_responder_cannot_probe_the_requesters_vault() {
-    let (with_probe, status_with) = probed(true, 1);
-    let (without, status_without) = probed(false, 1);
+    let (with_probe, status_with) = probed(true, 1, Later::Identical);
+    let (without, status_without) = probed(false, 1, Later::Identical);
     assert_eq!(status_with, [Status::DifferencesNotFound]);
     assert_eq!(status_without, [Status::DifferencesFound]);
     assert_eq!(
@@ -421,30 +494,34 @@ fn the_responder_cannot_probe_the_requesters_vault() {
 /// (what its symbols described), not from the requester's vault. Mallory
 /// plants an id of A's dealings with C in its stream; A holds it or not.
 /// Everything A sends in the first reconciliation and in the next one —
-/// whose request is made from the set Mallory described — is the same
-/// byte for byte either way; only A's own rows differ.
+/// whose request is made from the set Mallory described, and which Mallory
+/// answers `Identical` or with a stream of its changes since (planting
+/// probe 901 there, which A holds or not) — is the same byte for byte
+/// either way; only A's own rows differ.
 #[test]
 fn the_responder_cannot_probe_the_requesters_vault_through_a_set_as_last_reconciled() {
-    let (with_probe, statuses_with) = probed(true, 2);
-    let (without, statuses_without) = probed(false, 2);
-    assert_eq!(
-        statuses_with,
-        [Status::DifferencesNotFound, Status::DifferencesNotFound]
-    );
-    assert_eq!(
-        statuses_without,
-        [Status::DifferencesFound, Status::DifferencesFound],
-        "what Mallory's set held and A lacks is still reported"
-    );
-    assert_eq!(
-        with_probe, without,
-        "the responder hears the same either way, in both reconciliations"
-    );
-    let requests = with_probe
-        .iter()
-        .filter(|p| matches!(Frame::decode(p).unwrap().body, Body::Request { .. }))
-        .count();
-    assert!(requests >= 2, "{requests} requests");
+    for later in [Later::Identical, Later::Changes] {
+        let (with_probe, statuses_with) = probed(true, 2, later);
+        let (without, statuses_without) = probed(false, 2, later);
+        assert_eq!(
+            statuses_with,
+            [Status::DifferencesNotFound, Status::DifferencesNotFound]
+        );
+        assert_eq!(
+            statuses_without,
+            [Status::DifferencesFound, Status::DifferencesFound],
+            "what Mallory's set held and A lacks is still reported"
+        );
+        assert_eq!(
+            with_probe, without,
+            "the responder hears the same either way, in both reconciliations"
+        );
+        let requests = with_probe
+            .iter()
+            .filter(|p| matches!(Frame::decode(p).unwrap().body, Body::Request { .. }))
+            .count();
+        assert!(requests >= 2, "{requests} requests");
+    }
 }
 
 /// A requester's cursor (protocol 6) is only a hint to the responder: a
@@ -474,6 +551,7 @@ fn a_made_up_cursor_gets_all_roots_and_the_responders_own_gets_new_ones() {
             roots_bits: 4,
             set_size: 1,
             since,
+            base: None,
         };
         cluster
             .net
@@ -679,6 +757,7 @@ fn honest_symbols(
                 responder_set_size: theirs.len() as u64,
                 stream_limit: 1_000,
                 cursor: None,
+                changes: false,
             }),
             symbols: pack_symbols(&encoder.produce(until)[from as usize..]),
         },
@@ -1053,6 +1132,7 @@ fn a_huge_set_size_claim_opens_no_more_than_our_own_set() {
             roots_bits: 0,
             set_size: u64::MAX,
             since: None,
+            base: None,
         },
     );
     cluster.net.inject(MALLORY, B, claim.encode());

@@ -238,11 +238,13 @@ fn roots_sent(cluster: &mut Cluster, responder: &str) -> Option<u64> {
 /// the set it served A last, brought up to date, without a pass over it.
 /// After both record 300 more transactions of the ledger (A's own new
 /// transactions with B join the set it starts from), and A loses the last
-/// few of its own, the next
-/// check finds exactly what A lost from B's set, within 4 × 32 B per id
-/// found + 1 KiB, and B's roots filter names only the roots it recorded
-/// since the cursor it gave A last time (6 here, against 46 for a node that
-/// never reconciled with B).
+/// few of its own, the next check finds exactly what A lost from B's set,
+/// within 4 × 32 B per id found + 1 KiB, as a stream of changes (protocol
+/// 7): B brings the set it served A up to date and streams only what it
+/// gained since, after a filter of only the roots beyond the pair among
+/// those (6 here, against 46 for a node that never reconciled with B); A
+/// peels the stream against only what its own set gained — no pass over
+/// either whole set, and fewer bytes than the first reconciliation pays.
 #[test]
 fn a_routine_check_starts_from_the_partys_set_as_last_reconciled() {
     let (scene, mut cluster) = Scene::new();
@@ -287,9 +289,21 @@ fn a_routine_check_starts_from_the_partys_set_as_last_reconciled() {
     let recurring = cluster.net.traffic().bytes;
     assert_eq!(result_ids(&later), expected);
     let later_kinds = kinds.borrow().clone();
-    let roots_now = roots_sent(&mut cluster, b);
     let budget = 4 * 32 * expected.len() as u64 + 1024;
     assert!(recurring <= budget, "{recurring} B: {later_kinds:?}");
+    let roots_now = roots_sent(&mut cluster, b);
+    assert!(
+        cluster.net.node(b).logs().iter().any(|r| r
+            .message
+            .contains("our set gained since we served it to the requester last")),
+        "B streamed only what its set gained since it served A"
+    );
+    assert!(
+        cluster.net.node(a).logs().iter().any(|r| r
+            .message
+            .contains("a stream of only what the party's set gained since")),
+        "A peeled a stream of B's changes"
+    );
 
     // The same check by a node that never reconciled with B: B's filter
     // names all its roots beyond the pair.
@@ -305,6 +319,10 @@ fn a_routine_check_starts_from_the_partys_set_as_last_reconciled() {
         roots_now.is_some_and(|now| now * 4 < roots_all.unwrap_or(0)),
         "B's filter named {roots_now:?} roots for a check from its cursor, {roots_all:?} for \
          a first one"
+    );
+    assert!(
+        recurring < from_scratch,
+        "{recurring} B for the routine check, {from_scratch} B for a first one"
     );
     eprintln!(
         "nothing changed: {bytes} B; {} found after 300 more transactions: {recurring} B, \

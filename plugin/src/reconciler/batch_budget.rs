@@ -146,7 +146,7 @@ pub(super) fn frame_size(start: u32, per_message: u32, left: u32) -> u32 {
 /// under: one coded symbol with the widest frame header (the WIT's
 /// `messaging.max-message-size` states it). Below it a responder refuses
 /// with `MessageSizeTooSmall`.
-pub const SMALLEST_MAX_MESSAGE_SIZE: u32 = 92;
+pub const SMALLEST_MAX_MESSAGE_SIZE: u32 = 93;
 
 /// How many symbols fit in one `Symbols` message under `max_message_size`,
 /// or 0 if not even one does.
@@ -159,6 +159,7 @@ pub fn symbols_per_message(session: SessionId, max_message_size: u32) -> usize {
                 responder_set_size: u64::MAX,
                 stream_limit: u32::MAX,
                 cursor: Some(u64::MAX),
+                changes: false,
             }),
             symbols: Vec::new(),
         },
@@ -197,6 +198,7 @@ mod tests {
                     responder_set_size: u64::MAX,
                     stream_limit: u32::MAX,
                     cursor: Some(u64::MAX),
+                    changes: false,
                 }),
                 symbols: vec![0; per * WIRE_SYMBOL_LEN],
             },
@@ -257,6 +259,7 @@ mod tests {
             responder_set_size: 1 << 31,
             stream_limit: u32::MAX,
             cursor: None,
+            changes: false,
         };
         assert_eq!(requester_symbol_cap(10, Some(claim), 1000), 2064);
         assert_eq!(requester_symbol_cap(10, None, 1000), 2064);
@@ -264,6 +267,7 @@ mod tests {
             responder_set_size: 20,
             stream_limit: 184,
             cursor: None,
+            changes: false,
         };
         assert_eq!(requester_symbol_cap(10, Some(honest), 1000), 124);
     }

@@ -5,7 +5,7 @@
 //! requester's frames and its timers, carrying out its steps, and recording
 //! how it ended.
 
-use super::responder::{Answer, Request, ResponderEnd, ResponderSession, ResponderSet};
+use super::responder::{Answer, Coded, Request, ResponderEnd, ResponderSession, ResponderSet};
 use super::session::{Context, Role, SessionKey, Step};
 use super::status_book::Transition;
 use super::{Reconciler, timer};
@@ -39,13 +39,13 @@ impl<H: Host> Reconciler<H> {
     }
 
     /// Builds our set for the requester, records IN_PROGRESS and answers an
-    /// admitted request (see [`ResponderSession::answer`]) — at once, from
-    /// the set we served it last, when that is what its digest says it
-    /// holds (a routine check with nothing changed).
+    /// admitted request (see [`ResponderSession::answer`]) — from the set
+    /// we served it last, when the request says it holds that set
+    /// ([`Self::answer_from_served`]).
     fn begin_incoming(&mut self, key: SessionKey, request: Request) {
-        if self.identical_to_served(&key, &request) {
+        let Some(request) = self.answer_from_served(&key, request) else {
             return;
-        }
+        };
         let since = request
             .since
             .and_then(|token| self.cursor_key.open(&key.party, token));
@@ -56,6 +56,7 @@ impl<H: Host> Reconciler<H> {
                     ids,
                     roots,
                     cursor: Some(cursor_key.seal(&key.party, position)),
+                    coded: Coded::WholeSet,
                 },
                 members,
                 position,
@@ -84,40 +85,71 @@ impl<H: Host> Reconciler<H> {
         };
         self.served
             .keep(&key.party, members, position as usize, digest);
+        self.carry_out_answer(&key, answer);
+    }
+
+    /// Sends `Identical`, or starts the session and carries out its first
+    /// step.
+    fn carry_out_answer(&mut self, key: &SessionKey, answer: Answer) {
         match answer {
             Answer::Identical {
                 set_size, cursor, ..
-            } => self.answer_identical(&key, set_size, cursor, ""),
+            } => self.answer_identical(key, set_size, cursor, ""),
             Answer::Session(session, step) => {
-                let live = self.new_live(&key, Role::Responder);
+                let live = self.new_live(key, Role::Responder);
                 self.incoming.insert(key.clone(), live(*session));
-                self.carry_out_incoming(&key, step);
+                self.carry_out_incoming(key, step);
             }
         }
     }
 
-    /// Answers a routine check at once when its digest is that of the set
-    /// we served the requester last under the same salt, brought up to date
-    /// with what the graph gained since (`served_sets`): true if it did.
-    fn identical_to_served(&mut self, key: &SessionKey, request: &Request) -> bool {
-        let Some(digest) = request.digest else {
-            return false;
-        };
-        let requester = match self.pair_sets(&key.party).requester_handle() {
-            Ok(handle) => handle,
-            Err(_) => return false,
-        };
-        let served = self
-            .served
-            .digest(&key.party, request.salt, requester, &self.graph);
-        if served != Some(digest) {
-            return false;
+    /// Answers a routine check from the set we served the requester last
+    /// under the same salt, brought up to date with what the graph gained
+    /// since (`served_sets`), without a pass over our set: `Identical` when
+    /// the request's digest is that set's, or a stream of only what it
+    /// gained since when the request's `base` is the set as we served it
+    /// (protocol 7), after a filter of the roots beyond the pair among
+    /// those. The request back if neither holds.
+    fn answer_from_served(&mut self, key: &SessionKey, request: Request) -> Option<Request> {
+        if request.digest.is_none() {
+            return Some(request);
         }
-        self.record_began_incoming(key);
+        let Ok(handles) = self.pair_sets(&key.party).pair_handles() else {
+            return Some(request);
+        };
+        let Some(served) =
+            self.served
+                .bring_up_to_date(&key.party, request.salt, handles, &self.graph)
+        else {
+            return Some(request);
+        };
         let cursor = Some(self.cursor_key.seal(&key.party, self.graph.len() as u32));
-        let how = ", as we served it last and brought up to date";
-        self.answer_identical(key, request.set_size as usize, cursor, how);
-        true
+        if request.digest == Some(served.digest) {
+            self.record_began_incoming(key);
+            let how = ", as we served it last and brought up to date";
+            self.answer_identical(key, request.set_size as usize, cursor, how);
+            return None;
+        }
+        if request.base != Some(served.served_digest) {
+            return Some(request);
+        }
+        let set = ResponderSet {
+            ids: served.gained.iter().map(|&t| self.graph.id(t)).collect(),
+            roots: served.roots.iter().map(|&t| self.graph.id(t)).collect(),
+            cursor,
+            coded: Coded::ChangesSince {
+                served_size: served.served_size,
+            },
+        };
+        let now = self.record_began_incoming(key);
+        let cx = Context {
+            now,
+            max_message: self.host.max_message_size(),
+            config: &self.config,
+        };
+        let answer = ResponderSession::answer(key.clone(), request, set, &cx);
+        self.carry_out_answer(key, answer);
+        None
     }
 
     /// Records the requester's row IN_PROGRESS for session `key`, now

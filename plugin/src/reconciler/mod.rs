@@ -448,6 +448,7 @@ impl<H: Host> Reconciler<H> {
                 roots_bits,
                 set_size,
                 since,
+                base,
             } => self.on_request(
                 key,
                 Request {
@@ -457,6 +458,7 @@ impl<H: Host> Reconciler<H> {
                     roots_bits,
                     set_size,
                     since,
+                    base,
                 },
             ),
             Body::Identical { cursor } => {

@@ -270,6 +270,7 @@ impl<H: Host> Reconciler<H> {
         let started_ms = session.started_ms();
         let (received, batches) = session.effort();
         let origin = session.origin();
+        let changes = session.streams_changes();
         let cursor = session.cursor();
         let candidates = session.candidates();
         let (mut party_set, decoded, mut digest) = session.take_outcome();
@@ -320,10 +321,14 @@ impl<H: Host> Reconciler<H> {
         };
         let found = missing.len();
         let already = decoded_remote + carried - found;
-        let since = match origin {
-            Origin::Pair => String::new(),
-            Origin::LastReconciled => format!(
+        let since = match (origin, changes) {
+            (Origin::Pair, _) => String::new(),
+            (Origin::LastReconciled, false) => format!(
                 "; from the party's set as last reconciled, {carried} of it still missing then"
+            ),
+            (Origin::LastReconciled, true) => format!(
+                "; from the party's set as last reconciled, {carried} of it still missing then, \
+                 and a stream of only what the party's set gained since"
             ),
         };
         let reconciled = Transition::Reconciled {

@@ -181,6 +181,14 @@ pub(super) struct RequesterSession {
     /// The last index we told the responder we received (`Progress`, or a
     /// `Want`'s `from`): its stream runs at most a window past it.
     reported: u32,
+    /// The digest of the party's set as last reconciled, sent as the
+    /// request's `base` (protocol 7): `None` unless the session starts
+    /// from that set with its digest under this salt and no decoder yet.
+    base: Option<u64>,
+    /// What our set for the pair gained since the party's set was learnt:
+    /// the decoder is built over these alone when the party streams only
+    /// its changes since the base ([`StreamHeader::changes`]).
+    gained: Vec<TxId>,
 }
 
 /// The roots-filter width a requester with `candidates` transactions
@@ -211,6 +219,7 @@ impl RequesterSession {
             "a session without ids starts under its kept digest's salt"
         );
         let (decoder, digest) = Self::decoder_for(ids, &core, salt);
+        let base = core.base.filter(|_| decoder.is_none());
         let mut session = RequesterSession {
             key,
             me,
@@ -239,6 +248,8 @@ impl RequesterSession {
             since: core.since,
             cursor: None,
             reported: 0,
+            base,
+            gained: core.gained,
         };
         let mut step = Step::default();
         step.set_timer(SessionTimer::Silence, resend_after_ms(cx.config));
@@ -264,13 +275,24 @@ impl RequesterSession {
         }
     }
 
-    /// The decoder, built over our set now if it was not yet.
+    /// The decoder, built now if it was not yet: over what our set gained
+    /// since the base when the party streams only its changes since, else
+    /// over our set.
     fn decoder(&mut self, sets: &mut dyn RequesterSets) -> &mut Decoder {
         if self.decoder.is_none() {
-            let ids = sets.ids(&self.ours);
+            let ids = match self.streams_changes() {
+                true => std::mem::take(&mut self.gained),
+                false => sets.ids(&self.ours),
+            };
             self.decoder = Some(Decoder::new(ids, self.salt));
         }
         self.decoder.as_mut().expect("built above")
+    }
+
+    /// Whether the party streams only what its set gained since our base
+    /// (its stream's header says so).
+    pub(super) fn streams_changes(&self) -> bool {
+        self.header.is_some_and(|h| h.changes)
     }
 
     /// Symbols received so far.
@@ -323,10 +345,15 @@ impl RequesterSession {
     /// difference decoded, each id with its side, and the digest of the
     /// set we reconciled.
     pub(super) fn take_outcome(&mut self) -> (ReconciledSet, &[(TxId, Side)], RunningDigest) {
-        let digest = self
-            .decoder
-            .as_ref()
-            .map_or(self.digest, Decoder::running_digest);
+        // Against a stream of changes the decoder holds only what our set
+        // gained; `digest` covers all of it.
+        let digest = match self.streams_changes() {
+            true => self.digest,
+            false => self
+                .decoder
+                .as_ref()
+                .map_or(self.digest, Decoder::running_digest),
+        };
         let decoded = self.decoder.as_ref().map_or(&[][..], Decoder::decoded);
         (std::mem::take(&mut self.ours), decoded, digest)
     }
@@ -352,6 +379,7 @@ impl RequesterSession {
             roots_bits: self.roots_bits(),
             set_size: self.digest.len(),
             since: self.since,
+            base: self.base,
         });
     }
 
@@ -515,6 +543,8 @@ impl RequesterSession {
             ids = Some(sets.ids(&core.set));
         }
         (self.decoder, self.digest) = Self::decoder_for(ids, &core, self.salt);
+        self.base = core.base.filter(|_| self.decoder.is_none());
+        self.gained = core.gained;
         self.restarts += 1;
         self.candidates = core.candidates.count();
         self.untested = core.candidates;
@@ -648,6 +678,12 @@ impl RequesterSession {
         }
         self.last_progress_ms = now;
         if start == 0 && self.header.is_none() {
+            if header.is_some_and(|h| h.changes) && (self.base.is_none() || self.decoder.is_some())
+            {
+                let what = "a stream of its changes since a set we did not say we hold";
+                self.violation(what.to_string(), &mut step);
+                return step;
+            }
             self.header = header;
             self.cursor = header.and_then(|h| h.cursor);
         }
@@ -765,9 +801,14 @@ impl RequesterSession {
                 return step;
             }
         };
-        // The decoder holds our set as it was before the roots: they are
-        // added to both below.
-        self.decoder(sets);
+        // Offered a base, we build no decoder until the stream's header says
+        // what it codes: what passes joins our set and what it gained.
+        // Otherwise the decoder holds our set as it was before the roots,
+        // and what passes is added to both.
+        let deferred = self.base.is_some() && self.decoder.is_none();
+        if !deferred {
+            self.decoder(sets);
+        }
         let untested = std::mem::replace(&mut self.untested, Candidates::Listed(Vec::new()));
         let (added, passed, listed) = sets.add_roots(&mut self.ours, untested, &matcher);
         self.candidates = listed;
@@ -776,7 +817,10 @@ impl RequesterSession {
         for id in &added {
             self.digest.insert(id);
         }
-        self.decoder(sets).extend(added);
+        match deferred {
+            true => self.gained.extend(added),
+            false => self.decoder(sets).extend(added),
+        }
         step.log(
             Level::Debug,
             format!(

@@ -30,16 +30,33 @@ pub(super) struct Request {
     /// Our cursor from the reconciliation the requester's set was learnt
     /// from (protocol 6), still sealed.
     pub(super) since: Option<u64>,
+    /// The digest of the set the requester holds as we served it last
+    /// (protocol 7), which `digest` covers with what it gained since.
+    pub(super) base: Option<u64>,
 }
 
-/// Our set for a requester, as a session answers from it: its ids, our
-/// roots beyond the pair (only those recorded since the requester's
-/// cursor, when it gave one that opens), and our cursor for where the set
-/// stands now.
+/// Our set for a requester, as a session answers from it: the ids the
+/// stream codes, our roots beyond the pair (only those recorded since the
+/// requester's cursor, when it gave one that opens), our cursor for where
+/// the set stands now, and what the ids are.
 pub(super) struct ResponderSet {
     pub(super) ids: Vec<TxId>,
     pub(super) roots: Vec<TxId>,
     pub(super) cursor: Option<u64>,
+    pub(super) coded: Coded,
+}
+
+/// What a stream codes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Coded {
+    /// Our whole set for the requester.
+    WholeSet,
+    /// Only what our set gained since we served it to the requester last,
+    /// when the requester's `base` says it holds that set (which had
+    /// `served_size` transactions): it peels the stream against what its
+    /// own set gained since. Its roots filter names only the roots among
+    /// those; it is never `Identical`.
+    ChangesSince { served_size: u64 },
 }
 
 /// Bytes of a `Roots` frame besides its filter's data: version, session
@@ -117,6 +134,8 @@ pub(super) struct ResponderSession {
     roots: Option<Body>,
     /// Our cursor, for the stream's header.
     cursor: Option<u64>,
+    /// What the stream codes, for its header.
+    coded: Coded,
 }
 
 /// Our roots beyond the pair as a filter, when the requester has
@@ -139,7 +158,12 @@ impl ResponderSession {
     pub(super) fn answer(
         key: SessionKey,
         request: Request,
-        ResponderSet { ids, roots, cursor }: ResponderSet,
+        ResponderSet {
+            ids,
+            roots,
+            cursor,
+            coded,
+        }: ResponderSet,
         cx: &Context,
     ) -> Answer {
         let Request {
@@ -149,7 +173,15 @@ impl ResponderSession {
             roots_bits,
             set_size,
             since: _,
+            base: _,
         } = request;
+        // Against a stream of changes the requester peels what its own set
+        // gained since the base: its claimed size less the base's is what
+        // it claims to have gained.
+        let (set_size, digest) = match coded {
+            Coded::WholeSet => (set_size, digest),
+            Coded::ChangesSince { served_size } => (set_size.saturating_sub(served_size), None),
+        };
         let stream_limit = responder_stream_limit(
             ids.len() as u64,
             set_size,
@@ -173,10 +205,16 @@ impl ResponderSession {
             ),
             _ => String::new(),
         };
+        let over = match coded {
+            Coded::WholeSet => "",
+            Coded::ChangesSince { .. } => {
+                " our set gained since we served it to the requester last (a stream of changes)"
+            }
+        };
         step.log(
             Level::Info,
             format!(
-                "responding to reconciliation {key} over {} transactions (at most \
+                "responding to reconciliation {key} over the {} transactions{over} (at most \
                  {stream_limit} coded symbols){first}",
                 encoder.set_size()
             ),
@@ -211,6 +249,7 @@ impl ResponderSession {
             last_heard_ms: cx.now,
             roots: roots.clone(),
             cursor,
+            coded,
         };
         step.set_timer(SessionTimer::Silence, resend_after_ms(cx.config));
         match roots {
@@ -418,6 +457,7 @@ impl ResponderSession {
             responder_set_size: self.encoder.set_size() as u64,
             stream_limit: self.stream_limit,
             cursor: self.cursor,
+            changes: matches!(self.coded, Coded::ChangesSince { .. }),
         });
         step.send(Body::Symbols {
             start,

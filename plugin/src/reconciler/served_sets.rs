@@ -1,8 +1,10 @@
 //! Our set for each requester as we last served it, with its digest under
 //! the salt the requester used: a routine check comes back under the same
-//! salt (the one its set as last reconciled was learnt with), and is
-//! answered `Identical` after adding what the graph gained since — not a
-//! pass over the graph and the set.
+//! salt (the one its set as last reconciled was learnt with). Brought up
+//! to date with what the graph gained since — not a pass over the graph
+//! and the set — it answers `Identical` when the requester holds it, or,
+//! when the requester holds it as we served it last (its `base`), streams
+//! only what it gained since (protocol 7).
 //!
 //! Memory: a bitmap over the graph per requester (one bit per
 //! transaction), at most [`MAX_SERVED_BYTES`] in all; past that the
@@ -10,7 +12,7 @@
 //! pass again. Nothing is kept across a restart.
 
 use super::by_party::{ByParty, Weighed};
-use crate::graph::{LedgerGraph, PartyHandle, SetBuilder, TxSet};
+use crate::graph::{LedgerGraph, PartyHandle, SetBuilder, TxIndex, TxSet};
 use crate::riblt::RunningDigest;
 
 /// All the sets kept take at most this many bytes.
@@ -30,6 +32,22 @@ impl Weighed for Served {
     }
 }
 
+/// Our set for a requester as we served it last, brought up to date.
+#[derive(Debug)]
+pub(super) struct BroughtUpToDate {
+    /// Its digest as we served it last: what a requester that learnt it
+    /// then gives as its `base`.
+    pub(super) served_digest: u64,
+    /// How many transactions it held then.
+    pub(super) served_size: u64,
+    /// Its digest now.
+    pub(super) digest: u64,
+    /// What it gained since.
+    pub(super) gained: Vec<TxIndex>,
+    /// The roots beyond the pair among those, newest first.
+    pub(super) roots: Vec<TxIndex>,
+}
+
 /// Our sets for the requesters we served, by requester.
 #[derive(Debug, Default)]
 pub(super) struct ServedSets {
@@ -37,33 +55,45 @@ pub(super) struct ServedSets {
 }
 
 impl ServedSets {
-    /// The digest of our set for `party` (whose graph handle is
-    /// `requester`) under `salt`, brought up to date with what `graph`
-    /// gained since, if a set is kept for it under that salt.
-    pub(super) fn digest(
+    /// Our set for `party` (whose graph handle is `requester`; ours is
+    /// `me`) under `salt`, brought up to date with what `graph` gained
+    /// since, if a set is kept for it under that salt. What it gained is
+    /// its part of what the graph gained: the cost follows the graph's
+    /// growth, not the set.
+    pub(super) fn bring_up_to_date(
         &mut self,
         party: &str,
         salt: u64,
-        requester: Option<PartyHandle>,
+        (requester, me): (Option<PartyHandle>, Option<PartyHandle>),
         graph: &LedgerGraph,
-    ) -> Option<u64> {
+    ) -> Option<BroughtUpToDate> {
         if self.sets.get(party)?.digest.salt() != salt {
             return None;
         }
         self.sets.update(party, |served| {
+            let served_digest = served.digest.value();
+            let served_size = served.digest.len();
+            let (mut gained, mut roots) = (Vec::new(), Vec::new());
             if let Some(requester) = requester
                 && served.built_at < graph.len()
             {
                 let mut set = SetBuilder::extend(graph, std::mem::take(&mut served.members));
-                graph.add_party_since(&mut set, requester, served.built_at);
+                roots = graph.add_party_since(&mut set, requester, me, served.built_at);
                 let (members, added) = set.into_added();
-                for t in added {
+                for &t in &added {
                     served.digest.insert(&graph.id(t));
                 }
                 served.members = members;
+                gained = added;
             }
             served.built_at = graph.len();
-            served.digest.value()
+            BroughtUpToDate {
+                served_digest,
+                served_size,
+                digest: served.digest.value(),
+                gained,
+                roots,
+            }
         })
     }
 

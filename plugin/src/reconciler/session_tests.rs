@@ -6,7 +6,9 @@ use super::batch_budget::FIRST_BATCH;
 use super::known_sets::ReconciledSet;
 use super::requester::{self, RETRY_BASE_MS, RequesterEnd, RequesterSession, RequesterSets};
 use super::resend_after_ms;
-use super::responder::{self, Answer, Request, ResponderEnd, ResponderSession, ResponderSet};
+use super::responder::{
+    self, Answer, Coded, Request, ResponderEnd, ResponderSession, ResponderSet,
+};
 use super::session::{Action, Context, SessionKey, SessionTimer, Step};
 use super::sets::{Candidates, Origin, RequesterCore};
 use crate::config::Config;
@@ -72,6 +74,8 @@ fn core_of(ids: Vec<TxId>, candidates: u64) -> (Option<Vec<TxId>>, RequesterCore
         candidates: Candidates::Listed((0..candidates as u32).map(TxIndex).collect()),
         since: None,
         digest: None,
+        base: None,
+        gained: Vec::new(),
     };
     (Some(ids), core)
 }
@@ -187,6 +191,8 @@ fn a_routine_check_from_a_kept_digest_walks_its_set_only_for_symbols() {
             candidates: Candidates::Counted(0),
             since: None,
             digest: Some(RunningDigest::of(&mine, SALT)),
+            base: None,
+            gained: Vec::new(),
         };
         let (session, step) = RequesterSession::start(
             key(),
@@ -404,6 +410,7 @@ fn request(set_size: u64, roots_bits: u8, digest: Option<u64>) -> Request {
         roots_bits,
         set_size,
         since: None,
+        base: None,
     }
 }
 
@@ -412,6 +419,7 @@ fn set(ids: Vec<TxId>, roots: Vec<TxId>) -> ResponderSet {
         ids,
         roots,
         cursor: Some(11),
+        coded: Coded::WholeSet,
     }
 }
 
@@ -560,4 +568,166 @@ fn a_silent_requester_is_nudged_with_the_last_symbol_then_given_up_on() {
     let end = session.on_silence_timer("O=PartyA, L=London, C=GB", &cx(&config, timeout));
     assert!(matches!(sends(&end)[..], [Body::Abort { .. }]));
     assert_eq!(end.end, Some(ResponderEnd::Silent { silent_ms: timeout }));
+}
+
+/// A requester that starts from the party's set as last reconciled (`K`)
+/// and has gained `G` since, for a `base` of `K`'s digest.
+fn from_last_reconciled(
+    known: &[TxId],
+    gained: &[TxId],
+    config: &Config,
+) -> (RequesterSession, Step<RequesterEnd>) {
+    let mut digest = RunningDigest::of(known, SALT);
+    let base = digest.value();
+    for id in gained {
+        digest.insert(id);
+    }
+    let core = RequesterCore {
+        set: ReconciledSet::default(),
+        origin: Origin::LastReconciled,
+        candidates: Candidates::Counted(0),
+        since: Some(7),
+        digest: Some(digest),
+        base: Some(base),
+        gained: gained.to_vec(),
+    };
+    RequesterSession::start(
+        key(),
+        String::new(),
+        (None, core),
+        (SALT, 0),
+        crate::protocol::PROTOCOL_VERSION,
+        &cx(config, 0),
+    )
+}
+
+/// Protocol 7: a responder that served the requester `K` streams only what
+/// its set gained since (`A`), and the requester peels that against only
+/// what its own set gained (`G`): the difference decodes from a few
+/// symbols, with no pass over either whole set, and is the true difference
+/// between the party's set now (`K ∪ A`) and ours (`K ∪ G`).
+#[test]
+fn a_stream_of_changes_is_peeled_against_what_we_gained_alone() {
+    let config = Config::default();
+    let known = ids(0..5_000);
+    let gained = ids(5_000..5_010);
+    let theirs_gained = ids(5_005..5_030);
+    let (mut requester, step) = from_last_reconciled(&known, &gained, &config);
+    let [
+        Body::Request {
+            base: Some(base),
+            set_size,
+            ..
+        },
+    ] = sends(&step)[..]
+    else {
+        panic!("a request with a base: {step:?}");
+    };
+    assert_eq!(*base, RunningDigest::of(&known, SALT).value());
+    let mut request = request(*set_size, 0, None);
+    request.base = Some(*base);
+    let served = ResponderSet {
+        ids: theirs_gained.clone(),
+        roots: vec![],
+        cursor: Some(11),
+        coded: Coded::ChangesSince {
+            served_size: known.len() as u64,
+        },
+    };
+    let Answer::Session(mut responder, mut step) =
+        ResponderSession::answer(key(), request, served, &cx(&config, 0))
+    else {
+        panic!("a stream of changes is never Identical");
+    };
+    let mut sets = FixedSets::new(Vec::new(), 0, Vec::new());
+    let mut received = 0;
+    let mut decoded = false;
+    for _round in 0..100 {
+        let frames: Vec<Body> = sends(&step).into_iter().cloned().collect();
+        let mut replies = Vec::new();
+        for body in frames {
+            let Body::Symbols {
+                start,
+                header,
+                symbols,
+            } = body
+            else {
+                panic!("only symbols from the responder: {body:?}");
+            };
+            if start == 0 {
+                let header = header.expect("the first frame's header");
+                assert!(header.changes, "the header says it streams changes");
+                assert_eq!(header.responder_set_size, theirs_gained.len() as u64);
+            }
+            received += symbols.len() / crate::riblt::WIRE_SYMBOL_LEN;
+            let answer = requester.on_symbols(start, header, &symbols, &mut sets, &cx(&config, 1));
+            match answer.end {
+                Some(RequesterEnd::Decoded { said_done: true }) => decoded = true,
+                None => replies.extend(sends(&answer).into_iter().cloned()),
+                other => panic!("ended {other:?}"),
+            }
+            if decoded {
+                break;
+            }
+        }
+        if decoded {
+            break;
+        }
+        step = Step::default();
+        for body in replies {
+            let next = match body {
+                Body::Want { from, until } => responder.on_want(from, until, &cx(&config, 2)),
+                Body::Progress { received } => responder.on_progress(received, &cx(&config, 2)),
+                other => panic!("unexpected {other:?}"),
+            };
+            step.actions.extend(next.actions);
+        }
+        if sends(&step).is_empty() {
+            step = responder.on_stream_timer(&cx(&config, 3));
+        }
+    }
+    assert!(decoded, "decoded within 100 rounds");
+    assert_eq!(sets.walks, 0, "no pass over our set");
+    assert!(received < 100, "{received} symbols for 25 changes");
+    let (_, decoded, digest) = requester.take_outcome();
+    let side = |wanted| {
+        let mut found: Vec<TxId> = decoded
+            .iter()
+            .filter(|(_, side)| *side == wanted)
+            .map(|(id, _)| *id)
+            .collect();
+        found.sort_unstable();
+        found
+    };
+    assert_eq!(side(crate::riblt::Side::RemoteOnly), ids(5_010..5_030));
+    assert_eq!(side(crate::riblt::Side::LocalOnly), ids(5_000..5_005));
+    let ours: Vec<TxId> = known.iter().chain(&gained).copied().collect();
+    assert_eq!(digest.value(), RunningDigest::of(&ours, SALT).value());
+}
+
+/// A stream of changes is only for a requester that sent a `base`: one
+/// that did not (it starts from its own set) takes it as a violation.
+#[test]
+fn a_stream_of_changes_without_a_base_is_a_violation() {
+    let config = Config::default();
+    let mut session = requester(ids(0..10), 0, &config);
+    let mut encoder = Encoder::new(ids(10..12), SALT);
+    let header = crate::protocol::StreamHeader {
+        responder_set_size: 2,
+        stream_limit: 100,
+        cursor: None,
+        changes: true,
+    };
+    let mut sets = FixedSets::new(ids(0..10), 0, Vec::new());
+    let step = session.on_symbols(
+        0,
+        Some(header),
+        &pack_symbols(&encoder.produce(4)),
+        &mut sets,
+        &cx(&config, 1),
+    );
+    let Some(RequesterEnd::Failed(reason)) = &step.end else {
+        panic!("a violation: {step:?}");
+    };
+    assert!(reason.contains("a stream of its changes"), "{reason}");
 }

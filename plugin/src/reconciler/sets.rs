@@ -58,8 +58,11 @@ impl Candidates {
 /// A requester's set as it starts: the set, where it comes from, the
 /// candidates a roots filter would test, and — from the party's set as
 /// last reconciled — the party's cursor then (so that its filter names
-/// only roots it gained since) and the set's digest under the salt it was
-/// learnt with (so that the request needs no pass over the set).
+/// only roots it gained since), the set's digest under the salt it was
+/// learnt with (so that the request needs no pass over the set), and the
+/// two parts that digest covers: the party's set as last reconciled (its
+/// digest, the request's `base`) and the ids our set for the pair gained
+/// since (what a stream of the party's changes is peeled against).
 #[derive(Debug)]
 pub(super) struct RequesterCore {
     pub(super) set: ReconciledSet,
@@ -67,6 +70,8 @@ pub(super) struct RequesterCore {
     pub(super) candidates: Candidates,
     pub(super) since: Option<u64>,
     pub(super) digest: Option<RunningDigest>,
+    pub(super) base: Option<u64>,
+    pub(super) gained: Vec<TxId>,
 }
 
 /// The sets between this node (`me`) and one `party`, read from the graph
@@ -105,6 +110,10 @@ impl<H: Host> PairSets<'_, H> {
     /// send it. False for an id the graph does not hold.
     pub(super) fn shared_with(&mut self, ids: &[TxId]) -> Result<Vec<bool>, String> {
         let (party, _) = self.handles()?;
+        if ids.is_empty() {
+            // Asks nothing: the catch-up alone, without a pass over the set.
+            return Ok(Vec::new());
+        }
         let set = self.graph.party_set(party);
         Ok(ids
             .iter()
@@ -134,10 +143,12 @@ impl<H: Host> PairSets<'_, H> {
         ))
     }
 
-    /// The party's graph handle, after catching the graph up with the
-    /// vault.
-    pub(super) fn requester_handle(&mut self) -> Result<Option<PartyHandle>, String> {
-        Ok(self.handles()?.0)
+    /// The graph handles of the party and of this node, after catching
+    /// the graph up with the vault.
+    pub(super) fn pair_handles(
+        &mut self,
+    ) -> Result<(Option<PartyHandle>, Option<PartyHandle>), String> {
+        self.handles()
     }
 }
 
@@ -163,24 +174,41 @@ impl<H: Host> RequesterSets for PairSets<'_, H> {
                 let (members, added) = builder.into_added();
                 set.members = members;
                 let mut digest = kept.digest;
-                if let Some(digest) = &mut digest {
-                    for &t in &added {
-                        digest.insert(&self.graph.id(t));
+                let base = digest.map(|d| d.value());
+                let gained = match &mut digest {
+                    Some(digest) => {
+                        let gained = self.ids_of(added);
+                        for id in &gained {
+                            digest.insert(id);
+                        }
+                        gained
                     }
-                }
+                    None => Vec::new(),
+                };
                 // Without the party's cursor its filter would name all its
                 // roots again: none is asked for, and the roots it gained
-                // cross as symbols.
-                let candidates = match kept.cursor {
-                    Some(_) => kept.candidates,
-                    None => 0,
+                // cross as symbols. With its cursor and our digest (so a
+                // `base`, for a stream of changes), only our transactions
+                // since the set was learnt are tested: a walk of what the
+                // graph gained, not of the graph.
+                let candidates = match (kept.cursor, base) {
+                    (None, _) => Candidates::Counted(0),
+                    (Some(_), Some(_)) => Candidates::Listed(self.graph.candidates_since(
+                        &set.members,
+                        responder,
+                        me,
+                        kept.built_at,
+                    )),
+                    (Some(_), None) => Candidates::Counted(kept.candidates),
                 };
                 RequesterCore {
                     set,
                     origin: Origin::LastReconciled,
-                    candidates: Candidates::Counted(candidates),
+                    candidates,
                     since: kept.cursor,
                     digest,
+                    base,
+                    gained,
                 }
             }
             None => {
@@ -191,6 +219,8 @@ impl<H: Host> RequesterSets for PairSets<'_, H> {
                     candidates: Candidates::Listed(candidates),
                     since: None,
                     digest: None,
+                    base: None,
+                    gained: Vec::new(),
                 }
             }
         };

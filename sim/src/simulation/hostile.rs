@@ -65,6 +65,7 @@ pub(super) fn hostile(
                         roots_bits: 0,
                         set_size: 0,
                         since: None,
+                        base: None,
                     },
                 );
                 net.inject(MALLORY, node, frame.encode());
@@ -110,7 +111,8 @@ fn oversize_body(r: &mut SplitMix64) -> Body {
             digest: Some(r.next_u64()),
             roots_bits: u8::MAX,
             set_size: u64::MAX,
-            since: None,
+            since: r.chance(0.5).then(|| r.next_u64()),
+            base: r.chance(0.5).then(|| r.next_u64()),
         }
     } else if r.chance(0.5) {
         Body::Roots {
@@ -127,6 +129,7 @@ fn oversize_body(r: &mut SplitMix64) -> Body {
                 responder_set_size: 1 << 31,
                 stream_limit: u32::MAX,
                 cursor: None,
+                changes: r.chance(0.5),
             }),
             symbols: vec![1; 37 * 100],
         }
@@ -142,6 +145,7 @@ fn plain_request(session: SessionId) -> Vec<u8> {
         roots_bits: 0,
         set_size: 0,
         since: None,
+        base: None,
     };
     Frame::new(session, body).encode()
 }

@@ -63,6 +63,11 @@ pub struct BenchOptions {
     /// there into schemas of their own (dropped at the end), and both nodes
     /// run on them.
     pub database: Option<String>,
+    /// Recurring reconciliations to measure after the first ones, one per
+    /// `d`: the responder records `d` new transactions the requester lacks
+    /// and the requester, which reconciled with it before, checks again
+    /// ([`Row::Recurring`]; SQLite vaults only).
+    pub recurring: Vec<u64>,
 }
 
 impl Default for BenchOptions {
@@ -74,6 +79,7 @@ impl Default for BenchOptions {
             runs: 3,
             dir: None,
             database: None,
+            recurring: vec![0, 1, 10, 100, 1_000],
         }
     }
 }
@@ -108,6 +114,22 @@ pub enum Row {
         round_trips: u32,
         wall_s: f64,
         native_wall_s: Option<f64>,
+    },
+    /// One recurring reconciliation: the requester reconciled with the
+    /// responder before, the responder recorded `d` new transactions since
+    /// (the requester lacks them), and the requester checks again. Each
+    /// side's time in its plugin's calls (its CPU), medians of `runs`.
+    Recurring {
+        n: u64,
+        d: u64,
+        bytes: u64,
+        requester_cpu_s: f64,
+        responder_cpu_s: f64,
+        /// Both ledger graphs catching up with what their vaults recorded
+        /// since (an empty `shared-with`), per transaction recorded: the
+        /// responder's `d` and, after the check, the requester's `d`
+        /// recovered. `None` when nothing was recorded.
+        maintenance_us_per_tx: Option<f64>,
     },
 }
 
@@ -154,6 +176,20 @@ impl Row {
                     "native {s:.3} s (guest/native {:.2})",
                     wall_s / s
                 )),
+            ),
+            Row::Recurring {
+                d,
+                bytes,
+                requester_cpu_s,
+                responder_cpu_s,
+                maintenance_us_per_tx,
+                ..
+            } => format!(
+                "recurring   d={d:<7} {bytes:>11} B  CPU requester {:.4} s, responder {:.4} s; \
+                 keeping up {}",
+                requester_cpu_s,
+                responder_cpu_s,
+                maintenance_us_per_tx.map_or("-".into(), |us| format!("{us:.2} µs/tx"))
             ),
         }
     }
@@ -232,6 +268,16 @@ pub fn run(options: &BenchOptions, mut emit: impl FnMut(&Row)) -> Result<Vec<Row
                 let salt = options.seed + run as u64;
                 reconcile_with_peer(implementation, requester_ids, &all_ids, salt)
             })?);
+        }
+    }
+    if !options.recurring.is_empty() {
+        ensure!(
+            backend == "sqlite",
+            "recurring reconciliations are measured on SQLite vaults only"
+        );
+        let vaults = [&mut responder_vault, &mut requester_vault];
+        for row in rig.recurring(&options.recurring, vaults)? {
+            out(row);
         }
     }
     Ok(rows)
@@ -451,6 +497,66 @@ impl Rig {
             wall_s: median(walls),
             native_wall_s: Some(median(native_walls)),
         })
+    }
+
+    /// The recurring reconciliations, `runs` of each `d`: the requester
+    /// first recovers what it lacked and reconciles once (so that both
+    /// sides keep the sets of that reconciliation); then, per run, the
+    /// responder records `d` new transactions, both graphs catch up, the
+    /// requester checks again and must find exactly those, and recovers
+    /// them.
+    fn recurring(&mut self, ds: &[u64], vaults: [&mut VaultWriter; 2]) -> Result<Vec<Row>> {
+        let [responder_vault, requester_vault] = vaults;
+        let (requester, responder) = (self.requester.clone(), self.responder.clone());
+        let mut held = responder_vault.written();
+        requester_vault.extend_to(held)?;
+        multi_party::reconcile(&mut self.net, &requester, &responder, 0, &HashSet::new())?;
+        let mut rows = Vec::new();
+        for &d in ds {
+            let (mut bytes, mut cpu, mut keeping_up) = (0, [Vec::new(), Vec::new()], Vec::new());
+            for _ in 0..self.runs {
+                responder_vault.extend_to(held + d)?;
+                let caught_up = self.catch_up()?;
+                let lost: HashSet<TxId> = (held..held + d).map(|i| responder_vault.id(i)).collect();
+                let checked =
+                    multi_party::reconcile(&mut self.net, &requester, &responder, d, &lost)?;
+                bytes = self.net.traffic().bytes;
+                cpu[0].push(checked.requester_cpu_s);
+                cpu[1].push(checked.responder_cpu_s);
+                held += d;
+                requester_vault.extend_to(held)?;
+                let recovered = self.catch_up()?;
+                if d > 0 {
+                    keeping_up.push((caught_up + recovered) * 1e6 / (2 * d) as f64);
+                }
+            }
+            let [requester_cpu, responder_cpu] = cpu;
+            rows.push(Row::Recurring {
+                n: self.n,
+                d,
+                bytes,
+                requester_cpu_s: median(requester_cpu),
+                responder_cpu_s: median(responder_cpu),
+                maintenance_us_per_tx: (!keeping_up.is_empty()).then(|| median(keeping_up)),
+            });
+        }
+        Ok(rows)
+    }
+
+    /// Both nodes' ledger graphs catch up with their vaults (an empty
+    /// `shared-with`); the seconds it took.
+    fn catch_up(&mut self) -> Result<f64> {
+        let started = Instant::now();
+        for (node, party) in [
+            (&self.requester, &self.responder),
+            (&self.responder, &self.requester),
+        ] {
+            self.net
+                .node(node)
+                .shared_with(party, &[])?
+                .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        }
+        Ok(started.elapsed().as_secs_f64())
     }
 
     /// One reconciliation by the native core; its wall time in seconds.

@@ -159,8 +159,8 @@ impl RealLedger {
     }
 }
 
-/// A routine check on the real ledger — a recurring reconciliation
-/// (`case` "recurring" in JSON): A and B reconciled once when the ledger
+/// A routine check on the real ledger — a recurring reconciliation (`case`
+/// "real-routine" in JSON; the pair profile's are `recurring` rows): A and B reconciled once when the ledger
 /// stood `since` transactions ago; both have recorded those since, but A
 /// lost the last `d` of its own. The check starts from B's set as last
 /// reconciled, with B's cursor and the digest of that set (a stream of
@@ -169,7 +169,7 @@ impl RealLedger {
 /// backup), so it lost all of its own since, and starts from the set it
 /// kept beside its status rows.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
-#[serde(tag = "case", rename = "recurring")]
+#[serde(tag = "case", rename = "real-routine")]
 pub struct RoutineRow {
     /// Transactions in the whole ledger now.
     pub n: u64,
@@ -197,8 +197,9 @@ pub struct RoutineRow {
     pub responder_cpu_s: f64,
     /// What keeping up costs, per transaction recorded since: both nodes'
     /// ledger graphs catching up with their vaults before the check (an
-    /// empty `shared-with`), over the transactions they recorded.
-    pub maintenance_us_per_tx: f64,
+    /// empty `shared-with`), over the transactions they recorded; `None`
+    /// when they recorded none.
+    pub maintenance_us_per_tx: Option<f64>,
 }
 
 impl RoutineRow {
@@ -208,9 +209,9 @@ impl RoutineRow {
 
     pub fn to_table_line(&self) -> String {
         format!(
-            "recurring since={:<6} d={:<5}{} found {:<5} {:>8} B in {:>3} messages = {:.2} × \
+            "routine since={:<6} d={:<5}{} found {:<5} {:>8} B in {:>3} messages = {:.2} × \
              the target (a first reconciliation: {} B); {:.3} s; CPU requester {:.4} s, \
-             responder {:.4} s; keeping up {:.2} µs/tx",
+             responder {:.4} s; keeping up {}",
             self.since,
             self.d,
             if self.restored { " (restored)" } else { "" },
@@ -223,6 +224,7 @@ impl RoutineRow {
             self.requester_cpu_s,
             self.responder_cpu_s,
             self.maintenance_us_per_tx
+                .map_or("-".into(), |us| format!("{us:.2} µs/tx"))
         )
     }
 }
@@ -324,7 +326,7 @@ impl RealLedger {
                     .map_err(|e| anyhow::anyhow!("{e:?}"))?;
                 keeping_up += started.elapsed();
             }
-            let recorded = (a_kept.len() + b_new.len()).max(1) as f64;
+            let recorded = a_kept.len() + b_new.len();
             let Reconciled {
                 found,
                 wall_s,
@@ -345,7 +347,8 @@ impl RealLedger {
                 wall_s,
                 requester_cpu_s,
                 responder_cpu_s,
-                maintenance_us_per_tx: keeping_up.as_secs_f64() * 1e6 / recorded,
+                maintenance_us_per_tx: (recorded > 0)
+                    .then(|| keeping_up.as_secs_f64() * 1e6 / recorded as f64),
             };
             drop(net);
             let _ = std::fs::remove_dir_all(&run_dir);

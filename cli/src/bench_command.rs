@@ -101,6 +101,13 @@ struct PairArgs {
     /// Differences to measure: transactions the requester lacks.
     #[arg(long, value_delimiter = ',', default_values_t = [0, 1, 10, 100, 1_000, 10_000, 100_000])]
     d: Vec<u64>,
+    /// Recurring reconciliations to measure after the first ones: the
+    /// responder records d new transactions the requester lacks, and the
+    /// requester, which reconciled with it before, checks again; each
+    /// side's CPU and the cost of keeping up per recorded transaction (on
+    /// SQLite vaults; none with --database). An empty list measures none.
+    #[arg(long, value_delimiter = ',', default_values_t = [0, 1, 10, 100, 1_000])]
+    recurring: Vec<u64>,
     /// Also write an SVG plot of bytes per difference against d.
     #[arg(long)]
     plot: Option<PathBuf>,
@@ -223,6 +230,10 @@ fn pair(a: PairArgs) -> Result<ExitCode> {
         runs: c.runs,
         dir: c.dir.clone(),
         database: a.database.clone(),
+        recurring: match &a.database {
+            Some(_) => Vec::new(),
+            None => a.recurring.clone(),
+        },
     };
     c.heading(format!(
         "ledger-sync bench: n = {}, seed {}, median of {} runs; bytes both ways",

@@ -109,6 +109,22 @@ fn bench_prints_json_rows_for_every_implementation() {
         }
     }
     assert!(stdout.contains(r#""native_wall_s":0."#), "{stdout}");
+    // The recurring reconciliations after them (issue 31's rows): each
+    // side's CPU, and the cost of keeping up once something was recorded.
+    for d in [0, 1, 10, 100, 1000] {
+        let row = format!(r#"{{"case":"recurring","n":3000,"d":{d},"bytes":"#);
+        let line = lines
+            .iter()
+            .find(|l| l.starts_with(&row))
+            .unwrap_or_else(|| panic!("no row {row} in {stdout}"));
+        assert!(line.contains(r#""requester_cpu_s":"#), "{line}");
+        assert!(line.contains(r#""responder_cpu_s":"#), "{line}");
+        let keeping_up = if d == 0 { "null" } else { "" };
+        assert!(
+            line.contains(&format!(r#""maintenance_us_per_tx":{keeping_up}"#)),
+            "{line}"
+        );
+    }
     let svg = std::fs::read_to_string(plot).unwrap();
     assert!(svg.starts_with("<svg") && svg.contains("negentropy") && svg.contains("polyline"));
 }
@@ -159,13 +175,15 @@ fn bench_real_reports_bytes_against_the_targets() {
     // The routine checks that fit a ledger of 3,000: a check with nothing
     // changed is `Identical` at the first message, under 100 B.
     assert_eq!(
-        stdout.matches(r#"{"case":"recurring","n":3000,"#).count(),
+        stdout
+            .matches(r#"{"case":"real-routine","n":3000,"#)
+            .count(),
         4,
         "{stdout}"
     );
     let nothing_changed = stdout
         .lines()
-        .find(|l| l.starts_with(r#"{"case":"recurring","n":3000,"since":0,"d":0,"#))
+        .find(|l| l.starts_with(r#"{"case":"real-routine","n":3000,"since":0,"d":0,"#))
         .unwrap_or_else(|| panic!("no check with nothing changed: {stdout}"));
     let bytes: u64 = nothing_changed
         .split(r#""bytes":"#)

@@ -501,6 +501,44 @@ impl TxSet {
         self.visited.capacity() * 8
     }
 
+    /// The bitmap as bytes (member `t` is bit `t % 8` of byte `t / 8`),
+    /// up to the byte of the last member: a copy of its words, not a walk
+    /// of its members.
+    pub fn bitmap_bytes(&self) -> Vec<u8> {
+        let mut bytes: Vec<u8> = self.visited.iter().flat_map(|w| w.to_le_bytes()).collect();
+        while bytes.last() == Some(&0) {
+            bytes.pop();
+        }
+        bytes
+    }
+
+    /// The set whose bitmap is `bytes` (see [`TxSet::bitmap_bytes`]);
+    /// `None` if it holds a member at or past `len`.
+    pub fn from_bitmap_bytes(bytes: &[u8], len: u32) -> Option<TxSet> {
+        let mut visited: Vec<u64> = bytes
+            .chunks(8)
+            .map(|chunk| {
+                let mut word = [0u8; 8];
+                word[..chunk.len()].copy_from_slice(chunk);
+                u64::from_le_bytes(word)
+            })
+            .collect();
+        while visited.last() == Some(&0) {
+            visited.pop();
+        }
+        if let Some(&top) = visited.last() {
+            let highest = (visited.len() - 1) * 64 + 63 - top.leading_zeros() as usize;
+            if highest >= len as usize {
+                return None;
+            }
+        }
+        let members = visited.iter().map(|w| w.count_ones() as usize).sum();
+        Some(TxSet {
+            visited,
+            len: members,
+        })
+    }
+
     /// The members, in recording order, read off the bitmap.
     pub fn members(&self) -> Vec<TxIndex> {
         let mut set = Vec::with_capacity(self.len);

@@ -239,15 +239,54 @@ enum SavedMembers {
     /// Sorted graph indices as gaps (the first from 0): a byte or two each
     /// when the set is sparse.
     Gaps(Vec<u32>),
-    /// A bitmap over the graph, 64 members to 8 little-endian bytes.
-    Bitmap(Vec<u8>),
+    /// A bitmap over the graph, 64 members to 8 little-endian bytes
+    /// (written and read as one run of bytes, not byte by byte).
+    Bitmap(#[serde(serialize_with = "bytes::write", deserialize_with = "bytes::read")] Vec<u8>),
+}
+
+/// A bitmap's bytes as postcard writes any `Vec<u8>` (its length, then the
+/// bytes), in one piece: the format is unchanged, the pass per byte gone.
+mod bytes {
+    use serde::de::{Deserializer, Error, SeqAccess, Visitor};
+    use serde::ser::Serializer;
+
+    pub(super) fn write<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_bytes(bytes)
+    }
+
+    pub(super) fn read<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+        struct Bytes;
+        impl<'de> Visitor<'de> for Bytes {
+            type Value = Vec<u8>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a bitmap's bytes")
+            }
+            fn visit_bytes<E: Error>(self, bytes: &[u8]) -> Result<Vec<u8>, E> {
+                Ok(bytes.to_vec())
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<u8>, A::Error> {
+                let mut bytes = Vec::new();
+                while let Some(byte) = seq.next_element()? {
+                    bytes.push(byte);
+                }
+                Ok(bytes)
+            }
+        }
+        deserializer.deserialize_bytes(Bytes)
+    }
 }
 
 impl SavedMembers {
     fn of(members: &Members) -> SavedMembers {
         let sorted = match members {
             Members::Sorted(list) => list.clone(),
-            Members::Bitmap(set) => set.members(),
+            Members::Bitmap(set) => {
+                let bitmap = set.bitmap_bytes();
+                if set.len() * 2 > bitmap.len() {
+                    return SavedMembers::Bitmap(bitmap);
+                }
+                set.members()
+            }
         };
         let bitmap_bytes = sorted.last().map_or(0, |t| t.0 as usize / 8 + 1);
         // A gap under 128 takes one byte, under 16,384 two.
@@ -286,16 +325,7 @@ impl SavedMembers {
                     set.insert(TxIndex(at));
                 }
             }
-            SavedMembers::Bitmap(bytes) => {
-                for (i, &byte) in bytes.iter().enumerate() {
-                    for bit in 0..8 {
-                        if byte & (1 << bit) != 0 {
-                            let t = u32::try_from(i * 8 + bit).ok().filter(|&t| t < len)?;
-                            set.insert(TxIndex(t));
-                        }
-                    }
-                }
-            }
+            SavedMembers::Bitmap(bytes) => return TxSet::from_bitmap_bytes(bytes, len),
         }
         Some(set)
     }
@@ -618,5 +648,43 @@ mod tests {
         };
         assert!(matches!(of(dense), SavedMembers::Bitmap(b) if b.len() == 125));
         assert!(matches!(of(sparse), SavedMembers::Gaps(g) if g == [5, 994]));
+    }
+
+    /// A bitmap is copied off the set's words and written as one run of
+    /// bytes, in the format a byte-by-byte writer used (values saved by
+    /// the last release still read); one naming a member past the graph
+    /// is refused.
+    #[test]
+    fn a_bitmap_is_kept_in_the_same_format_and_read_back_whole() {
+        let mut set = TxSet::default();
+        for t in (0..700).filter(|t| t % 3 != 0) {
+            set.insert(TxIndex(t));
+        }
+        let SavedMembers::Bitmap(bytes) = SavedMembers::of(&Members::Bitmap(set.clone())) else {
+            panic!("a dense set is a bitmap");
+        };
+        let mut expected = vec![0u8; 699 / 8 + 1];
+        for t in set.members() {
+            expected[t.0 as usize / 8] |= 1 << (t.0 % 8);
+        }
+        assert_eq!(bytes, expected);
+        let written = postcard::to_allocvec(&SavedMembers::Bitmap(bytes.clone())).unwrap();
+        #[derive(serde::Serialize)]
+        enum ByteByByte {
+            _Gaps(Vec<u32>),
+            Bitmap(Vec<u8>),
+        }
+        assert_eq!(
+            written,
+            postcard::to_allocvec(&ByteByByte::Bitmap(bytes.clone())).unwrap()
+        );
+        let read: SavedMembers = postcard::from_bytes(&written).unwrap();
+        let back = read.members(700).expect("every member under 700");
+        assert_eq!(back.members(), set.members());
+        assert_eq!(back.len(), set.len());
+        assert!(
+            read.members(698).is_none(),
+            "member 698 is past a graph of 698"
+        );
     }
 }

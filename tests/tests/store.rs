@@ -233,12 +233,29 @@ fn a_recorded_id_is_immutable_and_a_refused_batch_stores_nothing(backend: Backen
     // The same content without its payload is the same transaction.
     let same = store.record(&[tx(2, &[1], &[&["A"]])]).unwrap();
     assert_eq!((same.new, same.already), (0, 1));
+    // Within one batch too: a new id twice is one new and one already
+    // there; twice with two payloads is a conflict, and stores nothing.
+    let twice = store
+        .record(&[tx(4, &[2], &[&["A"]]), tx(4, &[2], &[&["A"]])])
+        .unwrap();
+    assert_eq!((twice.new, twice.already), (1, 1));
+    let (mut a, mut b) = (tx(5, &[2], &[&["A"]]), tx(5, &[2], &[&["A"]]));
+    (a.payload, b.payload) = (Some(vec![1]), Some(vec![2]));
+    let e = store.record(&[a, b]).unwrap_err();
+    let conflict = e
+        .downcast_ref::<store::ConflictingTransaction>()
+        .unwrap_or_else(|| panic!("not a conflict: {e:#}"));
+    assert_eq!((conflict.id, conflict.what), (id(5), "payload"));
+    assert_eq!(store.count().unwrap(), 3, "id 5 is not stored");
     // A payload for a transaction recorded without one is kept.
     let mut first = tx(1, &[], &[&["A"]]);
     first.payload = Some(vec![7; 100]);
     store.record(&[first.clone()]).unwrap();
     let (records, _) = store.read_records(0, 10).unwrap();
-    assert_eq!(records, vec![first.clone(), with_payload.clone()]);
+    assert_eq!(
+        records,
+        vec![first.clone(), with_payload.clone(), tx(4, &[2], &[&["A"]])]
+    );
     // Recovery reads the bytes back by id: none for an id not held.
     let bytes = store.payloads(&[id(2), id(9), id(1)].concat()).unwrap();
     assert_eq!(bytes, vec![with_payload.payload, None, first.payload]);

@@ -17,8 +17,8 @@ use super::held::{self, HeldAside, HeldChanges};
 use super::migrations::{self, MIGRATIONS, POSTGRES_VERSION_TABLE};
 use super::recovery::{KEEP_LOG_LINES, REQUEST_COLUMNS, StoredRequest, kept_message};
 use super::status::{COLUMNS, StoredRow};
-use super::vault::{compare_stored, decode_record, encode_columns, push_row};
-use super::{NodeStore, Recorded, VaultTransaction, redact};
+use super::vault::{OutputsBlob, decode_record, encode_columns, push_row};
+use super::{ConflictingTransaction, NodeStore, Recorded, VaultTransaction, redact};
 use crate::capabilities::MAX_VALUE_KEYS;
 use anyhow::{Context, Result};
 use hashbrown::{HashMap, HashSet};
@@ -26,6 +26,8 @@ use ledger_sync_vocabulary::ReconciliationStatus;
 use ledger_sync_vocabulary::id::{TX_ID_LEN, TxId};
 use ledger_sync_vocabulary::page::TransactionPage;
 use ledger_sync_vocabulary::recovery::{RecoveryLogEntry, RecoveryRequest};
+use postgres::binary_copy::BinaryCopyInWriter;
+use postgres::types::Type;
 use postgres::{Client, Config, NoTls, Statement};
 use std::sync::LazyLock;
 use std::time::{Duration, Instant};
@@ -45,7 +47,15 @@ pub struct PostgresStore {
     client: Option<Client>,
     /// Prepared statements of the current connection, by their SQL.
     statements: HashMap<&'static str, Statement>,
+    /// Parties' handles as committed (a handle never changes), so that a
+    /// recording sends the server only the names it has not seen: at most
+    /// [`PARTY_CACHE`], emptied when full.
+    party_handles: HashMap<String, u32>,
 }
+
+/// Parties whose handles a store remembers (the seed's profile has
+/// 100,000; this bounds the cache at a few tens of MB).
+const PARTY_CACHE: usize = 262_144;
 
 /// Whether a failed connection attempt may succeed later: the server is not
 /// listening yet, or says it is starting or shutting down.
@@ -72,6 +82,7 @@ impl PostgresStore {
             shown: redact(url),
             client: None,
             statements: HashMap::new(),
+            party_handles: HashMap::new(),
         })
     }
 
@@ -218,9 +229,6 @@ impl PostgresStore {
     }
 }
 
-/// A vault row's dependencies, outputs and payload, as stored.
-type StoredColumns = (Vec<u8>, Vec<u8>, Option<Vec<u8>>);
-
 /// A statement prepared on this connection, once.
 fn prepared(
     client: &mut Client,
@@ -279,62 +287,96 @@ fn record_parties(
     Ok(handles)
 }
 
-/// One statement's worth of transactions: inserted where new, compared
-/// with what is stored where not (a payload given later is filled in),
-/// and their dependencies not in the vault reported.
+/// Transactions staged per `COPY`, then inserted, compared and checked
+/// by one statement each.
+const COPY_BATCH: usize = 50_000;
+
+/// The staging tables a recording copies into: gone when its database
+/// transaction ends.
+const STAGING: &str = "CREATE TEMP TABLE staged_transaction (n bigint, tx_id bytea, \
+     dependencies bytea, outputs bytea, payload bytea) ON COMMIT DROP; \
+     CREATE TEMP TABLE staged_dependency (n bigint, d bytea) ON COMMIT DROP";
+
+/// One `COPY`'s worth of transactions, recorded: copied straight into the
+/// vault when every id is new (the common case, and the fastest path the
+/// server has); when one is not — a unique violation rolls that copy back —
+/// copied into the staging table instead, inserted where new (in the order
+/// sent, so the identity column numbers them as sent), a payload given
+/// later filled in, and every row compared with what its id holds, all on
+/// the server. Then their dependencies not in the vault are reported.
 fn record_chunk(
     tx: &mut postgres::Transaction<'_>,
     chunk: &[VaultTransaction],
-    handles: &HashMap<String, u32>,
+    handle: &dyn Fn(&str) -> Option<u32>,
     recorded: &mut Recorded,
 ) -> Result<()> {
-    let mut rows = Columns::default();
+    let mut rows = Vec::with_capacity(chunk.len());
     for t in chunk {
         let (d, o) = encode_columns(t, |name| {
-            handles
-                .get(name)
-                .copied()
-                .with_context(|| format!("party {name} was not recorded"))
+            handle(name).with_context(|| format!("party {name} was not recorded"))
         })?;
-        rows.ids.push(&t.id[..]);
-        rows.deps.push(d);
-        rows.outputs.push(o.as_bytes().to_vec());
-        rows.payloads.push(t.payload.as_deref());
+        rows.push((&t.id[..], d, o, t.payload.as_deref()));
     }
-    let inserted: HashSet<Vec<u8>> = tx
-        .query(
-            "INSERT INTO vault_transaction (tx_id, dependencies, outputs, payload) \
-             SELECT i, d, o, p FROM unnest($1::bytea[], $2::bytea[], $3::bytea[], \
-             $4::bytea[]) WITH ORDINALITY AS t(i, d, o, p, n) ORDER BY n \
-             ON CONFLICT (tx_id) DO NOTHING RETURNING tx_id",
-            &[&rows.ids, &rows.deps, &rows.outputs, &rows.payloads],
+    tx.batch_execute("TRUNCATE staged_transaction, staged_dependency; SAVEPOINT direct")?;
+    // A batch recorded again (its first id is stored) goes the staged way
+    // at once, without sending the rows for a copy bound to fail.
+    let first: &[u8] = &chunk[0].id;
+    let again: bool = tx
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM vault_transaction WHERE tx_id = $1)",
+            &[&first],
         )?
-        .iter()
-        .map(|row| row.get(0))
-        .collect();
-    // The first of the batch's rows with an inserted id is the one stored;
-    // every other row is compared with what is.
-    let mut claimed: HashSet<&[u8]> = HashSet::new();
-    let mut compare = Vec::new();
-    for (i, id) in rows.ids.iter().enumerate() {
-        if inserted.contains(*id) && claimed.insert(id) {
-            recorded.new += 1;
-        } else {
-            compare.push(i);
+        .get(0);
+    let direct = match again {
+        true => Err(None),
+        false => copy_rows(
+            tx,
+            "COPY vault_transaction (tx_id, dependencies, outputs, payload) FROM STDIN BINARY",
+            &rows,
+            false,
+        )
+        .map_err(Some),
+    };
+    let unique_violation =
+        |e: &postgres::Error| e.code() == Some(&postgres::error::SqlState::UNIQUE_VIOLATION);
+    match direct {
+        Ok(()) => {
+            tx.batch_execute("RELEASE SAVEPOINT direct")?;
+            recorded.new += chunk.len() as u64;
+        }
+        Err(Some(e)) if !unique_violation(&e) => return Err(e.into()),
+        Err(_) => {
+            tx.batch_execute("ROLLBACK TO SAVEPOINT direct")?;
+            copy_rows(
+                tx,
+                "COPY staged_transaction (n, tx_id, dependencies, outputs, payload) \
+                 FROM STDIN BINARY",
+                &rows,
+                true,
+            )?;
+            let new = tx.execute(
+                "INSERT INTO vault_transaction (tx_id, dependencies, outputs, payload) \
+                 SELECT tx_id, dependencies, outputs, payload FROM staged_transaction \
+                 ORDER BY n ON CONFLICT (tx_id) DO NOTHING",
+                &[],
+            )?;
+            recorded.new += new;
+            recorded.already += chunk.len() as u64 - new;
+            fill_and_compare(tx)?;
         }
     }
-    if !compare.is_empty() {
-        compare_with_stored(tx, chunk, &rows, &compare, recorded)?;
+    let sink = tx.copy_in("COPY staged_dependency (n, d) FROM STDIN BINARY")?;
+    let mut writer = BinaryCopyInWriter::new(sink, &[Type::INT8, Type::BYTEA]);
+    let dependencies = chunk.iter().flat_map(|t| t.dependencies.iter());
+    for (n, d) in dependencies.enumerate() {
+        writer.write(&[&(n as i64), &&d[..]])?;
     }
-    let dependencies: Vec<&[u8]> = chunk
-        .iter()
-        .flat_map(|t| t.dependencies.iter().map(|d| &d[..]))
-        .collect();
+    writer.finish()?;
     for row in tx.query(
-        "SELECT d FROM unnest($1::bytea[]) WITH ORDINALITY AS t(d, n) \
+        "SELECT d FROM staged_dependency t \
          WHERE NOT EXISTS (SELECT 1 FROM vault_transaction v WHERE v.tx_id = t.d) \
          ORDER BY n",
-        &[&dependencies],
+        &[],
     )? {
         let d: &[u8] = row.get(0);
         recorded
@@ -344,50 +386,68 @@ fn record_chunk(
     Ok(())
 }
 
-/// A chunk's rows as the insert's column arrays.
-#[derive(Default)]
-struct Columns<'a> {
-    ids: Vec<&'a [u8]>,
-    deps: Vec<Vec<u8>>,
-    outputs: Vec<Vec<u8>>,
-    payloads: Vec<Option<&'a [u8]>>,
+/// A transaction's columns as copied: id, dependencies, outputs, payload.
+type Row<'a> = (&'a [u8], Vec<u8>, OutputsBlob, Option<&'a [u8]>);
+
+/// Copies `rows` in the binary format with `sql` (`numbered`: each with its
+/// place in the batch first).
+fn copy_rows(
+    tx: &mut postgres::Transaction<'_>,
+    sql: &str,
+    rows: &[Row<'_>],
+    numbered: bool,
+) -> Result<(), postgres::Error> {
+    let sink = tx.copy_in(sql)?;
+    let columns = [Type::BYTEA, Type::BYTEA, Type::BYTEA, Type::BYTEA];
+    if numbered {
+        let types = [&[Type::INT8][..], &columns].concat();
+        let mut writer = BinaryCopyInWriter::new(sink, &types);
+        for (n, (id, d, o, p)) in rows.iter().enumerate() {
+            writer.write(&[&(n as i64), id, d, &o.as_bytes(), p])?;
+        }
+        writer.finish()?;
+    } else {
+        let mut writer = BinaryCopyInWriter::new(sink, &columns);
+        for (id, d, o, p) in rows {
+            writer.write(&[id, d, &o.as_bytes(), p])?;
+        }
+        writer.finish()?;
+    }
+    Ok(())
 }
 
-/// The rows `compare` (indices into the chunk) that were not inserted:
-/// each must equal what is stored (else `ConflictingTransaction`); a
-/// payload given now for a row stored without one is filled in.
-fn compare_with_stored(
-    tx: &mut postgres::Transaction<'_>,
-    chunk: &[VaultTransaction],
-    rows: &Columns<'_>,
-    compare: &[usize],
-    recorded: &mut Recorded,
-) -> Result<()> {
-    let wanted: Vec<&[u8]> = compare.iter().map(|&i| rows.ids[i]).collect();
-    let mut stored: HashMap<Vec<u8>, StoredColumns> = HashMap::new();
-    for row in tx.query(
-        "SELECT tx_id, dependencies, outputs, payload FROM vault_transaction \
-         WHERE tx_id = ANY($1)",
-        &[&wanted],
-    )? {
-        stored.insert(row.get(0), (row.get(1), row.get(2), row.get(3)));
-    }
-    let mut fill: Vec<(&[u8], &[u8])> = Vec::new();
-    for &i in compare {
-        let (d, o, p) = stored
-            .get(rows.ids[i])
-            .context("a transaction the insert skipped is not stored")?;
-        let new = (&rows.deps[i][..], &rows.outputs[i][..], rows.payloads[i]);
-        if compare_stored(&chunk[i].id, new, (d, o, p.as_deref()))? {
-            fill.push((rows.ids[i], rows.payloads[i].expect("compared as present")));
+/// For a staged batch some of whose rows were not inserted (their id was
+/// stored already, or given twice): a row stored without a payload takes
+/// the one given now; then every row given must equal what its id holds
+/// (another payload, given in the same batch or before, is a conflict
+/// too). A batch whose every row was inserted needs neither.
+fn fill_and_compare(tx: &mut postgres::Transaction<'_>) -> Result<()> {
+    tx.execute(
+        "UPDATE vault_transaction v SET payload = s.payload FROM staged_transaction s \
+         WHERE v.tx_id = s.tx_id AND v.payload IS NULL AND s.payload IS NOT NULL",
+        &[],
+    )?;
+    if let Some(row) = tx
+        .query(
+            "SELECT s.tx_id, s.dependencies <> v.dependencies, s.outputs <> v.outputs \
+             FROM staged_transaction s JOIN vault_transaction v ON v.tx_id = s.tx_id \
+             WHERE s.dependencies <> v.dependencies OR s.outputs <> v.outputs \
+             OR s.payload <> v.payload ORDER BY s.n LIMIT 1",
+            &[],
+        )?
+        .first()
+    {
+        let id: &[u8] = row.get(0);
+        let what = match (row.get::<_, bool>(1), row.get::<_, bool>(2)) {
+            (true, _) => "dependencies",
+            (false, true) => "outputs",
+            (false, false) => "payload",
+        };
+        return Err(ConflictingTransaction {
+            id: id.try_into().context("corrupt transaction id")?,
+            what,
         }
-        recorded.already += 1;
-    }
-    for (id, payload) in fill {
-        tx.execute(
-            "UPDATE vault_transaction SET payload = $2 WHERE tx_id = $1",
-            &[&id, &payload],
-        )?;
+        .into());
     }
     Ok(())
 }
@@ -398,30 +458,46 @@ impl NodeStore for PostgresStore {
         txs: &[VaultTransaction],
         changes: &HeldChanges,
     ) -> Result<Recorded> {
-        // Parties first, in order of first appearance, then the rows in
-        // recording order (the identity column numbers them as sent).
+        // Parties first (those whose handles are not remembered), in order
+        // of first appearance, then the rows in recording order (the
+        // identity column numbers them as sent).
         let mut names: Vec<&str> = Vec::new();
         let mut seen: HashSet<&str> = HashSet::new();
         for t in txs {
             for name in t.outputs.iter().flatten() {
-                if seen.insert(name) {
+                if !self.party_handles.contains_key(name.as_str()) && seen.insert(name) {
                     names.push(name);
                 }
             }
         }
-        self.run("recording transactions in the vault", |client, _| {
+        let known = std::mem::take(&mut self.party_handles);
+        let result = self.run("recording transactions in the vault", |client, _| {
             let mut tx = client.transaction()?;
             let handles = record_parties(&mut tx, &names)?;
+            let handle = |name: &str| known.get(name).or_else(|| handles.get(name)).copied();
             let mut recorded = Recorded::default();
-            for chunk in txs.chunks(BATCH) {
-                record_chunk(&mut tx, chunk, &handles, &mut recorded)?;
+            if !txs.is_empty() {
+                tx.batch_execute(STAGING)?;
+            }
+            for chunk in txs.chunks(COPY_BATCH) {
+                record_chunk(&mut tx, chunk, &handle, &mut recorded)?;
             }
             if !changes.is_empty() {
                 held::apply_postgres(&mut tx, changes, migrations::now_ms())?;
             }
             tx.commit()?;
-            Ok(recorded)
-        })
+            Ok((recorded, handles))
+        });
+        // Only handles of a committed transaction are remembered.
+        self.party_handles = known;
+        let (recorded, handles) = result?;
+        if self.party_handles.len() + handles.len() > PARTY_CACHE {
+            self.party_handles.clear();
+        }
+        if handles.len() <= PARTY_CACHE {
+            self.party_handles.extend(handles);
+        }
+        Ok(recorded)
     }
 
     fn held_waiting_on(&mut self, ids: &[TxId]) -> Result<Vec<HeldAside>> {

@@ -31,6 +31,9 @@ fn recorder(adapter_path: &str) -> (tempfile::TempDir, Database, VerifiedRecordi
     (dir, database, recorder)
 }
 
+/// `shared-with` answers exactly the seed's set for each party, and keeps
+/// answering it as the vault grows (the set is kept, not built per
+/// question, and brought up to date).
 #[test]
 fn the_reconciliation_plugin_answers_exactly_the_seeds_set_for_a_party() {
     // 1-2-3 between A and B; 4 issued to A alone spends nothing shared; 5
@@ -63,6 +66,23 @@ fn the_reconciliation_plugin_answers_exactly_the_seeds_set_for_a_party() {
             Err(ledger_sync_vocabulary::FlowError::InvalidArgument(_))
         ),
         "{refused:?}"
+    );
+    // Each party's set is built once and kept while the node serves it;
+    // what is recorded later joins it: 6 between A and C spends 4 (so 4
+    // is in C's set now), 7 between A and B spends 6 (so 4 and 6 are in
+    // B's too).
+    cluster.record(A, &[tx(6, &[4], &[&[A, C]]), tx(7, &[6], &[&[A, B]])]);
+    let asked: Vec<u8> = (1..=8).flat_map(id).collect();
+    let node = cluster.net.node(A);
+    let for_b = node.shared_with(B, &asked).unwrap().unwrap();
+    assert_eq!(
+        for_b,
+        vec![true, true, true, true, false, true, true, false]
+    );
+    let for_c = node.shared_with(C, &asked).unwrap().unwrap();
+    assert_eq!(
+        for_c,
+        vec![true, true, false, true, true, true, false, false]
     );
 }
 

@@ -297,9 +297,15 @@ impl<H: Host> Reconciler<H> {
         if !self.graph_initialised {
             return Err(FlowError::LedgerGraphNotInitialised);
         }
-        self.pair_sets(party)
-            .shared_with(ids)
-            .map_err(FlowError::Storage)
+        let handles = self
+            .pair_sets(party)
+            .pair_handles()
+            .map_err(FlowError::Storage)?;
+        if ids.is_empty() {
+            // Asks nothing: the catch-up alone.
+            return Ok(Vec::new());
+        }
+        Ok(self.served.contains_each(party, handles, &self.graph, ids))
     }
 }
 

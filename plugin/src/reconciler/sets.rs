@@ -105,22 +105,6 @@ impl<H: Host> PairSets<'_, H> {
         set.into_iter().map(|i| self.graph.id(i)).collect()
     }
 
-    /// Whether each of `ids` is in the seed's set for the party: what a
-    /// reconciliation could tell the party it lacks, so what recovery may
-    /// send it. False for an id the graph does not hold.
-    pub(super) fn shared_with(&mut self, ids: &[TxId]) -> Result<Vec<bool>, String> {
-        let (party, _) = self.handles()?;
-        if ids.is_empty() {
-            // Asks nothing: the catch-up alone, without a pass over the set.
-            return Ok(Vec::new());
-        }
-        let set = self.graph.party_set(party);
-        Ok(ids
-            .iter()
-            .map(|id| self.graph.find(id).is_some_and(|t| set.contains(t)))
-            .collect())
-    }
-
     /// The responder's set for the party (the requester), the ids of its
     /// roots beyond the pair — only those from graph position `since` on,
     /// when the requester's cursor gave one — and the graph's length (the

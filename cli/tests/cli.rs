@@ -72,6 +72,110 @@ fn demo_runs_with_a_config_file_and_refuses_a_bad_one() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("/no/such/file.conf"));
 }
 
+/// The processes whose parent is `pid` (from /proc).
+fn children_of(pid: u32) -> Vec<u32> {
+    let mut children = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(child) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // "pid (comm) state ppid ...": the command may hold spaces.
+        let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+        if after.split_whitespace().nth(1) == Some(&pid.to_string()) {
+            children.push(child);
+        }
+    }
+    children
+}
+
+/// Whether process `pid` is gone (or a zombie nobody waits for).
+fn is_gone(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+    }
+}
+
+/// SIGTERM to `demo` while its nodes run ends it as an error does: the
+/// three node processes are stopped and its directory is removed (a demo
+/// killed outright used to leave both behind). The nodes' logs are in the
+/// failure message if it does not.
+#[test]
+fn sigterm_to_the_demo_stops_its_nodes_and_removes_its_directory() {
+    use std::time::{Duration, Instant};
+    let tmp = tempfile::tempdir().unwrap();
+    let mut demo = Command::new(env!("CARGO_BIN_EXE_ledger-sync"))
+        .args(["demo", "--transactions", "20000", "--lost", "2000"])
+        .env("TMPDIR", tmp.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = demo.id();
+    let logs = || -> Vec<std::path::PathBuf> {
+        let mut found = Vec::new();
+        let mut dirs = vec![tmp.path().to_path_buf()];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if path.file_name().is_some_and(|n| n == "node.log") {
+                    found.push(path);
+                }
+            }
+        }
+        found
+    };
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let nodes = loop {
+        let nodes = children_of(pid);
+        if nodes.len() == 3 && logs().len() == 3 {
+            break nodes;
+        }
+        assert!(
+            demo.try_wait().unwrap().is_none(),
+            "the demo ended before its nodes ran"
+        );
+        assert!(Instant::now() < deadline, "the demo's nodes never started");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let status = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let exit = loop {
+        if let Some(exit) = demo.try_wait().unwrap() {
+            break exit;
+        }
+        if Instant::now() >= deadline {
+            let _ = demo.kill();
+            let logs: Vec<String> = logs()
+                .iter()
+                .map(|l| std::fs::read_to_string(l).unwrap_or_default())
+                .collect();
+            panic!("the demo did not end within 60 s of SIGTERM; node logs:\n{logs:#?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut demo.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(!exit.success(), "{stderr}");
+    assert!(stderr.contains("stopped by a signal"), "{stderr}");
+    for node in nodes {
+        assert!(is_gone(node), "node process {node} still runs: {stderr}");
+    }
+    let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().flatten().collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
 /// `bench` measures every implementation through the real component and
 /// prints one JSON object per line with `--json`; it writes the plot.
 #[test]

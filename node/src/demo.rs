@@ -11,6 +11,10 @@
 //! with SIGTERM, and says whether the ids found were exactly the lost
 //! transactions PartyB can supply and whether PartyA's vault is then what
 //! it held before the disaster, less what no counterparty could supply.
+//!
+//! SIGTERM or SIGINT to the demo ends it as an error does: its nodes are
+//! stopped and its directory removed (a process killed outright by a
+//! signal would leave both behind).
 
 use crate::bootstrap::{BootstrapOptions, bootstrap};
 use crate::client::Client;
@@ -18,7 +22,52 @@ use crate::config::NodeConfig;
 use ledger_sync_ledgers::{NOTARY, PARTY_A, PARTY_B};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+
+/// Set once SIGTERM or SIGINT reaches the demo: every wait ends, and the
+/// demo unwinds, stopping its nodes and removing its directory.
+static STOPPED: AtomicBool = AtomicBool::new(false);
+
+/// Handles SIGTERM and SIGINT from now on, on a thread of its own, by
+/// setting [`STOPPED`].
+fn stop_on_signals() -> Result<(), String> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("a runtime for signal handling: {e}"))?;
+    let (mut term, mut int) = {
+        let _entered = runtime.enter();
+        let handler = |kind| signal(kind).map_err(|e| format!("a signal handler: {e}"));
+        (
+            handler(SignalKind::terminate())?,
+            handler(SignalKind::interrupt())?,
+        )
+    };
+    std::thread::spawn(move || {
+        runtime.block_on(async {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        });
+        STOPPED.store(true, Ordering::SeqCst);
+    });
+    Ok(())
+}
+
+/// An error once a signal came.
+fn check_stopped() -> Result<(), String> {
+    match STOPPED.load(Ordering::SeqCst) {
+        true => Err(
+            "stopped by a signal (SIGTERM or SIGINT): the nodes were stopped and the \
+                     demo's directory removed"
+                .into(),
+        ),
+        false => Ok(()),
+    }
+}
 
 /// What to run.
 pub struct DemoOptions {
@@ -103,6 +152,7 @@ fn counter(config: &NodeConfig, name: &str) -> Result<u64, String> {
 /// Runs the workflow.
 pub fn run(options: &DemoOptions) -> Result<DemoReport, String> {
     let started = Instant::now();
+    stop_on_signals()?;
     let dir = tempfile::tempdir().map_err(|e| format!("a temporary directory: {e}"))?;
     let out = bootstrap(&BootstrapOptions {
         dir: dir.path().to_path_buf(),
@@ -113,6 +163,7 @@ pub fn run(options: &DemoOptions) -> Result<DemoReport, String> {
         p2p_hosts: Vec::new(),
         state_bytes: crate::bootstrap::DEFAULT_STATE_BYTES,
     })?;
+    check_stopped()?;
     let mut nodes = start_nodes(options, &out.node_dirs)?;
     let a_config = NodeConfig::load(&out.node_dirs[0])?;
     let b_config = NodeConfig::load(&out.node_dirs[1])?;
@@ -330,7 +381,8 @@ fn stopped_nodes(nodes: &mut [NodeProcess], dirs: &[PathBuf]) -> Option<String> 
 }
 
 /// Polls `check` every 50 ms for at most `limit`; a node process that
-/// exits meanwhile ends the wait at once with the end of its log.
+/// exits meanwhile ends the wait at once with the end of its log, and a
+/// signal to the demo ends it too.
 fn poll<T>(
     nodes: &mut [NodeProcess],
     dirs: &[PathBuf],
@@ -340,6 +392,7 @@ fn poll<T>(
 ) -> Result<T, String> {
     let deadline = Instant::now() + limit;
     loop {
+        check_stopped()?;
         if let Some(value) = check() {
             return Ok(value);
         }

@@ -33,16 +33,26 @@ fn demo_runs_with_a_config_file_and_refuses_a_bad_one() {
         "maxNumberOfIbfFilterFlows = 15\ntransactionReaderPageSize = 1000\n",
     )
     .unwrap();
-    let stdout = ledger_sync_ok(&[
+    let out = ledger_sync(&[
         "demo",
         "--transactions",
-        "500",
+        "3000",
         "--lost",
-        "10",
+        "1200",
         "--config",
         good.to_str().unwrap(),
     ]);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
     assert!(stdout.contains("DIFFERENCES_FOUND"), "{stdout}");
+    // Its throw-away network's LedgerRecover limits are raised, and it
+    // says so: under Corda's defaults (900 transactions an hour) the
+    // thousand or so B can supply here would wait an hour.
+    assert!(
+        stderr.contains("raised to the top of Corda's ranges"),
+        "{stderr}"
+    );
     // The whole workflow: recovered, reconciled clean, the vault restored.
     assert!(
         stdout.contains("flow start AutomaticRecoveryFlow")

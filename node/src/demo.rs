@@ -153,6 +153,13 @@ fn counter(config: &NodeConfig, name: &str) -> Result<u64, String> {
 pub fn run(options: &DemoOptions) -> Result<DemoReport, String> {
     let started = Instant::now();
     stop_on_signals()?;
+    eprintln!(
+        "demo: LedgerRecover's limits on this throw-away network are raised to the top of \
+         Corda's ranges (1,000 transactions an ask, 1,000 asks and 10,000,000 bytes a minute); \
+         a real node keeps Corda's defaults (30 asks of 30, and 3,000,000 bytes, an hour) \
+         unless its operator raises them in {}",
+        crate::RECOVERY_CONFIG_FILE
+    );
     let dir = tempfile::tempdir().map_err(|e| format!("a temporary directory: {e}"))?;
     let out = bootstrap(&BootstrapOptions {
         dir: dir.path().to_path_buf(),
@@ -210,13 +217,28 @@ pub fn run(options: &DemoOptions) -> Result<DemoReport, String> {
     })
 }
 
-/// Writes every node's plugin configuration and starts its process,
+/// LedgerRecover's limits on the demo's throw-away network: the top of
+/// Corda's ranges, so that a large demo loss is not held for hours by
+/// Corda's defaults (30 asks of 30 transactions, and 3 MB, an hour). The
+/// demo says so when it starts.
+pub const DEMO_RECOVERY_CONFIG: &str = "maxAllowedTransactions = 1000\n\
+     maxAllowedRequests = 1000\n\
+     timeWindowForMaxAllowedRequests = 1M\n\
+     maxAllowedSizeInBytes = 10000000\n\
+     timeWindowForMaxAllowedSize = 1M\n";
+
+/// Writes every node's plugin configurations and starts its process,
 /// logging to `node.log` in its directory.
 fn start_nodes(options: &DemoOptions, dirs: &[PathBuf]) -> Result<Vec<NodeProcess>, String> {
     let mut nodes = Vec::new();
     for node in dirs {
         let file = node.join("plugins/config").join(crate::PLUGIN_CONFIG_FILE);
         std::fs::write(&file, &options.config).map_err(|e| format!("{}: {e}", file.display()))?;
+        let file = node
+            .join("plugins/config")
+            .join(crate::RECOVERY_CONFIG_FILE);
+        std::fs::write(&file, DEMO_RECOVERY_CONFIG)
+            .map_err(|e| format!("{}: {e}", file.display()))?;
         let log = std::fs::File::create(node.join("node.log")).map_err(|e| e.to_string())?;
         let child = Command::new(&options.exe)
             .args(["node", "--dir"])
@@ -337,6 +359,7 @@ fn recover(
         ));
     }
     let list = format!("flow start GetRecoveryRequestsFlow party: \"{PARTY_B}\"");
+    let mut said = Instant::now();
     let text = poll(
         nodes,
         dirs,
@@ -344,7 +367,14 @@ fn recover(
         "the recovery to end",
         || {
             let answer = a.call(&list).ok()?;
-            (answer.ok() && !answer.text.contains("status=IN_PROGRESS")).then_some(answer.text)
+            if answer.ok() && !answer.text.contains("status=IN_PROGRESS") {
+                return Some(answer.text);
+            }
+            if said.elapsed() >= PROGRESS_EVERY {
+                said = Instant::now();
+                eprintln!("recovery in progress: {}", progress(&answer.text));
+            }
+            None
         },
     )?;
     transcript.push(format!(">>> {list}\n{text}"));
@@ -362,6 +392,32 @@ fn recover(
         })
         .unwrap_or(0);
     Ok((transcript, recovered))
+}
+
+/// How often the demo says how a recovery is going.
+const PROGRESS_EVERY: Duration = Duration::from_secs(5);
+
+/// A recovery request's progress, from GetRecoveryRequestsFlow's text:
+/// recovered, and still outstanding.
+fn progress(text: &str) -> String {
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix(name))
+            .map(|v| v.trim_end_matches(',').to_string())
+    };
+    let outstanding = text
+        .lines()
+        .skip_while(|l| !l.trim().starts_with("outstanding="))
+        .skip(1)
+        .take_while(|l| !l.trim().starts_with(']'))
+        .filter(|l| l.trim().len() >= 64)
+        .count();
+    let unknown = || "?".to_string();
+    format!(
+        "{} of {} recovered, {outstanding} outstanding",
+        field("recovered=").unwrap_or_else(unknown),
+        field("requested=").unwrap_or_else(unknown),
+    )
 }
 
 /// If a node process has exited, why: the end of its log.
@@ -403,5 +459,27 @@ fn poll<T>(
             return Err(format!("gave up waiting for {what} after {limit:?}"));
         }
         std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ledger_sync_vocabulary::recovery::RecoveryRequest;
+
+    /// The progress line reads the shell's own text of a request.
+    #[test]
+    fn progress_is_read_off_the_shells_text_of_a_request() {
+        let mut row = RecoveryRequest::started(
+            "r-1".into(),
+            PARTY_B,
+            "AutomaticRecoveryFlow",
+            vec![[1; 32], [2; 32], [3; 32]],
+            0,
+        );
+        row.recovered = 1;
+        row.outstanding.remove(0);
+        let text = format!("[{row}]");
+        assert_eq!(progress(&text), "1 of 3 recovered, 2 outstanding");
     }
 }

@@ -69,6 +69,11 @@ pub struct Outgoing {
     /// Transactions the node holds aside (they arrived before their
     /// dependencies): recorded once those are, by this or any recording.
     held: HashSet<TxId>,
+    /// The dependencies held-aside transactions wait on, in the order
+    /// they were learnt: asked for before the rest of what is
+    /// outstanding, so that the vault's back-chains close as early as
+    /// they can.
+    waited_on: Vec<TxId>,
 }
 
 /// The most ids a request may come to ask for, its first ids and the
@@ -96,6 +101,7 @@ impl Outgoing {
                 Recorded::HeldAside(missing) => {
                     self.held.insert(*tx);
                     asked += self.ask_back_chain(&missing);
+                    self.waited_on.extend_from_slice(&missing);
                     held.push((*tx, missing));
                 }
                 Recorded::NotVerified(why) => {
@@ -145,6 +151,40 @@ impl Outgoing {
             ));
         }
         (failure, notes)
+    }
+
+    /// The next ask's ids, at most `batch`: first what held-aside
+    /// transactions wait on (those still outstanding; the rest wait for
+    /// the ask after), then the rest of what is outstanding, in order.
+    fn next_batch(&mut self) -> Vec<TxId> {
+        let batch = self.batch as usize;
+        let mut asked = Vec::with_capacity(batch.min(self.row.outstanding.len()));
+        let mut taken = HashSet::new();
+        if !self.waited_on.is_empty() {
+            let outstanding: HashSet<TxId> = self.row.outstanding.iter().copied().collect();
+            let mut later = Vec::new();
+            for id in std::mem::take(&mut self.waited_on) {
+                if !outstanding.contains(&id) || taken.contains(&id) {
+                    continue;
+                }
+                if asked.len() < batch {
+                    taken.insert(id);
+                    asked.push(id);
+                } else {
+                    later.push(id);
+                }
+            }
+            self.waited_on = later;
+        }
+        for id in &self.row.outstanding {
+            if asked.len() >= batch {
+                break;
+            }
+            if !taken.contains(id) {
+                asked.push(*id);
+            }
+        }
+        asked
     }
 
     /// Adds the dependencies a held-aside transaction lacks to what this
@@ -215,6 +255,7 @@ impl<N: Node> Recoverer<N> {
             progressed: false,
             fruitless: 0,
             held: HashSet::new(),
+            waited_on: Vec::new(),
         };
         self.outgoing.insert(id, outgoing);
         self.ask_next(id);
@@ -254,13 +295,7 @@ impl<N: Node> Recoverer<N> {
         }
         pace.give(now, 1);
         o.progressed = false;
-        o.asked = o
-            .row
-            .outstanding
-            .iter()
-            .take(o.batch as usize)
-            .copied()
-            .collect();
+        o.asked = o.next_batch();
         o.last_heard = now;
         let (party, asked) = (o.row.party_name.clone(), o.asked.clone());
         self.send_ask(&party, id, asked);

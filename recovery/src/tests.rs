@@ -27,6 +27,8 @@ struct World {
     asks: Vec<usize>,
     /// Bytes of transactions read from the vaults.
     bytes_read: u64,
+    /// Transactions as they entered A's vault.
+    recorded: Vec<TxId>,
 }
 
 #[derive(Default)]
@@ -47,6 +49,10 @@ struct Fake {
     found: Vec<TxId>,
     store: Rc<RefCell<Store>>,
     seed: u64,
+    /// Each transaction's dependencies, where it has any: one arriving
+    /// before them is held aside, and recorded once they are.
+    deps: HashMap<TxId, Vec<TxId>>,
+    held: Vec<TxId>,
 }
 
 fn tx(n: u32) -> TxId {
@@ -127,18 +133,39 @@ impl Node for Fake {
     }
     fn record_verified(&mut self, txs: &[(TxId, Vec<u8>)]) -> Result<Vec<Recorded>, String> {
         let mut vault = self.vault.borrow_mut();
-        Ok(txs
+        let mut world = self.world.borrow_mut();
+        let outcomes = txs
             .iter()
             .map(|(id, b)| {
+                let missing: Vec<TxId> = (self.deps.get(id).into_iter().flatten())
+                    .filter(|d| !vault.contains_key(*d))
+                    .copied()
+                    .collect();
                 if b.len() < 32 || b[..32] != id[..] {
                     Recorded::Refused("the bytes are another transaction".into())
-                } else if vault.insert(*id, b.clone()).is_some() {
+                } else if vault.contains_key(id) {
                     Recorded::AlreadyHeld
+                } else if !missing.is_empty() {
+                    self.held.push(*id);
+                    Recorded::HeldAside(missing)
                 } else {
+                    vault.insert(*id, b.clone());
+                    world.recorded.push(*id);
                     Recorded::New
                 }
             })
-            .collect())
+            .collect();
+        // What was held aside is recorded once its dependencies are.
+        loop {
+            let ready = self.held.iter().position(|h| {
+                (self.deps.get(h).into_iter().flatten()).all(|d| vault.contains_key(d))
+            });
+            let Some(at) = ready else { break };
+            let id = self.held.remove(at);
+            vault.insert(id, bytes(&id, 1000));
+            world.recorded.push(id);
+        }
+        Ok(outcomes)
     }
     fn load_requests(&mut self, _: u32) -> Result<Vec<RecoveryRequest>, String> {
         Ok(self.store.borrow().requests.clone())
@@ -190,6 +217,8 @@ fn pair(found: &[TxId], b_holds: &[TxId], shared: &[TxId], config: &str) -> Pair
         found: found.to_vec(),
         store,
         seed: name.len() as u64,
+        deps: HashMap::new(),
+        held: Vec::new(),
     };
     let a = Recoverer::start(fake(A, a_vault.clone(), a_store.clone(), &[]), config, None).unwrap();
     let b_node = fake(B, Rc::new(RefCell::new(b_vault)), Rc::default(), shared);
@@ -417,6 +446,8 @@ fn a_restarted_responder_keeps_its_windows() {
         found: b.found.clone(),
         store: b.store.clone(),
         seed: b.seed + 1,
+        deps: HashMap::new(),
+        held: Vec::new(),
     };
     p.b = Recoverer::start(again, config, Some("restarted")).unwrap();
     p.world.borrow_mut().now += 60_000;
@@ -483,6 +514,8 @@ fn a_restarted_requester_resumes_what_is_outstanding() {
         found: lost.clone(),
         store: p.a_store.clone(),
         seed: 5,
+        deps: HashMap::new(),
+        held: Vec::new(),
     };
     p.a = Recoverer::start(node, "", None).unwrap();
     p.run(3_600_000);
@@ -679,4 +712,26 @@ fn a_responder_reads_no_more_bytes_than_its_size_window_sends() {
         }
     }
     assert_eq!((sent, deferred), (2, 28));
+}
+
+/// A transaction that arrives before its dependency is held aside, and
+/// the dependency it waits on is asked for next, before the rest of what
+/// is outstanding: the back-chain closes at the next ask, not at the end.
+#[test]
+fn what_a_held_transaction_waits_on_is_asked_for_next() {
+    let lost: Vec<TxId> = (1..=6).map(tx).collect();
+    let mut p = pair(&lost, &lost, &lost, "maxAllowedTransactions = 1");
+    // 2 spends 6, the last in the order the reconciliation found them.
+    p.a.node_mut().deps.insert(tx(2), vec![tx(6)]);
+    automatic(&mut p.a);
+    p.run(3_600_000);
+    let row = p.row();
+    assert_eq!(row.status, RecoveryStatus::Completed, "{row}");
+    assert_eq!(row.recovered, 6, "{row}");
+    let order = p.world.borrow().recorded.clone();
+    assert_eq!(
+        order,
+        [tx(1), tx(6), tx(2), tx(3), tx(4), tx(5)],
+        "6 asked for right after 2 was held aside, 2 recorded with it"
+    );
 }

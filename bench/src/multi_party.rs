@@ -25,7 +25,7 @@ use ledger_sync_sim::ledger::{multi_party_vaults, reconciliation_set};
 use ledger_sync_sim::network::Network;
 use ledger_sync_vocabulary::TxId;
 use std::path::Path;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// What one multi-party run measured, summed over the counterparties
 /// (`case` "multi-party" in JSON).
@@ -176,6 +176,16 @@ pub(crate) fn network(
     }
     net.run_until_idle();
     Ok(net)
+}
+
+/// `node`'s ledger graph catching up with its vault (an empty
+/// `shared-with` about `party`): how long it took.
+pub(crate) fn catch_up(net: &mut Network, node: &str, party: &str) -> Result<Duration> {
+    let started = Instant::now();
+    net.node(node)
+        .shared_with(party, &[])?
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    Ok(started.elapsed())
 }
 
 /// What one reconciliation found, and what it took.

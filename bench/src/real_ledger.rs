@@ -17,7 +17,7 @@
 //! last `d` of its own, and A checks again (from B's set as last
 //! reconciled, with B's cursor).
 
-use crate::multi_party::{Reconciled, network, reconcile};
+use crate::multi_party::{Reconciled, catch_up, network, reconcile};
 use anyhow::{Context, Result, ensure};
 use hashbrown::HashSet;
 use ledger_sync_host::store::Database;
@@ -320,11 +320,7 @@ impl RealLedger {
                 ledger_sync_host::store::connect(&database)?
                     .record(txs)
                     .with_context(|| format!("recording what {} holds since", names[k]))?;
-                let started = std::time::Instant::now();
-                net.node(&names[k])
-                    .shared_with(&names[1 - k], &[])?
-                    .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-                keeping_up += started.elapsed();
+                keeping_up += catch_up(&mut net, &names[k], &names[1 - k])?;
             }
             let recorded = a_kept.len() + b_new.len();
             let Reconciled {

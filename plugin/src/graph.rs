@@ -284,28 +284,10 @@ impl LedgerGraph {
         me: Option<PartyHandle>,
     ) -> (TxSet, Vec<TxIndex>) {
         let mut set = SetBuilder::new(self);
-        let mut beyond = Vec::new();
-        if let Some(requester) = requester {
-            for t in 0..self.len() {
-                let t = TxIndex(t as u32);
-                match self.involves(t.0 as usize, requester, me) {
-                    (true, true) => set.add_with_back_chain(t),
-                    (true, false) => beyond.push(t),
-                    _ => {}
-                }
-            }
-        }
-        // Newest first: an older root in a newer one's back-chain is covered
-        // by it and need not be sent.
-        let mut roots = Vec::new();
-        for &t in beyond.iter().rev() {
-            if !set.contains(t) {
-                if me.is_some() {
-                    roots.push(t);
-                }
-                set.add_with_back_chain(t);
-            }
-        }
+        let roots = match requester {
+            Some(requester) => self.add_party_since(&mut set, requester, me, 0),
+            None => Vec::new(),
+        };
         (set.into_tx_set(), roots)
     }
 
@@ -369,10 +351,10 @@ impl LedgerGraph {
     /// with the requester among its participants, with its back-chain.
     /// Returns the roots beyond the pair among them, newest first — those
     /// not involving `me`, outside the back-chains of the pair's new
-    /// dealings and of newer roots — exactly what
-    /// [`responder_sets`](Self::responder_sets) would name from `from` on
-    /// (a back-chain reaching the old set goes no further: the old set
-    /// holds the rest). One pass over the transactions from `from`.
+    /// dealings and of newer roots (a back-chain reaching the old set goes
+    /// no further: the old set holds the rest). From 0 on an empty set it
+    /// is [`responder_sets`](Self::responder_sets). One pass over the
+    /// transactions from `from`.
     pub fn add_party_since(
         &self,
         set: &mut SetBuilder<'_>,
@@ -388,6 +370,8 @@ impl LedgerGraph {
                 _ => {}
             }
         }
+        // Newest first: an older root in a newer one's back-chain is covered
+        // by it and need not be sent.
         let mut roots = Vec::new();
         for &t in beyond.iter().rev() {
             if !set.contains(t) {
